@@ -1,0 +1,51 @@
+/* config: quorumd's settings, parsed from etcd's command-line flags and ETCD_* variables. */
+#ifndef QUORUM_DAEMON_CONFIG_H
+#define QUORUM_DAEMON_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_URLS 16
+
+/* A list of URLs as given in a comma-separated flag value. Strings are owned (malloc). */
+typedef struct config_urls {
+  size_t n;
+  char *url[CONFIG_MAX_URLS];
+} config_urls;
+
+typedef struct config {
+  char *name;                    /* --name, default "default" */
+  char *data_dir;                /* --data-dir, default "${name}.quorumd" */
+  config_urls listen_client;     /* --listen-client-urls, default http://localhost:2379 */
+  config_urls advertise_client;  /* --advertise-client-urls, default http://localhost:2379 */
+  config_urls listen_peer;       /* --listen-peer-urls, default http://localhost:2380 */
+  config_urls advertise_peer;    /* --initial-advertise-peer-urls, default http://localhost:2380 */
+  char *initial_cluster;         /* --initial-cluster, default "${name}=${advertise_peer[0]}" */
+  char *initial_cluster_state;   /* --initial-cluster-state: "new" (default) or "existing" */
+  char *initial_cluster_token;   /* --initial-cluster-token, default "etcd-cluster" */
+  uint64_t snapshot_count;       /* --snapshot-count, default 100000 */
+  uint64_t heartbeat_ms;         /* --heartbeat-interval, default 100 */
+  uint64_t election_ms;          /* --election-timeout, default 1000 */
+  uint64_t max_request_bytes;    /* --max-request-bytes, default 1.5 MiB (1572864) */
+  char *cors;                    /* --cors, comma-separated origins, default "*" */
+  char *log_level;               /* --log-level: debug, info (default), warn, error */
+  int unsafe_no_fsync;           /* --unsafe-no-fsync: skip fsync (tests of nothing durable only) */
+  int show_version;              /* --version was given */
+  int show_help;                 /* --help / -h was given */
+} config;
+
+/* Fills *cfg from argv (argv[0] is the program) and then from envp (ETCD_* names; the command
+ * line wins over the environment). Unknown flags and bad values are errors: returns -EINVAL and
+ * writes a one-line message naming the flag into err (size errlen). Returns 0 on success.
+ * Accepts -flag v, -flag=v, --flag v, --flag=v; booleans also bare (--flag) or =true/false;
+ * the last repetition wins. etcd flags that quorumd does not act upon are accepted and ignored.
+ * On success or failure, config_free() releases what was allocated. */
+int config_parse(config *cfg, int argc, char **argv, char **envp, char *err, size_t errlen);
+
+/* Releases the strings owned by cfg and zeroes it. */
+void config_free(config *cfg);
+
+/* The text printed by --help. */
+const char *config_usage(void);
+
+#endif

@@ -1,0 +1,158 @@
+/* datadir: format record and identity of the data directory (see the header). */
+#include "daemon/datadir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define META_FILE "quorumd.meta"
+
+uint64_t datadir_hash(const char *s, uint64_t seed) {
+  uint64_t h = 1469598103934665603ULL ^ seed;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h ? h : 1;
+}
+
+static int mkdirs(const char *dir) {
+  char tmp[4096];
+  if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp) return -ENAMETOOLONG;
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(tmp, 0700) && errno != EEXIST) return -errno;
+    *p = '/';
+  }
+  if (mkdir(tmp, 0700) && errno != EEXIST) return -errno;
+  return 0;
+}
+
+/* 1 when dir has entries, 0 when empty, negative errno when unreadable. */
+static int nonempty(const char *dir, char *first, size_t n) {
+  DIR *d = opendir(dir);
+  if (!d) return -errno;
+  struct dirent *e;
+  int found = 0;
+  while ((e = readdir(d))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    snprintf(first, n, "%s", e->d_name);
+    found = 1;
+    break;
+  }
+  closedir(d);
+  return found;
+}
+
+static int fsync_path(const char *p, int flags) {
+  int fd = open(p, flags);
+  if (fd < 0) return -errno;
+  int rc = fsync(fd) ? -errno : 0;
+  close(fd);
+  return rc;
+}
+
+static int write_meta(const char *dir, const datadir *d, const char *name, char *err, size_t errlen) {
+  char path[4200], tmp[4200];
+  snprintf(path, sizeof path, "%s/%s", dir, META_FILE);
+  snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, META_FILE);
+  FILE *f = fopen(tmp, "w");
+  if (!f) {
+    snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+    return -errno;
+  }
+  fprintf(f, "%s\nmember-id %016" PRIx64 "\ncluster-id %016" PRIx64 "\nname %s\n", DATADIR_FORMAT,
+          d->member_id, d->cluster_id, name);
+  if (fflush(f) || fsync(fileno(f))) {
+    int e = errno;
+    fclose(f);
+    snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(e));
+    return -e;
+  }
+  fclose(f);
+  if (rename(tmp, path)) {
+    snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
+    return -errno;
+  }
+  fsync_path(dir, O_RDONLY | O_DIRECTORY);
+  return 0;
+}
+
+static int read_meta(const char *dir, datadir *d, char *err, size_t errlen) {
+  char path[4200], line[256];
+  snprintf(path, sizeof path, "%s/%s", dir, META_FILE);
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    return -errno;
+  }
+  int ok = fgets(line, sizeof line, f) && !strncmp(line, DATADIR_FORMAT, strlen(DATADIR_FORMAT)) &&
+           line[strlen(DATADIR_FORMAT)] == '\n';
+  int have_m = 0, have_c = 0;
+  while (ok && fgets(line, sizeof line, f)) {
+    if (sscanf(line, "member-id %" SCNx64, &d->member_id) == 1) have_m = 1;
+    else if (sscanf(line, "cluster-id %" SCNx64, &d->cluster_id) == 1) have_c = 1;
+  }
+  fclose(f);
+  if (!ok || !have_m || !have_c) {
+    snprintf(err, errlen,
+             "%s is not a data dir of this quorumd (format record %s is of another format or "
+             "damaged); refusing to touch it",
+             dir, path);
+    return -EINVAL;
+  }
+  return 0;
+}
+
+int datadir_open(datadir *d, const char *dir, const char *name, const char *peer_urls,
+                 const char *token, char *err, size_t errlen) {
+  memset(d, 0, sizeof *d);
+  char first[256] = "";
+  struct stat st;
+  int rc;
+  if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+    snprintf(err, errlen, "data dir %s exists and is not a directory", dir);
+    return -ENOTDIR;
+  }
+  if ((rc = mkdirs(dir))) {
+    snprintf(err, errlen, "cannot create data dir %s: %s", dir, strerror(-rc));
+    return rc;
+  }
+  char meta[4200];
+  snprintf(meta, sizeof meta, "%s/%s", dir, META_FILE);
+  if (access(meta, F_OK) == 0) {
+    if ((rc = read_meta(dir, d, err, errlen))) return rc;
+  } else {
+    rc = nonempty(dir, first, sizeof first);
+    if (rc < 0) {
+      snprintf(err, errlen, "cannot read data dir %s: %s", dir, strerror(-rc));
+      return rc;
+    }
+    if (rc == 1) {
+      snprintf(err, errlen,
+               "data dir %s is not empty and has no %s (it holds \"%s\"%s); refusing to use it",
+               dir, META_FILE, first, !strcmp(first, "member") ? ", like an etcd data dir" : "");
+      return -EEXIST;
+    }
+    char seed[8192];
+    snprintf(seed, sizeof seed, "%s|%s", peer_urls, token);
+    d->member_id = datadir_hash(seed, 0);
+    snprintf(seed, sizeof seed, "%016" PRIx64 "|%s", d->member_id, token);
+    d->cluster_id = datadir_hash(seed, 0x9e3779b97f4a7c15ULL);
+    if ((rc = write_meta(dir, d, name, err, errlen))) return rc;
+    d->created = 1;
+  }
+  if (snprintf(d->db_path, sizeof d->db_path, "%s/db", dir) >= (int)sizeof d->db_path) {
+    snprintf(err, errlen, "data dir path too long");
+    return -ENAMETOOLONG;
+  }
+  if (!d->created && access(d->db_path, F_OK) != 0) {
+    snprintf(err, errlen, "data dir %s has a format record but no database (%s); refusing to start", dir, d->db_path);
+    return -ENOENT;
+  }
+  return 0;
+}

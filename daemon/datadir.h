@@ -1,0 +1,26 @@
+/* datadir: the data directory: its format record (quorumd.meta), identity (member and cluster
+ * ids) and the LevelDB path. A directory of another format or program is refused, untouched. */
+#ifndef QUORUM_DAEMON_DATADIR_H
+#define QUORUM_DAEMON_DATADIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DATADIR_FORMAT "quorumd-data 1"
+
+typedef struct datadir {
+  char db_path[4096];
+  uint64_t member_id;
+  uint64_t cluster_id;
+  int created; /* initialised by this call */
+} datadir;
+
+/* Opens or initialises dir. name, peer_urls (comma-joined) and token decide the ids of a new
+ * directory. Returns 0 or negative errno with a one-line message in err. */
+int datadir_open(datadir *d, const char *dir, const char *name, const char *peer_urls,
+                 const char *token, char *err, size_t errlen);
+
+/* FNV-1a, 64-bit, used to derive ids. */
+uint64_t datadir_hash(const char *s, uint64_t seed);
+
+#endif

@@ -1,0 +1,507 @@
+/* http_server: HTTP/1.1 connections on libuv, parsed by http-parser.
+ *
+ * Each connection keeps its requests in a queue in arrival order. A handler may answer at
+ * any time; bytes are written only for the request at the head of the queue, so pipelined
+ * responses leave in order even when a later request is answered first. */
+#include "daemon/http_server.h"
+
+#include <errno.h>
+#include <http_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+struct http_server {
+  uv_loop_t *loop;
+  http_limits lim;
+  char *cors;
+  http_handler handler;
+  void *arg;
+  uv_tcp_t *listeners[16];
+  size_t n_listeners;
+  http_conn *conns; /* all open connections */
+  http_conn *close_list; /* connections to close from the idle callback */
+  uv_idle_t closer;
+  size_t n_conns;
+  int closing;
+  time_t date_sec;
+  char date[64];
+};
+
+struct http_conn {
+  uv_tcp_t tcp;
+  http_server *srv;
+  http_conn *prev, *next;
+  http_parser parser;
+  http_req *head, *tail; /* queue */
+  http_req *cur;         /* being parsed */
+  size_t header_bytes;
+  int closing;
+  int close_pending;     /* on the server's close_list */
+  http_conn *close_next;
+  int paused;            /* stopped reading after a bad request */
+};
+
+typedef struct write_req {
+  uv_write_t w;
+  uv_buf_t buf;
+} write_req;
+
+static const http_parser_settings parser_settings;
+
+const char *http_status_text(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 307: return "Temporary Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 412: return "Precondition Failed";
+    case 413: return "Request Entity Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+  }
+}
+
+/* ------------------------------------------------------------------ requests */
+
+static void req_free(http_req *r) {
+  sbuf_free(&r->url);
+  sbuf_free(&r->body);
+  sbuf_free(&r->content_type);
+  sbuf_free(&r->origin);
+  sbuf_free(&r->hname);
+  sbuf_free(&r->hvalue);
+  sbuf_free(&r->out);
+  free(r);
+}
+
+static void conn_close(http_conn *c);
+static void conn_flush(http_conn *c);
+
+/* Closing a connection aborts its pending requests, which calls back into handlers; doing
+ * that from inside a write (perhaps inside a handler's own loop over watchers) is unsafe, so
+ * closes found while writing are deferred to the idle callback. */
+static void on_closer(uv_idle_t *h) {
+  http_server *s = h->data;
+  while (s->close_list) {
+    http_conn *c = s->close_list;
+    s->close_list = c->close_next;
+    conn_close(c);
+  }
+  uv_idle_stop(h);
+}
+
+static void conn_close_later(http_conn *c) {
+  if (c->close_pending || c->closing) return;
+  c->close_pending = 1;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  c->close_next = c->srv->close_list;
+  c->srv->close_list = c;
+  uv_idle_start(&c->srv->closer, on_closer);
+}
+
+static void on_write(uv_write_t *w, int status) {
+  write_req *wr = (write_req *)w;
+  (void)status;
+  free(wr->buf.base);
+  free(wr);
+}
+
+static void conn_write(http_conn *c, sbuf *data) {
+  if (!data->len || c->closing || c->close_pending) {
+    sbuf_reset(data);
+    return;
+  }
+  write_req *wr = malloc(sizeof *wr);
+  if (!wr) abort();
+  wr->buf = uv_buf_init(data->p, (unsigned)data->len);
+  data->p = NULL; /* ownership moves to the write */
+  data->len = data->cap = 0;
+  if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &wr->buf, 1, on_write)) {
+    free(wr->buf.base);
+    free(wr);
+    conn_close_later(c);
+  }
+}
+
+/* Writes what the head request has produced; pops finished requests. */
+static void conn_flush(http_conn *c) {
+  while (c->head) {
+    http_req *r = c->head;
+    conn_write(c, &r->out);
+    if (!r->answered || c->closing || c->close_pending) return;
+    c->head = r->next;
+    if (!c->head) c->tail = NULL;
+    int keep = r->keep_alive;
+    req_free(r);
+    if (!keep) {
+      conn_close_later(c);
+      return;
+    }
+  }
+  if (c->paused) conn_close_later(c); /* the bad request's answer is out */
+}
+
+static void format_date(http_server *s) {
+  time_t now = time(NULL);
+  if (now == s->date_sec) return;
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(s->date, sizeof s->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  s->date_sec = now;
+}
+
+static int cors_allowed(const http_server *s, const sbuf *origin) {
+  if (!s->cors || !origin->len) return 0;
+  if (!strcmp(s->cors, "*")) return 1;
+  const char *p = s->cors;
+  while (*p) {
+    const char *e = strchr(p, ',');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    if (n == origin->len && !memcmp(p, origin->p, n)) return 1;
+    p = e ? e + 1 : p + n;
+  }
+  return 0;
+}
+
+static void put_head(http_req *r, int status, const char *headers, const char *ctype) {
+  http_server *s = r->conn->srv;
+  char line[512];
+  int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
+  sbuf_put(&r->out, line, (size_t)n);
+  if (cors_allowed(s, &r->origin)) {
+    static const char cors[] =
+        "Access-Control-Allow-Methods: POST, GET, OPTIONS, PUT, DELETE\r\n"
+        "Access-Control-Allow-Headers: accept, content-type, authorization\r\n"
+        "Access-Control-Allow-Origin: ";
+    sbuf_put(&r->out, cors, sizeof cors - 1);
+    if (!strcmp(s->cors, "*")) sbuf_putc(&r->out, '*');
+    else sbuf_put(&r->out, r->origin.p, r->origin.len);
+    sbuf_put(&r->out, "\r\n", 2);
+  }
+  if (ctype) {
+    n = snprintf(line, sizeof line, "Content-Type: %s\r\n", ctype);
+    sbuf_put(&r->out, line, (size_t)n);
+  }
+  if (headers) sbuf_put(&r->out, headers, strlen(headers));
+  format_date(s);
+  n = snprintf(line, sizeof line, "Date: %s\r\n", s->date);
+  sbuf_put(&r->out, line, (size_t)n);
+  if (!r->keep_alive) sbuf_put(&r->out, "Connection: close\r\n", 19);
+}
+
+void http_respond(http_req *r, int status, const char *headers, const char *content_type,
+                  const char *body, size_t len) {
+  char line[64];
+  put_head(r, status, headers, content_type);
+  int n = snprintf(line, sizeof line, "Content-Length: %zu\r\n\r\n", len);
+  sbuf_put(&r->out, line, (size_t)n);
+  if (r->method != HTTP_HEAD) sbuf_put(&r->out, body, len);
+  r->answered = 1;
+  r->on_abort = NULL;
+  conn_flush(r->conn);
+}
+
+void http_stream_begin(http_req *r, int status, const char *headers, const char *content_type) {
+  put_head(r, status, headers, content_type);
+  sbuf_put(&r->out, "Transfer-Encoding: chunked\r\n\r\n", 30);
+  r->streaming = 1;
+  if (r->conn->head == r) conn_flush(r->conn);
+}
+
+void http_stream_write(http_req *r, const char *data, size_t len) {
+  char line[32];
+  if (!len) return;
+  int n = snprintf(line, sizeof line, "%zx\r\n", len);
+  sbuf_put(&r->out, line, (size_t)n);
+  sbuf_put(&r->out, data, len);
+  sbuf_put(&r->out, "\r\n", 2);
+  if (r->conn->head == r) conn_flush(r->conn);
+}
+
+void http_stream_end(http_req *r) {
+  sbuf_put(&r->out, "0\r\n\r\n", 5);
+  r->answered = 1;
+  r->on_abort = NULL;
+  conn_flush(r->conn);
+}
+
+/* ------------------------------------------------------------------ parsing */
+
+static http_conn *conn_of(http_parser *p) { return p->data; }
+
+static int on_message_begin(http_parser *p) {
+  http_conn *c = conn_of(p);
+  if (c->closing || c->paused || c->close_pending) return -1;
+  http_req *r = calloc(1, sizeof *r);
+  if (!r) return -1;
+  r->conn = c;
+  c->cur = r;
+  c->header_bytes = 0;
+  return 0;
+}
+
+static int count_header(http_conn *c, size_t n) {
+  c->header_bytes += n;
+  return c->header_bytes > c->srv->lim.max_header_bytes ? -1 : 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n) {
+  http_conn *c = conn_of(p);
+  if (count_header(c, n)) return -1;
+  sbuf_put(&c->cur->url, at, n);
+  return 0;
+}
+
+static void header_done(http_req *r) {
+  if (!r->hname.len) return;
+  if (r->hname.len == 12 && !strncasecmp(r->hname.p, "content-type", 12)) {
+    sbuf_reset(&r->content_type);
+    sbuf_put(&r->content_type, r->hvalue.p, r->hvalue.len);
+  } else if (r->hname.len == 6 && !strncasecmp(r->hname.p, "origin", 6)) {
+    sbuf_reset(&r->origin);
+    sbuf_put(&r->origin, r->hvalue.p, r->hvalue.len);
+  }
+  sbuf_reset(&r->hname);
+  sbuf_reset(&r->hvalue);
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n) {
+  http_conn *c = conn_of(p);
+  if (count_header(c, n)) return -1;
+  if (c->cur->hvalue.len) header_done(c->cur);
+  sbuf_put(&c->cur->hname, at, n);
+  return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n) {
+  http_conn *c = conn_of(p);
+  if (count_header(c, n)) return -1;
+  sbuf_put(&c->cur->hvalue, at, n);
+  return 0;
+}
+
+static int on_headers_complete(http_parser *p) {
+  http_conn *c = conn_of(p);
+  header_done(c->cur);
+  if (p->content_length != ULLONG_MAX && p->content_length > c->srv->lim.max_body_bytes) return -1;
+  return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n) {
+  http_conn *c = conn_of(p);
+  if (c->cur->body.len + n > c->srv->lim.max_body_bytes) return -1;
+  sbuf_put(&c->cur->body, at, n);
+  return 0;
+}
+
+static int on_message_complete(http_parser *p) {
+  http_conn *c = conn_of(p);
+  http_req *r = c->cur;
+  c->cur = NULL;
+  r->method = p->method;
+  r->keep_alive = http_should_keep_alive(p);
+  r->complete = 1;
+  if (c->tail) c->tail->next = r;
+  else c->head = r;
+  c->tail = r;
+  c->srv->handler(c->srv->arg, r);
+  return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* Answers a request that could not be parsed, then closes once earlier answers are out. */
+static void conn_bad_request(http_conn *c, int status) {
+  if (c->cur) {
+    req_free(c->cur);
+    c->cur = NULL;
+  }
+  http_req *r = calloc(1, sizeof *r);
+  if (!r) abort();
+  r->conn = c;
+  r->keep_alive = 0;
+  if (c->tail) c->tail->next = r;
+  else c->head = r;
+  c->tail = r;
+  c->paused = 1;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  char body[64];
+  int n = snprintf(body, sizeof body, "%d %s", status, http_status_text(status));
+  http_respond(r, status, NULL, "text/plain; charset=utf-8", body, (size_t)n);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  (void)suggested;
+  buf->base = malloc(65536);
+  buf->len = buf->base ? 65536 : 0;
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  http_conn *c = (http_conn *)st;
+  if (nread < 0) {
+    free(buf->base);
+    conn_close(c);
+    return;
+  }
+  if (nread > 0 && !c->paused) {
+    size_t done = http_parser_execute(&c->parser, &parser_settings, buf->base, (size_t)nread);
+    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    if (e != HPE_OK || done != (size_t)nread) {
+      int status = 400;
+      if (e == HPE_CB_url || e == HPE_CB_header_field || e == HPE_CB_header_value ||
+          e == HPE_HEADER_OVERFLOW)
+        status = 431;
+      else if (e == HPE_CB_headers_complete || e == HPE_CB_body)
+        status = 413;
+      if (!c->closing && !c->paused) conn_bad_request(c, status);
+    }
+  }
+  free(buf->base);
+}
+
+static void on_conn_closed(uv_handle_t *h) { free(h); }
+
+static void conn_close(http_conn *c) {
+  if (c->closing) return;
+  c->closing = 1;
+  http_server *s = c->srv;
+  if (c->close_pending) {
+    for (http_conn **pp = &s->close_list; *pp; pp = &(*pp)->close_next)
+      if (*pp == c) {
+        *pp = c->close_next;
+        break;
+      }
+  }
+  if (c->prev) c->prev->next = c->next;
+  else s->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  s->n_conns--;
+  /* Abort what is still pending; the handler detaches, then the request goes. */
+  http_req *r = c->head;
+  while (r) {
+    http_req *next = r->next;
+    if (r->on_abort) r->on_abort(r);
+    req_free(r);
+    r = next;
+  }
+  c->head = c->tail = NULL;
+  if (c->cur) req_free(c->cur);
+  c->cur = NULL;
+  uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void on_connection(uv_stream_t *l, int status) {
+  http_server *s = l->data;
+  if (status < 0) return;
+  http_conn *c = calloc(1, sizeof *c);
+  if (!c) return;
+  uv_tcp_init(s->loop, &c->tcp);
+  if (uv_accept(l, (uv_stream_t *)&c->tcp)) {
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  c->srv = s;
+  http_parser_init(&c->parser, HTTP_REQUEST);
+  c->parser.data = c;
+  c->next = s->conns;
+  if (s->conns) s->conns->prev = c;
+  s->conns = c;
+  s->n_conns++;
+  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* ------------------------------------------------------------------ server */
+
+int http_server_new(http_server **out, uv_loop_t *loop, http_limits lim, const char *cors,
+                    http_handler handler, void *arg) {
+  http_server *s = calloc(1, sizeof *s);
+  if (!s) return -ENOMEM;
+  s->loop = loop;
+  s->lim = lim;
+  s->cors = cors && *cors ? strdup(cors) : NULL;
+  s->handler = handler;
+  s->arg = arg;
+  uv_idle_init(loop, &s->closer);
+  s->closer.data = s;
+  *out = s;
+  return 0;
+}
+
+int http_server_listen(http_server *s, const char *url, char *err, size_t errlen) {
+  char host[256];
+  int port = 0;
+  const char *p = strstr(url, "://");
+  p = p ? p + 3 : url;
+  const char *colon = strrchr(p, ':');
+  if (!colon || (size_t)(colon - p) >= sizeof host || sscanf(colon + 1, "%d", &port) != 1 ||
+      port < 0 || port > 65535) {
+    snprintf(err, errlen, "cannot listen on %s: expected http://HOST:PORT", url);
+    return -EINVAL;
+  }
+  memcpy(host, p, (size_t)(colon - p));
+  host[colon - p] = 0;
+  if (!strcmp(host, "localhost")) strcpy(host, "127.0.0.1");
+  if (host[0] == '[') { /* [::1] */
+    memmove(host, host + 1, strlen(host));
+    char *e = strchr(host, ']');
+    if (e) *e = 0;
+  }
+  struct sockaddr_storage addr;
+  int rc = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr)
+                             : uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
+  if (rc) {
+    snprintf(err, errlen, "cannot listen on %s: bad address %s", url, host);
+    return -EINVAL;
+  }
+  if (s->n_listeners == sizeof s->listeners / sizeof s->listeners[0]) return -ENOSPC;
+  uv_tcp_t *l = calloc(1, sizeof *l);
+  if (!l) return -ENOMEM;
+  uv_tcp_init(s->loop, l);
+  l->data = s;
+  if ((rc = uv_tcp_bind(l, (struct sockaddr *)&addr, 0)) || (rc = uv_listen((uv_stream_t *)l, 4096, on_connection))) {
+    snprintf(err, errlen, "cannot listen on %s: %s", url, uv_strerror(rc));
+    uv_close((uv_handle_t *)l, on_conn_closed);
+    return rc;
+  }
+  s->listeners[s->n_listeners++] = l;
+  return 0;
+}
+
+static void on_server_closed(uv_handle_t *h) {
+  http_server *s = h->data;
+  free(s->cors);
+  free(s);
+}
+
+size_t http_server_connections(const http_server *s) { return s->n_conns; }
+
+void http_server_close(http_server *s) {
+  if (!s) return;
+  for (size_t i = 0; i < s->n_listeners; i++) uv_close((uv_handle_t *)s->listeners[i], on_conn_closed);
+  s->n_listeners = 0;
+  while (s->conns) conn_close(s->conns);
+  s->close_list = NULL;
+  uv_close((uv_handle_t *)&s->closer, on_server_closed);
+}

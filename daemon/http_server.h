@@ -1,0 +1,64 @@
+/* http_server: HTTP/1.1 on libuv with http-parser: keep-alive, pipelining (responses leave in
+ * request order), chunked request bodies, size limits, and chunked streaming responses. */
+#ifndef QUORUM_DAEMON_HTTP_SERVER_H
+#define QUORUM_DAEMON_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "daemon/store_codec.h"
+
+typedef struct http_server http_server;
+typedef struct http_conn http_conn;
+typedef struct http_req http_req;
+
+/* Called when a request is complete. The handler answers now or later with http_respond or
+ * the stream calls. If the connection goes away first, on_abort (if the handler set it) is
+ * called and after it returns the request is gone: the handler must not touch it again. */
+typedef void (*http_handler)(void *arg, http_req *r);
+
+struct http_req {
+  http_conn *conn;
+  http_req *next;        /* the connection's queue, in arrival order */
+  int method;            /* enum http_method */
+  sbuf url;              /* raw request target */
+  sbuf body;
+  sbuf content_type;
+  sbuf origin;
+  sbuf hname, hvalue;    /* header being parsed */
+  int keep_alive;
+  int complete;          /* the whole request has arrived */
+  int answered;          /* the response has been fully produced */
+  int streaming;
+  sbuf out;              /* produced but not yet written */
+  void (*on_abort)(http_req *r);
+  void *data;            /* for the handler */
+};
+
+typedef struct http_limits {
+  size_t max_header_bytes; /* request line + headers */
+  size_t max_body_bytes;
+} http_limits;
+
+/* Creates a server on loop calling handler(arg, req). cors: NULL (no CORS headers), "*" or a
+ * comma-separated origin list. Returns 0 or negative errno. */
+int http_server_new(http_server **out, uv_loop_t *loop, http_limits lim, const char *cors,
+                    http_handler handler, void *arg);
+/* Listens on an http:// URL's host and port. Returns 0 or negative errno (message in err). */
+int http_server_listen(http_server *s, const char *url, char *err, size_t errlen);
+/* Closes listeners and connections (aborting pending requests). */
+void http_server_close(http_server *s);
+size_t http_server_connections(const http_server *s);
+
+/* A complete response. headers: extra header lines, each ending in "\r\n" (or NULL). */
+void http_respond(http_req *r, int status, const char *headers, const char *content_type,
+                  const char *body, size_t len);
+/* A chunked response: begin sends the head at once; write sends one chunk; end finishes. */
+void http_stream_begin(http_req *r, int status, const char *headers, const char *content_type);
+void http_stream_write(http_req *r, const char *data, size_t len);
+void http_stream_end(http_req *r);
+
+const char *http_status_text(int status);
+
+#endif

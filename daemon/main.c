@@ -1,0 +1,62 @@
+/* main: quorumd's entry point: flags, start, serve until a signal, stop. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <uv.h>
+
+#include "daemon/config.h"
+#include "daemon/server.h"
+
+extern char **environ;
+
+/* 10k watchers need 10k descriptors: take the hard limit. */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+int main(int argc, char **argv) {
+  config cfg;
+  char err[1024];
+  if (config_parse(&cfg, argc, argv, environ, err, sizeof err)) {
+    fprintf(stderr, "quorumd: %s\nRun 'quorumd --help' for usage.\n", err);
+    config_free(&cfg);
+    return 2;
+  }
+  if (cfg.show_help) {
+    fputs(config_usage(), stdout);
+    config_free(&cfg);
+    return 0;
+  }
+  if (cfg.show_version) {
+    printf("quorumd Version: %s\nAPI: etcd v2 keys (compatible with etcd 3.4.23 clients)\n", QUORUM_VERSION);
+    config_free(&cfg);
+    return 0;
+  }
+  raise_fd_limit();
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  server s;
+  if (server_start(&s, &cfg, &loop, err, sizeof err)) {
+    fprintf(stderr, "quorumd: %s\n", err);
+    uv_loop_close(&loop);
+    config_free(&cfg);
+    return 1;
+  }
+  fprintf(stderr, "quorumd: member %s (%s) of cluster %s, data dir %s\n", s.id_hex, cfg.name,
+          s.cluster_hex, cfg.data_dir);
+  for (size_t i = 0; i < cfg.listen_client.n; i++)
+    fprintf(stderr, "quorumd: ready to serve client requests on %s\n", cfg.listen_client.url[i]);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  server_stop(&s);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  config_free(&cfg);
+  return 0;
+}

@@ -1,0 +1,147 @@
+/* routes: path table and mux behaviours; /version and /health. */
+#include "daemon/routes.h"
+
+#include <http_parser.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon/http_util.h"
+#include "daemon/v2_keys.h"
+
+#define KEYS_PREFIX "/v2/keys"
+
+void routes_text(http_req *r, int status, const char *allow, const char *text) {
+  char hdr[128] = "";
+  if (allow) snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+  http_respond(r, status, allow ? hdr : NULL, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+void routes_json(server *s, http_req *r, int status, const char *body, size_t len, int cluster_hdr) {
+  char hdr[64] = "";
+  if (cluster_hdr) snprintf(hdr, sizeof hdr, "X-Etcd-Cluster-Id: %s\r\n", s->cluster_hex);
+  http_respond(r, status, cluster_hdr ? hdr : NULL, "application/json", body, len);
+}
+
+static void handle_version(server *s, http_req *r) {
+  static const char body[] = "{\"etcdserver\":\"3.4.23\",\"etcdcluster\":\"3.4.0\"}";
+  routes_json(s, r, 200, body, sizeof body - 1, 0);
+}
+
+static void handle_health(server *s, http_req *r) {
+  (void)s;
+  static const char body[] = "{\"health\":\"true\"}";
+  http_respond(r, 200, NULL, "text/plain; charset=utf-8", body, sizeof body - 1);
+}
+
+typedef void (*route_fn)(server *s, http_req *r);
+
+typedef struct route {
+  const char *path;
+  route_fn fn;
+} route;
+
+/* GET-only endpoints with exact paths. */
+static const route get_routes[] = {
+    {"/version", handle_version},
+    {"/health", handle_health},
+    {"/metrics", metrics_handle},
+    {"/v2/machines", members_handle_machines},
+    {"/v2/stats/self", stats_handle_self},
+    {"/v2/stats/store", stats_handle_store},
+    {"/v2/stats/leader", stats_handle_leader},
+};
+
+/* Go's mux redirects a path that is not clean (// . ..) to its cleaned form, keeping a
+ * trailing slash. Returns 1 when it answered. */
+static int redirect_unclean(http_req *r, const char *path, size_t n, const char *query) {
+  sbuf clean = {0};
+  http_clean_path(&clean, path, n);
+  if (n > 1 && path[n - 1] == '/' && clean.len > 1) sbuf_putc(&clean, '/');
+  int same = clean.len == n && !memcmp(clean.p, path, n);
+  if (!same) {
+    sbuf loc = {0}, hdr = {0};
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < clean.len; i++) { /* re-escape like Go's URL.String */
+      unsigned char c = (unsigned char)clean.p[i];
+      if (c > 0x20 && c < 0x7f && c != '%' && c != '?' && c != '#' && c != ' ') {
+        sbuf_putc(&loc, (char)c);
+      } else {
+        sbuf_putc(&loc, '%');
+        sbuf_putc(&loc, hex[c >> 4]);
+        sbuf_putc(&loc, hex[c & 15]);
+      }
+    }
+    if (query) sbuf_put(&loc, query, strlen(query));
+    sbuf_put(&hdr, "Location: ", 10);
+    sbuf_put(&hdr, loc.p, loc.len);
+    sbuf_put(&hdr, "\r\n", 3); /* includes the NUL */
+    if (r->method == HTTP_GET) {
+      sbuf body = {0};
+      sbuf_put(&body, "<a href=\"", 9);
+      sbuf_put(&body, loc.p, loc.len);
+      sbuf_put(&body, "\">Moved Permanently</a>.\n\n", 26);
+      http_respond(r, 301, hdr.p, "text/html; charset=utf-8", body.p, body.len);
+      sbuf_free(&body);
+    } else {
+      http_respond(r, 301, hdr.p, NULL, "", 0);
+    }
+    sbuf_free(&loc);
+    sbuf_free(&hdr);
+  }
+  sbuf_free(&clean);
+  return !same;
+}
+
+void routes_dispatch(void *arg, http_req *r) {
+  server *s = arg;
+  /* Split the target into path and query; decode the path. */
+  const char *q = memchr(r->url.p, '?', r->url.len);
+  size_t raw_len = q ? (size_t)(q - r->url.p) : r->url.len;
+  sbuf path = {0}, query = {0};
+  if (q) {
+    sbuf_put(&query, q, r->url.len - raw_len);
+    sbuf_putc(&query, 0);
+  }
+  if (http_unescape(&path, r->url.p, raw_len, 0) || !path.len || path.p[0] != '/') {
+    routes_text(r, 400, NULL, "400 Bad Request");
+    goto out;
+  }
+  if (r->method == HTTP_OPTIONS) { /* CORS preflight: headers only */
+    http_respond(r, 200, NULL, NULL, "", 0);
+    goto out;
+  }
+  if (redirect_unclean(r, path.p, path.len, q ? query.p : NULL)) goto out;
+
+  size_t kp = sizeof KEYS_PREFIX - 1;
+  if (path.len >= kp && !memcmp(path.p, KEYS_PREFIX, kp) && (path.len == kp || path.p[kp] == '/')) {
+    switch (r->method) {
+      case HTTP_GET: case HTTP_HEAD: case HTTP_PUT: case HTTP_POST: case HTTP_DELETE: {
+        sbuf key = {0};
+        http_clean_path(&key, path.p + kp, path.len - kp);
+        v2_keys_handle(s, r, key.p, key.len);
+        sbuf_free(&key);
+        break;
+      }
+      default:
+        routes_text(r, 405, "HEAD,GET,PUT,POST,DELETE", "Method Not Allowed\n");
+    }
+    goto out;
+  }
+  static const char members[] = "/v2/members";
+  size_t ml = sizeof members - 1;
+  if (path.len >= ml && !memcmp(path.p, members, ml) && (path.len == ml || path.p[ml] == '/')) {
+    members_handle(s, r, path.p + ml, path.len - ml);
+    goto out;
+  }
+  for (size_t i = 0; i < sizeof get_routes / sizeof get_routes[0]; i++) {
+    if (strlen(get_routes[i].path) == path.len && !memcmp(get_routes[i].path, path.p, path.len)) {
+      if (r->method != HTTP_GET && r->method != HTTP_HEAD) routes_text(r, 405, "GET", "Method Not Allowed\n");
+      else get_routes[i].fn(s, r);
+      goto out;
+    }
+  }
+  routes_text(r, 404, NULL, "404 page not found\n");
+out:
+  sbuf_free(&path);
+  sbuf_free(&query);
+}

@@ -1,0 +1,24 @@
+/* routes: the table that maps request paths to handlers, and the mux behaviours etcd's Go
+ * HTTP mux has (301 to the cleaned path, 404 and 405 texts, CORS preflight). */
+#ifndef QUORUM_DAEMON_ROUTES_H
+#define QUORUM_DAEMON_ROUTES_H
+
+#include "daemon/http_server.h"
+#include "daemon/server.h"
+
+/* The http_server handler: arg is the server. */
+void routes_dispatch(void *arg, http_req *r);
+
+/* Small shared answers. */
+void routes_text(http_req *r, int status, const char *allow, const char *text);
+void routes_json(server *s, http_req *r, int status, const char *body, size_t len, int cluster_hdr);
+
+/* Handlers living in their own files. */
+void stats_handle_self(server *s, http_req *r);
+void stats_handle_store(server *s, http_req *r);
+void stats_handle_leader(server *s, http_req *r);
+void members_handle(server *s, http_req *r, const char *rest, size_t rest_len);
+void members_handle_machines(server *s, http_req *r);
+void metrics_handle(server *s, http_req *r);
+
+#endif

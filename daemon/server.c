@@ -1,0 +1,142 @@
+/* server: wiring of one member: data dir → store → log (replay) → watcher hub → HTTP, the
+ * TTL timer that proposes SYNC records, and the delivery of applied outcomes. */
+#include "daemon/server.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/datadir.h"
+#include "daemon/routes.h"
+#include "daemon/v2_keys.h"
+
+#define SYNC_INTERVAL_MS 500
+#define SYNC_CTX ((void *)1) /* the ctx of SYNC proposals: no request waits */
+
+int64_t server_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int server_propose(server *s, proto_record *rec, void *ctx) {
+  rec->id = ++s->next_request_id;
+  int rc = wal_submit(s->log, rec, ctx);
+  if (rc) atomic_fetch_add(&s->stats.proposals_failed, 1);
+  else atomic_fetch_add(&s->stats.proposals_pending, 1);
+  return rc;
+}
+
+/* An applied record: events to the watchers first (in log order), then the answer. */
+static void on_applied(void *arg, wal_done *d) {
+  server *s = arg;
+  atomic_fetch_sub(&s->stats.proposals_pending, 1);
+  for (size_t i = 0; i < d->n_events; i++) {
+    watch_hub_publish(s->hub, d->events[i]);
+    store_event_unref(d->events[i]);
+  }
+  free(d->events);
+  if (d->ctx == SYNC_CTX) s->sync_pending = 0;
+  else if (d->ctx && d->res.status) v2_keys_done(s, d->ctx, &d->res);
+  else if (d->ctx) v2_keys_done(s, d->ctx, &d->res);
+  store_result_free(&d->res);
+}
+
+/* Every 500 ms: if a key is due, propose a SYNC carrying this member's clock. */
+static void on_ttl_timer(uv_timer_t *t) {
+  server *s = t->data;
+  if (s->sync_pending) return;
+  int64_t next = store_next_expiry(s->st);
+  int64_t now = server_now_ns();
+  if (!next || next > now) return;
+  proto_record rec = {.op = PROTO_OP_SYNC, .time = now, .path = "/", .path_len = 1};
+  if (server_propose(s, &rec, SYNC_CTX) == 0) s->sync_pending = 1;
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  server *s = h->data;
+  fprintf(stderr, "quorumd: received signal %d, shutting down\n", signum);
+  uv_stop(s->loop);
+}
+
+static void join_urls(const config_urls *u, char *out, size_t n) {
+  out[0] = 0;
+  for (size_t i = 0; i < u->n; i++) {
+    if (i) strncat(out, ",", n - strlen(out) - 1);
+    strncat(out, u->url[i], n - strlen(out) - 1);
+  }
+}
+
+int server_start(server *s, const config *cfg, uv_loop_t *loop, char *err, size_t errlen) {
+  memset(s, 0, sizeof *s);
+  s->cfg = cfg;
+  s->loop = loop;
+  s->raft_term = 2; /* a one-member cluster: elected once, term never changes */
+  s->stats.start_time_ns = server_now_ns();
+  s->leader_since_ns = s->stats.start_time_ns;
+  char peers[4096];
+  join_urls(&cfg->advertise_peer, peers, sizeof peers);
+  datadir dd;
+  int rc = datadir_open(&dd, cfg->data_dir, cfg->name, peers, cfg->initial_cluster_token, err, errlen);
+  if (rc) return rc;
+  s->member_id = dd.member_id;
+  s->cluster_id = dd.cluster_id;
+  snprintf(s->id_hex, sizeof s->id_hex, "%016" PRIx64, s->member_id);
+  snprintf(s->cluster_hex, sizeof s->cluster_hex, "%016" PRIx64, s->cluster_id);
+  if ((rc = store_open(&s->st, dd.db_path, !cfg->unsafe_no_fsync, &s->stats, err, errlen))) return rc;
+  uint64_t keep = cfg->snapshot_count < 10000 ? cfg->snapshot_count : 10000;
+  if ((rc = wal_start(&s->log, loop, s->st, &s->stats, keep, on_applied, s, err, errlen))) {
+    store_close(s->st);
+    return rc;
+  }
+  s->hub = watch_hub_new(store_index(s->st), &s->stats);
+  store_event **evs = NULL;
+  size_t n = 0;
+  if (store_load_history(s->st, &evs, &n) == 0) {
+    for (size_t i = 0; i < n; i++) {
+      watch_hub_publish(s->hub, evs[i]);
+      store_event_unref(evs[i]);
+    }
+    free(evs);
+  }
+  http_limits lim = {.max_header_bytes = 1 << 20, .max_body_bytes = 10u << 20};
+  if (cfg->max_request_bytes + (64u << 10) > lim.max_body_bytes)
+    lim.max_body_bytes = cfg->max_request_bytes + (64u << 10);
+  http_server_new(&s->http, loop, lim, cfg->cors, routes_dispatch, s);
+  for (size_t i = 0; i < cfg->listen_client.n; i++) {
+    if ((rc = http_server_listen(s->http, cfg->listen_client.url[i], err, errlen))) {
+      server_stop(s);
+      return rc;
+    }
+  }
+  uv_timer_init(loop, &s->ttl_timer);
+  s->ttl_timer.data = s;
+  uv_timer_start(&s->ttl_timer, on_ttl_timer, SYNC_INTERVAL_MS, SYNC_INTERVAL_MS);
+  uv_signal_init(loop, &s->sigint);
+  uv_signal_init(loop, &s->sigterm);
+  s->sigint.data = s->sigterm.data = s;
+  uv_signal_start(&s->sigint, on_signal, SIGINT);
+  uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+  return 0;
+}
+
+void server_stop(server *s) {
+  if (s->http) http_server_close(s->http);
+  s->http = NULL;
+  if (uv_is_active((uv_handle_t *)&s->ttl_timer) || s->ttl_timer.data) {
+    uv_close((uv_handle_t *)&s->ttl_timer, NULL);
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+  }
+  /* Connections are gone, so outcomes still coming find orphaned requests. */
+  wal_stop(s->log);
+  s->log = NULL;
+  uv_run(s->loop, UV_RUN_NOWAIT); /* let close callbacks run */
+  watch_hub_free(s->hub);
+  s->hub = NULL;
+  store_close(s->st);
+  s->st = NULL;
+}

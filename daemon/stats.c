@@ -1,0 +1,128 @@
+/* stats: /v2/stats/self, /v2/stats/store and /v2/stats/leader, and the fsync histogram. */
+#include "daemon/stats.h"
+
+#include <http_parser.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/routes.h"
+#include "daemon/store_i.h"
+
+const char *const stats_store_names[STATS_N] = {
+#define STATS_NAME(id, name) name,
+    STATS_STORE_COUNTERS(STATS_NAME)
+#undef STATS_NAME
+};
+
+void stats_fsync(stats *s, uint64_t ns) {
+  atomic_fetch_add_explicit(&s->fsyncs, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&s->fsync_ns_total, ns, memory_order_relaxed);
+  uint64_t le = 1000000; /* 1 ms */
+  for (int i = 0; i < 14; i++, le *= 2) {
+    if (ns <= le) {
+      atomic_fetch_add_explicit(&s->fsync_buckets[i], 1, memory_order_relaxed);
+      return;
+    }
+  }
+  atomic_fetch_add_explicit(&s->fsync_buckets[14], 1, memory_order_relaxed);
+}
+
+/* Go's time.Duration.String for non-negative durations: "1h2m3.5s", "365.145011ms". */
+static void go_duration(char *out, size_t n, int64_t ns) {
+  if (ns < 1000) {
+    snprintf(out, n, "%" PRId64 "ns", ns);
+  } else if (ns < 1000000) {
+    snprintf(out, n, "%.3f", ns / 1e3);
+  } else if (ns < 1000000000) {
+    snprintf(out, n, "%.6f", ns / 1e6);
+  } else {
+    int64_t h = ns / 3600000000000LL, m = ns / 60000000000LL % 60;
+    double sec = (double)(ns % 60000000000LL) / 1e9;
+    char sb[32];
+    snprintf(sb, sizeof sb, "%.9f", sec);
+    char *e = sb + strlen(sb) - 1;
+    while (*e == '0') *e-- = 0;
+    if (*e == '.') *e = 0;
+    if (h) snprintf(out, n, "%" PRId64 "h%" PRId64 "m%ss", h, m, sb);
+    else if (m) snprintf(out, n, "%" PRId64 "m%ss", m, sb);
+    else snprintf(out, n, "%ss", sb);
+    return;
+  }
+  /* trim trailing zeros of the fraction, then add the unit */
+  char *e = out + strlen(out) - 1;
+  while (*e == '0') *e-- = 0;
+  if (*e == '.') *e = 0;
+  strncat(out, ns < 1000000 ? "µs" : "ms", n - strlen(out) - 1);
+}
+
+static void gen_cstr(yajl_gen g, const char *s) {
+  yajl_gen_string(g, (const unsigned char *)s, strlen(s));
+}
+
+static void respond_gen(server *s, http_req *r, yajl_gen g) {
+  char *body;
+  size_t len;
+  store_gen_finish(g, &body, &len);
+  yajl_gen_free(g);
+  routes_json(s, r, 200, body, len, 0);
+  free(body);
+}
+
+void stats_handle_self(server *s, http_req *r) {
+  char start[40], lstart[40], up[48];
+  proto_v2_rfc3339(s->stats.start_time_ns, start);
+  proto_v2_rfc3339(s->leader_since_ns, lstart);
+  go_duration(up, sizeof up, server_now_ns() - s->leader_since_ns);
+  yajl_gen g = proto_v2_gen_new();
+  yajl_gen_map_open(g);
+  gen_cstr(g, "name");
+  gen_cstr(g, s->cfg->name);
+  gen_cstr(g, "id");
+  gen_cstr(g, s->id_hex);
+  gen_cstr(g, "state");
+  gen_cstr(g, "StateLeader");
+  gen_cstr(g, "startTime");
+  gen_cstr(g, start);
+  gen_cstr(g, "leaderInfo");
+  yajl_gen_map_open(g);
+  gen_cstr(g, "leader");
+  gen_cstr(g, s->id_hex);
+  gen_cstr(g, "uptime");
+  gen_cstr(g, up);
+  gen_cstr(g, "startTime");
+  gen_cstr(g, lstart);
+  yajl_gen_map_close(g);
+  gen_cstr(g, "recvAppendRequestCnt");
+  yajl_gen_integer(g, (long long)atomic_load(&s->stats.recv_append));
+  gen_cstr(g, "sendAppendRequestCnt");
+  yajl_gen_integer(g, (long long)atomic_load(&s->stats.send_append));
+  yajl_gen_map_close(g);
+  respond_gen(s, r, g);
+}
+
+void stats_handle_store(server *s, http_req *r) {
+  yajl_gen g = proto_v2_gen_new();
+  yajl_gen_map_open(g);
+  for (int i = 0; i < STATS_N; i++) {
+    gen_cstr(g, stats_store_names[i]);
+    yajl_gen_integer(g, (long long)atomic_load(&s->stats.store[i]));
+  }
+  gen_cstr(g, "watchers");
+  yajl_gen_integer(g, (long long)atomic_load(&s->stats.watchers));
+  yajl_gen_map_close(g);
+  respond_gen(s, r, g);
+}
+
+void stats_handle_leader(server *s, http_req *r) {
+  yajl_gen g = proto_v2_gen_new();
+  yajl_gen_map_open(g);
+  gen_cstr(g, "leader");
+  gen_cstr(g, s->id_hex);
+  gen_cstr(g, "followers");
+  yajl_gen_map_open(g);
+  yajl_gen_map_close(g);
+  yajl_gen_map_close(g);
+  respond_gen(s, r, g);
+}

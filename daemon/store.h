@@ -1,0 +1,92 @@
+/* store: the etcd v2 key tree on LevelDB. Reads run on the loop thread; apply runs on the
+ * storage thread, one committed record at a time, each in one WriteBatch that also records
+ * the applied log index and the event history. Errors use v2 error codes (100, 101, ...). */
+#ifndef QUORUM_DAEMON_STORE_H
+#define QUORUM_DAEMON_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/stats.h"
+#include "proto/record.h"
+
+typedef struct store store;
+typedef struct leveldb_t leveldb_t;
+
+typedef enum store_action {
+  STORE_ACT_GET,
+  STORE_ACT_SET,
+  STORE_ACT_CREATE,
+  STORE_ACT_UPDATE,
+  STORE_ACT_CAS,
+  STORE_ACT_DELETE,
+  STORE_ACT_CAD,
+  STORE_ACT_EXPIRE,
+} store_action;
+
+const char *store_action_name(int action);
+
+#define STORE_HISTORY 1000
+
+/* One change, as watchers and the history see it. Shared by reference count; the count is
+ * touched only on the loop thread once the event has been handed over. */
+typedef struct store_event {
+  int refs;
+  uint8_t action;
+  uint8_t dir;
+  uint8_t refresh;     /* a refresh: kept in history for the window's size, never delivered */
+  uint64_t index;
+  char *key;           /* NUL-terminated */
+  size_t key_len;
+  char *json;          /* the event body with its trailing newline */
+  size_t json_len;
+} store_event;
+
+void store_event_ref(store_event *e);
+void store_event_unref(store_event *e);
+
+/* The answer to one request. body is malloc'd (JSON + "\n"); free with store_result_free. */
+typedef struct store_result {
+  int status;          /* HTTP status; 0 = nothing to answer (SYNC) */
+  int error_code;      /* v2 errorCode, 0 on success */
+  uint8_t action;
+  uint64_t etcd_index; /* X-Etcd-Index */
+  uint64_t raft_index; /* X-Raft-Index (the record's log index for applied records) */
+  char *body;
+  size_t body_len;
+} store_result;
+
+void store_result_free(store_result *r);
+/* Fills r with a v2 error body (index as given). */
+void store_result_error(store_result *r, int code, const char *cause, size_t cause_len,
+                        uint64_t index);
+
+/* Opens (creating if missing) the LevelDB database at dir. sync: whether log writes fsync.
+ * Returns 0, or -EIO with a message in err. */
+int store_open(store **out, const char *dir, int sync, stats *st, char *err, size_t errlen);
+void store_close(store *s);
+leveldb_t *store_db(store *s);
+int store_sync_enabled(const store *s);
+
+/* Current etcd index and applied log index (as last applied). Thread-safe. */
+uint64_t store_index(store *s);
+uint64_t store_applied(store *s);
+
+/* GET (loop thread): a consistent read of path. */
+void store_get(store *s, const char *path, size_t len, int recursive, int sorted, int64_t now_ns,
+               store_result *res);
+
+/* The earliest expiration of any key, or 0 when no key has a TTL (loop thread). */
+int64_t store_next_expiry(store *s);
+
+/* Apply (storage thread): applies the committed record at log_index. Fills *res (may be
+ * status 0) and appends produced events to *events (n, cap updated; realloc'd). Records at or
+ * below the applied index are skipped (res->status 0). Returns 0, or -EIO when LevelDB failed. */
+int store_apply(store *s, uint64_t log_index, const proto_record *rec, store_result *res,
+                store_event ***events, size_t *n_events, size_t *cap_events);
+
+/* Loads the last STORE_HISTORY events (oldest first) into out (caller frees each with unref and
+ * the array with free). */
+int store_load_history(store *s, store_event ***out, size_t *n);
+
+#endif

@@ -1,0 +1,46 @@
+/* store_i: the tree store's private state and helpers shared by store.c and store_list.c. */
+#ifndef QUORUM_DAEMON_STORE_I_H
+#define QUORUM_DAEMON_STORE_I_H
+
+#include <leveldb/c.h>
+#include <stdatomic.h>
+
+#include "daemon/store.h"
+#include "daemon/store_codec.h"
+#include "proto/v2_json.h"
+
+struct store {
+  leveldb_t *db;
+  leveldb_options_t *opts;
+  leveldb_cache_t *cache;
+  const leveldb_filterpolicy_t *filter;
+  leveldb_readoptions_t *ropts;
+  leveldb_writeoptions_t *wopts_nosync;
+  int sync;
+  stats *st;
+  _Atomic uint64_t index;   /* etcd index after the last applied batch */
+  _Atomic uint64_t applied; /* log index of the last applied record */
+  /* apply side (storage thread only) */
+  uint64_t hist[STORE_HISTORY]; /* etcd indexes of the history entries kept, a ring */
+  size_t hist_head, hist_n;
+};
+
+/* A node read from the database: the decoded header plus the value's own copy. */
+typedef struct store_node {
+  codec_node n;
+  char *raw; /* leveldb-allocated value bytes; free with leveldb_free */
+} store_node;
+
+/* Reads the node at path. Returns 1 (found, *out filled), 0 (missing) or -EIO. */
+int store_node_read(store *s, const leveldb_readoptions_t *ro, const char *path, size_t len,
+                    store_node *out);
+void store_node_release(store_node *n);
+
+/* Renders a GET of path (already known to exist as node *n) into g. */
+int store_list_gen(store *s, const leveldb_readoptions_t *ro, const char *path, size_t len,
+                   const codec_node *n, int recursive, int sorted, int64_t now_ns, yajl_gen g);
+
+/* Finishes a yajl generator into a malloc'd body with a trailing newline. */
+void store_gen_finish(yajl_gen g, char **body, size_t *len);
+
+#endif

@@ -1,0 +1,238 @@
+/* v2_keys: /v2/keys: validation, dispatch to a local read, a watch, or a proposal, and the
+ * response with etcd's headers. */
+#include "daemon/v2_keys.h"
+
+#include <http_parser.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/v2_params.h"
+#include "proto/v2_json.h"
+
+#define NS_PER_S 1000000000LL
+
+/* A request waiting for its proposal to be applied. */
+typedef struct v2_pending {
+  server *s;
+  http_req *r; /* NULL once the client has gone */
+  int no_value_on_success;
+} v2_pending;
+
+/* A request waiting for watch events. */
+typedef struct v2_watch {
+  watcher w;
+  server *s;
+  http_req *r;
+} v2_watch;
+
+static void format_headers(server *s, char *buf, size_t n, uint64_t etcd_index, int raft) {
+  if (raft)
+    snprintf(buf, n,
+             "X-Etcd-Cluster-Id: %s\r\nX-Etcd-Index: %" PRIu64 "\r\nX-Raft-Index: %" PRIu64
+             "\r\nX-Raft-Term: %" PRIu64 "\r\n",
+             s->cluster_hex, etcd_index, store_applied(s->st), s->raft_term);
+  else
+    snprintf(buf, n, "X-Etcd-Cluster-Id: %s\r\nX-Etcd-Index: %" PRIu64 "\r\n", s->cluster_hex,
+             etcd_index);
+}
+
+static void respond_result(server *s, http_req *r, const store_result *res, int no_value) {
+  char hdr[256];
+  format_headers(s, hdr, sizeof hdr, res->etcd_index, res->error_code == 0);
+  atomic_fetch_add_explicit(&s->stats.http_requests, 1, memory_order_relaxed);
+  if (no_value && !res->error_code && res->action != STORE_ACT_DELETE &&
+      res->action != STORE_ACT_CAD && res->action != STORE_ACT_GET) {
+    char body[64];
+    int n = snprintf(body, sizeof body, "{\"action\":\"%s\"}\n", store_action_name(res->action));
+    http_respond(r, res->status, hdr, "application/json", body, (size_t)n);
+    return;
+  }
+  http_respond(r, res->status, hdr, "application/json", res->body, res->body_len);
+}
+
+static void respond_error(server *s, http_req *r, int code, const char *cause, uint64_t index) {
+  store_result res = {0};
+  store_result_error(&res, code, cause, cause ? strlen(cause) : 0, index);
+  respond_result(s, r, &res, 0);
+  store_result_free(&res);
+}
+
+/* ------------------------------------------------------------------ proposals */
+
+static void pending_abort(http_req *r) {
+  v2_pending *p = r->data;
+  p->r = NULL;
+}
+
+void v2_keys_done(server *s, void *ctx, store_result *res) {
+  v2_pending *p = ctx;
+  if (p->r) respond_result(s, p->r, res, p->no_value_on_success);
+  free(p);
+}
+
+static void propose(server *s, http_req *r, proto_record *rec, int no_value) {
+  v2_pending *p = malloc(sizeof *p);
+  if (!p) abort();
+  p->s = s;
+  p->r = r;
+  p->no_value_on_success = no_value;
+  r->data = p;
+  r->on_abort = pending_abort;
+  if (server_propose(s, rec, p)) {
+    r->on_abort = NULL;
+    free(p);
+    respond_error(s, r, 300, "cannot propose", store_index(s->st));
+  }
+}
+
+/* ------------------------------------------------------------------ watches */
+
+static void watch_free(v2_watch *wt) {
+  free(wt->w.key);
+  free(wt);
+}
+
+static void watch_abort(http_req *r) {
+  v2_watch *wt = r->data;
+  watch_hub_remove(wt->s->hub, &wt->w);
+  watch_free(wt);
+}
+
+static void watch_event(watcher *w, store_event *e) {
+  v2_watch *wt = w->data;
+  http_stream_write(wt->r, e->json, e->json_len);
+  if (!w->stream) {
+    http_stream_end(wt->r); /* clears on_abort: the request is finished */
+    watch_free(wt);
+  }
+}
+
+static void start_watch(server *s, http_req *r, const char *key, size_t key_len, v2_params *p) {
+  v2_watch *wt = calloc(1, sizeof *wt);
+  if (!wt) abort();
+  wt->s = s;
+  wt->r = r;
+  wt->w.key = malloc(key_len + 1);
+  if (!wt->w.key) abort();
+  memcpy(wt->w.key, key, key_len);
+  wt->w.key[key_len] = 0;
+  wt->w.key_len = key_len;
+  wt->w.recursive = p->recursive;
+  wt->w.stream = p->stream;
+  wt->w.cb = watch_event;
+  wt->w.data = wt;
+  uint64_t index = watch_hub_index(s->hub);
+  store_event *hit = NULL;
+  if (p->wait_index) {
+    uint64_t cleared = 0;
+    hit = watch_hub_scan(s->hub, &wt->w, p->wait_index, &cleared);
+    if (cleared) {
+      char cause[96];
+      snprintf(cause, sizeof cause, "the requested history has been cleared [%" PRIu64 "/%" PRIu64 "]",
+               cleared, p->wait_index);
+      watch_free(wt);
+      respond_error(s, r, 401, cause, index);
+      return;
+    }
+  }
+  char hdr[256];
+  format_headers(s, hdr, sizeof hdr, index, 1);
+  atomic_fetch_add_explicit(&s->stats.http_requests, 1, memory_order_relaxed);
+  http_stream_begin(r, 200, hdr, "application/json");
+  if (hit && !p->stream) {
+    http_stream_write(r, hit->json, hit->json_len);
+    http_stream_end(r);
+    watch_free(wt);
+    return;
+  }
+  uint64_t since = p->wait_index ? p->wait_index : index + 1;
+  /* A stream replays every matching event still in history, then follows live ones. */
+  while (hit) {
+    http_stream_write(r, hit->json, hit->json_len);
+    uint64_t cleared;
+    since = hit->index + 1;
+    hit = watch_hub_scan(s->hub, &wt->w, since, &cleared);
+  }
+  if (since <= index) since = index + 1;
+  wt->w.since = since;
+  r->data = wt;
+  r->on_abort = watch_abort;
+  watch_hub_add(s->hub, &wt->w);
+}
+
+/* ------------------------------------------------------------------ dispatch */
+
+void v2_keys_handle(server *s, http_req *r, const char *key, size_t key_len) {
+  v2_params p;
+  int code = v2_params_parse(&p, r);
+  if (code) {
+    respond_error(s, r, code, p.cause, 0);
+    v2_params_free(&p);
+    return;
+  }
+  int64_t now = server_now_ns();
+  proto_record rec = {.path = key, .path_len = key_len, .time = now};
+  if (p.has_ttl) {
+    if ((int64_t)p.ttl > (INT64_MAX - now) / NS_PER_S) {
+      respond_error(s, r, 202, "invalid value for \"ttl\"", 0);
+      v2_params_free(&p);
+      return;
+    }
+    rec.flags |= PROTO_REC_TTL;
+    rec.expiration = now + (int64_t)p.ttl * NS_PER_S;
+  }
+  if (p.dir) rec.flags |= PROTO_REC_DIR;
+  if (p.recursive) rec.flags |= PROTO_REC_RECURSIVE;
+  if (p.sorted) rec.flags |= PROTO_REC_SORTED;
+  if (p.refresh) rec.flags |= PROTO_REC_REFRESH;
+  if (p.prev_value) {
+    rec.flags |= PROTO_REC_PREV_VALUE;
+    rec.prev_value = p.prev_value;
+    rec.prev_value_len = p.prev_value_len;
+  }
+  rec.prev_index = p.prev_index;
+  rec.value = p.value;
+  rec.value_len = p.value_len;
+  switch (r->method) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+      if (p.wait) {
+        start_watch(s, r, key, key_len, &p);
+      } else if (p.quorum) {
+        rec.op = PROTO_OP_QGET;
+        propose(s, r, &rec, 0);
+      } else {
+        store_result res;
+        store_get(s->st, key, key_len, p.recursive, p.sorted, now, &res);
+        respond_result(s, r, &res, 0);
+        store_result_free(&res);
+      }
+      break;
+    case HTTP_PUT:
+      if (p.prev_exist == 1) {
+        rec.op = (p.prev_index == 0 && !p.prev_value) ? PROTO_OP_UPDATE : PROTO_OP_CAS;
+        rec.flags |= PROTO_REC_PREV_EXIST;
+      } else if (p.prev_exist == 0) {
+        rec.op = PROTO_OP_CREATE;
+      } else if (p.prev_value || p.prev_index) {
+        rec.op = PROTO_OP_CAS;
+      } else {
+        rec.op = PROTO_OP_SET;
+      }
+      propose(s, r, &rec, p.no_value_on_success);
+      break;
+    case HTTP_POST:
+      rec.op = PROTO_OP_POST;
+      propose(s, r, &rec, p.no_value_on_success);
+      break;
+    case HTTP_DELETE:
+      rec.op = (p.prev_value || p.prev_index) ? PROTO_OP_CAD : PROTO_OP_DELETE;
+      propose(s, r, &rec, 0);
+      break;
+    default:
+      break;
+  }
+  v2_params_free(&p);
+}

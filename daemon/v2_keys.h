@@ -1,0 +1,15 @@
+/* v2_keys: the /v2/keys handler: reads, watches and proposals of changes. */
+#ifndef QUORUM_DAEMON_V2_KEYS_H
+#define QUORUM_DAEMON_V2_KEYS_H
+
+#include "daemon/http_server.h"
+#include "daemon/server.h"
+#include "daemon/wal.h"
+
+/* Handles a request for key (decoded and cleaned, starting with '/'). */
+void v2_keys_handle(server *s, http_req *r, const char *key, size_t key_len);
+
+/* Answers the request behind a proposal once its record has been applied. */
+void v2_keys_done(server *s, void *ctx, store_result *res);
+
+#endif

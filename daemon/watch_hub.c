@@ -1,0 +1,230 @@
+/* watch_hub: watchers in a hash table of per-path buckets, plus a ring of recent events. */
+#include "daemon/watch_hub.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct watch_bucket {
+  char *path;
+  size_t len;
+  watcher *head;
+  struct watch_bucket *next; /* hash chain */
+} watch_bucket;
+
+struct watch_hub {
+  watch_bucket **tab;
+  size_t nbuckets, nslots;
+  size_t count;
+  stats *st;
+  uint64_t index;
+  store_event *ring[STORE_HISTORY];
+  size_t head, n;
+};
+
+static uint64_t hash_path(const char *p, size_t n) {
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+  return h;
+}
+
+watch_hub *watch_hub_new(uint64_t index, stats *st) {
+  watch_hub *h = calloc(1, sizeof *h);
+  if (!h) abort();
+  h->nslots = 1024;
+  h->tab = calloc(h->nslots, sizeof *h->tab);
+  if (!h->tab) abort();
+  h->index = index;
+  h->st = st;
+  return h;
+}
+
+void watch_hub_free(watch_hub *h) {
+  if (!h) return;
+  for (size_t i = 0; i < h->nslots; i++) {
+    watch_bucket *b = h->tab[i];
+    while (b) {
+      watch_bucket *n = b->next;
+      free(b->path);
+      free(b);
+      b = n;
+    }
+  }
+  for (size_t i = 0; i < h->n; i++) store_event_unref(h->ring[(h->head + i) % STORE_HISTORY]);
+  free(h->tab);
+  free(h);
+}
+
+uint64_t watch_hub_index(const watch_hub *h) { return h->index; }
+size_t watch_hub_count(const watch_hub *h) { return h->count; }
+
+uint64_t watch_hub_oldest(const watch_hub *h) { return h->n ? h->ring[h->head]->index : 0; }
+
+static watch_bucket *bucket_find(watch_hub *h, const char *p, size_t n, int create) {
+  size_t i = hash_path(p, n) & (h->nslots - 1);
+  for (watch_bucket *b = h->tab[i]; b; b = b->next)
+    if (b->len == n && !memcmp(b->path, p, n)) return b;
+  if (!create) return NULL;
+  watch_bucket *b = calloc(1, sizeof *b);
+  if (!b) abort();
+  b->path = malloc(n + 1);
+  if (!b->path) abort();
+  memcpy(b->path, p, n);
+  b->path[n] = 0;
+  b->len = n;
+  b->next = h->tab[i];
+  h->tab[i] = b;
+  h->nbuckets++;
+  return b;
+}
+
+static void bucket_drop_if_empty(watch_hub *h, watch_bucket *b) {
+  if (b->head) return;
+  size_t i = hash_path(b->path, b->len) & (h->nslots - 1);
+  for (watch_bucket **pp = &h->tab[i]; *pp; pp = &(*pp)->next)
+    if (*pp == b) {
+      *pp = b->next;
+      break;
+    }
+  h->nbuckets--;
+  free(b->path);
+  free(b);
+}
+
+void watch_hub_add(watch_hub *h, watcher *w) {
+  watch_bucket *b = bucket_find(h, w->key, w->key_len, 1);
+  w->bucket = b;
+  w->prev = NULL;
+  w->next = b->head;
+  if (b->head) b->head->prev = w;
+  b->head = w;
+  h->count++;
+  if (h->st) atomic_store(&h->st->watchers, h->count);
+}
+
+void watch_hub_remove(watch_hub *h, watcher *w) {
+  watch_bucket *b = w->bucket;
+  if (!b) return;
+  if (w->prev) w->prev->next = w->next;
+  else b->head = w->next;
+  if (w->next) w->next->prev = w->prev;
+  w->bucket = NULL;
+  w->prev = w->next = NULL;
+  h->count--;
+  if (h->st) atomic_store(&h->st->watchers, h->count);
+  bucket_drop_if_empty(h, b);
+}
+
+/* True when key, below watch path wp, has a component starting with '_' after wp. */
+static int hidden_below(const char *wp, size_t wl, const char *key, size_t kl) {
+  (void)wp; /* key is below wp: only the part after it matters */
+  if (kl <= wl) return 0;
+  for (size_t i = wl; i + 1 < kl; i++)
+    if (key[i] == '/' && key[i + 1] == '_') return 1;
+  return 0;
+}
+
+/* Is key strictly below dir? ("/" is above everything.) */
+static int below(const char *dir, size_t dl, const char *key, size_t kl) {
+  if (dl == 1) return kl > 1;
+  return kl > dl && key[dl] == '/' && !memcmp(key, dir, dl);
+}
+
+/* Delivers e to the watchers of bucket b that want it. */
+static void notify_bucket(watch_hub *h, watch_bucket *b, store_event *e, int original,
+                          int deleted) {
+  if (!original && !deleted && hidden_below(b->path, b->len, e->key, e->key_len)) return;
+  /* Collect first: callbacks may add or remove watchers of this very bucket. */
+  watcher *stackv[64];
+  watcher **v = stackv;
+  size_t n = 0, cap = 64;
+  for (watcher *w = b->head; w; w = w->next) {
+    if (!(w->recursive || original || deleted) || e->index < w->since) continue;
+    if (n == cap) {
+      cap *= 2;
+      watcher **nv = malloc(cap * sizeof *nv);
+      if (!nv) abort();
+      memcpy(nv, v, n * sizeof *nv);
+      if (v != stackv) free(v);
+      v = nv;
+    }
+    v[n++] = w;
+  }
+  /* Unregister one-shot watchers before any callback runs. */
+  for (size_t i = 0; i < n; i++)
+    if (!v[i]->stream) watch_hub_remove(h, v[i]);
+  /* A stream watcher removed by an earlier callback (its connection closed) is skipped by
+   * checking it is still registered; one-shot watchers are owned by their callback now. */
+  for (size_t i = 0; i < n; i++) {
+    watcher *w = v[i];
+    if (w->stream && !w->bucket) continue;
+    w->cb(w, e);
+  }
+  if (v != stackv) free(v);
+}
+
+void watch_hub_publish(watch_hub *h, store_event *e) {
+  store_event_ref(e);
+  if (h->n == STORE_HISTORY) {
+    store_event_unref(h->ring[h->head]);
+    h->head = (h->head + 1) % STORE_HISTORY;
+    h->n--;
+  }
+  h->ring[(h->head + h->n) % STORE_HISTORY] = e;
+  h->n++;
+  if (e->index > h->index) h->index = e->index;
+  if (e->refresh || !h->count) return;
+  /* Ancestors and the key itself: "/", "/a", "/a/b". */
+  watch_bucket *b = bucket_find(h, "/", 1, 0);
+  if (b) notify_bucket(h, b, e, e->key_len == 1, 0);
+  for (size_t i = 1; i <= e->key_len && h->count; i++) {
+    if (i < e->key_len && e->key[i] != '/') continue;
+    b = bucket_find(h, e->key, i, 0);
+    if (b) notify_bucket(h, b, e, i == e->key_len, 0);
+  }
+  /* A deleted or expired directory also reaches the watchers of everything below it. */
+  if (e->dir && (e->action == STORE_ACT_DELETE || e->action == STORE_ACT_EXPIRE) && h->count) {
+    /* Collect the paths first: buckets vanish as their last one-shot watcher fires. */
+    size_t nb = 0;
+    char **paths = malloc((h->nbuckets + 1) * sizeof *paths);
+    if (!paths) abort();
+    for (size_t i = 0; i < h->nslots; i++)
+      for (watch_bucket *x = h->tab[i]; x; x = x->next)
+        if (below(e->key, e->key_len, x->path, x->len)) {
+          paths[nb] = strdup(x->path);
+          if (!paths[nb++]) abort();
+        }
+    for (size_t i = 0; i < nb; i++) {
+      watch_bucket *x = bucket_find(h, paths[i], strlen(paths[i]), 0);
+      if (x) notify_bucket(h, x, e, 0, 1);
+      free(paths[i]);
+    }
+    free(paths);
+  }
+}
+
+static int history_match(const watcher *w, const store_event *e) {
+  if (e->refresh) return 0;
+  if (e->key_len == w->key_len && !memcmp(e->key, w->key, w->key_len)) return 1;
+  if (w->recursive && below(w->key, w->key_len, e->key, e->key_len) &&
+      !hidden_below(w->key, w->key_len, e->key, e->key_len))
+    return 1;
+  if (e->dir && (e->action == STORE_ACT_DELETE || e->action == STORE_ACT_EXPIRE) &&
+      below(e->key, e->key_len, w->key, w->key_len))
+    return 1;
+  return 0;
+}
+
+store_event *watch_hub_scan(watch_hub *h, const watcher *w, uint64_t since, uint64_t *cleared) {
+  *cleared = 0;
+  if (!h->n) return NULL;
+  uint64_t oldest = h->ring[h->head]->index;
+  if (since < oldest) {
+    *cleared = oldest;
+    return NULL;
+  }
+  for (size_t i = 0; i < h->n; i++) {
+    store_event *e = h->ring[(h->head + i) % STORE_HISTORY];
+    if (e->index >= since && history_match(w, e)) return e;
+  }
+  return NULL;
+}

@@ -1,0 +1,58 @@
+/* v2_json: etcd v2 JSON bodies (nodes, events, errors) written with yajl, and the RFC 3339
+ * and UTF-8 details that make them byte-compatible with what etcd's clients parse. */
+#ifndef QUORUM_PROTO_V2_JSON_H
+#define QUORUM_PROTO_V2_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <yajl/yajl_gen.h>
+
+/* One node as the v2 API shows it. Strings are borrowed and not NUL-terminated. */
+typedef struct proto_node {
+  const char *key;          /* NULL for the root */
+  size_t key_len;
+  int dir;
+  const char *value;        /* files only; shown even when empty */
+  size_t value_len;
+  int64_t expiration;       /* ns since the epoch; 0 = permanent */
+  uint64_t created_index;
+  uint64_t modified_index;
+  int no_value;             /* delete / expire events: node without "value" */
+  int omit_ttl;             /* show expiration but no ttl (expire events' prevNode) */
+  struct proto_node *nodes; /* children, when listed */
+  size_t n_nodes;
+} proto_node;
+
+/* Writes node n as a JSON object. now_ns is the clock used for "ttl". */
+void proto_v2_gen_node(yajl_gen g, const proto_node *n, int64_t now_ns);
+
+/* The same in two halves, for writers that emit "nodes" themselves in between: open writes
+ * "{" and the fields before "nodes", close the indexes and "}". */
+void proto_v2_gen_node_open(yajl_gen g, const proto_node *n, int64_t now_ns);
+void proto_v2_gen_node_close(yajl_gen g, const proto_node *n);
+
+/* Writes a string, replacing invalid UTF-8 with U+FFFD as Go's encoder does. */
+void proto_v2_gen_str(yajl_gen g, const char *s, size_t n);
+
+/* Formats ns since the epoch as RFC 3339 in UTC with trailing zeros of the fraction trimmed
+ * (Go's time.RFC3339Nano). out needs 40 bytes. Returns the length. */
+size_t proto_v2_rfc3339(int64_t ns, char *out);
+
+/* ttl as etcd reports it: remaining whole seconds rounded up (0 means omit). */
+int64_t proto_v2_ttl(int64_t expiration_ns, int64_t now_ns);
+
+/* A new generator for a response body (no beautify, no validation). */
+yajl_gen proto_v2_gen_new(void);
+
+/* Writes {"errorCode":code,"message":msg,"cause":cause,"index":index} into g. */
+void proto_v2_gen_error(yajl_gen g, int code, const char *cause, size_t cause_len, uint64_t index);
+
+/* The fixed message of a v2 error code ("Key not found" for 100). */
+const char *proto_v2_error_message(int code);
+
+/* The HTTP status etcd answers with for a v2 error code. */
+int proto_v2_error_status(int code);
+
+#define PROTO_V2_GEN_KEY(g, lit) yajl_gen_string((g), (const unsigned char *)(lit), sizeof(lit) - 1)
+
+#endif
