@@ -146,12 +146,15 @@ int datadir_open(datadir *d, const char *dir, const char *name, const char *peer
     if ((rc = write_meta(dir, d, name, err, errlen))) return rc;
     d->created = 1;
   }
-  if (snprintf(d->db_path, sizeof d->db_path, "%s/db", dir) >= (int)sizeof d->db_path) {
+  if (snprintf(d->tree_path, sizeof d->tree_path, "%s/tree", dir) >= (int)sizeof d->tree_path ||
+      snprintf(d->log_path, sizeof d->log_path, "%s/log", dir) >= (int)sizeof d->log_path) {
     snprintf(err, errlen, "data dir path too long");
     return -ENAMETOOLONG;
   }
-  if (!d->created && access(d->db_path, F_OK) != 0) {
-    snprintf(err, errlen, "data dir %s has a format record but no database (%s); refusing to start", dir, d->db_path);
+  if (!d->created && (access(d->tree_path, F_OK) != 0 || access(d->log_path, F_OK) != 0)) {
+    snprintf(err, errlen,
+             "data dir %s has a format record but its databases (tree/, log/) are missing; "
+             "refusing to start", dir);
     return -ENOENT;
   }
   return 0;

@@ -1,5 +1,5 @@
 /* datadir: the data directory: its format record (quorumd.meta), identity (member and cluster
- * ids) and the LevelDB path. A directory of another format or program is refused, untouched. */
+ * ids) and the paths of its two LevelDB databases. A directory of another format or program is refused, untouched. */
 #ifndef QUORUM_DAEMON_DATADIR_H
 #define QUORUM_DAEMON_DATADIR_H
 
@@ -9,7 +9,8 @@
 #define DATADIR_FORMAT "quorumd-data 1"
 
 typedef struct datadir {
-  char db_path[4096];
+  char tree_path[4096]; /* the tree store's LevelDB */
+  char log_path[4096];  /* the request log's LevelDB */
   uint64_t member_id;
   uint64_t cluster_id;
   int created; /* initialised by this call */

@@ -86,9 +86,10 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop, char *err, size_
   s->cluster_id = dd.cluster_id;
   snprintf(s->id_hex, sizeof s->id_hex, "%016" PRIx64, s->member_id);
   snprintf(s->cluster_hex, sizeof s->cluster_hex, "%016" PRIx64, s->cluster_id);
-  if ((rc = store_open(&s->st, dd.db_path, !cfg->unsafe_no_fsync, &s->stats, err, errlen))) return rc;
+  if ((rc = store_open(&s->st, dd.tree_path, !cfg->unsafe_no_fsync, &s->stats, err, errlen))) return rc;
   uint64_t keep = cfg->snapshot_count < 10000 ? cfg->snapshot_count : 10000;
-  if ((rc = wal_start(&s->log, loop, s->st, &s->stats, keep, on_applied, s, err, errlen))) {
+  if ((rc = wal_start(&s->log, loop, s->st, dd.log_path, dd.created, !cfg->unsafe_no_fsync,
+                      &s->stats, keep, on_applied, s, err, errlen))) {
     store_close(s->st);
     return rc;
   }

@@ -99,6 +99,11 @@ int store_open(store **out, const char *dir, int sync, stats *st, char *err, siz
   }
   s->index = meta_get(s, META_INDEX, &lerr);
   s->applied = meta_get(s, META_APPLIED, &lerr);
+  s->apply_index = s->index;
+  s->apply_applied = s->applied;
+  s->group = leveldb_writebatch_create();
+  s->wopts_sync = leveldb_writeoptions_create();
+  leveldb_writeoptions_set_sync(s->wopts_sync, 1);
   if (lerr) {
     snprintf(err, errlen, "cannot read the database in %s: %s", dir, lerr);
     leveldb_free(lerr);
@@ -128,6 +133,9 @@ void store_close(store *s) {
   if (s->filter) leveldb_filterpolicy_destroy((leveldb_filterpolicy_t *)s->filter);
   if (s->ropts) leveldb_readoptions_destroy(s->ropts);
   if (s->wopts_nosync) leveldb_writeoptions_destroy(s->wopts_nosync);
+  if (s->wopts_sync) leveldb_writeoptions_destroy(s->wopts_sync);
+  if (s->group) leveldb_writebatch_destroy(s->group);
+  overlay_free(&s->ovl);
   free(s);
 }
 
@@ -165,14 +173,42 @@ void store_node_release(store_node *n) {
   n->raw = NULL;
 }
 
+/* Where reads come from: a LevelDB view, plus (on the apply side) the group's overlay. */
+typedef struct reader {
+  store *s;
+  const leveldb_readoptions_t *ro;
+  int overlay;
+} reader;
+
+static int node_get(const reader *rd, const char *path, size_t len, store_node *out) {
+  if (rd->overlay && rd->s->ovl.used) {
+    sbuf k = {0};
+    codec_node_key(&k, path, len);
+    const overlay_entry *e = overlay_get(&rd->s->ovl, k.p, k.len);
+    sbuf_free(&k);
+    if (e) {
+      if (!e->val) return 0;
+      char *copy = malloc(e->vlen);
+      if (!copy) abort();
+      memcpy(copy, e->val, e->vlen);
+      if (codec_node_decode(copy, e->vlen, &out->n)) {
+        free(copy);
+        return -EIO;
+      }
+      out->raw = copy;
+      return 1;
+    }
+  }
+  return store_node_read(rd->s, rd->ro, path, len, out);
+}
+
 /* Where a path fails to resolve: the first missing component (100) or the file in the way
  * (104). Checks from the top; *cause_len is the prefix of path that names the culprit. */
-static int resolve_failure(store *s, const leveldb_readoptions_t *ro, const char *path,
-                           size_t len, size_t *cause_len) {
+static int resolve_failure(const reader *rd, const char *path, size_t len, size_t *cause_len) {
   for (size_t i = 1; i <= len; i++) {
     if (i < len && path[i] != '/') continue;
     store_node n;
-    int r = store_node_read(s, ro, path, i, &n);
+    int r = node_get(rd, path, i, &n);
     if (r < 0) return 300;
     *cause_len = i;
     if (r == 0) return 100;
@@ -186,17 +222,17 @@ static int resolve_failure(store *s, const leveldb_readoptions_t *ro, const char
 
 /* Reads path or explains why not: returns 0 with *out filled, or a v2 error code with the
  * cause length within path. The root is a directory that always exists. */
-static int lookup(store *s, const leveldb_readoptions_t *ro, const char *path, size_t len,
-                  store_node *out, size_t *cause_len) {
+static int lookup(const reader *rd, const char *path, size_t len, store_node *out,
+                  size_t *cause_len) {
   if (len == 1) {
     memset(out, 0, sizeof *out);
     out->n.dir = 1;
     return 0;
   }
-  int r = store_node_read(s, ro, path, len, out);
+  int r = node_get(rd, path, len, out);
   if (r == 1) return 0;
   if (r < 0) return 300;
-  return resolve_failure(s, ro, path, len, cause_len);
+  return resolve_failure(rd, path, len, cause_len);
 }
 
 static proto_node to_proto(const char *path, size_t len, const codec_node *n) {
@@ -229,7 +265,8 @@ void store_get(store *s, const char *path, size_t len, int recursive, int sorted
   res->action = STORE_ACT_GET;
   store_node n = {0};
   size_t cl = 0;
-  int code = lookup(s, ro, path, len, &n, &cl);
+  reader rd = {s, ro, 0};
+  int code = lookup(&rd, path, len, &n, &cl);
   if (code) {
     store_result_error(res, code, path, cl, index);
     stats_inc(s->st, STATS_GETS_FAIL);
@@ -273,7 +310,9 @@ int64_t store_next_expiry(store *s) {
 
 typedef struct apply {
   store *s;
-  leveldb_writebatch_t *wb;
+  reader rd;               /* the database plus the group's overlay */
+  leveldb_writebatch_t *wb; /* this record's writes, staged into the group on success */
+  sbuf ops;                /* this record's node writes for the overlay: klen key vlen|-1 val */
   const proto_record *rec;
   uint64_t log_index;
   uint64_t index; /* the etcd index before this change */
@@ -283,11 +322,51 @@ typedef struct apply {
   size_t *n_events, *cap_events;
 } apply;
 
+/* Remembers a node write of this record for the overlay (applied when the record succeeds). */
+static void op_record(apply *a, const sbuf *k, const char *v, size_t vlen) {
+  uint64_t kl = k->len, vl = v ? vlen : UINT64_MAX;
+  sbuf_put(&a->ops, &kl, sizeof kl);
+  sbuf_put(&a->ops, k->p, k->len);
+  sbuf_put(&a->ops, &vl, sizeof vl);
+  if (v) sbuf_put(&a->ops, v, vlen);
+}
+
+/* Drops this record's writes (it failed). */
+static void record_discard(apply *a) {
+  leveldb_writebatch_clear(a->wb);
+  sbuf_reset(&a->ops);
+}
+
+/* Moves this record's writes into the group and its node writes into the overlay. */
+static void record_stage(apply *a) {
+  store *s = a->s;
+  leveldb_writebatch_append(s->group, a->wb);
+  leveldb_writebatch_clear(a->wb);
+  s->group_dirty = 1;
+  for (size_t i = 0; i < a->ops.len;) {
+    uint64_t kl, vl;
+    memcpy(&kl, a->ops.p + i, sizeof kl);
+    i += sizeof kl;
+    const char *k = a->ops.p + i;
+    i += kl;
+    memcpy(&vl, a->ops.p + i, sizeof vl);
+    i += sizeof vl;
+    if (vl == UINT64_MAX) {
+      overlay_set(&s->ovl, k, kl, NULL, 0);
+    } else {
+      overlay_set(&s->ovl, k, kl, a->ops.p + i, vl);
+      i += vl;
+    }
+  }
+  sbuf_reset(&a->ops);
+}
+
 static void wb_put_node(apply *a, const char *path, size_t len, const codec_node *n) {
   sbuf k = {0}, v = {0};
   codec_node_key(&k, path, len);
   codec_node_encode(&v, n);
   leveldb_writebatch_put(a->wb, k.p, k.len, v.p, v.len);
+  op_record(a, &k, v.p, v.len);
   if (n->expiration) {
     sbuf_reset(&k);
     codec_expiry_key(&k, n->expiration, path, len);
@@ -301,6 +380,7 @@ static void wb_del_node(apply *a, const char *path, size_t len, const codec_node
   sbuf k = {0};
   codec_node_key(&k, path, len);
   leveldb_writebatch_delete(a->wb, k.p, k.len);
+  op_record(a, &k, NULL, 0);
   if (n->expiration) {
     sbuf_reset(&k);
     codec_expiry_key(&k, n->expiration, path, len);
@@ -346,7 +426,7 @@ static int make_parents(apply *a, const char *path, size_t len, uint64_t idx, si
   if (plen <= 1) return 0; /* parent is the root */
   plen--;
   store_node p;
-  int r = store_node_read(a->s, a->s->ropts, path, plen, &p);
+  int r = node_get(&a->rd, path, plen, &p);
   if (r < 0) return 300;
   if (r == 1) {
     int dir = p.n.dir;
@@ -359,7 +439,7 @@ static int make_parents(apply *a, const char *path, size_t len, uint64_t idx, si
   for (size_t i = 1; i <= plen; i++) {
     if (i < plen && path[i] != '/') continue;
     store_node n;
-    r = store_node_read(a->s, a->s->ropts, path, i, &n);
+    r = node_get(&a->rd, path, i, &n);
     if (r < 0) return 300;
     if (r == 1) {
       int dir = n.n.dir;
@@ -413,29 +493,42 @@ static void wb_history(apply *a, const store_event *e) {
   sbuf_free(&v);
 }
 
-static void wb_meta(apply *a, uint64_t index) {
+int store_group_flush(store *s) {
+  if (!s->group_dirty && s->apply_applied == atomic_load(&s->applied)) return 0;
   sbuf v = {0};
-  sbuf_put_be64(&v, index);
-  leveldb_writebatch_put(a->wb, META_INDEX, strlen(META_INDEX), v.p, v.len);
+  sbuf_put_be64(&v, s->apply_index);
+  leveldb_writebatch_put(s->group, META_INDEX, strlen(META_INDEX), v.p, v.len);
   sbuf_reset(&v);
-  sbuf_put_be64(&v, a->log_index);
-  leveldb_writebatch_put(a->wb, META_APPLIED, strlen(META_APPLIED), v.p, v.len);
+  sbuf_put_be64(&v, s->apply_applied);
+  leveldb_writebatch_put(s->group, META_APPLIED, strlen(META_APPLIED), v.p, v.len);
   sbuf_free(&v);
-}
-
-static int wb_commit(apply *a, uint64_t index) {
   char *lerr = NULL;
-  wb_meta(a, index);
-  leveldb_write(a->s->db, a->s->wopts_nosync, a->wb, &lerr);
-  leveldb_writebatch_clear(a->wb);
+  leveldb_write(s->db, s->wopts_nosync, s->group, &lerr);
+  leveldb_writebatch_clear(s->group);
+  overlay_clear(&s->ovl);
+  s->group_dirty = 0;
   if (lerr) {
     fprintf(stderr, "quorumd: store write failed: %s\n", lerr);
     leveldb_free(lerr);
     return -EIO;
   }
-  atomic_store(&a->s->index, index);
-  atomic_store(&a->s->applied, a->log_index);
+  atomic_store(&s->index, s->apply_index);
+  atomic_store(&s->applied, s->apply_applied);
   return 0;
+}
+
+uint64_t store_sync_applied(store *s) {
+  if (store_group_flush(s)) return 0;
+  char *lerr = NULL;
+  sbuf v = {0};
+  sbuf_put_be64(&v, s->apply_applied);
+  leveldb_put(s->db, s->wopts_sync, META_APPLIED, strlen(META_APPLIED), v.p, v.len, &lerr);
+  sbuf_free(&v);
+  if (lerr) {
+    leveldb_free(lerr);
+    return 0;
+  }
+  return s->apply_applied;
 }
 
 /* Builds the event for a change and the response body from it. */
@@ -472,11 +565,8 @@ static store_event *make_event(apply *a, int action, uint64_t index, const char 
 /* Records e as the result of this change: history, watchers, and the response. */
 static int finish_change(apply *a, store_event *e, int status) {
   wb_history(a, e);
-  int rc = wb_commit(a, e->index);
-  if (rc) {
-    store_event_unref(e);
-    return rc;
-  }
+  record_stage(a);
+  a->s->apply_index = e->index;
   if (a->res) {
     a->res->status = status;
     a->res->action = e->action;
@@ -509,17 +599,17 @@ static int apply_create(apply *a, const char *path, size_t len, int action, int 
   size_t cl = 0;
   int code = make_parents(a, path, len, next, &cl);
   if (code) {
-    leveldb_writebatch_clear(a->wb);
+    record_discard(a);
     return fail(a, code, path, cl, bad);
   }
   store_node old;
-  int have = store_node_read(a->s, a->s->ropts, path, len, &old);
+  int have = node_get(&a->rd, path, len, &old);
   if (have < 0) return -EIO;
   proto_node prev = {0};
   if (have) {
     if (!replace || old.n.dir) {
       store_node_release(&old);
-      leveldb_writebatch_clear(a->wb);
+      record_discard(a);
       return fail(a, replace ? 102 : 105, path, len, bad);
     }
     prev = to_proto(path, len, &old.n);
@@ -544,7 +634,7 @@ static int apply_set(apply *a) {
   int rc;
   if (r->flags & PROTO_REC_REFRESH) {
     size_t cl = 0;
-    int code = r->path_len == 1 ? 107 : lookup(a->s, a->s->ropts, r->path, r->path_len, &old, &cl);
+    int code = r->path_len == 1 ? 107 : lookup(&a->rd, r->path, r->path_len, &old, &cl);
     if (code) return fail(a, code, code == 107 ? "/" : r->path, code == 107 ? 1 : cl, STATS_SETS_FAIL);
     if (old.n.dir) {
       store_node_release(&old);
@@ -604,7 +694,7 @@ static int apply_update(apply *a, int cas) {
   if (r->path_len == 1) return fail(a, 107, "/", 1, bad);
   store_node old;
   size_t cl = 0;
-  int code = lookup(a->s, a->s->ropts, r->path, r->path_len, &old, &cl);
+  int code = lookup(&a->rd, r->path, r->path_len, &old, &cl);
   if (code) return fail(a, code, r->path, cl, bad);
   int refresh = (r->flags & PROTO_REC_REFRESH) != 0;
   /* A directory takes only TTL changes; dir=true on a file is refused (etcd 3.4 blanks it). */
@@ -649,7 +739,7 @@ static int apply_delete(apply *a, int cad) {
   if (r->path_len == 1) return fail(a, 107, "/", 1, bad);
   store_node old;
   size_t cl = 0;
-  int code = lookup(a->s, a->s->ropts, r->path, r->path_len, &old, &cl);
+  int code = lookup(&a->rd, r->path, r->path_len, &old, &cl);
   if (code) return fail(a, code, r->path, cl, bad);
   int recursive = (r->flags & PROTO_REC_RECURSIVE) != 0;
   int dir = recursive || (r->flags & PROTO_REC_DIR);
@@ -667,6 +757,11 @@ static int apply_delete(apply *a, int cad) {
     }
   }
   if (old.n.dir) {
+    /* The scans below read LevelDB: write the group out first. */
+    if (store_group_flush(a->s)) {
+      store_node_release(&old);
+      return -EIO;
+    }
     if (!recursive) {
       /* Empty? Any child, hidden or not, makes it non-empty. */
       sbuf prefix = {0};
@@ -687,7 +782,7 @@ static int apply_delete(apply *a, int cad) {
       }
     } else if (wb_del_subtree(a, r->path, r->path_len)) {
       store_node_release(&old);
-      leveldb_writebatch_clear(a->wb);
+      record_discard(a);
       return -EIO;
     }
   }
@@ -710,6 +805,7 @@ static int apply_sync(apply *a) {
   sbuf path = {0}, ekey = {0};
   int rc = 0;
   for (;;) {
+    if ((rc = store_group_flush(a->s))) break;
     leveldb_iterator_t *it = leveldb_create_iterator(a->s->db, a->s->ropts);
     leveldb_iter_seek(it, "e", 1);
     int found = 0;
@@ -727,7 +823,7 @@ static int apply_sync(apply *a) {
     leveldb_iter_destroy(it);
     if (!found) break;
     store_node old;
-    int r = store_node_read(a->s, a->s->ropts, path.p, path.len, &old);
+    int r = node_get(&a->rd, path.p, path.len, &old);
     if (r < 0) {
       rc = -EIO;
       break;
@@ -736,7 +832,7 @@ static int apply_sync(apply *a) {
       /* An index entry that no node stands behind (cannot happen; repair it if it does). */
       if (r == 1) store_node_release(&old);
       leveldb_writebatch_delete(a->wb, ekey.p, ekey.len);
-      if ((rc = wb_commit(a, a->index))) break;
+      record_stage(a);
       continue;
     }
     if (old.n.dir && wb_del_subtree(a, path.p, path.len)) {
@@ -769,10 +865,10 @@ int store_apply(store *s, uint64_t log_index, const proto_record *rec, store_res
                 store_event ***events, size_t *n_events, size_t *cap_events) {
   memset(res, 0, sizeof *res);
   res->raft_index = log_index;
-  if (log_index <= atomic_load(&s->applied)) return 0;
-  apply a = {.s = s, .rec = rec, .log_index = log_index, .index = atomic_load(&s->index),
-             .now = rec->time, .res = res, .events = events, .n_events = n_events,
-             .cap_events = cap_events};
+  if (log_index <= s->apply_applied) return 0;
+  apply a = {.s = s, .rd = {s, s->ropts, 1}, .rec = rec, .log_index = log_index,
+             .index = s->apply_index, .now = rec->time, .res = res, .events = events,
+             .n_events = n_events, .cap_events = cap_events};
   a.wb = leveldb_writebatch_create();
   int rc = 0;
   switch (rec->op) {
@@ -790,14 +886,17 @@ int store_apply(store *s, uint64_t log_index, const proto_record *rec, store_res
     case PROTO_OP_QGET: break;
     default: break;
   }
-  /* Records that changed nothing (failures, QGET, an empty SYNC) still advance the applied
-   * index so that a restart does not replay them. */
-  if (rc == 0 && atomic_load(&s->applied) < log_index) rc = wb_commit(&a, atomic_load(&s->index));
-  if (rc == 0 && rec->op == PROTO_OP_QGET)
+  /* Records that change nothing (failures, QGET, an empty SYNC) still advance the applied
+   * index, so that a restart does not apply them again. */
+  s->apply_applied = log_index;
+  if (rc == 0 && rec->op == PROTO_OP_QGET) {
+    rc = store_group_flush(s);
     store_get(s, rec->path, rec->path_len, (rec->flags & PROTO_REC_RECURSIVE) != 0,
               (rec->flags & PROTO_REC_SORTED) != 0, rec->time, res);
+  }
   res->raft_index = log_index;
   leveldb_writebatch_destroy(a.wb);
+  sbuf_free(&a.ops);
   return rc;
 }
 

@@ -85,6 +85,14 @@ int64_t store_next_expiry(store *s);
 int store_apply(store *s, uint64_t log_index, const proto_record *rec, store_result *res,
                 store_event ***events, size_t *n_events, size_t *cap_events);
 
+/* Writes the group applied since the last flush (one WriteBatch, not synced) and publishes
+ * its index to readers. Called by the apply thread after each group. Returns 0 or -EIO. */
+int store_group_flush(store *s);
+
+/* Makes everything applied so far durable (a synced write). Returns the applied log index it
+ * covers, or 0 on failure. Apply thread. */
+uint64_t store_sync_applied(store *s);
+
 /* Loads the last STORE_HISTORY events (oldest first) into out (caller frees each with unref and
  * the array with free). */
 int store_load_history(store *s, store_event ***out, size_t *n);

@@ -7,6 +7,7 @@
 
 #include "daemon/store.h"
 #include "daemon/store_codec.h"
+#include "daemon/store_overlay.h"
 #include "proto/v2_json.h"
 
 struct store {
@@ -20,7 +21,13 @@ struct store {
   stats *st;
   _Atomic uint64_t index;   /* etcd index after the last applied batch */
   _Atomic uint64_t applied; /* log index of the last applied record */
-  /* apply side (storage thread only) */
+  /* apply side (apply thread only) */
+  uint64_t apply_index;        /* etcd index including the group not yet written */
+  uint64_t apply_applied;      /* log index likewise */
+  leveldb_writebatch_t *group; /* the group being applied */
+  int group_dirty;
+  overlay ovl;                 /* the group's node writes, for reads inside the group */
+  leveldb_writeoptions_t *wopts_sync;
   uint64_t hist[STORE_HISTORY]; /* etcd indexes of the history entries kept, a ring */
   size_t hist_head, hist_n;
 };
@@ -28,7 +35,7 @@ struct store {
 /* A node read from the database: the decoded header plus the value's own copy. */
 typedef struct store_node {
   codec_node n;
-  char *raw; /* leveldb-allocated value bytes; free with leveldb_free */
+  char *raw; /* value bytes (malloc'd by LevelDB or by us); free with store_node_release */
 } store_node;
 
 /* Reads the node at path. Returns 1 (found, *out filled), 0 (missing) or -EIO. */

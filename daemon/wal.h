@@ -1,7 +1,8 @@
-/* wal: the durable request log and its storage thread. Records submitted on the loop thread
- * are appended to the log in LevelDB with one fsync per batch (group commit: everything that
- * arrived while the previous batch was syncing goes into the next one), then applied to the
- * tree store in log order; the outcomes come back to the loop thread through a uv_async. */
+/* wal: the durable request log and the two threads behind it. Records submitted on the loop
+ * thread are appended to the log (its own LevelDB) with one fsync per batch — group commit:
+ * everything that arrived while the previous batch was syncing goes into the next — and then
+ * applied to the tree store, in log order, by the apply thread, one WriteBatch per group, while
+ * the log thread already syncs the next batch. Outcomes return to the loop through a uv_async. */
 #ifndef QUORUM_DAEMON_WAL_H
 #define QUORUM_DAEMON_WAL_H
 
@@ -25,11 +26,12 @@ typedef struct wal_done {
 
 typedef void (*wal_done_cb)(void *arg, wal_done *d);
 
-/* Replays log entries above the store's applied index (at start, before serving), then starts
- * the storage thread. keep: how many applied log entries to keep before compacting.
+/* Opens the log database at log_path (creating it when create is set), applies the entries
+ * above the store's applied index (recovery), then starts the threads. keep: applied entries
+ * kept in the log below the durable applied index. sync: fsync log writes.
  * Returns 0 or negative errno with a message in err. */
-int wal_start(wal **out, uv_loop_t *loop, store *s, stats *st, uint64_t keep, wal_done_cb cb,
-              void *arg, char *err, size_t errlen);
+int wal_start(wal **out, uv_loop_t *loop, store *s, const char *log_path, int create, int sync,
+              stats *st, uint64_t keep, wal_done_cb cb, void *arg, char *err, size_t errlen);
 
 /* Queues rec for the log (loop thread). Returns 0 or -ENOMEM. */
 int wal_submit(wal *w, const proto_record *rec, void *ctx);
@@ -37,8 +39,7 @@ int wal_submit(wal *w, const proto_record *rec, void *ctx);
 /* Log index of the last record made durable. */
 uint64_t wal_last_index(wal *w);
 
-/* Finishes what was submitted, stops the thread and frees w (loop thread; runs the loop's
- * callbacks for the remaining outcomes first). */
+/* Finishes what was submitted, stops the threads, delivers the last outcomes and frees w. */
 void wal_stop(wal *w);
 
 #endif
