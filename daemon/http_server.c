@@ -28,6 +28,7 @@ struct http_server {
   int closing;
   time_t date_sec;
   char date[64];
+  char readbuf[65536];
 };
 
 struct http_conn {
@@ -42,11 +43,13 @@ struct http_conn {
   int close_pending;     /* on the server's close_list */
   http_conn *close_next;
   int paused;            /* stopped reading after a bad request */
+  unsigned writes_pending; /* uv_write requests not yet completed (keeps output in order) */
 };
 
 typedef struct write_req {
   uv_write_t w;
   uv_buf_t buf;
+  http_conn *conn;
 } write_req;
 
 static const http_parser_settings parser_settings;
@@ -114,6 +117,7 @@ static void conn_close_later(http_conn *c) {
 static void on_write(uv_write_t *w, int status) {
   write_req *wr = (write_req *)w;
   (void)status;
+  wr->conn->writes_pending--;
   free(wr->buf.base);
   free(wr);
 }
@@ -123,9 +127,29 @@ static void conn_write(http_conn *c, sbuf *data) {
     sbuf_reset(data);
     return;
   }
+  /* Try a plain write first: when the socket takes everything (the usual case) there is no
+   * write request, no allocation, and no epoll_ctl to undo the POLLOUT interest afterwards. */
+  size_t off = 0;
+  if (!c->writes_pending) {
+    uv_buf_t b = uv_buf_init(data->p, (unsigned)data->len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n > 0) off = (size_t)n;
+    else if (n != UV_EAGAIN) {
+      sbuf_reset(data);
+      conn_close_later(c);
+      return;
+    }
+    if (off == data->len) {
+      sbuf_reset(data);
+      return;
+    }
+  }
   write_req *wr = malloc(sizeof *wr);
   if (!wr) abort();
-  wr->buf = uv_buf_init(data->p, (unsigned)data->len);
+  if (off) memmove(data->p, data->p + off, data->len - off);
+  wr->buf = uv_buf_init(data->p, (unsigned)(data->len - off));
+  wr->conn = c;
+  c->writes_pending++;
   data->p = NULL; /* ownership moves to the write */
   data->len = data->cap = 0;
   if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &wr->buf, 1, on_write)) {
@@ -350,17 +374,18 @@ static void conn_bad_request(http_conn *c, int status) {
   http_respond(r, status, NULL, "text/plain; charset=utf-8", body, (size_t)n);
 }
 
+/* Every read is parsed before on_read returns, so one buffer serves all connections. */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void)h;
+  http_conn *c = (http_conn *)h;
   (void)suggested;
-  buf->base = malloc(65536);
-  buf->len = buf->base ? 65536 : 0;
+  buf->base = c->srv->readbuf;
+  buf->len = sizeof c->srv->readbuf;
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   http_conn *c = (http_conn *)st;
+  (void)buf;
   if (nread < 0) {
-    free(buf->base);
     conn_close(c);
     return;
   }
@@ -377,7 +402,6 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
       if (!c->closing && !c->paused) conn_bad_request(c, status);
     }
   }
-  free(buf->base);
 }
 
 static void on_conn_closed(uv_handle_t *h) { free(h); }
