@@ -1,0 +1,191 @@
+"""quorumd as a program: etcd's flags and ETCD_* variables, --version/--help, errors naming
+the flag, and the data dir's format record (a foreign or damaged dir is refused, untouched)."""
+import hashlib
+import os
+import subprocess
+
+import pytest
+
+import cluster
+
+pytestmark = pytest.mark.skipif(cluster.is_etcd_target(), reason="quorumd's own command line")
+
+
+def run(args, env=None, timeout=10):
+    e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    e.update(env or {})
+    return subprocess.run([cluster.quorumd_binary()] + args, capture_output=True, text=True,
+                          timeout=timeout, env=e, stdin=subprocess.DEVNULL)
+
+
+def tree_digest(root):
+    """A digest of every file name and content below root (LevelDB's informational LOG files
+    and its LOCK file, which any open rewrites, excepted)."""
+    h = hashlib.sha256()
+    for d, dirs, files in sorted(os.walk(root)):
+        dirs.sort()
+        for f in sorted(files):
+            if f in ("LOG", "LOG.old", "LOCK"):
+                continue
+            p = os.path.join(d, f)
+            h.update(p.encode())
+            with open(p, "rb") as fh:
+                h.update(fh.read())
+    return h.hexdigest()
+
+
+def test_version_first_line():
+    r = run(["--version"])
+    assert r.returncode == 0
+    assert r.stdout.splitlines()[0].startswith("quorumd Version: ")
+
+
+def test_version_single_dash_and_env_ignored():
+    r = run(["-version"], env={"ETCD_VERSION": "3.4.0"})
+    assert r.returncode == 0
+    assert r.stdout.startswith("quorumd Version: ")
+
+
+def test_help_lists_flags():
+    r = run(["--help"])
+    assert r.returncode == 0
+    for flag in ("--name", "--data-dir", "--listen-client-urls", "--advertise-client-urls",
+                 "--initial-cluster", "--snapshot-count", "--heartbeat-interval",
+                 "--election-timeout"):
+        assert flag in r.stdout
+
+
+def test_unknown_flag_is_named():
+    r = run(["--no-such-flag", "1"])
+    assert r.returncode != 0
+    assert "--no-such-flag" in r.stderr
+
+
+def test_bad_number_is_named():
+    r = run(["--snapshot-count", "lots"])
+    assert r.returncode != 0
+    assert "snapshot-count" in r.stderr and "lots" in r.stderr
+
+
+def test_bad_env_value_is_named(tmp_path):
+    r = run(["--data-dir", str(tmp_path / "d")], env={"ETCD_HEARTBEAT_INTERVAL": "soon"})
+    assert r.returncode != 0
+    assert "ETCD_HEARTBEAT_INTERVAL" in r.stderr
+
+
+def test_env_variables_configure_the_server(tmp_path):
+    """ETCD_* variables alone are enough to start a member."""
+    port, peer = cluster.free_port(), cluster.free_port()
+    url = "http://127.0.0.1:%d" % port
+    env = {
+        "ETCD_NAME": "envnode",
+        "ETCD_DATA_DIR": str(tmp_path / "data"),
+        "ETCD_LISTEN_CLIENT_URLS": url,
+        "ETCD_ADVERTISE_CLIENT_URLS": url,
+        "ETCD_LISTEN_PEER_URLS": "http://127.0.0.1:%d" % peer,
+        "ETCD_INITIAL_ADVERTISE_PEER_URLS": "http://127.0.0.1:%d" % peer,
+    }
+    srv = cluster.Server(str(tmp_path), name="envnode")
+    srv.client_port, srv.peer_port = port, peer
+    p = subprocess.Popen([cluster.quorumd_binary()], env=dict(os.environ, **env),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        import time
+        deadline = time.time() + 10
+        while True:
+            try:
+                st, _, body = cluster.http_request(url, path="/v2/members")
+                break
+            except OSError:
+                assert time.time() < deadline, "server did not start"
+                time.sleep(0.05)
+        assert st == 200
+        assert b'"name":"envnode"' in body
+        assert os.path.exists(str(tmp_path / "data" / "quorumd.meta"))
+    finally:
+        p.terminate()
+        p.wait(10)
+    assert p.returncode == 0
+
+
+def test_flag_wins_over_env(tmp_path, make_server):
+    """--name on the command line wins over ETCD_NAME."""
+    os.environ["ETCD_NAME"] = "fromenv"
+    try:
+        s = make_server(name="fromflag")
+    finally:
+        del os.environ["ETCD_NAME"]
+    st, _, body = cluster.http_request(s.url, path="/v2/members")
+    assert st == 200 and b'"name":"fromflag"' in body
+
+
+def test_foreign_data_dir_refused_untouched(tmp_path):
+    d = tmp_path / "foreign"
+    (d / "member" / "wal").mkdir(parents=True)
+    (d / "member" / "wal" / "0.wal").write_bytes(b"etcd data")
+    before = tree_digest(str(d))
+    r = run(["--data-dir", str(d), "--listen-client-urls", "http://127.0.0.1:%d" % cluster.free_port(),
+             "--advertise-client-urls", "http://127.0.0.1:1"])
+    assert r.returncode != 0
+    assert str(d) in r.stderr and "refus" in r.stderr
+    assert tree_digest(str(d)) == before
+
+
+def test_other_format_record_refused_untouched(tmp_path):
+    d = tmp_path / "other"
+    d.mkdir()
+    (d / "quorumd.meta").write_text("quorumd-data 99\nmember-id 1\ncluster-id 2\n")
+    (d / "tree").mkdir()
+    before = tree_digest(str(d))
+    r = run(["--data-dir", str(d), "--listen-client-urls", "http://127.0.0.1:%d" % cluster.free_port(),
+             "--advertise-client-urls", "http://127.0.0.1:1"])
+    assert r.returncode != 0
+    assert "refus" in r.stderr
+    assert tree_digest(str(d)) == before
+
+
+def test_corrupt_database_refused(tmp_path, make_server):
+    """A data dir whose database files were damaged is refused with a message, not served."""
+    s = make_server()
+    for i in range(50):
+        assert s.keys("PUT", "/c/%d" % i, form={"value": "v%d" % i})[0] in (200, 201)
+    s.stop()
+    tree = os.path.join(s.data_dir, "tree")
+    damaged = 0
+    for f in os.listdir(tree):
+        if f.endswith(".log") or f.endswith(".ldb") or f.startswith("MANIFEST"):
+            p = os.path.join(tree, f)
+            size = os.path.getsize(p)
+            if size:
+                with open(p, "r+b") as fh:
+                    fh.seek(size // 2)
+                    fh.write(b"\xff" * min(64, size - size // 2))
+                damaged += 1
+    assert damaged
+    before = tree_digest(s.data_dir)
+    r = run(s.argv()[1:])
+    if r.returncode == 0:
+        pytest.fail("a damaged database was served:\n" + r.stderr)
+    assert "data" in r.stderr.lower() or "corrupt" in r.stderr.lower()
+    assert tree_digest(s.data_dir) == before
+
+
+def test_second_daemon_on_same_dir_refused(tmp_path, make_server):
+    s = make_server()
+    r = run(["--data-dir", s.data_dir, "--listen-client-urls", "http://127.0.0.1:%d" % cluster.free_port(),
+             "--advertise-client-urls", "http://127.0.0.1:1"])
+    assert r.returncode != 0
+    assert "lock" in r.stderr.lower()
+    assert s.keys("GET", "/")[0] == 200
+
+
+def test_ready_line_logged(make_server):
+    s = make_server()
+    assert "ready to serve client requests" in s.log_text()
+
+
+def test_sigterm_exits_cleanly(make_server):
+    s = make_server()
+    assert s.keys("PUT", "/x", form={"value": "1"})[0] == 201
+    s.proc.terminate()
+    assert s.proc.wait(10) == 0
