@@ -244,9 +244,17 @@ void http_stream_begin(http_req *r, int status, const char *headers, const char 
   if (r->conn->head == r) conn_flush(r->conn);
 }
 
+/* A client that does not read its stream is cut off rather than buffered without bound
+ * (etcd drops a watcher whose channel is full). */
+#define HTTP_STREAM_BACKLOG_MAX (16u << 20)
+
 void http_stream_write(http_req *r, const char *data, size_t len) {
   char line[32];
-  if (!len) return;
+  if (!len || r->conn->close_pending || r->conn->closing) return;
+  if (r->out.len + uv_stream_get_write_queue_size((uv_stream_t *)&r->conn->tcp) > HTTP_STREAM_BACKLOG_MAX) {
+    conn_close_later(r->conn);
+    return;
+  }
   int n = snprintf(line, sizeof line, "%zx\r\n", len);
   sbuf_put(&r->out, line, (size_t)n);
   sbuf_put(&r->out, data, len);

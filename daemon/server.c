@@ -75,6 +75,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop, char *err, size_
   s->cfg = cfg;
   s->loop = loop;
   s->raft_term = 2; /* a one-member cluster: elected once, term never changes */
+  s->members = 1;
   s->stats.start_time_ns = server_now_ns();
   s->leader_since_ns = s->stats.start_time_ns;
   char peers[4096];

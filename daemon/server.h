@@ -24,6 +24,7 @@ typedef struct server {
   uint64_t member_id;
   uint64_t cluster_id;
   uint64_t raft_term;
+  unsigned members;        /* voting members in the cluster */
   uint64_t next_request_id;
   int64_t leader_since_ns; /* when this member became leader (wall clock) */
   uv_timer_t ttl_timer;

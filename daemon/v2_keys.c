@@ -200,10 +200,14 @@ void v2_keys_handle(server *s, http_req *r, const char *key, size_t key_len) {
     case HTTP_HEAD:
       if (p.wait) {
         start_watch(s, r, key, key_len, &p);
-      } else if (p.quorum) {
+      } else if (p.quorum && s->members > 1) {
         rec.op = PROTO_OP_QGET;
         propose(s, r, &rec, 0);
       } else {
+        /* A plain read, or a quorum read on a one-member cluster: every acknowledged write is
+         * already in the store (writes are answered only after their group is written), and
+         * nothing committed elsewhere can be missing, so the local read is linearizable — the
+         * ReadIndex argument with a commit index this member alone decides. */
         store_result res;
         store_get(s->st, key, key_len, p.recursive, p.sorted, now, &res);
         respond_result(s, r, &res, 0);
