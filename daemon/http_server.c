@@ -186,9 +186,12 @@ static void format_date(http_server *s) {
   s->date_sec = now;
 }
 
+/* etcd sends the CORS headers on every answer when any origin is allowed ("*", its
+ * default), and for a listed Origin otherwise. */
 static int cors_allowed(const http_server *s, const sbuf *origin) {
-  if (!s->cors || !origin->len) return 0;
+  if (!s->cors) return 0;
   if (!strcmp(s->cors, "*")) return 1;
+  if (!origin->len) return 0;
   const char *p = s->cors;
   while (*p) {
     const char *e = strchr(p, ',');

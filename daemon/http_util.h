@@ -7,16 +7,15 @@
 
 #include "daemon/store_codec.h"
 
-#define HTTP_MAX_PARAMS 64
-
 typedef struct http_param {
   char *name, *value; /* decoded, NUL-terminated (value may hold NULs; see value_len) */
   size_t value_len;
 } http_param;
 
 typedef struct http_params {
-  http_param v[HTTP_MAX_PARAMS];
-  size_t n;
+  http_param *v;
+  size_t n, cap;
+  char error[96]; /* why the last parse failed, worded as Go's url.ParseQuery does */
 } http_params;
 
 /* Percent-decodes s[0..n) into out; plus_is_space for query/form encoding. Returns 0, or -1
@@ -24,7 +23,9 @@ typedef struct http_params {
 int http_unescape(sbuf *out, const char *s, size_t n, int plus_is_space);
 
 /* Parses "a=1&b=2" into ps (appending; the first occurrence of a name is the one found by
- * http_params_get). Returns 0 or -1 when an escape is malformed. */
+ * http_params_get). ps must be zeroed before the first call. Like Go's url.ParseQuery, a ';'
+ * or a malformed escape is an error: returns -1 with ps->error set (the pairs before and after
+ * are still parsed), else 0. */
 int http_params_parse(http_params *ps, const char *s, size_t n);
 void http_params_free(http_params *ps);
 /* The value of name, or NULL when absent. */

@@ -35,10 +35,15 @@ static int is_form(const http_req *r) {
   return r->content_type.len == n || r->content_type.p[n] == ';' || r->content_type.p[n] == ' ';
 }
 
+/* A parameter's boolean value: 0/1, -1 when invalid (a NUL inside the value included). */
+static int param_bool(const http_param *x) {
+  return strlen(x->value) == x->value_len ? v2_parse_bool(x->value) : -1;
+}
+
 /* A boolean parameter: 0 when absent; -1 when invalid. */
 static int get_bool(const v2_params *p, const char *name) {
   const http_param *x = http_params_get(&p->ps, name);
-  return x ? v2_parse_bool(x->value) : 0;
+  return x ? param_bool(x) : 0;
 }
 
 int v2_params_parse(v2_params *p, const http_req *r) {
@@ -49,12 +54,12 @@ int v2_params_parse(v2_params *p, const http_req *r) {
    * and PATCH bodies are read (a DELETE's body is ignored). */
   int body_method = r->method == HTTP_PUT || r->method == HTTP_POST || r->method == HTTP_PATCH;
   if (body_method && is_form(r) && r->body.len && http_params_parse(&p->ps, r->body.p, r->body.len)) {
-    p->cause = "invalid form body";
+    p->cause = p->ps.error;
     return 210;
   }
   const char *q = memchr(r->url.p, '?', r->url.len);
   if (q && http_params_parse(&p->ps, q + 1, r->url.len - (size_t)(q + 1 - r->url.p))) {
-    p->cause = "invalid query string";
+    p->cause = p->ps.error;
     return 210;
   }
   const http_param *x;
@@ -111,7 +116,7 @@ int v2_params_parse(v2_params *p, const http_req *r) {
     p->has_ttl = 1;
   }
   if ((x = http_params_get(&p->ps, "prevExist"))) {
-    if ((p->prev_exist = v2_parse_bool(x->value)) < 0) {
+    if ((p->prev_exist = param_bool(x)) < 0) {
       p->cause = "invalid value for prevExist";
       return 209;
     }
@@ -121,7 +126,7 @@ int v2_params_parse(v2_params *p, const http_req *r) {
     p->value_len = x->value_len;
   }
   if ((x = http_params_get(&p->ps, "refresh"))) {
-    if ((p->refresh = v2_parse_bool(x->value)) < 0) {
+    if ((p->refresh = param_bool(x)) < 0) {
       p->cause = "invalid value for refresh";
       return 209;
     }

@@ -118,7 +118,7 @@ void watch_hub_remove(watch_hub *h, watcher *w) {
 static int hidden_below(const char *wp, size_t wl, const char *key, size_t kl) {
   (void)wp; /* key is below wp: only the part after it matters */
   if (kl <= wl) return 0;
-  for (size_t i = wl; i + 1 < kl; i++)
+  for (size_t i = wl == 1 ? 0 : wl; i + 1 < kl; i++) /* the root "/" ends in its own '/' */
     if (key[i] == '/' && key[i + 1] == '_') return 1;
   return 0;
 }

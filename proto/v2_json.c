@@ -173,7 +173,7 @@ static const v2_error_def v2_errors[] = {
     {202, 400, "The given TTL in POST form is not a number"},
     {203, 400, "The given index in POST form is not a number"},
     {209, 400, "Invalid field"},
-    {210, 405, "Invalid POST form"},
+    {210, 400, "Invalid POST form"},
     {211, 400, "Value provided on refresh"},
     {212, 400, "A TTL must be provided on refresh"},
     {300, 500, "Raft Internal Error"},
