@@ -110,17 +110,6 @@ int store_open(store **out, const char *dir, int sync, stats *st, char *err, siz
     store_close(s);
     return -EIO;
   }
-  /* The apply side's ring of history indexes, rebuilt from the keys themselves. */
-  store_event **evs = NULL;
-  size_t n = 0;
-  if (store_load_history(s, &evs, &n) == 0) {
-    for (size_t i = 0; i < n; i++) {
-      s->hist[(s->hist_head + s->hist_n) % STORE_HISTORY] = evs[i]->index;
-      s->hist_n++;
-      store_event_unref(evs[i]);
-    }
-    free(evs);
-  }
   *out = s;
   return 0;
 }
@@ -467,28 +456,23 @@ static void event_push(apply *a, store_event *e) {
   (*a->events)[(*a->n_events)++] = e;
 }
 
-/* Writes the history entry of e into the batch and drops the oldest beyond the window.
- * Entry: dir(1) refresh(1) action(1) keylen(4) key json. */
+/* Writes the history entry of e into the batch. History entries live in STORE_HISTORY slots
+ * ('h' be64(index % STORE_HISTORY)): each change overwrites the entry that leaves the window,
+ * so the window never needs a delete. Entry: dir(1) refresh(1) action(1) index(8) keylen(4)
+ * key json. Indexes are consecutive (every index-consuming change has an event), so the
+ * slots always hold exactly the last STORE_HISTORY events. */
 static void wb_history(apply *a, const store_event *e) {
-  store *s = a->s;
   sbuf k = {0}, v = {0};
-  unsigned char hdr[7] = {e->dir, e->refresh, e->action, (unsigned char)(e->key_len >> 24),
-                          (unsigned char)(e->key_len >> 16), (unsigned char)(e->key_len >> 8),
-                          (unsigned char)e->key_len};
-  codec_u64_key(&k, 'h', e->index);
+  unsigned char hdr[3] = {e->dir, e->refresh, e->action};
+  codec_u64_key(&k, 'h', e->index % STORE_HISTORY);
   sbuf_put(&v, hdr, sizeof hdr);
+  sbuf_put_be64(&v, e->index);
+  unsigned char kl[4] = {(unsigned char)(e->key_len >> 24), (unsigned char)(e->key_len >> 16),
+                         (unsigned char)(e->key_len >> 8), (unsigned char)e->key_len};
+  sbuf_put(&v, kl, sizeof kl);
   sbuf_put(&v, e->key, e->key_len);
   sbuf_put(&v, e->json, e->json_len);
   leveldb_writebatch_put(a->wb, k.p, k.len, v.p, v.len);
-  if (s->hist_n == STORE_HISTORY) {
-    sbuf_reset(&k);
-    codec_u64_key(&k, 'h', s->hist[s->hist_head]);
-    leveldb_writebatch_delete(a->wb, k.p, k.len);
-    s->hist_head = (s->hist_head + 1) % STORE_HISTORY;
-    s->hist_n--;
-  }
-  s->hist[(s->hist_head + s->hist_n) % STORE_HISTORY] = e->index;
-  s->hist_n++;
   sbuf_free(&k);
   sbuf_free(&v);
 }
@@ -900,46 +884,53 @@ int store_apply(store *s, uint64_t log_index, const proto_record *rec, store_res
   return rc;
 }
 
+static int event_older(const void *x, const void *y) {
+  const store_event *a = *(store_event *const *)x, *b = *(store_event *const *)y;
+  return a->index < b->index ? -1 : a->index > b->index;
+}
+
 int store_load_history(store *s, store_event ***out, size_t *n) {
   store_event **evs = calloc(STORE_HISTORY, sizeof *evs);
   size_t cnt = 0;
   if (!evs) return -ENOMEM;
   leveldb_iterator_t *it = leveldb_create_iterator(s->db, s->ropts);
-  leveldb_iter_seek(it, "i", 1); /* just past every 'h' key */
-  if (leveldb_iter_valid(it)) leveldb_iter_prev(it);
-  else leveldb_iter_seek_to_last(it);
-  for (; leveldb_iter_valid(it) && cnt < STORE_HISTORY; leveldb_iter_prev(it)) {
+  for (leveldb_iter_seek(it, "h", 1); leveldb_iter_valid(it) && cnt < STORE_HISTORY;
+       leveldb_iter_next(it)) {
     size_t kl, vl;
     const char *k = leveldb_iter_key(it, &kl);
     if (kl != 9 || k[0] != 'h') break;
     const unsigned char *v = (const unsigned char *)leveldb_iter_value(it, &vl);
-    if (vl < 7) continue;
-    size_t klen = (size_t)v[3] << 24 | (size_t)v[4] << 16 | (size_t)v[5] << 8 | v[6];
-    if (7 + klen > vl) continue;
+    if (vl < 15) continue;
+    size_t klen = (size_t)v[11] << 24 | (size_t)v[12] << 16 | (size_t)v[13] << 8 | v[14];
+    if (15 + klen > vl) continue;
     store_event *e = calloc(1, sizeof *e);
     if (!e) abort();
     e->refs = 1;
     e->dir = v[0];
     e->refresh = v[1];
     e->action = v[2];
-    e->index = codec_get_be64(k + 1);
+    e->index = codec_get_be64(v + 3);
     e->key = malloc(klen + 1);
-    e->json_len = vl - 7 - klen;
+    e->json_len = vl - 15 - klen;
     e->json = malloc(e->json_len ? e->json_len : 1);
     if (!e->key || !e->json) abort();
-    memcpy(e->key, v + 7, klen);
+    memcpy(e->key, v + 15, klen);
     e->key[klen] = 0;
     e->key_len = klen;
-    memcpy(e->json, v + 7 + klen, e->json_len);
+    memcpy(e->json, v + 15 + klen, e->json_len);
     evs[cnt++] = e;
   }
   leveldb_iter_destroy(it);
-  for (size_t i = 0; i < cnt / 2; i++) { /* oldest first */
-    store_event *t = evs[i];
-    evs[i] = evs[cnt - 1 - i];
-    evs[cnt - 1 - i] = t;
+  qsort(evs, cnt, sizeof *evs, event_older);
+  /* Only the window ending at the newest event counts (older slots cannot survive a wrap,
+   * but check rather than trust). */
+  size_t first = 0;
+  while (first < cnt && evs[cnt - 1]->index - evs[first]->index >= STORE_HISTORY) {
+    store_event_unref(evs[first]);
+    first++;
   }
+  memmove(evs, evs + first, (cnt - first) * sizeof *evs);
   *out = evs;
-  *n = cnt;
+  *n = cnt - first;
   return 0;
 }

@@ -28,8 +28,6 @@ struct store {
   int group_dirty;
   overlay ovl;                 /* the group's node writes, for reads inside the group */
   leveldb_writeoptions_t *wopts_sync;
-  uint64_t hist[STORE_HISTORY]; /* etcd indexes of the history entries kept, a ring */
-  size_t hist_head, hist_n;
 };
 
 /* A node read from the database: the decoded header plus the value's own copy. */
