@@ -1,8 +1,9 @@
 /* http_server: HTTP/1.1 connections on libuv, parsed by http-parser.
  *
- * Each connection keeps its requests in a queue in arrival order. A handler may answer at
- * any time; bytes are written only for the request at the head of the queue, so pipelined
- * responses leave in order even when a later request is answered first. */
+ * Each connection keeps its requests in a queue in arrival order. Only the head request is
+ * handed to the handler; when it has been answered and written, the next one is. So pipelined
+ * requests are handled in order, each seeing the effects of those before it, and responses
+ * leave in order. A connection that must close does so after its last bytes are written. */
 #include "daemon/http_server.h"
 
 #include <errno.h>
@@ -43,8 +44,15 @@ struct http_conn {
   int close_pending;     /* on the server's close_list */
   http_conn *close_next;
   int paused;            /* stopped reading after a bad request */
+  int error_status;      /* the status a parse error is answered with (0: decide later) */
+  int pumping;           /* inside conn_pump (it does not recurse) */
+  int close_after_writes; /* close once writes_pending drops to 0 */
+  int reading_stopped;   /* backpressure: too many requests queued */
+  size_t queued;         /* requests in the queue */
   unsigned writes_pending; /* uv_write requests not yet completed (keeps output in order) */
 };
+
+#define CONN_QUEUE_HIGH 64 /* stop reading a connection with this many requests waiting */
 
 typedef struct write_req {
   uv_write_t w;
@@ -79,6 +87,7 @@ const char *http_status_text(int status) {
 /* ------------------------------------------------------------------ requests */
 
 static void req_free(http_req *r) {
+  sbuf_free(&r->transfer_encoding);
   sbuf_free(&r->url);
   sbuf_free(&r->body);
   sbuf_free(&r->content_type);
@@ -90,7 +99,9 @@ static void req_free(http_req *r) {
 }
 
 static void conn_close(http_conn *c);
-static void conn_flush(http_conn *c);
+static void conn_pump(http_conn *c);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 /* Closing a connection aborts its pending requests, which calls back into handlers; doing
  * that from inside a write (perhaps inside a handler's own loop over watchers) is unsafe, so
@@ -114,12 +125,24 @@ static void conn_close_later(http_conn *c) {
   uv_idle_start(&c->srv->closer, on_closer);
 }
 
+/* Closes c once everything already produced has been written. */
+static void conn_close_when_written(http_conn *c) {
+  if (c->writes_pending) {
+    c->close_after_writes = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  } else {
+    conn_close_later(c);
+  }
+}
+
 static void on_write(uv_write_t *w, int status) {
   write_req *wr = (write_req *)w;
-  (void)status;
-  wr->conn->writes_pending--;
+  http_conn *c = wr->conn;
+  c->writes_pending--;
   free(wr->buf.base);
   free(wr);
+  if (status < 0) conn_close_later(c);
+  else if (!c->writes_pending && c->close_after_writes) conn_close_later(c);
 }
 
 static void conn_write(http_conn *c, sbuf *data) {
@@ -159,22 +182,37 @@ static void conn_write(http_conn *c, sbuf *data) {
   }
 }
 
-/* Writes what the head request has produced; pops finished requests. */
-static void conn_flush(http_conn *c) {
-  while (c->head) {
+/* Drives the queue: writes what the head has produced, pops it once answered, and hands the
+ * next complete request to the handler. Handlers may answer synchronously (re-entering here
+ * through http_respond), so the work is a loop guarded against recursion. */
+static void conn_pump(http_conn *c) {
+  if (c->pumping) return;
+  c->pumping = 1;
+  while (c->head && !c->closing && !c->close_pending) {
     http_req *r = c->head;
     conn_write(c, &r->out);
-    if (!r->answered || c->closing || c->close_pending) return;
-    c->head = r->next;
-    if (!c->head) c->tail = NULL;
-    int keep = r->keep_alive;
-    req_free(r);
-    if (!keep) {
-      conn_close_later(c);
-      return;
+    if (r->answered) {
+      c->head = r->next;
+      if (!c->head) c->tail = NULL;
+      c->queued--;
+      int keep = r->keep_alive;
+      req_free(r);
+      if (!keep) {
+        conn_close_when_written(c);
+        break;
+      }
+      continue;
     }
+    if (r->dispatched || !r->complete) break;
+    r->dispatched = 1;
+    c->srv->handler(c->srv->arg, r);
   }
-  if (c->paused) conn_close_later(c); /* the bad request's answer is out */
+  if (c->reading_stopped && c->queued < CONN_QUEUE_HIGH / 4 && !c->closing && !c->close_pending &&
+      !c->paused && !c->close_after_writes) {
+    c->reading_stopped = 0;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  }
+  c->pumping = 0;
 }
 
 static void format_date(http_server *s) {
@@ -237,14 +275,14 @@ void http_respond(http_req *r, int status, const char *headers, const char *cont
   if (r->method != HTTP_HEAD) sbuf_put(&r->out, body, len);
   r->answered = 1;
   r->on_abort = NULL;
-  conn_flush(r->conn);
+  conn_pump(r->conn);
 }
 
 void http_stream_begin(http_req *r, int status, const char *headers, const char *content_type) {
   put_head(r, status, headers, content_type);
   sbuf_put(&r->out, "Transfer-Encoding: chunked\r\n\r\n", 30);
   r->streaming = 1;
-  if (r->conn->head == r) conn_flush(r->conn);
+  conn_pump(r->conn);
 }
 
 /* A client that does not read its stream is cut off rather than buffered without bound
@@ -262,14 +300,14 @@ void http_stream_write(http_req *r, const char *data, size_t len) {
   sbuf_put(&r->out, line, (size_t)n);
   sbuf_put(&r->out, data, len);
   sbuf_put(&r->out, "\r\n", 2);
-  if (r->conn->head == r) conn_flush(r->conn);
+  conn_pump(r->conn);
 }
 
 void http_stream_end(http_req *r) {
   sbuf_put(&r->out, "0\r\n\r\n", 5);
   r->answered = 1;
   r->on_abort = NULL;
-  conn_flush(r->conn);
+  conn_pump(r->conn);
 }
 
 /* ------------------------------------------------------------------ parsing */
@@ -284,6 +322,7 @@ static int on_message_begin(http_parser *p) {
   r->conn = c;
   c->cur = r;
   c->header_bytes = 0;
+  c->error_status = 0;
   return 0;
 }
 
@@ -296,17 +335,30 @@ static int on_url(http_parser *p, const char *at, size_t n) {
   http_conn *c = conn_of(p);
   if (count_header(c, n)) return -1;
   sbuf_put(&c->cur->url, at, n);
+  if (c->cur->url.len > c->srv->lim.max_url_bytes) {
+    c->error_status = 414;
+    return -1;
+  }
   return 0;
+}
+
+static int name_is(const sbuf *b, const char *name) {
+  size_t n = strlen(name);
+  return b->len == n && !strncasecmp(b->p, name, n);
 }
 
 static void header_done(http_req *r) {
   if (!r->hname.len) return;
-  if (r->hname.len == 12 && !strncasecmp(r->hname.p, "content-type", 12)) {
-    sbuf_reset(&r->content_type);
-    sbuf_put(&r->content_type, r->hvalue.p, r->hvalue.len);
-  } else if (r->hname.len == 6 && !strncasecmp(r->hname.p, "origin", 6)) {
-    sbuf_reset(&r->origin);
-    sbuf_put(&r->origin, r->hvalue.p, r->hvalue.len);
+  sbuf *dst = NULL;
+  if (name_is(&r->hname, "content-type")) dst = &r->content_type;
+  else if (name_is(&r->hname, "origin")) dst = &r->origin;
+  else if (name_is(&r->hname, "transfer-encoding")) dst = &r->transfer_encoding;
+  else if (name_is(&r->hname, "host")) r->has_host = 1;
+  else if (name_is(&r->hname, "expect"))
+    r->expect_continue = r->hvalue.len == 12 && !strncasecmp(r->hvalue.p, "100-continue", 12);
+  if (dst) {
+    sbuf_reset(dst);
+    sbuf_put(dst, r->hvalue.p, r->hvalue.len);
   }
   sbuf_reset(&r->hname);
   sbuf_reset(&r->hvalue);
@@ -315,7 +367,13 @@ static void header_done(http_req *r) {
 static int on_header_field(http_parser *p, const char *at, size_t n) {
   http_conn *c = conn_of(p);
   if (count_header(c, n)) return -1;
-  if (c->cur->hvalue.len) header_done(c->cur);
+  if (c->cur->hvalue.len || (c->cur->hname.len && c->cur->hname_done)) header_done(c->cur);
+  c->cur->hname_done = 0;
+  for (size_t i = 0; i < n; i++)
+    if (at[i] == ' ' || at[i] == '\t') { /* Go: "invalid header name" */
+      c->error_status = 400;
+      return -1;
+    }
   sbuf_put(&c->cur->hname, at, n);
   return 0;
 }
@@ -323,35 +381,75 @@ static int on_header_field(http_parser *p, const char *at, size_t n) {
 static int on_header_value(http_parser *p, const char *at, size_t n) {
   http_conn *c = conn_of(p);
   if (count_header(c, n)) return -1;
+  c->cur->hname_done = 1;
   sbuf_put(&c->cur->hvalue, at, n);
   return 0;
 }
 
 static int on_headers_complete(http_parser *p) {
   http_conn *c = conn_of(p);
-  header_done(c->cur);
-  if (p->content_length != ULLONG_MAX && p->content_length > c->srv->lim.max_body_bytes) return -1;
+  http_req *r = c->cur;
+  if (r->hname.len) header_done(r);
+  r->headers_done = 1;
+  if (p->http_major != 1) {
+    c->error_status = 505;
+    return -1;
+  }
+  if (p->http_minor >= 1 && !r->has_host) {
+    c->error_status = 400;
+    return -1;
+  }
+  if (r->transfer_encoding.len && !(r->transfer_encoding.len == 7 &&
+                                    !strncasecmp(r->transfer_encoding.p, "chunked", 7))) {
+    c->error_status = 501;
+    return -1;
+  }
+  if (p->content_length != ULLONG_MAX && p->content_length > c->srv->lim.max_body_bytes)
+    r->body_error = HTTP_BODY_TOO_LARGE;
+  /* Ask for the body only when this request is next in line (otherwise the client's own
+   * timeout sends it anyway), so a 100 never lands between two other responses. */
+  if (r->expect_continue && !c->head && p->http_minor >= 1 && !r->body_error) {
+    sbuf cont = {0};
+    sbuf_put(&cont, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    conn_write(c, &cont);
+    sbuf_free(&cont);
+  }
   return 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t n) {
   http_conn *c = conn_of(p);
-  if (c->cur->body.len + n > c->srv->lim.max_body_bytes) return -1;
-  sbuf_put(&c->cur->body, at, n);
+  http_req *r = c->cur;
+  if (r->body_error) return 0; /* read and dropped */
+  if (r->body.len + n > c->srv->lim.max_body_bytes) {
+    r->body_error = HTTP_BODY_TOO_LARGE;
+    sbuf_free(&r->body);
+    return 0;
+  }
+  sbuf_put(&r->body, at, n);
   return 0;
+}
+
+/* Queues r (complete, or with a body error) and lets the pump hand it over in turn. */
+static void conn_enqueue(http_conn *c, http_req *r) {
+  c->cur = NULL;
+  r->complete = 1;
+  if (c->tail) c->tail->next = r;
+  else c->head = r;
+  c->tail = r;
+  c->queued++;
+  if (c->queued >= CONN_QUEUE_HIGH && !c->reading_stopped) {
+    c->reading_stopped = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  }
 }
 
 static int on_message_complete(http_parser *p) {
   http_conn *c = conn_of(p);
   http_req *r = c->cur;
-  c->cur = NULL;
   r->method = p->method;
   r->keep_alive = http_should_keep_alive(p);
-  r->complete = 1;
-  if (c->tail) c->tail->next = r;
-  else c->head = r;
-  c->tail = r;
-  c->srv->handler(c->srv->arg, r);
+  conn_enqueue(c, r);
   return 0;
 }
 
@@ -365,21 +463,30 @@ static const http_parser_settings parser_settings = {
     .on_message_complete = on_message_complete,
 };
 
-/* Answers a request that could not be parsed, then closes once earlier answers are out. */
+/* Answers a request that could not be parsed, after the answers queued before it, and then
+ * closes. A request whose headers were fine but whose body could not be read goes to the
+ * handler with body_error set (etcd answers those with a v2 error). */
 static void conn_bad_request(http_conn *c, int status) {
-  if (c->cur) {
-    req_free(c->cur);
-    c->cur = NULL;
+  http_req *r = c->cur;
+  c->paused = 1;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  if (r && r->headers_done && !status) {
+    r->method = c->parser.method;
+    r->keep_alive = 0;
+    r->body_error = HTTP_BODY_MALFORMED;
+    conn_enqueue(c, r);
+    conn_pump(c);
+    return;
   }
-  http_req *r = calloc(1, sizeof *r);
+  if (r) req_free(r);
+  c->cur = NULL;
+  if (!status) status = 400;
+  r = calloc(1, sizeof *r);
   if (!r) abort();
   r->conn = c;
   r->keep_alive = 0;
-  if (c->tail) c->tail->next = r;
-  else c->head = r;
-  c->tail = r;
-  c->paused = 1;
-  uv_read_stop((uv_stream_t *)&c->tcp);
+  r->dispatched = 1;
+  conn_enqueue(c, r);
   char body[64];
   int n = snprintf(body, sizeof body, "%d %s", status, http_status_text(status));
   http_respond(r, status, NULL, "text/plain; charset=utf-8", body, (size_t)n);
@@ -395,7 +502,6 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   http_conn *c = (http_conn *)st;
-  (void)buf;
   if (nread < 0) {
     conn_close(c);
     return;
@@ -404,14 +510,16 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     size_t done = http_parser_execute(&c->parser, &parser_settings, buf->base, (size_t)nread);
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
     if (e != HPE_OK || done != (size_t)nread) {
-      int status = 400;
-      if (e == HPE_CB_url || e == HPE_CB_header_field || e == HPE_CB_header_value ||
-          e == HPE_HEADER_OVERFLOW)
+      /* 0: a body error, which the handler answers; else the status to answer with. */
+      int status = c->error_status;
+      if (!status && (e == HPE_CB_url || e == HPE_CB_header_field || e == HPE_CB_header_value ||
+                      e == HPE_HEADER_OVERFLOW))
         status = 431;
-      else if (e == HPE_CB_headers_complete || e == HPE_CB_body)
-        status = 413;
-      if (!c->closing && !c->paused) conn_bad_request(c, status);
+      if (!status && !(c->cur && c->cur->headers_done)) status = 400;
+      if (!c->closing && !c->paused && !c->close_pending) conn_bad_request(c, status);
+      return;
     }
+    conn_pump(c);
   }
 }
 
@@ -436,7 +544,7 @@ static void conn_close(http_conn *c) {
   http_req *r = c->head;
   while (r) {
     http_req *next = r->next;
-    if (r->on_abort) r->on_abort(r);
+    if (r->on_abort && !r->answered) r->on_abort(r);
     req_free(r);
     r = next;
   }
@@ -478,6 +586,8 @@ int http_server_new(http_server **out, uv_loop_t *loop, http_limits lim, const c
   s->cors = cors && *cors ? strdup(cors) : NULL;
   s->handler = handler;
   s->arg = arg;
+  /* http-parser's own header limit is a process-wide setting; make it ours (Go allows 1 MiB). */
+  http_parser_set_max_header_size((uint32_t)lim.max_header_bytes + 1024);
   uv_idle_init(loop, &s->closer);
   s->closer.data = s;
   *out = s;

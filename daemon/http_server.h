@@ -1,5 +1,8 @@
-/* http_server: HTTP/1.1 on libuv with http-parser: keep-alive, pipelining (responses leave in
- * request order), chunked request bodies, size limits, and chunked streaming responses. */
+/* http_server: HTTP/1.1 on libuv with http-parser: keep-alive, pipelining (requests of one
+ * connection are handled one after the other, as Go's server does, so a GET pipelined behind
+ * a PUT sees it), chunked request bodies, Expect: 100-continue, size limits, and chunked
+ * streaming responses. Malformed requests get Go's answers (400, 431, 501, 505) and close
+ * their connection only. */
 #ifndef QUORUM_DAEMON_HTTP_SERVER_H
 #define QUORUM_DAEMON_HTTP_SERVER_H
 
@@ -29,15 +32,24 @@ struct http_req {
   sbuf hname, hvalue;    /* header being parsed */
   int keep_alive;
   int complete;          /* the whole request has arrived */
+  int dispatched;        /* handed to the handler */
   int answered;          /* the response has been fully produced */
+  int body_error;        /* HTTP_BODY_*: the body could not be read whole */
+  int has_host, expect_continue;
+  int headers_done, hname_done;
+  sbuf transfer_encoding;
   int streaming;
   sbuf out;              /* produced but not yet written */
   void (*on_abort)(http_req *r);
   void *data;            /* for the handler */
 };
 
+/* Why a request's body is missing: the handler answers (etcd: 210 "Invalid POST form"). */
+enum { HTTP_BODY_OK = 0, HTTP_BODY_TOO_LARGE, HTTP_BODY_MALFORMED };
+
 typedef struct http_limits {
   size_t max_header_bytes; /* request line + headers */
+  size_t max_url_bytes;    /* request target alone (414 beyond) */
   size_t max_body_bytes;
 } http_limits;
 

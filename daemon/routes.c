@@ -4,6 +4,7 @@
 #include <http_parser.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "daemon/http_util.h"
 #include "daemon/v2_keys.h"
@@ -94,15 +95,26 @@ static int redirect_unclean(http_req *r, const char *path, size_t n, const char 
 
 void routes_dispatch(void *arg, http_req *r) {
   server *s = arg;
+  /* An absolute target ("http://host/v2/keys/a") names the path after its authority. */
+  const char *target = r->url.p;
+  size_t tlen = r->url.len;
+  if ((tlen > 7 && !strncasecmp(target, "http://", 7)) || (tlen > 8 && !strncasecmp(target, "https://", 8))) {
+    const char *auth = memchr(target, ':', tlen) + 3;
+    const char *slash = memchr(auth, '/', tlen - (size_t)(auth - target));
+    tlen = slash ? tlen - (size_t)(slash - target) : 0;
+    target = slash ? slash : "/";
+    if (!tlen) tlen = 1;
+  }
   /* Split the target into path and query; decode the path. */
-  const char *q = memchr(r->url.p, '?', r->url.len);
-  size_t raw_len = q ? (size_t)(q - r->url.p) : r->url.len;
+  const char *q = memchr(target, '?', tlen);
+  size_t raw_len = q ? (size_t)(q - target) : tlen;
   sbuf path = {0}, query = {0};
   if (q) {
-    sbuf_put(&query, q, r->url.len - raw_len);
+    sbuf_put(&query, q, tlen - raw_len);
     sbuf_putc(&query, 0);
   }
-  if (http_unescape(&path, r->url.p, raw_len, 0) || !path.len || path.p[0] != '/') {
+  if (http_unescape(&path, target, raw_len, 0) || !path.len || path.p[0] != '/') {
+    r->keep_alive = 0; /* Go answers an unparsable target with 400 and closes */
     routes_text(r, 400, NULL, "400 Bad Request");
     goto out;
   }

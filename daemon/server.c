@@ -104,7 +104,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop, char *err, size_
     }
     free(evs);
   }
-  http_limits lim = {.max_header_bytes = 1 << 20, .max_body_bytes = 10u << 20};
+  http_limits lim = {.max_header_bytes = 1 << 20, .max_url_bytes = 64 << 10, .max_body_bytes = 10u << 20};
   if (cfg->max_request_bytes + (64u << 10) > lim.max_body_bytes)
     lim.max_body_bytes = cfg->max_request_bytes + (64u << 10);
   http_server_new(&s->http, loop, lim, cfg->cors, routes_dispatch, s);

@@ -53,6 +53,11 @@ int v2_params_parse(v2_params *p, const http_req *r) {
   /* Form body first: its values win over the query's. Like Go's ParseForm, only PUT, POST
    * and PATCH bodies are read (a DELETE's body is ignored). */
   int body_method = r->method == HTTP_PUT || r->method == HTTP_POST || r->method == HTTP_PATCH;
+  if (body_method && r->body_error) {
+    p->cause = r->body_error == HTTP_BODY_TOO_LARGE ? "http: POST too large"
+                                                    : "http: malformed chunked encoding";
+    return 210;
+  }
   if (body_method && is_form(r) && r->body.len && http_params_parse(&p->ps, r->body.p, r->body.len)) {
     p->cause = p->ps.error;
     return 210;

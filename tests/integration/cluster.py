@@ -117,13 +117,15 @@ class Server:
     s = Server(tmpdir); s.start(); s.url; s.stop(); s.kill9(); s.restart()
     """
 
-    def __init__(self, workdir, kind=None, name="t", extra_args=(), binary=None):
+    def __init__(self, workdir, kind=None, name="t", extra_args=(), binary=None, nofile_soft=None):
         self.kind = kind or target()
         self.name = name
         self.workdir = os.path.abspath(workdir)
         os.makedirs(self.workdir, exist_ok=True)
         self.data_dir = os.path.join(self.workdir, "data")
         self.extra_args = list(extra_args)
+        # Start the server with this soft RLIMIT_NOFILE (to check that it raises its own).
+        self.nofile_soft = nofile_soft
         if binary:
             self.binary = binary
         elif self.kind == "etcd":
@@ -198,10 +200,18 @@ class Server:
         self.starts += 1
         self.log_path = os.path.join(self.workdir, "server-%d.log" % self.starts)
         logf = open(self.log_path, "wb")
+        preexec = None
+        if self.nofile_soft is not None:
+            soft = self.nofile_soft
+
+            def preexec():
+                import resource
+                _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, hard), hard))
         try:
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=logf,
                                          stderr=subprocess.STDOUT, cwd=self.workdir,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=preexec)
         finally:
             logf.close()
         _live.add(self.proc)
@@ -312,6 +322,23 @@ class Server:
         except ValueError:
             parsed = data
         return st, hdrs, parsed
+
+    def watchers(self):
+        """The `watchers` counter of /v2/stats/store (registered long-poll/stream watchers)."""
+        st, _, body = self.request("GET", "/v2/stats/store")
+        return json.loads(body)["watchers"] if st == 200 else None
+
+    def wait_watchers(self, at_least, timeout=10.0):
+        """Waits until at least `at_least` watchers are registered; returns the count seen last.
+        Used as the sync point between starting a watch and the write that should wake it."""
+        deadline = time.monotonic() + timeout
+        n = None
+        while time.monotonic() < deadline:
+            n = self.watchers()
+            if n is not None and n >= at_least:
+                return n
+            time.sleep(0.02)
+        return n
 
     def index(self):
         """The current X-Etcd-Index (from a GET of the root)."""

@@ -25,6 +25,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import cluster  # noqa: E402
+from cluster import Server  # noqa: E402,F401  (for tests that build their own)
 
 DEFAULT_TIME_LIMIT = 120
 
@@ -82,16 +83,19 @@ def pytest_runtest_makereport(item, call):
 def _start(workdir, kind=None, **kw):
     s = cluster.Server(str(workdir), kind=kind, **kw)
     _running.append(s)
+    err = None
     try:
         s.start()
     except cluster.ServerStartError as e:
-        _running.remove(s)
-        s.kill9()
-        pytest.fail(str(e), pytrace=False)
+        err = str(e)
     except BaseException:
         _running.remove(s)
         s.kill9()
         raise
+    if err is not None:
+        _running.remove(s)
+        s.kill9()
+        pytest.fail(err, pytrace=False)
     return s
 
 

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import subprocess
-import threading
 import time
 
 import pytest
@@ -32,8 +31,9 @@ CTL_TIMEOUT = 20.0
 # --------------------------------------------------------------------------- the script
 # A step is either a list of etcdctl arguments (global flags may come first), or a dict:
 #   {"watch": [args...], "write": [args...]}  start `etcdctl <watch args>` in the background,
-#        wait `delay` (default 1.0 s), run the write, then collect the watcher (which must end
-#        by itself after one event).
+#        wait until the server counts one more watcher in /v2/stats/store (then `delay`, default
+#        0.2 s), run the write, then collect the watcher (which must end by itself after one
+#        event).
 #   {"exec_watch": key, "writes": [[args], ...]}  exec-watch recording ETCD_WATCH_* into a file
 #        for every event; killed once all writes' events were recorded.
 #   {"sleep": s}
@@ -138,7 +138,9 @@ SCRIPT = [
      "write": ["mk", "--in-order", "/w/queue", "qv"]},
     ["-o", "extended", "watch", "--after-index", "{B+1}", "/a/b"],       # from history
     ["-o", "json", "watch", "--after-index", "{B+1}", "--recursive", "/t"],
-    ["watch", "--after-index", "1", "/a/b"],                              # cleared? no: 1000 events
+    # (--after-index A asks for waitIndex A+1; A=0 means "no index", so {B} cannot be used: a
+    # fresh quorumd starts at index 0)
+    ["watch", "--after-index", "{B+1}", "/a/new"],
     {"exec_watch": "/w/e", "writes": [["set", "/w/e", "v1"], ["set", "/w/e", "v2"],
                                        ["rm", "/w/e"]]},
     # cluster
@@ -177,12 +179,16 @@ def ctl(url, args, base, timeout=CTL_TIMEOUT):
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
-def run_watch(url, step, base):
+def run_watch(srv, step, base):
+    url = srv.url
     argv = [cluster.etcdctl_binary(), "--endpoints", url] + [expand(a, base) for a in step["watch"]]
+    before = srv.watchers() or 0
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=ctl_env())
     try:
-        time.sleep(step.get("delay", 1.0))
+        # Write only once the watch is registered (the store stats count it), plus a margin.
+        srv.wait_watchers(before + 1, timeout=10)
+        time.sleep(step.get("delay", 0.2))
         early = p.poll()
         wres = ctl(url, step["write"], base)
         try:
@@ -202,18 +208,21 @@ def run_watch(url, step, base):
             "watcher": (rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))}
 
 
-def run_exec_watch(url, step, base, workdir):
+def run_exec_watch(srv, step, base, workdir):
+    url = srv.url
     out_file = os.path.join(workdir, "exec-watch-%d.txt" % time.monotonic_ns())
     script = ('env | grep "^ETCD_WATCH_" | sort >> "%s"; echo --- >> "%s"' % (out_file, out_file))
     # etcdctl 3.4 quirk: without some flag before the key, the `--` separator is not seen and
     # the key is taken from the last argument; --recursive makes it parse as documented.
     argv = [cluster.etcdctl_binary(), "--endpoints", url, "exec-watch", "--recursive",
             step["exec_watch"], "--", "sh", "-c", script]
+    before = srv.watchers() or 0
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=ctl_env(), start_new_session=True)
     writes = []
     try:
-        time.sleep(1.0)
+        srv.wait_watchers(before + 1, timeout=10)
+        time.sleep(0.2)
         for w in step["writes"]:
             writes.append(ctl(url, w, base))
             # Wait for this event to be recorded before the next write, so the order is fixed.
@@ -244,10 +253,10 @@ def run_script(srv, workdir):
             results.append((" ".join(step), ctl(srv.url, step, base)))
         elif "watch" in step:
             results.append(("watch: %s | write: %s" % (" ".join(step["watch"]), " ".join(step["write"])),
-                            run_watch(srv.url, step, base)))
+                            run_watch(srv, step, base)))
         elif "exec_watch" in step:
             results.append(("exec-watch %s" % step["exec_watch"],
-                            run_exec_watch(srv.url, step, base, workdir)))
+                            run_exec_watch(srv, step, base, workdir)))
         elif "sleep" in step:
             time.sleep(step["sleep"])
     return base, results
@@ -267,6 +276,13 @@ def normaliser(srv, base):
         d = n - base
         return "{B%+d:20}" % d if d else "{B:20}"
 
+    # Member ids: etcdctl prints them with %x (no zero padding), the API as 16 hex digits.
+    ids = set()
+    st, _, body = srv.request("GET", "/v2/members")
+    if st == 200:
+        for mem in json.loads(body).get("members", []):
+            ids.add(mem["id"])
+            ids.add("%x" % int(mem["id"], 16))
     subs = [
         (re.escape(srv.url), lambda m: "<client-url>"),
         (re.escape(srv.peer_url), lambda m: "<peer-url>"),
@@ -280,6 +296,7 @@ def normaliser(srv, base):
          lambda m: '"%s":%s' % (m.group(1), rel(m.group(2)))),
         (r"ETCD_WATCH_MODIFIED_INDEX=(\d+)", lambda m: "ETCD_WATCH_MODIFIED_INDEX=%s" % rel(m.group(1))),
         (r"\b[0-9a-f]{16}\b", lambda m: "<id>"),
+    ] + [(r"\b%s\b" % i, lambda m: "<id>") for i in sorted(ids, key=len, reverse=True)] + [
         (r'"expiration":"[^"]*"', lambda m: '"expiration":"<expiration>"'),
         # TTLs: compared with a tolerance by rounding to the nearest multiple of 5 s
         (r"TTL: (\d+)", lambda m: "TTL: ~%d" % (5 * round(int(m.group(1)) / 5))),

@@ -285,8 +285,9 @@ def test_watch_in_thread_sees_later_write(client, module_server, prefix):
     # A separate client for the watcher: python-etcd clients share a pool per client.
     wc = etcd.Client(host="127.0.0.1", port=module_server.port, protocol="http",
                      allow_reconnect=False, read_timeout=15)
+    before = module_server.watchers()
     wait = run_in_thread(lambda: wc.watch(k, timeout=15))
-    time.sleep(1.0)
+    module_server.wait_watchers(before + 1)
     w = client.write(k, "after")
     ev = wait()
     assert ev.action == "set" and ev.key == k and ev.value == "after"
@@ -294,22 +295,26 @@ def test_watch_in_thread_sees_later_write(client, module_server, prefix):
 
     # recursive watch sees a child, including one created below a new subdirectory
     wait = run_in_thread(lambda: wc.watch(prefix, recursive=True, timeout=15))
-    time.sleep(1.0)
+    module_server.wait_watchers(before + 1)
     w2 = client.write(prefix + "/sub/deep", "d")
     ev = wait()
     assert ev.key == prefix + "/sub/deep" and ev.value == "d" and ev.modifiedIndex == w2.modifiedIndex
 
     # a watch on a key is woken by the delete of its parent directory (the event is the dir's)
     wait = run_in_thread(lambda: wc.watch(prefix + "/sub/deep", timeout=15))
-    time.sleep(1.0)
+    module_server.wait_watchers(before + 1)
     d = client.delete(prefix + "/sub", recursive=True)
     ev = wait()
     assert ev.action == "delete" and ev.key == prefix + "/sub" and ev.modifiedIndex == d.modifiedIndex
 
-    # watch timing out on the client side raises EtcdWatchTimedOut
+    # watch timing out on the client side raises EtcdWatchTimedOut; the server forgets it
     with pytest.raises(etcd.EtcdWatchTimedOut):
         wc.watch(prefix + "/never", timeout=0.5)
     wc.http.clear()
+    deadline = time.monotonic() + 10
+    while module_server.watchers() != before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert module_server.watchers() == before, "watchers of closed connections are still counted"
 
 
 def test_watch_from_history_with_wait_index(client, prefix):
@@ -339,8 +344,9 @@ def test_wait_index_in_the_future_waits(client, module_server, prefix):
     wc = etcd.Client(host="127.0.0.1", port=module_server.port, protocol="http",
                      allow_reconnect=False, read_timeout=15)
     # the first matching event with index >= cur+3: two other writes come first
+    before = module_server.watchers()
     wait = run_in_thread(lambda: wc.read(k, wait=True, waitIndex=cur.modifiedIndex + 3, timeout=15))
-    time.sleep(0.5)
+    module_server.wait_watchers(before + 1)
     client.write(k, "a")                      # cur+1: too early
     client.write(prefix + "/x", "b")          # cur+2: another key
     time.sleep(0.5)
