@@ -99,12 +99,27 @@ def _start(workdir, kind=None, **kw):
     return s
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
 def _finish(s):
+    """Stops s; a quorumd that exits uncleanly or whose log holds a sanitizer report (the
+    ASan/UBSan build) fails the test that used it."""
+    was_running = s.running() if hasattr(s, "running") else True
     try:
-        s.stop()
+        rc = s.stop()
     finally:
         if s in _running:
             _running.remove(s)
+    if s.kind == "etcd":
+        return
+    log = s.all_logs(limit=200000)
+    bad = [m for m in SANITIZER_MARKS if m in log]
+    if bad:
+        pytest.fail("quorumd's log has a sanitizer report (%s):\n%s" % (", ".join(bad), log[-20000:]),
+                    pytrace=False)
+    if was_running and rc not in (0, None):
+        pytest.fail("quorumd exited with status %s on SIGTERM:\n%s" % (rc, log[-5000:]), pytrace=False)
 
 
 def _require_etcd():
