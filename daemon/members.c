@@ -8,45 +8,32 @@
 #include "daemon/routes.h"
 #include "daemon/store_i.h"
 
-static void gen_cstr(yajl_gen g, const char *s) {
-  yajl_gen_string(g, (const unsigned char *)s, strlen(s));
-}
-
 static void gen_urls(yajl_gen g, const config_urls *u) {
   yajl_gen_array_open(g);
-  for (size_t i = 0; i < u->n; i++) gen_cstr(g, u->url[i]);
+  for (size_t i = 0; i < u->n; i++) proto_v2_gen_cstr(g, u->url[i]);
   yajl_gen_array_close(g);
 }
 
 static void gen_self(server *s, yajl_gen g) {
   yajl_gen_map_open(g);
-  gen_cstr(g, "id");
-  gen_cstr(g, s->id_hex);
-  gen_cstr(g, "name");
-  gen_cstr(g, s->cfg->name);
-  gen_cstr(g, "peerURLs");
+  proto_v2_gen_cstr(g, "id");
+  proto_v2_gen_cstr(g, s->id_hex);
+  proto_v2_gen_cstr(g, "name");
+  proto_v2_gen_cstr(g, s->cfg->name);
+  proto_v2_gen_cstr(g, "peerURLs");
   gen_urls(g, &s->cfg->advertise_peer);
-  gen_cstr(g, "clientURLs");
+  proto_v2_gen_cstr(g, "clientURLs");
   gen_urls(g, &s->cfg->advertise_client);
   yajl_gen_map_close(g);
-}
-
-static void respond(server *s, http_req *r, int status, yajl_gen g) {
-  char *body;
-  size_t len;
-  store_gen_finish(g, &body, &len);
-  yajl_gen_free(g);
-  routes_json(s, r, status, body, len, 1);
-  free(body);
 }
 
 static void message(server *s, http_req *r, int status, const char *msg) {
   yajl_gen g = proto_v2_gen_new();
   yajl_gen_map_open(g);
-  gen_cstr(g, "message");
-  gen_cstr(g, msg);
+  proto_v2_gen_cstr(g, "message");
+  proto_v2_gen_cstr(g, msg);
   yajl_gen_map_close(g);
-  respond(s, r, status, g);
+  routes_json_gen(s, r, status, g, 1);
 }
 
 void members_handle(server *s, http_req *r, const char *rest, size_t n) {
@@ -64,12 +51,12 @@ void members_handle(server *s, http_req *r, const char *rest, size_t n) {
     }
     g = proto_v2_gen_new();
     yajl_gen_map_open(g);
-    gen_cstr(g, "members");
+    proto_v2_gen_cstr(g, "members");
     yajl_gen_array_open(g);
     gen_self(s, g);
     yajl_gen_array_close(g);
     yajl_gen_map_close(g);
-    respond(s, r, 200, g);
+    routes_json_gen(s, r, 200, g, 1);
     return;
   }
   rest++, n--;
@@ -78,7 +65,7 @@ void members_handle(server *s, http_req *r, const char *rest, size_t n) {
   if (get && leader) {
     g = proto_v2_gen_new();
     gen_self(s, g);
-    respond(s, r, 200, g);
+    routes_json_gen(s, r, 200, g, 1);
   } else if (!self || get) {
     message(s, r, 404, "Not found");
   } else {

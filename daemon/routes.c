@@ -3,10 +3,12 @@
 
 #include <http_parser.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "daemon/http_util.h"
+#include "daemon/store_i.h"
 #include "daemon/v2_keys.h"
 
 #define KEYS_PREFIX "/v2/keys"
@@ -21,6 +23,15 @@ void routes_json(server *s, http_req *r, int status, const char *body, size_t le
   char hdr[64] = "";
   if (cluster_hdr) snprintf(hdr, sizeof hdr, "X-Etcd-Cluster-Id: %s\r\n", s->cluster_hex);
   http_respond(r, status, cluster_hdr ? hdr : NULL, "application/json", body, len);
+}
+
+void routes_json_gen(server *s, http_req *r, int status, yajl_gen g, int cluster_hdr) {
+  char *body;
+  size_t len;
+  store_gen_finish(g, &body, &len);
+  yajl_gen_free(g);
+  routes_json(s, r, status, body, len, cluster_hdr);
+  free(body);
 }
 
 static void handle_version(server *s, http_req *r) {

@@ -5,6 +5,7 @@
 
 #include "daemon/http_server.h"
 #include "daemon/server.h"
+#include "proto/v2_json.h"
 
 /* The http_server handler: arg is the server. */
 void routes_dispatch(void *arg, http_req *r);
@@ -12,6 +13,8 @@ void routes_dispatch(void *arg, http_req *r);
 /* Small shared answers. */
 void routes_text(http_req *r, int status, const char *allow, const char *text);
 void routes_json(server *s, http_req *r, int status, const char *body, size_t len, int cluster_hdr);
+/* Answers with the JSON in g (and frees g). */
+void routes_json_gen(server *s, http_req *r, int status, yajl_gen g, int cluster_hdr);
 
 /* Handlers living in their own files. */
 void stats_handle_self(server *s, http_req *r);

@@ -40,7 +40,6 @@ static void on_applied(void *arg, wal_done *d) {
   }
   free(d->events);
   if (d->ctx == SYNC_CTX) s->sync_pending = 0;
-  else if (d->ctx && d->res.status) v2_keys_done(s, d->ctx, &d->res);
   else if (d->ctx) v2_keys_done(s, d->ctx, &d->res);
   store_result_free(&d->res);
 }

@@ -57,19 +57,6 @@ static void go_duration(char *out, size_t n, int64_t ns) {
   strncat(out, ns < 1000000 ? "µs" : "ms", n - strlen(out) - 1);
 }
 
-static void gen_cstr(yajl_gen g, const char *s) {
-  yajl_gen_string(g, (const unsigned char *)s, strlen(s));
-}
-
-static void respond_gen(server *s, http_req *r, yajl_gen g) {
-  char *body;
-  size_t len;
-  store_gen_finish(g, &body, &len);
-  yajl_gen_free(g);
-  routes_json(s, r, 200, body, len, 0);
-  free(body);
-}
-
 void stats_handle_self(server *s, http_req *r) {
   char start[40], lstart[40], up[48];
   proto_v2_rfc3339(s->stats.start_time_ns, start);
@@ -77,52 +64,52 @@ void stats_handle_self(server *s, http_req *r) {
   go_duration(up, sizeof up, server_now_ns() - s->leader_since_ns);
   yajl_gen g = proto_v2_gen_new();
   yajl_gen_map_open(g);
-  gen_cstr(g, "name");
-  gen_cstr(g, s->cfg->name);
-  gen_cstr(g, "id");
-  gen_cstr(g, s->id_hex);
-  gen_cstr(g, "state");
-  gen_cstr(g, "StateLeader");
-  gen_cstr(g, "startTime");
-  gen_cstr(g, start);
-  gen_cstr(g, "leaderInfo");
+  proto_v2_gen_cstr(g, "name");
+  proto_v2_gen_cstr(g, s->cfg->name);
+  proto_v2_gen_cstr(g, "id");
+  proto_v2_gen_cstr(g, s->id_hex);
+  proto_v2_gen_cstr(g, "state");
+  proto_v2_gen_cstr(g, "StateLeader");
+  proto_v2_gen_cstr(g, "startTime");
+  proto_v2_gen_cstr(g, start);
+  proto_v2_gen_cstr(g, "leaderInfo");
   yajl_gen_map_open(g);
-  gen_cstr(g, "leader");
-  gen_cstr(g, s->id_hex);
-  gen_cstr(g, "uptime");
-  gen_cstr(g, up);
-  gen_cstr(g, "startTime");
-  gen_cstr(g, lstart);
+  proto_v2_gen_cstr(g, "leader");
+  proto_v2_gen_cstr(g, s->id_hex);
+  proto_v2_gen_cstr(g, "uptime");
+  proto_v2_gen_cstr(g, up);
+  proto_v2_gen_cstr(g, "startTime");
+  proto_v2_gen_cstr(g, lstart);
   yajl_gen_map_close(g);
-  gen_cstr(g, "recvAppendRequestCnt");
+  proto_v2_gen_cstr(g, "recvAppendRequestCnt");
   yajl_gen_integer(g, (long long)atomic_load(&s->stats.recv_append));
-  gen_cstr(g, "sendAppendRequestCnt");
+  proto_v2_gen_cstr(g, "sendAppendRequestCnt");
   yajl_gen_integer(g, (long long)atomic_load(&s->stats.send_append));
   yajl_gen_map_close(g);
-  respond_gen(s, r, g);
+  routes_json_gen(s, r, 200, g, 0);
 }
 
 void stats_handle_store(server *s, http_req *r) {
   yajl_gen g = proto_v2_gen_new();
   yajl_gen_map_open(g);
   for (int i = 0; i < STATS_N; i++) {
-    gen_cstr(g, stats_store_names[i]);
+    proto_v2_gen_cstr(g, stats_store_names[i]);
     yajl_gen_integer(g, (long long)atomic_load(&s->stats.store[i]));
   }
-  gen_cstr(g, "watchers");
+  proto_v2_gen_cstr(g, "watchers");
   yajl_gen_integer(g, (long long)atomic_load(&s->stats.watchers));
   yajl_gen_map_close(g);
-  respond_gen(s, r, g);
+  routes_json_gen(s, r, 200, g, 0);
 }
 
 void stats_handle_leader(server *s, http_req *r) {
   yajl_gen g = proto_v2_gen_new();
   yajl_gen_map_open(g);
-  gen_cstr(g, "leader");
-  gen_cstr(g, s->id_hex);
-  gen_cstr(g, "followers");
+  proto_v2_gen_cstr(g, "leader");
+  proto_v2_gen_cstr(g, s->id_hex);
+  proto_v2_gen_cstr(g, "followers");
   yajl_gen_map_open(g);
   yajl_gen_map_close(g);
   yajl_gen_map_close(g);
-  respond_gen(s, r, g);
+  routes_json_gen(s, r, 200, g, 0);
 }

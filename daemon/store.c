@@ -670,31 +670,42 @@ static int compare(apply *a, const codec_node *n, sbuf *cause) {
   return 0;
 }
 
+/* Reads the node the record changes: 107 for the root, else what lookup finds. Returns 1 with
+ * *old filled, or 0 with the error recorded. */
+static int load_target(apply *a, store_node *old, stats_counter bad) {
+  const proto_record *r = a->rec;
+  size_t cl = 0;
+  if (r->path_len == 1) return fail(a, 107, "/", 1, bad), 0;
+  int code = lookup(&a->rd, r->path, r->path_len, old, &cl);
+  if (code) return fail(a, code, r->path, cl, bad), 0;
+  return 1;
+}
+
+/* The prevValue / prevIndex conditions: 1 when they hold, else 0 with 101 recorded and *old
+ * released. */
+static int compare_or_fail(apply *a, store_node *old, stats_counter bad) {
+  sbuf cause = {0};
+  if (compare(a, &old->n, &cause)) return 1;
+  store_node_release(old);
+  fail(a, 101, cause.p, cause.len, bad);
+  sbuf_free(&cause);
+  return 0;
+}
+
 /* update and compareAndSwap: change an existing node in place, keeping createdIndex. */
 static int apply_update(apply *a, int cas) {
   const proto_record *r = a->rec;
   stats_counter ok = cas ? STATS_CAS_SUCCESS : STATS_UPDATE_SUCCESS;
   stats_counter bad = cas ? STATS_CAS_FAIL : STATS_UPDATE_FAIL;
-  if (r->path_len == 1) return fail(a, 107, "/", 1, bad);
   store_node old;
-  size_t cl = 0;
-  int code = lookup(&a->rd, r->path, r->path_len, &old, &cl);
-  if (code) return fail(a, code, r->path, cl, bad);
+  if (!load_target(a, &old, bad)) return 0;
   int refresh = (r->flags & PROTO_REC_REFRESH) != 0;
   /* A directory takes only TTL changes; dir=true on a file is refused (etcd 3.4 blanks it). */
   if ((old.n.dir && (cas || r->value_len)) || (!old.n.dir && (r->flags & PROTO_REC_DIR))) {
     store_node_release(&old);
     return fail(a, 102, r->path, r->path_len, bad);
   }
-  if (cas) {
-    sbuf cause = {0};
-    if (!compare(a, &old.n, &cause)) {
-      store_node_release(&old);
-      fail(a, 101, cause.p, cause.len, bad);
-      sbuf_free(&cause);
-      return 0;
-    }
-  }
+  if (cas && !compare_or_fail(a, &old, bad)) return 0;
   uint64_t next = a->index + 1;
   proto_node prev = to_proto(r->path, r->path_len, &old.n);
   codec_node n = old.n;
@@ -720,26 +731,15 @@ static int apply_delete(apply *a, int cad) {
   const proto_record *r = a->rec;
   stats_counter ok = cad ? STATS_CAD_SUCCESS : STATS_DELETE_SUCCESS;
   stats_counter bad = cad ? STATS_CAD_FAIL : STATS_DELETE_FAIL;
-  if (r->path_len == 1) return fail(a, 107, "/", 1, bad);
   store_node old;
-  size_t cl = 0;
-  int code = lookup(&a->rd, r->path, r->path_len, &old, &cl);
-  if (code) return fail(a, code, r->path, cl, bad);
+  if (!load_target(a, &old, bad)) return 0;
   int recursive = (r->flags & PROTO_REC_RECURSIVE) != 0;
   int dir = recursive || (r->flags & PROTO_REC_DIR);
   if (old.n.dir && (cad || !dir)) {
     store_node_release(&old);
     return fail(a, 102, r->path, r->path_len, bad);
   }
-  if (cad) {
-    sbuf cause = {0};
-    if (!compare(a, &old.n, &cause)) {
-      store_node_release(&old);
-      fail(a, 101, cause.p, cause.len, bad);
-      sbuf_free(&cause);
-      return 0;
-    }
-  }
+  if (cad && !compare_or_fail(a, &old, bad)) return 0;
   if (old.n.dir) {
     /* The scans below read LevelDB: write the group out first. */
     if (store_group_flush(a->s)) {

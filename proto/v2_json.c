@@ -71,6 +71,10 @@ void proto_v2_gen_str(yajl_gen g, const char *s, size_t n) {
   if (out != stackbuf) free(out);
 }
 
+void proto_v2_gen_cstr(yajl_gen g, const char *s) {
+  proto_v2_gen_str(g, s, strlen(s));
+}
+
 size_t proto_v2_rfc3339(int64_t ns, char *out) {
   time_t sec = (time_t)(ns / NS);
   long frac = (long)(ns % NS);

@@ -34,6 +34,9 @@ void proto_v2_gen_node_close(yajl_gen g, const proto_node *n);
 /* Writes a string, replacing invalid UTF-8 with U+FFFD as Go's encoder does. */
 void proto_v2_gen_str(yajl_gen g, const char *s, size_t n);
 
+/* Writes a NUL-terminated string. */
+void proto_v2_gen_cstr(yajl_gen g, const char *s);
+
 /* Formats ns since the epoch as RFC 3339 in UTC with trailing zeros of the fraction trimmed
  * (Go's time.RFC3339Nano). out needs 40 bytes. Returns the length. */
 size_t proto_v2_rfc3339(int64_t ns, char *out);
