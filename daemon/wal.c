@@ -87,24 +87,32 @@ static void queue_swap(queue *a, queue *b) {
   a->n = 0;
 }
 
-/* The first (or last) log index present, 0 when the log is empty. */
-static uint64_t log_edge(wal *w, int last) {
+#define LOG_COMPACTED_KEY "c" /* be64: entries at or below are deleted */
+
+/* The last log index present, 0 when the log is empty. ('l' keys sort last.) */
+static uint64_t log_last(wal *w) {
   leveldb_iterator_t *it = leveldb_create_iterator(w->db, w->ro);
   uint64_t idx = 0;
-  if (last) leveldb_iter_seek_to_last(it);
-  else leveldb_iter_seek_to_first(it);
-  while (leveldb_iter_valid(it)) {
+  leveldb_iter_seek_to_last(it);
+  if (leveldb_iter_valid(it)) {
     size_t kl;
     const char *k = leveldb_iter_key(it, &kl);
-    if (kl == 9 && k[0] == 'l') {
-      idx = codec_get_be64(k + 1);
-      break;
-    }
-    if (last) leveldb_iter_prev(it);
-    else leveldb_iter_next(it);
+    if (kl == 9 && k[0] == 'l') idx = codec_get_be64(k + 1);
   }
   leveldb_iter_destroy(it);
   return idx;
+}
+
+/* Where compaction stopped (read, not searched: finding the first live entry would step over
+ * every deleted one). */
+static uint64_t log_compacted(wal *w) {
+  char *lerr = NULL;
+  size_t vl = 0;
+  char *v = leveldb_get(w->db, w->ro, LOG_COMPACTED_KEY, 1, &vl, &lerr);
+  uint64_t c = v && vl == 8 ? codec_get_be64(v) : 0;
+  leveldb_free(v);
+  leveldb_free(lerr);
+  return c;
 }
 
 static void free_events(store_event **evs, size_t n) {
@@ -182,10 +190,15 @@ static void log_write(wal *w, item *b, size_t n, uint64_t first, uint64_t compac
     codec_u64_key(&k, 'l', first + i);
     leveldb_writebatch_put(wb, k.p, k.len, b[i].data, b[i].len);
   }
-  for (int c = 0; w->compacted < compact_to && c < 4096; c++) {
+  if (w->compacted < compact_to) {
+    for (int c = 0; w->compacted < compact_to && c < 4096; c++) {
+      sbuf_reset(&k);
+      codec_u64_key(&k, 'l', ++w->compacted);
+      leveldb_writebatch_delete(wb, k.p, k.len);
+    }
     sbuf_reset(&k);
-    codec_u64_key(&k, 'l', ++w->compacted);
-    leveldb_writebatch_delete(wb, k.p, k.len);
+    sbuf_put_be64(&k, w->compacted);
+    leveldb_writebatch_put(wb, LOG_COMPACTED_KEY, 1, k.p, k.len);
   }
   char *lerr = NULL;
   int64_t t0 = mono_ns();
@@ -327,10 +340,9 @@ int wal_start(wal **out, uv_loop_t *loop, store *s, const char *log_path, int cr
     wal_free(w);
     return rc;
   }
-  w->last_index = log_edge(w, 1);
+  w->last_index = log_last(w);
   if (w->last_index < store_applied(s)) w->last_index = store_applied(s);
-  uint64_t first = log_edge(w, 0);
-  w->compacted = first ? first - 1 : store_applied(s);
+  w->compacted = log_compacted(w);
   w->synced_applied = store_sync_applied(s);
   pthread_mutex_init(&w->mu, NULL);
   pthread_cond_init(&w->log_cv, NULL);
