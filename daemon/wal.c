@@ -216,6 +216,7 @@ static void log_write(wal *w, item *b, size_t n, uint64_t first, uint64_t compac
 
 static void *log_main(void *arg) {
   wal *w = arg;
+  pthread_setname_np(pthread_self(), "quorumd-log");
   queue batch = {0};
   pthread_mutex_lock(&w->mu);
   for (;;) {
@@ -246,6 +247,7 @@ static void *log_main(void *arg) {
 
 static void *apply_main(void *arg) {
   wal *w = arg;
+  pthread_setname_np(pthread_self(), "quorumd-apply");
   queue batch = {0};
   pthread_mutex_lock(&w->mu);
   for (;;) {
