@@ -125,6 +125,7 @@ void store_close(store *s) {
   if (s->wopts_sync) leveldb_writeoptions_destroy(s->wopts_sync);
   if (s->group) leveldb_writebatch_destroy(s->group);
   overlay_free(&s->ovl);
+  overlay_free(&s->dirs);
   free(s);
 }
 
@@ -367,6 +368,7 @@ static void wb_put_node(apply *a, const char *path, size_t len, const codec_node
 
 static void wb_del_node(apply *a, const char *path, size_t len, const codec_node *n) {
   sbuf k = {0};
+  if (n->dir) overlay_clear(&a->s->dirs); /* rare: forget every known directory */
   codec_node_key(&k, path, len);
   leveldb_writebatch_delete(a->wb, k.p, k.len);
   op_record(a, &k, NULL, 0);
@@ -414,13 +416,20 @@ static int make_parents(apply *a, const char *path, size_t len, uint64_t idx, si
   while (plen > 0 && path[plen - 1] != '/') plen--;
   if (plen <= 1) return 0; /* parent is the root */
   plen--;
+  if (overlay_get(&a->s->dirs, path, plen)) return 0;
   store_node p;
   int r = node_get(&a->rd, path, plen, &p);
   if (r < 0) return 300;
   if (r == 1) {
     int dir = p.n.dir;
     store_node_release(&p);
-    if (dir) return 0;
+    if (dir) {
+      /* Only directories already written (or staged) are remembered: one created by this
+       * record might still be discarded with it. */
+      if (a->s->dirs.used > 65536) overlay_clear(&a->s->dirs);
+      overlay_set(&a->s->dirs, path, plen, "", 0);
+      return 0;
+    }
     *cause_len = plen;
     return 104;
   }

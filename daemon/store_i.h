@@ -27,6 +27,8 @@ struct store {
   leveldb_writebatch_t *group; /* the group being applied */
   int group_dirty;
   overlay ovl;                 /* the group's node writes, for reads inside the group */
+  overlay dirs;                /* paths known to be directories (a set: saves a read per
+                                  write below them); emptied whenever any directory goes */
   leveldb_writeoptions_t *wopts_sync;
 };
 

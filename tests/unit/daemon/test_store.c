@@ -1221,6 +1221,23 @@ static void test_stats_counters(void **state) {
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* Directories remembered by the apply side are forgotten when any directory goes: after a
+ * recursive delete, a write below recreates the parent, and a file put in its place is seen. */
+static void test_dir_cache_forgets_deleted_dirs(void **state) {
+  fx *f = *state;
+  set(f, "/d/a", "1");
+  set(f, "/d/b", "2"); /* /d is now known to be a directory */
+  put(f, rec(PROTO_OP_DELETE, "/d", NULL, PROTO_REC_RECURSIVE));
+  set(f, "/d/c", "3");
+  yajl_val v = get(f, "/d");
+  assert_jint(v, "node.createdIndex", (long long)store_index(f->s));
+  assert_int_equal(jlen(v, "node.nodes"), 1);
+  yajl_tree_free(v);
+  put(f, rec(PROTO_OP_DELETE, "/d", NULL, PROTO_REC_RECURSIVE));
+  set(f, "/d", "file");
+  apply_err(f, rec(PROTO_OP_SET, "/d/x", "v", 0), 104, "/d");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_set_creates_parents),
@@ -1260,6 +1277,7 @@ int main(void) {
       T(test_reopen),
       T(test_reopen_history_window),
       T(test_stats_counters),
+      T(test_dir_cache_forgets_deleted_dirs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
