@@ -30,18 +30,20 @@ int server_propose(server *s, proto_record *rec, void *ctx) {
   return rc;
 }
 
-/* An applied record: events to the watchers first (in log order), then the answer. */
+/* An applied record: the answer first (the writer should not wait for a fan-out to hundreds
+ * of watchers), then its events to the watchers and the history, in log order. Both happen
+ * before the loop reads anything else, so a watch sent after the answer finds the event. */
 static void on_applied(void *arg, wal_done *d) {
   server *s = arg;
   atomic_fetch_sub(&s->stats.proposals_pending, 1);
+  if (d->ctx == SYNC_CTX) s->sync_pending = 0;
+  else if (d->ctx) v2_keys_done(s, d->ctx, &d->res);
+  store_result_free(&d->res);
   for (size_t i = 0; i < d->n_events; i++) {
     watch_hub_publish(s->hub, d->events[i]);
     store_event_unref(d->events[i]);
   }
   free(d->events);
-  if (d->ctx == SYNC_CTX) s->sync_pending = 0;
-  else if (d->ctx) v2_keys_done(s, d->ctx, &d->res);
-  store_result_free(&d->res);
 }
 
 /* Every 500 ms: if a key is due, propose a SYNC carrying this member's clock. */
