@@ -48,6 +48,8 @@ struct wal {
   leveldb_writeoptions_t *wo;
   leveldb_readoptions_t *ro;
   pthread_t log_thread, apply_thread;
+  pthread_mutex_t apply_mu; /* held while applying: by the apply thread, or the log thread
+                               applying inline when the apply thread is idle */
   pthread_mutex_t mu; /* guards everything below */
   pthread_cond_t log_cv, apply_cv;
   queue q;            /* submitted, for the log thread */
@@ -214,6 +216,50 @@ static void log_write(wal *w, item *b, size_t n, uint64_t first, uint64_t compac
   }
 }
 
+/* Applies a durable batch in log order, writes the group to the tree store, and hands the
+ * outcomes to the loop. Called with apply_mu held (by either thread), without mu. */
+static void apply_batch(wal *w, queue *batch) {
+  done_item *head = NULL, *last = NULL;
+  for (size_t i = 0; i < batch->n; i++) {
+    done_item *d = calloc(1, sizeof *d);
+    if (!d) abort();
+    d->d.ctx = batch->v[i].ctx;
+    proto_record rec;
+    size_t ce = 0;
+    if (proto_record_decode(batch->v[i].data, batch->v[i].len, &rec) ||
+        store_apply(w->s, batch->v[i].index, &rec, &d->d.res, &d->d.events, &d->d.n_events, &ce)) {
+      fprintf(stderr, "quorumd: fatal: cannot apply log entry %llu\n",
+              (unsigned long long)batch->v[i].index);
+      abort();
+    }
+    free(batch->v[i].data);
+    if (last) last->next = d;
+    else head = d;
+    last = d;
+  }
+  if (store_group_flush(w->s)) {
+    fprintf(stderr, "quorumd: fatal: cannot write the tree store\n");
+    abort();
+  }
+  /* Now and then make the tree durable, so the log below it can be compacted. */
+  uint64_t applied = store_applied(w->s);
+  uint64_t compact_to = 0;
+  if (applied - w->synced_applied >= w->keep) {
+    uint64_t durable = store_sync_applied(w->s);
+    if (durable) w->synced_applied = durable;
+    compact_to = w->synced_applied > w->keep ? w->synced_applied - w->keep : 0;
+  }
+  atomic_fetch_add(&w->st->proposals_committed, batch->n);
+  batch->n = 0;
+  pthread_mutex_lock(&w->mu);
+  if (compact_to > w->compact_to) w->compact_to = compact_to;
+  if (w->done_tail) w->done_tail->next = head;
+  else w->done_head = head;
+  if (last) w->done_tail = last;
+  pthread_mutex_unlock(&w->mu);
+  uv_async_send(&w->async);
+}
+
 static void *log_main(void *arg) {
   wal *w = arg;
   pthread_setname_np(pthread_self(), "quorumd-log");
@@ -229,12 +275,20 @@ static void *log_main(void *arg) {
     uint64_t first = atomic_load(&w->last_index) + 1;
     log_write(w, batch.v, batch.n, first, compact_to);
     atomic_store(&w->last_index, first + batch.n - 1);
+    for (size_t i = 0; i < batch.n; i++) batch.v[i].index = first + i;
 
     pthread_mutex_lock(&w->mu);
-    for (size_t i = 0; i < batch.n; i++) {
-      batch.v[i].index = first + i;
-      queue_push(&w->aq, batch.v[i]);
+    /* When no new record waits for the log, the apply thread is idle and nothing is queued
+     * before this batch, apply it here: at low load that saves a thread wake-up per write.
+     * Under load the batch is handed over, so the next fsync is not held up. */
+    if (!w->q.n && !w->aq.n && pthread_mutex_trylock(&w->apply_mu) == 0) {
+      pthread_mutex_unlock(&w->mu);
+      apply_batch(w, &batch);
+      pthread_mutex_unlock(&w->apply_mu);
+      pthread_mutex_lock(&w->mu);
+      continue;
     }
+    for (size_t i = 0; i < batch.n; i++) queue_push(&w->aq, batch.v[i]);
     batch.n = 0;
     pthread_cond_signal(&w->apply_cv);
   }
@@ -253,48 +307,16 @@ static void *apply_main(void *arg) {
   for (;;) {
     while (!w->aq.n && !w->log_done) pthread_cond_wait(&w->apply_cv, &w->mu);
     if (!w->aq.n) break;
+    pthread_mutex_unlock(&w->mu);
+    /* Take the queue only while holding apply_mu, so the log thread never applies a later
+     * batch while an earlier one is between the queue and the store. */
+    pthread_mutex_lock(&w->apply_mu);
+    pthread_mutex_lock(&w->mu);
     queue_swap(&w->aq, &batch);
     pthread_mutex_unlock(&w->mu);
-
-    done_item *head = NULL, *last = NULL;
-    for (size_t i = 0; i < batch.n; i++) {
-      done_item *d = calloc(1, sizeof *d);
-      if (!d) abort();
-      d->d.ctx = batch.v[i].ctx;
-      proto_record rec;
-      size_t ce = 0;
-      if (proto_record_decode(batch.v[i].data, batch.v[i].len, &rec) ||
-          store_apply(w->s, batch.v[i].index, &rec, &d->d.res, &d->d.events, &d->d.n_events, &ce)) {
-        fprintf(stderr, "quorumd: fatal: cannot apply log entry %llu\n",
-                (unsigned long long)batch.v[i].index);
-        abort();
-      }
-      free(batch.v[i].data);
-      if (last) last->next = d;
-      else head = d;
-      last = d;
-    }
-    if (store_group_flush(w->s)) {
-      fprintf(stderr, "quorumd: fatal: cannot write the tree store\n");
-      abort();
-    }
-    /* Now and then make the tree durable, so the log below it can be compacted. */
-    uint64_t applied = store_applied(w->s);
-    uint64_t compact_to = 0;
-    if (applied - w->synced_applied >= w->keep) {
-      uint64_t durable = store_sync_applied(w->s);
-      if (durable) w->synced_applied = durable;
-      compact_to = w->synced_applied > w->keep ? w->synced_applied - w->keep : 0;
-    }
-    atomic_fetch_add(&w->st->proposals_committed, batch.n);
-    batch.n = 0;
-
+    if (batch.n) apply_batch(w, &batch);
+    pthread_mutex_unlock(&w->apply_mu);
     pthread_mutex_lock(&w->mu);
-    if (compact_to > w->compact_to) w->compact_to = compact_to;
-    if (w->done_tail) w->done_tail->next = head;
-    else w->done_head = head;
-    if (last) w->done_tail = last;
-    uv_async_send(&w->async);
   }
   pthread_mutex_unlock(&w->mu);
   free(batch.v);
@@ -347,6 +369,7 @@ int wal_start(wal **out, uv_loop_t *loop, store *s, const char *log_path, int cr
   w->compacted = log_compacted(w);
   w->synced_applied = store_sync_applied(s);
   pthread_mutex_init(&w->mu, NULL);
+  pthread_mutex_init(&w->apply_mu, NULL);
   pthread_cond_init(&w->log_cv, NULL);
   pthread_cond_init(&w->apply_cv, NULL);
   uv_async_init(loop, &w->async, on_async);
@@ -386,6 +409,7 @@ void wal_stop(wal *w) {
   deliver(w);
   store_sync_applied(w->s);
   pthread_mutex_destroy(&w->mu);
+  pthread_mutex_destroy(&w->apply_mu);
   pthread_cond_destroy(&w->log_cv);
   pthread_cond_destroy(&w->apply_cv);
   uv_close((uv_handle_t *)&w->async, on_async_closed);
