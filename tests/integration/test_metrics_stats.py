@@ -1,0 +1,90 @@
+"""/metrics (Prometheus text, etcd's metric names) and the counters of /v2/stats/*: they move
+with the work done, exactly."""
+import json
+import re
+
+import pytest
+
+import cluster
+
+pytestmark = pytest.mark.skipif(cluster.is_etcd_target(), reason="quorumd's own counters")
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (-?[0-9.eE+-]+|\+Inf|NaN)$')
+
+
+def metrics(srv):
+    st, hdrs, body = cluster.http_request(srv.url, path="/metrics")
+    assert st == 200
+    assert hdrs["content-type"].startswith("text/plain; version=0.0.4")
+    out = {}
+    for line in body.decode().splitlines():
+        if not line or line.startswith("#"):
+            assert line == "" or line.startswith("# HELP ") or line.startswith("# TYPE "), line
+            continue
+        m = SAMPLE.match(line)
+        assert m, "not a Prometheus sample line: %r" % line
+        out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+    return out
+
+
+def stats_store(srv):
+    st, _, body = cluster.http_request(srv.url, path="/v2/stats/store")
+    assert st == 200
+    return json.loads(body)
+
+
+def test_metrics_follow_writes(server):
+    before = metrics(server)
+    for name in ("etcd_server_has_leader", "etcd_server_is_leader",
+                 "etcd_disk_wal_fsync_duration_seconds_count",
+                 "etcd_server_proposals_committed_total", "etcd_debugging_store_watchers"):
+        assert name in before, name
+    assert before["etcd_server_has_leader"] == 1
+    for i in range(20):
+        assert server.keys("PUT", "/m/%d" % i, form={"value": "v"})[0] == 201
+    after = metrics(server)
+    assert after["etcd_server_proposals_committed_total"] - before["etcd_server_proposals_committed_total"] == 20
+    assert after["etcd_server_proposals_applied_total"] - before["etcd_server_proposals_applied_total"] == 20
+    assert after["etcd_disk_wal_fsync_duration_seconds_count"] > before["etcd_disk_wal_fsync_duration_seconds_count"]
+    assert after['etcd_debugging_store_writes_total{action="set"}'] - \
+        before['etcd_debugging_store_writes_total{action="set"}'] == 20
+    # the histogram is cumulative and ends with +Inf == count
+    buckets = sorted((float(k.split('le="')[1].rstrip('"}')), v) for k, v in after.items()
+                     if k.startswith("etcd_disk_wal_fsync_duration_seconds_bucket") and "+Inf" not in k)
+    assert all(b1[1] <= b2[1] for b1, b2 in zip(buckets, buckets[1:]))
+    assert after['etcd_disk_wal_fsync_duration_seconds_bucket{le="+Inf"}'] == \
+        after["etcd_disk_wal_fsync_duration_seconds_count"]
+
+
+def test_store_stats_count_exactly(server):
+    b = stats_store(server)
+    assert server.keys("PUT", "/s/a", form={"value": "1"})[0] == 201            # set
+    assert server.keys("PUT", "/s/a", form={"value": "2", "prevExist": "true"})[0] == 200   # update
+    assert server.keys("PUT", "/s/b", form={"value": "1", "prevExist": "false"})[0] == 201  # create
+    assert server.keys("PUT", "/s/b", form={"value": "1", "prevExist": "false"})[0] == 412  # create fail
+    assert server.keys("PUT", "/s/a", form={"value": "3", "prevValue": "2"})[0] == 200      # cas
+    assert server.keys("PUT", "/s/a", form={"value": "4", "prevValue": "x"})[0] == 412      # cas fail
+    assert server.keys("GET", "/s/a")[0] == 200
+    assert server.keys("GET", "/s/none")[0] == 404
+    assert server.keys("DELETE", "/s/a", params={"prevValue": "3"})[0] == 200               # cad
+    assert server.keys("DELETE", "/s/b")[0] == 200
+    assert server.keys("DELETE", "/s/b")[0] == 404
+    a = stats_store(server)
+    d = {k: a[k] - b[k] for k in a}
+    assert d == {"getsSuccess": 1, "getsFail": 1, "setsSuccess": 1, "setsFail": 0,
+                 "deleteSuccess": 1, "deleteFail": 1, "updateSuccess": 1, "updateFail": 0,
+                 "createSuccess": 1, "createFail": 1, "compareAndSwapSuccess": 1,
+                 "compareAndSwapFail": 1, "compareAndDeleteSuccess": 1, "compareAndDeleteFail": 0,
+                 "expireCount": 0, "watchers": 0}
+
+
+def test_stats_self_and_leader(server):
+    st, _, body = cluster.http_request(server.url, path="/v2/stats/self")
+    me = json.loads(body)
+    assert st == 200 and me["state"] == "StateLeader" and me["name"] == server.name
+    assert me["leaderInfo"]["leader"] == me["id"]
+    st, _, body = cluster.http_request(server.url, path="/v2/stats/leader")
+    assert st == 200 and json.loads(body) == {"leader": me["id"], "followers": {}}
+    st, hdrs, body = cluster.http_request(server.url, path="/v2/members")
+    assert st == 200 and json.loads(body)["members"][0]["id"] == me["id"]
+    assert "x-etcd-cluster-id" in hdrs
