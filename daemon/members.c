@@ -1,5 +1,6 @@
-/* members: /v2/members and /v2/machines for this member (membership changes arrive with
- * Raft; until then they are refused with a clear message). */
+/* members: /v2/members and /v2/machines for this member. Membership changes arrive with
+ * Raft; until then they are refused with 409 and a message, which etcd's clients (etcdctl,
+ * quorumctl) show as it is (any 5xx would read as "member has no leader"). */
 #include <http_parser.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,10 +44,11 @@ void members_handle(server *s, http_req *r, const char *rest, size_t n) {
     routes_text(r, 405, "GET, HEAD, POST, PUT, DELETE", "Method Not Allowed\n");
     return;
   }
+  static const char no_raft[] = "membership changes need Raft, which this build of quorumd lacks";
   yajl_gen g;
   if (n == 0 || (n == 1 && rest[0] == '/')) {
     if (!get) {
-      message(s, r, 500, "membership changes need Raft, which this build of quorumd lacks");
+      message(s, r, r->method == HTTP_POST ? 409 : 405, no_raft);
       return;
     }
     g = proto_v2_gen_new();
@@ -66,10 +68,14 @@ void members_handle(server *s, http_req *r, const char *rest, size_t n) {
     g = proto_v2_gen_new();
     gen_self(s, g);
     routes_json_gen(s, r, 200, g, 1);
-  } else if (!self || get) {
+  } else if (get) {
     message(s, r, 404, "Not found");
+  } else if (!self) { /* PUT / DELETE of an id that is not a member: etcd's words */
+    char msg[96];
+    snprintf(msg, sizeof msg, "No such member: %.*s", (int)(n < 32 ? n : 32), rest);
+    message(s, r, 404, msg);
   } else {
-    message(s, r, 500, "membership changes need Raft, which this build of quorumd lacks");
+    message(s, r, 409, no_raft);
   }
 }
 
