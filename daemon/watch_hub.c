@@ -1,6 +1,8 @@
 /* watch_hub: watchers in a hash table of per-path buckets, plus a ring of recent events. */
 #include "daemon/watch_hub.h"
 
+#include "daemon/store_codec.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,20 +185,18 @@ void watch_hub_publish(watch_hub *h, store_event *e) {
   }
   /* A deleted or expired directory also reaches the watchers of everything below it. */
   if (e->dir && (e->action == STORE_ACT_DELETE || e->action == STORE_ACT_EXPIRE) && h->count) {
-    /* Collect the paths first: buckets vanish as their last one-shot watcher fires. */
+    /* Collect the paths first: buckets vanish as their last one-shot watcher fires. Keys may
+     * hold any byte, NUL included, so each copy keeps its length. */
     size_t nb = 0;
-    char **paths = malloc((h->nbuckets + 1) * sizeof *paths);
+    sbuf *paths = calloc(h->nbuckets + 1, sizeof *paths);
     if (!paths) abort();
     for (size_t i = 0; i < h->nslots; i++)
       for (watch_bucket *x = h->tab[i]; x; x = x->next)
-        if (below(e->key, e->key_len, x->path, x->len)) {
-          paths[nb] = strdup(x->path);
-          if (!paths[nb++]) abort();
-        }
+        if (below(e->key, e->key_len, x->path, x->len)) sbuf_put(&paths[nb++], x->path, x->len);
     for (size_t i = 0; i < nb; i++) {
-      watch_bucket *x = bucket_find(h, paths[i], strlen(paths[i]), 0);
+      watch_bucket *x = bucket_find(h, paths[i].p, paths[i].len, 0);
       if (x) notify_bucket(h, x, e, 0, 1);
-      free(paths[i]);
+      sbuf_free(&paths[i]);
     }
     free(paths);
   }
