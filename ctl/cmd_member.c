@@ -2,6 +2,7 @@
  * (member lines, the ETCD_* lines after an add, health per member and for the cluster). */
 #include "ctl/cmd_member.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 /* Prints err.Error() on its own line, as `fmt.Fprintln(os.Stderr, err.Error())`. */
 static int fail_plain(const char *prefix, const proto_v2_errors *e) {
+  if (e->kind == PROTO_V2_CONFIG) return ctl_fail_config(e);
   char *text = proto_v2_errors_text(e);
   fflush(stdout);
   fprintf(stderr, "%s%s\n", prefix, text ? text : "");
@@ -243,6 +245,7 @@ int ctl_cmd_member_remove(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
   proto_v2_errors err;
   int rc = proto_v2_do(ctx->client, "DELETE", path.s ? path.s : "/v2/members/", NULL, NULL, 0, &r, &err);
   proto_v2_buf_free(&path);
+  if (rc != 0 && err.kind == PROTO_V2_CONFIG) return ctl_fail_config(&err);
   if (rc != 0) {
     char *text = proto_v2_errors_text(&err);
     fprintf(stderr, "Received an error trying to remove member %s: %s", id, text ? text : "");
@@ -354,13 +357,21 @@ static int member_health(ctl_ctx *ctx, const proto_v2_member *m) {
   return -1;
 }
 
+static void exit_on_interrupt(int sig) {
+  (void)sig;
+  _exit(0);
+}
+
 int ctl_cmd_cluster_health(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
   (void)cmd;
   int forever = ctl_arg_bool(a, "forever");
+  if (forever) signal(SIGINT, exit_on_interrupt); /* etcdctl: Ctrl+C ends it with status 0 */
   proto_v2_members ms;
   proto_v2_errors err;
   long status = 0;
   int rc = proto_v2_list_members(ctx->client, &ms, &err, &status);
+  if (rc == -1 && err.kind == PROTO_V2_CONFIG) /* getTransport's failure in etcdctl */
+    return ctl_fail(CTL_EXIT_SERVER_ERROR, err.n ? err.msg[0] : "bad TLS configuration");
   if (rc != 0) {
     printf("cluster may be unhealthy: failed to list members\n");
     if (rc == -1) return ctl_fail_transport(CTL_EXIT_SERVER_ERROR, &err);

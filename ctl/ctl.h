@@ -64,6 +64,7 @@ typedef struct ctl_ctx {
   const char *output; /* simple | extended | json | other */
   proto_v2_client *client;
   char *password_buf;
+  int health; /* cluster-health: its transport errors are reported with exit 4 */
 } ctl_ctx;
 
 struct ctl_command;

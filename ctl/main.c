@@ -47,6 +47,7 @@ static int run_command(ctl_ctx *ctx, const ctl_command *cmd, const char *parent,
        (strcmp(cmd->name, "update") == 0 && a.argc != 2)))
     needs_client = 0;
   if (needs_client) {
+    ctx->health = !parent && strcmp(cmd->name, "cluster-health") == 0;
     rc = ctl_session_open(ctx, sync);
     if (rc != 0) {
       ctl_args_free(&a);

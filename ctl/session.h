@@ -14,7 +14,10 @@ void ctl_session_close(ctl_ctx *ctx);
 
 /* "Error:  <msg>\n" on stderr; returns code. */
 int ctl_fail(int code, const char *msg);
-/* handleError for a transport failure (with ClusterError's detail lines); returns code. */
+/* A PROTO_V2_CONFIG failure (unusable TLS files, found by libcurl): the message alone, exit 1,
+ * as etcdctl's newClient failure. */
+int ctl_fail_config(const proto_v2_errors *e);
+/* handleError for a transport failure (a PROTO_V2_CONFIG one goes to ctl_fail_config) (with ClusterError's detail lines); returns code. */
 int ctl_fail_transport(int code, const proto_v2_errors *e);
 
 /* A keys API request: method on key with the query (may be NULL) and form body (NULL = none).

@@ -162,6 +162,8 @@ char *proto_v2_errors_text(const proto_v2_errors *e) {
     proto_v2_buf_adds(&b, "context deadline exceeded");
   } else if (e->kind == PROTO_V2_NOMEM) {
     proto_v2_buf_adds(&b, "out of memory");
+  } else if (e->kind == PROTO_V2_CONFIG) {
+    proto_v2_buf_adds(&b, e->n ? e->msg[0] : "bad TLS configuration");
   } else {
     proto_v2_buf_adds(&b, "client: etcd cluster is unavailable or misconfigured");
     for (size_t i = 0; i < e->n; i++) {
@@ -313,6 +315,102 @@ static void debug_curl(const char *method, const char *url, const char *body) {
   fprintf(stderr, "\n");
 }
 
+/* OpenSSL's alert descriptions (as in its error strings) and Go's crypto/tls alert texts. */
+static const struct {
+  const char *openssl, *go;
+} tls_alerts[] = {
+    {"alert bad certificate", "bad certificate"},
+    {"alert unknown ca", "unknown certificate authority"},
+    {"alert certificate required", "certificate required"},
+    {"alert handshake failure", "handshake failure"},
+    {"alert certificate unknown", "unknown certificate"},
+    {"alert certificate expired", "expired certificate"},
+    {"alert certificate revoked", "revoked certificate"},
+    {"alert unsupported certificate", "unsupported certificate"},
+    {"alert protocol version", "protocol version not supported"},
+    {"alert decrypt error", "error decrypting message"},
+    {"alert access denied", "access denied"},
+    {"alert internal error", "internal error"},
+    {"alert illegal parameter", "illegal parameter"},
+};
+
+/* The failures of a TLS connection, worded as Go's crypto/tls and crypto/x509 word them (which
+ * is what etcdctl prints). None of them is a connection error for etcdctl (a member sync that
+ * gets one goes on, and a command exits 4), except a bad client certificate/key pair, which
+ * etcdctl finds before any request (PROTO_V2_CONFIG). Returns 1 when the error was added, 0 when
+ * it was not a TLS failure after all. */
+static int tls_failure(proto_v2_client *c, CURL *h, CURLcode rc, proto_v2_errors *err) {
+  const char *eb = c->errbuf;
+  if (rc == CURLE_SSL_CERTPROBLEM) {
+    err->kind = PROTO_V2_CONFIG;
+    err->n = 0;
+    /* The files exist and hold PEM blocks of the right kinds (quorumctl checks that before
+     * any request), so OpenSSL refusing the key means it does not belong to the certificate. */
+    err_add(err, 0, "%s",
+            strstr(eb, "private key") ? "tls: private key does not match public key"
+                                       : (eb[0] ? eb : curl_easy_strerror(rc)));
+    return 1;
+  }
+  if (rc == CURLE_SSL_CACERT_BADFILE) {
+    /* a CA file without a usable certificate: Go's pool is empty, and verification fails */
+    err_add(err, 0, "x509: certificate signed by unknown authority");
+    return 1;
+  }
+  if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+    long v = 0;
+    curl_easy_getinfo(h, CURLINFO_SSL_VERIFYRESULT, &v);
+    switch (v) {
+      case 2:  /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT */
+      case 18: /* X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT */
+      case 19: /* X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN */
+      case 20: /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY */
+      case 21: /* X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE */
+        err_add(err, 0, "x509: certificate signed by unknown authority");
+        return 1;
+      case 9:  /* X509_V_ERR_CERT_NOT_YET_VALID */
+      case 10: /* X509_V_ERR_CERT_HAS_EXPIRED */
+        err_add(err, 0, "x509: certificate has expired or is not yet valid");
+        return 1;
+      default: /* e.g. a host name the certificate is not for: curl's own words (Go would
+                * name the names the certificate is valid for) */
+        err_add(err, 0, "%s", eb[0] ? eb : curl_easy_strerror(rc));
+        return 1;
+    }
+  }
+  /* The handshake itself failed (35), or the connection broke during it (55/56). */
+  curl_off_t app_us = 0;
+  curl_easy_getinfo(h, CURLINFO_APPCONNECT_TIME_T, &app_us);
+  if (app_us > 0) return 0; /* TLS was up: an ordinary send/receive failure */
+  for (size_t i = 0; i < sizeof tls_alerts / sizeof tls_alerts[0]; i++) {
+    if (strstr(eb, tls_alerts[i].openssl)) {
+      err_add(err, 0, "remote error: tls: %s", tls_alerts[i].go);
+      return 1;
+    }
+  }
+  if (strstr(eb, "wrong version number") || strstr(eb, "packet length too long") ||
+      strstr(eb, "record layer failure")) {
+    err_add(err, 0, "tls: first record does not look like a TLS handshake");
+    return 1;
+  }
+  long oserr = 0;
+  curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &oserr);
+  if (oserr == ECONNRESET || oserr == ENOTCONN || strstr(eb, "reset") || strstr(eb, "errno 107")) {
+    /* The server dropped the connection in the middle of the handshake. A Go server does that
+     * right after its alert when it requires a client certificate and did not get a valid one;
+     * should the reset reach OpenSSL before the alert does, the alert's text is lost. That is
+     * the usual cause: say what Go would have read. */
+    err_add(err, 0, "remote error: tls: bad certificate");
+    return 1;
+  }
+  if (strstr(eb, "SSL_ERROR_SYSCALL") || strstr(eb, "unexpected eof")) {
+    /* closed without a word (etcd's port multiplexer does that to a handshake it cannot
+     * place): Go's io.EOF */
+    err_add(err, 0, "EOF");
+    return 1;
+  }
+  return 0;
+}
+
 /* One attempt against one URL. Returns 0 (answered), 1 (failed: message added), 2 (deadline). */
 static int attempt(proto_v2_client *c, const char *method, const char *ep, const char *url,
                    const char *content_type, const char *body, int wait, proto_v2_resp *r,
@@ -348,6 +446,9 @@ static int attempt(proto_v2_client *c, const char *method, const char *ep, const
   curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  /* etcd's TLSInfo.ClientConfig caps the version at TLS 1.2 (so does the server side); with
+   * TLS 1.2 a refused client certificate ends the handshake with the server's alert. */
+  curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)(CURL_SSLVERSION_DEFAULT | CURL_SSLVERSION_MAX_TLSv1_2));
   if (c->cert_file && *c->cert_file) curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
   if (c->key_file && *c->key_file) curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
   if (c->ca_file && *c->ca_file) curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
@@ -424,6 +525,17 @@ static int attempt(proto_v2_client *c, const char *method, const char *ep, const
       }
       return 1;
     }
+    case CURLE_GOT_NOTHING: /* the server closed without an answer: Go's transport says EOF */
+      err_add(err, 0, "EOF");
+      return 1;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+      if (strncasecmp(url, "https://", 8) == 0 && tls_failure(c, h, rc, err)) return 1;
+      /* fall through */
     default:
       err_add(err, 1, "%s %s: %s", method, url, c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
       return 1;
@@ -464,7 +576,7 @@ int proto_v2_do(proto_v2_client *c, const char *method, const char *path, const 
       err->kind = PROTO_V2_DEADLINE;
       return -1;
     }
-    if (err->kind == PROTO_V2_NOMEM) return -1;
+    if (err->kind == PROTO_V2_NOMEM || err->kind == PROTO_V2_CONFIG) return -1;
     if (rc == 0 && r->status / 100 == 5) {
       if (r->status == 500 || r->status == 503) {
         err_add(err, 0, "client: etcd member %s has no leader", ep);
@@ -492,6 +604,7 @@ int proto_v2_get_url(proto_v2_client *c, const char *url, proto_v2_resp *r, prot
   memset(r, 0, sizeof *r);
   int rc = attempt(c, "GET", url, url, NULL, NULL, 1, r, err);
   if (rc == 0) return 0;
+  if (err->kind == PROTO_V2_CONFIG || err->kind == PROTO_V2_NOMEM) return -1;
   err->kind = rc == 2 ? PROTO_V2_DEADLINE : PROTO_V2_CLUSTER;
   return -1;
 }

@@ -16,6 +16,7 @@ typedef enum proto_v2_fail {
   PROTO_V2_CLUSTER,   /* every endpoint failed: see the per-endpoint messages */
   PROTO_V2_DEADLINE,  /* the total timeout ran out ("context deadline exceeded") */
   PROTO_V2_NOMEM,
+  PROTO_V2_CONFIG,    /* the client's own TLS files are unusable (msg[0]; etcdctl exits 1) */
 } proto_v2_fail;
 
 #define PROTO_V2_MAX_ERRORS 16
