@@ -1,0 +1,57 @@
+/* fs_attr: node attributes. Modes are fixed (files 0644, directories 0755, FS_POST_NAME 0222),
+ * owned by the mounting user; v2 has no timestamps, so all three times are the moment this
+ * client first saw the node's current modifiedIndex (the mount time for older ones). */
+#include "fs/fs_attr.h"
+
+#include <string.h>
+
+#include "fs/fs_handle.h"
+
+void fs_attr_update(fs *f, fs_node *node, const fs_kv *kv) {
+  node->is_dir = kv->dir;
+  node->size = kv->dir ? 0 : kv->len;
+  node->created_index = kv->created_index;
+  if (node->modified_index != kv->modified_index || (node->mtime.tv_sec == 0 && node->mtime.tv_nsec == 0)) {
+    if (kv->modified_index <= f->mount_index && node->modified_index == 0)
+      node->mtime = f->mount_time;
+    else
+      clock_gettime(CLOCK_REALTIME, &node->mtime);
+    node->modified_index = kv->modified_index;
+  }
+  node->pending = 0;
+}
+
+void fs_attr_fill(const fs *f, const fs_node *node, struct stat *st) {
+  memset(st, 0, sizeof *st);
+  st->st_ino = node->ino;
+  st->st_uid = f->uid;
+  st->st_gid = f->gid;
+  if (node->is_dir) {
+    st->st_mode = S_IFDIR | 0755;
+    st->st_nlink = 2;
+  } else {
+    st->st_mode = S_IFREG | (node->is_post ? 0222 : 0644);
+    st->st_nlink = node->linked ? 1 : 0;
+    st->st_size = (off_t)fs_handle_size(node);
+  }
+  st->st_blksize = 4096;
+  st->st_blocks = (st->st_size + 511) / 512;
+  st->st_mtim = node->mtime;
+  st->st_ctim = node->mtime;
+  st->st_atim = node->mtime;
+}
+
+double fs_attr_timeout(const fs *f, const fs_node *node) {
+  if (node->pending || node->is_post || fs_key_hidden(node->key)) return 0;
+  return f->attr_timeout;
+}
+
+void fs_attr_entry(fs *f, fs_node *node, struct fuse_entry_param *e) {
+  memset(e, 0, sizeof *e);
+  node->nlookup++;
+  e->ino = node->ino;
+  e->generation = 0;
+  fs_attr_fill(f, node, &e->attr);
+  e->attr_timeout = fs_attr_timeout(f, node);
+  e->entry_timeout = e->attr_timeout;
+}

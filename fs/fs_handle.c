@@ -1,0 +1,138 @@
+/* fs_handle: open-file buffers and the whole-value push. */
+#include "fs/fs_handle.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/fs_attr.h"
+
+static int reserve(fs_handle *h, size_t need) {
+  if (need > FS_MAX_VALUE) return EFBIG;
+  if (need <= h->cap) return 0;
+  size_t cap = h->cap ? h->cap : 64;
+  while (cap < need) cap *= 2;
+  char *p = realloc(h->buf, cap);
+  if (!p) return ENOMEM;
+  h->buf = p;
+  h->cap = cap;
+  return 0;
+}
+
+fs_handle *fs_handle_new(fs_node *node, const char *value, size_t len) {
+  fs_handle *h = calloc(1, sizeof *h);
+  if (!h) return NULL;
+  if (reserve(h, len + 1) != 0) {
+    free(h);
+    return NULL;
+  }
+  if (len) memcpy(h->buf, value, len);
+  h->len = len;
+  h->node = node;
+  h->next = node->handles;
+  node->handles = h;
+  return h;
+}
+
+void fs_handle_free(fs_handle *h) {
+  if (!h) return;
+  fs_handle **pp = &h->node->handles;
+  while (*pp && *pp != h) pp = &(*pp)->next;
+  if (*pp) *pp = h->next;
+  free(h->buf);
+  free(h);
+}
+
+int fs_handle_write(fs_handle *h, const char *data, size_t size, off_t off) {
+  if (off < 0) return EINVAL;
+  size_t pos = h->append ? h->len : (size_t)off;
+  if (pos + size < pos) return EFBIG;
+  int e = reserve(h, pos + size + 1);
+  if (e) return e;
+  if (pos > h->len) memset(h->buf + h->len, 0, pos - h->len);
+  memcpy(h->buf + pos, data, size);
+  if (pos + size > h->len) h->len = pos + size;
+  h->dirty = h->written = 1;
+  return 0;
+}
+
+int fs_handle_truncate(fs_handle *h, uint64_t size) {
+  if (size > FS_MAX_VALUE) return EFBIG;
+  int e = reserve(h, (size_t)size + 1);
+  if (e) return e;
+  if (size > h->len) memset(h->buf + h->len, 0, (size_t)size - h->len);
+  h->len = (size_t)size;
+  h->dirty = h->written = 1;
+  return 0;
+}
+
+uint64_t fs_handle_size(const fs_node *node) {
+  for (const fs_handle *h = node->handles; h; h = h->next)
+    if (h->dirty && h->push != FS_PUSH_POST) return h->len;
+  return node->size;
+}
+
+/* The dir key of FS_POST_NAME's node. */
+static char *post_dir(const char *post_key) {
+  const char *slash = strrchr(post_key, '/');
+  size_t n = slash ? (size_t)(slash - post_key) : 0;
+  return n ? strndup(post_key, n) : strdup("/");
+}
+
+int fs_handle_push(fs *f, fs_handle *h) {
+  if (!h->dirty) return 0;
+  /* v2 values are strings: a NUL byte cannot be stored, so refuse it rather than cut it */
+  if (h->len && memchr(h->buf, 0, h->len)) {
+    h->dirty = 0;
+    return EINVAL;
+  }
+  fs_node *node = h->node;
+  proto_v2_buf form = {0};
+  fs_form_add_value(&form, h->buf, h->len);
+  if (h->expires_at > 0) fs_form_add_u64(&form, "ttl", (uint64_t)fs_ttl_left(h->expires_at));
+  size_t base_len = form.len;
+  fs_kv kv;
+  int e;
+  if (h->push == FS_PUSH_POST) {
+    char *dir = form.oom ? NULL : post_dir(node->key);
+    e = dir ? fs_store_req(f, "POST", dir, NULL, form.s, &kv) : ENOMEM;
+    free(dir);
+    if (e == 0) fs_kv_free(&kv);
+    h->len = 0;
+    h->dirty = 0;
+    proto_v2_buf_free(&form);
+    return e;
+  }
+  if (h->push == FS_PUSH_CAS) {
+    fs_form_add_u64(&form, "prevIndex", h->base_index);
+  } else {
+    fs_form_add(&form, "prevExist", h->push == FS_PUSH_CREATE ? "false" : "true");
+  }
+  if (form.oom) {
+    proto_v2_buf_free(&form);
+    return ENOMEM;
+  }
+  e = fs_store_req(f, "PUT", node->key, NULL, form.s, &kv);
+  if (e == EEXIST && h->push == FS_PUSH_CREATE) {
+    /* created by someone else since: our close replaces it, as a local create would */
+    form.len = base_len;
+    form.s[base_len] = 0;
+    fs_form_add(&form, "prevExist", "true");
+    e = form.oom ? ENOMEM : fs_store_req(f, "PUT", node->key, NULL, form.s, &kv);
+  }
+  proto_v2_buf_free(&form);
+  if (e == ENOENT && h->push != FS_PUSH_CREATE) e = ESTALE; /* deleted while open */
+  if (e) {
+    h->dirty = 0;
+    if (e == ESTALE)
+      fprintf(stderr, "quorumfs: %s changed in the store since it was opened (ESTALE)\n", node->key);
+    return e;
+  }
+  fs_attr_update(f, node, &kv);
+  h->base_index = kv.modified_index;
+  h->push = FS_PUSH_CAS;
+  h->dirty = 0;
+  fs_kv_free(&kv);
+  return 0;
+}

@@ -1,0 +1,54 @@
+/* fs_handle: one open file. Its value is a private whole-value buffer: reads come from the
+ * snapshot taken at open, writes edit the buffer, and the new value reaches the store once,
+ * whole, at flush or fsync (fs_handle_push), with the concurrency check the open chose. */
+#ifndef QUORUM_FS_HANDLE_H
+#define QUORUM_FS_HANDLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fs/fs.h"
+#include "fs/fs_store.h"
+
+/* How the buffer goes to the store. */
+typedef enum fs_push {
+  FS_PUSH_CAS,     /* read-modify-write: PUT prevIndex=<modifiedIndex at open>; 101 -> ESTALE */
+  FS_PUSH_REPLACE, /* opened with O_TRUNC: PUT prevExist=true */
+  FS_PUSH_CREATE,  /* created locally: PUT prevExist=false (105 -> a replace) */
+  FS_PUSH_POST,    /* FS_POST_NAME: POST to the directory */
+} fs_push;
+
+#define FS_MAX_VALUE (64u << 20)
+
+typedef struct fs_handle {
+  fs_node *node;
+  char *buf;
+  size_t len, cap;
+  int dirty;
+  int written;          /* dirty by write/ftruncate, not only by O_TRUNC or a create */
+  int append;
+  fs_push push;
+  uint64_t base_index;  /* modifiedIndex the buffer was read at (FS_PUSH_CAS) */
+  double expires_at;    /* the node's TTL at open (kept on rewrite); 0 = none */
+  struct fs_handle *next; /* in node->handles */
+} fs_handle;
+
+/* A handle on NODE, linked into node->handles, with a copy of VALUE. NULL on out-of-memory. */
+fs_handle *fs_handle_new(fs_node *node, const char *value, size_t len);
+void fs_handle_free(fs_handle *h);
+
+/* Writes DATA at OFF (at the end for O_APPEND handles), zero-filling a gap. Returns 0/errno. */
+int fs_handle_write(fs_handle *h, const char *data, size_t size, off_t off);
+
+/* Sets the buffer's length, zero-filling when it grows. Returns 0 or an errno. */
+int fs_handle_truncate(fs_handle *h, uint64_t size);
+
+/* Sends a dirty buffer to the store and updates the node. Returns 0 or an errno; after an
+ * error the buffer is dropped (the error was reported once, nothing is queued). */
+int fs_handle_push(fs *f, fs_handle *h);
+
+/* The size the kernel should see for NODE: a dirty handle's buffer, else the stored value. */
+uint64_t fs_handle_size(const fs_node *node);
+
+#endif

@@ -1,0 +1,170 @@
+/* fs_ops_tree: names. mkdir = PUT dir=true prevExist=false; rmdir = DELETE dir=true (108 ->
+ * ENOTEMPTY); unlink = DELETE; rename of a file is emulated (PUT the target with the source's
+ * value and TTL, then DELETE the source with prevIndex; not atomic), of a directory EXDEV. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/fs_attr.h"
+#include "fs/fs_ops.h"
+#include "fs/fs_store.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+/* The key of NAME in directory PARENT, in *key (malloc'd). */
+static int child_key(fs *f, fuse_ino_t parent, const char *name, char **key) {
+  fs_node *dir = fs_node_of(f, parent);
+  if (!dir) return ENOENT;
+  if (!dir->is_dir) return ENOTDIR;
+  if (strlen(name) > 255) return ENAMETOOLONG;
+  *key = fs_child_key(dir->key, name);
+  return *key ? 0 : ENOMEM;
+}
+
+static int mkdir_entry(fs *f, fuse_ino_t parent, const char *name, struct fuse_entry_param *ep) {
+  if (strcmp(name, FS_POST_NAME) == 0) return EEXIST;
+  char *key;
+  int e = child_key(f, parent, name, &key);
+  if (e) return e;
+  fs_kv kv;
+  e = fs_store_req(f, "PUT", key, NULL, "dir=true&prevExist=false", &kv);
+  fs_node *node = e ? NULL : fs_itable_intern(&f->nodes, key);
+  free(key);
+  if (e) return e;
+  if (!node) {
+    fs_kv_free(&kv);
+    return ENOMEM;
+  }
+  fs_attr_update(f, node, &kv);
+  fs_kv_free(&kv);
+  fs_attr_entry(f, node, ep);
+  return 0;
+}
+
+void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
+  (void)mode;
+  fs *f = fs_begin(req);
+  struct fuse_entry_param ep;
+  int e = mkdir_entry(f, parent, name, &ep);
+  if (e) fuse_reply_err(req, e);
+  else fuse_reply_entry(req, &ep);
+}
+
+/* DELETE of KEY (QUERY: "dir=true" for rmdir); the node leaves the key map. */
+static int remove_key(fs *f, fuse_ino_t parent, const char *name, const char *query) {
+  if (strcmp(name, FS_POST_NAME) == 0) return EPERM;
+  char *key;
+  int e = child_key(f, parent, name, &key);
+  if (e) return e;
+  fs_node *node = fs_itable_find(&f->nodes, key);
+  if (node && node->pending) {
+    e = 0; /* never stored: forgetting the local create is the whole delete */
+  } else {
+    e = fs_store_req(f, "DELETE", key, query, NULL, NULL);
+  }
+  if (e == 0 && node) {
+    fs_itable_unlink(&f->nodes, node);
+    node->pending = 0;
+    fs_itable_maybe_free(&f->nodes, node);
+  }
+  free(key);
+  return e;
+}
+
+void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  fs *f = fs_begin(req);
+  fuse_reply_err(req, remove_key(f, parent, name, "dir=true"));
+}
+
+void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  fs *f = fs_begin(req);
+  fuse_reply_err(req, remove_key(f, parent, name, NULL));
+}
+
+static int rename_keys(fs *f, const char *src, const char *dst, unsigned int flags) {
+  if (strcmp(src, dst) == 0) return 0;
+  if (strcmp(fs_key_base(src), FS_POST_NAME) == 0 || strcmp(fs_key_base(dst), FS_POST_NAME) == 0)
+    return EPERM;
+  fs_node *node = fs_itable_find(&f->nodes, src);
+  if (node && node->pending) return EBUSY; /* its value is still being written */
+  fs_kv kv;
+  int e = fs_store_get(f, src, &kv);
+  if (e) return e;
+  if (kv.dir) {
+    fs_kv_free(&kv);
+    return EXDEV; /* mv falls back to copy + remove */
+  }
+  proto_v2_buf form = {0};
+  fs_form_add_value(&form, kv.value, kv.len);
+  if (kv.expires_at > 0) fs_form_add_u64(&form, "ttl", (uint64_t)fs_ttl_left(kv.expires_at));
+  if (flags & RENAME_NOREPLACE) fs_form_add(&form, "prevExist", "false");
+  fs_kv put;
+  e = form.oom ? ENOMEM : fs_store_req(f, "PUT", dst, NULL, form.s, &put);
+  proto_v2_buf_free(&form);
+  if (!e) {
+    proto_v2_buf q = {0};
+    fs_form_add_u64(&q, "prevIndex", kv.modified_index);
+    e = q.oom ? ENOMEM : fs_store_req(f, "DELETE", src, q.s, NULL, NULL);
+    proto_v2_buf_free(&q);
+    if (e)
+      fprintf(stderr, "quorumfs: rename %s -> %s: the target was written but the source could not "
+                      "be removed (errno %d)\n", src, dst, e);
+    if (!e && node) {
+      if (fs_itable_move(&f->nodes, node, dst) != 0) e = ENOMEM;
+      else fs_attr_update(f, node, &put);
+    } else if (!e) {
+      fs_node *old = fs_itable_find(&f->nodes, dst);
+      if (old) {
+        fs_itable_unlink(&f->nodes, old);
+        fs_itable_maybe_free(&f->nodes, old);
+      }
+    }
+    fs_kv_free(&put);
+  }
+  fs_kv_free(&kv);
+  return e;
+}
+
+static int rename_names(fs *f, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                        const char *newname, unsigned int flags) {
+  if (flags & RENAME_EXCHANGE) return EINVAL;
+  if (flags & ~(unsigned)RENAME_NOREPLACE) return EINVAL;
+  char *src, *dst;
+  int e = child_key(f, parent, name, &src);
+  if (e) return e;
+  e = child_key(f, newparent, newname, &dst);
+  if (e) {
+    free(src);
+    return e;
+  }
+  e = rename_keys(f, src, dst, flags);
+  free(src);
+  free(dst);
+  return e;
+}
+
+void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+               const char *newname, unsigned int flags) {
+  fs *f = fs_begin(req);
+  fuse_reply_err(req, rename_names(f, parent, name, newparent, newname, flags));
+}
+
+void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
+  (void)link;
+  (void)parent;
+  (void)name;
+  fuse_reply_err(req, EPERM); /* only regular files and directories exist in v2 */
+}
+
+void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
+  (void)ino;
+  (void)newparent;
+  (void)newname;
+  fuse_reply_err(req, EPERM);
+}

@@ -1,0 +1,49 @@
+/* fs_store: the key operations of the filesystem over the v2 client, each returning 0 or an
+ * errno, with the answer's node in a plain struct. */
+#ifndef QUORUM_FS_STORE_H
+#define QUORUM_FS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fs/fs.h"
+
+typedef struct fs_kv {
+  char *key;
+  int dir;
+  char *value;          /* files; "" otherwise */
+  size_t len;
+  uint64_t created_index, modified_index;
+  char *expiration;     /* RFC 3339, NULL without a TTL */
+  int64_t ttl;          /* whole seconds left as the server said (0 without a TTL) */
+  double expires_at;    /* CLOCK_REALTIME seconds, 0 without a TTL */
+  /* a directory listing: the children's base names (sorted by the server) and kinds */
+  char **names;
+  int *names_dir;
+  size_t n_names;
+  uint64_t etcd_index;  /* X-Etcd-Index of the answer */
+} fs_kv;
+
+void fs_kv_free(fs_kv *kv);
+
+/* One request on KEY: QUERY ("a=b&c=d", already escaped, or NULL) goes in the URL and FORM (or
+ * NULL) is the x-www-form-urlencoded body. On success *out (when not NULL) holds the node of
+ * the answer. Transport failures and the op deadline give EIO. */
+int fs_store_req(fs *f, const char *method, const char *key, const char *query, const char *form,
+                 fs_kv *out);
+
+/* GET (sorted=true, so listings come in key order). */
+int fs_store_get(fs *f, const char *key, fs_kv *out);
+
+/* A form / query under construction: fs_form_add(&b, "prevIndex", "12"). */
+void fs_form_add(proto_v2_buf *b, const char *name, const char *value);
+void fs_form_add_value(proto_v2_buf *b, const char *value, size_t len);
+void fs_form_add_u64(proto_v2_buf *b, const char *name, uint64_t v);
+
+/* The ttl to send to keep a TTL that expires at EXPIRES_AT (realtime): at least 1 s. */
+int64_t fs_ttl_left(double expires_at);
+
+/* Seconds of CLOCK_REALTIME. */
+double fs_now(void);
+
+#endif

@@ -1,0 +1,706 @@
+"""quorumfs (issue 4): real FUSE mounts of a real quorumd, driven with plain syscalls.
+
+Every test mounts `quorumfs mount URL MOUNTPOINT -f` in a temporary directory (most of them
+under their own --prefix of one module-wide server), does real os.* calls on the mount, and
+checks the exact results both through the mount and through the v2 HTTP API. Mounts are always
+undone (fusermount3 -u -z) and the quorumfs process killed in teardown.
+
+quorumfs is found as $QUORUMFS, else next to $QUORUMD, else <repo>/build/quorumfs.
+"""
+import errno
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+import cluster
+
+pytestmark = pytest.mark.time_limit(40)
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def quorumfs_binary():
+    p = os.environ.get("QUORUMFS")
+    if p:
+        return p
+    qd = os.environ.get("QUORUMD")
+    if qd:
+        return os.path.join(os.path.dirname(qd), "quorumfs")
+    return os.path.join(cluster.SOURCE_DIR, "build", "quorumfs")
+
+
+@pytest.fixture(autouse=True)
+def _need_fuse():
+    if not os.path.exists("/dev/fuse"):
+        pytest.skip("/dev/fuse is absent: FUSE mounts cannot be tested on this machine")
+    if not shutil.which("fusermount3"):
+        pytest.skip("fusermount3 is not installed")
+    if not os.path.exists(quorumfs_binary()):
+        pytest.fail("quorumfs binary %r does not exist (set QUORUMFS)" % quorumfs_binary(),
+                    pytrace=False)
+
+
+class Mount:
+    def __init__(self, workdir, endpoints, prefix=None, opts=None):
+        self.dir = os.path.join(str(workdir), "mnt")
+        os.makedirs(self.dir, exist_ok=True)
+        self.log_path = os.path.join(str(workdir), "quorumfs.log")
+        argv = [quorumfs_binary(), "mount", endpoints, self.dir, "-f"]
+        if prefix:
+            argv += ["--prefix", prefix]
+        if opts:
+            argv += ["-o", opts]
+        self.argv = argv
+        self.proc = None
+
+    def start(self, timeout=10.0):
+        with open(self.log_path, "wb") as logf:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=logf,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.mounted():
+                return self
+            if self.proc.poll() is not None:
+                raise AssertionError("quorumfs exited with %s:\n%s" % (self.proc.returncode, self.log()))
+            time.sleep(0.02)
+        raise AssertionError("quorumfs did not mount within %s s:\n%s" % (timeout, self.log()))
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return "(no log)"
+
+    def unmount(self):
+        """fusermount3 -u; returns quorumfs's exit status (it must end by itself)."""
+        subprocess.run(["fusermount3", "-u", self.dir], timeout=10, check=True)
+        return self.proc.wait(timeout=10)
+
+    def mounted(self):
+        """In /proc/mounts (os.path.ismount cannot tell when the root's stat fails)."""
+        with open("/proc/mounts") as f:
+            return any(line.split()[1] == self.dir for line in f if len(line.split()) > 1)
+
+    def cleanup(self):
+        if self.mounted():
+            subprocess.run(["fusermount3", "-u", "-z", self.dir], timeout=10,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        if self.mounted():  # killed before it could unmount: never leave a dead mount behind
+            subprocess.run(["fusermount3", "-u", "-z", self.dir], timeout=10,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def mounts(tmp_path):
+    made = []
+
+    def make(server_or_url, prefix=None, opts=None):
+        url = server_or_url if isinstance(server_or_url, str) else server_or_url.url
+        m = Mount(tmp_path / ("m%d" % len(made)), url, prefix=prefix, opts=opts)
+        made.append(m)
+        return m.start()
+
+    yield make
+    bad = []
+    for m in made:
+        m.cleanup()
+        log = m.log()
+        if any(s in log for s in SANITIZER_MARKS):
+            bad.append(log)
+    if bad:
+        pytest.fail("quorumfs's log has a sanitizer report:\n%s" % bad[0][-20000:], pytrace=False)
+
+
+_seq = [0]
+
+
+@pytest.fixture
+def fsenv(module_server, mounts, request):
+    """(server, mount, prefix): a mount of a fresh prefix of the module's server."""
+    _seq[0] += 1
+    prefix = "/t%d_%s" % (_seq[0], request.node.name[:40])
+    return module_server, mounts(module_server, prefix=prefix), prefix
+
+
+def put(s, key, value, **params):
+    form = {"value": value}
+    form.update({k: str(v) for k, v in params.items()})
+    st, _, body = s.keys("PUT", key, form=form)
+    assert st in (200, 201), (st, body)
+    return body["node"]
+
+
+def get(s, key, **params):
+    st, hdrs, body = s.keys("GET", key, params=params or None)
+    return st, body
+
+
+def value(s, key):
+    st, body = get(s, key)
+    assert st == 200, (key, st, body)
+    return body["node"]["value"]
+
+
+def missing(s, key):
+    st, body = get(s, key)
+    return st == 404 and body["errorCode"] == 100
+
+
+def expect_errno(code, fn, *args):
+    with pytest.raises(OSError) as ei:
+        fn(*args)
+    assert ei.value.errno == code, "expected %s, got %r" % (errno.errorcode[code], ei.value)
+
+
+def wait_for(cond, timeout=4.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+def write_file(path, data, flags=os.O_WRONLY | os.O_CREAT | os.O_TRUNC):
+    fd = os.open(path, flags, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+# ------------------------------------------------------------------ (1) mount, names, reads
+
+def test_mount_list_stat_read_and_unmount(make_server, mounts):
+    s = make_server()
+    put(s, "/a", "hello")
+    put(s, "/dir/x", "1")
+    put(s, "/dir/_hidden", "secret")
+    for name in ("9", "10", "Beta", "alpha"):
+        put(s, "/sorted/" + name, name)
+    st, _, _ = s.keys("PUT", "/emptydir", form={"dir": "true"})
+    assert st == 201
+    m = mounts(s)
+    assert sorted(os.listdir(m.dir)) == ["a", "dir", "emptydir", "sorted"]
+    # readdir gives the server's byte order; hidden keys are not listed but reachable
+    assert os.listdir(m.path("sorted")) == ["10", "9", "Beta", "alpha"]
+    assert os.listdir(m.path("dir")) == ["x"]
+    assert os.listdir(m.path("emptydir")) == []
+    assert read_file(m.path("dir", "_hidden")) == b"secret"
+    assert os.stat(m.path("dir", "_hidden")).st_size == 6
+    sa = os.stat(m.path("a"))
+    assert (sa.st_mode & 0o170777, sa.st_size, sa.st_nlink) == (0o100644, 5, 1)
+    assert (sa.st_uid, sa.st_gid) == (os.getuid(), os.getgid())
+    sd = os.stat(m.path("dir"))
+    assert sd.st_mode & 0o170777 == 0o040755
+    assert read_file(m.path("a")) == b"hello"
+    with open(m.path("a"), "rb") as f:
+        f.seek(2)
+        assert f.read(2) == b"ll"
+    expect_errno(errno.ENOENT, os.stat, m.path("nope"))
+    expect_errno(errno.ENOENT, os.stat, m.path("dir", "_nope"))
+    expect_errno(errno.ENOTDIR, os.stat, m.path("a", "b"))
+    # fusermount3 -u ends quorumfs cleanly
+    assert m.unmount() == 0
+    assert not m.mounted()
+
+
+def test_prefix_mount_and_daemon_mode(make_server, tmp_path):
+    s = make_server()
+    put(s, "/app/conf", "v")
+    put(s, "/other", "o")
+    mnt = tmp_path / "dmnt"
+    mnt.mkdir()
+    # without -f quorumfs returns once mounted and serves from the background
+    r = subprocess.run([quorumfs_binary(), "mount", s.url, str(mnt), "--prefix", "/app"],
+                       timeout=15, capture_output=True)
+    try:
+        assert r.returncode == 0, r.stderr
+        assert os.path.ismount(str(mnt))
+        assert os.listdir(str(mnt)) == ["conf"]
+        write_file(str(mnt / "new"), b"n")
+        assert value(s, "/app/new") == "n"
+        assert os.getxattr(str(mnt), "user.etcd.key") == b"/app"
+    finally:
+        subprocess.run(["fusermount3", "-u", "-z", str(mnt)], timeout=10)
+    # the daemon goes away after the unmount
+    def daemons():
+        found = []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    with open("/proc/%s/cmdline" % pid, "rb") as f:
+                        argv = f.read().split(b"\0")
+                except OSError:
+                    continue
+                if any(a in (str(mnt).encode(), str(mnt2).encode()) for a in argv):
+                    found.append(int(pid))
+        return found
+
+    def gone():
+        return not daemons()
+    mnt2 = tmp_path / "m2"
+    try:
+        wait_for(gone, 10, "the quorumfs daemon to exit")
+    finally:
+        for pid in daemons():
+            os.kill(pid, signal.SIGKILL)
+    # a missing prefix is created as a directory
+    mnt2.mkdir()
+    r = subprocess.run([quorumfs_binary(), "mount", s.url, str(mnt2), "--prefix", "/fresh"],
+                       timeout=15, capture_output=True)
+    try:
+        assert r.returncode == 0, r.stderr
+        assert os.listdir(str(mnt2)) == []
+        st, body = get(s, "/fresh")
+        assert st == 200 and body["node"].get("dir") is True
+    finally:
+        subprocess.run(["fusermount3", "-u", "-z", str(mnt2)], timeout=10)
+        try:
+            wait_for(gone, 10, "the quorumfs daemon to exit")
+        finally:
+            for pid in daemons():
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_mount_refused_without_cluster(tmp_path):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    port = cluster.free_port()
+    t0 = time.monotonic()
+    r = subprocess.run([quorumfs_binary(), "mount", "http://127.0.0.1:%d" % port, str(mnt), "-f"],
+                       timeout=20, capture_output=True)
+    assert r.returncode == 1
+    assert b"cannot reach the cluster" in r.stderr
+    assert time.monotonic() - t0 < 8
+    assert not os.path.ismount(str(mnt))
+    r = subprocess.run([quorumfs_binary(), "mount", "onlyone"], timeout=5, capture_output=True)
+    assert r.returncode == 2 and b"usage" in r.stderr
+
+
+def test_remote_changes_visible_and_mtime_follows_modified_index(fsenv):
+    s, m, p = fsenv
+    put(s, p + "/k", "one")
+    path = m.path("k")
+    assert read_file(path) == b"one"
+    st1 = os.stat(path)
+    time.sleep(0.05)
+    put(s, p + "/k", "two")                       # same size
+    # an open always sees the current value
+    assert read_file(path) == b"two"
+    wait_for(lambda: os.stat(path).st_mtime_ns != st1.st_mtime_ns, 4, "st_mtime to change")
+    st2 = os.stat(path)
+    assert st2.st_mtime_ns > st1.st_mtime_ns and st2.st_size == 3
+    # unchanged modifiedIndex: unchanged mtime
+    time.sleep(1.2)
+    assert os.stat(path).st_mtime_ns == st2.st_mtime_ns
+    put(s, p + "/k", "longer value")
+    wait_for(lambda: os.stat(path).st_size == 12, 4, "the new size")
+    assert read_file(path) == b"longer value"
+    # remote create and delete show up in listings at once
+    put(s, p + "/k2", "x")
+    assert sorted(os.listdir(m.dir)) == ["k", "k2"]
+    s.keys("DELETE", p + "/k2")
+    assert os.listdir(m.dir) == ["k"]
+    wait_for(lambda: not os.path.exists(m.path("k2")), 4, "k2 to disappear")
+
+
+def test_big_listing_big_value_and_hidden_writes(fsenv):
+    s, m, p = fsenv
+    names = ["k%03d_%s" % (i, "x" * 60) for i in range(300)]
+    for n in names:
+        put(s, p + "/big/" + n, n[:4])
+    # several READDIR round trips (the listing is far over one 4 KiB page)
+    assert os.listdir(m.path("big")) == sorted(names)
+    assert read_file(m.path("big", names[123])) == b"k123"
+    # a value of 1 MiB goes in many WRITEs and comes back in many READs
+    blob = bytes((i * 7) % 26 + 97 for i in range(1 << 20))
+    write_file(m.path("blob"), blob)
+    assert os.stat(m.path("blob")).st_size == len(blob)
+    assert read_file(m.path("blob")) == blob
+    assert value(s, p + "/blob").encode() == blob
+    # hidden keys can be written and removed by name, and stay unlisted
+    write_file(m.path("big", "_meta"), b"hidden")
+    assert value(s, p + "/big/_meta") == "hidden"
+    assert "_meta" not in os.listdir(m.path("big"))
+    assert read_file(m.path("big", "_meta")) == b"hidden"
+    os.unlink(m.path("big", "_meta"))
+    assert missing(s, p + "/big/_meta")
+
+
+# ------------------------------------------------------------------ (2) writes
+
+def test_new_value_reaches_store_once_whole_at_close(fsenv):
+    s, m, p = fsenv
+    put(s, p + "/k", "old value")
+    idx0 = s.index()
+    fd = os.open(m.path("k"), os.O_WRONLY | os.O_TRUNC)
+    try:
+        os.write(fd, b"new ")
+        os.write(fd, b"value, ")
+        os.write(fd, b"in pieces")
+        # nothing reached the store before close
+        assert value(s, p + "/k") == "old value"
+        assert s.index() == idx0
+    finally:
+        os.close(fd)
+    assert value(s, p + "/k") == "new value, in pieces"
+    assert s.index() == idx0 + 1                  # exactly one PUT
+    assert read_file(m.path("k")) == b"new value, in pieces"
+    assert os.stat(m.path("k")).st_size == 20
+    # a new file: the key does not exist until close, then exists with the whole value
+    fd = os.open(m.path("fresh"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, b"abc")
+        assert missing(s, p + "/fresh")
+        assert os.stat(m.path("fresh")).st_size == 3
+    finally:
+        os.close(fd)
+    assert value(s, p + "/fresh") == "abc"
+    # a shell redirection (open, dup2, close, write, close) stores one value, never ""
+    idx1 = s.index()
+    subprocess.run(["/bin/sh", "-c", "echo shell > '%s'" % m.path("fresh")], check=True, timeout=10)
+    assert value(s, p + "/fresh") == "shell\n"
+    assert s.index() == idx1 + 1
+    # ": > key" stores the empty value (at release)
+    subprocess.run(["/bin/sh", "-c", ": > '%s'" % m.path("fresh")], check=True, timeout=10)
+    wait_for(lambda: value(s, p + "/fresh") == "", 4, "the empty value")
+    # a created file that is closed without a write exists, empty
+    os.close(os.open(m.path("touched"), os.O_WRONLY | os.O_CREAT, 0o644))
+    wait_for(lambda: not missing(s, p + "/touched"), 4, "the touched key")
+    assert value(s, p + "/touched") == ""
+
+
+def test_append_offset_and_truncate_edit_the_whole_value(fsenv):
+    s, m, p = fsenv
+    put(s, p + "/k", "hello world")
+    fd = os.open(m.path("k"), os.O_WRONLY | os.O_APPEND)
+    os.write(fd, b"!")
+    os.write(fd, b"?")
+    os.close(fd)
+    assert value(s, p + "/k") == "hello world!?"
+    fd = os.open(m.path("k"), os.O_RDWR)
+    os.pwrite(fd, b"W", 6)
+    assert os.pread(fd, 100, 0) == b"hello World!?"
+    os.close(fd)
+    assert value(s, p + "/k") == "hello World!?"
+    with open(m.path("k"), "r+b") as f:
+        f.truncate(5)
+    assert value(s, p + "/k") == "hello"
+    os.truncate(m.path("k"), 2)                    # truncate(2) without an open file
+    assert value(s, p + "/k") == "he"
+    # appending after a remote change appends to the current value
+    put(s, p + "/k", "remote")
+    with open(m.path("k"), "ab") as f:
+        f.write(b"+local")
+    assert value(s, p + "/k") == "remote+local"
+    # NUL bytes cannot be stored in a v2 value: close fails, the store is unchanged
+    fd = os.open(m.path("k"), os.O_WRONLY)
+    os.pwrite(fd, b"x", 20)                        # leaves a zero-filled gap
+    expect_errno(errno.EINVAL, os.close, fd)
+    assert value(s, p + "/k") == "remote+local"
+
+
+def test_o_excl_creates_at_open(fsenv):
+    s, m, p = fsenv
+    put(s, p + "/exists", "x")
+    expect_errno(errno.EEXIST, os.open, m.path("exists"), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    fd = os.open(m.path("lock"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        assert value(s, p + "/lock") == ""        # created by open itself
+        os.write(fd, b"pid 1")
+    finally:
+        os.close(fd)
+    assert value(s, p + "/lock") == "pid 1"
+    # a second exclusive create of the same name fails, also when the kernel has no dentry
+    expect_errno(errno.EEXIST, os.open, m.path("lock"), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    put(s, p + "/remote_lock", "")
+    expect_errno(errno.EEXIST, os.open, m.path("remote_lock"), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+
+
+def test_concurrent_edit_gives_estale_from_close(fsenv):
+    s, m, p = fsenv
+    put(s, p + "/k", "base")
+    fd = os.open(m.path("k"), os.O_RDWR)
+    os.write(fd, b"mine")
+    put(s, p + "/k", "theirs")                    # another editor wins meanwhile
+    expect_errno(errno.ESTALE, os.close, fd)
+    assert value(s, p + "/k") == "theirs"
+    # deleted while open: also ESTALE, and the key is not re-created
+    fd = os.open(m.path("k"), os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b"x")
+    s.keys("DELETE", p + "/k")
+    expect_errno(errno.ESTALE, os.close, fd)
+    assert missing(s, p + "/k")
+
+
+def test_existing_ttl_survives_rewrite(fsenv):
+    s, m, p = fsenv
+    put(s, p + "/k", "v1", ttl=100)
+    write_file(m.path("k"), b"v2")
+    st, body = get(s, p + "/k")
+    assert body["node"]["value"] == "v2"
+    assert 95 <= body["node"]["ttl"] <= 100
+    with open(m.path("k"), "ab") as f:
+        f.write(b"+")
+    st, body = get(s, p + "/k")
+    assert body["node"]["value"] == "v2+" and 95 <= body["node"]["ttl"] <= 100
+    # without a TTL none is added
+    put(s, p + "/plain", "a")
+    write_file(m.path("plain"), b"b")
+    st, body = get(s, p + "/plain")
+    assert "ttl" not in body["node"] and "expiration" not in body["node"]
+
+
+# ------------------------------------------------------------------ (3) names
+
+def test_mkdir_rmdir_unlink_rm_r(fsenv):
+    s, m, p = fsenv
+    os.mkdir(m.path("d"))
+    st, body = get(s, p + "/d")
+    assert st == 200 and body["node"]["dir"] is True
+    expect_errno(errno.EEXIST, os.mkdir, m.path("d"))
+    write_file(m.path("d", "f"), b"1")
+    os.makedirs(m.path("d", "sub", "deeper"))
+    write_file(m.path("d", "sub", "deeper", "g"), b"2")
+    expect_errno(errno.ENOTEMPTY, os.rmdir, m.path("d"))
+    os.unlink(m.path("d", "f"))
+    assert missing(s, p + "/d/f")
+    assert not os.path.exists(m.path("d", "f"))
+    put(s, p + "/d/_hid", "h")                     # hidden children count for rmdir too
+    expect_errno(errno.ENOTEMPTY, os.rmdir, m.path("d", "sub"))
+    shutil.rmtree(m.path("d", "sub"))
+    assert missing(s, p + "/d/sub")
+    expect_errno(errno.ENOTEMPTY, os.rmdir, m.path("d"))
+    os.unlink(m.path("d", "_hid"))
+    os.rmdir(m.path("d"))
+    assert missing(s, p + "/d")
+    assert os.listdir(m.dir) == []
+    expect_errno(errno.ENOENT, os.unlink, m.path("nope"))
+    expect_errno(errno.EPERM, os.symlink, "target", m.path("ln"))
+    put(s, p + "/file", "f")
+    expect_errno(errno.EPERM, os.link, m.path("file"), m.path("hard"))
+    expect_errno(errno.EPERM, os.chmod, m.path("file"), 0o600)
+    os.chmod(m.path("file"), 0o644)               # a no-op is accepted
+    os.utime(m.path("file"))                      # touch is accepted
+
+
+def test_rename_file_emulated_and_dir_exdev(fsenv):
+    s, m, p = fsenv
+    put(s, p + "/a", "A", ttl=100)
+    os.mkdir(m.path("sub"))
+    os.rename(m.path("a"), m.path("b"))
+    assert missing(s, p + "/a")
+    st, body = get(s, p + "/b")
+    assert body["node"]["value"] == "A" and 95 <= body["node"]["ttl"] <= 100
+    assert read_file(m.path("b")) == b"A"
+    assert not os.path.exists(m.path("a"))
+    os.rename(m.path("b"), m.path("sub", "c"))
+    assert value(s, p + "/sub/c") == "A" and missing(s, p + "/b")
+    # over an existing file
+    put(s, p + "/target", "old")
+    assert read_file(m.path("target")) == b"old"
+    write_file(m.path("tmp"), b"new")
+    os.replace(m.path("tmp"), m.path("target"))
+    assert value(s, p + "/target") == "new" and missing(s, p + "/tmp")
+    assert read_file(m.path("target")) == b"new"
+    assert sorted(os.listdir(m.dir)) == ["sub", "target"]
+    # editors' and tools' atomic replace: write a temporary file, rename it over the target
+    write_file(m.path("conf"), b"line1\nline2\n")
+    subprocess.run(["sed", "-i", "s/line2/LINE2/", m.path("conf")], check=True, timeout=10)
+    assert value(s, p + "/conf") == "line1\nLINE2\n"
+    assert sorted(os.listdir(m.dir)) == ["conf", "sub", "target"]
+    os.unlink(m.path("conf"))
+    # directories cannot be renamed in v2
+    expect_errno(errno.EXDEV, os.rename, m.path("sub"), m.path("sub2"))
+    # shutil.move falls back to copy + delete
+    shutil.move(m.path("sub"), m.path("moved"))
+    assert value(s, p + "/moved/c") == "A" and missing(s, p + "/sub")
+
+
+# ------------------------------------------------------------------ (4) xattrs
+
+def test_xattrs(fsenv):
+    s, m, p = fsenv
+    n = put(s, p + "/k", "v", ttl=100)
+    path = m.path("k")
+    names = set(os.listxattr(path))
+    assert names == {"user.etcd.key", "user.etcd.createdIndex", "user.etcd.modifiedIndex",
+                     "user.etcd.ttl", "user.etcd.expiration"}
+    assert os.getxattr(path, "user.etcd.key") == (p + "/k").encode()
+    assert os.getxattr(path, "user.etcd.createdIndex") == str(n["createdIndex"]).encode()
+    assert os.getxattr(path, "user.etcd.modifiedIndex") == str(n["modifiedIndex"]).encode()
+    assert 95 <= int(os.getxattr(path, "user.etcd.ttl")) <= 100
+    assert os.getxattr(path, "user.etcd.expiration").decode() == n["expiration"]
+    # writing the ttl refreshes it: value and createdIndex stay
+    os.setxattr(path, "user.etcd.ttl", b"500")
+    st, body = get(s, p + "/k")
+    assert body["node"]["value"] == "v" and 495 <= body["node"]["ttl"] <= 500
+    assert body["node"]["createdIndex"] == n["createdIndex"]
+    assert int(os.getxattr(path, "user.etcd.ttl")) > 400
+    # empty clears it
+    os.setxattr(path, "user.etcd.ttl", b"")
+    st, body = get(s, p + "/k")
+    assert body["node"]["value"] == "v" and "ttl" not in body["node"]
+    assert "user.etcd.ttl" not in os.listxattr(path)
+    expect_errno(errno.ENODATA, os.getxattr, path, "user.etcd.ttl")
+    expect_errno(errno.ENODATA, os.getxattr, path, "user.etcd.nosuch")
+    expect_errno(errno.EPERM, os.setxattr, path, "user.etcd.key", b"x")
+    expect_errno(errno.EPERM, os.setxattr, path, "user.etcd.modifiedIndex", b"1")
+    expect_errno(errno.ENOTSUP, os.setxattr, path, "user.other", b"x")
+    expect_errno(errno.EINVAL, os.setxattr, path, "user.etcd.ttl", b"abc")
+    # directories: ttl set and removexattr
+    os.mkdir(m.path("d"))
+    os.setxattr(m.path("d"), "user.etcd.ttl", b"30")
+    st, body = get(s, p + "/d")
+    assert body["node"]["dir"] is True and 25 <= body["node"]["ttl"] <= 30
+    os.removexattr(m.path("d"), "user.etcd.ttl")
+    st, body = get(s, p + "/d")
+    assert "ttl" not in body["node"]
+    # root: key, index, connected
+    assert os.getxattr(m.dir, "user.etcd.key") == p.encode()
+    assert int(os.getxattr(m.dir, "user.etcd.index")) == s.index()
+    assert os.getxattr(m.dir, "user.etcd.connected") == b"1"
+
+
+# ------------------------------------------------------------------ (5) .post
+
+def test_post_creates_in_order_keys(fsenv):
+    s, m, p = fsenv
+    os.mkdir(m.path("queue"))
+    write_file(m.path("queue", ".post"), b"job1")
+    subprocess.run(["/bin/sh", "-c", "echo job2 > '%s'" % m.path("queue", ".post")], check=True,
+                   timeout=10)
+    st, body = get(s, p + "/queue", sorted="true")
+    nodes = body["node"]["nodes"]
+    assert [x["value"] for x in nodes] == ["job1", "job2\n"]
+    for x in nodes:
+        assert len(os.path.basename(x["key"])) == 20 and os.path.basename(x["key"]).isdigit()
+    listed = os.listdir(m.path("queue"))
+    assert ".post" not in listed
+    assert sorted(listed) == sorted(os.path.basename(x["key"]) for x in nodes)
+    assert read_file(m.path("queue", os.path.basename(nodes[0]["key"]))) == b"job1"
+    expect_errno(errno.EACCES, os.open, m.path("queue", ".post"), os.O_RDONLY)
+
+
+# ------------------------------------------------------------------ (6) errors and outages
+
+def test_error_mapping(fsenv):
+    s, m, p = fsenv
+    put(s, p + "/file", "f")
+    os.mkdir(m.path("dir"))
+    expect_errno(errno.EEXIST, os.mkdir, m.path("file"))
+    expect_errno(errno.ENOTDIR, os.open, m.path("file", "x"), os.O_WRONLY | os.O_CREAT)
+    expect_errno(errno.EISDIR, os.open, m.path("dir"), os.O_WRONLY)
+    expect_errno(errno.EISDIR, os.rename, m.path("file"), m.path("dir"))
+    # a file that became a directory remotely
+    put(s, p + "/flip", "x")
+    assert os.path.isfile(m.path("flip"))
+    s.keys("DELETE", p + "/flip")
+    put(s, p + "/flip/child", "c")
+    wait_for(lambda: os.path.isdir(m.path("flip")), 4, "flip to become a directory")
+    assert os.listdir(m.path("flip")) == ["child"]
+    # removed remotely: ENOENT
+    put(s, p + "/gone", "g")
+    assert os.path.exists(m.path("gone"))
+    s.keys("DELETE", p + "/gone")
+    expect_errno(errno.ENOENT, os.open, m.path("gone"), os.O_RDONLY)
+
+
+def test_cluster_down_gives_eio_within_bound(make_server, mounts):
+    s = make_server()
+    put(s, "/k", "v")
+    m = mounts(s, opts="op_timeout=2,attr_timeout=0")
+    assert read_file(m.path("k")) == b"v"
+    fd = os.open(m.path("k"), os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b"lost")
+    s.kill9()
+    t0 = time.monotonic()
+    expect_errno(errno.EIO, os.close, fd)          # nothing is queued silently
+    expect_errno(errno.EIO, os.stat, m.path("k"))
+    expect_errno(errno.EIO, os.stat, m.path("other"))  # uncached: EIO, never ENOENT
+    expect_errno(errno.EIO, os.listdir, m.dir)
+    expect_errno(errno.EIO, os.mkdir, m.path("d"))
+    assert time.monotonic() - t0 < 5
+    assert os.getxattr(m.dir, "user.etcd.connected") == b"0"
+    s.start()                                       # same data dir and port: it recovers
+    assert read_file(m.path("k")) == b"v"
+    assert os.getxattr(m.dir, "user.etcd.connected") == b"1"
+
+
+class _HangingServer:
+    """Answers the mount's first GET like a v2 server, then accepts and never answers."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.conns = []
+        self.answered = 0
+        self.stop = False
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        self.sock.settimeout(0.2)
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.conns.append(c)
+            if self.answered == 0:
+                c.settimeout(2)
+                try:
+                    c.recv(65536)
+                    body = json.dumps({"action": "get", "node": {"dir": True}}).encode()
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              b"X-Etcd-Index: 7\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+                              % (len(body), body))
+                except OSError:
+                    pass
+                self.answered += 1
+                c.close()
+
+    def close(self):
+        self.stop = True
+        self.t.join(timeout=5)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def test_unanswering_cluster_gives_eio_within_bound(mounts):
+    hs = _HangingServer()
+    try:
+        m = mounts(hs.url, opts="op_timeout=1.5")
+        t0 = time.monotonic()
+        expect_errno(errno.EIO, os.stat, m.path("k"))
+        took = time.monotonic() - t0
+        assert 1.0 <= took < 4.0, took
+    finally:
+        hs.close()
