@@ -7,14 +7,17 @@
  * one PUT at flush/fsync (errors from close()): prevIndex for read-modify-write (101 ->
  * ESTALE), prevExist=true after O_TRUNC, prevExist=false for a create, an existing TTL kept.
  * O_CREAT|O_EXCL creates at open. A handle dirty only by O_TRUNC/create (nothing written)
- * waits for a write or RELEASE, so a shell's "> key" never stores a transient "". There is no
- * watch yet: attributes are cached attr_timeout seconds (0 for hidden keys). The session loop
- * is single-threaded and requests are synchronous, each operation bounded by op_timeout. */
+ * waits for a write or RELEASE, so a shell's "> key" never stores a transient "". A watch
+ * thread (fs_watch.c) follows the prefix and invalidates the kernel's caches on every remote
+ * change; attributes are cached attr_timeout seconds (0 for hidden keys). The session loop is
+ * single-threaded and requests are synchronous, each operation bounded by op_timeout; each
+ * request runs under `lock`, which the watch thread takes to update the inode table. */
 #ifndef QUORUM_FS_FS_H
 #define QUORUM_FS_FS_H
 
 #define FUSE_USE_VERSION 35
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -29,9 +32,10 @@ typedef struct fs {
   proto_v2_client *client;
   char *prefix;            /* etcd key of the mount root: "/" or "/app" (no trailing slash) */
   fs_itable nodes;         /* inode table */
+  pthread_mutex_t lock;    /* held by every request and by the watch thread on `nodes` */
   uid_t uid;
   gid_t gid;
-  double attr_timeout;     /* kernel attr/entry cache, seconds (no watch yet: keep it short) */
+  double attr_timeout;     /* kernel attr/entry cache, seconds */
   long op_timeout_ms;      /* bound of one filesystem operation across all endpoints */
   struct timespec mount_time;
   uint64_t mount_index;    /* X-Etcd-Index at mount: nodes not modified since get mount_time */

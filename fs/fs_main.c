@@ -17,6 +17,7 @@
 #include "fs/fs_handle.h"
 #include "fs/fs_ops.h"
 #include "fs/fs_store.h"
+#include "fs/fs_watch.h"
 
 typedef struct fs_cli {
   const char *endpoints, *mountpoint;
@@ -172,9 +173,28 @@ static void free_open_handles(fs *f) {
       while (n->handles) fs_handle_free(n->handles);
 }
 
+/* fuse_session_loop, with each request handled under f->lock (the watch thread's guard). */
+static int session_loop(fs *f, struct fuse_session *se) {
+  struct fuse_buf fbuf;
+  memset(&fbuf, 0, sizeof fbuf);
+  int res = 0;
+  while (!fuse_session_exited(se)) {
+    res = fuse_session_receive_buf(se, &fbuf);
+    if (res == -EINTR) continue;
+    if (res <= 0) break;
+    pthread_mutex_lock(&f->lock);
+    fuse_session_process_buf(se, &fbuf);
+    pthread_mutex_unlock(&f->lock);
+  }
+  free(fbuf.mem);
+  fuse_session_reset(se);
+  return res < 0 ? -1 : 0;
+}
+
 static int run(fs_cli *c) {
   fs f;
   memset(&f, 0, sizeof f);
+  pthread_mutex_init(&f.lock, NULL);
   size_t n_eps = 0;
   char **eps = split_endpoints(c->endpoints, &n_eps);
   f.prefix = clean_prefix(c->prefix);
@@ -259,7 +279,11 @@ static int run(fs_cli *c) {
   if (fuse_set_signal_handlers(se) == 0) {
     if (fuse_session_mount(se, c->mountpoint) == 0) {
       fuse_daemonize(c->foreground);
-      rc = fuse_session_loop(se) < 0 ? 1 : 0;
+      /* after daemonize (a fork keeps no threads); events after the mount's index */
+      fs_watch *w = fs_watch_start(&f, se, f.mount_index + 1);
+      if (!w) fprintf(stderr, "quorumfs: cannot start the watch: remote changes show after attr_timeout\n");
+      rc = session_loop(&f, se) < 0 ? 1 : 0;
+      fs_watch_stop(w);
       fuse_session_unmount(se);
     } else {
       fprintf(stderr, "quorumfs: cannot mount on %s\n", c->mountpoint);
@@ -277,6 +301,7 @@ out:
   proto_v2_client_free(f.client);
   free(f.prefix);
   free(c->fuse_opts);
+  pthread_mutex_destroy(&f.lock);
   return rc;
 }
 

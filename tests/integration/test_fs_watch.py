@@ -1,0 +1,132 @@
+"""quorumfs's watch: remote changes reach the kernel's caches at once.
+
+Each mount uses -o attr_timeout=30, so without the watch's invalidations a cached dentry or
+attribute would hide a change made through the HTTP API for 30 s; every check here must pass
+within 0.5 s. Mounts are undone by the `mounts` fixture of test_fs.py.
+"""
+import errno
+import os
+import time
+
+import pytest
+
+from test_fs import _need_fuse, mounts, put, missing  # noqa: F401  (fixtures used by name)
+
+pytestmark = pytest.mark.time_limit(40)
+
+LONG = "attr_timeout=30"
+FAST = 0.5
+
+_seq = [0]
+
+
+@pytest.fixture
+def wenv(module_server, mounts, request):  # noqa: F811
+    _seq[0] += 1
+    prefix = "/w%d_%s" % (_seq[0], request.node.name[:40])
+    put(module_server, prefix + "/seed", "s")
+    return module_server, mounts(module_server, prefix=prefix, opts=LONG), prefix
+
+
+def within(cond, timeout=FAST, what="condition"):
+    """COND() becomes true within TIMEOUT seconds (polled every 10 ms)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if cond():
+            return
+        if time.monotonic() >= deadline:
+            raise AssertionError("not within %.1f s: %s" % (timeout, what))
+        time.sleep(0.01)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def size_of(path):
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def gone(path):
+    try:
+        os.stat(path)
+    except OSError as e:
+        return e.errno == errno.ENOENT
+    return False
+
+
+def delete(s, key, **params):
+    st, _, body = s.keys("DELETE", key, params={k: str(v) for k, v in params.items()} or None)
+    assert st == 200, (st, body)
+
+
+def test_remote_put_updates_size_and_content_at_once(wenv):
+    s, m, p = wenv
+    put(s, p + "/a", "one")
+    assert read(m.path("a")) == b"one"
+    assert os.stat(m.path("a")).st_size == 3           # now cached for 30 s
+    put(s, p + "/a", "three33")
+    within(lambda: size_of(m.path("a")) == 7, what="st_size follows a remote PUT")
+    assert read(m.path("a")) == b"three33"
+    put(s, p + "/a", "x")                               # shrinking too
+    within(lambda: size_of(m.path("a")) == 1 and read(m.path("a")) == b"x", what="shrunk value")
+
+
+def test_remote_delete_removes_name_at_once(wenv):
+    s, m, p = wenv
+    put(s, p + "/gone", "v")
+    put(s, p + "/d/x", "1")
+    assert os.stat(m.path("gone")).st_size == 1
+    assert os.stat(m.path("d", "x")).st_size == 1
+    assert "gone" in os.listdir(m.dir)
+    delete(s, p + "/gone")
+    within(lambda: gone(m.path("gone")) and "gone" not in os.listdir(m.dir), what="deleted name")
+    delete(s, p + "/d", recursive="true")              # one event for the whole directory
+    within(lambda: gone(m.path("d")) and gone(m.path("d", "x")), what="deleted directory")
+    assert "d" not in os.listdir(m.dir)
+
+
+def test_remote_create_appears_at_once(wenv):
+    s, m, p = wenv
+    os.stat(m.path("seed"))
+    os.makedirs(m.path("sub"))
+    assert os.listdir(m.path("sub")) == []
+    assert gone(m.path("new"))
+    put(s, p + "/new", "hello")
+    put(s, p + "/sub/deep/k", "42")                    # creates a directory on the way
+    within(lambda: "new" in os.listdir(m.dir) and size_of(m.path("new")) == 5, what="new key")
+    within(lambda: os.listdir(m.path("sub")) == ["deep"] and size_of(m.path("sub", "deep", "k")) == 2,
+           what="new directory")
+    assert read(m.path("new")) == b"hello"
+
+
+def test_ttl_expiry_removes_file(wenv):
+    s, m, p = wenv
+    put(s, p + "/tmp", "t", ttl=1)
+    assert os.stat(m.path("tmp")).st_size == 1
+    deadline = time.monotonic() + 6
+    while not missing(s, p + "/tmp"):
+        assert time.monotonic() < deadline, "the key did not expire"
+        time.sleep(0.02)
+    within(lambda: gone(m.path("tmp")) and "tmp" not in os.listdir(m.dir), what="expired key")
+
+
+def test_mount_survives_daemon_restart(make_server, mounts):  # noqa: F811
+    s = make_server()
+    put(s, "/k", "before")
+    m = mounts(s, opts=LONG)
+    assert read(m.path("k")) == b"before"
+    assert os.stat(m.path("k")).st_size == 6
+    s.kill9()
+    time.sleep(0.3)                                     # the watch notices and backs off
+    s.start()                                           # same data dir and port
+    put(s, "/k", "after!!!")
+    within(lambda: size_of(m.path("k")) == 8, timeout=5, what="change after the restart")
+    assert read(m.path("k")) == b"after!!!"
+    put(s, "/k", "again")                               # and it is watching again
+    within(lambda: size_of(m.path("k")) == 5, what="next change after the restart")
+    assert m.unmount() == 0
