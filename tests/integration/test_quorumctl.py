@@ -21,6 +21,8 @@ import time
 import pytest
 
 import cluster
+import transcript
+from transcript import fmt
 
 CTL_TIMEOUT = 20.0
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -328,70 +330,13 @@ def run_script(binary, srv, workdir):
 
 # --------------------------------------------------------------------------- normalising
 def normaliser(srv, base):
-    def rel(n):
-        n = int(n)
-        if n == 0:
-            return "0"
-        d = n - base
-        return "{B%+d}" % d if d else "{B}"
-
-    def rel20(m):
-        d = int(m.group(0)) - base
-        return "{B%+d:20}" % d if d else "{B:20}"
-
-    ids = set()
-    st, _, body = srv.request("GET", "/v2/members")
-    if st == 200:
-        for mem in json.loads(body).get("members", []):
-            ids.add(mem["id"])
-            ids.add("%x" % int(mem["id"], 16))
-    subs = [
+    return transcript.normaliser(srv, base, first=[
         (r"\bquorumctl\b", lambda m: "etcdctl"),
         # the app help lists different commands (no backup/user/role/auth; export/import/du)
         # and another version: only the usage error before it is compared.
         (r"(?s)NAME:\n   etcdctl - A simple command line client for etcd\.\n.*",
          lambda m: "<app help>"),
-        (re.escape(srv.url), lambda m: "<client-url>"),
-        (re.escape(srv.peer_url), lambda m: "<peer-url>"),
-        (r"(?<![0-9])\d{20}(?![0-9])", rel20),
-        (r"\[(\d+)\]", lambda m: "[%s]" % rel(m.group(1))),
-        (r"\[(\d+) != (\d+)\]", lambda m: "[%s != %s]" % (rel(m.group(1)), rel(m.group(2)))),
-        (r"(Created-Index|Modified-Index|Index): (\d+)",
-         lambda m: "%s: %s" % (m.group(1), rel(m.group(2)))),
-        (r'"(createdIndex|modifiedIndex|index)":(\d+)',
-         lambda m: '"%s":%s' % (m.group(1), rel(m.group(2)))),
-        (r"ETCD_WATCH_MODIFIED_INDEX=(\d+)", lambda m: "ETCD_WATCH_MODIFIED_INDEX=%s" % rel(m.group(1))),
-        (r"\b[0-9a-f]{16}\b", lambda m: "<id>"),
-    ] + [(r"\b%s\b" % i, lambda m: "<id>") for i in sorted(ids, key=len, reverse=True)] + [
-        (r'"expiration":"[^"]*"', lambda m: '"expiration":"<expiration>"'),
-        (r"TTL: (\d+)", lambda m: "TTL: ~%d" % (5 * round(int(m.group(1)) / 5))),
-        (r'"ttl":(\d+)', lambda m: '"ttl":~%d' % (5 * round(int(m.group(1)) / 5))),
-    ]
-
-    def norm(x):
-        if isinstance(x, str):
-            for pat, fn in subs:
-                x = re.sub(pat, fn, x)
-            return x
-        if isinstance(x, tuple):
-            return tuple(norm(v) for v in x)
-        if isinstance(x, list):
-            return [norm(v) for v in x]
-        if isinstance(x, dict):
-            return {k: norm(v) for k, v in x.items()}
-        return x
-    return norm
-
-
-def fmt(res):
-    if isinstance(res, tuple) and len(res) == 3:
-        rc, out, err = res
-        return "rc=%s\n  stdout: %r\n  stderr: %r" % (rc, out, err)
-    if isinstance(res, dict):
-        return "\n".join("%s: %s" % (k, fmt(v)) for k, v in res.items())
-    if isinstance(res, list):
-        return "\n".join(fmt(v) for v in res)
-    return repr(res)
+    ])
 
 
 def compare(reference, got, what):
