@@ -156,6 +156,17 @@ static void err_add(proto_v2_errors *e, int connection, const char *fmt, ...) {
   e->n++;
 }
 
+/* Appends "<sep>error #i: <message>\n" for each endpoint's error, as etcd's client lists them. */
+static void add_endpoint_errors(proto_v2_buf *b, const proto_v2_errors *e, const char *sep) {
+  for (size_t i = 0; i < e->n; i++) {
+    char head[48];
+    snprintf(head, sizeof head, "%serror #%zu: ", sep, i);
+    proto_v2_buf_adds(b, head);
+    proto_v2_buf_adds(b, e->msg[i]);
+    proto_v2_buf_adds(b, "\n");
+  }
+}
+
 char *proto_v2_errors_text(const proto_v2_errors *e) {
   proto_v2_buf b = {0};
   if (e->kind == PROTO_V2_DEADLINE) {
@@ -166,13 +177,7 @@ char *proto_v2_errors_text(const proto_v2_errors *e) {
     proto_v2_buf_adds(&b, e->n ? e->msg[0] : "bad TLS configuration");
   } else {
     proto_v2_buf_adds(&b, "client: etcd cluster is unavailable or misconfigured");
-    for (size_t i = 0; i < e->n; i++) {
-      char head[48];
-      snprintf(head, sizeof head, "; error #%zu: ", i);
-      proto_v2_buf_adds(&b, head);
-      proto_v2_buf_adds(&b, e->msg[i]);
-      proto_v2_buf_adds(&b, "\n");
-    }
+    add_endpoint_errors(&b, e, "; ");
   }
   if (!b.s) return strdup("");
   return b.s;
@@ -180,15 +185,7 @@ char *proto_v2_errors_text(const proto_v2_errors *e) {
 
 char *proto_v2_errors_detail(const proto_v2_errors *e) {
   proto_v2_buf b = {0};
-  if (e->kind == PROTO_V2_CLUSTER) {
-    for (size_t i = 0; i < e->n; i++) {
-      char head[48];
-      snprintf(head, sizeof head, "error #%zu: ", i);
-      proto_v2_buf_adds(&b, head);
-      proto_v2_buf_adds(&b, e->msg[i]);
-      proto_v2_buf_adds(&b, "\n");
-    }
-  }
+  if (e->kind == PROTO_V2_CLUSTER) add_endpoint_errors(&b, e, "");
   if (!b.s) return strdup("");
   return b.s;
 }
