@@ -9,6 +9,7 @@
 
 #include "daemon/http_util.h"
 #include "daemon/store_i.h"
+#include "daemon/ui.h"
 #include "daemon/v2_keys.h"
 
 #define KEYS_PREFIX "/v2/keys"
@@ -156,6 +157,7 @@ void routes_dispatch(void *arg, http_req *r) {
     members_handle(s, r, path.p + ml, path.len - ml);
     goto out;
   }
+  if (ui_route(r, path.p, path.len, q ? query.p : NULL)) goto out;
   for (size_t i = 0; i < sizeof get_routes / sizeof get_routes[0]; i++) {
     if (strlen(get_routes[i].path) == path.len && !memcmp(get_routes[i].path, path.p, path.len)) {
       if (r->method != HTTP_GET && r->method != HTTP_HEAD) routes_text(r, 405, "GET", "Method Not Allowed\n");
