@@ -1,0 +1,114 @@
+/* transport: raft messages between members over libuv TCP (see docs/raft.md §5.4), on the
+ * caller's uv_loop and thread. Frames and the handshake are raft/transport/codec.h's.
+ *
+ * Connections. Each peer gets one outbound connection for messages, opened on the first send
+ * and reopened after a failure with exponential backoff (backoff_min_ms doubling up to
+ * backoff_max_ms); messages to a peer always travel on it, in the order sent. Snapshots travel
+ * on a second outbound connection opened per snapshot, so heartbeats never wait behind one.
+ * Inbound connections only receive: the first frame must be a handshake naming this cluster
+ * and this member; a frame that is malformed, oversized, of another protocol version, from
+ * another cluster or addressed to another member closes that one connection with one log line.
+ *
+ * Queues and loss. send() encodes at once (the caller keeps its message) into the peer's queue,
+ * bounded by max_queue_bytes (bytes encoded but not yet written to the socket). A full queue
+ * drops the message; a lost connection drops everything queued on it (nothing is replayed).
+ * Either way on_unreachable(peer) follows; Raft tolerates the loss.
+ *
+ * Snapshots. send() of a MSG_SNAP copies the snapshot, sends it in chunks of snap_chunk bytes,
+ * and the receiver reassembles it and delivers one MSG_SNAP through on_message, then
+ * acknowledges; on_snapshot_status(peer, ok) reports the ack, or a failure (connect or write
+ * error, disconnect, receiver refusal, snap_timeout_ms). One snapshot per peer at a time: a
+ * second one while the first is in flight fails at once.
+ *
+ * Callbacks run from the loop, never from inside a raft_transport_* call, and never after
+ * raft_transport_stop. They may call any raft_transport_* function, including stop.
+ * on_message's message and everything it points to is valid only during the call.
+ *
+ * Errors are negative errno (libuv's UV_E* on Linux are the same values). */
+#ifndef QUORUM_RAFT_TRANSPORT_TRANSPORT_H
+#define QUORUM_RAFT_TRANSPORT_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "raft/core/raft.h"
+
+typedef struct raft_transport raft_transport;
+
+typedef struct raft_transport_config {
+  uint64_t self_id;         /* this member, non-zero */
+  uint64_t cluster_id;      /* both sides of a connection must agree */
+  const char *listen_addr;  /* "host:port" (host numeric, or localhost; [v6]:port); port 0 picks
+                               a free port (see raft_transport_listen_port); NULL: no listener */
+  const char *bind_host;    /* source address of outgoing connections (numeric); NULL: any */
+  size_t max_queue_bytes;   /* per peer; 0 = 4 MiB */
+  size_t max_frame;         /* largest payload sent or accepted; 0 = RAFT_CODEC_DEFAULT_MAX_FRAME */
+  size_t snap_chunk;        /* snapshot bytes per frame; 0 = 1 MiB; must leave 4 KiB under
+                               max_frame for the rest of the frame */
+  uint64_t max_snapshot;    /* largest snapshot accepted from a peer; 0 = 4 GiB */
+  unsigned backoff_min_ms;  /* 0 = 50 */
+  unsigned backoff_max_ms;  /* 0 = 2000 */
+  unsigned snap_timeout_ms; /* a snapshot not acknowledged in time fails; 0 = 120000 */
+  raft_log_fn log;          /* may be NULL; levels as raft_config.log (0 debug .. 3 error) */
+  void *log_arg;
+} raft_transport_config;
+
+typedef struct raft_transport_callbacks {
+  void *arg;
+  void (*on_message)(void *arg, const raft_message *m);
+  void (*on_unreachable)(void *arg, uint64_t peer_id);
+  void (*on_snapshot_status)(void *arg, uint64_t peer_id, bool ok);
+} raft_transport_callbacks;
+
+/* Per-peer counters (for /v2/stats). "Sent" counts what the socket accepted. */
+typedef struct raft_transport_stats {
+  uint64_t id;
+  bool connected;            /* the outbound message connection is up */
+  uint64_t msgs_sent, bytes_sent;
+  uint64_t msgs_recv, bytes_recv;
+  uint64_t append_sent, append_bytes_sent; /* MSG_APP only */
+  uint64_t append_recv, append_bytes_recv;
+  uint64_t send_failures;    /* messages dropped: queue full, too large, connection lost */
+  uint64_t snapshots_sent, snapshot_failures;
+  uint64_t rtt_us;           /* last heartbeat to heartbeat-response round trip; 0 = none yet */
+  size_t queued_bytes;
+} raft_transport_stats;
+
+/* Starts listening (if cfg->listen_addr) on loop. cfg's strings are copied. Returns 0 and *out,
+ * or -EINVAL (bad config or address), or a libuv bind/listen error (e.g. -EADDRINUSE). */
+int raft_transport_start(uv_loop_t *loop, const raft_transport_config *cfg,
+                         const raft_transport_callbacks *cbs, raft_transport **out);
+/* Closes every connection, timer and the listener, and drops everything queued; no callback
+ * runs afterwards. The memory is released once the loop has run the close callbacks, so run
+ * the loop (uv_run) before uv_loop_close. */
+void raft_transport_stop(raft_transport *t);
+
+/* The port the listener is bound to (useful with port 0), or 0. */
+int raft_transport_listen_port(const raft_transport *t);
+
+/* Peers. addr is "host:port" as for listen_addr. add: -EEXIST if known, -EINVAL for a bad
+ * address or id. update: new address; open connections are closed (to reconnect lazily).
+ * remove: closes its connections, drops its queue; no callbacks for it afterwards. */
+int raft_transport_add_peer(raft_transport *t, uint64_t id, const char *addr);
+int raft_transport_update_peer(raft_transport *t, uint64_t id, const char *addr);
+int raft_transport_remove_peer(raft_transport *t, uint64_t id);
+
+/* Sends m to m->to. Returns 0 when queued (or silently dropped by the drop hook), -ENOENT for
+ * an unknown peer, -EINVAL for a local-only type, -EMSGSIZE when the frame exceeds max_frame,
+ * -ENOBUFS when the peer's queue is full (then on_unreachable follows), -ENOMEM. */
+int raft_transport_send(raft_transport *t, const raft_message *m);
+
+/* Fills *st for a known peer; -ENOENT otherwise. */
+int raft_transport_peer_stats(const raft_transport *t, uint64_t id,
+                              raft_transport_stats *st);
+
+/* Test-only fault hook: while on, everything to and from peer id is dropped silently (a
+ * snapshot in flight to it fails). Returns -ENOENT for an unknown peer. */
+int raft_transport_set_drop(raft_transport *t, uint64_t id, bool on);
+
+/* Parses "host:port" (numeric IPv4, [IPv6], or localhost). Returns 0 or -EINVAL. */
+int raft_transport_parse_addr(const char *s, struct sockaddr_storage *out);
+
+#endif

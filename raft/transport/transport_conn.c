@@ -1,0 +1,191 @@
+/* transport_conn: one TCP connection of the transport, inbound or outbound — reading the byte
+ * stream into whole frames (length-checked, decoded, handed to transport_in or transport_out),
+ * writing encoded frames with their accounting, and closing exactly once. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft/transport/transport_i.h"
+
+#define READ_SPACE (64u * 1024)
+
+rt_frame *rt_frame_new(void) {
+  return calloc(1, sizeof(rt_frame));
+}
+
+void rt_frame_free(rt_frame *f) {
+  if (!f) return;
+  free(f->buf.base);
+  free(f);
+}
+
+rt_conn *rt_conn_new(raft_transport *t, uint8_t role, rt_peer *peer) {
+  rt_conn *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  if (uv_tcp_init(t->loop, &c->tcp) != 0) {
+    free(c);
+    return NULL;
+  }
+  t->handles++;
+  c->tcp.data = c;
+  c->t = t;
+  c->role = role;
+  c->peer = peer;
+  if (peer) peer->refs++;
+  return c;
+}
+
+static void conn_closed_cb(uv_handle_t *h) {
+  rt_conn *c = h->data;
+  raft_transport *t = c->t;
+  rt_peer *p = c->peer;
+  free(c->rbuf);
+  free(c);
+  if (p) {
+    p->refs--;
+    rt_peer_release(p);
+  }
+  rt_handle_closed(t);
+}
+
+static const char *role_name(uint8_t role) {
+  switch (role) {
+    case RT_CONN_IN: return "inbound";
+    case RT_CONN_OUT_MSG: return "outbound";
+    default: return "snapshot";
+  }
+}
+
+void rt_conn_close(rt_conn *c, int level, const char *reason) {
+  if (c->closing) return;
+  c->closing = true;
+  if (reason) {
+    uint64_t who = c->role == RT_CONN_IN ? c->from : (c->peer ? c->peer->id : 0);
+    rt_log(c->t, level, "closing %s connection (peer %llx): %s", role_name(c->role),
+           (unsigned long long)who, reason);
+  }
+  if (c->role == RT_CONN_IN) rt_in_on_closed(c);
+  else rt_out_on_closed(c);
+  uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
+}
+
+static void write_cb(uv_write_t *req, int status) {
+  rt_frame *f = (rt_frame *)req;
+  rt_conn *c = f->conn;
+  rt_peer *p = c->peer;
+  if (c->role != RT_CONN_IN && p) {
+    p->queued_bytes -= f->queued;
+    if (status == 0) {
+      p->stats.bytes_sent += f->buf.len;
+      if (f->msg_type) {
+        p->stats.msgs_sent++;
+        if (f->msg_type == RAFT_MSG_APP) {
+          p->stats.append_sent++;
+          p->stats.append_bytes_sent += f->buf.len;
+        }
+      }
+    } else if (f->msg_type) {
+      p->stats.send_failures++;
+    }
+  }
+  bool chunk = f->kind == RAFT_CODEC_SNAP_CHUNK;
+  rt_frame_free(f);
+  if (status < 0) {
+    if (!c->closing) rt_conn_close(c, 1, uv_strerror(status));
+    return;
+  }
+  if (chunk && !c->closing) rt_snap_chunk_written(c);
+}
+
+int rt_conn_write(rt_conn *c, rt_frame *f) {
+  f->conn = c;
+  uv_buf_t b = uv_buf_init((char *)f->buf.base, (unsigned)f->buf.len);
+  int rc = uv_write(&f->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+  if (rc < 0) {
+    if (c->peer) {
+      c->peer->queued_bytes -= f->queued;
+      if (f->msg_type) c->peer->stats.send_failures++;
+    }
+    rt_frame_free(f);
+    rt_conn_close(c, 1, uv_strerror(rc));
+  }
+  return rc;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  rt_conn *c = h->data;
+  (void)suggested;
+  if (c->rcap - c->rlen < READ_SPACE) {
+    size_t cap = c->rcap ? c->rcap : READ_SPACE;
+    while (cap - c->rlen < READ_SPACE) cap *= 2;
+    uint8_t *p = realloc(c->rbuf, cap);
+    if (!p) {
+      *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
+      return;
+    }
+    c->rbuf = p;
+    c->rcap = cap;
+  }
+  *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
+}
+
+/* Splits the bytes read into frames and dispatches them until the connection closes. */
+static void conn_process(rt_conn *c) {
+  raft_transport *t = c->t;
+  size_t pos = 0;
+  while (!c->closing && !t->stopping) {
+    size_t n = 0;
+    int rc = raft_codec_frame_peek(c->rbuf + pos, c->rlen - pos, t->cfg.max_frame, &n);
+    if (rc == -EMSGSIZE) {
+      rt_conn_close(c, 2, "oversized frame");
+      break;
+    }
+    if (rc < 0) {
+      rt_conn_close(c, 2, "empty frame");
+      break;
+    }
+    if (rc == 0) break;
+    raft_codec_frame f;
+    const uint8_t *payload = c->rbuf + pos + RAFT_CODEC_HEADER_LEN;
+    pos += RAFT_CODEC_HEADER_LEN + n;
+    rc = raft_codec_decode(payload, n, &f);
+    if (rc == -EPROTONOSUPPORT) {
+      rt_conn_close(c, 2, "frame of another protocol version");
+      break;
+    }
+    if (rc == -ENOMEM) {
+      rt_conn_close(c, 3, "out of memory decoding a frame");
+      break;
+    }
+    if (rc < 0) {
+      rt_conn_close(c, 2, "malformed frame");
+      break;
+    }
+    if (c->role == RT_CONN_IN) rt_in_on_frame(c, &f, RAFT_CODEC_HEADER_LEN + n);
+    else rt_out_on_frame(c, &f);
+  }
+  /* rbuf lives until the close callback, so compacting after a close is harmless. */
+  if (pos) {
+    memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+    c->rlen -= pos;
+  }
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  rt_conn *c = s->data;
+  (void)buf;
+  if (c->closing) return;
+  if (nread < 0) {
+    if (nread == UV_EOF) rt_conn_close(c, 0, "closed by the other side");
+    else rt_conn_close(c, 1, uv_strerror((int)nread));
+    return;
+  }
+  c->rlen += (size_t)nread;
+  conn_process(c);
+}
+
+int rt_conn_start_read(rt_conn *c) {
+  int rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+  if (rc < 0) rt_conn_close(c, 1, uv_strerror(rc));
+  return rc;
+}

@@ -1,0 +1,236 @@
+/* transport_in: the listener and the connections peers open to us — the handshake check
+ * (version, cluster id, addressee), delivery of messages to on_message, and reassembly of a
+ * chunked snapshot into one MSG_SNAP followed by an ack. Anything unexpected closes that one
+ * connection with one log line. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft/transport/transport_i.h"
+
+static void listener_closed_cb(uv_handle_t *h) {
+  rt_handle_closed(h->data);
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  raft_transport *t = server->data;
+  if (status < 0 || t->stopping) {
+    if (status < 0) rt_log(t, 2, "accept: %s", uv_strerror(status));
+    return;
+  }
+  rt_conn *c = rt_conn_new(t, RT_CONN_IN, NULL);
+  if (!c) {
+    rt_log(t, 3, "accept: out of memory");
+    return;
+  }
+  c->next = t->inbound;
+  if (t->inbound) t->inbound->prev = c;
+  t->inbound = c;
+  int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
+  if (rc < 0) {
+    rt_conn_close(c, 2, uv_strerror(rc));
+    return;
+  }
+  c->connected = true;
+  uv_tcp_nodelay(&c->tcp, 1);
+  rt_conn_start_read(c);
+}
+
+int rt_in_listen(raft_transport *t, const struct sockaddr *addr) {
+  int rc = uv_tcp_init(t->loop, &t->listener);
+  if (rc < 0) return rc;
+  t->handles++;
+  t->listening = true;
+  t->listener.data = t;
+  rc = uv_tcp_bind(&t->listener, addr, 0);
+  if (rc == 0) rc = uv_listen((uv_stream_t *)&t->listener, 128, on_connection);
+  return rc;
+}
+
+void rt_in_close_listener(raft_transport *t) {
+  if (t->listening) {
+    t->listening = false;
+    uv_close((uv_handle_t *)&t->listener, listener_closed_cb);
+  }
+}
+
+static void snap_in_reset(rt_snap_in *si) {
+  free(si->data);
+  raft_codec_frame_free(&si->first);
+  memset(si, 0, sizeof *si);
+}
+
+void rt_in_on_closed(rt_conn *c) {
+  raft_transport *t = c->t;
+  if (c->prev) c->prev->next = c->next;
+  else if (t->inbound == c) t->inbound = c->next;
+  if (c->next) c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+  snap_in_reset(&c->snap_in);
+}
+
+/* Closes c for a protocol violation; frees f. */
+static void reject(rt_conn *c, raft_codec_frame *f, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void reject(rt_conn *c, raft_codec_frame *f, const char *fmt, ...) {
+  char why[200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  raft_codec_frame_free(f);
+  rt_conn_close(c, 2, why);
+}
+
+static bool check_handshake(rt_conn *c, raft_codec_frame *f) {
+  const raft_transport_config *cfg = &c->t->cfg;
+  const raft_codec_handshake *h = &f->handshake;
+  if (f->kind != RAFT_CODEC_HANDSHAKE) {
+    reject(c, f, "expected a handshake, got frame kind %u", f->kind);
+    return false;
+  }
+  if (h->cluster_id != cfg->cluster_id) {
+    reject(c, f, "handshake from member %" PRIx64 " of cluster %" PRIx64 ", not %" PRIx64,
+           h->from, h->cluster_id, cfg->cluster_id);
+    return false;
+  }
+  if (h->to != cfg->self_id) {
+    reject(c, f, "handshake from member %" PRIx64 " addressed to member %" PRIx64 ", not %" PRIx64,
+           h->from, h->to, cfg->self_id);
+    return false;
+  }
+  if (h->from == RAFT_NONE || h->from == cfg->self_id) {
+    reject(c, f, "handshake with sender id %" PRIx64, h->from);
+    return false;
+  }
+  c->handshaken = true;
+  c->from = h->from;
+  raft_codec_frame_free(f);
+  return true;
+}
+
+static bool check_addressing(rt_conn *c, raft_codec_frame *f, const raft_message *m) {
+  if (m->to != c->t->cfg.self_id || m->from != c->from) {
+    reject(c, f, "message from %" PRIx64 " to %" PRIx64 " on the connection of %" PRIx64,
+           m->from, m->to, c->from);
+    return false;
+  }
+  return true;
+}
+
+static void count_recv(rt_peer *p, const raft_message *m, size_t bytes) {
+  if (!p) return;
+  p->stats.msgs_recv++;
+  if (m->type == RAFT_MSG_APP) {
+    p->stats.append_recv++;
+    p->stats.append_bytes_recv += bytes;
+  }
+  if (m->type == RAFT_MSG_HEARTBEAT_RESP && p->hb_sent_ns) {
+    p->stats.rtt_us = (uv_hrtime() - p->hb_sent_ns) / 1000;
+    if (!p->stats.rtt_us) p->stats.rtt_us = 1;
+    p->hb_sent_ns = 0;
+  }
+}
+
+static void deliver(raft_transport *t, const raft_message *m) {
+  if (t->cbs.on_message && !t->stopping) t->cbs.on_message(t->cbs.arg, m);
+}
+
+static void send_ack(rt_conn *c, uint64_t snap_id, bool ok) {
+  raft_codec_snap_ack a = {.snap_id = snap_id, .ok = ok};
+  rt_frame *f = rt_frame_new();
+  if (!f || raft_codec_encode_snap_ack(&f->buf, &a) < 0) {
+    rt_frame_free(f);
+    rt_conn_close(c, 3, "cannot encode a snapshot ack");
+    return;
+  }
+  f->kind = RAFT_CODEC_SNAP_ACK;
+  rt_conn_write(c, f);
+}
+
+static void on_chunk(rt_conn *c, raft_codec_frame *f, rt_peer *p) {
+  raft_transport *t = c->t;
+  rt_snap_in *si = &c->snap_in;
+  const raft_codec_snap_chunk *ch = &f->chunk;
+  if (f->has_message) {
+    if (si->active) {
+      reject(c, f, "snapshot %" PRIu64 " restarted by %" PRIu64, si->snap_id, ch->snap_id);
+      return;
+    }
+    if (!check_addressing(c, f, &f->message)) return;
+    if (ch->total > t->cfg.max_snapshot) {
+      reject(c, f, "snapshot of %" PRIu64 " bytes, over the limit of %" PRIu64, ch->total,
+             t->cfg.max_snapshot);
+      return;
+    }
+    si->data = malloc(ch->total ? ch->total : 1);
+    if (!si->data) {
+      reject(c, f, "out of memory for a snapshot of %" PRIu64 " bytes", ch->total);
+      return;
+    }
+    si->active = true;
+    si->snap_id = ch->snap_id;
+    si->total = ch->total;
+    si->next_off = 0;
+  } else if (!si->active || ch->snap_id != si->snap_id) {
+    reject(c, f, "chunk of unknown snapshot %" PRIu64, ch->snap_id);
+    return;
+  }
+  if (ch->offset != si->next_off || ch->total != si->total) {
+    reject(c, f, "snapshot chunk at %" PRIu64 " of %" PRIu64 ", expected %" PRIu64 " of %" PRIu64,
+           ch->offset, ch->total, si->next_off, si->total);
+    return;
+  }
+  if (ch->data.len) memcpy(si->data + ch->offset, ch->data.base, ch->data.len);
+  si->next_off += ch->data.len;
+  bool last = ch->last;
+  if (f->has_message) si->first = *f; /* keeps the MSG_SNAP message (and its arena) */
+  else raft_codec_frame_free(f);
+  if (!last) return;
+  /* Take the snapshot out of the connection first: a callback that stops the transport or
+   * closes this connection must not free it under the callback's feet. */
+  raft_codec_frame first = si->first;
+  uint8_t *data = si->data;
+  uint64_t id = si->snap_id, total = si->total;
+  memset(si, 0, sizeof *si);
+  raft_message *m = &first.message;
+  m->snapshot->data = (raft_buf){total ? data : NULL, total};
+  count_recv(p, m, 0);
+  deliver(t, m);
+  free(data);
+  raft_codec_frame_free(&first);
+  if (!c->closing && !t->stopping) send_ack(c, id, true);
+}
+
+void rt_in_on_frame(rt_conn *c, raft_codec_frame *f, size_t frame_bytes) {
+  raft_transport *t = c->t;
+  if (!c->handshaken) {
+    check_handshake(c, f);
+    return;
+  }
+  rt_peer *p = rt_peer_find(t, c->from);
+  if (p) p->stats.bytes_recv += frame_bytes;
+  switch (f->kind) {
+    case RAFT_CODEC_MESSAGE:
+      if (!check_addressing(c, f, &f->message)) return;
+      if (p && p->drop) break;
+      count_recv(p, &f->message, frame_bytes);
+      deliver(t, &f->message);
+      break;
+    case RAFT_CODEC_SNAP_CHUNK:
+      if (p && p->drop) {
+        raft_codec_frame_free(f);
+        rt_conn_close(c, 0, "snapshot from a dropped peer");
+        return;
+      }
+      on_chunk(c, f, p);
+      return;
+    default:
+      reject(c, f, "unexpected frame kind %u after the handshake", f->kind);
+      return;
+  }
+  raft_codec_frame_free(f);
+}

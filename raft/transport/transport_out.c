@@ -1,0 +1,245 @@
+/* transport_out: the connections a member opens to a peer — the message connection (opened on
+ * demand, reopened after a failure no sooner than the backoff allows, its queue dropped when it
+ * fails) and the per-snapshot connection that streams a snapshot in chunks and waits for the
+ * receiver's ack. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft/transport/transport_i.h"
+
+static void out_connect_cb(uv_connect_t *req, int status);
+
+/* Opens an outbound connection of role to p; NULL when it failed at once (already closed, with
+ * the failure's effects applied). */
+static rt_conn *out_open(rt_peer *p, uint8_t role) {
+  raft_transport *t = p->t;
+  rt_conn *c = rt_conn_new(t, role, p);
+  if (!c) return NULL;
+  if (role == RT_CONN_OUT_MSG) p->msg = c;
+  else p->snap = c;
+  int rc = 0;
+  if (t->has_bind) rc = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&t->bind_addr, 0);
+  if (rc == 0) {
+    rc = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&p->addr,
+                        out_connect_cb);
+  }
+  if (rc < 0) {
+    char why[128];
+    snprintf(why, sizeof why, "connect: %s", uv_strerror(rc));
+    rt_conn_close(c, 0, why);
+    return NULL;
+  }
+  return c;
+}
+
+static void drop_pending(rt_peer *p) {
+  while (p->pending_head) {
+    rt_frame *f = p->pending_head;
+    p->pending_head = f->next;
+    p->queued_bytes -= f->queued;
+    p->stats.send_failures++;
+    rt_frame_free(f);
+  }
+  p->pending_tail = NULL;
+}
+
+static void retry_cb(uv_timer_t *h) {
+  rt_peer *p = h->data;
+  p->retry_armed = false;
+  if (!p->msg && p->pending_head && !p->t->stopping && !p->removed) out_open(p, RT_CONN_OUT_MSG);
+}
+
+void rt_out_send_frame(rt_peer *p, rt_frame *f) {
+  if (p->msg && p->msg->connected) {
+    rt_conn_write(p->msg, f);
+    return;
+  }
+  f->next = NULL;
+  if (p->pending_tail) p->pending_tail->next = f;
+  else p->pending_head = f;
+  p->pending_tail = f;
+  if (p->msg || p->retry_armed) return;
+  uint64_t now = uv_now(p->t->loop);
+  if (now >= p->retry_at_ms) {
+    out_open(p, RT_CONN_OUT_MSG);
+  } else {
+    p->retry_armed = true;
+    uv_timer_start(&p->retry_timer, retry_cb, p->retry_at_ms - now, 0);
+  }
+}
+
+static void write_next_chunk(rt_conn *c) {
+  rt_peer *p = c->peer;
+  raft_transport *t = c->t;
+  rt_snap_out *so = &p->snap_out;
+  uint64_t total = so->snap.data.len;
+  uint64_t len = total - so->off;
+  if (len > t->cfg.snap_chunk) len = t->cfg.snap_chunk;
+  raft_codec_snap_chunk ch = {.snap_id = so->snap_id, .offset = so->off, .total = total,
+                              .last = so->off + len == total,
+                              .data = {len ? so->snap.data.base + so->off : NULL, len}};
+  rt_frame *f = rt_frame_new();
+  int rc = f ? raft_codec_encode_snap_chunk(&f->buf, &ch, so->off == 0 ? &so->msg : NULL)
+             : -ENOMEM;
+  if (rc < 0) {
+    rt_frame_free(f);
+    rt_conn_close(c, 3, "cannot encode a snapshot chunk");
+    return;
+  }
+  f->kind = RAFT_CODEC_SNAP_CHUNK;
+  so->off += len;
+  if (ch.last) so->acked_wait = true;
+  rt_conn_write(c, f);
+}
+
+void rt_snap_chunk_written(rt_conn *c) {
+  rt_peer *p = c->peer;
+  if (!p || p->snap != c || !p->snap_out.active || p->snap_out.acked_wait) return;
+  write_next_chunk(c);
+}
+
+static void out_connect_cb(uv_connect_t *req, int status) {
+  rt_conn *c = req->handle->data;
+  raft_transport *t = c->t;
+  if (c->closing) return;
+  if (status < 0) {
+    char why[128];
+    snprintf(why, sizeof why, "connect: %s", uv_strerror(status));
+    rt_conn_close(c, 0, why);
+    return;
+  }
+  c->connected = true;
+  c->connected_at_ms = uv_now(t->loop);
+  uv_tcp_nodelay(&c->tcp, 1);
+  uv_tcp_keepalive(&c->tcp, 1, 10);
+  if (rt_conn_start_read(c) < 0) return;
+  raft_codec_handshake hs = {.cluster_id = t->cfg.cluster_id, .from = t->cfg.self_id,
+                             .to = c->peer->id,
+                             .channel = c->role == RT_CONN_OUT_SNAP ? RAFT_CODEC_CHANNEL_SNAPSHOT
+                                                                    : RAFT_CODEC_CHANNEL_MESSAGES};
+  rt_frame *f = rt_frame_new();
+  if (!f || raft_codec_encode_handshake(&f->buf, &hs) < 0) {
+    rt_frame_free(f);
+    rt_conn_close(c, 3, "cannot encode the handshake");
+    return;
+  }
+  f->kind = RAFT_CODEC_HANDSHAKE;
+  if (rt_conn_write(c, f) < 0) return;
+  rt_peer *p = c->peer;
+  if (c->role == RT_CONN_OUT_SNAP) {
+    write_next_chunk(c);
+    return;
+  }
+  while (p->pending_head && !c->closing) {
+    rt_frame *pf = p->pending_head;
+    p->pending_head = pf->next;
+    if (!p->pending_head) p->pending_tail = NULL;
+    rt_conn_write(c, pf);
+  }
+}
+
+/* Ends the snapshot in flight to p: frees it, stops its timer, closes its connection, and
+ * (when notify) reports the outcome. */
+static void snap_end(rt_peer *p, bool notify, bool ok) {
+  rt_snap_out *so = &p->snap_out;
+  if (!so->active) return;
+  so->active = false;
+  free(so->snap.data.base);
+  memset(&so->snap, 0, sizeof so->snap);
+  uv_timer_stop(&so->timer);
+  if (p->snap) rt_conn_close(p->snap, 0, NULL);
+  if (ok) p->stats.snapshots_sent++;
+  else p->stats.snapshot_failures++;
+  if (notify) rt_notify_snapshot(p, ok);
+}
+
+void rt_snap_abort(rt_peer *p, bool notify) {
+  snap_end(p, notify, false);
+}
+
+static void snap_timeout_cb(uv_timer_t *h) {
+  rt_peer *p = h->data;
+  rt_log(p->t, 2, "snapshot to %llx not acknowledged in %u ms", (unsigned long long)p->id,
+         p->t->cfg.snap_timeout_ms);
+  snap_end(p, true, false);
+}
+
+int rt_snap_send(rt_peer *p, const raft_message *m) {
+  raft_transport *t = p->t;
+  rt_snap_out *so = &p->snap_out;
+  if (!m->snapshot) return -EINVAL;
+  if (so->active) {
+    p->stats.snapshot_failures++;
+    rt_notify_snapshot(p, false);
+    return -EBUSY;
+  }
+  memset(so, 0, offsetof(rt_snap_out, timer));
+  so->snap = *m->snapshot;
+  so->snap.data.base = NULL;
+  if (so->snap.data.len) {
+    so->snap.data.base = malloc(so->snap.data.len);
+    if (!so->snap.data.base) return -ENOMEM;
+    memcpy(so->snap.data.base, m->snapshot->data.base, so->snap.data.len);
+  }
+  so->msg = *m;
+  so->msg.entries = NULL;
+  so->msg.n_entries = 0;
+  so->msg.context = (raft_buf){NULL, 0};
+  so->msg.snapshot = &so->snap;
+  so->snap_id = ++t->next_snap_id;
+  so->active = true;
+  uv_timer_start(&so->timer, snap_timeout_cb, t->cfg.snap_timeout_ms, 0);
+  out_open(p, RT_CONN_OUT_SNAP);
+  return 0;
+}
+
+void rt_out_on_frame(rt_conn *c, raft_codec_frame *f) {
+  rt_peer *p = c->peer;
+  bool ack = f->kind == RAFT_CODEC_SNAP_ACK;
+  bool ok = f->ack.ok;
+  uint64_t id = f->ack.snap_id;
+  raft_codec_frame_free(f);
+  if (c->role == RT_CONN_OUT_MSG) return; /* nothing is expected back; ignore */
+  if (!ack || !p || p->snap != c || !p->snap_out.active || !p->snap_out.acked_wait ||
+      id != p->snap_out.snap_id) {
+    rt_conn_close(c, 2, "unexpected frame on a snapshot connection");
+    return;
+  }
+  if (!ok) rt_log(c->t, 2, "snapshot refused by %llx", (unsigned long long)p->id);
+  snap_end(p, true, ok);
+}
+
+void rt_out_on_closed(rt_conn *c) {
+  rt_peer *p = c->peer;
+  if (!p) return;
+  raft_transport *t = c->t;
+  bool live = !t->stopping && !p->removed;
+  if (c->role == RT_CONN_OUT_SNAP) {
+    if (p->snap == c) {
+      p->snap = NULL;
+      snap_end(p, live, false);
+    }
+    return;
+  }
+  if (p->msg != c) return;
+  p->msg = NULL;
+  p->hb_sent_ns = 0;
+  drop_pending(p);
+  if (!live) return;
+  uint64_t now = uv_now(t->loop);
+  if (c->connected && now - c->connected_at_ms >= t->cfg.backoff_max_ms)
+    p->backoff_ms = t->cfg.backoff_min_ms;
+  p->retry_at_ms = now + p->backoff_ms;
+  p->backoff_ms *= 2;
+  if (p->backoff_ms > t->cfg.backoff_max_ms) p->backoff_ms = t->cfg.backoff_max_ms;
+  rt_notify_unreachable(p);
+}
+
+void rt_peer_close_conns(rt_peer *p) {
+  rt_conn *m = p->msg, *s = p->snap;
+  if (m) rt_conn_close(m, 0, NULL);
+  if (s) rt_conn_close(s, 0, NULL);
+  drop_pending(p);
+}
