@@ -154,7 +154,9 @@ typedef struct raft_message {
   raft_entry *entries;
   size_t n_entries;
   raft_snapshot *snapshot;   /* SNAP only */
-  raft_buf context;          /* READ_INDEX*, HEARTBEAT*: the read context */
+  raft_buf context;          /* READ_INDEX*, HEARTBEAT*: the read context; VOTE, PRE_VOTE:
+                              * "CampaignTransfer" when the campaign comes from a leader
+                              * transfer (TIMEOUT_NOW), which passes the lease check */
 } raft_message;
 
 /* One-line text form used in logs, traces and golden tests. Returns buf. */
@@ -278,12 +280,14 @@ int raft_apply_conf_change(raft *r, const raft_conf_change *cc, raft_conf_state 
 
 /* Requests a linearizable read point; a raft_read_state {index, ctx} appears in a later ready
  * once a quorum confirmed this leader (never before the leader committed an entry of its own
- * term). On a follower the request goes to the leader. Returns 0 or RAFT_E_DROPPED. */
+ * term). On a follower the request goes to the leader. ctx must not be empty (RAFT_E_INVAL) and
+ * should be unique: a context already pending is ignored. Returns 0 or RAFT_E_DROPPED. */
 int raft_read_index(raft *r, const void *ctx, size_t len);
 
 /* Starts an election now (also used for the first node of a cluster in tests). */
 int raft_campaign(raft *r);
-/* Transfers leadership to `to` (leader: directly; follower: asks the leader). */
+/* Transfers leadership to `to` (leader: directly; follower: asks the leader, which it can do
+ * only for itself, to == its own id; otherwise RAFT_E_NOT_LEADER). */
 int raft_transfer_leader(raft *r, uint64_t to);
 /* The transport could not deliver to `id`. */
 void raft_report_unreachable(raft *r, uint64_t id);
