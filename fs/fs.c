@@ -1,15 +1,9 @@
-/* fs: per-request access to the mount and key-name helpers. */
+/* fs: key-name helpers shared by the operations. */
 #include "fs/fs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-fs *fs_begin(fuse_req_t req) {
-  fs *f = fuse_req_userdata(req);
-  proto_v2_client_start_clock(f->client);
-  return f;
-}
 
 char *fs_child_key(const char *dir, const char *name) {
   size_t n = strlen(dir) + strlen(name) + 2;

@@ -2,16 +2,18 @@
  * through fuse_req_userdata. No globals: one struct fs per mount.
  *
  * Semantics (shared/docs/fuse.md): v2 keys are regular files, v2 directories directories;
- * hidden "_" keys are reachable by name but not listed. Every open takes a fresh snapshot of
- * the value (direct_io); writes edit a private whole-value buffer which reaches the store in
- * one PUT at flush/fsync (errors from close()): prevIndex for read-modify-write (101 ->
- * ESTALE), prevExist=true after O_TRUNC, prevExist=false for a create, an existing TTL kept.
- * O_CREAT|O_EXCL creates at open. A handle dirty only by O_TRUNC/create (nothing written)
- * waits for a write or RELEASE, so a shell's "> key" never stores a transient "". A watch
- * thread (fs_watch.c) follows the prefix and invalidates the kernel's caches on every remote
- * change; attributes are cached attr_timeout seconds (0 for hidden keys). The session loop is
- * single-threaded and requests are synchronous, each operation bounded by op_timeout; each
- * request runs under `lock`, which the watch thread takes to update the inode table. */
+ * hidden "_" keys are reachable by name but not listed. The whole tree under the prefix is
+ * mirrored in memory (fs_mirror.c): loaded at mount, kept current by one recursive watch
+ * stream (fs_watch.c), so lookups, stat, listings and read-only opens are answered without a
+ * request; while the watch is down they are answered from the last known state (unknown names:
+ * a GET, EIO when the cluster cannot be reached). Remote changes are replayed through the
+ * mount itself (fs_replay.c) so the kernel raises the inotify events a local change would.
+ * Writes edit a private whole-value buffer which reaches the store in one PUT at flush/fsync
+ * (errors from close()): prevIndex for read-modify-write (101 -> ESTALE), prevExist=true after
+ * O_TRUNC, prevExist=false for a create, an existing TTL kept. O_CREAT|O_EXCL creates at open.
+ * A handle dirty only by O_TRUNC/create waits for a write or RELEASE, so a shell's "> key"
+ * never stores a transient "". Requests are served by several session threads
+ * (fs_session.c); `lock` guards the inode table and is released during network calls. */
 #ifndef QUORUM_FS_FS_H
 #define QUORUM_FS_FS_H
 
@@ -28,13 +30,30 @@
 /* The magic write-only name in every directory: writing it POSTs an in-order key. */
 #define FS_POST_NAME ".post"
 
+typedef struct fs_thread fs_thread;
+struct fs_watch;
+
 typedef struct fs {
-  proto_v2_client *client;
+  proto_v2_client_opts client_opts; /* each session thread makes its own client from these */
+  char **endpoints;
+  size_t n_endpoints;
+  pthread_key_t thread_key;  /* the calling thread's fs_thread */
+  fs_thread *threads;        /* every fs_thread made (freed at unmount) */
   char *prefix;            /* etcd key of the mount root: "/" or "/app" (no trailing slash) */
+  char *mountpoint;        /* absolute */
   fs_itable nodes;         /* inode table */
-  pthread_mutex_t lock;    /* held by every request and by the watch thread on `nodes` */
+  pthread_mutex_t lock;    /* held by every request (but not during its network calls) and by
+                              the watch thread while it changes `nodes` */
+  pthread_cond_t idle;     /* broadcast when a request that wrote to the store ends */
   uid_t uid;
   gid_t gid;
+  mode_t umask;            /* files 0644 and directories 0755, minus this */
+  int read_only;           /* -o ro: every change that is not a self-replay gives EROFS */
+  int notify_vfs;          /* replay remote changes as VFS calls (inotify); 0 = invalidate only */
+  int synced;              /* the watch stream is open: the mirror is current */
+  int applier_tid;         /* thread id of the watch thread (its requests are self-replays) */
+  int n_session_threads;
+  struct fs_watch *watch;
   double attr_timeout;     /* kernel attr/entry cache, seconds */
   long op_timeout_ms;      /* bound of one filesystem operation across all endpoints */
   struct timespec mount_time;
@@ -43,8 +62,18 @@ typedef struct fs {
   int connected;           /* the last request reached the cluster */
 } fs;
 
-/* The mount of a request, with the operation's deadline started. */
+/* The mount of a request, with the operation's deadline started (and the request remembered,
+ * for interrupts, in the calling thread's fs_thread). */
 fs *fs_begin(fuse_req_t req);
+
+/* The calling thread's v2 client (made on first use). NULL on out-of-memory. */
+proto_v2_client *fs_client(fs *f);
+
+/* REQ comes from the applier: the VFS call replaying a remote change (fuse.md 2(a)). */
+int fs_self(fuse_req_t req);
+
+/* -o ro: a change requested by anyone but the applier gives EROFS. */
+int fs_refuse_write(fuse_req_t req);
 
 /* The etcd key of NAME in the directory whose key is DIR (malloc'd; NULL on out-of-memory). */
 char *fs_child_key(const char *dir, const char *name);

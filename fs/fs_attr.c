@@ -1,13 +1,32 @@
-/* fs_attr: node attributes. Modes are fixed (files 0644, directories 0755, FS_POST_NAME 0222),
- * owned by the mounting user; v2 has no timestamps, so all three times are the moment this
- * client first saw the node's current modifiedIndex (the mount time for older ones). */
+/* fs_attr: node attributes. Modes are fixed (files 0644, directories 0755, FS_POST_NAME 0222,
+ * minus -o umask), owned by the mounting user or -o uid/gid; v2 has no timestamps, so all three
+ * times are the moment this client first saw the node's current modifiedIndex (the mount time
+ * for older ones). */
 #include "fs/fs_attr.h"
 
 #include <string.h>
 
 #include "fs/fs_handle.h"
+#include "fs/fs_mirror.h"
+
+static void attr_set(fs *f, fs_node *node, const fs_kv *kv, int mirror);
 
 void fs_attr_update(fs *f, fs_node *node, const fs_kv *kv) {
+  /* a mirrored node changes with the watch only (else a change read here first would not be
+   * recognised as new when its event comes, and would raise no inotify event) */
+  if (node->cached && !node->pending) return;
+  attr_set(f, node, kv, 0);
+}
+
+void fs_attr_written(fs *f, fs_node *node, const fs_kv *kv) {
+  /* the watch may have applied a newer state while this answer was on its way */
+  if (node->cached && !node->pending && kv->modified_index < node->modified_index) return;
+  attr_set(f, node, kv, 1);
+}
+
+/* MIRROR: the answer is to our own write (so the watch will know its event as ours); a read's
+ * answer never enters the mirror (its event must still be replayed when it comes). */
+static void attr_set(fs *f, fs_node *node, const fs_kv *kv, int mirror) {
   node->is_dir = kv->dir;
   node->size = kv->dir ? 0 : kv->len;
   node->created_index = kv->created_index;
@@ -18,7 +37,14 @@ void fs_attr_update(fs *f, fs_node *node, const fs_kv *kv) {
       clock_gettime(CLOCK_REALTIME, &node->mtime);
     node->modified_index = kv->modified_index;
   }
+  node->expires_at = kv->expires_at;
   node->pending = 0;
+  if (mirror) node->replay = FS_REPLAY_NONE; /* our own write decides what the name is now */
+  /* a file's answer is its whole state: into the mirror when its directory is mirrored (a
+   * directory's answer lists its children but not theirs: it stays as it was) */
+  if (!kv->dir && fs_node_set_value(node, kv->value, kv->len) == 0 && mirror && node->linked &&
+      node->parent && node->parent->cached && !fs_mirror_hidden(f, node->key))
+    node->cached = 1;
 }
 
 void fs_attr_fill(const fs *f, const fs_node *node, struct stat *st) {
@@ -27,10 +53,10 @@ void fs_attr_fill(const fs *f, const fs_node *node, struct stat *st) {
   st->st_uid = f->uid;
   st->st_gid = f->gid;
   if (node->is_dir) {
-    st->st_mode = S_IFDIR | 0755;
+    st->st_mode = S_IFDIR | (0755 & ~f->umask);
     st->st_nlink = 2;
   } else {
-    st->st_mode = S_IFREG | (node->is_post ? 0222 : 0644);
+    st->st_mode = S_IFREG | ((node->is_post ? 0222 : 0644) & ~f->umask);
     st->st_nlink = node->linked ? 1 : 0;
     st->st_size = (off_t)fs_handle_size(node);
   }

@@ -8,8 +8,13 @@
 #include "fs/fs.h"
 #include "fs/fs_store.h"
 
-/* Updates NODE from KV: kind, size, indexes; st_mtime moves whenever modifiedIndex does. */
+/* Updates NODE from KV, a read's answer: kind, size, indexes; st_mtime moves whenever
+ * modifiedIndex does. Mirrored nodes are left to the watch. */
 void fs_attr_update(fs *f, fs_node *node, const fs_kv *kv);
+
+/* The same for the answer to our own write: the mirror takes it (unless the watch already has
+ * something newer), so that the write coming back on the watch is known as ours. */
+void fs_attr_written(fs *f, fs_node *node, const fs_kv *kv);
 
 void fs_attr_fill(const fs *f, const fs_node *node, struct stat *st);
 

@@ -81,7 +81,7 @@ static char *post_dir(const char *post_key) {
 }
 
 int fs_handle_push(fs *f, fs_handle *h) {
-  if (!h->dirty) return 0;
+  if (!h->dirty || h->self) return 0;
   /* v2 values are strings: a NUL byte cannot be stored, so refuse it rather than cut it */
   if (h->len && memchr(h->buf, 0, h->len)) {
     h->dirty = 0;
@@ -129,7 +129,7 @@ int fs_handle_push(fs *f, fs_handle *h) {
       fprintf(stderr, "quorumfs: %s changed in the store since it was opened (ESTALE)\n", node->key);
     return e;
   }
-  fs_attr_update(f, node, &kv);
+  fs_attr_written(f, node, &kv);
   h->base_index = kv.modified_index;
   h->push = FS_PUSH_CAS;
   h->dirty = 0;

@@ -28,6 +28,7 @@ typedef struct fs_handle {
   int dirty;
   int written;          /* dirty by write/ftruncate, not only by O_TRUNC or a create */
   int append;
+  int self;             /* opened by the applier (a replay): never pushed */
   fs_push push;
   uint64_t base_index;  /* modifiedIndex the buffer was read at (FS_PUSH_CAS) */
   double expires_at;    /* the node's TTL at open (kept on rewrite); 0 = none */

@@ -26,6 +26,57 @@ static void key_insert(fs_itable *t, fs_node *n) {
   n->linked = 1;
 }
 
+/* The node of KEY's parent directory, when known. */
+static fs_node *find_parent(fs_itable *t, const char *key) {
+  if (t->root && strcmp(key, t->root->key) == 0) return NULL;
+  const char *slash = strrchr(key, '/');
+  if (!slash) return NULL;
+  size_t n = slash == key ? 1 : (size_t)(slash - key);
+  char buf[512];
+  char *pk = n < sizeof buf ? buf : malloc(n + 1);
+  if (!pk) return NULL;
+  memcpy(pk, key, n);
+  pk[n] = 0;
+  fs_node *p = fs_itable_find(t, pk);
+  if (pk != buf) free(pk);
+  return p;
+}
+
+static void tree_attach(fs_itable *t, fs_node *n) {
+  fs_node *p = find_parent(t, n->key);
+  if (!p || p == n) return;
+  n->parent = p;
+  n->prev_sib = NULL;
+  n->next_sib = p->child;
+  if (p->child) p->child->prev_sib = n;
+  p->child = n;
+}
+
+static void tree_detach(fs_node *n) {
+  if (!n->parent) return;
+  if (n->prev_sib) n->prev_sib->next_sib = n->next_sib;
+  else n->parent->child = n->next_sib;
+  if (n->next_sib) n->next_sib->prev_sib = n->prev_sib;
+  n->parent = n->prev_sib = n->next_sib = NULL;
+}
+
+int fs_node_set_value(fs_node *node, const char *value, size_t len) {
+  char *v = malloc(len + 1);
+  if (!v) return -1;
+  if (len) memcpy(v, value, len);
+  v[len] = 0;
+  free(node->value);
+  node->value = v;
+  node->vlen = len;
+  return 0;
+}
+
+static void node_destroy(fs_node *n) {
+  free(n->key);
+  free(n->value);
+  free(n);
+}
+
 static void ino_insert(fs_itable *t, fs_node *n) {
   size_t b = hash_u64(n->ino, t->n_buckets);
   n->next_ino = t->by_ino[b];
@@ -72,6 +123,7 @@ static fs_node *node_new(fs_itable *t, const char *key, uint64_t ino) {
   n->ino = ino;
   ino_insert(t, n);
   key_insert(t, n);
+  tree_attach(t, n);
   t->count++;
   return n;
 }
@@ -101,8 +153,7 @@ void fs_itable_free(fs_itable *t) {
     for (size_t i = 0; i < t->n_buckets; i++) {
       for (fs_node *n = t->by_ino[i], *next; n; n = next) {
         next = n->next_ino;
-        free(n->key);
-        free(n);
+        node_destroy(n);
       }
     }
   }
@@ -129,6 +180,14 @@ fs_node *fs_itable_intern(fs_itable *t, const char *key) {
 }
 
 void fs_itable_unlink(fs_itable *t, fs_node *node) {
+  while (node->child) {
+    fs_node *c = node->child;
+    fs_itable_unlink(t, c); /* detaches c */
+    fs_itable_maybe_free(t, c);
+  }
+  tree_detach(node);
+  node->cached = 0;
+  node->replay = FS_REPLAY_NONE;
   if (!node->linked) return;
   fs_node **pp = &t->by_key[hash_str(node->key, t->n_buckets)];
   while (*pp && *pp != node) pp = &(*pp)->next_key;
@@ -149,18 +208,19 @@ int fs_itable_move(fs_itable *t, fs_node *node, const char *new_key) {
   free(node->key);
   node->key = k;
   key_insert(t, node);
+  tree_attach(t, node);
   return 0;
 }
 
 void fs_itable_maybe_free(fs_itable *t, fs_node *node) {
-  if (node == t->root || node->nlookup > 0 || node->handles) return;
+  if (node == t->root || node->nlookup > 0 || node->handles || node->child) return;
+  if (node->linked && node->cached) return;
   fs_itable_unlink(t, node);
   fs_node **pp = &t->by_ino[hash_u64(node->ino, t->n_buckets)];
   while (*pp && *pp != node) pp = &(*pp)->next_ino;
   if (*pp) *pp = node->next_ino;
   t->count--;
-  free(node->key);
-  free(node);
+  node_destroy(node);
 }
 
 void fs_itable_forget(fs_itable *t, fs_node *node, uint64_t n) {

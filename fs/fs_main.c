@@ -1,13 +1,21 @@
 /* quorumfs: mounts an etcd v2 key tree (quorumd or etcd) as a filesystem.
  *
  *   quorumfs mount ENDPOINTS MOUNTPOINT [--prefix /app] [-o opt,...] [-f] [-d]
+ *   quorumfs ENDPOINTS MOUNTPOINT [-o opt,...]             (as mount.fuse3 runs it from fstab)
+ *   mount.quorumfs SOURCE MOUNTPOINT [-sfnv] [-o opt,...]  (mount(8)'s helper convention)
  *
- * ENDPOINTS is a comma-separated list of client URLs (tried in turn). Our own -o options:
- * attr_timeout=SECONDS (kernel attr/entry cache, default 1), op_timeout=SECONDS (bound of one
- * operation across all endpoints; an unreachable cluster gives EIO after it, default 5); the
- * other -o options go to FUSE (allow_other, ro, ...). -f stays in the foreground, -d prints
- * FUSE's debug log. Unmount with fusermount3 -u MOUNTPOINT (or SIGTERM/SIGINT). */
+ * ENDPOINTS is a comma-separated list of client URLs (tried in turn); a SOURCE may be written
+ * quorumfs#ENDPOINTS. Our own -o options: attr_timeout=S (kernel attr/entry cache, default 1),
+ * op_timeout=S (bound of one operation across all endpoints; an unreachable cluster gives EIO
+ * after it, default 5), prefix=KEY, ro (enforced by quorumfs, so remote changes are still
+ * replayed), uid=N, gid=N, umask=OOO (owner and modes shown), notify=vfs|inval (replay remote
+ * changes as inotify events, default, or only invalidate caches), threads=N (session threads,
+ * default 4). fstab's own words (defaults, noauto, nofail, _netdev, user, x-*, ...) are
+ * ignored; the other -o options go to FUSE (allow_other, nodev, nosuid, ...). -f stays in the
+ * foreground, -d prints FUSE's debug log. Unmount with fusermount3 -u MOUNTPOINT (or
+ * SIGTERM/SIGINT). */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +23,20 @@
 
 #include "fs/fs.h"
 #include "fs/fs_handle.h"
+#include "fs/fs_mirror.h"
 #include "fs/fs_ops.h"
+#include "fs/fs_session.h"
 #include "fs/fs_store.h"
 #include "fs/fs_watch.h"
 
 typedef struct fs_cli {
   const char *endpoints, *mountpoint;
-  const char *prefix;
+  char *prefix;
   char *fuse_opts; /* comma-separated, for FUSE */
   int foreground, debug;
   double attr_timeout, op_timeout;
+  int read_only, notify_inval, threads;
+  long uid, gid, umask; /* -1: unset */
 } fs_cli;
 
 static void usage(FILE *out) {
@@ -34,7 +46,14 @@ static void usage(FILE *out) {
           "  --prefix KEY     mount this directory of the key tree (default /)\n"
           "  -o attr_timeout=S  kernel attribute cache in seconds (default 1)\n"
           "  -o op_timeout=S    give up (EIO) after S seconds without the cluster (default 5)\n"
-          "  -o OPT           other options go to FUSE (allow_other, ro, ...)\n"
+          "  -o prefix=KEY      the same as --prefix\n"
+          "  -o ro              refuse every change with EROFS (remote changes still show)\n"
+          "  -o uid=N,gid=N     owner of every file (default: the mounting user)\n"
+          "  -o umask=OOO       taken from the modes 0644 (files) and 0755 (directories)\n"
+          "  -o notify=vfs|inval  remote changes as inotify events (vfs, default) or only\n"
+          "                     invalidated caches (inval)\n"
+          "  -o threads=N       request threads (default 4)\n"
+          "  -o OPT           other options go to FUSE (allow_other, nodev, ...)\n"
           "  -f               stay in the foreground;  -d  FUSE debug output\n"
           "unmount with: fusermount3 -u MOUNTPOINT\n");
 }
@@ -58,6 +77,24 @@ static int parse_seconds(const char *s, double *out) {
   return 0;
 }
 
+static int parse_long(const char *s, int base, long max, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, base);
+  if (end == s || *end || errno || v < 0 || v > max) return -1;
+  *out = v;
+  return 0;
+}
+
+/* Options that fstab lines carry for mount(8) or systemd. */
+static int fstab_word(const char *opt) {
+  static const char *const words[] = {"defaults", "auto", "noauto", "user", "users", "nouser",
+                                      "owner", "group", "nofail", "_netdev", "exec"};
+  for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+    if (strcmp(opt, words[i]) == 0) return 1;
+  return strncmp(opt, "x-", 2) == 0 || strncmp(opt, "comment=", 8) == 0;
+}
+
 static int parse_o(fs_cli *c, const char *list) {
   const char *p = list;
   while (*p) {
@@ -71,6 +108,26 @@ static int parse_o(fs_cli *c, const char *list) {
       if (parse_seconds(opt + 13, &c->attr_timeout) != 0) return -1;
     } else if (strncmp(opt, "op_timeout=", 11) == 0) {
       if (parse_seconds(opt + 11, &c->op_timeout) != 0 || c->op_timeout < 0.1) return -1;
+    } else if (strncmp(opt, "prefix=", 7) == 0) {
+      free(c->prefix);
+      if (!(c->prefix = strdup(opt + 7))) return -1;
+    } else if (strcmp(opt, "ro") == 0 || strcmp(opt, "rw") == 0) {
+      c->read_only = opt[1] == 'o';
+    } else if (strncmp(opt, "uid=", 4) == 0) {
+      if (parse_long(opt + 4, 10, 0xfffffffeL, &c->uid) != 0) return -1;
+    } else if (strncmp(opt, "gid=", 4) == 0) {
+      if (parse_long(opt + 4, 10, 0xfffffffeL, &c->gid) != 0) return -1;
+    } else if (strncmp(opt, "umask=", 6) == 0) {
+      if (parse_long(opt + 6, 8, 0777, &c->umask) != 0) return -1;
+    } else if (strncmp(opt, "notify=", 7) == 0) {
+      if (strcmp(opt + 7, "vfs") != 0 && strcmp(opt + 7, "inval") != 0) return -1;
+      c->notify_inval = strcmp(opt + 7, "inval") == 0;
+    } else if (strncmp(opt, "threads=", 8) == 0) {
+      long t;
+      if (parse_long(opt + 8, 10, 64, &t) != 0 || t < 1) return -1;
+      c->threads = (int)t;
+    } else if (fstab_word(opt)) {
+      /* for mount(8), not for us */
     } else if (n && add_fuse_opt(c, opt, n) != 0) {
       return -1;
     }
@@ -80,19 +137,35 @@ static int parse_o(fs_cli *c, const char *list) {
   return 0;
 }
 
-static int parse_args(int argc, char **argv, fs_cli *c) {
+/* "quorumfs#http://..." -> "http://...". */
+static const char *strip_source(const char *s) {
+  return strncmp(s, "quorumfs#", 9) == 0 ? s + 9 : s;
+}
+
+/* HELPER: argv as mount(8) gives it to mount.quorumfs (no "mount" word; -s -n -v and -t TYPE
+ * are mount(8)'s and ignored). */
+static int parse_args(int argc, char **argv, fs_cli *c, int helper) {
   memset(c, 0, sizeof *c);
-  c->prefix = "/";
   c->attr_timeout = 1.0;
   c->op_timeout = 5.0;
-  if (argc < 2 || strcmp(argv[1], "mount") != 0) return -1;
+  c->uid = c->gid = c->umask = -1;
+  c->threads = 4;
+  int first = 2;
+  if (helper || (argc >= 2 && argv[1][0] != '-' && strcmp(argv[1], "mount") != 0)) first = 1;
+  else if (argc < 2 || strcmp(argv[1], "mount") != 0) return -1;
   int pos = 0;
-  for (int i = 2; i < argc; i++) {
+  for (int i = first; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--prefix") == 0 && i + 1 < argc) {
-      c->prefix = argv[++i];
+      free(c->prefix);
+      if (!(c->prefix = strdup(argv[++i]))) return -1;
     } else if (strncmp(a, "--prefix=", 9) == 0) {
-      c->prefix = a + 9;
+      free(c->prefix);
+      if (!(c->prefix = strdup(a + 9))) return -1;
+    } else if ((strcmp(a, "-s") == 0 || strcmp(a, "-n") == 0 || strcmp(a, "-v") == 0) && first == 1) {
+      /* mount(8): sloppy, no mtab, verbose */
+    } else if (strcmp(a, "-t") == 0 && i + 1 < argc && first == 1) {
+      i++;
     } else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
       if (parse_o(c, argv[++i]) != 0) return -1;
     } else if (strncmp(a, "-o", 2) == 0 && a[2]) {
@@ -104,7 +177,7 @@ static int parse_args(int argc, char **argv, fs_cli *c) {
     } else if (a[0] == '-') {
       return -1;
     } else if (pos == 0) {
-      c->endpoints = a;
+      c->endpoints = strip_source(a);
       pos++;
     } else if (pos == 1) {
       c->mountpoint = a;
@@ -144,19 +217,25 @@ static char **split_endpoints(const char *list, size_t *n) {
   return v;
 }
 
-/* The prefix must be a directory; it is created when missing. */
-static int check_root(fs *f) {
-  fs_kv kv;
-  int e = fs_store_get(f, f->prefix, &kv);
+/* Loads the mirror of the prefix, which must be a directory (created when missing). */
+static int load_root(fs *f) {
+  proto_v2_client *c = fs_client(f);
+  if (!c) return ENOMEM;
+  proto_v2_event ev;
+  uint64_t index = 0;
+  int e = fs_mirror_fetch(c, f->prefix, &ev, &index);
   if (e == ENOENT && strcmp(f->prefix, "/") != 0) {
+    proto_v2_client_start_clock(c);
     e = fs_store_req(f, "PUT", f->prefix, NULL, "dir=true&prevExist=false", NULL);
     if (e == EEXIST) e = 0;
-    if (!e) e = fs_store_get(f, f->prefix, &kv);
+    if (!e) e = fs_mirror_fetch(c, f->prefix, &ev, &index);
   }
   if (e) return e;
-  if (!kv.dir) e = ENOTDIR;
-  f->mount_index = kv.etcd_index;
-  fs_kv_free(&kv);
+  if (!ev.node->dir) e = ENOTDIR;
+  else fs_mirror_load(f, ev.node);
+  f->mount_index = index;
+  f->connected = 1;
+  proto_v2_event_free(&ev);
   return e;
 }
 
@@ -173,94 +252,104 @@ static void free_open_handles(fs *f) {
       while (n->handles) fs_handle_free(n->handles);
 }
 
-/* fuse_session_loop, with each request handled under f->lock (the watch thread's guard). */
-static int session_loop(fs *f, struct fuse_session *se) {
-  struct fuse_buf fbuf;
-  memset(&fbuf, 0, sizeof fbuf);
-  int res = 0;
-  while (!fuse_session_exited(se)) {
-    res = fuse_session_receive_buf(se, &fbuf);
-    if (res == -EINTR) continue;
-    if (res <= 0) break;
-    pthread_mutex_lock(&f->lock);
-    fuse_session_process_buf(se, &fbuf);
-    pthread_mutex_unlock(&f->lock);
+static void set_ops(struct fuse_lowlevel_ops *ops) {
+  memset(ops, 0, sizeof *ops);
+  ops->init = fs_init;
+  ops->lookup = fs_lookup;
+  ops->forget = fs_forget;
+  ops->forget_multi = fs_forget_multi;
+  ops->getattr = fs_getattr;
+  ops->setattr = fs_setattr;
+  ops->opendir = fs_opendir;
+  ops->readdir = fs_readdir;
+  ops->releasedir = fs_releasedir;
+  ops->open = fs_open;
+  ops->create = fs_create;
+  ops->mknod = fs_mknod;
+  ops->read = fs_read;
+  ops->write = fs_write;
+  ops->flush = fs_flush;
+  ops->fsync = fs_fsync;
+  ops->release = fs_release;
+  ops->mkdir = fs_mkdir;
+  ops->rmdir = fs_rmdir;
+  ops->unlink = fs_unlink;
+  ops->rename = fs_rename;
+  ops->symlink = fs_symlink;
+  ops->link = fs_link;
+  ops->setxattr = fs_setxattr;
+  ops->getxattr = fs_getxattr;
+  ops->listxattr = fs_listxattr;
+  ops->removexattr = fs_removexattr;
+}
+
+/* Mounted: serve until unmounted or signalled. The watch (the applier) is stopped while the
+ * session threads still serve, since it may be inside a VFS call on the mount. */
+static int serve(fs *f, struct fuse_session *se, int threads) {
+  fs_session *s = fs_session_start(f, se, threads);
+  if (!s) {
+    fprintf(stderr, "quorumfs: cannot start the request threads\n");
+    return 1;
   }
-  free(fbuf.mem);
-  fuse_session_reset(se);
-  return res < 0 ? -1 : 0;
+  /* events after the mount's index */
+  f->watch = fs_watch_start(f, se, f->mount_index + 1);
+  if (!f->watch) fprintf(stderr, "quorumfs: cannot start the watch: remote changes show after attr_timeout\n");
+  int rc = fs_session_loop(s) < 0 ? 1 : 0;
+  fs_watch_stop(f->watch);
+  f->watch = NULL;
+  fuse_session_unmount(se);
+  fs_session_stop(s);
+  return rc;
 }
 
 static int run(fs_cli *c) {
   fs f;
   memset(&f, 0, sizeof f);
   pthread_mutex_init(&f.lock, NULL);
-  size_t n_eps = 0;
-  char **eps = split_endpoints(c->endpoints, &n_eps);
-  f.prefix = clean_prefix(c->prefix);
-  if (!eps || !f.prefix || n_eps == 0) {
+  pthread_cond_init(&f.idle, NULL);
+  pthread_key_create(&f.thread_key, NULL);
+  f.endpoints = split_endpoints(c->endpoints, &f.n_endpoints);
+  f.prefix = clean_prefix(c->prefix ? c->prefix : "/");
+  f.mountpoint = realpath(c->mountpoint, NULL);
+  int rc = 1;
+  if (!f.endpoints || !f.prefix || f.n_endpoints == 0) {
     fprintf(stderr, "quorumfs: no endpoints\n");
-    return 2;
+    rc = 2;
+    goto out;
+  }
+  if (!f.mountpoint) {
+    fprintf(stderr, "quorumfs: %s: %s\n", c->mountpoint, strerror(errno));
+    goto out;
   }
   long op_ms = (long)(c->op_timeout * 1000);
-  proto_v2_client_opts o = {0};
-  o.endpoints = (const char *const *)eps;
-  o.n_endpoints = n_eps;
-  o.total_timeout_ms = op_ms;
-  o.request_timeout_ms = op_ms < 2000 ? op_ms : 2000;
-  o.dial_timeout_ms = op_ms < 1000 ? op_ms : 1000;
-  f.client = proto_v2_client_new(&o);
-  for (size_t i = 0; i < n_eps; i++) free(eps[i]);
-  free(eps);
-  int rc = 1;
-  if (!f.client || fs_itable_init(&f.nodes, f.prefix) != 0) {
+  f.client_opts.endpoints = (const char *const *)f.endpoints;
+  f.client_opts.n_endpoints = f.n_endpoints;
+  f.client_opts.total_timeout_ms = op_ms;
+  f.client_opts.request_timeout_ms = op_ms < 2000 ? op_ms : 2000;
+  f.client_opts.dial_timeout_ms = op_ms < 1000 ? op_ms : 1000;
+  if (fs_itable_init(&f.nodes, f.prefix) != 0) {
     fprintf(stderr, "quorumfs: out of memory\n");
     goto out;
   }
-  f.uid = getuid();
-  f.gid = getgid();
+  f.uid = c->uid >= 0 ? (uid_t)c->uid : getuid();
+  f.gid = c->gid >= 0 ? (gid_t)c->gid : getgid();
+  f.umask = c->umask >= 0 ? (mode_t)c->umask : 0;
+  f.read_only = c->read_only;
+  f.notify_vfs = !c->notify_inval;
   f.attr_timeout = c->attr_timeout;
   f.op_timeout_ms = op_ms;
   clock_gettime(CLOCK_REALTIME, &f.mount_time);
   f.nodes.root->mtime = f.mount_time;
-  proto_v2_client_start_clock(f.client);
-  int e = check_root(&f);
+  pthread_mutex_lock(&f.lock);
+  int e = load_root(&f);
+  pthread_mutex_unlock(&f.lock);
   if (e) {
-    fprintf(stderr, "quorumfs: %s: %s\n", f.prefix,
-            e == EIO ? "cannot reach the cluster" : strerror(e));
+    fprintf(stderr, "quorumfs: %s: %s\n", f.prefix, e == EIO ? "cannot reach the cluster" : strerror(e));
     goto out;
   }
 
   struct fuse_lowlevel_ops ops;
-  memset(&ops, 0, sizeof ops);
-  ops.init = fs_init;
-  ops.lookup = fs_lookup;
-  ops.forget = fs_forget;
-  ops.forget_multi = fs_forget_multi;
-  ops.getattr = fs_getattr;
-  ops.setattr = fs_setattr;
-  ops.opendir = fs_opendir;
-  ops.readdir = fs_readdir;
-  ops.releasedir = fs_releasedir;
-  ops.open = fs_open;
-  ops.create = fs_create;
-  ops.mknod = fs_mknod;
-  ops.read = fs_read;
-  ops.write = fs_write;
-  ops.flush = fs_flush;
-  ops.fsync = fs_fsync;
-  ops.release = fs_release;
-  ops.mkdir = fs_mkdir;
-  ops.rmdir = fs_rmdir;
-  ops.unlink = fs_unlink;
-  ops.rename = fs_rename;
-  ops.symlink = fs_symlink;
-  ops.link = fs_link;
-  ops.setxattr = fs_setxattr;
-  ops.getxattr = fs_getxattr;
-  ops.listxattr = fs_listxattr;
-  ops.removexattr = fs_removexattr;
-
+  set_ops(&ops);
   char *opts = NULL;
   const char *base = "fsname=quorumfs,subtype=quorumfs,default_permissions";
   size_t ol = strlen(base) + (c->fuse_opts ? strlen(c->fuse_opts) + 1 : 0) + 1;
@@ -277,16 +366,11 @@ static int run(fs_cli *c) {
     goto out;
   }
   if (fuse_set_signal_handlers(se) == 0) {
-    if (fuse_session_mount(se, c->mountpoint) == 0) {
-      fuse_daemonize(c->foreground);
-      /* after daemonize (a fork keeps no threads); events after the mount's index */
-      fs_watch *w = fs_watch_start(&f, se, f.mount_index + 1);
-      if (!w) fprintf(stderr, "quorumfs: cannot start the watch: remote changes show after attr_timeout\n");
-      rc = session_loop(&f, se) < 0 ? 1 : 0;
-      fs_watch_stop(w);
-      fuse_session_unmount(se);
+    if (fuse_session_mount(se, f.mountpoint) == 0) {
+      fuse_daemonize(c->foreground); /* before any thread: a fork keeps none */
+      rc = serve(&f, se, c->threads);
     } else {
-      fprintf(stderr, "quorumfs: cannot mount on %s\n", c->mountpoint);
+      fprintf(stderr, "quorumfs: cannot mount on %s\n", f.mountpoint);
     }
     fuse_remove_signal_handlers(se);
   }
@@ -298,9 +382,15 @@ out:
     free_open_handles(&f);
     fs_itable_free(&f.nodes);
   }
-  proto_v2_client_free(f.client);
+  fs_session_free(&f);
+  for (size_t i = 0; f.endpoints && i < f.n_endpoints; i++) free(f.endpoints[i]);
+  free(f.endpoints);
   free(f.prefix);
+  free(f.mountpoint);
   free(c->fuse_opts);
+  free(c->prefix);
+  pthread_key_delete(f.thread_key);
+  pthread_cond_destroy(&f.idle);
   pthread_mutex_destroy(&f.lock);
   return rc;
 }
@@ -314,9 +404,13 @@ int main(int argc, char **argv) {
     printf("quorumfs %s (libfuse %s)\n", QUORUM_VERSION, fuse_pkgversion());
     return 0;
   }
+  const char *prog = strrchr(argv[0], '/');
+  prog = prog ? prog + 1 : argv[0];
+  int helper = strncmp(prog, "mount.", 6) == 0; /* mount.quorumfs, mount.fuse.quorumfs */
   fs_cli c;
-  if (parse_args(argc, argv, &c) != 0) {
+  if (parse_args(argc, argv, &c, helper) != 0) {
     free(c.fuse_opts);
+    free(c.prefix);
     usage(stderr);
     return 2;
   }

@@ -46,6 +46,11 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
+/* The applier's create of NAME in PARENT (a file, or DIR): the remote create waiting for it
+ * becomes visible; *ep is its entry. Returns 0 or EEXIST. fs_ops_file.c */
+int fs_self_create(fs *f, fuse_ino_t parent, const char *name, int dir, struct fuse_entry_param *ep,
+                   fs_node **out);
+
 /* Shared by the ops: the node of INO (NULL when unknown). */
 fs_node *fs_node_of(fs *f, fuse_ino_t ino);
 

@@ -1,11 +1,14 @@
-/* fs_ops_dir: directory listings. opendir reads the directory once (sorted by key, as the
- * server sorts with sorted=true) into a buffer of dirents that readdir serves in slices. Hidden
- * "_" keys are not listed (v2 does not return them) and FS_POST_NAME is never listed. */
+/* fs_ops_dir: directory listings. opendir takes the directory's names once (from the mirror, or
+ * from the store for directories that are not mirrored), sorted by name as the server sorts
+ * with sorted=true, into a buffer of dirents that readdir serves in slices. Hidden "_" keys
+ * are not listed (v2 does not return them), nor FS_POST_NAME, nor remote changes the caller
+ * may not see yet (fs_mirror_visible). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fs/fs_attr.h"
+#include "fs/fs_mirror.h"
 #include "fs/fs_ops.h"
 #include "fs/fs_store.h"
 
@@ -38,9 +41,43 @@ static fuse_ino_t listed_ino(fs *f, const char *key) {
   return (h | (1ULL << 62)) & ~(1ULL << 63);
 }
 
+static int by_name(const void *a, const void *b) {
+  return strcmp(fs_key_base((*(fs_node *const *)a)->key), fs_key_base((*(fs_node *const *)b)->key));
+}
+
+/* The listing of a mirrored directory. */
+static int list_mirror(fuse_req_t req, fs_node *node, fs_dirbuf *b) {
+  size_t n = 0;
+  for (fs_node *c = node->child; c; c = c->next_sib) n++;
+  fs_node **v = n ? malloc(n * sizeof *v) : NULL;
+  if (n && !v) return ENOMEM;
+  size_t k = 0;
+  for (fs_node *c = node->child; c; c = c->next_sib)
+    if (c->cached && !c->pending && !c->is_post && fs_key_base(c->key)[0] != '_' && fs_mirror_visible(req, c))
+      v[k++] = c;
+  if (k) qsort(v, k, sizeof *v, by_name);
+  int e = dirbuf_add(req, b, ".", node->ino, 1);
+  if (!e) e = dirbuf_add(req, b, "..", node->ino, 1);
+  for (size_t i = 0; !e && i < k; i++) e = dirbuf_add(req, b, fs_key_base(v[i]->key), v[i]->ino, v[i]->is_dir);
+  free(v);
+  return e;
+}
+
 static int open_dir(fuse_req_t req, fs *f, fuse_ino_t ino, fs_dirbuf **out) {
   fs_node *node = fs_node_of(f, ino);
   if (!node) return ENOENT;
+  if (node->cached) {
+    if (!node->is_dir) return ENOTDIR;
+    fs_dirbuf *b = calloc(1, sizeof *b);
+    int e = b ? list_mirror(req, node, b) : ENOMEM;
+    if (e && b) {
+      free(b->p);
+      free(b);
+      return e;
+    }
+    *out = b;
+    return 0;
+  }
   fs_kv kv;
   int e = fs_store_get(f, node->key, &kv);
   if (e == ENOENT && node == f->nodes.root) { /* the prefix was removed: an empty root */

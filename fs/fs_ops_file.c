@@ -1,6 +1,9 @@
-/* fs_ops_file: open files. Every open takes a fresh snapshot of the value (direct_io: reads are
- * served from it, never from a stale page cache); the buffer goes to the store at flush/fsync,
- * so errors come back from close(). RELEASE only frees (it carries no caller and no error). */
+/* fs_ops_file: open files. Every open takes a snapshot of the value (direct_io: reads are served
+ * from it, never from a stale page cache): a read-only open of a mirrored key from the mirror,
+ * without a request; a writable one from the store (the base of a read-modify-write). The
+ * buffer goes to the store at flush/fsync, so errors come back from close(). RELEASE only
+ * frees (it carries no caller and no error). The applier's opens and creates (fs_self) make
+ * handles that never reach the store. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,6 +12,7 @@
 
 #include "fs/fs_attr.h"
 #include "fs/fs_handle.h"
+#include "fs/fs_mirror.h"
 #include "fs/fs_ops.h"
 #include "fs/fs_store.h"
 
@@ -46,10 +50,30 @@ static int handle_existing(fs *f, fs_node *node, const fs_kv *kv, const struct f
   return 0;
 }
 
-static int open_node(fs *f, fuse_ino_t ino, struct fuse_file_info *fi, fs_handle **out) {
+/* A handle of the applier: a replay's open/close, nothing to send. */
+static int self_handle(fs_node *node, fs_handle **out) {
+  fs_handle *h = fs_handle_new(node, "", 0);
+  if (!h) return ENOMEM;
+  h->self = 1;
+  *out = h;
+  return 0;
+}
+
+static int open_node(fuse_req_t req, fs *f, fuse_ino_t ino, struct fuse_file_info *fi, fs_handle **out) {
   fs_node *node = fs_node_of(f, ino);
   if (!node) return ENOENT;
   if (node->is_dir) return EISDIR;
+  if (fs_self(req)) return self_handle(node, out);
+  if (writable(fi) && fs_refuse_write(req)) return EROFS;
+  if (!writable(fi) && node->cached && !node->pending) { /* from the mirror */
+    fs_handle *h = fs_handle_new(node, node->value, node->vlen);
+    if (!h) return ENOMEM;
+    h->push = FS_PUSH_CAS;
+    h->base_index = node->modified_index;
+    h->expires_at = node->expires_at;
+    *out = h;
+    return 0;
+  }
   if (node->is_post) {
     if (!writable(fi)) return EACCES;
     fs_handle *h = fs_handle_new(node, "", 0);
@@ -76,7 +100,7 @@ static int open_node(fs *f, fuse_ino_t ino, struct fuse_file_info *fi, fs_handle
 void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   fs *f = fs_begin(req);
   fs_handle *h = NULL;
-  int e = open_node(f, ino, fi, &h);
+  int e = open_node(req, f, ino, fi, &h);
   if (e) {
     fuse_reply_err(req, e);
     return;
@@ -102,14 +126,37 @@ static int create_now(fs *f, const char *key, fs_node **out, fs_kv *kv) {
     fs_kv_free(kv);
     return ENOMEM;
   }
-  fs_attr_update(f, node, kv);
+  fs_attr_written(f, node, kv);
   *out = node;
   return 0;
 }
 
-static int create_node(fs *f, fuse_ino_t parent, const char *name, mode_t mode,
+/* The applier's create/mknod/mkdir of a remote create (fs_replay.h): the HIDDEN node becomes
+ * visible. EEXIST when there is none (the applier then falls back to invalidation). */
+int fs_self_create(fs *f, fuse_ino_t parent, const char *name, int dir, struct fuse_entry_param *ep,
+                   fs_node **out) {
+  fs_node *d = fs_node_of(f, parent);
+  char *key = d ? fs_child_key(d->key, name) : NULL;
+  fs_node *node = key ? fs_itable_find(&f->nodes, key) : NULL;
+  free(key);
+  if (!node || node->replay != FS_REPLAY_HIDDEN || !node->is_dir != !dir) return EEXIST;
+  node->replay = FS_REPLAY_NONE;
+  fs_mirror_replayed(f);
+  fs_attr_entry(f, node, ep);
+  if (out) *out = node;
+  return 0;
+}
+
+static int create_node(fuse_req_t req, fs *f, fuse_ino_t parent, const char *name, mode_t mode,
                        struct fuse_file_info *fi, struct fuse_entry_param *ep, fs_handle **out) {
   if (!S_ISREG(mode)) return EPERM;
+  if (fs_self(req)) {
+    fs_node *node;
+    int e = fs_self_create(f, parent, name, 0, ep, &node);
+    if (!e && self_handle(node, out) != 0) e = ENOMEM; /* (the kernel's lookup is counted) */
+    return e;
+  }
+  if (fs_refuse_write(req)) return EROFS;
   fs_node *dir = fs_node_of(f, parent);
   if (!dir) return ENOENT;
   if (strlen(name) > 255) return ENAMETOOLONG;
@@ -167,7 +214,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
   fs *f = fs_begin(req);
   struct fuse_entry_param ep;
   fs_handle *h = NULL;
-  int e = create_node(f, parent, name, mode, fi, &ep, &h);
+  int e = create_node(req, f, parent, name, mode, fi, &ep, &h);
   if (e) {
     fuse_reply_err(req, e);
     return;
@@ -187,6 +234,13 @@ void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, 
   fs_node *dir = fs_node_of(f, parent);
   if (!S_ISREG(mode)) {
     fuse_reply_err(req, EPERM);
+    return;
+  }
+  if (fs_self(req) || fs_refuse_write(req)) {
+    struct fuse_entry_param sep;
+    int se = fs_refuse_write(req) ? EROFS : fs_self_create(f, parent, name, 0, &sep, NULL);
+    if (se) fuse_reply_err(req, se);
+    else fuse_reply_entry(req, &sep);
     return;
   }
   if (!dir) {

@@ -1,18 +1,22 @@
-/* fs_ops_node: lookup, forget, getattr, setattr. Attributes are read from the store (the
- * kernel caches them for fs->attr_timeout seconds; 0 for hidden keys). */
+/* fs_ops_node: lookup, forget, getattr, setattr. Mirrored nodes are answered from memory (also
+ * while the cluster is unreachable); others (hidden keys, names the mirror does not have while
+ * the watch is down) are read from the store. The kernel caches attributes for
+ * fs->attr_timeout seconds (0 for hidden keys). The applier's requests (fs_self) see remote
+ * deletes not yet replayed and not remote creates, and change nothing in the store. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fs/fs_attr.h"
 #include "fs/fs_handle.h"
+#include "fs/fs_mirror.h"
 #include "fs/fs_ops.h"
 #include "fs/fs_store.h"
 
 fs_node *fs_node_of(fs *f, fuse_ino_t ino) { return fs_itable_get(&f->nodes, ino); }
 
 int fs_node_refresh(fs *f, fs_node *node) {
-  if (node->pending || node->is_post || !node->linked) return 0;
+  if (node->pending || node->is_post || !node->linked || node->cached) return 0;
   fs_kv kv;
   int e = fs_store_get(f, node->key, &kv);
   if (e) return e;
@@ -26,7 +30,8 @@ int fs_node_refresh(fs *f, fs_node *node) {
   return 0;
 }
 
-static int lookup_entry(fs *f, fuse_ino_t parent, const char *name, struct fuse_entry_param *e) {
+static int lookup_entry(fuse_req_t req, fs *f, fuse_ino_t parent, const char *name,
+                        struct fuse_entry_param *e) {
   fs_node *dir = fs_node_of(f, parent);
   if (!dir) return ENOENT;
   if (!dir->is_dir) return ENOTDIR;
@@ -35,7 +40,12 @@ static int lookup_entry(fs *f, fuse_ino_t parent, const char *name, struct fuse_
   if (!key) return ENOMEM;
   fs_node *node = fs_itable_find(&f->nodes, key);
   int err = 0;
-  if (strcmp(name, FS_POST_NAME) == 0) {
+  if (node && node->replay == FS_REPLAY_HIDDEN && !fs_self(req)) node = fs_mirror_wait_replay(f, key);
+  if (node && !fs_mirror_visible(req, node)) {
+    err = ENOENT;
+  } else if (node && node->cached) {
+    /* from the mirror */
+  } else if (strcmp(name, FS_POST_NAME) == 0) {
     node = fs_itable_intern(&f->nodes, key);
     if (node) {
       node->is_post = 1;
@@ -62,7 +72,7 @@ static int lookup_entry(fs *f, fuse_ino_t parent, const char *name, struct fuse_
 void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   fs *f = fs_begin(req);
   struct fuse_entry_param e;
-  int err = lookup_entry(f, parent, name, &e);
+  int err = lookup_entry(req, f, parent, name, &e);
   if (err) fuse_reply_err(req, err);
   else fuse_reply_entry(req, &e);
 }
@@ -131,10 +141,16 @@ static int truncate_key(fs *f, fs_node *node, uint64_t size) {
   return e;
 }
 
-static int setattr_node(fs *f, fuse_ino_t ino, const struct stat *attr, int to_set,
+static int setattr_node(fuse_req_t req, fs *f, fuse_ino_t ino, const struct stat *attr, int to_set,
                         struct fuse_file_info *fi, struct stat *out, double *timeout) {
   fs_node *node = fs_node_of(f, ino);
   if (!node) return ENOENT;
+  if (fs_self(req)) { /* the applier's utimensat (IN_MODIFY): st_mtime is the node's already */
+    fs_attr_fill(f, node, out);
+    *timeout = fs_attr_timeout(f, node);
+    return 0;
+  }
+  if (fs_refuse_write(req)) return EROFS;
   struct stat cur;
   fs_attr_fill(f, node, &cur);
   /* modes and owners are fixed: refuse real changes, accept no-ops (so cp -p and rsync work) */
@@ -160,7 +176,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
   fs *f = fs_begin(req);
   struct stat st;
   double timeout = 0;
-  int e = setattr_node(f, ino, attr, to_set, fi, &st, &timeout);
+  int e = setattr_node(req, f, ino, attr, to_set, fi, &st, &timeout);
   if (e) fuse_reply_err(req, e);
   else fuse_reply_attr(req, &st, timeout);
 }

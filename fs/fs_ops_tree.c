@@ -1,12 +1,15 @@
 /* fs_ops_tree: names. mkdir = PUT dir=true prevExist=false; rmdir = DELETE dir=true (108 ->
  * ENOTEMPTY); unlink = DELETE; rename of a file is emulated (PUT the target with the source's
- * value and TTL, then DELETE the source with prevIndex; not atomic), of a directory EXDEV. */
+ * value and TTL, then DELETE the source with prevIndex; not atomic), of a directory EXDEV.
+ * The applier's mkdir/unlink/rmdir (fs_self) finish a remote change in the mirror only; with
+ * -o ro everyone else's give EROFS. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fs/fs_attr.h"
+#include "fs/fs_mirror.h"
 #include "fs/fs_ops.h"
 #include "fs/fs_store.h"
 
@@ -41,8 +44,9 @@ static int mkdir_entry(fs *f, fuse_ino_t parent, const char *name, struct fuse_e
     fs_kv_free(&kv);
     return ENOMEM;
   }
-  fs_attr_update(f, node, &kv);
+  fs_attr_written(f, node, &kv);
   fs_kv_free(&kv);
+  if (node->parent && node->parent->cached && !fs_mirror_hidden(f, node->key)) node->cached = 1;
   fs_attr_entry(f, node, ep);
   return 0;
 }
@@ -51,19 +55,26 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) 
   (void)mode;
   fs *f = fs_begin(req);
   struct fuse_entry_param ep;
-  int e = mkdir_entry(f, parent, name, &ep);
+  int e = fs_self(req) ? fs_self_create(f, parent, name, 1, &ep, NULL)
+          : fs_refuse_write(req) ? EROFS
+                                 : mkdir_entry(f, parent, name, &ep);
   if (e) fuse_reply_err(req, e);
   else fuse_reply_entry(req, &ep);
 }
 
 /* DELETE of KEY (QUERY: "dir=true" for rmdir); the node leaves the key map. */
-static int remove_key(fs *f, fuse_ino_t parent, const char *name, const char *query) {
+static int remove_key(fuse_req_t req, fs *f, fuse_ino_t parent, const char *name, const char *query) {
   if (strcmp(name, FS_POST_NAME) == 0) return EPERM;
+  if (fs_refuse_write(req)) return EROFS;
   char *key;
   int e = child_key(f, parent, name, &key);
   if (e) return e;
   fs_node *node = fs_itable_find(&f->nodes, key);
-  if (node && node->pending) {
+  if (fs_self(req)) { /* a remote delete being replayed: it is gone from the store already */
+    e = node && node->replay == FS_REPLAY_DYING ? 0 : ENOENT;
+  } else if (node && !fs_mirror_visible(req, node)) {
+    e = ENOENT;
+  } else if (node && node->pending) {
     e = 0; /* never stored: forgetting the local create is the whole delete */
   } else {
     e = fs_store_req(f, "DELETE", key, query, NULL, NULL);
@@ -79,12 +90,12 @@ static int remove_key(fs *f, fuse_ino_t parent, const char *name, const char *qu
 
 void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
   fs *f = fs_begin(req);
-  fuse_reply_err(req, remove_key(f, parent, name, "dir=true"));
+  fuse_reply_err(req, remove_key(req, f, parent, name, "dir=true"));
 }
 
 void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
   fs *f = fs_begin(req);
-  fuse_reply_err(req, remove_key(f, parent, name, NULL));
+  fuse_reply_err(req, remove_key(req, f, parent, name, NULL));
 }
 
 static int rename_keys(fs *f, const char *src, const char *dst, unsigned int flags) {
@@ -117,7 +128,7 @@ static int rename_keys(fs *f, const char *src, const char *dst, unsigned int fla
                       "be removed (errno %d)\n", src, dst, e);
     if (!e && node) {
       if (fs_itable_move(&f->nodes, node, dst) != 0) e = ENOMEM;
-      else fs_attr_update(f, node, &put);
+      else fs_attr_written(f, node, &put);
     } else if (!e) {
       fs_node *old = fs_itable_find(&f->nodes, dst);
       if (old) {
@@ -152,7 +163,7 @@ static int rename_names(fs *f, fuse_ino_t parent, const char *name, fuse_ino_t n
 void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                const char *newname, unsigned int flags) {
   fs *f = fs_begin(req);
-  fuse_reply_err(req, rename_names(f, parent, name, newparent, newname, flags));
+  fuse_reply_err(req, fs_refuse_write(req) ? EROFS : rename_names(f, parent, name, newparent, newname, flags));
 }
 
 void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {

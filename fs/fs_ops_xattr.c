@@ -137,7 +137,7 @@ static int clear_ttl(fs *f, fs_node *node) {
   e = form.oom ? ENOMEM : fs_store_req(f, "PUT", node->key, NULL, form.s, &kv);
   proto_v2_buf_free(&form);
   if (e) return e;
-  fs_attr_update(f, node, &kv);
+  fs_attr_written(f, node, &kv);
   fs_kv_free(&kv);
   return 0;
 }
@@ -161,7 +161,7 @@ static int refresh_ttl(fs *f, fs_node *node, const char *value, size_t size) {
   int e = form.oom ? ENOMEM : fs_store_req(f, "PUT", node->key, NULL, form.s, &kv);
   proto_v2_buf_free(&form);
   if (e) return e;
-  fs_attr_update(f, node, &kv);
+  fs_attr_written(f, node, &kv);
   fs_kv_free(&kv);
   return 0;
 }
@@ -184,10 +184,10 @@ void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *v
                  int flags) {
   (void)flags;
   fs *f = fs_begin(req);
-  fuse_reply_err(req, set_name(f, ino, name, value, size));
+  fuse_reply_err(req, fs_refuse_write(req) ? EROFS : set_name(f, ino, name, value, size));
 }
 
 void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
   fs *f = fs_begin(req);
-  fuse_reply_err(req, set_name(f, ino, name, NULL, 0));
+  fuse_reply_err(req, fs_refuse_write(req) ? EROFS : set_name(f, ino, name, NULL, 0));
 }

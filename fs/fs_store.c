@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "fs/fs_errno.h"
+#include "fs/fs_session.h"
 
 double fs_now(void) {
   struct timespec ts;
@@ -44,6 +45,12 @@ static double parse_rfc3339(const char *s) {
   return t;
 }
 
+double fs_expiration_time(const char *expiration, int64_t ttl) {
+  if (!expiration || !*expiration) return 0;
+  double t = parse_rfc3339(expiration);
+  return t != 0 ? t : fs_now() + (double)ttl;
+}
+
 void fs_kv_free(fs_kv *kv) {
   free(kv->key);
   free(kv->value);
@@ -67,8 +74,7 @@ static int kv_from(const proto_v2_knode *n, fs_kv *kv) {
     kv->expiration = strdup(n->expiration);
     if (!kv->expiration) return ENOMEM;
     kv->ttl = n->ttl;
-    kv->expires_at = parse_rfc3339(n->expiration);
-    if (kv->expires_at == 0) kv->expires_at = fs_now() + (double)n->ttl;
+    kv->expires_at = fs_expiration_time(n->expiration, n->ttl);
   }
   if (n->n_nodes) {
     kv->names = calloc(n->n_nodes, sizeof *kv->names);
@@ -98,11 +104,19 @@ int fs_store_req(fs *f, const char *method, const char *key, const char *query, 
     proto_v2_buf_free(&path);
     return ENOMEM;
   }
+  proto_v2_client *c = fs_client(f);
+  if (!c) {
+    proto_v2_buf_free(&path);
+    return ENOMEM;
+  }
   proto_v2_resp r;
   proto_v2_errors err;
-  int rc = proto_v2_do(f->client, method, path.s, form ? "application/x-www-form-urlencoded" : NULL,
-                       form, 0, &r, &err);
+  fs_session_net_begin(f, strcmp(method, "GET") == 0 ? NULL : key);
+  int rc = proto_v2_do(c, method, path.s, form ? "application/x-www-form-urlencoded" : NULL, form, 0,
+                       &r, &err);
+  int intr = fs_session_net_end(f);
   proto_v2_buf_free(&path);
+  if (rc != 0 && intr) return EINTR; /* FUSE_INTERRUPT: the caller got a signal */
   if (rc != 0) {
     f->connected = 0;
     if (err.kind == PROTO_V2_NOMEM) return ENOMEM;

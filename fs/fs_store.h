@@ -43,6 +43,10 @@ void fs_form_add_u64(proto_v2_buf *b, const char *name, uint64_t v);
 /* The ttl to send to keep a TTL that expires at EXPIRES_AT (realtime): at least 1 s. */
 int64_t fs_ttl_left(double expires_at);
 
+/* An RFC 3339 expiration (v2's) as CLOCK_REALTIME seconds (now + TTL when unparsable; 0 when
+ * there is none). */
+double fs_expiration_time(const char *expiration, int64_t ttl);
+
 /* Seconds of CLOCK_REALTIME. */
 double fs_now(void);
 

@@ -21,6 +21,8 @@ struct proto_v2_client {
   char *cert_file, *key_file, *ca_file, *username, *password;
   int64_t deadline_ms; /* monotonic; 0 = none */
   char errbuf[CURL_ERROR_SIZE];
+  int (*cancel)(void *ud); /* polled during a transfer: nonzero aborts it */
+  void *cancel_ud;
 };
 
 /* ------------------------------------------------------------------ buffers */
@@ -253,6 +255,20 @@ void proto_v2_client_free(proto_v2_client *c) {
 size_t proto_v2_client_n_endpoints(const proto_v2_client *c) { return c->n_eps; }
 const char *proto_v2_client_endpoint(const proto_v2_client *c, size_t i) { return c->eps[i]; }
 
+void proto_v2_client_set_cancel(proto_v2_client *c, int (*cancel)(void *ud), void *ud) {
+  c->cancel = cancel;
+  c->cancel_ud = ud;
+}
+
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
+  (void)dt;
+  (void)dn;
+  (void)ut;
+  (void)un;
+  proto_v2_client *c = ud;
+  return c->cancel(c->cancel_ud) ? 1 : 0;
+}
+
 void proto_v2_client_start_clock(proto_v2_client *c) {
   c->deadline_ms = c->o.total_timeout_ms > 0 ? now_ms() + c->o.total_timeout_ms : 0;
 }
@@ -443,6 +459,11 @@ static int attempt(proto_v2_client *c, const char *method, const char *ep, const
   curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (c->cancel) {
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+  }
   /* etcd's TLSInfo.ClientConfig caps the version at TLS 1.2 (so does the server side); with
    * TLS 1.2 a refused client certificate ends the handshake with the server's alert. */
   curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)(CURL_SSLVERSION_DEFAULT | CURL_SSLVERSION_MAX_TLSv1_2));

@@ -84,6 +84,10 @@ int proto_v2_do(proto_v2_client *c, const char *method, const char *path, const 
 /* The same against one absolute URL only (cluster-health's GET <client-url>/health). */
 int proto_v2_get_url(proto_v2_client *c, const char *url, proto_v2_resp *r, proto_v2_errors *err);
 
+/* CANCEL (NULL: none) is polled during every transfer (at least once a second); when it returns
+ * nonzero the transfer is abandoned and the request fails like a lost connection. */
+void proto_v2_client_set_cancel(proto_v2_client *c, int (*cancel)(void *ud), void *ud);
+
 /* Starts the total-timeout clock (the whole command shares one deadline, as in etcdctl). */
 void proto_v2_client_start_clock(proto_v2_client *c);
 

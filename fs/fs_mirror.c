@@ -1,0 +1,349 @@
+/* fs_mirror: loading, event application and resync of the mirrored tree. */
+#include "fs/fs_mirror.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/fs_errno.h"
+#include "fs/fs_store.h"
+
+int fs_mirror_fetch(proto_v2_client *c, const char *prefix, proto_v2_event *ev, uint64_t *index) {
+  memset(ev, 0, sizeof *ev);
+  *index = 0;
+  proto_v2_buf path = {0};
+  proto_v2_keys_path(&path, prefix);
+  proto_v2_buf_adds(&path, "?recursive=true&sorted=true");
+  if (path.oom) {
+    proto_v2_buf_free(&path);
+    return ENOMEM;
+  }
+  proto_v2_resp r;
+  proto_v2_errors err;
+  proto_v2_client_start_clock(c);
+  int rc = proto_v2_do(c, "GET", path.s, NULL, NULL, 0, &r, &err);
+  proto_v2_buf_free(&path);
+  if (rc != 0) return err.kind == PROTO_V2_NOMEM ? ENOMEM : EIO;
+  int e = 0;
+  if (r.status >= 300) {
+    e = fs_errno_from_answer(r.status, r.body);
+    if (e == ENOENT) {
+      proto_v2_error er;
+      if (proto_v2_parse_error(r.body, &er) == 0) {
+        *index = er.index;
+        proto_v2_error_free(&er);
+      }
+    }
+  } else if (proto_v2_parse_event(r.body, ev) != 0 || !ev->node) {
+    proto_v2_event_free(ev);
+    memset(ev, 0, sizeof *ev);
+    e = EIO;
+  }
+  if (r.has_index) *index = r.etcd_index;
+  proto_v2_resp_free(&r);
+  return e;
+}
+
+int fs_mirror_hidden(const fs *f, const char *key) {
+  const char *rel = fs_replay_relpath(f, key);
+  if (!rel) return 1;
+  for (const char *p = rel; *p;) {
+    if (*p == '_') return 1;
+    const char *s = strchr(p, '/');
+    if (!s) break;
+    p = s + 1;
+  }
+  return 0;
+}
+
+int fs_mirror_visible(fuse_req_t req, const fs_node *node) {
+  if (node->replay == FS_REPLAY_HIDDEN) return 0;
+  if (node->replay == FS_REPLAY_DYING) return fs_self(req);
+  return 1;
+}
+
+fs_node *fs_mirror_wait_replay(fs *f, const char *key) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_nsec += 100 * 1000000L;
+  if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000L;
+  }
+  fs_node *n;
+  while ((n = fs_itable_find(&f->nodes, key)) && n->replay == FS_REPLAY_HIDDEN)
+    if (pthread_cond_timedwait(&f->idle, &f->lock, &deadline) == ETIMEDOUT) break;
+  n = fs_itable_find(&f->nodes, key);
+  if (n && n->replay == FS_REPLAY_HIDDEN) n->replay = FS_REPLAY_NONE;
+  return n;
+}
+
+void fs_mirror_replayed(fs *f) { pthread_cond_broadcast(&f->idle); }
+
+/* The kernel may hold DIR's inode (so someone may watch it): replay changes below it. */
+static int kernel_knows(const fs *f, const fs_node *dir) {
+  return f->notify_vfs && dir && (dir == f->nodes.root || dir->nlookup > 0 || dir->replay == FS_REPLAY_HIDDEN);
+}
+
+static void set_from(fs *f, fs_node *n, const proto_v2_knode *kn, int at_load) {
+  n->is_dir = kn->dir;
+  const char *v = kn->dir || !kn->value ? "" : kn->value;
+  fs_node_set_value(n, v, strlen(v));
+  n->size = kn->dir ? 0 : n->vlen;
+  n->created_index = kn->created_index;
+  if (n->modified_index != kn->modified_index || (n->mtime.tv_sec == 0 && n->mtime.tv_nsec == 0)) {
+    if (at_load) n->mtime = f->mount_time;
+    else clock_gettime(CLOCK_REALTIME, &n->mtime);
+    n->modified_index = kn->modified_index;
+  }
+  n->expires_at = fs_expiration_time(kn->expiration, kn->ttl);
+  n->cached = 1;
+  n->pending = 0;
+}
+
+static void load_tree(fs *f, const proto_v2_knode *kn) {
+  for (size_t i = 0; i < kn->n_nodes; i++) {
+    const proto_v2_knode *c = &kn->nodes[i];
+    if (!c->key || fs_mirror_hidden(f, c->key)) continue;
+    fs_node *n = fs_itable_intern(&f->nodes, c->key);
+    if (!n) continue;
+    set_from(f, n, c, 1);
+    if (c->dir) load_tree(f, c);
+  }
+}
+
+void fs_mirror_load(fs *f, const proto_v2_knode *root) {
+  fs_node *r = f->nodes.root;
+  r->is_dir = 1;
+  r->cached = 1;
+  if (!root) return;
+  r->created_index = root->created_index;
+  r->modified_index = root->modified_index;
+  load_tree(f, root);
+}
+
+static char *parent_key(const fs *f, const char *key) {
+  if (strcmp(key, f->prefix) == 0) return NULL;
+  const char *slash = strrchr(key, '/');
+  if (!slash) return NULL;
+  return slash == key ? strdup("/") : strndup(key, (size_t)(slash - key));
+}
+
+static fs_node *parent_node(fs *f, const char *key) {
+  char *pk = parent_key(f, key);
+  fs_node *p = pk ? fs_itable_find(&f->nodes, pk) : NULL;
+  free(pk);
+  return p;
+}
+
+/* A node the mirror did not have: HIDDEN until the applier creates it, when the kernel may
+ * hold its parent; else visible at once (the kernel has nothing to invalidate but the parent). */
+static fs_node *add_node(fs *f, const char *key, const proto_v2_knode *kn, fs_rops *ops) {
+  fs_node *parent = parent_node(f, key);
+  if (!parent) return NULL;
+  fs_node *n = fs_itable_intern(&f->nodes, key);
+  if (!n) return NULL;
+  if (kn) {
+    set_from(f, n, kn, 0);
+  } else { /* a directory made on the way to a deeper key */
+    n->is_dir = 1;
+    n->size = 0;
+    clock_gettime(CLOCK_REALTIME, &n->mtime);
+    n->cached = 1;
+  }
+  if (kernel_knows(f, parent)) {
+    n->replay = FS_REPLAY_HIDDEN;
+    fs_rops_add(ops, n->is_dir ? FS_ROP_MKDIR : FS_ROP_CREATE, key, parent->ino, n->ino);
+    if (ops->n) {
+      ops->v[ops->n - 1].nonempty = n->vlen > 0;
+      ops->v[ops->n - 1].mtime = n->mtime;
+    }
+  } else {
+    fs_rops_add(ops, FS_ROP_INVAL_ENTRY, key, parent->ino, 0);
+    fs_rops_add(ops, FS_ROP_INVAL_INODE, key, 0, parent->ino);
+  }
+  return n;
+}
+
+/* The directory KEY, made (with its missing ancestors) when the mirror lacks it. */
+static fs_node *ensure_dir(fs *f, const char *key, fs_rops *ops) {
+  fs_node *n = fs_itable_find(&f->nodes, key);
+  if (n) {
+    /* read from the store by a lookup before this event came: made by it (v2 makes the
+     * directories of a deeper key with the key's own event) */
+    if (n->is_dir && !n->cached && !n->pending && n->parent && n->parent->cached) n->cached = 1;
+    return n;
+  }
+  char *pk = parent_key(f, key);
+  fs_node *p = pk ? ensure_dir(f, pk, ops) : NULL;
+  free(pk);
+  return p ? add_node(f, key, NULL, ops) : NULL;
+}
+
+static void mark_dying(fs_node *n) {
+  n->replay = FS_REPLAY_DYING;
+  for (fs_node *c = n->child; c; c = c->next_sib) mark_dying(c);
+}
+
+/* NODE left the store: bottom-up unlink/rmdir by the applier (children only where the kernel
+ * may hold the directory), or invalidation now. */
+static void remove_node(fs *f, fs_node *n, fs_rops *ops) {
+  fs_node *parent = n->parent;
+  uint64_t pino = parent ? parent->ino : 0;
+  if (kernel_knows(f, parent)) {
+    n->replay = FS_REPLAY_DYING;
+    if (n->is_dir && n->nlookup > 0) {
+      for (fs_node *c = n->child; c; c = c->next_sib) remove_node(f, c, ops);
+    } else {
+      mark_dying(n);
+    }
+    fs_rops_add(ops, n->is_dir ? FS_ROP_RMDIR : FS_ROP_UNLINK, n->key, pino, n->ino);
+    return;
+  }
+  fs_rops_add(ops, FS_ROP_DELETE, n->key, pino, n->ino);
+  if (pino) fs_rops_add(ops, FS_ROP_INVAL_INODE, n->key, 0, pino);
+  fs_rops_add(ops, FS_ROP_INVAL_INODE, n->key, 0, n->ino);
+  fs_itable_unlink(&f->nodes, n);
+  fs_itable_maybe_free(&f->nodes, n);
+}
+
+static void apply_delete(fs *f, const char *key, fs_rops *ops) {
+  fs_node *n = fs_itable_find(&f->nodes, key);
+  if (!n || n->pending || n->replay == FS_REPLAY_DYING) return; /* unknown, ours, or local */
+  if (n == f->nodes.root) { /* the prefix itself: the root stays, empty */
+    size_t cnt = 0;
+    for (fs_node *c = n->child; c; c = c->next_sib) cnt++;
+    fs_node **v = cnt ? malloc(cnt * sizeof *v) : NULL;
+    size_t i = 0;
+    for (fs_node *c = n->child; v && c; c = c->next_sib) v[i++] = c;
+    for (i = 0; v && i < cnt; i++)
+      if (v[i]->cached && !v[i]->pending) remove_node(f, v[i], ops);
+    free(v);
+    fs_rops_add(ops, FS_ROP_INVAL_INODE, key, 0, n->ino);
+    return;
+  }
+  remove_node(f, n, ops);
+}
+
+static void apply_set(fs *f, const proto_v2_knode *kn, fs_rops *ops) {
+  fs_node *n = fs_itable_find(&f->nodes, kn->key);
+  if (n && n->pending) return; /* a local create still being written owns the name */
+  if (n == f->nodes.root) {
+    n->created_index = kn->created_index;
+    n->modified_index = kn->modified_index;
+    fs_rops_add(ops, FS_ROP_INVAL_INODE, kn->key, 0, n->ino);
+    return;
+  }
+  if (n && n->cached && n->modified_index >= kn->modified_index) return; /* ours, or older */
+  if (n && n->is_dir != kn->dir) { /* a kind change: gone, then new */
+    remove_node(f, n, ops);
+    n = NULL;
+  }
+  if (!n) {
+    char *pk = parent_key(f, kn->key);
+    fs_node *p = pk ? ensure_dir(f, pk, ops) : NULL;
+    free(pk);
+    if (p && p->is_dir) add_node(f, kn->key, kn, ops);
+    return;
+  }
+  int was_cached = n->cached;
+  set_from(f, n, kn, 0);
+  if (!n->is_dir && was_cached && kernel_knows(f, n->parent)) {
+    fs_rops_add(ops, FS_ROP_MODIFY, n->key, n->parent->ino, n->ino);
+    if (ops->n) ops->v[ops->n - 1].mtime = n->mtime;
+  } else {
+    fs_rops_add(ops, FS_ROP_INVAL_INODE, n->key, 0, n->ino);
+  }
+}
+
+void fs_mirror_apply(fs *f, const proto_v2_event *ev, fs_rops *ops) {
+  const proto_v2_knode *kn = ev->node;
+  if (!kn || !kn->key || !ev->action || fs_mirror_hidden(f, kn->key)) return;
+  const char *a = ev->action;
+  if (strcmp(a, "delete") == 0 || strcmp(a, "compareAndDelete") == 0 || strcmp(a, "expire") == 0)
+    apply_delete(f, kn->key, ops);
+  else
+    apply_set(f, kn, ops);
+}
+
+/* ------------------------------------------------------------------ resync */
+
+typedef struct flat {
+  const proto_v2_knode **v;
+  size_t n, cap;
+} flat;
+
+static void flatten(flat *fl, const proto_v2_knode *kn) {
+  for (size_t i = 0; i < kn->n_nodes; i++) {
+    if (fl->n == fl->cap) {
+      size_t nc = fl->cap ? fl->cap * 2 : 64;
+      const proto_v2_knode **v = realloc(fl->v, nc * sizeof *v);
+      if (!v) return;
+      fl->v = v;
+      fl->cap = nc;
+    }
+    fl->v[fl->n++] = &kn->nodes[i];
+    if (kn->nodes[i].dir) flatten(fl, &kn->nodes[i]);
+  }
+}
+
+static int by_key(const void *a, const void *b) {
+  const proto_v2_knode *x = *(const proto_v2_knode *const *)a, *y = *(const proto_v2_knode *const *)b;
+  return strcmp(x->key ? x->key : "", y->key ? y->key : "");
+}
+
+static const proto_v2_knode *flat_find(const flat *fl, const char *key) {
+  proto_v2_knode probe;
+  memset(&probe, 0, sizeof probe);
+  probe.key = (char *)key;
+  const proto_v2_knode *pp = &probe;
+  const proto_v2_knode **hit = fl->n ? bsearch(&pp, fl->v, fl->n, sizeof *fl->v, by_key) : NULL;
+  return hit ? *hit : NULL;
+}
+
+typedef struct keys {
+  char **v;
+  size_t n, cap;
+} keys;
+
+/* Mirror nodes below DIR that the fresh tree does not have (as it has them), top-most only. */
+static void collect_gone(fs *f, const fs_node *dir, const flat *fl, keys *out) {
+  for (const fs_node *c = dir->child; c; c = c->next_sib) {
+    if (!c->cached || c->pending || fs_mirror_hidden(f, c->key)) continue;
+    const proto_v2_knode *kn = flat_find(fl, c->key);
+    if (kn && !kn->dir == !c->is_dir) {
+      if (c->is_dir) collect_gone(f, c, fl, out);
+      continue;
+    }
+    if (out->n == out->cap) {
+      size_t nc = out->cap ? out->cap * 2 : 16;
+      char **v = realloc(out->v, nc * sizeof *v);
+      if (!v) return;
+      out->v = v;
+      out->cap = nc;
+    }
+    char *k = strdup(c->key);
+    if (k) out->v[out->n++] = k;
+  }
+}
+
+void fs_mirror_resync(fs *f, const proto_v2_knode *root, fs_rops *ops) {
+  flat fl = {0};
+  if (root) flatten(&fl, root);
+  if (fl.n) qsort(fl.v, fl.n, sizeof *fl.v, by_key);
+  keys gone = {0};
+  collect_gone(f, f->nodes.root, &fl, &gone);
+  for (size_t i = 0; i < gone.n; i++) {
+    apply_delete(f, gone.v[i], ops);
+    free(gone.v[i]);
+  }
+  free(gone.v);
+  /* parents sort before their children ("/a" < "/a/b"), so creates come top-down */
+  for (size_t i = 0; i < fl.n; i++) {
+    const proto_v2_knode *kn = fl.v[i];
+    if (!kn->key || fs_mirror_hidden(f, kn->key)) continue;
+    fs_node *n = fs_itable_find(&f->nodes, kn->key);
+    if (!n || !n->cached || n->modified_index != kn->modified_index) apply_set(f, kn, ops);
+  }
+  free(fl.v);
+}

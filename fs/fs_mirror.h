@@ -1,0 +1,44 @@
+/* fs_mirror: the in-memory copy of the key tree under the mount prefix (values, kinds, indexes,
+ * TTLs), held in the inode table's cached nodes. It is loaded with one recursive GET at mount,
+ * changed by the watch stream's events (fs_mirror_apply) and, when the stream's history is
+ * gone (401), by the difference to a fresh recursive GET (fs_mirror_resync). Each change also
+ * yields the replay operations (fs_replay.h) that make the kernel raise the matching inotify
+ * events. Hidden ("_") keys are not in the mirror (v2 neither lists nor watches them). All
+ * functions but fs_mirror_fetch are called with f->lock held. */
+#ifndef QUORUM_FS_MIRROR_H
+#define QUORUM_FS_MIRROR_H
+
+#include "fs/fs.h"
+#include "fs/fs_replay.h"
+
+/* GET PREFIX?recursive=true&sorted=true with client C: *ev holds the answer and *index its
+ * X-Etcd-Index. Returns 0, ENOENT (the prefix does not exist: *index still set) or another
+ * errno (EIO: unreachable). */
+int fs_mirror_fetch(proto_v2_client *c, const char *prefix, proto_v2_event *ev, uint64_t *index);
+
+/* Fills the mirror from ROOT, the prefix's node (NULL: an empty root), at mount. */
+void fs_mirror_load(fs *f, const proto_v2_knode *root);
+
+/* Applies one watch event; the kernel's side of it is appended to OPS. */
+void fs_mirror_apply(fs *f, const proto_v2_event *ev, fs_rops *ops);
+
+/* Brings the mirror to ROOT (a fresh recursive GET; NULL: the prefix is gone), as if every
+ * difference had come as an event. */
+void fs_mirror_resync(fs *f, const proto_v2_knode *root, fs_rops *ops);
+
+/* NODE can be seen by the caller of REQ (a remote create not yet replayed is seen by nobody,
+ * a remote delete not yet replayed only by the applier). */
+int fs_mirror_visible(fuse_req_t req, const fs_node *node);
+
+/* Someone looks up KEY, created remotely and not yet replayed: waits (f->lock released) up to
+ * 100 ms for the applier's create, then lets the name be seen anyway (the watchers then miss
+ * that IN_CREATE, which is better than an ENOENT for a key that exists). Returns KEY's node. */
+fs_node *fs_mirror_wait_replay(fs *f, const char *key);
+
+/* A replay state changed (fs_mirror_wait_replay's waiters look again). */
+void fs_mirror_replayed(fs *f);
+
+/* NAME (a key's last component) is hidden, or KEY lies below a hidden directory. */
+int fs_mirror_hidden(const fs *f, const char *key);
+
+#endif
