@@ -257,7 +257,11 @@ typedef struct raft_status {
 typedef struct raft raft;
 
 /* Creates a node from cfg and its storage's initial state. A fresh node (no hard state, no
- * voters in storage) with no configuration stays a follower that can be added later. */
+ * voters in storage) with no configuration stays a follower that can be added later. The
+ * initial voters are not log entries, so a node joining a running cluster should start with
+ * the cluster's current voters as its conf state (as etcd's initial-cluster; itself included
+ * or not: it votes and campaigns only once it is in the configuration), unless it is certain
+ * to receive a snapshot first (whose meta carries the configuration). */
 int raft_new(const raft_config *cfg, raft **out);
 void raft_free(raft *r);
 
