@@ -1,9 +1,11 @@
-/* Unit tests of raft/transport/transport*.c over real libuv TCP on 127.0.0.1 (free ports picked
+/* Unit tests of raft/transport/transport*.c over real libuv TCP on loopback (free ports picked
  * by the kernel): every message type crosses between transports on one loop, per-peer order
  * holds, a restarted peer is reconnected, a full queue drops and reports unreachable, bad
  * inbound connections (garbage, oversized, wrong cluster, wrong version, wrong addressee) are
  * closed with one log line while other peers are served, a multi-MiB snapshot arrives whole and
- * is acknowledged, the drop hook partitions a pair, and stop leaves a loop that closes cleanly. */
+ * is acknowledged, the drop hook partitions a pair, reconnects back off, a callback may stop
+ * the transport, and stop leaves a loop that closes cleanly. Member i listens on and connects
+ * from 127.0.0.i, as the daemons do in the multi-process tests. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -32,6 +34,9 @@ typedef struct node {
   raft_transport *t;
   int port;
   raft_transport_config cfg;
+  char host[32];       /* 127.0.0.<id>: each member on its own loopback address */
+  char listen[48];
+  bool stop_on_message; /* on_message stops this member's transport */
   raft_message **got; /* deep copies of what on_message delivered */
   size_t n_got, cap_got;
   unsigned unreachable[MAX_NODES + 1]; /* by peer id */
@@ -127,6 +132,10 @@ static void on_message(void *arg, const raft_message *m) {
     assert_non_null(n->got);
   }
   n->got[n->n_got++] = clone_msg(m);
+  if (n->stop_on_message) {
+    raft_transport_stop(n->t);
+    n->t = NULL;
+  }
 }
 
 static void on_unreachable(void *arg, uint64_t peer) {
@@ -162,8 +171,10 @@ static int setup(void **state) {
   for (int i = 1; i <= MAX_NODES; i++) {
     node *n = &f->n[i];
     n->id = (uint64_t)i;
+    snprintf(n->host, sizeof n->host, "127.0.0.%d", i);
+    snprintf(n->listen, sizeof n->listen, "%s:0", n->host);
     n->cfg = (raft_transport_config){.self_id = n->id, .cluster_id = CLUSTER,
-                                     .listen_addr = "127.0.0.1:0", .bind_host = "127.0.0.1",
+                                     .listen_addr = n->listen, .bind_host = n->host,
                                      .log = on_log, .log_arg = n};
   }
   *state = f;
@@ -179,7 +190,7 @@ static void node_start(fixture *f, int i) {
 }
 
 static void addr_of(const node *n, char *buf, size_t len) {
-  snprintf(buf, len, "127.0.0.1:%d", n->port);
+  snprintf(buf, len, "%s:%d", n->host, n->port);
 }
 
 /* Starts nodes 1..count and makes each a peer of every other. */
@@ -387,7 +398,7 @@ static void test_reconnect_after_restart(void **state) {
   wait_got(f, 2, 1);
   /* Stop member 2 and let its handles close. */
   char addr2[64];
-  snprintf(addr2, sizeof addr2, "127.0.0.1:%d", f->n[2].port);
+  addr_of(&f->n[2], addr2, sizeof addr2);
   raft_transport_stop(f->n[2].t);
   f->n[2].t = NULL;
   run_for(f, 50);
@@ -478,11 +489,11 @@ static void test_oversized_send_refused(void **state) {
 
 /* ---- raw connections for the bad-input tests ---- */
 
-static int raw_connect(int port) {
+static int raw_connect(const node *n) {
   int s = socket(AF_INET, SOCK_STREAM, 0);
   assert_true(s >= 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)n->port)};
+  assert_int_equal(inet_pton(AF_INET, n->host, &a.sin_addr), 1);
   assert_int_equal(connect(s, (struct sockaddr *)&a, sizeof a), 0);
   assert_int_equal(fcntl(s, F_SETFL, O_NONBLOCK), 0);
   return s;
@@ -530,7 +541,7 @@ static void test_bad_inbound_closed(void **state) {
                           "empty frame"};
   for (int kind = 0; kind < 8; kind++) {
     unsigned warnings = f->n[2].warnings;
-    int s = raw_connect(f->n[2].port);
+    int s = raw_connect(&f->n[2]);
     if (kind == 0) { /* garbage payload */
       static const uint8_t g[] = {0, 0, 0, 6, 0xc1, 0xff, 0x00, 0x93, 0x01, 0x02};
       raw_write(s, g, sizeof g);
@@ -581,7 +592,7 @@ static void test_bad_inbound_closed(void **state) {
     assert_still_serving(f, 10 + (uint64_t)kind);
   }
   /* A good raw peer (member 3, unknown to 2's peer table) is served after all that. */
-  int s = raw_connect(f->n[2].port);
+  int s = raw_connect(&f->n[2]);
   raw_handshake(s, CLUSTER, 3, 2);
   raft_codec_buf b = {0};
   raft_message hb = heartbeat(3, 2, 77);
@@ -756,6 +767,68 @@ static void test_rtt_update_remove_stop(void **state) {
   uv_run(&f->loop, UV_RUN_NOWAIT);
 }
 
+typedef struct pace {
+  uint64_t last_ms;
+  unsigned sends;
+} pace;
+
+/* Sends a heartbeat from 1 to 2 every 5 ms; never done. */
+static bool keep_sending(fixture *f, void *arg) {
+  pace *p = arg;
+  uint64_t now = uv_now(&f->loop);
+  if (now - p->last_ms >= 5) {
+    p->last_ms = now;
+    raft_message hb = heartbeat(1, 2, 1);
+    raft_transport_send(f->n[1].t, &hb);
+    p->sends++;
+  }
+  return false;
+}
+
+/* Connecting to a peer that is down backs off exponentially (50, 100, 200, 400 ms ...): sending
+ * every 5 ms for 700 ms makes only a handful of attempts, each reported unreachable. */
+static void test_backoff_spaces_attempts(void **state) {
+  fixture *f = *state;
+  start_cluster(f, 2);
+  raft_transport_stop(f->n[2].t);
+  f->n[2].t = NULL;
+  run_for(f, 20);
+  pace p = {0, 0};
+  assert_false(run_until(f, keep_sending, &p, 700));
+  assert_true(p.sends > 50);
+  /* Attempts at about 0, 50, 150, 350 (and maybe 750) ms. */
+  assert_true(f->n[1].unreachable[2] >= 3);
+  assert_true(f->n[1].unreachable[2] <= 5);
+  raft_transport_stats st;
+  assert_int_equal(raft_transport_peer_stats(f->n[1].t, 2, &st), 0);
+  assert_false(st.connected);
+  assert_true(st.send_failures > 0);
+  assert_true(st.queued_bytes <= 4u << 20);
+}
+
+/* A receiver that stops its own transport from inside on_message (with more messages and a
+ * snapshot behind) neither crashes nor leaks; the sender sees the loss. */
+static void test_stop_inside_callback(void **state) {
+  fixture *f = *state;
+  start_cluster(f, 2);
+  f->n[2].stop_on_message = true;
+  static uint8_t data[2u << 20];
+  raft_snapshot snap = {.meta = {.index = 3, .term = 1}, .data = {data, sizeof data}};
+  raft_message s = {.type = RAFT_MSG_SNAP, .from = 1, .to = 2, .term = 1, .snapshot = &snap};
+  assert_int_equal(raft_transport_send(f->n[1].t, &s), 0);
+  for (int i = 0; i < 50; i++) {
+    raft_message hb = heartbeat(1, 2, 1);
+    assert_int_equal(raft_transport_send(f->n[1].t, &hb), 0);
+  }
+  wait_got(f, 2, 1);
+  assert_null(f->n[2].t);
+  snap_wait w = {1, 2};
+  assert_true(run_until(f, snap_reported, &w, 5000));
+  run_for(f, 50);
+  assert_int_equal(f->n[2].n_got, 1);
+  assert_true(f->n[1].snap_ok[2] + f->n[1].snap_fail[2] == 1);
+}
+
 /* Addresses parse as documented; bad configs are refused. */
 static void test_addresses_and_config(void **state) {
   fixture *f = *state;
@@ -800,6 +873,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_snapshot_failures, setup, teardown),
       cmocka_unit_test_setup_teardown(test_drop_hook, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rtt_update_remove_stop, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_backoff_spaces_attempts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stop_inside_callback, setup, teardown),
       cmocka_unit_test_setup_teardown(test_addresses_and_config, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
