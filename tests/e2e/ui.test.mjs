@@ -1,0 +1,607 @@
+// Browser tests of quorumd's web UI: Debian's Chromium, headless, driven by playwright-core,
+// against real quorumd daemons started by tests/integration/test_ui.py.
+//
+// Environment: QUORUM_UI_URL (the daemon serving the page), QUORUM_UI_URL2 (a second daemon,
+// for ?endpoint=), QUORUM_UI_SHOTS (screenshot folder), QUORUM_UI_ONLY (regexp of test names).
+// Every test acts as a person would (clicks, typing, keys) and checks the page and the API.
+// Prints "N passed, N failed" and exits non-zero when any test failed.
+import { chromium } from "playwright-core";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import assert from "node:assert/strict";
+
+const BASE = process.env.QUORUM_UI_URL;
+const BASE2 = process.env.QUORUM_UI_URL2;
+const SHOTS = process.env.QUORUM_UI_SHOTS || "ui-screenshots";
+const ONLY = process.env.QUORUM_UI_ONLY ? new RegExp(process.env.QUORUM_UI_ONLY) : null;
+const CHROMIUM = process.env.QUORUM_UI_CHROMIUM || "/usr/bin/chromium";
+if (!BASE) throw new Error("QUORUM_UI_URL is not set");
+fs.mkdirSync(SHOTS, { recursive: true });
+
+/* ------------------------------------------------------------------ API helpers */
+function keyPath(key) { return "/v2/keys" + key.split("/").map(encodeURIComponent).join("/"); }
+async function api(method, key, query, form, base = BASE) {
+  let u = base + keyPath(key);
+  if (query) u += "?" + new URLSearchParams(query);
+  const opt = { method };
+  if (form) {
+    opt.body = new URLSearchParams(form).toString();
+    opt.headers = { "Content-Type": "application/x-www-form-urlencoded" };
+  }
+  const r = await fetch(u, opt);
+  const body = await r.json();
+  return { status: r.status, body, index: Number(r.headers.get("x-etcd-index")) };
+}
+const put = (key, value, extra = {}, base = BASE) => api("PUT", key, null, { value, ...extra }, base);
+async function get(key, query, base = BASE) { return api("GET", key, query, null, base); }
+async function mustGet(key, query) {
+  const r = await get(key, query);
+  assert.equal(r.status, 200, `GET ${key}: ${JSON.stringify(r.body)}`);
+  return r.body.node;
+}
+function curl(...args) {
+  return execFileSync("curl", ["-sS", "--max-time", "5", ...args], { encoding: "utf8" });
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function eventually(fn, what, timeout = 5000) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try { return await fn(); } catch (e) { last = e; }
+    if (Date.now() > end) throw new Error(`${what}: not within ${timeout} ms: ${last && last.message}`);
+    await sleep(50);
+  }
+}
+
+/* ------------------------------------------------------------------ page helpers */
+let browser;
+const pageErrors = [];
+async function openUI(hashPath = "/", { query = "", viewport, base = BASE, mobile = false } = {}) {
+  const ctx = await browser.newContext({
+    viewport: viewport || { width: 1280, height: 800 },
+    acceptDownloads: true, isMobile: mobile, hasTouch: mobile,
+    deviceScaleFactor: 1,
+  });
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  // HTTP errors of the v2 API (404, 412...) are answers the page handles; the browser logs
+  // each one as "Failed to load resource", which is not a fault of the page.
+  page.on("console", (m) => {
+    if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of/.test(m.text()))
+      pageErrors.push("console: " + m.text());
+  });
+  const hash = "#" + hashPath.split("/").map(encodeURIComponent).join("/");
+  await page.goto(`${base}/ui/${query}${hash}`);
+  await page.waitForSelector("#live.on", { timeout: 10000 });
+  return page;
+}
+async function closePage(page) { await page.context().close(); }
+const row = (page, key) => page.locator(`.row[data-key="${key}"]`);
+const treeItem = (page, key) => page.locator(`[role=treeitem][data-key="${key}"]`);
+async function rowNames(page) {
+  return page.$$eval("#rows .row", (rs) => rs.sort((a, b) => a.getAttribute("aria-rowindex") - b.getAttribute("aria-rowindex"))
+    .map((r) => r.dataset.key));
+}
+async function shot(page, name) { await page.screenshot({ path: path.join(SHOTS, name + ".png") }); }
+async function waitText(locator, re, timeout = 3000) {
+  await eventually(async () => {
+    const t = await locator.textContent();
+    if (!(re instanceof RegExp ? re.test(t) : t.includes(re))) throw new Error(`text is ${JSON.stringify(t)}`);
+  }, `waiting for ${re}`, timeout);
+}
+
+/* ------------------------------------------------------------------ tests */
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+test("serving: /ui redirects, assets have types, unknown is 404", async () => {
+  let r = await fetch(BASE + "/ui?endpoint=x", { redirect: "manual" });
+  assert.equal(r.status, 301);
+  assert.equal(r.headers.get("location"), "/ui/?endpoint=x");
+  r = await fetch(BASE + "/ui/");
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get("content-type"), /^text\/html/);
+  assert.equal(r.headers.get("cache-control"), "no-cache");
+  const html = await r.text();
+  const js = html.match(/src="(app\.js\?v=[0-9a-f]+)"/);
+  assert.ok(js, "index.html names app.js with its version");
+  r = await fetch(BASE + "/ui/" + js[1]);
+  assert.match(r.headers.get("content-type"), /^text\/javascript/);
+  assert.match(r.headers.get("cache-control"), /immutable/);
+  assert.ok((await r.text()).includes("quorumUI"));
+  r = await fetch(BASE + "/ui/app.css");
+  assert.match(r.headers.get("content-type"), /^text\/css/);
+  assert.equal(r.headers.get("cache-control"), "no-cache");
+  assert.equal((await fetch(BASE + "/ui/nope.js")).status, 404);
+  assert.equal((await fetch(BASE + "/ui/", { method: "DELETE" })).status, 405);
+});
+
+test("tree loads lazily and the table is sorted", async () => {
+  await put("/t1/b", "2"); await put("/t1/a", "1"); await put("/t1/c/d", "x"); await put("/t1/c/e/f", "y");
+  await put("/t1/B", "capital");
+  const page = await openUI("/");
+  await treeItem(page, "/t1").waitFor();
+  assert.equal(await treeItem(page, "/t1/c").count(), 0, "subdirectory not loaded before expanding");
+  await treeItem(page, "/t1").locator(".tw").first().click(); // expand
+  await treeItem(page, "/t1/c").waitFor();
+  assert.equal(await treeItem(page, "/t1/c/e").count(), 0, "grandchild not loaded yet");
+  await treeItem(page, "/t1").locator(".tn").first().click(); // open
+  await row(page, "/t1/a").waitFor();
+  assert.deepEqual(await rowNames(page), ["/t1/c", "/t1/B", "/t1/a", "/t1/b"]);
+  const api = (await mustGet("/t1", { sorted: "true" })).nodes.map((n) => n.key);
+  assert.deepEqual(api.filter((k) => k !== "/t1/c"), ["/t1/B", "/t1/a", "/t1/b"]);
+  assert.equal(await row(page, "/t1/a").locator(".c-value").textContent(), "1");
+  await shot(page, "main");
+  await closePage(page);
+});
+
+test("view a JSON value pretty and raw, then edit it", async () => {
+  await put("/t2/json", '{"a":1,"b":[true,"x"]}');
+  const page = await openUI("/t2/json");
+  await page.locator("#value.json").waitFor();
+  await waitText(page.locator("#value"), '"a": 1');
+  await waitText(page.locator("#value"), /"b": \[\n\s+true/);
+  await shot(page, "json-value");
+  await page.click("#view-raw");
+  assert.equal(await page.locator("#value").textContent(), '{"a":1,"b":[true,"x"]}');
+  await page.click("#edit");
+  await page.locator("#edit-value").fill('{"a":2}');
+  await page.click("#save");
+  await eventually(async () => assert.equal((await mustGet("/t2/json")).value, '{"a":2}'), "API has the edit");
+  await page.click("#view-pretty");
+  await waitText(page.locator("#value"), '"a": 2');
+  await closePage(page);
+});
+
+test("create a directory and a key with a TTL; indexes shown", async () => {
+  const page = await openUI("/");
+  await page.click("#new-dir");
+  await page.fill("#create-name", "t3");
+  await page.click("#create-ok");
+  await eventually(async () => assert.equal((await mustGet("/t3")).dir, true), "dir created");
+  await waitText(page.locator("#crumbs"), "t3");
+  await page.click("#new-key");
+  await page.fill("#create-name", "k");
+  await page.fill("#create-value", "hello");
+  await page.fill("#create-ttl", "100");
+  await page.click("#create-ok");
+  const n = await eventually(async () => mustGet("/t3/k"), "key created");
+  assert.equal(n.value, "hello");
+  assert.ok(n.ttl > 90 && n.ttl <= 100, "ttl " + n.ttl);
+  await row(page, "/t3/k").waitFor();
+  await waitText(page.locator("#d-created"), String(n.createdIndex));
+  assert.equal(await page.locator("#d-modified").textContent(), String(n.modifiedIndex));
+  await waitText(page.locator("#d-ttl"), /^1m[34]\ds$/);
+  // an existing name is refused, not overwritten
+  await page.click("#new-key");
+  await page.fill("#create-name", "/t3/k");
+  await page.fill("#create-value", "other");
+  await page.click("#create-ok");
+  await waitText(page.locator("#create-error"), "already exists");
+  await page.keyboard.press("Escape");
+  assert.equal((await mustGet("/t3/k")).value, "hello");
+  await closePage(page);
+});
+
+test("TTL counts down, survives a plain edit, is changed by refresh and cleared", async () => {
+  await put("/t4/k", "v1", { ttl: "30" });
+  const page = await openUI("/t4/k");
+  const first = await page.locator("#d-ttl").textContent();
+  assert.match(first, /^(29|30)s$/);
+  await eventually(async () => {
+    const t = parseInt(await page.locator("#d-ttl").textContent(), 10);
+    assert.ok(t < parseInt(first, 10), "counting down: " + t);
+  }, "TTL counts down", 3000);
+  // plain edit keeps the TTL
+  await page.click("#edit");
+  await page.locator("#edit-value").fill("v2");
+  await page.click("#save");
+  let n = await eventually(async () => { const x = await mustGet("/t4/k"); assert.equal(x.value, "v2"); return x; }, "edit");
+  assert.ok(n.ttl > 20 && n.ttl <= 30, "TTL kept on edit: " + n.ttl);
+  // change it (refresh)
+  await page.fill("#ttl-input", "500");
+  await page.click("#ttl-set");
+  n = await eventually(async () => { const x = await mustGet("/t4/k"); assert.ok(x.ttl > 400); return x; }, "TTL set");
+  assert.equal(n.value, "v2");
+  await waitText(page.locator("#d-ttl"), /^8m/);
+  // clear it
+  await page.click("#ttl-clear");
+  n = await eventually(async () => { const x = await mustGet("/t4/k"); assert.equal(x.ttl, undefined); return x; }, "TTL cleared");
+  assert.equal(n.value, "v2");
+  await waitText(page.locator("#d-ttl"), "none");
+  await closePage(page);
+});
+
+test("delete a key; delete a directory only after confirming", async () => {
+  await put("/t5/k", "x"); await put("/t5/d/a", "1"); await put("/t5/d/b", "2");
+  const page = await openUI("/t5/k");
+  await page.click("#delete-key");
+  await eventually(async () => assert.equal((await get("/t5/k")).status, 404), "key deleted");
+  await eventually(async () => assert.equal(await row(page, "/t5/k").count(), 0), "row gone");
+  await row(page, "/t5/d").click();
+  await waitText(page.locator("#crumbs"), "d");
+  await page.click("#delete-dir");
+  await page.locator("#dlg-confirm[open]").waitFor();
+  await waitText(page.locator("#confirm-text"), "/t5/d");
+  await page.keyboard.press("Enter"); // the focused default is Cancel
+  assert.equal((await get("/t5/d")).status, 200, "cancel keeps the directory");
+  await page.click("#delete-dir");
+  await page.click("#confirm-ok");
+  await eventually(async () => assert.equal((await get("/t5/d")).status, 404), "dir deleted");
+  await eventually(async () => assert.equal(await page.evaluate(() => location.hash), "#/t5"), "back in the parent");
+  await closePage(page);
+});
+
+test("copy a key and a directory (values, subdirectories, TTLs)", async () => {
+  await put("/t6/src/a", "1"); await put("/t6/src/sub/b", "2", { ttl: "300" }); await put("/t6/one", "solo");
+  const page = await openUI("/t6/one");
+  await page.click("#copy-key");
+  await page.fill("#copy-to", "/t6/two");
+  await page.click("#copy-ok");
+  await eventually(async () => assert.equal((await mustGet("/t6/two")).value, "solo"), "key copied");
+  await row(page, "/t6/src").click();
+  await page.click("#copy-dir");
+  await page.fill("#copy-to", "/t6/dst");
+  await page.click("#copy-ok");
+  await page.locator("#dlg-copy[open]").waitFor({ state: "detached" });
+  assert.equal((await mustGet("/t6/dst/a")).value, "1");
+  const b = await mustGet("/t6/dst/sub/b");
+  assert.equal(b.value, "2");
+  assert.ok(b.ttl > 250, "TTL copied: " + b.ttl);
+  await waitText(page.locator("#crumbs"), "dst");
+  await row(page, "/t6/dst/sub").waitFor();
+  // a copy onto an existing path is refused
+  await page.goto(BASE + "/ui/#/t6/one");
+  await page.waitForSelector("#live.on");
+  await page.click("#copy-key");
+  await page.fill("#copy-to", "/t6/src/a");
+  await page.click("#copy-ok");
+  await waitText(page.locator("#copy-error"), "already exists");
+  assert.equal((await mustGet("/t6/src/a")).value, "1");
+  await closePage(page);
+});
+
+test("live: changes made with curl appear without a reload, highlighted; expired keys vanish", async () => {
+  await put("/t7/old", "1");
+  const page = await openUI("/t7/old");
+  await page.evaluate(() => { window.__loads = performance.getEntriesByType("navigation").length; });
+  const t0 = Date.now();
+  curl("-XPUT", BASE + keyPath("/t7/new"), "-d", "value=from-curl");
+  await row(page, "/t7/new").waitFor({ timeout: 1000 });
+  assert.ok(Date.now() - t0 < 1000, "within a second");
+  assert.equal(await row(page, "/t7/new").locator(".c-value").textContent(), "from-curl");
+  assert.ok(await row(page, "/t7/new").evaluate((e) => e.classList.contains("flash")), "highlighted");
+  await shot(page, "live-change");
+  curl("-XPUT", BASE + keyPath("/t7/old"), "-d", "value=2");
+  await waitText(page.locator("#value"), "2", 1000); // the open key's detail follows
+  await waitText(row(page, "/t7/old").locator(".c-value"), "2", 1000);
+  curl("-XPUT", BASE + keyPath("/t7/sub/deep"), "-d", "value=x");
+  await row(page, "/t7/sub").waitFor({ timeout: 1000 });
+  curl("-XDELETE", BASE + keyPath("/t7/new"));
+  await eventually(async () => assert.equal(await row(page, "/t7/new").count(), 0), "deleted row vanishes", 1000);
+  curl("-XPUT", BASE + keyPath("/t7/short"), "-d", "value=x", "-d", "ttl=1");
+  await row(page, "/t7/short").waitFor({ timeout: 1000 });
+  await eventually(async () => assert.equal(await row(page, "/t7/short").count(), 0), "expired row vanishes", 4000);
+  assert.equal((await get("/t7/short")).status, 404);
+  assert.equal(await page.evaluate(() => performance.getEntriesByType("navigation").length), 1, "no reload");
+  await closePage(page);
+});
+
+test("safe edit: a concurrent change is shown, never overwritten silently", async () => {
+  await put("/t8/k", "base");
+  const page = await openUI("/t8/k");
+  await page.click("#edit");
+  await page.locator("#edit-value").fill("mine");
+  curl("-XPUT", BASE + keyPath("/t8/k"), "-d", "value=theirs");
+  await waitText(page.locator("#edit-note"), "Changed on the server", 1000);
+  await page.click("#save");
+  await page.locator("#dlg-conflict[open]").waitFor();
+  assert.equal(await page.locator("#conflict-theirs").textContent(), "theirs");
+  assert.equal(await page.locator("#conflict-mine").textContent(), "mine");
+  assert.equal((await mustGet("/t8/k")).value, "theirs", "not overwritten");
+  await shot(page, "conflict");
+  await page.click("#dlg-conflict button[value=mine]");
+  await eventually(async () => assert.equal((await mustGet("/t8/k")).value, "mine"), "overwritten on request");
+  // and "take theirs" leaves the server alone
+  await page.click("#edit");
+  await page.locator("#edit-value").fill("mine2");
+  curl("-XPUT", BASE + keyPath("/t8/k"), "-d", "value=theirs2");
+  await sleep(300);
+  await page.click("#save");
+  await page.locator("#dlg-conflict[open]").waitFor();
+  await page.click("#dlg-conflict button[value=theirs]");
+  await waitText(page.locator("#value"), "theirs2");
+  assert.equal((await mustGet("/t8/k")).value, "theirs2");
+  await closePage(page);
+});
+
+test("recent events: history on open, then live ones (action, key, index)", async () => {
+  const a = await put("/t9/a", "1");
+  const b = await api("DELETE", "/t9/a");
+  const page = await openUI("/t9");
+  const ev = (idx) => page.locator(`#events li[data-index="${idx}"]`);
+  await ev(b.body.node.modifiedIndex).waitFor();
+  await waitText(ev(b.body.node.modifiedIndex), "delete");
+  await waitText(ev(b.body.node.modifiedIndex), "/t9/a");
+  await waitText(ev(a.body.node.modifiedIndex), "set");
+  const idxs = await page.$$eval("#events li", (ls) => ls.map((l) => Number(l.dataset.index)));
+  assert.deepEqual(idxs, [...idxs].sort((x, y) => y - x), "newest first");
+  const c = JSON.parse(curl("-XPUT", BASE + keyPath("/t9/live"), "-d", "value=1"));
+  await ev(c.node.modifiedIndex).waitFor({ timeout: 1000 });
+  await waitText(ev(c.node.modifiedIndex), "/t9/live");
+  assert.equal(await page.locator("#events li").first().getAttribute("data-index"), String(c.node.modifiedIndex));
+  await closePage(page);
+});
+
+test("find filters the loaded tree; jump opens a typed path", async () => {
+  await put("/t10/alpha/needle", "1"); await put("/t10/beta/hay", "2"); await put("/t10/x/y/z/target", "deep");
+  const page = await openUI("/t10");
+  await treeItem(page, "/t10/alpha").locator(".tw").click();
+  await treeItem(page, "/t10/beta").locator(".tw").click();
+  await page.click("#find");
+  await page.keyboard.type("needl");
+  await eventually(async () => assert.equal(await treeItem(page, "/t10/beta").count(), 0), "beta filtered out");
+  assert.equal(await treeItem(page, "/t10/alpha").count(), 1);
+  assert.ok(await treeItem(page, "/t10/alpha").evaluate((e) => e.querySelector(".tl")) !== null);
+  await page.fill("#find", "");
+  await treeItem(page, "/t10/beta").waitFor();
+  // jump
+  await page.keyboard.press("Escape");
+  await page.click("#jump");
+  await page.keyboard.type("/t10/x/y/z/target");
+  await page.keyboard.press("Enter");
+  await waitText(page.locator("#detail-key"), "/t10/x/y/z/target");
+  assert.equal(await page.locator("#value").textContent(), "deep");
+  assert.equal(await page.evaluate(() => location.hash), "#/t10/x/y/z/target");
+  await treeItem(page, "/t10/x/y/z").waitFor();
+  await page.fill("#jump", "/t10/nothing");
+  await page.keyboard.press("Enter");
+  await waitText(page.locator("#toast"), "Not found");
+  await closePage(page);
+});
+
+test("export a subtree to a file and import it elsewhere", async () => {
+  await put("/t11/a", "1"); await put("/t11/d/b", "two", { ttl: "600" }); await put("/t11/d/e/c", "3");
+  const page = await openUI("/t11");
+  const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#export-dir")]);
+  assert.equal(dl.suggestedFilename(), "t11.json");
+  const file = path.join(SHOTS, "t11-export.json");
+  await dl.saveAs(file);
+  const doc = JSON.parse(fs.readFileSync(file, "utf8"));
+  assert.equal(doc.quorumctl_export, 1);
+  assert.equal(doc.prefix, "/t11");
+  const byPath = Object.fromEntries(doc.entries.map((e) => [e.path, e]));
+  assert.deepEqual(Object.keys(byPath), ["", "a", "d", "d/b", "d/e", "d/e/c"]);
+  assert.equal(byPath["d/b"].value, "two");
+  assert.ok(byPath["d/b"].ttl > 500);
+  assert.equal(byPath["d"].dir, true);
+  await page.click("#import-dir");
+  await page.fill("#import-to", "/t11copy");
+  await page.setInputFiles("#import-file", file);
+  await page.click("#import-ok");
+  await eventually(async () => assert.equal((await mustGet("/t11copy/d/e/c")).value, "3"), "imported");
+  const b = await mustGet("/t11copy/d/b");
+  assert.equal(b.value, "two");
+  assert.ok(b.ttl > 500, "TTL imported: " + b.ttl);
+  assert.equal((await mustGet("/t11copy/a")).value, "1");
+  await waitText(page.locator("#crumbs"), "t11copy");
+  await row(page, "/t11copy/d").waitFor();
+  // a file that is not an export is refused
+  const bad = path.join(SHOTS, "not-an-export.json");
+  fs.writeFileSync(bad, '{"hello":1}');
+  await page.click("#import-dir");
+  await page.setInputFiles("#import-file", bad);
+  await page.click("#import-ok");
+  await waitText(page.locator("#import-error"), "not a quorumctl export");
+  await closePage(page);
+});
+
+test("a directory of in-order keys is a queue with push", async () => {
+  for (const v of ["j1", "j2"]) await api("POST", "/t12q", null, { value: v });
+  const page = await openUI("/t12q");
+  await page.locator("#queue-bar:not([hidden])").waitFor();
+  await page.fill("#queue-value", "j3");
+  await page.keyboard.press("Enter");
+  const list = await eventually(async () => {
+    const n = await mustGet("/t12q", { sorted: "true" });
+    assert.equal(n.nodes.length, 3);
+    return n.nodes;
+  }, "pushed");
+  assert.deepEqual(list.map((n) => n.value), ["j1", "j2", "j3"]);
+  await row(page, list[2].key).waitFor();
+  assert.deepEqual(await rowNames(page), list.map((n) => n.key));
+  await waitText(page.locator("#dir-meta"), "queue");
+  await shot(page, "queue");
+  await closePage(page);
+});
+
+test("cluster panel: version, members, leader, stats, follower latencies", async () => {
+  const page = await openUI("/");
+  await page.click("#cluster-open");
+  await page.locator("#c-members table").waitFor();
+  const ver = await (await fetch(BASE + "/version")).json();
+  await waitText(page.locator('#c-version [data-stat="etcdserver"]'), ver.etcdserver);
+  const mem = (await (await fetch(BASE + "/v2/members")).json()).members;
+  const self = await (await fetch(BASE + "/v2/stats/self")).json();
+  for (const m of mem) {
+    const tr = page.locator(`tr[data-member="${m.id}"]`);
+    assert.equal(await tr.locator(".m-name").textContent(), m.name);
+    assert.equal(await tr.locator(".m-client").textContent(), m.clientURLs.join(" "));
+    assert.equal(await tr.locator(".m-peer").textContent(), m.peerURLs.join(" "));
+  }
+  assert.equal(await page.locator("#c-leader").textContent(), self.leaderInfo.leader);
+  await waitText(page.locator(`tr[data-member="${self.leaderInfo.leader}"]`), "leader");
+  assert.equal(await page.locator('#c-self [data-stat="name"]').textContent(), self.name);
+  assert.equal(await page.locator('#c-self [data-stat="state"]').textContent(), self.state);
+  const store = await (await fetch(BASE + "/v2/stats/store")).json();
+  assert.ok(await page.locator('#c-store [data-stat="setsSuccess"]').count());
+  assert.ok(Number(await page.locator('#c-store [data-stat="setsSuccess"]').textContent()) <= store.setsSuccess);
+  const leader = await fetch(BASE + "/v2/stats/leader");
+  if (leader.ok) {
+    const lv = await leader.json();
+    if (Object.keys(lv.followers).length === 0) await page.locator("#no-followers").waitFor();
+    else for (const id of Object.keys(lv.followers)) await page.locator(`tr[data-follower="${id}"]`).waitFor();
+  } else await waitText(page.locator("#c-leader-stats"), "Not available");
+  // after a write, Refresh shows the new counter
+  await put("/t13/x", "1");
+  await page.click("#cluster-refresh");
+  await waitText(page.locator('#c-store [data-stat="setsSuccess"]'), String((await (await fetch(BASE + "/v2/stats/store")).json()).setsSuccess));
+  await shot(page, "cluster");
+  await page.keyboard.press("Escape");
+  await page.locator("#dlg-cluster[open]").waitFor({ state: "detached" });
+  await closePage(page);
+});
+
+test("the endpoint is in the URL: the page served by one daemon works on another", async () => {
+  assert.ok(BASE2, "QUORUM_UI_URL2 is set");
+  await put("/only/on/b", "bee", {}, BASE2);
+  const page = await openUI("/only/on/b", { query: "?endpoint=" + encodeURIComponent(BASE2) });
+  assert.equal(await page.inputValue("#endpoint"), BASE2);
+  await waitText(page.locator("#value"), "bee");
+  await page.click("#edit");
+  await page.locator("#edit-value").fill("bee2");
+  await page.click("#save");
+  await eventually(async () => assert.equal((await get("/only/on/b", null, BASE2)).body.node.value, "bee2"), "written to B");
+  assert.equal((await get("/only/on/b")).status, 404, "nothing written to A");
+  curl("-XPUT", BASE2 + keyPath("/only/on/c"), "-d", "value=live-b");
+  await row(page, "/only/on/c").waitFor({ timeout: 1000 });
+  // typing another endpoint switches to it
+  await page.fill("#endpoint", BASE);
+  await page.keyboard.press("Enter");
+  await page.waitForURL((u) => !u.search.includes("endpoint"));
+  await page.waitForSelector("#live.on");
+  await waitText(page.locator("#toast"), "Not found");
+  await closePage(page);
+});
+
+test("keyboard: move, open, edit and save, shortcuts, tree arrows", async () => {
+  await put("/t14/a", "1"); await put("/t14/b", "2"); await put("/t14/sub/c", "3");
+  const page = await openUI("/t14");
+  await page.locator("#rows").focus();
+  await page.keyboard.press("ArrowDown"); // sub, a, b: cursor 0 -> 1 (a)
+  await page.keyboard.press("ArrowDown"); // b
+  await page.keyboard.press("Enter");
+  await waitText(page.locator("#detail-key"), "/t14/b");
+  await page.keyboard.press("e");
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type("typed");
+  await page.keyboard.press("Control+Enter");
+  await eventually(async () => assert.equal((await mustGet("/t14/b")).value, "typed"), "saved by keyboard");
+  await page.locator("#edit-value").waitFor({ state: "detached" });
+  await waitText(page.locator("#value"), "typed");
+  await page.keyboard.press("Home");
+  await page.keyboard.press("Enter"); // into sub
+  await waitText(page.locator("#crumbs"), "sub");
+  await page.keyboard.press("Backspace");
+  await eventually(async () => assert.equal(await page.evaluate(() => location.hash), "#/t14"), "back up");
+  await page.keyboard.press("n");
+  await page.locator("#dlg-create[open]").waitFor();
+  await page.keyboard.type("made");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("by keys");
+  await page.keyboard.press("Tab"); // to the TTL field; Enter there submits the form
+  await page.keyboard.press("Enter");
+  await eventually(async () => assert.equal((await mustGet("/t14/made")).value, "by keys"), "created by keyboard");
+  await page.locator("#rows").focus();
+  await page.keyboard.press("/");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "find");
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("t");
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.key), "/t14");
+  await page.keyboard.press("ArrowRight"); // already open: to first child
+  await eventually(async () => assert.equal(await page.evaluate(() => document.activeElement.dataset.key), "/t14/sub"), "tree child");
+  await page.keyboard.press("Enter");
+  await waitText(page.locator("#crumbs"), "sub");
+  assert.equal((await rowNames(page))[0], "/t14/sub/c");
+  await page.keyboard.press("Delete"); // a key: deleted at once
+  await eventually(async () => assert.equal((await get("/t14/sub/c")).status, 404), "deleted by keyboard");
+  await closePage(page);
+});
+
+test("phone: one column, no sideways scrolling, tree in a drawer", async () => {
+  await put("/t15/k", "phone value");
+  const page = await openUI("/t15/k", { viewport: { width: 390, height: 844 }, mobile: true });
+  await waitText(page.locator("#value"), "phone value");
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, "no horizontal overflow: " + overflow);
+  assert.equal(await page.locator("#sidebar").isVisible(), false);
+  await shot(page, "phone");
+  await page.click("#tree-toggle");
+  await page.locator("#sidebar").waitFor({ state: "visible" });
+  await treeItem(page, "/").locator(".tn").first().click();
+  await page.locator("#sidebar").waitFor({ state: "hidden" });
+  await row(page, "/t15").tap();
+  await row(page, "/t15/k").waitFor();
+  const box = await row(page, "/t15/k").boundingBox();
+  assert.ok(box.x >= 0 && box.x + box.width <= 391, "row fits the screen");
+  await closePage(page);
+});
+
+test("a directory of 10,000 keys renders only what is visible and stays live", async () => {
+  const N = 10000;
+  const names = Array.from({ length: N }, (_, i) => "k" + String(i).padStart(5, "0"));
+  for (let i = 0; i < N; i += 64) {
+    await Promise.all(names.slice(i, i + 64).map((n) => put("/big/" + n, "v" + n)));
+  }
+  const t0 = Date.now();
+  const page = await openUI("/big");
+  await row(page, "/big/k00000").waitFor();
+  const openMs = Date.now() - t0;
+  const dom = await page.locator("#rows .row").count();
+  assert.ok(dom > 10 && dom < 120, "rows in the DOM: " + dom);
+  assert.equal(await page.locator("#rows").getAttribute("aria-rowcount"), String(N));
+  await page.locator("#rows").focus();
+  const t1 = Date.now();
+  await page.keyboard.press("End");
+  await row(page, "/big/k09999").waitFor();
+  assert.ok(Date.now() - t1 < 1000, "jump to the end is fast");
+  assert.ok(await page.locator("#rows .row").count() < 120);
+  curl("-XPUT", BASE + keyPath("/big/k09999"), "-d", "value=changed");
+  await waitText(row(page, "/big/k09999").locator(".c-value"), "changed", 1000);
+  await page.keyboard.press("Home");
+  await row(page, "/big/k00000").waitFor();
+  await page.locator("#rows").hover();
+  await page.mouse.wheel(0, 100 * 32);
+  await row(page, "/big/k00110").waitFor();
+  assert.equal(await row(page, "/big/k00000").count(), 0, "rows scrolled away are gone");
+  await page.fill("#find", "k0777");
+  await eventually(async () => assert.equal(await page.locator("#rows").getAttribute("aria-rowcount"), "10"), "filtered 10,000");
+  await shot(page, "big-dir");
+  console.log(`    (10,000 keys: page ready in ${openMs} ms)`);
+  assert.ok(openMs < 8000, "opens within 8 s");
+  await closePage(page);
+});
+
+/* ------------------------------------------------------------------ runner */
+const started = Date.now();
+browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"],
+});
+let passed = 0, failed = 0;
+for (const t of tests) {
+  if (ONLY && !ONLY.test(t.name)) continue;
+  const t0 = Date.now();
+  pageErrors.length = 0;
+  try {
+    await t.fn();
+    if (pageErrors.length) throw new Error("errors in the page: " + pageErrors.join(" | "));
+    passed++;
+    console.log(`ok   ${t.name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${t.name} (${Date.now() - t0} ms)\n     ${(e && e.stack || String(e)).split("\n").join("\n     ")}`);
+    for (const ctx of browser.contexts()) {
+      for (const p of ctx.pages()) {
+        try { await p.screenshot({ path: path.join(SHOTS, "FAILED-" + t.name.replace(/\W+/g, "_").slice(0, 40) + ".png") }); } catch (_) { /* closed */ }
+      }
+      await ctx.close().catch(() => {});
+    }
+  }
+}
+await browser.close();
+console.log(`ui e2e: ${((Date.now() - started) / 1000).toFixed(1)} s, screenshots in ${SHOTS}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed || !passed ? 1 : 0);
