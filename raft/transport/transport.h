@@ -77,7 +77,8 @@ typedef struct raft_transport_stats {
 } raft_transport_stats;
 
 /* Starts listening (if cfg->listen_addr) on loop. cfg's strings are copied. Returns 0 and *out,
- * or -EINVAL (bad config or address), or a libuv bind/listen error (e.g. -EADDRINUSE). */
+ * or -EINVAL (bad config or address), or a libuv bind/listen error (e.g. -EADDRINUSE); after a
+ * bind/listen error the handles already opened are closing, so run the loop before closing it. */
 int raft_transport_start(uv_loop_t *loop, const raft_transport_config *cfg,
                          const raft_transport_callbacks *cbs, raft_transport **out);
 /* Closes every connection, timer and the listener, and drops everything queued; no callback

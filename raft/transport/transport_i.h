@@ -37,7 +37,8 @@ typedef struct rt_frame {
 typedef struct rt_snap_in {
   bool active;
   uint64_t snap_id, total, next_off;
-  uint8_t *data;
+  uint8_t *data; /* cap bytes, next_off of them received */
+  uint64_t cap;
   raft_codec_frame first; /* the chunk at offset 0, owning the MSG_SNAP message */
 } rt_snap_in;
 

@@ -166,11 +166,6 @@ static void on_chunk(rt_conn *c, raft_codec_frame *f, rt_peer *p) {
              t->cfg.max_snapshot);
       return;
     }
-    si->data = malloc(ch->total ? ch->total : 1);
-    if (!si->data) {
-      reject(c, f, "out of memory for a snapshot of %" PRIu64 " bytes", ch->total);
-      return;
-    }
     si->active = true;
     si->snap_id = ch->snap_id;
     si->total = ch->total;
@@ -183,6 +178,20 @@ static void on_chunk(rt_conn *c, raft_codec_frame *f, rt_peer *p) {
     reject(c, f, "snapshot chunk at %" PRIu64 " of %" PRIu64 ", expected %" PRIu64 " of %" PRIu64,
            ch->offset, ch->total, si->next_off, si->total);
     return;
+  }
+  /* The buffer grows with the data that actually arrived, never to a size a peer merely
+   * announced. */
+  if (ch->data.len && si->next_off + ch->data.len > si->cap) {
+    uint64_t cap = si->cap ? si->cap : ch->data.len;
+    while (cap < si->next_off + ch->data.len) cap *= 2;
+    if (cap > si->total) cap = si->total;
+    uint8_t *d = realloc(si->data, cap);
+    if (!d) {
+      reject(c, f, "out of memory for a snapshot of %" PRIu64 " bytes", si->total);
+      return;
+    }
+    si->data = d;
+    si->cap = cap;
   }
   if (ch->data.len) memcpy(si->data + ch->offset, ch->data.base, ch->data.len);
   si->next_off += ch->data.len;
