@@ -173,7 +173,6 @@ int raft_transport_start(uv_loop_t *loop, const raft_transport_config *cfg,
 }
 
 static void peer_destroy(rt_peer *p) {
-  raft_transport *t = p->t;
   p->removed = true;
   p->notify_unreachable = false;
   p->notify_snap = 0;
@@ -181,7 +180,6 @@ static void peer_destroy(rt_peer *p) {
   rt_peer_close_conns(p);
   uv_close((uv_handle_t *)&p->retry_timer, peer_timer_closed_cb);
   uv_close((uv_handle_t *)&p->snap_out.timer, peer_timer_closed_cb);
-  (void)t;
 }
 
 void raft_transport_stop(raft_transport *t) {
@@ -270,9 +268,8 @@ int raft_transport_send(raft_transport *t, const raft_message *m) {
   if (!f) return -ENOMEM;
   int rc = raft_codec_encode_message(&f->buf, m);
   if (rc == 0 && f->buf.len - RAFT_CODEC_HEADER_LEN > t->cfg.max_frame) {
-    rt_log(t, 2, "dropping a %s to %llx: %zu bytes, over the frame limit",
-           raft_codec_is_wire_type(m->type) ? "message" : "?", (unsigned long long)p->id,
-           f->buf.len);
+    rt_log(t, 2, "dropping a message of type %u to %llx: %zu bytes, over the frame limit",
+           m->type, (unsigned long long)p->id, f->buf.len);
     rc = -EMSGSIZE;
   } else if (rc == 0 && p->queued_bytes + f->buf.len > t->cfg.max_queue_bytes) {
     rc = -ENOBUFS;
