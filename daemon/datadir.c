@@ -109,7 +109,7 @@ static int read_meta(const char *dir, datadir *d, char *err, size_t errlen) {
 }
 
 int datadir_open(datadir *d, const char *dir, const char *name, const char *peer_urls,
-                 const char *token, char *err, size_t errlen) {
+                 const char *cluster_seed, const char *token, char *err, size_t errlen) {
   memset(d, 0, sizeof *d);
   char first[256] = "";
   struct stat st;
@@ -141,7 +141,7 @@ int datadir_open(datadir *d, const char *dir, const char *name, const char *peer
     char seed[8192];
     snprintf(seed, sizeof seed, "%s|%s", peer_urls, token);
     d->member_id = datadir_hash(seed, 0);
-    snprintf(seed, sizeof seed, "%016" PRIx64 "|%s", d->member_id, token);
+    snprintf(seed, sizeof seed, "%s|%s", cluster_seed, token);
     d->cluster_id = datadir_hash(seed, 0x9e3779b97f4a7c15ULL);
     if ((rc = write_meta(dir, d, name, err, errlen))) return rc;
     d->created = 1;

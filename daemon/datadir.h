@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DATADIR_FORMAT "quorumd-data 1"
+#define DATADIR_FORMAT "quorumd-data 2" /* 2: the log is a Raft log */
 
 typedef struct datadir {
   char tree_path[4096]; /* the tree store's LevelDB */
@@ -16,10 +16,11 @@ typedef struct datadir {
   int created; /* initialised by this call */
 } datadir;
 
-/* Opens or initialises dir. name, peer_urls (comma-joined) and token decide the ids of a new
- * directory. Returns 0 or negative errno with a one-line message in err. */
+/* Opens or initialises dir. For a new directory the member id is derived from peer_urls
+ * (comma-joined) and token, the cluster id from cluster_seed (the initial members' ids) and
+ * token. Returns 0 or negative errno with a one-line message in err. */
 int datadir_open(datadir *d, const char *dir, const char *name, const char *peer_urls,
-                 const char *token, char *err, size_t errlen);
+                 const char *cluster_seed, const char *token, char *err, size_t errlen);
 
 /* FNV-1a, 64-bit, used to derive ids. */
 uint64_t datadir_hash(const char *s, uint64_t seed);

@@ -1,30 +1,50 @@
-/* members: /v2/members and /v2/machines for this member. Membership changes arrive with
- * Raft; until then they are refused with 409 and a message, which etcd's clients (etcdctl,
- * quorumctl) show as it is (any 5xx would read as "member has no leader"). */
+/* members: /v2/members (GET, POST, PUT, DELETE, /leader) and /v2/machines, with etcd's
+ * statuses: 201 on add, 204 on update and remove, 404 for an unknown member, 409 for a peer
+ * URL already in use, 415 for a body that is not JSON, 400 for a bad one, 503 during an
+ * election, 500 when the change could not be committed in time. Changes are Raft membership
+ * changes, one at a time. */
 #include <http_parser.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yajl/yajl_tree.h>
 
+#include "daemon/datadir.h"
 #include "daemon/routes.h"
 #include "daemon/store_i.h"
 
-static void gen_urls(yajl_gen g, const config_urls *u) {
+/* A membership change waiting to be applied. */
+typedef struct member_change {
+  server_waiter w; /* first: the server calls w.done */
+  http_req *r;     /* NULL once the client has gone */
+  uint8_t type;    /* raft_conf_change_type */
+  node_member m;
+} member_change;
+
+static void gen_url_list(yajl_gen g, const char *urls) {
   yajl_gen_array_open(g);
-  for (size_t i = 0; i < u->n; i++) proto_v2_gen_cstr(g, u->url[i]);
+  while (*urls) {
+    size_t n = strcspn(urls, ",");
+    if (n) yajl_gen_string(g, (const unsigned char *)urls, n);
+    urls += n;
+    if (*urls == ',') urls++;
+  }
   yajl_gen_array_close(g);
 }
 
-static void gen_self(server *s, yajl_gen g) {
+static void gen_member(yajl_gen g, const node_member *m) {
+  char id[17];
+  snprintf(id, sizeof id, "%016" PRIx64, m->id);
   yajl_gen_map_open(g);
   proto_v2_gen_cstr(g, "id");
-  proto_v2_gen_cstr(g, s->id_hex);
+  proto_v2_gen_cstr(g, id);
   proto_v2_gen_cstr(g, "name");
-  proto_v2_gen_cstr(g, s->cfg->name);
+  proto_v2_gen_cstr(g, m->name);
   proto_v2_gen_cstr(g, "peerURLs");
-  gen_urls(g, &s->cfg->advertise_peer);
+  gen_url_list(g, m->peer_urls);
   proto_v2_gen_cstr(g, "clientURLs");
-  gen_urls(g, &s->cfg->advertise_client);
+  gen_url_list(g, m->client_urls);
   yajl_gen_map_close(g);
 }
 
@@ -37,55 +57,265 @@ static void message(server *s, http_req *r, int status, const char *msg) {
   routes_json_gen(s, r, status, g, 1);
 }
 
+static int cmp_member(const void *a, const void *b) {
+  uint64_t x = ((const node_member *)a)->id, y = ((const node_member *)b)->id;
+  return x < y ? -1 : x > y;
+}
+
+static size_t load_members(server *s, node_member *m) {
+  size_t n = node_members(s->node, m, RAFT_MAX_VOTERS);
+  qsort(m, n, sizeof *m, cmp_member);
+  return n;
+}
+
+static const node_member *find(const node_member *m, size_t n, uint64_t id) {
+  for (size_t i = 0; i < n; i++)
+    if (m[i].id == id) return &m[i];
+  return NULL;
+}
+
+static void change_abort(http_req *r) {
+  member_change *c = r->data;
+  c->r = NULL;
+}
+
+static void change_done(server *s, server_waiter *w, store_result *res) {
+  member_change *c = (member_change *)w;
+  if (c->r) {
+    c->r->on_abort = NULL;
+    if (res->error_code) {
+      message(s, c->r, 500, "etcdserver: request timed out");
+    } else if (c->type == RAFT_CONF_ADD_NODE) {
+      yajl_gen g = proto_v2_gen_new();
+      gen_member(g, &c->m);
+      routes_json_gen(s, c->r, 201, g, 1);
+    } else {
+      routes_json(s, c->r, 204, "", 0, 1);
+    }
+  }
+  free(c);
+}
+
+/* Parses {"peerURLs": ["http://host:port", ...]} into m->peer_urls. Returns NULL or an error
+ * message (etcd's words). */
+static const char *parse_peer_urls(http_req *r, node_member *m) {
+  char ebuf[128];
+  char *body = malloc(r->body.len + 1);
+  if (!body) abort();
+  memcpy(body, r->body.p ? r->body.p : "", r->body.len);
+  body[r->body.len] = 0;
+  yajl_val v = yajl_tree_parse(body, ebuf, sizeof ebuf);
+  free(body);
+  const char *path[] = {"peerURLs", NULL};
+  yajl_val urls = v ? yajl_tree_get(v, path, yajl_t_array) : NULL;
+  const char *bad = NULL;
+  if (!urls || !YAJL_GET_ARRAY(urls)->len) bad = "etcdserver: peerURLs is empty or invalid";
+  for (size_t i = 0; !bad && i < YAJL_GET_ARRAY(urls)->len; i++) {
+    const char *u = YAJL_GET_STRING(YAJL_GET_ARRAY(urls)->values[i]);
+    if (!u || (strncmp(u, "http://", 7) && strncmp(u, "https://", 8)) || !strchr(u + 7, ':')) {
+      bad = "URL scheme must be http or https";
+      break;
+    }
+    size_t have = strlen(m->peer_urls);
+    if (have + strlen(u) + 2 >= sizeof m->peer_urls) {
+      bad = "peerURLs too long";
+      break;
+    }
+    if (have) m->peer_urls[have++] = ',';
+    strcpy(m->peer_urls + have, u);
+  }
+  yajl_tree_free(v);
+  return bad;
+}
+
+static int urls_overlap(const char *a, const char *b) {
+  for (const char *p = a; *p;) {
+    size_t n = strcspn(p, ",");
+    for (const char *q = b; *q;) {
+      size_t k = strcspn(q, ",");
+      if (k == n && !memcmp(p, q, n)) return 1;
+      q += k;
+      if (*q == ',') q++;
+    }
+    p += n;
+    if (*p == ',') p++;
+  }
+  return 0;
+}
+
+static void propose_change(server *s, http_req *r, uint8_t type, const node_member *m) {
+  node_status st;
+  node_get_status(s->node, &st);
+  if (st.lead == RAFT_NONE) {
+    message(s, r, 503, "During election");
+    return;
+  }
+  member_change *c = calloc(1, sizeof *c);
+  if (!c) abort();
+  c->w.done = change_done;
+  c->r = r;
+  c->type = type;
+  c->m = *m;
+  r->data = c;
+  r->on_abort = change_abort;
+  if (node_submit_conf(s->node, type, m, &c->w)) {
+    r->on_abort = NULL;
+    free(c);
+    message(s, r, 500, "etcdserver: cannot propose");
+  }
+}
+
+static int is_json(http_req *r) {
+  return r->content_type.len >= 16 && !strncasecmp(r->content_type.p, "application/json", 16);
+}
+
 void members_handle(server *s, http_req *r, const char *rest, size_t n) {
   int get = r->method == HTTP_GET || r->method == HTTP_HEAD;
-  if (r->method != HTTP_GET && r->method != HTTP_HEAD && r->method != HTTP_POST &&
-      r->method != HTTP_PUT && r->method != HTTP_DELETE) {
+  if (!get && r->method != HTTP_POST && r->method != HTTP_PUT && r->method != HTTP_DELETE) {
     routes_text(r, 405, "GET, HEAD, POST, PUT, DELETE", "Method Not Allowed\n");
     return;
   }
-  static const char no_raft[] = "membership changes need Raft, which this build of quorumd lacks";
-  yajl_gen g;
+  node_member ms[RAFT_MAX_VOTERS];
+  size_t nm = load_members(s, ms);
   if (n == 0 || (n == 1 && rest[0] == '/')) {
-    if (!get) {
-      message(s, r, r->method == HTTP_POST ? 409 : 405, no_raft);
-      return;
+    if (get) {
+      yajl_gen g = proto_v2_gen_new();
+      yajl_gen_map_open(g);
+      proto_v2_gen_cstr(g, "members");
+      yajl_gen_array_open(g);
+      for (size_t i = 0; i < nm; i++) gen_member(g, &ms[i]);
+      yajl_gen_array_close(g);
+      yajl_gen_map_close(g);
+      routes_json_gen(s, r, 200, g, 1);
+    } else if (r->method != HTTP_POST) {
+      routes_text(r, 405, "GET, HEAD, POST", "Method Not Allowed\n");
+    } else if (!is_json(r)) {
+      message(s, r, 415, "Bad Content-Type");
+    } else {
+      node_member m = {0};
+      const char *bad = parse_peer_urls(r, &m);
+      if (bad) {
+        message(s, r, 400, bad);
+        return;
+      }
+      for (size_t i = 0; i < nm; i++)
+        if (urls_overlap(ms[i].peer_urls, m.peer_urls)) {
+          message(s, r, 409, "etcdserver: peerURL exists");
+          return;
+        }
+      char seed[2048];
+      snprintf(seed, sizeof seed, "%s|%s", m.peer_urls, s->cfg->initial_cluster_token);
+      m.id = datadir_hash(seed, 0);
+      if (find(ms, nm, m.id)) {
+        message(s, r, 409, "etcdserver: member ID already exist");
+        return;
+      }
+      propose_change(s, r, RAFT_CONF_ADD_NODE, &m);
     }
-    g = proto_v2_gen_new();
-    yajl_gen_map_open(g);
-    proto_v2_gen_cstr(g, "members");
-    yajl_gen_array_open(g);
-    gen_self(s, g);
-    yajl_gen_array_close(g);
-    yajl_gen_map_close(g);
-    routes_json_gen(s, r, 200, g, 1);
     return;
   }
   rest++, n--;
-  int leader = n == 6 && !memcmp(rest, "leader", 6);
-  int self = leader || (n == 16 && !memcmp(rest, s->id_hex, 16));
-  if (get && leader) {
-    g = proto_v2_gen_new();
-    gen_self(s, g);
+  if (n == 6 && !memcmp(rest, "leader", 6)) {
+    if (!get) {
+      routes_text(r, 405, "GET, HEAD", "Method Not Allowed\n");
+      return;
+    }
+    node_status st;
+    node_get_status(s->node, &st);
+    const node_member *l = find(ms, nm, st.lead);
+    if (!l) {
+      message(s, r, 503, "During election");
+      return;
+    }
+    yajl_gen g = proto_v2_gen_new();
+    gen_member(g, l);
     routes_json_gen(s, r, 200, g, 1);
-  } else if (get) {
-    message(s, r, 404, "Not found");
-  } else if (!self) { /* PUT / DELETE of an id that is not a member: etcd's words */
-    char msg[96];
-    snprintf(msg, sizeof msg, "No such member: %.*s", (int)(n < 32 ? n : 32), rest);
+    return;
+  }
+  char idtxt[17];
+  uint64_t id = 0;
+  int valid = n > 0 && n <= 16;
+  for (size_t i = 0; valid && i < n; i++) {
+    char c = rest[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (d < 0) valid = 0;
+    else id = id << 4 | (uint64_t)d;
+  }
+  snprintf(idtxt, sizeof idtxt, "%.*s", (int)(n < 16 ? n : 16), rest);
+  if (get) {
+    message(s, r, 405, "Method Not Allowed");
+    return;
+  }
+  if (!valid) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "No such member: %s", idtxt);
     message(s, r, 404, msg);
+    return;
+  }
+  const node_member *cur = find(ms, nm, id);
+  if (!cur) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "No such member: %s", idtxt);
+    message(s, r, 404, msg);
+    return;
+  }
+  if (r->method == HTTP_DELETE) {
+    propose_change(s, r, RAFT_CONF_REMOVE_NODE, cur);
+  } else if (r->method == HTTP_PUT) {
+    if (!is_json(r)) {
+      message(s, r, 415, "Bad Content-Type");
+      return;
+    }
+    node_member m = *cur;
+    m.peer_urls[0] = 0;
+    const char *bad = parse_peer_urls(r, &m);
+    if (bad) {
+      message(s, r, 400, bad);
+      return;
+    }
+    for (size_t i = 0; i < nm; i++)
+      if (ms[i].id != id && urls_overlap(ms[i].peer_urls, m.peer_urls)) {
+        message(s, r, 409, "etcdserver: peerURL exists");
+        return;
+      }
+    propose_change(s, r, RAFT_CONF_UPDATE_NODE, &m);
   } else {
-    message(s, r, 409, no_raft);
+    routes_text(r, 405, "GET, HEAD, PUT, DELETE", "Method Not Allowed\n");
   }
 }
 
 void members_handle_machines(server *s, http_req *r) {
+  node_member ms[RAFT_MAX_VOTERS];
+  size_t nm = load_members(s, ms);
   sbuf b = {0};
-  const config_urls *u = &s->cfg->advertise_client;
-  for (size_t i = 0; i < u->n; i++) {
-    if (i) sbuf_put(&b, ", ", 2);
-    sbuf_put(&b, u->url[i], strlen(u->url[i]));
+  for (size_t i = 0; i < nm; i++) {
+    const char *u = ms[i].client_urls;
+    while (*u) {
+      size_t k = strcspn(u, ",");
+      if (k) {
+        if (b.len) sbuf_put(&b, ", ", 2);
+        sbuf_put(&b, u, k);
+      }
+      u += k;
+      if (*u == ',') u++;
+    }
   }
   http_respond(r, 200, NULL, "text/plain; charset=utf-8", b.p ? b.p : "", b.len);
   sbuf_free(&b);
+}
+
+void members_handle_partition(server *s, http_req *r, const char *query) {
+  if (r->method != HTTP_POST) {
+    routes_text(r, 405, "POST", "Method Not Allowed\n");
+    return;
+  }
+  const char *peer = strstr(query, "peer="), *drop = strstr(query, "drop=");
+  if (!peer || !drop) {
+    message(s, r, 400, "want peer=HEX|all&drop=1|0");
+    return;
+  }
+  uint64_t id = strncmp(peer + 5, "all", 3) ? strtoull(peer + 5, NULL, 16) : 0;
+  node_set_partition(s->node, id, drop[5] == '1');
+  message(s, r, 200, "ok");
 }

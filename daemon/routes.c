@@ -157,6 +157,10 @@ void routes_dispatch(void *arg, http_req *r) {
     members_handle(s, r, path.p + ml, path.len - ml);
     goto out;
   }
+  if (s->test_hooks && path.len == 16 && !memcmp(path.p, "/debug/partition", 16)) {
+    members_handle_partition(s, r, q ? query.p : "");
+    goto out;
+  }
   if (ui_route(r, path.p, path.len, q ? query.p : NULL)) goto out;
   for (size_t i = 0; i < sizeof get_routes / sizeof get_routes[0]; i++) {
     if (strlen(get_routes[i].path) == path.len && !memcmp(get_routes[i].path, path.p, path.len)) {

@@ -22,6 +22,9 @@ void stats_handle_store(server *s, http_req *r);
 void stats_handle_leader(server *s, http_req *r);
 void members_handle(server *s, http_req *r, const char *rest, size_t rest_len);
 void members_handle_machines(server *s, http_req *r);
+/* Test hook (QUORUMD_TEST_HOOKS=1 only): POST /debug/partition?peer=HEX|all&drop=1|0 drops
+ * all Raft traffic with that peer, to make partitions in whole-program tests. */
+void members_handle_partition(server *s, http_req *r, const char *query);
 void metrics_handle(server *s, http_req *r);
 
 #endif

@@ -1,5 +1,6 @@
-/* server: wiring of one member: data dir → store → log (replay) → watcher hub → HTTP, the
- * TTL timer that proposes SYNC records, and the delivery of applied outcomes. */
+/* server: wiring of one member: data dir → store → Raft node (log replay) → watcher hub →
+ * HTTP, the TTL timer that proposes SYNC records (on the leader), and the delivery of applied
+ * outcomes. */
 #include "daemon/server.h"
 
 #include <errno.h>
@@ -22,22 +23,33 @@ int64_t server_now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-int server_propose(server *s, proto_record *rec, void *ctx) {
-  rec->id = ++s->next_request_id;
-  int rc = wal_submit(s->log, rec, ctx);
+int server_propose(server *s, proto_record *rec, server_waiter *w) {
+  int rc = node_submit(s->node, rec, w);
   if (rc) atomic_fetch_add(&s->stats.proposals_failed, 1);
   else atomic_fetch_add(&s->stats.proposals_pending, 1);
   return rc;
 }
 
+uint64_t server_term(server *s) {
+  node_status st;
+  node_get_status(s->node, &st);
+  return st.term;
+}
+
+size_t server_voters(server *s) {
+  node_status st;
+  node_get_status(s->node, &st);
+  return st.raft.conf.n_voters;
+}
+
 /* An applied record: the answer first (the writer should not wait for a fan-out to hundreds
  * of watchers), then its events to the watchers and the history, in log order. Both happen
  * before the loop reads anything else, so a watch sent after the answer finds the event. */
-static void on_applied(void *arg, wal_done *d) {
+static void on_applied(void *arg, node_done *d) {
   server *s = arg;
-  atomic_fetch_sub(&s->stats.proposals_pending, 1);
+  if (d->ctx) atomic_fetch_sub(&s->stats.proposals_pending, 1);
   if (d->ctx == SYNC_CTX) s->sync_pending = 0;
-  else if (d->ctx) v2_keys_done(s, d->ctx, &d->res);
+  else if (d->ctx) ((server_waiter *)d->ctx)->done(s, d->ctx, &d->res);
   store_result_free(&d->res);
   for (size_t i = 0; i < d->n_events; i++) {
     watch_hub_publish(s->hub, d->events[i]);
@@ -50,6 +62,9 @@ static void on_applied(void *arg, wal_done *d) {
 static void on_ttl_timer(uv_timer_t *t) {
   server *s = t->data;
   if (s->sync_pending) return;
+  node_status st;
+  node_get_status(s->node, &st);
+  if (st.role != RAFT_LEADER) return; /* expiry is the leader's decision */
   int64_t next = store_next_expiry(s->st);
   int64_t now = server_now_ns();
   if (!next || next > now) return;
@@ -71,27 +86,101 @@ static void join_urls(const config_urls *u, char *out, size_t n) {
   }
 }
 
+/* Parses --initial-cluster ("name=url,name=url,...": a member with several URLs appears once
+ * per URL) into members with ids derived from their peer URLs and the token. */
+static int parse_initial(server *s, const config *cfg, char *err, size_t errlen) {
+  const char *p = cfg->initial_cluster ? cfg->initial_cluster : "";
+  s->initial = calloc(RAFT_MAX_VOTERS, sizeof *s->initial);
+  if (!s->initial) return -ENOMEM;
+  while (*p) {
+    size_t len = strcspn(p, ",");
+    const char *eq = memchr(p, '=', len);
+    if (!eq || eq == p || eq + 1 == p + len) {
+      snprintf(err, errlen, "--initial-cluster: bad entry \"%.*s\" (want name=url)", (int)len, p);
+      return -EINVAL;
+    }
+    size_t nl = (size_t)(eq - p), ul = len - nl - 1;
+    node_member *m = NULL;
+    for (size_t i = 0; i < s->n_initial; i++)
+      if (strlen(s->initial[i].name) == nl && !memcmp(s->initial[i].name, p, nl)) m = &s->initial[i];
+    if (!m) {
+      if (s->n_initial == RAFT_MAX_VOTERS) {
+        snprintf(err, errlen, "--initial-cluster: more than %d members", RAFT_MAX_VOTERS);
+        return -EINVAL;
+      }
+      m = &s->initial[s->n_initial++];
+      if (nl >= sizeof m->name) nl = sizeof m->name - 1;
+      memcpy(m->name, p, nl);
+    }
+    size_t have = strlen(m->peer_urls);
+    if (have + ul + 2 >= sizeof m->peer_urls) {
+      snprintf(err, errlen, "--initial-cluster: URLs too long");
+      return -EINVAL;
+    }
+    if (have) m->peer_urls[have++] = ',';
+    memcpy(m->peer_urls + have, eq + 1, ul);
+    m->peer_urls[have + ul] = 0;
+    p += len;
+    if (*p == ',') p++;
+  }
+  for (size_t i = 0; i < s->n_initial; i++) {
+    char seed[8192];
+    snprintf(seed, sizeof seed, "%s|%s", s->initial[i].peer_urls, cfg->initial_cluster_token);
+    s->initial[i].id = datadir_hash(seed, 0);
+  }
+  return 0;
+}
+
 int server_start(server *s, const config *cfg, uv_loop_t *loop, char *err, size_t errlen) {
   memset(s, 0, sizeof *s);
   s->cfg = cfg;
   s->loop = loop;
-  s->raft_term = 2; /* a one-member cluster: elected once, term never changes */
-  s->members = 1;
   s->stats.start_time_ns = server_now_ns();
-  s->leader_since_ns = s->stats.start_time_ns;
-  char peers[4096];
-  join_urls(&cfg->advertise_peer, peers, sizeof peers);
+  const char *hooks = getenv("QUORUMD_TEST_HOOKS");
+  s->test_hooks = hooks && !strcmp(hooks, "1");
+  int rc = parse_initial(s, cfg, err, errlen);
+  if (rc) return rc;
+  const node_member *me = NULL;
+  for (size_t i = 0; i < s->n_initial; i++)
+    if (!strcmp(s->initial[i].name, cfg->name)) me = &s->initial[i];
+  if (!me) {
+    snprintf(err, errlen, "--initial-cluster has no member named \"%s\" (--name)", cfg->name);
+    return -EINVAL;
+  }
+  /* The cluster id comes from the token alone, so a member joining a running cluster (whose
+   * --initial-cluster lists the members of today, not those of the first day) derives the
+   * same one; members are still told apart by their ids (peer URLs and token). */
+  const char *cseed = "quorumd-cluster";
   datadir dd;
-  int rc = datadir_open(&dd, cfg->data_dir, cfg->name, peers, cfg->initial_cluster_token, err, errlen);
+  rc = datadir_open(&dd, cfg->data_dir, cfg->name, me->peer_urls, cseed,
+                    cfg->initial_cluster_token, err, errlen);
   if (rc) return rc;
   s->member_id = dd.member_id;
   s->cluster_id = dd.cluster_id;
   snprintf(s->id_hex, sizeof s->id_hex, "%016" PRIx64, s->member_id);
   snprintf(s->cluster_hex, sizeof s->cluster_hex, "%016" PRIx64, s->cluster_id);
+  s->self = *me;
+  s->self.id = s->member_id;
+  join_urls(&cfg->advertise_client, s->self.client_urls, sizeof s->self.client_urls);
   if ((rc = store_open(&s->st, dd.tree_path, !cfg->unsafe_no_fsync, &s->stats, err, errlen))) return rc;
-  uint64_t keep = cfg->snapshot_count < 10000 ? cfg->snapshot_count : 10000;
-  if ((rc = wal_start(&s->log, loop, s->st, dd.log_path, dd.created, !cfg->unsafe_no_fsync,
-                      &s->stats, keep, on_applied, s, err, errlen))) {
+  char listen_peer[1024] = "";
+  if (s->n_initial > 1 || strcmp(cfg->initial_cluster_state, "new"))
+    join_urls(&cfg->listen_peer, listen_peer, sizeof listen_peer);
+  node_config nc = {.id = s->member_id,
+                    .cluster_id = s->cluster_id,
+                    .log_path = dd.log_path,
+                    .create = dd.created,
+                    .sync = !cfg->unsafe_no_fsync,
+                    .keep = cfg->snapshot_count < 10000 ? cfg->snapshot_count : 10000,
+                    .snapshot_count = cfg->snapshot_count,
+                    .heartbeat_ms = (unsigned)cfg->heartbeat_ms,
+                    .election_ms = (unsigned)cfg->election_ms,
+                    .initial = s->initial,
+                    .n_initial = s->n_initial,
+                    .join_existing = !strcmp(cfg->initial_cluster_state, "existing"),
+                    .peer_listen = listen_peer[0] ? listen_peer : NULL,
+                    .self = &s->self};
+  if ((rc = node_start(&s->node, loop, s->st, &s->stats, &nc, on_applied, s, err, errlen))) {
     store_close(s->st);
     return rc;
   }
@@ -135,11 +224,13 @@ void server_stop(server *s) {
     uv_close((uv_handle_t *)&s->sigterm, NULL);
   }
   /* Connections are gone, so outcomes still coming find orphaned requests. */
-  wal_stop(s->log);
-  s->log = NULL;
+  node_stop(s->node);
+  s->node = NULL;
   uv_run(s->loop, UV_RUN_NOWAIT); /* let close callbacks run */
   watch_hub_free(s->hub);
   s->hub = NULL;
   store_close(s->st);
   s->st = NULL;
+  free(s->initial);
+  s->initial = NULL;
 }

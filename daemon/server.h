@@ -10,29 +10,36 @@
 #include "daemon/http_server.h"
 #include "daemon/stats.h"
 #include "daemon/store.h"
-#include "daemon/wal.h"
+#include "daemon/node.h"
 #include "daemon/watch_hub.h"
 
-typedef struct server {
+typedef struct server server;
+
+/* What waits for a proposal's outcome: the first member of every proposal context. */
+typedef struct server_waiter {
+  void (*done)(server *s, struct server_waiter *w, store_result *res);
+} server_waiter;
+
+struct server {
   const config *cfg;
   uv_loop_t *loop;
   store *st;
-  wal *log;
+  node *node;
   watch_hub *hub;
   http_server *http;
   stats stats;
   uint64_t member_id;
   uint64_t cluster_id;
-  uint64_t raft_term;
-  unsigned members;        /* voting members in the cluster */
-  uint64_t next_request_id;
-  int64_t leader_since_ns; /* when this member became leader (wall clock) */
+  node_member *initial;    /* --initial-cluster, ids computed */
+  size_t n_initial;
+  node_member self;
+  int test_hooks;          /* QUORUMD_TEST_HOOKS=1: /debug/partition answers */
   uv_timer_t ttl_timer;
   uv_signal_t sigint, sigterm;
   int sync_pending;        /* a SYNC record is in the log and not yet applied */
   char id_hex[17];
   char cluster_hex[17];
-} server;
+};
 
 /* Opens the data dir, recovers, listens. Returns 0 or negative errno with err filled. */
 int server_start(server *s, const config *cfg, uv_loop_t *loop, char *err, size_t errlen);
@@ -42,7 +49,11 @@ void server_stop(server *s);
 /* Wall clock in ns since the epoch. */
 int64_t server_now_ns(void);
 
-/* Proposes rec; the outcome reaches done(ctx, ...) through the wal callback. */
-int server_propose(server *s, proto_record *rec, void *ctx);
+/* Proposes rec; the outcome reaches w->done on the loop thread. */
+int server_propose(server *s, proto_record *rec, server_waiter *w);
+
+/* The Raft term and the number of voting members now. */
+uint64_t server_term(server *s);
+size_t server_voters(server *s);
 
 #endif

@@ -57,11 +57,24 @@ static void go_duration(char *out, size_t n, int64_t ns) {
   strncat(out, ns < 1000000 ? "µs" : "ms", n - strlen(out) - 1);
 }
 
+static const char *state_name(uint8_t role) {
+  switch (role) {
+    case RAFT_LEADER: return "StateLeader";
+    case RAFT_CANDIDATE:
+    case RAFT_PRE_CANDIDATE: return "StateCandidate";
+    default: return "StateFollower";
+  }
+}
+
 void stats_handle_self(server *s, http_req *r) {
-  char start[40], lstart[40], up[48];
+  node_status st;
+  node_get_status(s->node, &st);
+  char start[40], lstart[40], up[48], lead[17];
+  int64_t since = st.leader_since_ns ? st.leader_since_ns : s->stats.start_time_ns;
   proto_v2_rfc3339(s->stats.start_time_ns, start);
-  proto_v2_rfc3339(s->leader_since_ns, lstart);
-  go_duration(up, sizeof up, server_now_ns() - s->leader_since_ns);
+  proto_v2_rfc3339(since, lstart);
+  go_duration(up, sizeof up, server_now_ns() - since);
+  snprintf(lead, sizeof lead, "%016" PRIx64, st.lead);
   yajl_gen g = proto_v2_gen_new();
   yajl_gen_map_open(g);
   proto_v2_gen_cstr(g, "name");
@@ -69,13 +82,13 @@ void stats_handle_self(server *s, http_req *r) {
   proto_v2_gen_cstr(g, "id");
   proto_v2_gen_cstr(g, s->id_hex);
   proto_v2_gen_cstr(g, "state");
-  proto_v2_gen_cstr(g, "StateLeader");
+  proto_v2_gen_cstr(g, state_name(st.role));
   proto_v2_gen_cstr(g, "startTime");
   proto_v2_gen_cstr(g, start);
   proto_v2_gen_cstr(g, "leaderInfo");
   yajl_gen_map_open(g);
   proto_v2_gen_cstr(g, "leader");
-  proto_v2_gen_cstr(g, s->id_hex);
+  proto_v2_gen_cstr(g, st.lead ? lead : "");
   proto_v2_gen_cstr(g, "uptime");
   proto_v2_gen_cstr(g, up);
   proto_v2_gen_cstr(g, "startTime");
@@ -103,12 +116,50 @@ void stats_handle_store(server *s, http_req *r) {
 }
 
 void stats_handle_leader(server *s, http_req *r) {
+  node_status st;
+  node_get_status(s->node, &st);
+  if (st.role != RAFT_LEADER) {
+    static const char body[] = "{\"message\":\"not current leader\"}";
+    routes_json(s, r, 403, body, sizeof body - 1, 0);
+    return;
+  }
   yajl_gen g = proto_v2_gen_new();
   yajl_gen_map_open(g);
   proto_v2_gen_cstr(g, "leader");
   proto_v2_gen_cstr(g, s->id_hex);
   proto_v2_gen_cstr(g, "followers");
   yajl_gen_map_open(g);
+  for (size_t i = 0; i < st.raft.n_peers; i++) {
+    const raft_peer_status *p = &st.raft.peers[i];
+    if (p->id == s->member_id) continue;
+    node_peer_stats ps;
+    node_get_peer_stats(s->node, p->id, &ps);
+    char id[17];
+    snprintf(id, sizeof id, "%016" PRIx64, p->id);
+    proto_v2_gen_cstr(g, id);
+    yajl_gen_map_open(g);
+    proto_v2_gen_cstr(g, "latency");
+    yajl_gen_map_open(g);
+    proto_v2_gen_cstr(g, "current");
+    yajl_gen_double(g, ps.latency_ms);
+    proto_v2_gen_cstr(g, "average");
+    yajl_gen_double(g, ps.latency_avg_ms);
+    proto_v2_gen_cstr(g, "standardDeviation");
+    yajl_gen_double(g, ps.latency_sd_ms);
+    proto_v2_gen_cstr(g, "minimum");
+    yajl_gen_double(g, ps.latency_min_ms);
+    proto_v2_gen_cstr(g, "maximum");
+    yajl_gen_double(g, ps.latency_max_ms);
+    yajl_gen_map_close(g);
+    proto_v2_gen_cstr(g, "counts");
+    yajl_gen_map_open(g);
+    proto_v2_gen_cstr(g, "fail");
+    yajl_gen_integer(g, (long long)ps.fail);
+    proto_v2_gen_cstr(g, "success");
+    yajl_gen_integer(g, (long long)ps.success);
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+  }
   yajl_gen_map_close(g);
   yajl_gen_map_close(g);
   routes_json_gen(s, r, 200, g, 0);

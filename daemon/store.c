@@ -114,6 +114,21 @@ int store_open(store **out, const char *dir, int sync, stats *st, char *err, siz
   return 0;
 }
 
+int store_reload_meta(store *s) {
+  char *lerr = NULL;
+  uint64_t index = meta_get(s, META_INDEX, &lerr);
+  uint64_t applied = meta_get(s, META_APPLIED, &lerr);
+  if (lerr) {
+    leveldb_free(lerr);
+    return -EIO;
+  }
+  s->apply_index = index;
+  s->apply_applied = applied;
+  atomic_store(&s->index, index);
+  atomic_store(&s->applied, applied);
+  return 0;
+}
+
 void store_close(store *s) {
   if (!s) return;
   if (s->db) leveldb_close(s->db);

@@ -97,4 +97,17 @@ uint64_t store_sync_applied(store *s);
  * the array with free). */
 int store_load_history(store *s, store_event ***out, size_t *n);
 
+/* store_raft.c: what the Raft driver keeps here besides keys (apply thread, or before it runs).
+ * Member records go into the current group; store_skip advances the applied index over an
+ * entry that changes no key; a snapshot is every record of the database (dump: consistent,
+ * any thread; restore: replaces everything, synced, then reloads the indexes). */
+void store_member_put(store *s, uint64_t id, const void *data, size_t len);
+void store_member_del(store *s, uint64_t id);
+void store_members_each(store *s, void (*fn)(void *arg, const void *data, size_t len), void *arg);
+void store_skip(store *s, uint64_t log_index);
+int store_snapshot_dump(store *s, char **out, size_t *len);
+int store_snapshot_restore(store *s, const char *data, size_t len);
+/* Rereads the etcd index and applied index from the database. */
+int store_reload_meta(store *s);
+
 #endif

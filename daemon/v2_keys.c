@@ -15,6 +15,7 @@
 
 /* A request waiting for its proposal to be applied. */
 typedef struct v2_pending {
+  server_waiter w; /* first: the server calls w.done */
   server *s;
   http_req *r; /* NULL once the client has gone */
   int no_value_on_success;
@@ -27,12 +28,12 @@ typedef struct v2_watch {
   http_req *r;
 } v2_watch;
 
-static void format_headers(server *s, char *buf, size_t n, uint64_t etcd_index, int raft) {
-  if (raft)
+static void format_headers(server *s, char *buf, size_t n, uint64_t etcd_index, int with_raft) {
+  if (with_raft)
     snprintf(buf, n,
              "X-Etcd-Cluster-Id: %s\r\nX-Etcd-Index: %" PRIu64 "\r\nX-Raft-Index: %" PRIu64
              "\r\nX-Raft-Term: %" PRIu64 "\r\n",
-             s->cluster_hex, etcd_index, store_applied(s->st), s->raft_term);
+             s->cluster_hex, etcd_index, store_applied(s->st), server_term(s));
   else
     snprintf(buf, n, "X-Etcd-Cluster-Id: %s\r\nX-Etcd-Index: %" PRIu64 "\r\n", s->cluster_hex,
              etcd_index);
@@ -66,8 +67,8 @@ static void pending_abort(http_req *r) {
   p->r = NULL;
 }
 
-void v2_keys_done(server *s, void *ctx, store_result *res) {
-  v2_pending *p = ctx;
+static void pending_done(server *s, server_waiter *w, store_result *res) {
+  v2_pending *p = (v2_pending *)w;
   if (p->r) respond_result(s, p->r, res, p->no_value_on_success);
   free(p);
 }
@@ -75,12 +76,13 @@ void v2_keys_done(server *s, void *ctx, store_result *res) {
 static void propose(server *s, http_req *r, proto_record *rec, int no_value) {
   v2_pending *p = malloc(sizeof *p);
   if (!p) abort();
+  p->w.done = pending_done;
   p->s = s;
   p->r = r;
   p->no_value_on_success = no_value;
   r->data = p;
   r->on_abort = pending_abort;
-  if (server_propose(s, rec, p)) {
+  if (server_propose(s, rec, &p->w)) {
     r->on_abort = NULL;
     free(p);
     respond_error(s, r, 300, "cannot propose", store_index(s->st));
@@ -200,7 +202,7 @@ void v2_keys_handle(server *s, http_req *r, const char *key, size_t key_len) {
     case HTTP_HEAD:
       if (p.wait) {
         start_watch(s, r, key, key_len, &p);
-      } else if (p.quorum && s->members > 1) {
+      } else if (p.quorum && server_voters(s) > 1) {
         rec.op = PROTO_OP_QGET;
         propose(s, r, &rec, 0);
       } else {

@@ -4,12 +4,10 @@
 
 #include "daemon/http_server.h"
 #include "daemon/server.h"
-#include "daemon/wal.h"
 
 /* Handles a request for key (decoded and cleaned, starting with '/'). */
 void v2_keys_handle(server *s, http_req *r, const char *key, size_t key_len);
 
 /* Answers the request behind a proposal once its record has been applied. */
-void v2_keys_done(server *s, void *ctx, store_result *res);
 
 #endif

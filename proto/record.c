@@ -1,5 +1,6 @@
 /* record: msgpack encoding of proto_record as a fixed-order array:
- * [version, op, flags, id, expiration, time, prev_index, path, value, prev_value]. */
+ * [version, op, flags, id, expiration, time, prev_index, path, value, prev_value, member].
+ * A record of 10 fields (written before `member` existed) decodes with member 0. */
 #include "proto/record.h"
 
 #include <errno.h>
@@ -7,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RECORD_FIELDS 10
+#define RECORD_FIELDS 11
 
 typedef struct growbuf {
   char **buf;
@@ -54,6 +55,7 @@ int proto_record_encode(const proto_record *rec, char **buf, size_t *len, size_t
   pack_str(&pk, rec->path, rec->path_len);
   pack_str(&pk, rec->value, rec->value_len);
   pack_str(&pk, rec->prev_value, rec->prev_value_len);
+  msgpack_pack_uint64(&pk, rec->member);
   return g.failed ? -ENOMEM : 0;
 }
 
@@ -86,7 +88,8 @@ int proto_record_decode(const char *data, size_t len, proto_record *rec) {
   msgpack_unpacked_init(&up);
   if (msgpack_unpack_next(&up, data, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len) goto out;
   const msgpack_object *o = &up.data;
-  if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != RECORD_FIELDS) goto out;
+  if (o->type != MSGPACK_OBJECT_ARRAY || (o->via.array.size != RECORD_FIELDS && o->via.array.size != RECORD_FIELDS - 1))
+    goto out;
   const msgpack_object *f = o->via.array.ptr;
   for (int i = 0; i < 7; i++)
     if (get_u64(&f[i], &v[i])) goto out;
@@ -101,6 +104,7 @@ int proto_record_decode(const char *data, size_t len, proto_record *rec) {
   if (get_bin(&f[7], &rec->path, &rec->path_len) || get_bin(&f[8], &rec->value, &rec->value_len) ||
       get_bin(&f[9], &rec->prev_value, &rec->prev_value_len))
     goto out;
+  if (o->via.array.size == RECORD_FIELDS && get_u64(&f[10], &rec->member)) goto out;
   rc = 0;
 out:
   msgpack_unpacked_destroy(&up);

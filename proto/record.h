@@ -18,6 +18,7 @@ typedef enum proto_op {
   PROTO_OP_POST,      /* POST: create an in-order child */
   PROTO_OP_SYNC,      /* expire every key due at `time` */
   PROTO_OP_QGET,      /* quorum read, answered at its log position */
+  PROTO_OP_MEMBER,    /* a member publishes its attributes (value: encoded node_member) */
   PROTO_OP_MAX
 } proto_op;
 
@@ -37,6 +38,7 @@ typedef struct proto_record {
   uint8_t op;            /* proto_op */
   uint32_t flags;        /* PROTO_REC_* */
   uint64_t id;           /* request id, unique within the proposing member */
+  uint64_t member;       /* the proposing member's id (answers go to the request there) */
   int64_t expiration;    /* absolute, ns since the epoch, when PROTO_REC_TTL */
   int64_t time;          /* proposer's wall clock, ns since the epoch */
   uint64_t prev_index;   /* 0 = no condition */

@@ -1,0 +1,808 @@
+/* node: the Raft driver of one member (see header): the raft thread (core + transport + log),
+ * the apply thread (tree store), and the hand-over of outcomes to the HTTP loop.
+ *
+ *   HTTP loop --inbox+async--> raft thread: propose; ready: persist (fsync) → send → aq
+ *   aq --apply thread: store_apply, one group write--> done --async--> HTTP loop
+ */
+#include "daemon/node.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/node_i.h"
+#include "raft/storage/ldb_storage.h"
+
+static int64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int64_t wall_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ pending requests */
+
+/* Requests of this member waiting for their entry: id → ctx. Ids grow by one per request, so
+ * a table indexed by id modulo its size rarely collides; it doubles when one does. */
+static void pend_grow(pend_table *t) {
+  size_t nc = t->cap ? t->cap * 2 : 1024;
+  pend_slot *v = calloc(nc, sizeof *v);
+  if (!v) abort();
+  for (size_t i = 0; i < t->cap; i++)
+    if (t->v[i].id) {
+      size_t j = t->v[i].id & (nc - 1);
+      while (v[j].id) j = (j + 1) & (nc - 1);
+      v[j] = t->v[i];
+    }
+  free(t->v);
+  t->v = v;
+  t->cap = nc;
+}
+
+static void pend_put(pend_table *t, uint64_t id, void *ctx, int64_t deadline) {
+  if (t->n * 2 >= t->cap) pend_grow(t);
+  size_t j = id & (t->cap - 1);
+  while (t->v[j].id) j = (j + 1) & (t->cap - 1);
+  t->v[j] = (pend_slot){id, ctx, deadline};
+  t->n++;
+}
+
+/* Removes id; returns its ctx or NULL. */
+static void *pend_take(pend_table *t, uint64_t id) {
+  if (!t->cap || !id) return NULL;
+  size_t j = id & (t->cap - 1);
+  while (t->v[j].id) {
+    if (t->v[j].id == id) {
+      void *ctx = t->v[j].ctx;
+      /* Backward-shift deletion keeps probe chains intact. */
+      size_t hole = j, k = j;
+      for (;;) {
+        k = (k + 1) & (t->cap - 1);
+        if (!t->v[k].id) break;
+        size_t home = t->v[k].id & (t->cap - 1);
+        if (((k - home) & (t->cap - 1)) >= ((k - hole) & (t->cap - 1))) {
+          t->v[hole] = t->v[k];
+          hole = k;
+        }
+      }
+      t->v[hole] = (pend_slot){0};
+      t->n--;
+      return ctx;
+    }
+    j = (j + 1) & (t->cap - 1);
+  }
+  return NULL;
+}
+
+/* ------------------------------------------------------------------ outcomes to the loop */
+
+static void done_push(node *n, done_item *d) {
+  pthread_mutex_lock(&n->mu);
+  if (n->done_tail) n->done_tail->next = d;
+  else n->done_head = d;
+  n->done_tail = d;
+  pthread_mutex_unlock(&n->mu);
+  uv_async_send(&n->done_async);
+}
+
+static void deliver(node *n) {
+  pthread_mutex_lock(&n->mu);
+  done_item *d = n->done_head;
+  n->done_head = n->done_tail = NULL;
+  pthread_mutex_unlock(&n->mu);
+  while (d) {
+    done_item *next = d->next;
+    n->cb(n->cb_arg, &d->d);
+    free(d);
+    d = next;
+  }
+}
+
+static void on_done_async(uv_async_t *a) { deliver(a->data); }
+
+/* Fails a request that could not be committed (loop thread or raft thread). */
+static void fail_request(node *n, void *ctx, const char *cause) {
+  done_item *d = calloc(1, sizeof *d);
+  if (!d) abort();
+  d->d.ctx = ctx;
+  store_result_error(&d->d.res, 300, cause, strlen(cause), store_index(n->s));
+  d->d.res.status = 500;
+  done_push(n, d);
+}
+
+/* Every 100 ms on the loop: requests past their deadline get error 300. */
+static void on_expire_timer(uv_timer_t *t) {
+  node *n = t->data;
+  int64_t now = mono_ns();
+  void *expired[64];
+  size_t ne;
+  do {
+    ne = 0;
+    pthread_mutex_lock(&n->pmu);
+    for (size_t i = 0; i < n->pend.cap && ne < 64; i++) {
+      pend_slot *p = &n->pend.v[i];
+      if (p->id && p->deadline < now) {
+        uint64_t id = p->id;
+        expired[ne++] = pend_take(&n->pend, id);
+        i = (size_t)-1; /* the table shifted: rescan */
+      }
+    }
+    pthread_mutex_unlock(&n->pmu);
+    for (size_t i = 0; i < ne; i++)
+      if (expired[i]) fail_request(n, expired[i], "etcdserver: request timed out");
+  } while (ne == 64);
+}
+
+/* ------------------------------------------------------------------ submission */
+
+void node_inbox_push(node *n, inbox_item it) {
+  pthread_mutex_lock(&n->mu);
+  if (n->inbox.n == n->inbox.cap) {
+    size_t nc = n->inbox.cap ? n->inbox.cap * 2 : 256;
+    inbox_item *v = realloc(n->inbox.v, nc * sizeof *v);
+    if (!v) abort();
+    n->inbox.v = v;
+    n->inbox.cap = nc;
+  }
+  n->inbox.v[n->inbox.n++] = it;
+  int wake = n->inbox.n == 1;
+  pthread_mutex_unlock(&n->mu);
+  if (wake) uv_async_send(&n->wake);
+}
+
+int node_submit(node *n, proto_record *rec, void *ctx) {
+  rec->member = n->cfg.id;
+  rec->id = ++n->next_id;
+  inbox_item it = {.kind = INBOX_PROPOSE};
+  size_t cap = 0;
+  if (proto_record_encode(rec, &it.data, &it.len, &cap)) {
+    free(it.data);
+    return -ENOMEM;
+  }
+  if (ctx) {
+    pthread_mutex_lock(&n->pmu);
+    pend_put(&n->pend, rec->id, ctx, mono_ns() + (int64_t)n->cfg.request_timeout_ms * 1000000);
+    pthread_mutex_unlock(&n->pmu);
+  }
+  node_inbox_push(n, it);
+  return 0;
+}
+
+int node_submit_conf(node *n, uint8_t type, const node_member *m, void *ctx) {
+  uint64_t id = ++n->next_id;
+  node_member_ctx mc = {.origin = n->cfg.id, .m = *m};
+  inbox_item it = {.kind = INBOX_CONF, .conf_type = type, .conf_node = m->id, .conf_id = id};
+  if (node_member_encode(&mc, &it.data, &it.len)) return -ENOMEM;
+  pthread_mutex_lock(&n->pmu);
+  pend_put(&n->pend, id, ctx, mono_ns() + (int64_t)n->cfg.request_timeout_ms * 1000000);
+  pthread_mutex_unlock(&n->pmu);
+  node_inbox_push(n, it);
+  return 0;
+}
+
+size_t node_members(node *n, node_member *out, size_t max) {
+  pthread_mutex_lock(&n->mu);
+  size_t k = n->n_members < max ? n->n_members : max;
+  memcpy(out, n->members, k * sizeof *out);
+  pthread_mutex_unlock(&n->mu);
+  return k;
+}
+
+void node_get_status(node *n, node_status *st) {
+  pthread_mutex_lock(&n->mu);
+  *st = n->status;
+  pthread_mutex_unlock(&n->mu);
+  st->applied = store_applied(n->s);
+}
+
+uint64_t node_last_index(node *n) {
+  pthread_mutex_lock(&n->mu);
+  uint64_t v = n->status.last_index;
+  pthread_mutex_unlock(&n->mu);
+  return v;
+}
+
+void node_set_partition(node *n, uint64_t peer, bool drop) {
+  inbox_item it = {.kind = INBOX_PARTITION, .conf_node = peer, .conf_type = drop};
+  node_inbox_push(n, it);
+}
+
+/* ------------------------------------------------------------------ members table */
+
+/* Adds or replaces m in the in-memory table (caller holds mu). */
+static void members_set_locked(node *n, const node_member *m) {
+  for (size_t i = 0; i < n->n_members; i++)
+    if (n->members[i].id == m->id) {
+      n->members[i] = *m;
+      return;
+    }
+  if (n->n_members < NODE_MAX_MEMBERS) n->members[n->n_members++] = *m;
+}
+
+static void members_del_locked(node *n, uint64_t id) {
+  for (size_t i = 0; i < n->n_members; i++)
+    if (n->members[i].id == id) {
+      n->members[i] = n->members[--n->n_members];
+      return;
+    }
+}
+
+const node_member *node_member_find_locked(node *n, uint64_t id) {
+  for (size_t i = 0; i < n->n_members; i++)
+    if (n->members[i].id == id) return &n->members[i];
+  return NULL;
+}
+
+/* ------------------------------------------------------------------ apply thread */
+
+/* Applies one committed entry; returns the outcome for the loop or NULL. */
+static done_item *apply_entry(node *n, apply_item *e) {
+  done_item *d = NULL;
+  if (e->type == RAFT_ENTRY_CONF_CHANGE) {
+    raft_conf_change cc;
+    node_member_ctx mc;
+    if (raft_conf_change_decode(e->data, e->len, &cc) == 0 &&
+        node_member_decode(cc.context.base, cc.context.len, &mc) == 0) {
+      if (e->index > store_applied(n->s)) {
+        pthread_mutex_lock(&n->mu);
+        if (cc.type == RAFT_CONF_REMOVE_NODE) members_del_locked(n, cc.node_id);
+        else members_set_locked(n, &mc.m);
+        pthread_mutex_unlock(&n->mu);
+        if (cc.type == RAFT_CONF_REMOVE_NODE) store_member_del(n->s, cc.node_id);
+        else node_store_member_put(n, &mc.m);
+      }
+      if (mc.origin == n->cfg.id) {
+        pthread_mutex_lock(&n->pmu);
+        void *ctx = pend_take(&n->pend, cc.id);
+        pthread_mutex_unlock(&n->pmu);
+        if (ctx) {
+          d = calloc(1, sizeof *d);
+          if (!d) abort();
+          d->d.ctx = ctx;
+          d->d.res.etcd_index = store_index(n->s);
+        }
+      }
+    }
+    store_skip(n->s, e->index);
+    return d;
+  }
+  if (!e->len) { /* a leader's empty entry */
+    store_skip(n->s, e->index);
+    return NULL;
+  }
+  proto_record rec;
+  if (proto_record_decode((const char *)e->data, e->len, &rec)) {
+    fprintf(stderr, "quorumd: fatal: log entry %" PRIu64 " is not a request record\n", e->index);
+    abort();
+  }
+  if (rec.op == PROTO_OP_MEMBER) {
+    node_member_ctx mc;
+    if (e->index > store_applied(n->s) && node_member_decode((const uint8_t *)rec.value,
+                                                             rec.value_len, &mc) == 0) {
+      pthread_mutex_lock(&n->mu);
+      const node_member *cur = node_member_find_locked(n, mc.m.id);
+      int known = cur != NULL;
+      if (known) members_set_locked(n, &mc.m);
+      pthread_mutex_unlock(&n->mu);
+      if (known) node_store_member_put(n, &mc.m);
+    }
+    store_skip(n->s, e->index);
+    return NULL;
+  }
+  d = calloc(1, sizeof *d);
+  if (!d) abort();
+  size_t ce = 0;
+  if (store_apply(n->s, e->index, &rec, &d->d.res, &d->d.events, &d->d.n_events, &ce)) {
+    fprintf(stderr, "quorumd: fatal: cannot apply log entry %" PRIu64 "\n", e->index);
+    abort();
+  }
+  if (rec.member == n->cfg.id && rec.id) {
+    pthread_mutex_lock(&n->pmu);
+    d->d.ctx = pend_take(&n->pend, rec.id);
+    pthread_mutex_unlock(&n->pmu);
+  }
+  if (!d->d.ctx && !d->d.n_events) {
+    store_result_free(&d->d.res);
+    free(d->d.events);
+    free(d);
+    return NULL;
+  }
+  if (!d->d.ctx) store_result_free(&d->d.res);
+  return d;
+}
+
+static void apply_batch(node *n, apply_queue *b) {
+  done_item *head = NULL, *last = NULL;
+  for (size_t i = 0; i < b->n; i++) {
+    done_item *d = apply_entry(n, &b->v[i]);
+    free(b->v[i].data);
+    if (!d) continue;
+    if (last) last->next = d;
+    else head = d;
+    last = d;
+  }
+  if (store_group_flush(n->s)) {
+    fprintf(stderr, "quorumd: fatal: cannot write the tree store\n");
+    abort();
+  }
+  uint64_t applied = store_applied(n->s);
+  if (applied - atomic_load(&n->synced_applied) >= n->cfg.keep) {
+    uint64_t durable = store_sync_applied(n->s);
+    if (durable) atomic_store(&n->synced_applied, durable);
+  }
+  atomic_fetch_add(&n->st->proposals_committed, b->n);
+  b->n = 0;
+  if (head) {
+    pthread_mutex_lock(&n->mu);
+    if (n->done_tail) n->done_tail->next = head;
+    else n->done_head = head;
+    n->done_tail = last;
+    pthread_mutex_unlock(&n->mu);
+    uv_async_send(&n->done_async);
+  }
+}
+
+static void *apply_main(void *arg) {
+  node *n = arg;
+  pthread_setname_np(pthread_self(), "quorumd-apply");
+  apply_queue batch = {0};
+  pthread_mutex_lock(&n->mu);
+  for (;;) {
+    while (!n->aq.n && !n->raft_done) pthread_cond_wait(&n->apply_cv, &n->mu);
+    if (!n->aq.n) break;
+    apply_queue t = n->aq;
+    n->aq = batch;
+    batch = t;
+    n->applying = 1;
+    pthread_mutex_unlock(&n->mu);
+    apply_batch(n, &batch);
+    pthread_mutex_lock(&n->mu);
+    n->applying = 0;
+    pthread_cond_broadcast(&n->idle_cv);
+  }
+  pthread_mutex_unlock(&n->mu);
+  free(batch.v);
+  return NULL;
+}
+
+/* Raft thread: queues committed entries for the apply thread (copies their data). */
+static void aq_push(node *n, const raft_entry *ents, size_t k) {
+  pthread_mutex_lock(&n->mu);
+  if (n->aq.n + k > n->aq.cap) {
+    size_t nc = n->aq.cap ? n->aq.cap : 256;
+    while (nc < n->aq.n + k) nc *= 2;
+    apply_item *v = realloc(n->aq.v, nc * sizeof *v);
+    if (!v) abort();
+    n->aq.v = v;
+    n->aq.cap = nc;
+  }
+  for (size_t i = 0; i < k; i++) {
+    apply_item *a = &n->aq.v[n->aq.n++];
+    a->index = ents[i].index;
+    a->type = ents[i].type;
+    a->len = ents[i].data.len;
+    a->data = NULL;
+    if (a->len) {
+      a->data = malloc(a->len);
+      if (!a->data) abort();
+      memcpy(a->data, ents[i].data.base, a->len);
+    }
+  }
+  pthread_cond_signal(&n->apply_cv);
+  pthread_mutex_unlock(&n->mu);
+}
+
+/* Raft thread: waits until everything queued is applied (before installing a snapshot or
+ * making one). */
+static void wait_applied(node *n) {
+  pthread_mutex_lock(&n->mu);
+  while (n->aq.n || n->applying) pthread_cond_wait(&n->idle_cv, &n->mu);
+  pthread_mutex_unlock(&n->mu);
+}
+
+/* ------------------------------------------------------------------ raft thread */
+
+static void raft_log_cb(void *arg, int level, const char *text) {
+  node *n = arg;
+  if (level >= 1 || n->verbose) fprintf(stderr, "quorumd: raft: %s\n", text);
+}
+
+static void publish_status(node *n) {
+  node_status st = {0};
+  raft_get_status(n->r, &st.raft);
+  st.role = st.raft.role;
+  st.term = st.raft.term;
+  st.lead = st.raft.lead;
+  st.commit = st.raft.commit;
+  st.last_index = raft_ldb_last_index(n->ldb);
+  pthread_mutex_lock(&n->mu);
+  if (st.role == RAFT_LEADER && n->status.role != RAFT_LEADER) n->leader_since_ns = wall_ns();
+  st.leader_since_ns = n->leader_since_ns;
+  n->status = st;
+  pthread_mutex_unlock(&n->mu);
+}
+
+/* Proposes an item; returns 0, or RAFT_E_DROPPED when there is no leader yet. */
+static int propose_item(node *n, inbox_item *it) {
+  if (it->kind == INBOX_PROPOSE) return raft_propose(n->r, it->data, it->len);
+  raft_conf_change cc = {.type = it->conf_type, .node_id = it->conf_node, .id = it->conf_id,
+                         .context = {(uint8_t *)it->data, it->len}};
+  return raft_propose_conf_change(n->r, &cc);
+}
+
+static void item_fail(node *n, inbox_item *it, const char *cause) {
+  uint64_t id = it->kind == INBOX_CONF ? it->conf_id : 0;
+  if (it->kind == INBOX_PROPOSE) {
+    proto_record rec;
+    if (proto_record_decode(it->data, it->len, &rec) == 0) id = rec.id;
+  }
+  pthread_mutex_lock(&n->pmu);
+  void *ctx = pend_take(&n->pend, id);
+  pthread_mutex_unlock(&n->pmu);
+  if (ctx) fail_request(n, ctx, cause);
+}
+
+/* Items wait here while there is no leader; they are proposed when one appears (or expire). */
+static void waiting_push(node *n, inbox_item it) {
+  if (n->waiting.n == n->waiting.cap) {
+    size_t nc = n->waiting.cap ? n->waiting.cap * 2 : 64;
+    inbox_item *v = realloc(n->waiting.v, nc * sizeof *v);
+    if (!v) abort();
+    n->waiting.v = v;
+    n->waiting.cap = nc;
+  }
+  n->waiting.v[n->waiting.n++] = it;
+}
+
+static void handle_item(node *n, inbox_item *it) {
+  if (it->kind == INBOX_PARTITION) {
+    node_transport_partition(n, it->conf_node, it->conf_type != 0);
+    return;
+  }
+  if (it->kind == INBOX_TRANSFER) {
+    raft_transfer_leader(n->r, it->conf_node);
+    return;
+  }
+  int rc = propose_item(n, it);
+  if (rc == RAFT_E_DROPPED && !n->stopping_raft) {
+    waiting_push(n, *it);
+    return;
+  }
+  if (rc == RAFT_E_CONF_PENDING) item_fail(n, it, "etcdserver: unhandled error: a membership change is in progress");
+  else if (rc) item_fail(n, it, raft_strerror(rc));
+  free(it->data);
+}
+
+static void retry_waiting(node *n) {
+  if (!n->waiting.n) return;
+  inbox_queue w = n->waiting;
+  n->waiting = (inbox_queue){0};
+  for (size_t i = 0; i < w.n; i++) handle_item(n, &w.v[i]);
+  free(w.v);
+}
+
+static int pend_has(node *n, uint64_t id) {
+  int live = 0;
+  pthread_mutex_lock(&n->pmu);
+  if (n->pend.cap && id)
+    for (size_t j = id & (n->pend.cap - 1); n->pend.v[j].id; j = (j + 1) & (n->pend.cap - 1))
+      if (n->pend.v[j].id == id) {
+        live = 1;
+        break;
+      }
+  pthread_mutex_unlock(&n->pmu);
+  return live;
+}
+
+/* Drops waiting items whose requests are gone (expired on the loop): a client told "timed
+ * out" should not see its write happen much later. SYNC and member records have no client. */
+static void prune_waiting(node *n) {
+  size_t k = 0;
+  for (size_t i = 0; i < n->waiting.n; i++) {
+    inbox_item *it = &n->waiting.v[i];
+    int keep;
+    if (it->kind == INBOX_CONF) {
+      keep = pend_has(n, it->conf_id);
+    } else {
+      proto_record rec;
+      keep = proto_record_decode(it->data, it->len, &rec) == 0 &&
+             (rec.op == PROTO_OP_SYNC || rec.op == PROTO_OP_MEMBER || pend_has(n, rec.id));
+    }
+    if (keep) n->waiting.v[k++] = *it;
+    else free(it->data);
+  }
+  n->waiting.n = k;
+}
+
+static void process_ready(node *n) {
+  while (raft_has_ready(n->r)) {
+    raft_ready rd;
+    raft_get_ready(n->r, &rd);
+    if (rd.has_snapshot) node_snapshot_install(n, &rd.snapshot);
+    if (rd.hs_changed || rd.n_entries || rd.has_snapshot) {
+      int64_t t0 = mono_ns();
+      int rc = raft_ldb_save(n->ldb, rd.hs_changed ? &rd.hs : NULL,
+                             rd.has_snapshot ? &rd.snapshot.meta : NULL, rd.entries, rd.n_entries,
+                             rd.must_sync && n->cfg.sync);
+      if (rc) {
+        /* Nothing of this batch may be acknowledged or sent: stop, as etcd does when its WAL
+         * fails. */
+        fprintf(stderr, "quorumd: fatal: cannot write the raft log: %s\n", raft_strerror(rc));
+        abort();
+      }
+      if (rd.must_sync && n->cfg.sync) stats_fsync(n->st, (uint64_t)(mono_ns() - t0));
+    }
+    for (size_t i = 0; i < rd.n_msgs; i++) node_transport_send(n, &rd.msgs[i]);
+    for (size_t i = 0; i < rd.n_committed; i++) {
+      raft_entry *e = &rd.committed[i];
+      if (e->type != RAFT_ENTRY_CONF_CHANGE) continue;
+      raft_conf_change cc;
+      node_member_ctx mc;
+      if (raft_conf_change_decode(e->data.base, e->data.len, &cc)) continue;
+      raft_conf_state cs;
+      raft_apply_conf_change(n->r, &cc, &cs);
+      raft_ldb_set_conf(n->ldb, &cs);
+      if (node_member_decode(cc.context.base, cc.context.len, &mc) == 0)
+        node_transport_conf(n, cc.type, &mc.m);
+      if (cc.type == RAFT_CONF_REMOVE_NODE && cc.node_id == n->cfg.id) n->removed = 1;
+    }
+    if (rd.n_committed) aq_push(n, rd.committed, rd.n_committed);
+    int had_leader = n->status.lead != RAFT_NONE;
+    raft_advance(n->r, &rd);
+    publish_status(n);
+    if (n->status.lead != RAFT_NONE && !had_leader) {
+      retry_waiting(n);
+      node_publish_self(n);
+    }
+  }
+  node_compact(n);
+}
+
+static void on_wake(uv_async_t *a) {
+  node *n = a->data;
+  pthread_mutex_lock(&n->mu);
+  inbox_queue q = n->inbox;
+  n->inbox = n->inbox_spare;
+  n->inbox.n = 0;
+  int stop = n->stop;
+  pthread_mutex_unlock(&n->mu);
+  for (size_t i = 0; i < q.n; i++) handle_item(n, &q.v[i]);
+  q.n = 0;
+  n->inbox_spare = q;
+  process_ready(n);
+  if (stop && !n->stopping_raft) {
+    n->stopping_raft = 1;
+    node_raft_shutdown(n);
+  }
+}
+
+static void on_tick(uv_timer_t *t) {
+  node *n = t->data;
+  raft_tick(n->r);
+  node_transport_collect(n);
+  if (++n->ticks % 10 == 0) prune_waiting(n);
+  process_ready(n);
+  if (n->removed && !n->removed_reported) {
+    n->removed_reported = 1;
+    fprintf(stderr, "quorumd: this member was removed from the cluster; stopping\n");
+    raise(SIGTERM);
+  }
+}
+
+/* Called by the transport (raft thread) for each message received. */
+void node_on_message(node *n, const raft_message *m) {
+  raft_step(n->r, m);
+  process_ready(n);
+}
+
+static void *raft_main(void *arg) {
+  node *n = arg;
+  pthread_setname_np(pthread_self(), "quorumd-raft");
+  uv_run(&n->rloop, UV_RUN_DEFAULT);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------ start and stop */
+
+static int bootstrap(node *n, char *err, size_t errlen) {
+  raft_hard_state hs;
+  raft_conf_state cs;
+  raft_ldb_initial(n->ldb, &hs, &cs);
+  pthread_mutex_lock(&n->mu);
+  n->n_members = node_store_members_load(n, n->members, NODE_MAX_MEMBERS);
+  pthread_mutex_unlock(&n->mu);
+  if (cs.n_voters || raft_ldb_last_index(n->ldb) || n->cfg.join_existing) {
+    if (!n->n_members) {
+      /* Joining: the members we are told of, until the log or a snapshot says otherwise. */
+      for (size_t i = 0; i < n->cfg.n_initial; i++) members_set_locked(n, &n->cfg.initial[i]);
+    }
+    return 0;
+  }
+  /* A new cluster: the configuration is --initial-cluster. */
+  memset(&cs, 0, sizeof cs);
+  for (size_t i = 0; i < n->cfg.n_initial && cs.n_voters < RAFT_MAX_VOTERS; i++) {
+    uint64_t id = n->cfg.initial[i].id;
+    size_t j = cs.n_voters;
+    while (j > 0 && cs.voters[j - 1] > id) {
+      cs.voters[j] = cs.voters[j - 1];
+      j--;
+    }
+    if (j > 0 && cs.voters[j - 1] == id) continue;
+    cs.voters[j] = id;
+    cs.n_voters++;
+  }
+  for (size_t i = 0; i < n->cfg.n_initial; i++) {
+    members_set_locked(n, &n->cfg.initial[i]);
+    node_store_member_put(n, &n->cfg.initial[i]);
+  }
+  if (store_group_flush(n->s) || (store_sync_applied(n->s), 0) ||
+      raft_ldb_set_conf(n->ldb, &cs)) {
+    snprintf(err, errlen, "cannot write the initial configuration");
+    return -EIO;
+  }
+  return 0;
+}
+
+int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_config *cfg,
+               node_done_cb cb, void *arg, char *err, size_t errlen) {
+  node *n = calloc(1, sizeof *n);
+  if (!n) return -ENOMEM;
+  n->cfg = *cfg;
+  n->loop = loop;
+  n->s = s;
+  n->st = st;
+  n->cb = cb;
+  n->cb_arg = arg;
+  n->verbose = getenv("QUORUMD_RAFT_DEBUG") != NULL;
+  if (!n->cfg.keep) n->cfg.keep = 1;
+  if (!n->cfg.request_timeout_ms) n->cfg.request_timeout_ms = 5000 + 2 * cfg->election_ms;
+  pthread_mutex_init(&n->mu, NULL);
+  pthread_mutex_init(&n->pmu, NULL);
+  pthread_cond_init(&n->apply_cv, NULL);
+  pthread_cond_init(&n->idle_cv, NULL);
+  int rc = raft_ldb_open(&n->ldb, cfg->log_path, cfg->create, cfg->sync, err, errlen);
+  if (rc) goto fail;
+  if ((rc = bootstrap(n, err, errlen))) goto fail;
+  /* The store applied it, so it was committed, even if the hard state saying so was lost. */
+  if (raft_ldb_raise_commit(n->ldb, store_applied(s))) {
+    snprintf(err, errlen, "cannot write the raft hard state");
+    rc = -EIO;
+    goto fail;
+  }
+  raft_ldb_set_snapshotter(n->ldb, node_snapshot_make, n);
+  n->synced_applied = store_sync_applied(s);
+  unsigned hb = cfg->heartbeat_ms ? cfg->heartbeat_ms : 100;
+  unsigned et = cfg->election_ms / hb;
+  if (et < 2) et = 2;
+  raft_config rc_cfg = {.id = cfg->id,
+                        .election_tick = et,
+                        .heartbeat_tick = 1,
+                        .storage = raft_ldb_storage(n->ldb),
+                        .applied = store_applied(s),
+                        .max_size_per_msg = 1 << 20,
+                        .max_inflight_msgs = 256,
+                        .max_uncommitted_size = 64u << 20,
+                        .pre_vote = true,
+                        .check_quorum = true,
+                        .seed = cfg->id ^ (uint64_t)wall_ns(),
+                        .log = raft_log_cb,
+                        .log_arg = n};
+  if ((rc = raft_new(&rc_cfg, &n->r))) {
+    snprintf(err, errlen, "cannot start raft: %s", raft_strerror(rc));
+    rc = -EIO;
+    goto fail;
+  }
+  if ((rc = uv_loop_init(&n->rloop))) {
+    snprintf(err, errlen, "cannot create the raft loop: %s", uv_strerror(rc));
+    rc = -EIO;
+    goto fail;
+  }
+  n->rloop_ok = 1;
+  if ((rc = node_transport_start(n, err, errlen))) goto fail;
+  uv_async_init(&n->rloop, &n->wake, on_wake);
+  n->wake.data = n;
+  uv_timer_init(&n->rloop, &n->tick_timer);
+  n->tick_timer.data = n;
+  uv_timer_start(&n->tick_timer, on_tick, hb, hb);
+  uv_async_init(loop, &n->done_async, on_done_async);
+  n->done_async.data = n;
+  uv_timer_init(loop, &n->expire_timer);
+  n->expire_timer.data = n;
+  uv_timer_start(&n->expire_timer, on_expire_timer, 100, 100);
+  /* Committed entries above the store's applied index (a restart) are applied first. */
+  raft_conf_state cs;
+  raft_ldb_initial(n->ldb, NULL, &cs);
+  if (cs.n_voters == 1 && cs.voters[0] == cfg->id) raft_campaign(n->r); /* alone: lead now */
+  process_ready(n);
+  publish_status(n);
+  if (pthread_create(&n->apply_thread, NULL, apply_main, n)) abort();
+  if (pthread_create(&n->raft_thread, NULL, raft_main, n)) abort();
+  *out = n;
+  return 0;
+fail:
+  if (n->r) raft_free(n->r);
+  if (n->rloop_ok) uv_loop_close(&n->rloop);
+  raft_ldb_close(n->ldb);
+  pthread_mutex_destroy(&n->mu);
+  pthread_mutex_destroy(&n->pmu);
+  pthread_cond_destroy(&n->apply_cv);
+  pthread_cond_destroy(&n->idle_cv);
+  free(n);
+  return rc;
+}
+
+static void close_cb(uv_handle_t *h) { (void)h; }
+
+/* Raft thread, at stop: hand leadership over if others can take it, then close handles. */
+void node_raft_shutdown(node *n) {
+  node_transport_stop(n);
+  uv_close((uv_handle_t *)&n->tick_timer, close_cb);
+  uv_close((uv_handle_t *)&n->wake, close_cb);
+}
+
+void node_stop(node *n) {
+  if (!n) return;
+  node_leader_handover(n);
+  pthread_mutex_lock(&n->mu);
+  n->stop = 1;
+  pthread_mutex_unlock(&n->mu);
+  uv_async_send(&n->wake);
+  pthread_join(n->raft_thread, NULL);
+  pthread_mutex_lock(&n->mu);
+  n->raft_done = 1;
+  pthread_cond_signal(&n->apply_cv);
+  pthread_mutex_unlock(&n->mu);
+  pthread_join(n->apply_thread, NULL);
+  /* Whatever still waits gets its error now, on this (the loop) thread. */
+  for (size_t i = 0; i < n->waiting.n; i++) free(n->waiting.v[i].data);
+  free(n->waiting.v);
+  pthread_mutex_lock(&n->pmu);
+  for (size_t i = 0; i < n->pend.cap; i++)
+    if (n->pend.v[i].id) {
+      done_item *d = calloc(1, sizeof *d);
+      if (!d) abort();
+      d->d.ctx = n->pend.v[i].ctx;
+      store_result_error(&d->d.res, 300, "etcdserver: server stopped", 26, store_index(n->s));
+      d->d.res.status = 500;
+      d->next = n->done_head;
+      n->done_head = d;
+      if (!n->done_tail) n->done_tail = d;
+    }
+  free(n->pend.v);
+  n->pend = (pend_table){0};
+  pthread_mutex_unlock(&n->pmu);
+  deliver(n);
+  store_sync_applied(n->s);
+  uv_loop_close(&n->rloop);
+  raft_free(n->r);
+  raft_ldb_close(n->ldb);
+  free(n->inbox.v);
+  free(n->inbox_spare.v);
+  free(n->aq.v);
+  uv_close((uv_handle_t *)&n->expire_timer, NULL);
+  uv_close((uv_handle_t *)&n->done_async, node_free_cb);
+}
+
+void node_free_cb(uv_handle_t *h) {
+  node *n = h->data;
+  pthread_mutex_destroy(&n->mu);
+  pthread_mutex_destroy(&n->pmu);
+  pthread_cond_destroy(&n->apply_cv);
+  pthread_cond_destroy(&n->idle_cv);
+  free(n);
+}
+
+uint64_t node_applied_hint(node *n) { return store_applied(n->s); }
+
+void node_wait_applied(node *n) { wait_applied(n); }

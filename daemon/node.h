@@ -1,0 +1,117 @@
+/* node: this member's Raft driver. It owns three threads:
+ *   - the raft thread (its own libuv loop): the raft core, its tick timer, the peer transport
+ *     and the Raft log in LevelDB. For each ready batch it writes the hard state and entries
+ *     (one WriteBatch, fsynced when the batch must be), then sends the batch's messages, then
+ *     hands committed entries to the apply thread, then advances the core. Proposals arriving
+ *     while a batch is syncing go into the next one: group commit.
+ *   - the apply thread: applies committed entries to the tree store in log order, one store
+ *     WriteBatch per group, and hands outcomes (answers and events) to the HTTP loop.
+ *   - the caller's loop (HTTP): node_submit, and the outcomes through done callbacks.
+ * Requests are matched to their outcome by (member id, request id) carried in the record, so a
+ * write received by a follower is answered by that follower when it applies the entry. */
+#ifndef QUORUM_DAEMON_NODE_H
+#define QUORUM_DAEMON_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "daemon/stats.h"
+#include "daemon/store.h"
+#include "proto/record.h"
+#include "raft/core/raft.h"
+
+typedef struct node node;
+
+/* The outcome of one request, delivered on the caller's loop. The receiver owns res.body and
+ * the event references. ctx is what was passed to node_submit (NULL for entries proposed by
+ * other members, which still carry events). */
+typedef struct node_done {
+  void *ctx;
+  store_result res;
+  store_event **events;
+  size_t n_events;
+} node_done;
+
+typedef void (*node_done_cb)(void *arg, node_done *d);
+
+#define NODE_NAME_MAX 256
+#define NODE_URLS_MAX 1024
+
+/* A member as /v2/members shows it. URLs are comma-joined. */
+typedef struct node_member {
+  uint64_t id;
+  char name[NODE_NAME_MAX];
+  char peer_urls[NODE_URLS_MAX];
+  char client_urls[NODE_URLS_MAX];
+} node_member;
+
+typedef struct node_config {
+  uint64_t id;
+  uint64_t cluster_id;
+  const char *log_path;
+  bool create;            /* the data dir is new: create the log */
+  bool sync;              /* fsync log writes */
+  uint64_t keep;          /* applied entries kept in the log below the durable point */
+  uint64_t snapshot_count;
+  unsigned heartbeat_ms;
+  unsigned election_ms;
+  const node_member *initial; /* --initial-cluster (client_urls empty but for this member) */
+  size_t n_initial;
+  bool join_existing;     /* --initial-cluster-state existing: wait to be added */
+  const char *peer_listen; /* host:port to listen on for peers, NULL = none */
+  const node_member *self; /* this member's attributes, published once a leader exists */
+  uint64_t request_timeout_ms;
+} node_config;
+
+typedef struct node_status {
+  uint8_t role;
+  uint64_t term;
+  uint64_t lead;
+  uint64_t commit;
+  uint64_t applied;
+  uint64_t last_index;
+  int64_t leader_since_ns; /* when this member last became leader (wall clock) */
+  raft_status raft;        /* the core's view (peers' progress on the leader) */
+} node_status;
+
+/* Opens the log, applies committed entries above the store's applied index, starts the
+ * threads. Returns 0 or negative errno with a message in err. */
+int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_config *cfg,
+               node_done_cb cb, void *arg, char *err, size_t errlen);
+
+/* Proposes rec (rec->member and rec->id are set here). The outcome reaches cb with ctx: the
+ * applied result, or error 300 when it could not be committed within the request timeout.
+ * Returns 0 or -ENOMEM. Caller's loop only. */
+int node_submit(node *n, proto_record *rec, void *ctx);
+
+/* Proposes a membership change; ctx's outcome has res.error_code 0 when applied. type is a
+ * raft_conf_change_type. Caller's loop only. */
+int node_submit_conf(node *n, uint8_t type, const node_member *m, void *ctx);
+
+/* A consistent copy of the members (returns how many, at most max). Any thread. */
+size_t node_members(node *n, node_member *out, size_t max);
+void node_get_status(node *n, node_status *st);
+uint64_t node_last_index(node *n);
+
+/* The leader's view of a follower's link, as /v2/stats/leader shows it. */
+typedef struct node_peer_stats {
+  uint64_t id;
+  double latency_ms, latency_avg_ms, latency_sd_ms, latency_min_ms, latency_max_ms;
+  uint64_t samples;
+  double m2; /* running sum of squared differences (Welford) */
+  uint64_t success, fail;
+} node_peer_stats;
+
+/* Fills *ps for peer id (zero when unknown). Any thread. */
+void node_get_peer_stats(node *n, uint64_t id, node_peer_stats *ps);
+
+/* Finishes what is in flight (a leader hands leadership over first), stops the threads,
+ * delivers the last outcomes and frees n. */
+void node_stop(node *n);
+
+/* Test hook: drop all peer traffic with `peer` (0 = every peer) when drop is set. */
+void node_set_partition(node *n, uint64_t peer, bool drop);
+
+#endif

@@ -1,0 +1,149 @@
+/* node_i: the Raft driver's private state, shared by node.c (threads, proposals, apply),
+ * node_transport.c (peers), node_snapshot.c (snapshots, compaction) and node_member.c
+ * (member records). */
+#ifndef QUORUM_DAEMON_NODE_I_H
+#define QUORUM_DAEMON_NODE_I_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "daemon/node.h"
+#include "raft/storage/ldb_storage.h"
+#include "raft/transport/transport.h"
+
+#define NODE_MAX_MEMBERS RAFT_MAX_VOTERS
+
+enum { INBOX_PROPOSE = 1, INBOX_CONF, INBOX_PARTITION, INBOX_TRANSFER };
+
+/* Something for the raft thread. data is malloc'd (an encoded record, or a member context). */
+typedef struct inbox_item {
+  uint8_t kind;
+  uint8_t conf_type;  /* CONF: raft_conf_change_type; PARTITION: drop */
+  uint64_t conf_node; /* CONF: the member; PARTITION: the peer */
+  uint64_t conf_id;   /* CONF: the request id */
+  char *data;
+  size_t len;
+} inbox_item;
+
+typedef struct inbox_queue {
+  inbox_item *v;
+  size_t n, cap;
+} inbox_queue;
+
+/* A committed entry for the apply thread (data copied from the ready batch). */
+typedef struct apply_item {
+  uint64_t index;
+  uint8_t type;
+  uint8_t *data;
+  size_t len;
+} apply_item;
+
+typedef struct apply_queue {
+  apply_item *v;
+  size_t n, cap;
+} apply_queue;
+
+typedef struct pend_slot {
+  uint64_t id; /* 0 = free */
+  void *ctx;
+  int64_t deadline; /* monotonic ns */
+} pend_slot;
+
+typedef struct pend_table {
+  pend_slot *v;
+  size_t n, cap; /* cap: a power of two */
+} pend_table;
+
+typedef struct done_item {
+  node_done d;
+  struct done_item *next;
+} done_item;
+
+/* The context of a membership change entry and of a member record: who proposed it and the
+ * member's attributes. */
+typedef struct node_member_ctx {
+  uint64_t origin;
+  node_member m;
+} node_member_ctx;
+
+struct node {
+  node_config cfg;
+  uv_loop_t *loop; /* the caller's (HTTP) loop */
+  store *s;
+  stats *st;
+  node_done_cb cb;
+  void *cb_arg;
+  int verbose;
+  uint64_t next_id; /* loop thread: last request id */
+  uv_async_t done_async;
+  uv_timer_t expire_timer;
+
+  /* raft thread only */
+  uv_loop_t rloop;
+  int rloop_ok;
+  uv_async_t wake;
+  uv_timer_t tick_timer;
+  raft *r;
+  raft_ldb *ldb;
+  raft_transport *tr;
+  inbox_queue inbox_spare;
+  inbox_queue waiting; /* proposals held while there is no leader */
+  uint64_t ticks;
+  int stopping_raft;
+  int removed, removed_reported;
+  int published;       /* this member's attributes were proposed in this term of leadership */
+  uint64_t publish_lead;
+
+  pthread_t raft_thread, apply_thread;
+  pthread_mutex_t mu; /* guards the fields below */
+  pthread_cond_t apply_cv, idle_cv;
+  inbox_queue inbox;
+  apply_queue aq;
+  int applying;  /* the apply thread holds a batch */
+  int stop;
+  int raft_done;
+  done_item *done_head, *done_tail;
+  node_status status;
+  int64_t leader_since_ns;
+  node_member members[NODE_MAX_MEMBERS];
+  size_t n_members;
+  node_peer_stats peer_stats[NODE_MAX_MEMBERS];
+  size_t n_peer_stats;
+
+  pthread_mutex_t pmu; /* guards pend */
+  pend_table pend;
+
+  _Atomic uint64_t synced_applied; /* the tree store is durable up to here */
+};
+
+const node_member *node_member_find_locked(node *n, uint64_t id);
+
+/* node_member.c */
+int node_member_encode(const node_member_ctx *mc, char **out, size_t *len);
+int node_member_decode(const uint8_t *data, size_t len, node_member_ctx *mc);
+void node_publish_self(node *n);
+void node_store_member_put(node *n, const node_member *m);
+size_t node_store_members_load(node *n, node_member *out, size_t max);
+
+/* node_transport.c (raft thread) */
+int node_transport_start(node *n, char *err, size_t errlen);
+void node_transport_send(node *n, const raft_message *m);
+void node_transport_conf(node *n, uint8_t type, const node_member *m);
+void node_transport_partition(node *n, uint64_t peer, bool drop);
+void node_transport_stop(node *n);
+void node_transport_collect(node *n);
+void node_on_message(node *n, const raft_message *m);
+
+/* node_snapshot.c (raft thread) */
+int node_snapshot_make(void *arg, raft_snapshot *out);
+void node_snapshot_install(node *n, const raft_snapshot *snap);
+void node_compact(node *n);
+void node_wait_applied(node *n);
+
+/* node.c */
+void node_raft_shutdown(node *n);
+void node_inbox_push(node *n, inbox_item it);
+void node_leader_handover(node *n);
+void node_free_cb(uv_handle_t *h);
+
+#endif

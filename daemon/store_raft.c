@@ -1,0 +1,131 @@
+/* store_raft: what the Raft driver keeps in the tree store besides the key tree: member
+ * records ('M' be64(id) → the driver's encoding), entries that change no key (store_skip),
+ * and whole-store snapshots (dump for a lagging follower, restore on the follower). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/store_i.h"
+
+#define SNAP_MAGIC "QSNAP1"
+#define SNAP_MAGIC_LEN 6
+
+static void member_key(char k[9], uint64_t id) {
+  k[0] = 'M';
+  for (int i = 8; i >= 1; i--, id >>= 8) k[i] = (char)(id & 0xff);
+}
+
+void store_member_put(store *s, uint64_t id, const void *data, size_t len) {
+  char k[9];
+  member_key(k, id);
+  leveldb_writebatch_put(s->group, k, 9, data, len);
+  s->group_dirty = 1;
+}
+
+void store_member_del(store *s, uint64_t id) {
+  char k[9];
+  member_key(k, id);
+  leveldb_writebatch_delete(s->group, k, 9);
+  s->group_dirty = 1;
+}
+
+void store_members_each(store *s, void (*fn)(void *arg, const void *data, size_t len), void *arg) {
+  leveldb_iterator_t *it = leveldb_create_iterator(s->db, s->ropts);
+  for (leveldb_iter_seek(it, "M", 1); leveldb_iter_valid(it); leveldb_iter_next(it)) {
+    size_t kl, vl;
+    const char *k = leveldb_iter_key(it, &kl);
+    if (kl != 9 || k[0] != 'M') break;
+    const char *v = leveldb_iter_value(it, &vl);
+    fn(arg, v, vl);
+  }
+  leveldb_iter_destroy(it);
+}
+
+void store_skip(store *s, uint64_t log_index) {
+  if (log_index > s->apply_applied) s->apply_applied = log_index;
+}
+
+static void put_u32(sbuf *b, uint32_t v) {
+  char x[4] = {(char)(v >> 24), (char)(v >> 16), (char)(v >> 8), (char)v};
+  sbuf_put(b, x, 4);
+}
+
+static uint32_t get_u32(const unsigned char *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int store_snapshot_dump(store *s, char **out, size_t *len) {
+  if (store_group_flush(s)) return -EIO;
+  sbuf b = {0};
+  sbuf_put(&b, SNAP_MAGIC, SNAP_MAGIC_LEN);
+  const leveldb_snapshot_t *snap = leveldb_create_snapshot(s->db);
+  leveldb_readoptions_t *ro = leveldb_readoptions_create();
+  leveldb_readoptions_set_snapshot(ro, snap);
+  leveldb_readoptions_set_fill_cache(ro, 0);
+  leveldb_iterator_t *it = leveldb_create_iterator(s->db, ro);
+  for (leveldb_iter_seek_to_first(it); leveldb_iter_valid(it); leveldb_iter_next(it)) {
+    size_t kl, vl;
+    const char *k = leveldb_iter_key(it, &kl);
+    const char *v = leveldb_iter_value(it, &vl);
+    put_u32(&b, (uint32_t)kl);
+    sbuf_put(&b, k, kl);
+    put_u32(&b, (uint32_t)vl);
+    sbuf_put(&b, v, vl);
+  }
+  leveldb_iter_destroy(it);
+  leveldb_readoptions_destroy(ro);
+  leveldb_release_snapshot(s->db, snap);
+  *out = b.p;
+  *len = b.len;
+  return 0;
+}
+
+int store_snapshot_restore(store *s, const char *data, size_t len) {
+  const unsigned char *p = (const unsigned char *)data, *end = p + len;
+  if (len < SNAP_MAGIC_LEN || memcmp(p, SNAP_MAGIC, SNAP_MAGIC_LEN)) return -EINVAL;
+  p += SNAP_MAGIC_LEN;
+  /* Validate the whole dump before touching anything. */
+  for (const unsigned char *q = p; q < end;) {
+    if (end - q < 4) return -EINVAL;
+    uint32_t kl = get_u32(q);
+    q += 4;
+    if ((size_t)(end - q) < (size_t)kl + 4) return -EINVAL;
+    q += kl;
+    uint32_t vl = get_u32(q);
+    q += 4;
+    if ((size_t)(end - q) < vl) return -EINVAL;
+    q += vl;
+  }
+  if (store_group_flush(s)) return -EIO;
+  leveldb_writebatch_t *wb = leveldb_writebatch_create();
+  leveldb_iterator_t *it = leveldb_create_iterator(s->db, s->ropts);
+  for (leveldb_iter_seek_to_first(it); leveldb_iter_valid(it); leveldb_iter_next(it)) {
+    size_t kl;
+    const char *k = leveldb_iter_key(it, &kl);
+    leveldb_writebatch_delete(wb, k, kl);
+  }
+  leveldb_iter_destroy(it);
+  while (p < end) {
+    uint32_t kl = get_u32(p);
+    const char *k = (const char *)p + 4;
+    p += 4 + kl;
+    uint32_t vl = get_u32(p);
+    leveldb_writebatch_put(wb, k, kl, (const char *)p + 4, vl);
+    p += 4 + vl;
+  }
+  leveldb_writeoptions_t *wo = leveldb_writeoptions_create();
+  leveldb_writeoptions_set_sync(wo, s->sync);
+  char *lerr = NULL;
+  leveldb_write(s->db, wo, wb, &lerr);
+  leveldb_writeoptions_destroy(wo);
+  leveldb_writebatch_destroy(wb);
+  if (lerr) {
+    fprintf(stderr, "quorumd: cannot install a snapshot: %s\n", lerr);
+    leveldb_free(lerr);
+    return -EIO;
+  }
+  overlay_clear(&s->ovl);
+  overlay_clear(&s->dirs);
+  return store_reload_meta(s);
+}

@@ -1,0 +1,125 @@
+"""Several real quorumd members on loopback, for the Raft whole-program tests.
+
+RaftCluster(tmpdir, n) starts n members with one --initial-cluster; each member is a
+cluster.Server whose argv names every member. Members run with QUORUMD_TEST_HOOKS=1 so a test
+can cut Raft traffic between two members (POST /debug/partition), and with short timeouts so
+elections take a fraction of a second.
+"""
+import json
+import os
+import time
+
+import cluster
+
+HEARTBEAT_MS = 50
+ELECTION_MS = 500
+
+
+class Member(cluster.Server):
+    def __init__(self, owner, workdir, name, extra_args=()):
+        super().__init__(workdir, kind="quorumd", name=name, extra_args=extra_args)
+        self.owner = owner
+        self.state = "new"
+
+    def argv(self):
+        args = [self.binary,
+                "--name", self.name,
+                "--data-dir", self.data_dir,
+                "--listen-client-urls", self.url,
+                "--advertise-client-urls", self.url,
+                "--listen-peer-urls", self.peer_url,
+                "--initial-advertise-peer-urls", self.peer_url,
+                "--initial-cluster", self.owner.initial_cluster(),
+                "--initial-cluster-state", self.state,
+                "--initial-cluster-token", "test-token",
+                "--heartbeat-interval", str(HEARTBEAT_MS),
+                "--election-timeout", str(ELECTION_MS)]
+        return args + self.extra_args
+
+    def _spawn_and_wait(self, timeout):
+        os.environ["QUORUMD_TEST_HOOKS"] = "1"
+        try:
+            return super()._spawn_and_wait(timeout)
+        finally:
+            os.environ.pop("QUORUMD_TEST_HOOKS", None)
+
+    def stats_self(self):
+        st, _, body = self.request("GET", "/v2/stats/self", timeout=2)
+        return json.loads(body) if st == 200 else None
+
+    def member_id(self):
+        return self.stats_self()["id"]
+
+    def partition(self, peer_id, drop=True):
+        st, _, body = self.request("POST", "/debug/partition?peer=%s&drop=%d"
+                                   % (peer_id, 1 if drop else 0))
+        assert st == 200, body
+
+
+class RaftCluster:
+    def __init__(self, workdir, n, extra_args=()):
+        self.workdir = workdir
+        self.members = [Member(self, os.path.join(workdir, "m%d" % i), "m%d" % i, extra_args)
+                        for i in range(n)]
+        self.excluded = set()  # names left out of --initial-cluster (to be added later)
+        for m in self.members:
+            m.client_port = cluster.free_port()
+            m.peer_port = cluster.free_port()
+            while m.peer_port == m.client_port:
+                m.peer_port = cluster.free_port()
+
+    def initial_cluster(self):
+        return ",".join("%s=%s" % (m.name, m.peer_url) for m in self.members
+                        if m.name not in self.excluded)
+
+    def add_member_object(self, name, extra_args=()):
+        m = Member(self, os.path.join(self.workdir, name), name, extra_args)
+        m.client_port = cluster.free_port()
+        m.peer_port = cluster.free_port()
+        self.members.append(m)
+        return m
+
+    def start(self):
+        for m in self.members:
+            m.start()
+        return self
+
+    def stop(self):
+        for m in self.members:
+            if m.running():
+                m.stop()
+
+    def running(self):
+        return [m for m in self.members if m.running()]
+
+    def leader(self, timeout=10.0, among=None):
+        """The member every running member (or `among`) agrees leads; waits for one."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            group = among or self.running()
+            leads = set()
+            states = {}
+            try:
+                for m in group:
+                    s = m.stats_self()
+                    leads.add(s["leaderInfo"]["leader"] if s else None)
+                    states[m.name] = s["state"] if s else None
+            except OSError as e:
+                last = e
+                time.sleep(0.05)
+                continue
+            last = (leads, states)
+            if len(leads) == 1 and "" not in leads and None not in leads:
+                lid = leads.pop()
+                for m in group:
+                    if states[m.name] == "StateLeader" and m.member_id() == lid:
+                        return m
+            time.sleep(0.05)
+        raise AssertionError("no agreed leader within %.1f s: %r" % (timeout, last))
+
+    def followers(self, leader):
+        return [m for m in self.running() if m is not leader]
+
+    def logs(self):
+        return "\n".join(m.all_logs(8000) for m in self.members)

@@ -1,0 +1,328 @@
+"""Whole-program Raft tests: several real quorumd processes on loopback.
+
+Each test states what a user of a 3- or 5-member cluster relies on: writes through any member,
+no acknowledged write lost when the leader dies, a minority that cannot commit, a lagging member
+brought back by a snapshot, membership changes, and a full restart.
+"""
+import json
+import os
+import random
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+import cluster
+from raft_cluster import RaftCluster
+
+pytestmark = pytest.mark.skipif(cluster.is_etcd_target(), reason="quorumd clusters only")
+
+
+@pytest.fixture
+def make_cluster(tmp_path):
+    made = []
+
+    def make(n, extra_args=()):
+        c = RaftCluster(str(tmp_path), n, extra_args)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.stop()
+
+
+def put(m, key, value, timeout=10.0, **params):
+    form = {"value": value}
+    form.update(params)
+    return m.keys("PUT", key, form=form, timeout=timeout)
+
+
+def wait_for(pred, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except OSError as e:
+            last = e
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+def test_three_members_replicate_and_report(make_cluster):
+    c = make_cluster(3).start()
+    leader = c.leader()
+    f1, f2 = c.followers(leader)
+    # A write through a follower is forwarded, committed and answered by that follower.
+    st, hdr, body = put(f1, "/greeting", "hello")
+    assert st == 201, body
+    assert body["node"]["value"] == "hello"
+    idx = body["node"]["modifiedIndex"]
+    assert int(hdr["x-raft-term"]) >= 1
+    # A quorum read on the other follower sees it at once.
+    st, _, body = f2.keys("GET", "/greeting", params={"quorum": "true"})
+    assert st == 200 and body["node"]["value"] == "hello" and body["node"]["modifiedIndex"] == idx
+    # Plain reads catch up on every member with the same index.
+    for m in c.members:
+        wait_for(lambda m=m: m.keys("GET", "/greeting")[0] == 200, what="replica of /greeting")
+        st, _, body = m.keys("GET", "/greeting")
+        assert body["node"]["modifiedIndex"] == idx
+    ids = {m.name: m.member_id() for m in c.members}
+    # /v2/members: every member with its name and URLs (names are published by each member).
+    def members_complete():
+        st, _, body = leader.request("GET", "/v2/members")
+        ms = json.loads(body)["members"]
+        return ms if all(x["name"] and x["clientURLs"] for x in ms) else None
+    ms = wait_for(members_complete, what="members with names")
+    got = sorted((x["name"], x["id"], tuple(x["peerURLs"]), tuple(x["clientURLs"])) for x in ms)
+    want = sorted((m.name, ids[m.name], (m.peer_url,), (m.url,)) for m in c.members)
+    assert got == want
+    st, _, body = f1.request("GET", "/v2/members/leader")
+    assert st == 200 and json.loads(body)["id"] == ids[leader.name]
+    st, _, body = f1.request("GET", "/v2/machines")
+    assert st == 200 and sorted(body.decode().split(", ")) == sorted(m.url for m in c.members)
+    # /v2/stats/leader: the followers with latencies on the leader, 403 elsewhere.
+    st, _, body = leader.request("GET", "/v2/stats/leader")
+    assert st == 200
+    lead = json.loads(body)
+    assert lead["leader"] == ids[leader.name]
+    assert sorted(lead["followers"]) == sorted(ids[m.name] for m in (f1, f2))
+    for f in lead["followers"].values():
+        assert f["counts"]["success"] > 0 and f["counts"]["fail"] == 0
+    st, _, _ = f1.request("GET", "/v2/stats/leader")
+    assert st == 403
+    assert f1.stats_self()["state"] == "StateFollower"
+    assert leader.stats_self()["state"] == "StateLeader"
+
+
+class Writers:
+    """Clients writing their own keys through random members; each records what was
+    acknowledged (never retried: a timeout or error is an unknown outcome)."""
+
+    def __init__(self, members, n=4):
+        self.members = members
+        self.acked = {}  # key -> (value, modifiedIndex)
+        self.errors = 0
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(n)]
+
+    def run(self, w):
+        rnd = random.Random(w)
+        i = 0
+        while not self.stop.is_set():
+            i += 1
+            key = "/load/w%d-%d" % (w, i)
+            m = rnd.choice([m for m in self.members if m.running()] or self.members)
+            try:
+                st, _, body = put(m, key, "v%d" % i, timeout=10)
+            except OSError:
+                with self.lock:
+                    self.errors += 1
+                continue
+            if st == 201:
+                with self.lock:
+                    self.acked[key] = ("v%d" % i, body["node"]["modifiedIndex"])
+            else:
+                with self.lock:
+                    self.errors += 1
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *a):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+
+def check_all_present(m, acked):
+    st, _, body = m.keys("GET", "/load", params={"recursive": "true", "quorum": "true"}, timeout=10)
+    assert st == 200, body
+    have = {n["key"]: (n["value"], n["modifiedIndex"]) for n in body["node"].get("nodes", [])}
+    missing = [k for k in acked if have.get(k) != acked[k]]
+    assert not missing, "acknowledged writes lost or changed on %s: %r" % (m.name, missing[:10])
+
+
+def test_kill9_of_the_leader_loses_no_acknowledged_write(make_cluster):
+    c = make_cluster(3).start()
+    old = c.leader()
+    with Writers(c.members) as w:
+        time.sleep(1.0)
+        before = len(w.acked)
+        old.kill9()
+        t0 = time.monotonic()
+        new = c.leader(timeout=10)
+        elected = time.monotonic() - t0
+        time.sleep(1.0)
+    assert new is not old
+    assert before > 20, "too few writes before the kill: %d" % before
+    assert len(w.acked) > before, "no write acknowledged after the failover"
+    assert elected < 5, elected
+    for m in c.running():
+        check_all_present(m, w.acked)
+    # The old leader comes back as a follower and catches up.
+    old.start()
+    wait_for(lambda: old.stats_self()["state"] == "StateFollower", what="old leader follows")
+    newest = max(w.acked.items(), key=lambda kv: kv[1][1])
+    wait_for(lambda: old.keys("GET", newest[0])[0] == 200, what="old leader catches up")
+    check_all_present(old, w.acked)
+
+
+def test_a_partitioned_minority_cannot_commit_and_catches_up(make_cluster):
+    c = make_cluster(3).start()
+    leader = c.leader()
+    lonely, other = c.followers(leader)
+    lid, oid, nid = leader.member_id(), other.member_id(), lonely.member_id()
+    lonely.partition("all")
+    leader.partition(nid)
+    other.partition(nid)
+    # The majority keeps committing.
+    st, _, body = put(leader, "/during", "majority")
+    assert st == 201, body
+    # The minority can neither write nor answer a quorum read.
+    t0 = time.monotonic()
+    st, _, body = put(lonely, "/minority", "x", timeout=30)
+    assert st == 500 and body["errorCode"] == 300, (st, body)
+    st, _, body = lonely.keys("GET", "/during", params={"quorum": "true"}, timeout=30)
+    assert st >= 500 or (st == 200 and body["node"]["value"] == "majority"), (st, body)
+    assert st != 200, "a partitioned member answered a quorum read"
+    assert time.monotonic() - t0 < 25
+    st, _, _ = leader.keys("GET", "/minority", params={"quorum": "true"})
+    assert st == 404
+    # Heal: the lonely member catches up, and its own failed write never happened.
+    lonely.partition("all", drop=False)
+    leader.partition(nid, drop=False)
+    other.partition(nid, drop=False)
+    wait_for(lambda: lonely.keys("GET", "/during")[0] == 200, what="catch-up after healing")
+    st, _, body = put(lonely, "/after", "healed")
+    assert st == 201, body
+    assert c.leader().member_id() in (lid, oid, nid)
+
+
+def test_a_lagging_member_catches_up_by_snapshot(make_cluster):
+    c = make_cluster(3, extra_args=("--snapshot-count", "50")).start()
+    leader = c.leader()
+    lag = c.followers(leader)[0]
+    lag.stop()
+    n = 1300
+    errors = []
+
+    def writer(lo, hi):
+        for i in range(lo, hi):
+            st, _, _ = put(leader, "/snap/k%04d" % i, "v%d" % i)
+            if st != 201:
+                errors.append((i, st))
+
+    ts = [threading.Thread(target=writer, args=(i * n // 8, (i + 1) * n // 8)) for i in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors[:5]
+    lag.start()
+    def caught_up():
+        st, _, body = lag.keys("GET", "/snap", params={"recursive": "true"})
+        return st == 200 and len(body["node"].get("nodes", [])) == n
+    wait_for(caught_up, timeout=30, what="the lagging member has every key")
+    assert "installed a snapshot" in lag.log_text(), lag.log_text()
+    st, hdr_l, _ = leader.keys("GET", "/snap/k0000")
+    st, hdr_f, body = lag.keys("GET", "/snap/k0000")
+    assert body["node"]["value"] == "v0"
+    assert hdr_f["x-etcd-index"] == hdr_l["x-etcd-index"]
+
+
+def test_members_are_added_and_removed(make_cluster):
+    c = make_cluster(3).start()
+    leader = c.leader()
+    st, _, body = put(leader, "/before", "join")
+    assert st == 201
+    new = c.add_member_object("m3")
+    st, _, body = leader.request("POST", "/v2/members",
+                                 body=json.dumps({"peerURLs": [new.peer_url]}),
+                                 headers={"Content-Type": "application/json"})
+    assert st == 201, body
+    added = json.loads(body)
+    assert added["peerURLs"] == [new.peer_url] and added["name"] == ""
+    # The same peer URL twice is a conflict.
+    st, _, body = leader.request("POST", "/v2/members",
+                                 body=json.dumps({"peerURLs": [new.peer_url]}),
+                                 headers={"Content-Type": "application/json"})
+    assert st == 409, body
+    new.state = "existing"
+    new.start()
+    wait_for(lambda: new.keys("GET", "/before")[0] == 200, what="the new member catches up")
+    assert new.member_id() == added["id"]
+    def four_named():
+        ms = json.loads(leader.request("GET", "/v2/members")[2])["members"]
+        return len(ms) == 4 and all(x["name"] for x in ms)
+    wait_for(four_named, what="4 named members")
+    # Writes need 3 of 4 now; they go on.
+    st, _, _ = put(new, "/with-four", "yes")
+    assert st == 201
+    # Remove a follower that is not the new one.
+    victim = [m for m in c.followers(c.leader()) if m is not new][0]
+    vid = victim.member_id()
+    st, _, body = leader.request("DELETE", "/v2/members/" + vid)
+    assert st == 204, body
+    ms = json.loads(leader.request("GET", "/v2/members")[2])["members"]
+    assert vid not in [x["id"] for x in ms] and len(ms) == 3
+    wait_for(lambda: not victim.running(), timeout=10, what="the removed member stops")
+    st, _, body = leader.request("DELETE", "/v2/members/" + vid)
+    assert st == 404 and json.loads(body)["message"] == "No such member: " + vid
+    st, _, _ = put(c.leader(), "/after-remove", "ok")
+    assert st == 201
+
+
+def test_the_whole_cluster_restarts_with_every_key(make_cluster):
+    c = make_cluster(3).start()
+    leader = c.leader()
+    for i in range(50):
+        st, _, _ = put(leader, "/r/k%02d" % i, "v%d" % i)
+        assert st == 201
+    st, hdr, _ = leader.keys("GET", "/r/k49")
+    index = hdr["x-etcd-index"]
+    c.stop()
+    c.start()
+    leader = c.leader()
+    for m in c.members:
+        st, _, body = m.keys("GET", "/r", params={"recursive": "true", "quorum": "true"})
+        assert st == 200
+        assert sorted((n["key"], n["value"]) for n in body["node"]["nodes"]) == \
+            sorted(("/r/k%02d" % i, "v%d" % i) for i in range(50))
+    st, hdr, _ = put(leader, "/r/next", "x")
+    assert st == 201 and int(hdr["x-etcd-index"]) == int(index) + 1
+
+
+def test_five_members_survive_two_failures(make_cluster):
+    c = make_cluster(5).start()
+    leader = c.leader()
+    for f in c.followers(leader)[:2]:
+        f.kill9()
+    st, _, body = put(leader, "/five", "three-left")
+    assert st == 201, body
+    for m in c.running():
+        st, _, body = m.keys("GET", "/five", params={"quorum": "true"})
+        assert st == 200 and body["node"]["value"] == "three-left"
+
+
+def test_python_etcd_uses_the_cluster(make_cluster):
+    etcd = pytest.importorskip("etcd")
+    c = make_cluster(3).start()
+    leader = c.leader()
+    follower = c.followers(leader)[0]
+    hosts = tuple(("127.0.0.1", m.client_port) for m in c.members)
+    client = etcd.Client(host=hosts, allow_reconnect=True, protocol="http")
+    assert sorted(client.machines) == sorted(m.url for m in c.members)
+    wait_for(lambda: len(client.members) == 3 and all(x["name"] for x in client.members.values()),
+             what="python-etcd sees 3 named members")
+    fc = etcd.Client(host="127.0.0.1", port=follower.client_port, protocol="http")
+    fc.write("/py/key", "through-a-follower")
+    assert client.read("/py/key", quorum=True).value == "through-a-follower"
+    assert fc.leader["id"] == leader.member_id()
