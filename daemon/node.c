@@ -622,17 +622,15 @@ static int bootstrap(node *n, char *err, size_t errlen) {
   pthread_mutex_lock(&n->mu);
   n->n_members = node_store_members_load(n, n->members, NODE_MAX_MEMBERS);
   pthread_mutex_unlock(&n->mu);
-  if (cs.n_voters || raft_ldb_last_index(n->ldb) || n->cfg.join_existing) {
-    if (!n->n_members) {
-      /* Joining: the members we are told of, until the log or a snapshot says otherwise. */
-      for (size_t i = 0; i < n->cfg.n_initial; i++) members_set_locked(n, &n->cfg.initial[i]);
-    }
-    return 0;
-  }
-  /* A new cluster: the configuration is --initial-cluster. */
+  if (cs.n_voters || raft_ldb_last_index(n->ldb)) return 0; /* a restart */
+  /* A fresh log. A new cluster starts with --initial-cluster as its configuration. A member
+   * joining a running one starts with the members it names but itself (the voters of today:
+   * they are not in the log, which only holds later changes); the entry that added it follows
+   * in the log, and a snapshot, if one comes, replaces all of it. */
   memset(&cs, 0, sizeof cs);
   for (size_t i = 0; i < n->cfg.n_initial && cs.n_voters < RAFT_MAX_VOTERS; i++) {
     uint64_t id = n->cfg.initial[i].id;
+    if (n->cfg.join_existing && id == n->cfg.id) continue;
     size_t j = cs.n_voters;
     while (j > 0 && cs.voters[j - 1] > id) {
       cs.voters[j] = cs.voters[j - 1];
@@ -642,10 +640,13 @@ static int bootstrap(node *n, char *err, size_t errlen) {
     cs.voters[j] = id;
     cs.n_voters++;
   }
+  pthread_mutex_lock(&n->mu);
   for (size_t i = 0; i < n->cfg.n_initial; i++) {
+    if (n->cfg.join_existing && n->cfg.initial[i].id == n->cfg.id) continue;
     members_set_locked(n, &n->cfg.initial[i]);
     node_store_member_put(n, &n->cfg.initial[i]);
   }
+  pthread_mutex_unlock(&n->mu);
   if (store_group_flush(n->s) || (store_sync_applied(n->s), 0) ||
       raft_ldb_set_conf(n->ldb, &cs)) {
     snprintf(err, errlen, "cannot write the initial configuration");
