@@ -168,12 +168,9 @@ static fs_node *add_node(fs *f, const char *key, const proto_v2_knode *kn, fs_ro
 /* The directory KEY, made (with its missing ancestors) when the mirror lacks it. */
 static fs_node *ensure_dir(fs *f, const char *key, fs_rops *ops) {
   fs_node *n = fs_itable_find(&f->nodes, key);
-  if (n) {
-    /* read from the store by a lookup before this event came: made by it (v2 makes the
-     * directories of a deeper key with the key's own event) */
-    if (n->is_dir && !n->cached && !n->pending && n->parent && n->parent->cached) n->cached = 1;
-    return n;
-  }
+  /* (a directory a lookup read from the store before its events came stays unmirrored: its
+   * listing is read from the store, complete, until a resync) */
+  if (n) return n;
   char *pk = parent_key(f, key);
   fs_node *p = pk ? ensure_dir(f, pk, ops) : NULL;
   free(pk);

@@ -1,0 +1,207 @@
+"""quorumfs mount options and fstab usage, each with real mounts and real syscalls: -o ro,
+uid=, gid=, umask=, allow_other; the mount.fuse3 path an fstab line `quorumfs#URL MNT
+fuse.quorumfs OPTS` takes, and the mount.quorumfs / mount.fuse.quorumfs helper argv; a blocked
+operation interrupted by a signal. Mounts are undone by the `mounts` fixture of test_fs.py.
+"""
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from fs_inotify import Inotify, modified
+from test_fs import (Mount, _HangingServer, _need_fuse, expect_errno, mounts, put,  # noqa: F401
+                     quorumfs_binary, read_file, value, wait_for, write_file)
+
+pytestmark = pytest.mark.time_limit(60)
+
+NOBODY = 65534
+
+
+def as_nobody(*argv):
+    return subprocess.run(["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups"]
+                          + list(argv), capture_output=True, timeout=10)
+
+
+def need_root():
+    if os.geteuid() != 0:
+        pytest.skip("needs root (other users, mount(8) helpers)")
+
+
+def test_ro_refuses_changes_but_shows_remote_ones(module_server, mounts):  # noqa: F811
+    s = module_server
+    p = "/opt_ro"
+    put(s, p + "/k", "v")
+    os_dir = p + "/d"
+    put(s, os_dir + "/x", "1")
+    m = mounts(s, prefix=p, opts="ro")
+    assert read_file(m.path("k")) == b"v"
+    expect_errno(errno.EROFS, os.open, m.path("k"), os.O_WRONLY)
+    expect_errno(errno.EROFS, os.open, m.path("new"), os.O_WRONLY | os.O_CREAT)
+    expect_errno(errno.EROFS, os.mkdir, m.path("nd"))
+    expect_errno(errno.EROFS, os.unlink, m.path("k"))
+    expect_errno(errno.EROFS, os.rmdir, m.path("d"))
+    expect_errno(errno.EROFS, os.rename, m.path("k"), m.path("k2"))
+    expect_errno(errno.EROFS, os.truncate, m.path("k"), 0)
+    expect_errno(errno.EROFS, os.setxattr, m.path("k"), "user.etcd.ttl", b"10")
+    assert value(s, p + "/k") == "v"
+    # remote changes still reach the mount and its watchers
+    iw = Inotify(m.dir)
+    try:
+        put(s, p + "/k", "changed")
+        iw.expect(modified("k"))
+        assert read_file(m.path("k")) == b"changed"
+    finally:
+        iw.close()
+
+
+def test_uid_gid_umask(module_server, mounts):  # noqa: F811
+    s = module_server
+    p = "/opt_ids"
+    put(s, p + "/f", "v")
+    put(s, p + "/d/x", "1")
+    m = mounts(s, prefix=p, opts="uid=1234,gid=2345,umask=027")
+    sf, sd, sr = os.stat(m.path("f")), os.stat(m.path("d")), os.stat(m.dir)
+    assert (sf.st_uid, sf.st_gid, sf.st_mode & 0o7777) == (1234, 2345, 0o640)
+    assert (sd.st_uid, sd.st_gid, sd.st_mode & 0o7777) == (1234, 2345, 0o750)
+    assert (sr.st_uid, sr.st_mode & 0o7777) == (1234, 0o750)
+    # defaults: the mounting user, 0644 / 0755
+    m2 = mounts(s, prefix=p)
+    sf = os.stat(m2.path("f"))
+    assert (sf.st_uid, sf.st_gid, sf.st_mode & 0o7777) == (os.getuid(), os.getgid(), 0o644)
+    r = subprocess.run([quorumfs_binary(), "mount", s.url, "/nonexistent", "-o", "umask=999"],
+                       capture_output=True, timeout=10)
+    assert r.returncode == 2 and b"usage" in r.stderr
+
+
+@pytest.fixture
+def open_mounts():
+    """Mounts in a directory other users may enter (pytest's own temp dirs are 0700)."""
+    base = tempfile.mkdtemp(prefix="qfs-other-", dir="/tmp")
+    os.chmod(base, 0o755)
+    made = []
+
+    def make(server, prefix=None, opts=None):
+        wd = os.path.join(base, "m%d" % len(made))
+        os.makedirs(wd)
+        os.chmod(wd, 0o755)
+        m = Mount(wd, server.url, prefix=prefix, opts=opts)
+        made.append(m)
+        return m.start()
+    yield make
+    for m in made:
+        m.cleanup()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_allow_other_and_permissions(module_server, open_mounts):
+    need_root()
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) is missing")
+    mounts = open_mounts
+    s = module_server
+    p = "/opt_other"
+    put(s, p + "/f", "public")
+    plain = mounts(s, prefix=p)
+    r = as_nobody("cat", plain.path("f"))
+    assert r.returncode != 0 and b"Permission denied" in r.stderr    # FUSE: the mounter only
+    other = mounts(s, prefix=p, opts="allow_other")
+    r = as_nobody("cat", other.path("f"))
+    assert r.returncode == 0 and r.stdout == b"public", r
+    r = as_nobody("sh", "-c", "echo x > '%s'" % other.path("f"))     # 0644, owned by root
+    assert r.returncode != 0 and b"Permission denied" in r.stderr
+    closed = mounts(s, prefix=p, opts="allow_other,umask=077")
+    r = as_nobody("cat", closed.path("f"))
+    assert r.returncode != 0 and b"Permission denied" in r.stderr
+    assert value(s, p + "/f") == "public"
+
+
+def _unmount(path):
+    subprocess.run(["fusermount3", "-u", "-z", path], timeout=10, capture_output=True)
+
+
+def _daemon_gone(path):
+    def gone():
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    with open("/proc/%s/cmdline" % pid, "rb") as f:
+                        if path.encode() in f.read().split(b"\0"):
+                            return False
+                except OSError:
+                    pass
+        return True
+    wait_for(gone, 10, "quorumfs to exit")
+
+
+def test_fstab_line_through_mount_fuse3(module_server, tmp_path):
+    need_root()
+    helper = shutil.which("mount.fuse3") or "/sbin/mount.fuse3"
+    if not os.path.exists(helper):
+        pytest.skip("mount.fuse3 is missing")
+    s = module_server
+    put(s, "/opt_fstab/app/conf", "c")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    env = dict(os.environ, PATH=os.path.dirname(quorumfs_binary()) + ":" + os.environ.get("PATH", ""))
+    # what mount(8) runs for: quorumfs#URL MNT fuse.quorumfs prefix=/opt_fstab,ro,noauto,_netdev 0 0
+    r = subprocess.run([helper, "quorumfs#" + s.url, str(mnt), "-o",
+                        "rw,prefix=/opt_fstab,ro,noauto,_netdev,nodev,nosuid,umask=022",
+                        "-t", "fuse.quorumfs"], env=env, capture_output=True, timeout=20)
+    try:
+        assert r.returncode == 0, r.stderr
+        assert os.listdir(str(mnt)) == ["app"]
+        assert read_file(str(mnt / "app" / "conf")) == b"c"
+        expect_errno(errno.EROFS, os.mkdir, str(mnt / "x"))
+        with open("/proc/mounts") as f:
+            line = [l for l in f if l.split()[1] == str(mnt)][0]
+        assert line.split()[2] == "fuse.quorumfs" and "nodev" in line and "nosuid" in line
+    finally:
+        _unmount(str(mnt))
+        _daemon_gone(str(mnt))
+    # (mount(8) runs its helpers with a fixed PATH: installed, quorumfs is found there, or as
+    # /sbin/mount.fuse.quorumfs, which is the helper argv tested next)
+
+
+def test_mount_quorumfs_helper_argv(module_server, tmp_path):
+    s = module_server
+    put(s, "/opt_helper/k", "h")
+    helper = tmp_path / "mount.quorumfs"
+    os.symlink(quorumfs_binary(), str(helper))
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = subprocess.run([str(helper), "quorumfs#" + s.url, str(mnt), "-n", "-o",
+                        "defaults,prefix=/opt_helper,x-systemd.automount"], capture_output=True, timeout=20)
+    try:
+        assert r.returncode == 0, r.stderr
+        assert read_file(str(mnt / "k")) == b"h"
+        write_file(str(mnt / "k"), b"w")
+        assert value(s, "/opt_helper/k") == "w"
+    finally:
+        _unmount(str(mnt))
+        _daemon_gone(str(mnt))
+
+
+def test_signal_interrupts_a_blocked_operation(mounts):  # noqa: F811
+    hs = _HangingServer()
+    try:
+        m = mounts(hs.url, opts="op_timeout=20")
+        # `stat` of a name the mirror does not have waits for the (never answering) cluster
+        t0 = time.monotonic()
+        p = subprocess.Popen(["stat", m.path("unknown")], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        assert p.poll() is None                      # blocked
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=10)
+        took = time.monotonic() - t0
+        assert took < 3.0, took                       # not the 20 s bound: the signal ended it
+        assert p.returncode != 0
+        # the mount still answers what it knows
+        assert os.listdir(m.dir) == []
+    finally:
+        hs.close()
