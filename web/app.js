@@ -431,6 +431,7 @@
     $("dir-empty").hidden = !(dir && dir.children && rows.length === 0);
     const grid = $("rows");
     grid.setAttribute("aria-rowcount", rows.length);
+    grid.style.setProperty("--n", String(rows.length)); // a phone sizes the list to its rows
     grid.classList.toggle("queue", queue);
     $("rows-spacer").style.height = rows.length * ROW_H + "px";
     if (ui.cursor >= rows.length) ui.cursor = Math.max(0, rows.length - 1);

@@ -188,7 +188,9 @@ test("TTL counts down, survives a plain edit, is changed by refresh and cleared"
   await put("/t4/k", "v1", { ttl: "30" });
   const page = await openUI("/t4/k");
   const first = await page.locator("#d-ttl").textContent();
-  assert.match(first, /^(29|30)s$/);
+  const apiTTL = (await mustGet("/t4/k")).ttl;
+  assert.match(first, /^\d+s$/);
+  assert.ok(Math.abs(parseInt(first, 10) - apiTTL) <= 2, `shown ${first}, API ${apiTTL}`);
   await eventually(async () => {
     const t = parseInt(await page.locator("#d-ttl").textContent(), 10);
     assert.ok(t < parseInt(first, 10), "counting down: " + t);
@@ -526,7 +528,7 @@ test("phone: one column, no sideways scrolling, tree in a drawer", async () => {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, "no horizontal overflow: " + overflow);
   assert.equal(await page.locator("#sidebar").isVisible(), false);
-  await shot(page, "phone");
+  await page.screenshot({ path: path.join(SHOTS, "phone.png"), fullPage: true });
   await page.click("#tree-toggle");
   await page.locator("#sidebar").waitFor({ state: "visible" });
   await treeItem(page, "/").locator(".tn").first().click();
@@ -539,11 +541,12 @@ test("phone: one column, no sideways scrolling, tree in a drawer", async () => {
 });
 
 test("a directory of 10,000 keys renders only what is visible and stays live", async () => {
-  const N = 10000;
+  const N = 10000, t00 = Date.now();
   const names = Array.from({ length: N }, (_, i) => "k" + String(i).padStart(5, "0"));
-  for (let i = 0; i < N; i += 64) {
-    await Promise.all(names.slice(i, i + 64).map((n) => put("/big/" + n, "v" + n)));
+  for (let i = 0; i < N; i += 200) { // many writes in flight: the daemon commits them in groups
+    await Promise.all(names.slice(i, i + 200).map((n) => put("/big/" + n, "v" + n)));
   }
+  console.log(`    (10,000 keys written in ${Date.now() - t00} ms)`);
   const t0 = Date.now();
   const page = await openUI("/big");
   await row(page, "/big/k00000").waitFor();
