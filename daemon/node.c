@@ -191,6 +191,16 @@ int node_submit_conf(node *n, uint8_t type, const node_member *m, void *ctx) {
   return 0;
 }
 
+int node_read(node *n, void *ctx) {
+  uint64_t id = ++n->next_id;
+  inbox_item it = {.kind = INBOX_READ, .conf_id = id};
+  pthread_mutex_lock(&n->pmu);
+  pend_put(&n->pend, id, ctx, mono_ns() + (int64_t)n->cfg.request_timeout_ms * 1000000);
+  pthread_mutex_unlock(&n->pmu);
+  node_inbox_push(n, it);
+  return 0;
+}
+
 size_t node_members(node *n, node_member *out, size_t max) {
   pthread_mutex_lock(&n->mu);
   size_t k = n->n_members < max ? n->n_members : max;
@@ -322,10 +332,39 @@ static done_item *apply_entry(node *n, apply_item *e) {
   return d;
 }
 
+static void reads_defer(apply_queue *q, const apply_item *it) {
+  if (q->n == q->cap) {
+    size_t nc = q->cap ? q->cap * 2 : 64;
+    apply_item *v = realloc(q->v, nc * sizeof *v);
+    if (!v) abort();
+    q->v = v;
+    q->cap = nc;
+  }
+  q->v[q->n++] = *it;
+}
+
+/* The outcome of a read whose index is applied (the group is written before it is delivered). */
+static done_item *read_ready(node *n, uint64_t read_id) {
+  pthread_mutex_lock(&n->pmu);
+  void *ctx = pend_take(&n->pend, read_id);
+  pthread_mutex_unlock(&n->pmu);
+  if (!ctx) return NULL;
+  done_item *d = calloc(1, sizeof *d);
+  if (!d) abort();
+  d->d.ctx = ctx;
+  d->d.res.etcd_index = store_index(n->s);
+  return d;
+}
+
 static void apply_batch(node *n, apply_queue *b) {
   done_item *head = NULL, *last = NULL;
   for (size_t i = 0; i < b->n; i++) {
-    done_item *d = apply_entry(n, &b->v[i]);
+    done_item *d;
+    if (b->v[i].type == APPLY_READ) {
+      reads_defer(&n->reads_waiting, &b->v[i]);
+      continue;
+    }
+    d = apply_entry(n, &b->v[i]);
     free(b->v[i].data);
     if (!d) continue;
     if (last) last->next = d;
@@ -337,6 +376,21 @@ static void apply_batch(node *n, apply_queue *b) {
     abort();
   }
   uint64_t applied = store_applied(n->s);
+  /* Reads whose index is now applied can be answered. */
+  size_t keep = 0;
+  for (size_t i = 0; i < n->reads_waiting.n; i++) {
+    apply_item *it = &n->reads_waiting.v[i];
+    if (it->index > applied) {
+      n->reads_waiting.v[keep++] = *it;
+      continue;
+    }
+    done_item *d = read_ready(n, it->read_id);
+    if (!d) continue;
+    if (last) last->next = d;
+    else head = d;
+    last = d;
+  }
+  n->reads_waiting.n = keep;
   if (applied - atomic_load(&n->synced_applied) >= n->cfg.keep) {
     uint64_t durable = store_sync_applied(n->s);
     if (durable) atomic_store(&n->synced_applied, durable);
@@ -403,6 +457,27 @@ static void aq_push(node *n, const raft_entry *ents, size_t k) {
   pthread_mutex_unlock(&n->mu);
 }
 
+/* Raft thread: queues ready reads behind the committed entries queued so far. */
+static void aq_push_reads(node *n, const raft_read_state *rs, size_t k) {
+  pthread_mutex_lock(&n->mu);
+  if (n->aq.n + k > n->aq.cap) {
+    size_t nc = n->aq.cap ? n->aq.cap : 256;
+    while (nc < n->aq.n + k) nc *= 2;
+    apply_item *v = realloc(n->aq.v, nc * sizeof *v);
+    if (!v) abort();
+    n->aq.v = v;
+    n->aq.cap = nc;
+  }
+  for (size_t i = 0; i < k; i++) {
+    uint64_t id = 0;
+    if (rs[i].ctx.len != 8) continue;
+    for (int b = 0; b < 8; b++) id = id << 8 | rs[i].ctx.base[b];
+    n->aq.v[n->aq.n++] = (apply_item){.index = rs[i].index, .read_id = id, .type = APPLY_READ};
+  }
+  pthread_cond_signal(&n->apply_cv);
+  pthread_mutex_unlock(&n->mu);
+}
+
 /* Raft thread: waits until everything queued is applied (before installing a snapshot or
  * making one). */
 static void wait_applied(node *n) {
@@ -436,13 +511,18 @@ static void publish_status(node *n) {
 /* Proposes an item; returns 0, or RAFT_E_DROPPED when there is no leader yet. */
 static int propose_item(node *n, inbox_item *it) {
   if (it->kind == INBOX_PROPOSE) return raft_propose(n->r, it->data, it->len);
+  if (it->kind == INBOX_READ) {
+    uint8_t ctx[8];
+    for (int b = 0; b < 8; b++) ctx[b] = (uint8_t)(it->conf_id >> (56 - 8 * b));
+    return raft_read_index(n->r, ctx, 8);
+  }
   raft_conf_change cc = {.type = it->conf_type, .node_id = it->conf_node, .id = it->conf_id,
                          .context = {(uint8_t *)it->data, it->len}};
   return raft_propose_conf_change(n->r, &cc);
 }
 
 static void item_fail(node *n, inbox_item *it, const char *cause) {
-  uint64_t id = it->kind == INBOX_CONF ? it->conf_id : 0;
+  uint64_t id = it->kind == INBOX_CONF || it->kind == INBOX_READ ? it->conf_id : 0;
   if (it->kind == INBOX_PROPOSE) {
     proto_record rec;
     if (proto_record_decode(it->data, it->len, &rec) == 0) id = rec.id;
@@ -512,7 +592,7 @@ static void prune_waiting(node *n) {
   for (size_t i = 0; i < n->waiting.n; i++) {
     inbox_item *it = &n->waiting.v[i];
     int keep;
-    if (it->kind == INBOX_CONF) {
+    if (it->kind == INBOX_CONF || it->kind == INBOX_READ) {
       keep = pend_has(n, it->conf_id);
     } else {
       proto_record rec;
@@ -558,6 +638,7 @@ static void process_ready(node *n) {
       if (cc.type == RAFT_CONF_REMOVE_NODE && cc.node_id == n->cfg.id) n->removed = 1;
     }
     if (rd.n_committed) aq_push(n, rd.committed, rd.n_committed);
+    if (rd.n_reads) aq_push_reads(n, rd.reads, rd.n_reads);
     int had_leader = n->status.lead != RAFT_NONE;
     raft_advance(n->r, &rd);
     publish_status(n);
@@ -791,6 +872,7 @@ void node_stop(node *n) {
   free(n->inbox.v);
   free(n->inbox_spare.v);
   free(n->aq.v);
+  free(n->reads_waiting.v);
   uv_close((uv_handle_t *)&n->expire_timer, NULL);
   uv_close((uv_handle_t *)&n->done_async, node_free_cb);
 }

@@ -90,6 +90,12 @@ int node_submit(node *n, proto_record *rec, void *ctx);
  * raft_conf_change_type. Caller's loop only. */
 int node_submit_conf(node *n, uint8_t type, const node_member *m, void *ctx);
 
+/* A linearizable read point (ReadIndex): ctx's outcome arrives (res.error_code 0, status 0)
+ * once this member's store has applied everything committed when the read was asked for, so a
+ * read of the store then sees every write acknowledged before; error 300 when no quorum
+ * confirmed the leader in time. Caller's loop only. Returns 0 or -ENOMEM. */
+int node_read(node *n, void *ctx);
+
 /* A consistent copy of the members (returns how many, at most max). Any thread. */
 size_t node_members(node *n, node_member *out, size_t max);
 void node_get_status(node *n, node_status *st);

@@ -13,14 +13,14 @@
 
 #define NODE_MAX_MEMBERS RAFT_MAX_VOTERS
 
-enum { INBOX_PROPOSE = 1, INBOX_CONF, INBOX_PARTITION, INBOX_TRANSFER };
+enum { INBOX_PROPOSE = 1, INBOX_CONF, INBOX_PARTITION, INBOX_TRANSFER, INBOX_READ };
 
 /* Something for the raft thread. data is malloc'd (an encoded record, or a member context). */
 typedef struct inbox_item {
   uint8_t kind;
   uint8_t conf_type;  /* CONF: raft_conf_change_type; PARTITION: drop */
   uint64_t conf_node; /* CONF: the member; PARTITION: the peer */
-  uint64_t conf_id;   /* CONF: the request id */
+  uint64_t conf_id;   /* CONF, READ: the request id */
   char *data;
   size_t len;
 } inbox_item;
@@ -30,9 +30,12 @@ typedef struct inbox_queue {
   size_t n, cap;
 } inbox_queue;
 
-/* A committed entry for the apply thread (data copied from the ready batch). */
+/* A committed entry for the apply thread (data copied from the ready batch), or a read that
+ * may be answered once the store has applied `index` (type APPLY_READ, read_id set). */
+#define APPLY_READ 0xff
 typedef struct apply_item {
   uint64_t index;
+  uint64_t read_id;
   uint8_t type;
   uint8_t *data;
   size_t len;
@@ -114,6 +117,7 @@ struct node {
   pend_table pend;
 
   _Atomic uint64_t synced_applied; /* the tree store is durable up to here */
+  apply_queue reads_waiting;       /* apply thread: reads whose index is not applied yet */
 };
 
 const node_member *node_member_find_locked(node *n, uint64_t id);

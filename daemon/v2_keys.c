@@ -89,6 +89,55 @@ static void propose(server *s, http_req *r, proto_record *rec, int no_value) {
   }
 }
 
+/* A quorum read waiting for its read index (ReadIndex: no log entry) to be applied here. */
+typedef struct v2_read {
+  server_waiter w; /* first: the server calls w.done */
+  http_req *r;     /* NULL once the client has gone */
+  char *key;
+  size_t key_len;
+  int recursive, sorted;
+} v2_read;
+
+static void read_abort(http_req *r) {
+  v2_read *q = r->data;
+  q->r = NULL;
+}
+
+static void read_done(server *s, server_waiter *w, store_result *res) {
+  v2_read *q = (v2_read *)w;
+  if (q->r) {
+    q->r->on_abort = NULL;
+    if (res->error_code) {
+      respond_result(s, q->r, res, 0);
+    } else {
+      store_result out;
+      store_get(s->st, q->key, q->key_len, q->recursive, q->sorted, server_now_ns(), &out);
+      respond_result(s, q->r, &out, 0);
+      store_result_free(&out);
+    }
+  }
+  free(q->key);
+  free(q);
+}
+
+static void quorum_read(server *s, http_req *r, const char *key, size_t key_len, int recursive,
+                        int sorted) {
+  v2_read *q = calloc(1, sizeof *q);
+  if (!q) abort();
+  q->w.done = read_done;
+  q->r = r;
+  q->key = malloc(key_len + 1);
+  if (!q->key) abort();
+  memcpy(q->key, key, key_len);
+  q->key[key_len] = 0;
+  q->key_len = key_len;
+  q->recursive = recursive;
+  q->sorted = sorted;
+  r->data = q;
+  r->on_abort = read_abort;
+  node_read(s->node, &q->w);
+}
+
 /* ------------------------------------------------------------------ watches */
 
 static void watch_free(v2_watch *wt) {
@@ -203,8 +252,10 @@ void v2_keys_handle(server *s, http_req *r, const char *key, size_t key_len) {
       if (p.wait) {
         start_watch(s, r, key, key_len, &p);
       } else if (p.quorum && server_voters(s) > 1) {
-        rec.op = PROTO_OP_QGET;
-        propose(s, r, &rec, 0);
+        /* Linearizable: ReadIndex confirms this member's view with a quorum, then the local
+         * store answers once it has applied that far. (PROTO_OP_QGET, a read through the log,
+         * is kept for records written by older versions.) */
+        quorum_read(s, r, key, key_len, p.recursive, p.sorted);
       } else {
         /* A plain read, or a quorum read on a one-member cluster: every acknowledged write is
          * already in the store (writes are answered only after their group is written), and
