@@ -628,6 +628,7 @@ def test_error_mapping(fsenv):
     put(s, p + "/gone", "g")
     assert os.path.exists(m.path("gone"))
     s.keys("DELETE", p + "/gone")
+    wait_for(lambda: not os.path.exists(m.path("gone")), 2, "the delete's event")
     expect_errno(errno.ENOENT, os.open, m.path("gone"), os.O_RDONLY)
 
 
