@@ -3,7 +3,8 @@
  *   rt_node: one core on a mem_storage; rt_drain() handles its ready batches in the driver's
  *            order (persist → send (collected) → apply → advance) and collects the messages.
  *   rt_net:  a synchronous in-process network of rt_nodes (raft.md §6 L2) with drop, cut,
- *            isolate, ignore and heal; rt_net_stabilize() delivers until nothing is left.
+ *            isolate, ignore and heal; rt_net_stabilize() delivers until nothing is left. Like
+ *            the transport, it reports each snapshot delivered (ok) or dropped (failed).
  * Messages are compared through raft_describe_message's one-line text. */
 #ifndef QUORUM_TESTS_UNIT_RAFT_TEST_UTIL_H
 #define QUORUM_TESTS_UNIT_RAFT_TEST_UTIL_H
@@ -309,14 +310,21 @@ static unsigned rt_net_rand100(rt_net *net) {
   return (unsigned)((net->rng >> 33) % 100);
 }
 
+/* A dropped snapshot is reported failed to its sender, as the transport does. */
+static void rt_net_dropped(rt_net *net, const raft_message *m) {
+  net->dropped_count++;
+  if (m->type == RAFT_MSG_SNAP && m->from >= 1 && m->from <= net->n && net->nodes[m->from])
+    raft_report_snapshot(net->nodes[m->from]->r, m->to, false);
+}
+
 /* Queues m unless a filter drops it. */
 RT_UNUSED static void rt_net_send(rt_net *net, const raft_message *m) {
   if (m->to == 0 || m->to > net->n || !net->nodes[m->to]) return;
-  if (m->from <= RT_MAX && net->cut[m->from][m->to]) return;
-  if (net->ignore[m->type]) return;
+  bool drop = (m->from <= RT_MAX && net->cut[m->from][m->to]) || net->ignore[m->type];
   unsigned p = m->from <= RT_MAX ? net->drop_pct[m->from][m->to] : 0;
-  if (p && rt_net_rand100(net) < p) {
-    net->dropped_count++;
+  if (!drop && p && rt_net_rand100(net) < p) drop = true;
+  if (drop) {
+    rt_net_dropped(net, m);
     return;
   }
   rt_msgs_push(&net->queue, m);
@@ -343,6 +351,9 @@ RT_UNUSED static void rt_net_stabilize(rt_net *net) {
     if (!rt_msgs_shift(&net->queue, &m)) return;
     rt_msgs_push(&net->delivered, &m);
     raft_step(net->nodes[m.to]->r, &m);
+    /* the transport reports a snapshot it delivered */
+    if (m.type == RAFT_MSG_SNAP && m.from >= 1 && m.from <= net->n && net->nodes[m.from])
+      raft_report_snapshot(net->nodes[m.from]->r, m.to, true);
     raft_message_free(&m);
   }
   fail_msg("network did not stabilize");

@@ -562,6 +562,33 @@ static void paper_leader_self_ack_after_persist(void **state) {
   rt_node_free(n);
 }
 
+/* Flow control (raft.md §1): proposals beyond max_uncommitted_size are dropped (one is always
+ * accepted when nothing is uncommitted); committing frees the budget. Candidates and followers
+ * without a leader drop proposals too. */
+static void proposal_dropped_by_uncommitted_cap(void **state) {
+  (void)state;
+  rt_opts o = O();
+  o.max_uncommitted = 10;
+  rt_node *n = rt_node_k(1, 3, o);
+  rt_msgs out = {0};
+  assert_int_equal(raft_propose(n->r, "x", 1), RAFT_E_DROPPED); /* no leader */
+  raft_campaign(n->r);
+  assert_int_equal(raft_propose(n->r, "x", 1), RAFT_E_DROPPED); /* candidate */
+  rt_step(n, (raft_message){.type = RAFT_MSG_VOTE_RESP, .from = 2, .to = 1, .term = 1});
+  rt_read(n, &out);
+  assert_int_equal(raft_propose(n->r, "0123456789AB", 12), RAFT_OK); /* first one always */
+  assert_int_equal(raft_propose(n->r, "x", 1), RAFT_E_DROPPED);
+  rt_read(n, &out);
+  rt_step(n, (raft_message){.type = RAFT_MSG_APP_RESP, .from = 2, .to = 1, .term = 1, .index = 2});
+  rt_read(n, &out);
+  assert_int_equal(n->r->log.applied, 2);
+  assert_int_equal(raft_propose(n->r, "01234", 5), RAFT_OK);
+  assert_int_equal(raft_propose(n->r, "01234", 5), RAFT_OK);
+  assert_int_equal(raft_propose(n->r, "x", 1), RAFT_E_DROPPED);
+  rt_msgs_free(&out);
+  rt_node_free(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(paper_update_term_from_message),
@@ -585,6 +612,7 @@ int main(void) {
       cmocka_unit_test(paper_voter_up_to_date),
       cmocka_unit_test(paper_leader_only_commits_current_term_figure8),
       cmocka_unit_test(paper_leader_self_ack_after_persist),
+      cmocka_unit_test(proposal_dropped_by_uncommitted_cap),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
