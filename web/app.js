@@ -549,7 +549,7 @@
     const showPretty = pretty && detailView === "pretty";
     body = el("pre", { id: "value", class: "value" + (showPretty ? " json" : ""), tabindex: "0" },
               showPretty ? highlightJSON(pretty) : node.value);
-    box.replaceChildren(head, meta, tabs, body, actions, ttlForm);
+    box.replaceChildren(...[head, meta, tabs, body, actions, ttlForm].filter(Boolean));
   }
   function updateDetailLive(node) {
     const note = $("edit-note");
@@ -584,7 +584,7 @@
     const frag = document.createDocumentFragment();
     for (const e of events.slice(0, 50)) {
       const li = el("li", { class: "ev " + e.action + (e.history ? " hist" : ""), "data-index": e.index },
-        el("span", { class: "ea", text: e.action }),
+        el("span", { class: "ea", title: e.action, text: e.action }),
         el("a", { class: "ek", href: "#" + e.key.split("/").map(encodeURIComponent).join("/"), text: e.key }),
         el("span", { class: "ei", text: String(e.index) }));
       frag.append(li);
@@ -777,8 +777,7 @@
       if (theirs) applyEvent({ action: "set", node: theirs }, true);
       renderNow();
     } else if (choice === "edit") {
-      if (theirs) ed.baseIndex = ed.baseIndex; // keep asking until the person decides
-      renderNow();
+      renderNow(); // baseIndex stays: the next save asks again until the person decides
       const ta = $("edit-value");
       if (ta) ta.focus();
     } else renderNow();
