@@ -650,6 +650,19 @@ static void process_ready(node *n) {
   node_compact(n);
 }
 
+/* Messages and proposals that arrive in one loop iteration share one ready batch — one log
+ * write and fsync — rather than one each: the batch is made in an idle callback, which runs
+ * after the iteration's timers and I/O callbacks and keeps the next poll from blocking. */
+static void on_ready_idle(uv_idle_t *h) {
+  node *n = h->data;
+  uv_idle_stop(h);
+  process_ready(n);
+}
+
+static void schedule_ready(node *n) {
+  if (!uv_is_active((uv_handle_t *)&n->ready_idle)) uv_idle_start(&n->ready_idle, on_ready_idle);
+}
+
 static void on_wake(uv_async_t *a) {
   node *n = a->data;
   pthread_mutex_lock(&n->mu);
@@ -661,10 +674,12 @@ static void on_wake(uv_async_t *a) {
   for (size_t i = 0; i < q.n; i++) handle_item(n, &q.v[i]);
   q.n = 0;
   n->inbox_spare = q;
-  process_ready(n);
   if (stop && !n->stopping_raft) {
+    process_ready(n);
     n->stopping_raft = 1;
     node_raft_shutdown(n);
+  } else if (!n->stopping_raft) {
+    schedule_ready(n);
   }
 }
 
@@ -684,7 +699,7 @@ static void on_tick(uv_timer_t *t) {
 /* Called by the transport (raft thread) for each message received. */
 void node_on_message(node *n, const raft_message *m) {
   raft_step(n->r, m);
-  process_ready(n);
+  if (!n->stopping_raft) schedule_ready(n);
 }
 
 static void *raft_main(void *arg) {
@@ -794,6 +809,8 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
   if ((rc = node_transport_start(n, err, errlen))) goto fail;
   uv_async_init(&n->rloop, &n->wake, on_wake);
   n->wake.data = n;
+  uv_idle_init(&n->rloop, &n->ready_idle);
+  n->ready_idle.data = n;
   uv_timer_init(&n->rloop, &n->tick_timer);
   n->tick_timer.data = n;
   uv_timer_start(&n->tick_timer, on_tick, hb, hb);
@@ -830,6 +847,7 @@ static void close_cb(uv_handle_t *h) { (void)h; }
 void node_raft_shutdown(node *n) {
   node_transport_stop(n);
   uv_close((uv_handle_t *)&n->tick_timer, close_cb);
+  uv_close((uv_handle_t *)&n->ready_idle, close_cb);
   uv_close((uv_handle_t *)&n->wake, close_cb);
 }
 

@@ -86,6 +86,7 @@ struct node {
   int rloop_ok;
   uv_async_t wake;
   uv_timer_t tick_timer;
+  uv_idle_t ready_idle; /* makes the ready batch once per loop iteration */
   raft *r;
   raft_ldb *ldb;
   raft_transport *tr;

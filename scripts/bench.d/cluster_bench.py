@@ -1,0 +1,258 @@
+#!/usr/bin/python3
+"""cluster_bench: a 3-member quorumd cluster against a 3-member etcd 3.4 cluster (--enable-v2)
+on loopback, same flags and default timeouts (heartbeat 100 ms, election 1000 ms), one cluster
+running at a time, alternating per repetition. Rows: PUT at 128 connections, sequential PUT
+(1 connection), GET ?quorum=true at 128 connections, all sent to the leader, and failover: the
+time from kill -9 of the leader to the next write acknowledged by a surviving member (a client
+writing sequentially to that member all along, each request with a 0.5 s timeout).
+
+Run by `scripts/bench --cluster [--quick]`; prints a text table and the same as Markdown.
+Ratios are quorumd/etcd for throughput and etcd/quorumd for latency and failover time.
+"""
+import argparse
+import datetime
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+MODES = {"quick": dict(seq=500, put128=10000, qget=20000, reps=1),
+         "default": dict(seq=2000, put128=40000, qget=60000, reps=3)}
+children = []
+
+
+def free_port():
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            p = s.getsockname()[1]
+        if p not in (2379, 2380):
+            return p
+
+
+def request(port, method, path, body=None, timeout=2.0):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        hdrs = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
+        c.request(method, path, body=body, headers=hdrs)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+class Cluster:
+    def __init__(self, kind, binary, workdir, tag, n=3):
+        self.kind, self.binary = kind, binary
+        self.members = []
+        for i in range(n):
+            self.members.append(dict(name=f"m{i}", client=free_port(), peer=free_port(),
+                                     data=os.path.join(workdir, f"{kind}-{tag}-m{i}"),
+                                     log=os.path.join(workdir, f"{kind}-{tag}-m{i}.log"),
+                                     proc=None))
+        self.initial = ",".join(f"{m['name']}=http://127.0.0.1:{m['peer']}" for m in self.members)
+
+    def start(self):
+        for m in self.members:
+            c, p = f"http://127.0.0.1:{m['client']}", f"http://127.0.0.1:{m['peer']}"
+            argv = [self.binary, "--name", m["name"], "--data-dir", m["data"],
+                    "--listen-client-urls", c, "--advertise-client-urls", c,
+                    "--listen-peer-urls", p, "--initial-advertise-peer-urls", p,
+                    "--initial-cluster", self.initial, "--initial-cluster-token", "bench",
+                    "--initial-cluster-state", "new"]
+            if self.kind == "etcd":
+                argv.append("--enable-v2")
+            logf = open(m["log"], "a")
+            m["proc"] = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+            logf.close()
+            children.append(m["proc"])
+        return self.leader(timeout=60)
+
+    def leader(self, timeout=30, among=None):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for m in among or self.members:
+                if m["proc"].poll() is not None:
+                    continue
+                try:
+                    st, body = request(m["client"], "GET", "/v2/stats/self", timeout=0.5)
+                    if st == 200 and json.loads(body).get("state") == "StateLeader":
+                        # a write must go through before it counts as serving
+                        st, _ = request(m["client"], "PUT", "/v2/keys/bench-ready", "value=1")
+                        if st in (200, 201):
+                            return m
+                except (OSError, ValueError, http.client.HTTPException):
+                    pass
+            time.sleep(0.05)
+        return None
+
+    def stop(self):
+        for m in self.members:
+            p = m["proc"]
+            if p and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for m in self.members:
+            p = m["proc"]
+            if p:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
+def loadgen(lg, port, conns, n, method, prefix, extra=()):
+    cmd = [lg, "load", "-p", str(port), "-c", str(conns), "-n", str(n), "-m", method, "-k",
+           prefix, "-s", "64", "-t", "10", "-T", "180"] + [str(x) for x in extra]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
+    if r.returncode != 0 or not r.stdout.strip():
+        return {"fatal": r.stderr[-300:]}
+    return json.loads(r.stdout)
+
+
+def failover(cl, leader):
+    """seconds from kill -9 of the leader to the next write acknowledged by a survivor"""
+    survivor = [m for m in cl.members if m is not leader][0]
+    acked_after = []
+    stop = threading.Event()
+    killed_at = []
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            i += 1
+            try:
+                st, _ = request(survivor["client"], "PUT", f"/v2/keys/failover/k{i % 100}",
+                                "value=x", timeout=0.5)
+            except (OSError, http.client.HTTPException):
+                st = None
+            if st in (200, 201) and killed_at:
+                acked_after.append(time.monotonic())
+                return
+            if st not in (200, 201):
+                time.sleep(0.002)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    time.sleep(0.5)
+    killed_at.append(time.monotonic())
+    leader["proc"].kill()
+    t.join(30)
+    stop.set()
+    return acked_after[0] - killed_at[0] if acked_after else None
+
+
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--quorumd", required=True)
+    ap.add_argument("--etcd", default=shutil.which("etcd"))
+    a = ap.parse_args()
+    cfg = MODES["quick" if a.quick else "default"]
+    if not a.etcd:
+        sys.exit("cluster_bench: no etcd binary (apt-get install etcd-server)")
+    workdir = tempfile.mkdtemp(prefix="quorum-cluster-bench-")
+    lg = os.path.join(workdir, "loadgen")
+    subprocess.run(["cc", "-O2", "-Wall", "-o", lg, os.path.join(HERE, "loadgen.c")], check=True)
+    res = {"quorumd": {}, "etcd": {}}
+    errors = []
+    try:
+        for rep in range(cfg["reps"]):
+            for kind, binary in (("quorumd", a.quorumd), ("etcd", a.etcd)):
+                R = res[kind]
+                cl = Cluster(kind, binary, workdir, f"r{rep}")
+                leader = cl.start()
+                if not leader:
+                    errors.append(f"{kind}: no leader within 60 s")
+                    cl.stop()
+                    continue
+                port = leader["client"]
+                runs = [("seq", 1, cfg["seq"], "PUT", "/v2/keys/b/seq/k", ()),
+                        ("put128", 128, cfg["put128"], "PUT", "/v2/keys/b/p/k", ()),
+                        ("gload", 16, 1000, "PUT", "/v2/keys/b/g/k", ()),
+                        ("qget", 128, cfg["qget"], "GET", "/v2/keys/b/g/k",
+                         ("-K", 1000, "-q", "quorum=true"))]
+                for name, conns, n, method, prefix, extra in runs:
+                    r = loadgen(lg, port, conns, n, method, prefix, extra)
+                    if "fatal" in r or r.get("errors"):
+                        errors.append(f"{kind} {name}: {r.get('fatal') or r.get('status')}")
+                    if "fatal" in r:
+                        continue
+                    R.setdefault(name + ".ops", []).append(r["ops_s"])
+                    R.setdefault(name + ".p50", []).append(r["lat_us"]["p50"] / 1e3)
+                    R.setdefault(name + ".p99", []).append(r["lat_us"]["p99"] / 1e3)
+                    print(f"[{kind}#{rep}] {name}: {r['ops_s']:.0f} ops/s, p50 "
+                          f"{r['lat_us']['p50'] / 1e3:.2f} ms, p99 {r['lat_us']['p99'] / 1e3:.2f} "
+                          f"ms, errors {r['errors']}", flush=True)
+                fo = failover(cl, leader)
+                R.setdefault("failover", []).append(fo)
+                print(f"[{kind}#{rep}] failover: "
+                      f"{'%.3f s' % fo if fo is not None else 'no write within 30 s'}", flush=True)
+                if fo is None:
+                    errors.append(f"{kind}: no write acknowledged within 30 s of the leader kill")
+                cl.stop()
+    finally:
+        for p in children:
+            if p.poll() is None:
+                p.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    Q, E = res["quorumd"], res["etcd"]
+
+    def cell(R, k, fmt):
+        v = median(R.get(k, []))
+        return fmt % v if v is not None else "-"
+
+    def ratio(k, higher_better):
+        q, e = median(Q.get(k, [])), median(E.get(k, []))
+        if not q or not e:
+            return "-"
+        return "%.2fx" % (q / e if higher_better else e / q)
+
+    rows = [("PUT, 128 connections (ops/s)", "put128.ops", "%.0f", True, ">= 3x"),
+            ("sequential PUT, 1 connection (ops/s)", "seq.ops", "%.0f", True, ">= 2x"),
+            ("sequential PUT p50 (ms)", "seq.p50", "%.2f", False, ""),
+            ("GET ?quorum=true, 128 connections (ops/s)", "qget.ops", "%.0f", True, ">= 4x"),
+            ("kill -9 leader -> next acknowledged write (s)", "failover", "%.3f", False,
+             "<= etcd")]
+    print("\n%-48s %12s %12s %8s %8s" % ("3 members, loopback", "quorumd", "etcd 3.4", "ratio",
+                                          "target"))
+    for title, k, fmt, hb, target in rows:
+        print("%-48s %12s %12s %8s %8s" % (title, cell(Q, k, fmt), cell(E, k, fmt),
+                                           ratio(k, hb), target))
+    print("\n## Markdown\n")
+    print(f"`scripts/bench --cluster{' --quick' if a.quick else ''}`, {datetime.date.today()}, "
+          f"{len(os.sched_getaffinity(0))} CPUs, Linux {platform.release()}; 3 members each on "
+          f"loopback, default timeouts, medians of {cfg['reps']} run(s); every process (both "
+          f"clusters' members and the load generator) shares the same CPUs.\n")
+    print("| 3 members | quorumd | etcd 3.4 | ratio | target |\n|---|---|---|---|---|")
+    for title, k, fmt, hb, target in rows:
+        print(f"| {title} | {cell(Q, k, fmt)} | {cell(E, k, fmt)} | {ratio(k, hb)} | {target} |")
+    if errors:
+        print("\nanomalies:\n  " + "\n  ".join(errors))
+        return 1
+    print("\nanomalies: none")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
