@@ -1,8 +1,8 @@
 /* fs_ops_dir: directory listings. opendir takes the directory's names once (from the mirror, or
  * from the store for directories that are not mirrored), sorted by name as the server sorts
  * with sorted=true, into a buffer of dirents that readdir serves in slices. Hidden "_" keys
- * are not listed (v2 does not return them), nor FS_POST_NAME, nor remote changes the caller
- * may not see yet (fs_mirror_visible). */
+ * are not listed (v2 does not return them), nor FS_POST_NAME, nor remote deletes not yet
+ * replayed; remote creates not yet replayed are (a lookup of one waits for its replay). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +53,8 @@ static int list_mirror(fuse_req_t req, fs_node *node, fs_dirbuf *b) {
   if (n && !v) return ENOMEM;
   size_t k = 0;
   for (fs_node *c = node->child; c; c = c->next_sib)
-    if (c->cached && !c->pending && !c->is_post && fs_key_base(c->key)[0] != '_' && fs_mirror_visible(req, c))
+    if (c->cached && !c->pending && !c->is_post && fs_key_base(c->key)[0] != '_' &&
+        (c->replay == FS_REPLAY_HIDDEN || fs_mirror_visible(req, c)))
       v[k++] = c;
   if (k) qsort(v, k, sizeof *v, by_name);
   int e = dirbuf_add(req, b, ".", node->ino, 1);
