@@ -15,6 +15,7 @@
   const ROW_H = 32;
   const QUEUE_NAME = /^\d{20}$/;
   const FLASH_MS = 1600;
+  const TREE_MAX = 500;
 
   /* ---------------------------------------------------------------- endpoint and API */
   const params = new URLSearchParams(location.search);
@@ -391,7 +392,12 @@
     li.append(label);
     if ((open || (ui.filter && node.children)) && subdirs.length) {
       const ul = el("ul", { role: "group" });
-      for (const c of subdirs) ul.append(treeItem(c, level + 1));
+      // The tree stays small: past TREE_MAX subdirectories the table (virtual) lists the rest.
+      for (const c of subdirs.slice(0, TREE_MAX)) ul.append(treeItem(c, level + 1));
+      if (subdirs.length > TREE_MAX)
+        ul.append(el("li", { role: "none", class: "more" },
+          el("a", { href: "#" + node.key.split("/").map(encodeURIComponent).join("/"),
+                    text: `… ${subdirs.length - TREE_MAX} more directories` })));
       li.append(ul);
     }
     return li;
