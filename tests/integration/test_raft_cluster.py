@@ -86,9 +86,13 @@ def test_three_members_replicate_and_report(make_cluster):
     st, _, body = f1.request("GET", "/v2/machines")
     assert st == 200 and sorted(body.decode().split(", ")) == sorted(m.url for m in c.members)
     # /v2/stats/leader: the followers with latencies on the leader, 403 elsewhere.
-    st, _, body = leader.request("GET", "/v2/stats/leader")
-    assert st == 200
-    lead = json.loads(body)
+    def leader_stats():
+        st, _, body = leader.request("GET", "/v2/stats/leader")
+        assert st == 200
+        lead = json.loads(body)
+        fs = lead["followers"].values()
+        return lead if fs and all(f["counts"]["success"] > 0 for f in fs) else None
+    lead = wait_for(leader_stats, what="follower counters on the leader")
     assert lead["leader"] == ids[leader.name]
     assert sorted(lead["followers"]) == sorted(ids[m.name] for m in (f1, f2))
     for f in lead["followers"].values():
