@@ -44,7 +44,8 @@ typedef struct fs {
   fs_itable nodes;         /* inode table */
   pthread_mutex_t lock;    /* held by every request (but not during its network calls) and by
                               the watch thread while it changes `nodes` */
-  pthread_cond_t idle;     /* broadcast when a request that wrote to the store ends */
+  pthread_cond_t idle;     /* broadcast when a request that wrote to the store ends, and when
+                              a remote create's replay is done */
   uid_t uid;
   gid_t gid;
   mode_t umask;            /* files 0644 and directories 0755, minus this */
