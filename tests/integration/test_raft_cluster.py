@@ -334,11 +334,12 @@ def test_a_lagging_member_catches_up_by_snapshot(make_cluster):
     assert hdr_f["x-etcd-index"] == hdr_l["x-etcd-index"]
 
 
-def test_members_are_added_and_removed(make_cluster):
+def test_members_are_added_and_removed_under_load(make_cluster):
     c = make_cluster(3).start()
     leader = c.leader()
     st, _, body = put(leader, "/before", "join")
     assert st == 201
+    writers = Writers(list(c.members), n=3).__enter__()
     new = c.add_member_object("m3")
     st, _, body = leader.request("POST", "/v2/members",
                                  body=json.dumps({"peerURLs": [new.peer_url]}),
@@ -374,6 +375,10 @@ def test_members_are_added_and_removed(make_cluster):
     assert st == 404 and json.loads(body)["message"] == "No such member: " + vid
     st, _, _ = put(c.leader(), "/after-remove", "ok")
     assert st == 201
+    writers.__exit__()
+    assert len(writers.acked) > 20, len(writers.acked)
+    for m in c.running():
+        check_all_present(m, writers.acked)
 
 
 def test_the_whole_cluster_restarts_with_every_key(make_cluster):
@@ -422,3 +427,41 @@ def test_python_etcd_uses_the_cluster(make_cluster):
     fc.write("/py/key", "through-a-follower")
     assert client.read("/py/key", quorum=True).value == "through-a-follower"
     assert fc.leader["id"] == leader.member_id()
+
+
+def test_an_isolated_leader_steps_down_and_a_new_one_takes_over(make_cluster):
+    c = make_cluster(3).start()
+    old = c.leader()
+    rest = c.followers(old)
+    oid = old.member_id()
+    old.partition("all")
+    for m in rest:
+        m.partition(oid)
+    new = c.leader(among=rest, timeout=10)
+    assert new is not old
+    st, _, body = put(new, "/majority", "side")
+    assert st == 201, body
+    # The old leader notices it lost its quorum (check-quorum) and cannot commit.
+    wait_for(lambda: old.stats_self()["state"] != "StateLeader", what="the old leader steps down")
+    st, _, body = put(old, "/stale", "x", timeout=30)
+    assert st == 500 and body["errorCode"] == 300, (st, body)
+    old.partition("all", drop=False)
+    for m in rest:
+        m.partition(oid, drop=False)
+    wait_for(lambda: old.keys("GET", "/majority")[0] == 200, what="the old leader catches up")
+    st, _, _ = new.keys("GET", "/stale", params={"quorum": "true"})
+    assert st == 404
+
+
+def test_a_stopping_leader_hands_leadership_over(make_cluster):
+    c = make_cluster(3).start()
+    old = c.leader()
+    t0 = time.monotonic()
+    assert old.stop() == 0
+    new = c.leader(timeout=10)
+    took = time.monotonic() - t0
+    assert new is not old
+    assert "handed leadership to" in old.log_text(), old.log_text()
+    st, _, body = put(new, "/after-handover", "ok")
+    assert st == 201, body
+    assert took < 5, took
