@@ -22,6 +22,13 @@ static int url_hostport(const char *urls, char *out, size_t cap) {
 
 static void tr_on_message(void *arg, const raft_message *m) { node_on_message(arg, m); }
 
+/* Transport warnings (a refused connection, a bad frame) go to the log; debug lines only with
+ * QUORUMD_RAFT_DEBUG. */
+static void tr_log(void *arg, int level, const char *text) {
+  node *n = arg;
+  if (level >= 2 || n->verbose) fprintf(stderr, "quorumd: peers: %s\n", text);
+}
+
 static void tr_on_unreachable(void *arg, uint64_t peer) {
   node *n = arg;
   raft_report_unreachable(n->r, peer);
@@ -62,7 +69,8 @@ int node_transport_start(node *n, char *err, size_t errlen) {
                               .bind_host = bind_host[0] ? bind_host : NULL,
                               .max_queue_bytes = 16u << 20,
                               .max_frame = 16u << 20,
-                              .log = NULL};
+                              .log = tr_log,
+                              .log_arg = n};
   raft_transport_callbacks cbs = {.arg = n,
                                   .on_message = tr_on_message,
                                   .on_unreachable = tr_on_unreachable,

@@ -465,3 +465,25 @@ def test_a_stopping_leader_hands_leadership_over(make_cluster):
     st, _, body = put(new, "/after-handover", "ok")
     assert st == 201, body
     assert took < 5, took
+
+
+def test_garbage_on_the_peer_port_closes_that_connection_only(make_cluster):
+    import socket
+    c = make_cluster(3).start()
+    leader = c.leader()
+    victim = c.followers(leader)[0]
+    for payload in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",      # not our protocol at all
+                    b"\x00\x00\x00\x05hello",                  # a frame that is not msgpack
+                    b"\xff\xff\xff\xff" + b"x" * 64):          # an absurd length
+        s = socket.create_connection(("127.0.0.1", victim.peer_port), timeout=5)
+        s.sendall(payload)
+        s.settimeout(5)
+        try:
+            assert s.recv(100) == b""  # the member closes the connection
+        except ConnectionResetError:
+            pass
+        s.close()
+    st, _, body = put(victim, "/still-fine", "yes")
+    assert st == 201, body
+    assert victim.running()
+    assert "peers:" in victim.log_text(), victim.log_text()
