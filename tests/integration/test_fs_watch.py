@@ -82,7 +82,7 @@ def test_remote_delete_removes_name_at_once(wenv):
     put(s, p + "/d/x", "1")
     assert os.stat(m.path("gone")).st_size == 1
     assert os.stat(m.path("d", "x")).st_size == 1
-    assert "gone" in os.listdir(m.dir)
+    within(lambda: "gone" in os.listdir(m.dir), what="the create's event")   # the mirror's lag
     delete(s, p + "/gone")
     within(lambda: gone(m.path("gone")) and "gone" not in os.listdir(m.dir), what="deleted name")
     delete(s, p + "/d", recursive="true")              # one event for the whole directory
