@@ -1097,7 +1097,14 @@
     const n = nodes.get(key);
     if (!n) return;
     if (n.dir) navigate(key);
-    else { if (ui.editing && ui.editing.key !== key) ui.editing = null; ui.selected = key; setHash(key); renderNow(); }
+    else {
+      if (ui.editing && ui.editing.key !== key) ui.editing = null;
+      ui.selected = key;
+      setHash(key);
+      renderNow();
+      // On a phone the key's panel is below the list: bring it into view.
+      if (window.matchMedia("(max-width: 760px)").matches) $("detail").scrollIntoView({ block: "start" });
+    }
   }
   $("rows").addEventListener("keydown", (e) => {
     const rows = dirRows();

@@ -537,6 +537,7 @@ test("keyboard: move, open, edit and save, shortcuts, tree arrows", async () => 
 
 test("phone: one column, no sideways scrolling, tree in a drawer", async () => {
   await put("/t15/k", "phone value");
+  for (let i = 0; i < 30; i++) await put("/t15/a" + String(i).padStart(2, "0"), "filler");
   const page = await openUI("/t15/k", { viewport: { width: 390, height: 844 }, mobile: true });
   await waitText(page.locator("#value"), "phone value");
   assert.doesNotMatch(await page.locator("#detail").textContent(), /null|undefined/);
@@ -549,9 +550,18 @@ test("phone: one column, no sideways scrolling, tree in a drawer", async () => {
   await treeItem(page, "/").locator(".tn").first().click();
   await page.locator("#sidebar").waitFor({ state: "hidden" });
   await row(page, "/t15").tap();
+  await row(page, "/t15/a00").waitFor();
+  await page.locator("#rows").evaluate((e) => { e.scrollTop = e.scrollHeight; }); // a swipe up the list
   await row(page, "/t15/k").waitFor();
   const box = await row(page, "/t15/k").boundingBox();
   assert.ok(box.x >= 0 && box.x + box.width <= 391, "row fits the screen");
+  await page.evaluate(() => window.scrollTo(0, 0));
+  assert.ok((await page.locator("#detail").boundingBox()).y > 600, "the key panel starts low on the screen");
+  await row(page, "/t15/k").tap(); // the key's panel comes into view
+  await eventually(async () => {
+    const d = await page.locator("#value").boundingBox();
+    assert.ok(d && d.y >= 0 && d.y + d.height <= 844, "value on screen: " + JSON.stringify(d));
+  }, "value scrolled into view");
   await closePage(page);
 });
 
