@@ -460,19 +460,27 @@ static void aq_push(node *n, const raft_entry *ents, size_t k) {
 /* Raft thread: queues ready reads behind the committed entries queued so far. */
 static void aq_push_reads(node *n, const raft_read_state *rs, size_t k) {
   pthread_mutex_lock(&n->mu);
-  if (n->aq.n + k > n->aq.cap) {
-    size_t nc = n->aq.cap ? n->aq.cap : 256;
-    while (nc < n->aq.n + k) nc *= 2;
-    apply_item *v = realloc(n->aq.v, nc * sizeof *v);
-    if (!v) abort();
-    n->aq.v = v;
-    n->aq.cap = nc;
-  }
   for (size_t i = 0; i < k; i++) {
-    uint64_t id = 0;
+    uint64_t seq = 0;
     if (rs[i].ctx.len != 8) continue;
-    for (int b = 0; b < 8; b++) id = id << 8 | rs[i].ctx.base[b];
-    n->aq.v[n->aq.n++] = (apply_item){.index = rs[i].index, .read_id = id, .type = APPLY_READ};
+    for (int b = 0; b < 8; b++) seq = seq << 8 | rs[i].ctx.base[b];
+    read_batch *rb = NULL;
+    for (size_t j = 0; j < n->n_read_batches; j++)
+      if (n->read_batches[j].seq == seq) rb = &n->read_batches[j];
+    if (!rb) continue;
+    if (n->aq.n + rb->n > n->aq.cap) {
+      size_t nc = n->aq.cap ? n->aq.cap : 256;
+      while (nc < n->aq.n + rb->n) nc *= 2;
+      apply_item *v = realloc(n->aq.v, nc * sizeof *v);
+      if (!v) abort();
+      n->aq.v = v;
+      n->aq.cap = nc;
+    }
+    for (size_t j = 0; j < rb->n; j++)
+      n->aq.v[n->aq.n++] =
+          (apply_item){.index = rs[i].index, .read_id = rb->ids[j], .type = APPLY_READ};
+    free(rb->ids);
+    *rb = n->read_batches[--n->n_read_batches];
   }
   pthread_cond_signal(&n->apply_cv);
   pthread_mutex_unlock(&n->mu);
@@ -511,11 +519,7 @@ static void publish_status(node *n) {
 /* Proposes an item; returns 0, or RAFT_E_DROPPED when there is no leader yet. */
 static int propose_item(node *n, inbox_item *it) {
   if (it->kind == INBOX_PROPOSE) return raft_propose(n->r, it->data, it->len);
-  if (it->kind == INBOX_READ) {
-    uint8_t ctx[8];
-    for (int b = 0; b < 8; b++) ctx[b] = (uint8_t)(it->conf_id >> (56 - 8 * b));
-    return raft_read_index(n->r, ctx, 8);
-  }
+
   raft_conf_change cc = {.type = it->conf_type, .node_id = it->conf_node, .id = it->conf_id,
                          .context = {(uint8_t *)it->data, it->len}};
   return raft_propose_conf_change(n->r, &cc);
@@ -554,6 +558,17 @@ static void handle_item(node *n, inbox_item *it) {
     raft_transfer_leader(n->r, it->conf_node);
     return;
   }
+  if (it->kind == INBOX_READ) {
+    if (n->n_reads_new == n->cap_reads_new) {
+      size_t nc = n->cap_reads_new ? n->cap_reads_new * 2 : 64;
+      uint64_t *v = realloc(n->reads_new, nc * sizeof *v);
+      if (!v) abort();
+      n->reads_new = v;
+      n->cap_reads_new = nc;
+    }
+    n->reads_new[n->n_reads_new++] = it->conf_id;
+    return;
+  }
   int rc = propose_item(n, it);
   if (rc == RAFT_E_DROPPED && !n->stopping_raft) {
     waiting_push(n, *it);
@@ -564,12 +579,33 @@ static void handle_item(node *n, inbox_item *it) {
   free(it->data);
 }
 
-static void retry_waiting(node *n) {
-  if (!n->waiting.n) return;
-  inbox_queue w = n->waiting;
-  n->waiting = (inbox_queue){0};
-  for (size_t i = 0; i < w.n; i++) handle_item(n, &w.v[i]);
-  free(w.v);
+/* Asks for one read index for every read collected in this iteration. */
+static void flush_reads(node *n) {
+  if (!n->n_reads_new) return;
+  uint64_t seq = ++n->read_batch_seq;
+  uint8_t ctx[8];
+  for (int b = 0; b < 8; b++) ctx[b] = (uint8_t)(seq >> (56 - 8 * b));
+  int rc = raft_read_index(n->r, ctx, 8);
+  if (rc == 0) {
+    if (n->n_read_batches == n->cap_read_batches) {
+      size_t nc = n->cap_read_batches ? n->cap_read_batches * 2 : 16;
+      read_batch *v = realloc(n->read_batches, nc * sizeof *v);
+      if (!v) abort();
+      n->read_batches = v;
+      n->cap_read_batches = nc;
+    }
+    uint64_t *ids = malloc(n->n_reads_new * sizeof *ids);
+    if (!ids) abort();
+    memcpy(ids, n->reads_new, n->n_reads_new * sizeof *ids);
+    n->read_batches[n->n_read_batches++] = (read_batch){seq, ids, n->n_reads_new};
+  } else {
+    for (size_t i = 0; i < n->n_reads_new; i++) {
+      inbox_item it = {.kind = INBOX_READ, .conf_id = n->reads_new[i]};
+      if (rc == RAFT_E_DROPPED && !n->stopping_raft) waiting_push(n, it);
+      else item_fail(n, &it, raft_strerror(rc));
+    }
+  }
+  n->n_reads_new = 0;
 }
 
 static int pend_has(node *n, uint64_t id) {
@@ -585,24 +621,48 @@ static int pend_has(node *n, uint64_t id) {
   return live;
 }
 
-/* Drops waiting items whose requests are gone (expired on the loop): a client told "timed
- * out" should not see its write happen much later. SYNC and member records have no client. */
+/* Whether a waiting item still has a client (or needs none: SYNC and member records). A
+ * client told "timed out" should not see its write happen much later. */
+static int item_live(node *n, inbox_item *it) {
+  if (it->kind == INBOX_CONF || it->kind == INBOX_READ) return pend_has(n, it->conf_id);
+  proto_record rec;
+  return proto_record_decode(it->data, it->len, &rec) == 0 &&
+         (rec.op == PROTO_OP_SYNC || rec.op == PROTO_OP_MEMBER || pend_has(n, rec.id));
+}
+
+/* Drops waiting items whose requests are gone (expired on the loop). */
 static void prune_waiting(node *n) {
   size_t k = 0;
   for (size_t i = 0; i < n->waiting.n; i++) {
     inbox_item *it = &n->waiting.v[i];
-    int keep;
-    if (it->kind == INBOX_CONF || it->kind == INBOX_READ) {
-      keep = pend_has(n, it->conf_id);
-    } else {
-      proto_record rec;
-      keep = proto_record_decode(it->data, it->len, &rec) == 0 &&
-             (rec.op == PROTO_OP_SYNC || rec.op == PROTO_OP_MEMBER || pend_has(n, rec.id));
-    }
-    if (keep) n->waiting.v[k++] = *it;
+    if (item_live(n, it)) n->waiting.v[k++] = *it;
     else free(it->data);
   }
   n->waiting.n = k;
+  /* Read batches a lost leadership will never answer: dropped once their requests expired. */
+  for (size_t i = 0; i < n->n_read_batches;) {
+    read_batch *rb = &n->read_batches[i];
+    int live = 0;
+    for (size_t j = 0; j < rb->n && !live; j++) live = pend_has(n, rb->ids[j]);
+    if (live) {
+      i++;
+      continue;
+    }
+    free(rb->ids);
+    *rb = n->read_batches[--n->n_read_batches];
+  }
+}
+
+static void retry_waiting(node *n) {
+  if (!n->waiting.n) return;
+  inbox_queue w = n->waiting;
+  n->waiting = (inbox_queue){0};
+  for (size_t i = 0; i < w.n; i++) {
+    if (item_live(n, &w.v[i])) handle_item(n, &w.v[i]);
+    else free(w.v[i].data);
+  }
+  free(w.v);
+  flush_reads(n);
 }
 
 static void process_ready(node *n) {
@@ -674,6 +734,7 @@ static void on_wake(uv_async_t *a) {
   for (size_t i = 0; i < q.n; i++) handle_item(n, &q.v[i]);
   q.n = 0;
   n->inbox_spare = q;
+  flush_reads(n);
   if (stop && !n->stopping_raft) {
     process_ready(n);
     n->stopping_raft = 1;
@@ -891,6 +952,9 @@ void node_stop(node *n) {
   free(n->inbox_spare.v);
   free(n->aq.v);
   free(n->reads_waiting.v);
+  for (size_t i = 0; i < n->n_read_batches; i++) free(n->read_batches[i].ids);
+  free(n->read_batches);
+  free(n->reads_new);
   uv_close((uv_handle_t *)&n->expire_timer, NULL);
   uv_close((uv_handle_t *)&n->done_async, node_free_cb);
 }

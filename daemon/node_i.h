@@ -57,6 +57,12 @@ typedef struct pend_table {
   size_t n, cap; /* cap: a power of two */
 } pend_table;
 
+typedef struct read_batch {
+  uint64_t seq;  /* the read context */
+  uint64_t *ids; /* the requests it answers (malloc'd) */
+  size_t n;
+} read_batch;
+
 typedef struct done_item {
   node_done d;
   struct done_item *next;
@@ -93,6 +99,13 @@ struct node {
   inbox_queue inbox_spare;
   inbox_queue waiting; /* proposals held while there is no leader */
   uint64_t ticks;
+  /* ReadIndex batching: the reads that arrived in one loop iteration share one
+   * raft_read_index (one heartbeat round), as etcd's linearizable read loop does. */
+  uint64_t *reads_new;     /* request ids collected in this iteration */
+  size_t n_reads_new, cap_reads_new;
+  struct read_batch *read_batches; /* asked for, not yet ready */
+  size_t n_read_batches, cap_read_batches;
+  uint64_t read_batch_seq;
   int stopping_raft;
   int removed, removed_reported;
   int published;       /* this member's attributes were proposed in this term of leadership */
