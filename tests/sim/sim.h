@@ -104,6 +104,7 @@ typedef struct sim_op {
   uint64_t client;
   bool pending;
   bool dropped; /* refused before it was sent: not part of the history */
+  bool effective; /* some node applied it (a write) */
 } sim_op;
 
 typedef struct sim_client {
