@@ -323,8 +323,7 @@ test("safe edit: a concurrent change is shown, never overwritten silently", asyn
   await page.click("#edit");
   await page.locator("#edit-value").fill("mine2");
   curl("-XPUT", BASE + keyPath("/t8/k"), "-d", "value=theirs2");
-  await sleep(300);
-  await page.click("#save");
+  await page.click("#save"); // prevIndex makes the server refuse, whether or not the page saw it
   await page.locator("#dlg-conflict[open]").waitFor();
   await page.click("#dlg-conflict button[value=theirs]");
   await waitText(page.locator("#value"), "theirs2");
