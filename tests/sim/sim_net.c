@@ -85,6 +85,8 @@ void sim_net_send(sim_world *w, const raft_message *m) {
   for (int i = 0; i < copies; i++) {
     uint64_t delay = sim_rng_range(&w->rng, w->p.delay_lo, w->p.delay_hi);
     if (!w->final_phase && sim_rng_chance(&w->rng, w->p.long_delay)) delay *= 10;
+    /* now and then a message from the distant past: seconds late, across term changes */
+    if (!w->final_phase && sim_rng_chance(&w->rng, w->p.long_delay / 10)) delay *= 100;
     sim_schedule(w, delay, (sim_event){.type = SIM_EV_DELIVER, .node = m->to,
                                        .msg = sim_msg_copy(m)});
   }
