@@ -43,5 +43,7 @@ def test_ui_in_chromium(make_server):
         cluster._live.discard(proc)
     text = out.decode("utf-8", "replace")
     print(text)
+    with open(os.path.join(shots, "e2e.log"), "w") as f:  # kept beside the screenshots
+        f.write(text)
     assert proc.returncode == 0, "browser tests failed:\n" + text
     assert " 0 failed" in text and "passed" in text
