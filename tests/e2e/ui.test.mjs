@@ -62,6 +62,12 @@ async function newPage(opts) {
   const ctx = await browser.newContext({ acceptDownloads: true, deviceScaleFactor: 1, ...opts });
   const page = await ctx.newPage();
   page.on("pageerror", (e) => pageErrors.push(String(e)));
+  // The UI works with no network beyond the daemons: any other request fails the test.
+  page.on("request", (r) => {
+    const u = r.url();
+    if (!u.startsWith(BASE + "/") && !(BASE2 && u.startsWith(BASE2 + "/")) && !/^(about|blob|data):/.test(u))
+      pageErrors.push("request outside the daemons: " + u);
+  });
   // HTTP errors of the v2 API (404, 412...) are answers the page handles; the browser logs
   // each one as "Failed to load resource", which is not a fault of the page.
   page.on("console", (m) => {
