@@ -549,6 +549,14 @@ static void waiting_push(node *n, inbox_item it) {
   n->waiting.v[n->waiting.n++] = it;
 }
 
+/* A follower whose leader has been silent for three heartbeats holds its proposals and reads
+ * instead of forwarding them: a leader that died takes forwarded messages with it, and their
+ * clients would wait for a timeout although a new leader is elected in about a second. */
+static int leader_silent(node *n) {
+  if (n->status.role == RAFT_LEADER || n->status.lead == RAFT_NONE) return 0;
+  return mono_ns() - n->lead_contact_ns > 3 * (int64_t)n->hb_ms * 1000000;
+}
+
 static void handle_item(node *n, inbox_item *it) {
   if (it->kind == INBOX_PARTITION) {
     node_transport_partition(n, it->conf_node, it->conf_type != 0);
@@ -569,6 +577,10 @@ static void handle_item(node *n, inbox_item *it) {
     n->reads_new[n->n_reads_new++] = it->conf_id;
     return;
   }
+  if (leader_silent(n) && !n->stopping_raft) {
+    waiting_push(n, *it);
+    return;
+  }
   int rc = propose_item(n, it);
   if (rc == RAFT_E_DROPPED && !n->stopping_raft) {
     waiting_push(n, *it);
@@ -582,6 +594,12 @@ static void handle_item(node *n, inbox_item *it) {
 /* Asks for one read index for every read collected in this iteration. */
 static void flush_reads(node *n) {
   if (!n->n_reads_new) return;
+  if (leader_silent(n) && !n->stopping_raft) {
+    for (size_t i = 0; i < n->n_reads_new; i++)
+      waiting_push(n, (inbox_item){.kind = INBOX_READ, .conf_id = n->reads_new[i]});
+    n->n_reads_new = 0;
+    return;
+  }
   uint64_t seq = ++n->read_batch_seq;
   uint8_t ctx[8];
   for (int b = 0; b < 8; b++) ctx[b] = (uint8_t)(seq >> (56 - 8 * b));
@@ -670,6 +688,15 @@ static void process_ready(node *n) {
     raft_ready rd;
     raft_get_ready(n->r, &rd);
     if (rd.has_snapshot) node_snapshot_install(n, &rd.snapshot);
+    /* A leader sends before its own write (Raft thesis §10.2.1): followers append while the
+     * leader syncs, and the leader counts its own entries only after raft_advance, i.e. once
+     * they are durable. Not when this batch changes term or vote: those go to disk first. */
+    uint8_t role = rd.soft_changed ? rd.soft.role : n->status.role;
+    int send_first = role == RAFT_LEADER && n->status.role == RAFT_LEADER && !rd.has_snapshot &&
+                     (!rd.hs_changed || (rd.hs.term == n->status.term &&
+                                         rd.hs.vote == n->persisted_vote));
+    if (send_first)
+      for (size_t i = 0; i < rd.n_msgs; i++) node_transport_send(n, &rd.msgs[i]);
     if (rd.hs_changed || rd.n_entries || rd.has_snapshot) {
       int64_t t0 = mono_ns();
       int rc = raft_ldb_save(n->ldb, rd.hs_changed ? &rd.hs : NULL,
@@ -683,7 +710,9 @@ static void process_ready(node *n) {
       }
       if (rd.must_sync && n->cfg.sync) stats_fsync(n->st, (uint64_t)(mono_ns() - t0));
     }
-    for (size_t i = 0; i < rd.n_msgs; i++) node_transport_send(n, &rd.msgs[i]);
+    if (rd.hs_changed) n->persisted_vote = rd.hs.vote;
+    if (!send_first)
+      for (size_t i = 0; i < rd.n_msgs; i++) node_transport_send(n, &rd.msgs[i]);
     for (size_t i = 0; i < rd.n_committed; i++) {
       raft_entry *e = &rd.committed[i];
       if (e->type != RAFT_ENTRY_CONF_CHANGE) continue;
@@ -699,10 +728,11 @@ static void process_ready(node *n) {
     }
     if (rd.n_committed) aq_push(n, rd.committed, rd.n_committed);
     if (rd.n_reads) aq_push_reads(n, rd.reads, rd.n_reads);
-    int had_leader = n->status.lead != RAFT_NONE;
+    uint64_t had_leader = n->status.lead;
     raft_advance(n->r, &rd);
     publish_status(n);
-    if (n->status.lead != RAFT_NONE && !had_leader) {
+    if (n->status.lead != RAFT_NONE && n->status.lead != had_leader) {
+      n->lead_contact_ns = mono_ns();
       retry_waiting(n);
       node_publish_self(n);
     }
@@ -760,6 +790,11 @@ static void on_tick(uv_timer_t *t) {
 /* Called by the transport (raft thread) for each message received. */
 void node_on_message(node *n, const raft_message *m) {
   raft_step(n->r, m);
+  if (m->from == n->status.lead) {
+    int was_silent = leader_silent(n);
+    n->lead_contact_ns = mono_ns();
+    if (was_silent && n->waiting.n) retry_waiting(n);
+  }
   if (!n->stopping_raft) schedule_ready(n);
 }
 
@@ -839,8 +874,14 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
     goto fail;
   }
   raft_ldb_set_snapshotter(n->ldb, node_snapshot_make, n);
+  {
+    raft_hard_state hs0;
+    raft_ldb_initial(n->ldb, &hs0, NULL);
+    n->persisted_vote = hs0.vote;
+  }
   n->synced_applied = store_sync_applied(s);
   unsigned hb = cfg->heartbeat_ms ? cfg->heartbeat_ms : 100;
+  n->hb_ms = hb;
   unsigned et = cfg->election_ms / hb;
   if (et < 2) et = 2;
   raft_config rc_cfg = {.id = cfg->id,

@@ -99,6 +99,9 @@ struct node {
   inbox_queue inbox_spare;
   inbox_queue waiting; /* proposals held while there is no leader */
   uint64_t ticks;
+  unsigned hb_ms;          /* heartbeat interval */
+  uint64_t persisted_vote; /* the vote in the last hard state written */
+  int64_t lead_contact_ns; /* last message from the leader (monotonic) */
   /* ReadIndex batching: the reads that arrived in one loop iteration share one
    * raft_read_index (one heartbeat round), as etcd's linearizable read loop does. */
   uint64_t *reads_new;     /* request ids collected in this iteration */

@@ -164,8 +164,9 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop, char *err, size_
   join_urls(&cfg->advertise_client, s->self.client_urls, sizeof s->self.client_urls);
   if ((rc = store_open(&s->st, dd.tree_path, !cfg->unsafe_no_fsync, &s->stats, err, errlen))) return rc;
   char listen_peer[1024] = "";
-  if (s->n_initial > 1 || strcmp(cfg->initial_cluster_state, "new"))
-    join_urls(&cfg->listen_peer, listen_peer, sizeof listen_peer);
+  /* Every member listens for peers, a lone one too (as etcd): it can be grown to a cluster
+   * with POST /v2/members. */
+  join_urls(&cfg->listen_peer, listen_peer, sizeof listen_peer);
   node_config nc = {.id = s->member_id,
                     .cluster_id = s->cluster_id,
                     .log_path = dd.log_path,

@@ -487,3 +487,27 @@ def test_garbage_on_the_peer_port_closes_that_connection_only(make_cluster):
     assert st == 201, body
     assert victim.running()
     assert "peers:" in victim.log_text(), victim.log_text()
+
+
+def test_a_one_member_cluster_grows_to_three(make_cluster):
+    c = make_cluster(1).start()
+    first = c.members[0]
+    st, _, _ = put(first, "/grow", "from-one")
+    assert st == 201
+    for name in ("m1", "m2"):
+        leader = c.leader()
+        new = c.add_member_object(name)
+        st, _, body = leader.request("POST", "/v2/members",
+                                     body=json.dumps({"peerURLs": [new.peer_url]}),
+                                     headers={"Content-Type": "application/json"})
+        assert st == 201, body
+        new.state = "existing"
+        new.start()
+        wait_for(lambda: new.keys("GET", "/grow")[0] == 200, what=name + " catches up")
+    ms = json.loads(c.leader().request("GET", "/v2/members")[2])["members"]
+    assert sorted(x["name"] for x in ms) == ["m0", "m1", "m2"]
+    # Three members now: one may fail.
+    victim = c.followers(c.leader())[0]
+    victim.kill9()
+    st, _, body = put(c.leader(), "/grow", "with-two-of-three")
+    assert st == 200, body
