@@ -172,7 +172,7 @@ static int setup(void **state) {
     node *n = &f->n[i];
     n->id = (uint64_t)i;
     snprintf(n->host, sizeof n->host, "127.0.0.%d", i);
-    snprintf(n->listen, sizeof n->listen, "%s:0", n->host);
+    snprintf(n->listen, sizeof n->listen, "127.0.0.%d:0", i);
     n->cfg = (raft_transport_config){.self_id = n->id, .cluster_id = CLUSTER,
                                      .listen_addr = n->listen, .bind_host = n->host,
                                      .log = on_log, .log_arg = n};
