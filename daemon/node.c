@@ -581,6 +581,17 @@ static void handle_item(node *n, inbox_item *it) {
     waiting_push(n, *it);
     return;
   }
+  if (it->kind == INBOX_PROPOSE) { /* proposed together at the end of the iteration */
+    if (n->props_new.n == n->props_new.cap) {
+      size_t nc = n->props_new.cap ? n->props_new.cap * 2 : 64;
+      inbox_item *v = realloc(n->props_new.v, nc * sizeof *v);
+      if (!v) abort();
+      n->props_new.v = v;
+      n->props_new.cap = nc;
+    }
+    n->props_new.v[n->props_new.n++] = *it;
+    return;
+  }
   int rc = propose_item(n, it);
   if (rc == RAFT_E_DROPPED && !n->stopping_raft) {
     waiting_push(n, *it);
@@ -589,6 +600,29 @@ static void handle_item(node *n, inbox_item *it) {
   if (rc == RAFT_E_CONF_PENDING) item_fail(n, it, "etcdserver: unhandled error: a membership change is in progress");
   else if (rc) item_fail(n, it, raft_strerror(rc));
   free(it->data);
+}
+
+/* Proposes every record collected in this iteration as one batch (one append message per
+ * follower, one forward from a follower). */
+static void flush_props(node *n) {
+  size_t k = n->props_new.n;
+  if (!k) return;
+  raft_buf *bufs = malloc(k * sizeof *bufs);
+  if (!bufs) abort();
+  for (size_t i = 0; i < k; i++)
+    bufs[i] = (raft_buf){(uint8_t *)n->props_new.v[i].data, n->props_new.v[i].len};
+  int rc = raft_propose_many(n->r, bufs, k);
+  free(bufs);
+  for (size_t i = 0; i < k; i++) {
+    inbox_item *it = &n->props_new.v[i];
+    if (rc == RAFT_E_DROPPED && !n->stopping_raft) {
+      waiting_push(n, *it);
+      continue;
+    }
+    if (rc) item_fail(n, it, raft_strerror(rc));
+    free(it->data);
+  }
+  n->props_new.n = 0;
 }
 
 /* Asks for one read index for every read collected in this iteration. */
@@ -680,6 +714,7 @@ static void retry_waiting(node *n) {
     else free(w.v[i].data);
   }
   free(w.v);
+  flush_props(n);
   flush_reads(n);
 }
 
@@ -764,6 +799,7 @@ static void on_wake(uv_async_t *a) {
   for (size_t i = 0; i < q.n; i++) handle_item(n, &q.v[i]);
   q.n = 0;
   n->inbox_spare = q;
+  flush_props(n);
   flush_reads(n);
   if (stop && !n->stopping_raft) {
     process_ready(n);
@@ -996,6 +1032,7 @@ void node_stop(node *n) {
   for (size_t i = 0; i < n->n_read_batches; i++) free(n->read_batches[i].ids);
   free(n->read_batches);
   free(n->reads_new);
+  free(n->props_new.v);
   uv_close((uv_handle_t *)&n->expire_timer, NULL);
   uv_close((uv_handle_t *)&n->done_async, node_free_cb);
 }

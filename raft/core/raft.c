@@ -684,6 +684,17 @@ int raft_propose(raft *r, const void *data, size_t len) {
   return raft_step(r, &m);
 }
 
+int raft_propose_many(raft *r, const raft_buf *data, size_t n) {
+  if (n == 0) return RAFT_E_INVAL;
+  raft_entry *ents = calloc(n, sizeof *ents);
+  if (!ents) return RAFT_E_NOMEM;
+  for (size_t i = 0; i < n; i++) ents[i] = (raft_entry){.type = RAFT_ENTRY_NORMAL, .data = data[i]};
+  raft_message m = {.type = RAFT_MSG_PROP, .from = r->id, .entries = ents, .n_entries = n};
+  int rc = raft_step(r, &m);
+  free(ents);
+  return rc;
+}
+
 int raft_propose_conf_change(raft *r, const raft_conf_change *cc) {
   raft_buf b = {0};
   int rc = raft_conf_change_encode(cc, &b);

@@ -274,6 +274,9 @@ int raft_step(raft *r, const raft_message *m);
 /* Proposes data as a normal entry. On a follower it is forwarded to the leader as MSG_PROP.
  * Returns 0 or RAFT_E_DROPPED (no leader, transfer in progress, uncommitted cap). */
 int raft_propose(raft *r, const void *data, size_t len);
+/* Proposes n normal entries as one batch: one append message per follower (one forward on a
+ * follower) instead of n. All are taken or all are dropped (RAFT_E_DROPPED). */
+int raft_propose_many(raft *r, const raft_buf *data, size_t n);
 /* Proposes a membership change (leader or forwarded). Returns 0, RAFT_E_DROPPED or
  * RAFT_E_CONF_PENDING (the leader refuses while an earlier change is unapplied). */
 int raft_propose_conf_change(raft *r, const raft_conf_change *cc);
