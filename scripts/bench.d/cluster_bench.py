@@ -121,8 +121,11 @@ def loadgen(lg, port, conns, n, method, prefix, extra=()):
     return json.loads(r.stdout)
 
 
-def failover(cl, leader):
+def failover(cl):
     """seconds from kill -9 of the leader to the next write acknowledged by a survivor"""
+    leader = cl.leader(timeout=30)
+    if not leader:
+        return None
     survivor = [m for m in cl.members if m is not leader][0]
     acked_after = []
     stop = threading.Event()
@@ -132,12 +135,14 @@ def failover(cl, leader):
         i = 0
         while not stop.is_set():
             i += 1
+            sent = time.monotonic()
             try:
                 st, _ = request(survivor["client"], "PUT", f"/v2/keys/failover/k{i % 100}",
                                 "value=x", timeout=0.5)
             except (OSError, http.client.HTTPException):
                 st = None
-            if st in (200, 201) and killed_at:
+            # only a write sent after the kill counts (one in flight may finish after it)
+            if st in (200, 201) and killed_at and sent > killed_at[0]:
                 acked_after.append(time.monotonic())
                 return
             if st not in (200, 201):
@@ -203,7 +208,11 @@ def main():
                     print(f"[{kind}#{rep}] {name}: {r['ops_s']:.0f} ops/s, p50 "
                           f"{r['lat_us']['p50'] / 1e3:.2f} ms, p99 {r['lat_us']['p99'] / 1e3:.2f} "
                           f"ms, errors {r['errors']}", flush=True)
-                fo = failover(cl, leader)
+                now = cl.leader(timeout=30)
+                if now is not leader:
+                    print(f"[{kind}#{rep}] note: the leader changed during the load "
+                          f"({leader['name']} -> {now['name'] if now else None})", flush=True)
+                fo = failover(cl)
                 R.setdefault("failover", []).append(fo)
                 print(f"[{kind}#{rep}] failover: "
                       f"{'%.3f s' % fo if fo is not None else 'no write within 30 s'}", flush=True)
