@@ -1012,7 +1012,9 @@
   }
 
   /* ---------------------------------------------------------------- cluster */
+  let clusterLoads = 0; // loads overlap (Refresh, the timer); only the newest one is shown
   async function loadCluster() {
+    const load = ++clusterLoads;
     const body = $("cluster-body");
     const get = (p) => getJSON(p).then((v) => ({ ok: true, v }), (e) => ({ ok: false, e }));
     const [ver, mem, self, store, leader] = await Promise.all(
@@ -1063,6 +1065,7 @@
           })))
         : el("p", { class: "muted", id: "no-followers", text: "The leader has no followers (a one-member cluster)." }))
       : missing(leaderStats);
+    if (load !== clusterLoads) return; // a newer load started meanwhile: its answers are newer
     body.replaceChildren(
       sec("Version", "c-version", ver.ok ? kv(ver.v) : missing(ver)),
       sec("Members", "c-members", mem.ok ? memTable : missing(mem),

@@ -2,7 +2,8 @@
 // against real quorumd daemons started by tests/integration/test_ui.py.
 //
 // Environment: QUORUM_UI_URL (the daemon serving the page), QUORUM_UI_URL2 (a second daemon,
-// for ?endpoint=), QUORUM_UI_SHOTS (screenshot folder), QUORUM_UI_ONLY (regexp of test names).
+// for ?endpoint=), QUORUM_UI_CLUSTER (client URLs of the members of a 3-member Raft cluster,
+// comma-separated), QUORUM_UI_SHOTS (screenshot folder), QUORUM_UI_ONLY (regexp of test names).
 // Every test acts as a person would (clicks, typing, keys) and checks the page and the API.
 // Prints "N passed, N failed" and exits non-zero when any test failed.
 import { chromium } from "playwright-core";
@@ -13,6 +14,8 @@ import assert from "node:assert/strict";
 
 const BASE = process.env.QUORUM_UI_URL;
 const BASE2 = process.env.QUORUM_UI_URL2;
+const CLUSTER = (process.env.QUORUM_UI_CLUSTER || "").split(",").filter(Boolean);
+const DAEMONS = [BASE, BASE2, ...CLUSTER].filter(Boolean); // the only origins a page may ask
 const SHOTS = process.env.QUORUM_UI_SHOTS || "ui-screenshots";
 const ONLY = process.env.QUORUM_UI_ONLY ? new RegExp(process.env.QUORUM_UI_ONLY) : null;
 const CHROMIUM = process.env.QUORUM_UI_CHROMIUM || "/usr/bin/chromium";
@@ -65,7 +68,7 @@ async function newPage(opts) {
   // The UI works with no network beyond the daemons: any other request fails the test.
   page.on("request", (r) => {
     const u = r.url();
-    if (!u.startsWith(BASE + "/") && !(BASE2 && u.startsWith(BASE2 + "/")) && !/^(about|blob|data):/.test(u))
+    if (!DAEMONS.some((d) => u.startsWith(d + "/")) && !/^(about|blob|data):/.test(u))
       pageErrors.push("request outside the daemons: " + u);
   });
   // HTTP errors of the v2 API (404, 412...) are answers the page handles; the browser logs
@@ -469,6 +472,152 @@ test("cluster panel: version, members, leader, stats, follower latencies", async
   await page.click("#cluster-refresh");
   await waitText(page.locator('#c-store [data-stat="setsSuccess"]'), String((await (await fetch(BASE + "/v2/stats/store")).json()).setsSuccess));
   await shot(page, "cluster");
+  await page.keyboard.press("Escape");
+  await page.locator("#dlg-cluster[open]").waitFor({ state: "detached" });
+  await closePage(page);
+});
+
+/* The cluster panel against a real 3-member Raft cluster (QUORUM_UI_CLUSTER), the page opened
+ * on a follower: a follower answers 403 for /v2/stats/leader, so the page must ask the leader. */
+async function jsonAt(url) {
+  const r = await fetch(url);
+  return { status: r.status, body: await r.json() };
+}
+async function clusterRoles() { // every member names the same leader, which says it leads
+  const selves = await Promise.all(CLUSTER.map(async (url) => ({ url, self: (await jsonAt(url + "/v2/stats/self")).body })));
+  const leads = new Set(selves.map((s) => s.self.leaderInfo && s.self.leaderInfo.leader));
+  assert.equal(leads.size, 1, "members agree on the leader: " + [...leads]);
+  const id = [...leads][0];
+  const leader = selves.find((s) => s.self.id === id && s.self.state === "StateLeader");
+  assert.ok(id && leader, "the named leader " + id + " leads");
+  return { leader, followers: selves.filter((s) => s !== leader) };
+}
+const cellTexts = (loc) => loc.evaluateAll((es) => es.map((e) => e.textContent));
+
+test("cluster of 3: on a follower the panel shows members, leader, stats, the leader's latencies; writes elsewhere are live", async () => {
+  assert.equal(CLUSTER.length, 3, "QUORUM_UI_CLUSTER names 3 members");
+  const roles = await eventually(clusterRoles, "an agreed leader");
+  const L = roles.leader, F = roles.followers[0], F2 = roles.followers[1];
+  await put("/c3/seed", "1", {}, L.url);
+  const page = await openUI("/c3", { base: F.url });
+  assert.equal(await page.evaluate(() => location.origin), F.url);
+  // a key written through another member (the leader, the other follower) appears live
+  await row(page, "/c3/seed").waitFor();
+  for (const [via, key] of [[L.url, "/c3/via-leader"], [F2.url, "/c3/via-follower"]]) {
+    const t0 = Date.now();
+    curl("-XPUT", via + keyPath(key), "-d", "value=from " + via);
+    await row(page, key).waitFor({ timeout: 2000 });
+    assert.ok(Date.now() - t0 < 2000, "within 2 s");
+    assert.equal(await row(page, key).locator(".c-value").textContent(), "from " + via);
+    assert.equal((await get(key, null, F.url)).body.node.value, "from " + via, "the follower's API has it");
+  }
+  // the panel
+  const asked = [];
+  const onRequest = (r) => asked.push(r.url());
+  page.on("request", onRequest);
+  await page.click("#cluster-open");
+  await page.locator("#c-members table").waitFor();
+  await page.locator("#c-leader-stats table, #c-leader-stats p").first().waitFor();
+  const now = await clusterRoles();
+  assert.equal(now.leader.self.id, L.self.id, "leadership did not change during the test");
+  // version
+  const ver = (await jsonAt(F.url + "/version")).body;
+  for (const [k, v] of Object.entries(ver)) assert.equal(await page.locator(`#c-version [data-stat="${k}"]`).textContent(), v, "version " + k);
+  // members: exactly those of /v2/members (the same on every member), names, peer and client URLs
+  const mem = (await jsonAt(F.url + "/v2/members")).body.members;
+  const memL = (await jsonAt(L.url + "/v2/members")).body.members;
+  const byId = (ms) => JSON.stringify([...ms].sort((a, b) => a.id.localeCompare(b.id)));
+  assert.equal(byId(mem), byId(memL), "/v2/members is the same on the follower and the leader");
+  assert.equal(mem.length, 3);
+  assert.deepEqual(mem.map((m) => m.clientURLs[0]).sort(), [...CLUSTER].sort());
+  const rows = page.locator("#c-members tbody tr");
+  assert.deepEqual((await rows.evaluateAll((es) => es.map((e) => e.dataset.member))).sort(), mem.map((m) => m.id).sort());
+  for (const m of mem) {
+    const tr = page.locator(`#c-members tr[data-member="${m.id}"]`);
+    assert.equal(await tr.locator(".m-name").textContent(), m.name);
+    assert.equal(await tr.locator(".m-id").textContent(), m.id);
+    assert.equal(await tr.locator(".m-peer").textContent(), m.peerURLs.join(" "));
+    assert.equal(await tr.locator(".m-client").textContent(), m.clientURLs.join(" "));
+    const isLeader = m.id === L.self.id;
+    assert.equal(await tr.evaluate((e) => e.classList.contains("leader")), isLeader, m.name + " marked leader");
+    assert.equal(await tr.locator("td").first().textContent(), isLeader ? "★ leader" : "");
+  }
+  assert.equal(mem.find((m) => m.id === L.self.id).clientURLs[0], L.url, "the leader's client URL");
+  // the leader
+  assert.equal(await page.locator("#c-leader").textContent(), L.self.id);
+  assert.equal(F.self.leaderInfo.leader, L.self.id);
+  // this member: the follower's own /v2/stats/self
+  const self = (await jsonAt(F.url + "/v2/stats/self")).body;
+  for (const k of ["name", "id", "state", "leaderInfo.leader", "startTime"]) {
+    const v = k.split(".").reduce((o, p) => o[p], self);
+    assert.equal(await page.locator(`#c-self [data-stat="${k}"]`).textContent(), String(v), "self " + k);
+  }
+  assert.equal(self.state, "StateFollower");
+  assert.equal(self.name, mem.find((m) => m.clientURLs[0] === F.url).name, "the member the page is on");
+  assert.ok(Number(await page.locator('#c-self [data-stat="recvAppendRequestCnt"]').textContent()) <= self.recvAppendRequestCnt);
+  // the store: its write counters as /v2/stats/store of the follower says (reads and watchers
+  // move with the page's own requests)
+  const writes = (st) => Object.fromEntries(Object.entries(st).filter(([k]) => !/^gets|^watchers$/.test(k)).map(([k, v]) => [k, String(v)]));
+  let lastRefresh = Date.now();
+  await eventually(async () => {
+    const api = writes((await jsonAt(F.url + "/v2/stats/store")).body);
+    const shown = Object.fromEntries(await page.locator("#c-store dd").evaluateAll((es) => es.map((e) => [e.dataset.stat, e.textContent])));
+    try {
+      assert.deepEqual(writes(shown), api);
+    } catch (e) {
+      if (Date.now() - lastRefresh > 300) { lastRefresh = Date.now(); await page.click("#cluster-refresh"); }
+      throw e;
+    }
+    assert.ok(Number(api.setsSuccess) >= 3, "the 3 sets applied on the follower: " + api.setsSuccess);
+  }, "store stats shown = the follower's /v2/stats/store");
+  // follower latencies: the follower refuses /v2/stats/leader; the page asked the leader
+  const onF = await fetch(F.url + "/v2/stats/leader");
+  assert.equal(onF.status, 403, "a follower answers 403 for /v2/stats/leader");
+  assert.ok(asked.includes(L.url + "/v2/stats/leader"), "the page asked the leader: " + asked.join(" "));
+  const lead = (await jsonAt(L.url + "/v2/stats/leader")).body;
+  assert.equal(lead.leader, L.self.id);
+  const fids = Object.keys(lead.followers).sort();
+  assert.deepEqual(fids, [F.self.id, F2.self.id].sort(), "the leader's followers are the two others");
+  const ftr = page.locator("#c-leader-stats tr[data-follower]");
+  assert.deepEqual((await ftr.evaluateAll((es) => es.map((e) => e.dataset.follower))).sort(), fids);
+  for (const id of fids) {
+    const cells = await cellTexts(page.locator(`#c-leader-stats tr[data-follower="${id}"] td`));
+    assert.equal(cells[0], mem.find((m) => m.id === id).name + " " + id);
+    for (const c of cells.slice(1, 5)) assert.match(c, /^\d+\.\d{3}$/, "a latency in ms");
+    assert.ok(Number(cells[5]) > 0 && Number(cells[5]) <= lead.followers[id].counts.success,
+      `ok count ${cells[5]} vs the leader's ${lead.followers[id].counts.success}`);
+    assert.ok(Number(cells[6]) <= lead.followers[id].counts.fail, "fail count " + cells[6]);
+  }
+  assert.doesNotMatch(await page.locator("#cluster-body").textContent(), /Not available|unknown|undefined|null/);
+  // loads overlap (Refresh, the 5 s timer): a slow answer of an older one never replaces a newer
+  let entered, release;
+  const held = new Promise((r) => { entered = r; });
+  const done = new Promise((r) => { release = r; });
+  let n = 0;
+  await page.route(L.url + "/v2/stats/leader", async (route) => {
+    if (n++) return route.continue();
+    entered();
+    await sleep(500);
+    await route.fulfill({ status: 200, contentType: "application/json", headers: { "Access-Control-Allow-Origin": "*" },
+                          body: JSON.stringify({ leader: L.self.id, followers: {} }) });
+    release();
+  });
+  await page.click("#cluster-refresh"); // the older load: its latencies are held, then say "no followers"
+  await held;
+  await page.click("#cluster-refresh"); // the newer one
+  await done;
+  await sleep(200);
+  await page.unroute(L.url + "/v2/stats/leader");
+  assert.ok(n >= 2, "both loads asked the leader");
+  assert.equal(await page.locator("#no-followers").count(), 0, "the older load's late answer is not shown");
+  assert.equal(await page.locator("#c-leader-stats tr[data-follower]").count(), 2);
+  console.log("    (follower latencies: " + fids.map((id) => `${id} ${lead.followers[id].latency.current} ms`).join(", ") + ")");
+  const vp = page.viewportSize();
+  await page.setViewportSize({ width: vp.width, height: 1300 }); // the whole dialog in the picture
+  await page.locator("#c-leader-stats").scrollIntoViewIfNeeded();
+  await shot(page, "cluster-3-members");
+  await page.setViewportSize(vp);
+  page.off("request", onRequest);
   await page.keyboard.press("Escape");
   await page.locator("#dlg-cluster[open]").waitFor({ state: "detached" });
   await closePage(page);
