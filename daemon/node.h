@@ -108,6 +108,7 @@ typedef struct node_peer_stats {
   uint64_t samples;
   double m2; /* running sum of squared differences (Welford) */
   uint64_t success, fail;
+  uint64_t last_recv; /* the peer's message count at the last sample */
 } node_peer_stats;
 
 /* Fills *ps for peer id (zero when unknown). Any thread. */

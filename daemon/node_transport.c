@@ -172,7 +172,10 @@ void node_transport_collect(node *n) {
     if (!ps) continue;
     ps->success = ts.msgs_sent;
     ps->fail = ts.send_failures;
-    if (ts.rtt_us) {
+    /* A new sample only when something arrived from the peer since the last tick (the
+     * transport keeps the last heartbeat round trip; it does not change between them). */
+    if (ts.rtt_us && ts.msgs_recv != ps->last_recv) {
+      ps->last_recv = ts.msgs_recv;
       double x = ts.rtt_us / 1000.0;
       ps->latency_ms = x;
       ps->samples++;
