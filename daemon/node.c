@@ -413,7 +413,9 @@ static void *apply_main(void *arg) {
   apply_queue batch = {0};
   pthread_mutex_lock(&n->mu);
   for (;;) {
-    while (!n->aq.n && !n->raft_done) pthread_cond_wait(&n->apply_cv, &n->mu);
+    /* applying set here means the raft thread is applying inline: wait for it. */
+    while ((!n->aq.n || n->applying) && !n->raft_done) pthread_cond_wait(&n->apply_cv, &n->mu);
+    while (n->applying) pthread_cond_wait(&n->idle_cv, &n->mu);
     if (!n->aq.n) break;
     apply_queue t = n->aq;
     n->aq = batch;
@@ -455,6 +457,43 @@ static void aq_push(node *n, const raft_entry *ents, size_t k) {
   }
   pthread_cond_signal(&n->apply_cv);
   pthread_mutex_unlock(&n->mu);
+}
+
+/* Raft thread, one member only: applies committed entries itself when the apply thread is
+ * idle and nothing is queued, saving a thread hand-over per write at low load (the apply
+ * thread takes over as soon as batches queue up). A cluster always hands over, so the raft
+ * thread stays free for its peers. Returns whether it applied them. */
+static int apply_inline(node *n, const raft_entry *ents, size_t k) {
+  if (n->status.raft.conf.n_voters != 1) return 0;
+  pthread_mutex_lock(&n->mu);
+  int ok = !n->aq.n && !n->applying;
+  if (ok) n->applying = 1;
+  pthread_mutex_unlock(&n->mu);
+  if (!ok) return 0;
+  apply_queue *q = &n->inline_q;
+  if (k > q->cap) {
+    apply_item *v = realloc(q->v, k * sizeof *v);
+    if (!v) abort();
+    q->v = v;
+    q->cap = k;
+  }
+  q->n = k;
+  for (size_t i = 0; i < k; i++) {
+    apply_item *a = &q->v[i];
+    *a = (apply_item){.index = ents[i].index, .type = ents[i].type, .len = ents[i].data.len};
+    if (a->len) {
+      a->data = malloc(a->len);
+      if (!a->data) abort();
+      memcpy(a->data, ents[i].data.base, a->len);
+    }
+  }
+  apply_batch(n, q);
+  pthread_mutex_lock(&n->mu);
+  n->applying = 0;
+  pthread_cond_broadcast(&n->idle_cv);
+  pthread_cond_signal(&n->apply_cv);
+  pthread_mutex_unlock(&n->mu);
+  return 1;
 }
 
 /* Raft thread: queues ready reads behind the committed entries queued so far. */
@@ -761,7 +800,8 @@ static void process_ready(node *n) {
         node_transport_conf(n, cc.type, &mc.m);
       if (cc.type == RAFT_CONF_REMOVE_NODE && cc.node_id == n->cfg.id) n->removed = 1;
     }
-    if (rd.n_committed) aq_push(n, rd.committed, rd.n_committed);
+    if (rd.n_committed && !apply_inline(n, rd.committed, rd.n_committed))
+      aq_push(n, rd.committed, rd.n_committed);
     if (rd.n_reads) aq_push_reads(n, rd.reads, rd.n_reads);
     uint64_t had_leader = n->status.lead;
     raft_advance(n->r, &rd);
@@ -1028,6 +1068,7 @@ void node_stop(node *n) {
   free(n->inbox.v);
   free(n->inbox_spare.v);
   free(n->aq.v);
+  free(n->inline_q.v);
   free(n->reads_waiting.v);
   for (size_t i = 0; i < n->n_read_batches; i++) free(n->read_batches[i].ids);
   free(n->read_batches);
