@@ -401,16 +401,19 @@ def test_the_whole_cluster_restarts_with_every_key(make_cluster):
     assert st == 201 and int(hdr["x-etcd-index"]) == int(index) + 1
 
 
-def test_five_members_survive_two_failures(make_cluster):
-    c = make_cluster(5).start()
+@pytest.mark.parametrize("n", [5, 7])
+def test_five_and_seven_members_survive_a_minority_of_failures(make_cluster, n):
+    c = make_cluster(n).start()
     leader = c.leader()
-    for f in c.followers(leader)[:2]:
+    for f in c.followers(leader)[:(n - 1) // 2]:
         f.kill9()
-    st, _, body = put(leader, "/five", "three-left")
+    st, _, body = put(leader, "/big", "majority-left")
     assert st == 201, body
     for m in c.running():
-        st, _, body = m.keys("GET", "/five", params={"quorum": "true"})
-        assert st == 200 and body["node"]["value"] == "three-left"
+        st, _, body = m.keys("GET", "/big", params={"quorum": "true"})
+        assert st == 200 and body["node"]["value"] == "majority-left"
+    ms = json.loads(leader.request("GET", "/v2/members")[2])["members"]
+    assert len(ms) == n
 
 
 def test_python_etcd_uses_the_cluster(make_cluster):
