@@ -111,6 +111,13 @@ static void deliver(node *n) {
 
 static void on_done_async(uv_async_t *a) { deliver(a->data); }
 
+void node_notify_recovered(node *n) {
+  done_item *d = calloc(1, sizeof *d);
+  if (!d) abort();
+  d->d.recovered = 1;
+  done_push(n, d);
+}
+
 /* Fails a request that could not be committed (loop thread or raft thread). */
 static void fail_request(node *n, void *ctx, const char *cause) {
   done_item *d = calloc(1, sizeof *d);

@@ -29,6 +29,7 @@ typedef struct node node;
  * other members, which still carry events). */
 typedef struct node_done {
   void *ctx;
+  int recovered; /* the store was replaced by a snapshot (no ctx, no result) */
   store_result res;
   store_event **events;
   size_t n_events;

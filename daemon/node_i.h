@@ -162,6 +162,8 @@ int node_snapshot_make(void *arg, raft_snapshot *out);
 void node_snapshot_install(node *n, const raft_snapshot *snap);
 void node_compact(node *n);
 void node_wait_applied(node *n);
+/* Tells the loop that the store was replaced (watchers cleared, history reloaded). */
+void node_notify_recovered(node *n);
 
 /* node.c */
 void node_raft_shutdown(node *n);

@@ -47,6 +47,17 @@ size_t server_voters(server *s) {
  * before the loop reads anything else, so a watch sent after the answer finds the event. */
 static void on_applied(void *arg, node_done *d) {
   server *s = arg;
+  if (d->recovered) { /* a snapshot replaced the store: its history, and no old watcher */
+    store_event **evs = NULL;
+    size_t n = 0;
+    store_load_history(s->st, &evs, &n);
+    fprintf(stderr, "quorumd: watchers cleared after installing a snapshot (index %" PRIu64 ")\n",
+            store_index(s->st));
+    watch_hub_recover(s->hub, store_index(s->st), evs, n);
+    for (size_t i = 0; i < n; i++) store_event_unref(evs[i]);
+    free(evs);
+    return;
+  }
   if (d->ctx) atomic_fetch_sub(&s->stats.proposals_pending, 1);
   if (d->ctx == SYNC_CTX) s->sync_pending = 0;
   else if (d->ctx) ((server_waiter *)d->ctx)->done(s, d->ctx, &d->res);

@@ -153,6 +153,17 @@ static void watch_abort(http_req *r) {
 
 static void watch_event(watcher *w, store_event *e) {
   v2_watch *wt = w->data;
+  if (!e) { /* cleared: this member installed a snapshot (etcd: error 400, and the end) */
+    char body[160];
+    int n = snprintf(body, sizeof body,
+                     "{\"errorCode\":400,\"message\":\"watcher is cleared due to etcd "
+                     "recovery\",\"cause\":\"%s\",\"index\":%" PRIu64 "}\n",
+                     "watcher cleared", store_index(wt->s->st));
+    http_stream_write(wt->r, body, (size_t)n);
+    http_stream_end(wt->r);
+    watch_free(wt);
+    return;
+  }
   http_stream_write(wt->r, e->json, e->json_len);
   if (!w->stream) {
     http_stream_end(wt->r); /* clears on_abort: the request is finished */

@@ -228,3 +228,27 @@ store_event *watch_hub_scan(watch_hub *h, const watcher *w, uint64_t since, uint
   }
   return NULL;
 }
+
+void watch_hub_recover(watch_hub *h, uint64_t index, store_event **hist, size_t n) {
+  /* Every watcher is told once (event NULL) and removed; the callback may free it. */
+  for (size_t i = 0; i < h->nslots; i++) {
+    while (h->tab[i]) {
+      watch_bucket *b = h->tab[i];
+      watcher *w = b->head;
+      if (!w) { /* an empty bucket (none are kept, but be safe) */
+        h->tab[i] = b->next;
+        free(b->path);
+        free(b);
+        h->nbuckets--;
+        continue;
+      }
+      watch_hub_remove(h, w); /* drops the bucket when it empties */
+      w->cb(w, NULL);
+    }
+  }
+  for (size_t i = 0; i < h->n; i++) store_event_unref(h->ring[(h->head + i) % STORE_HISTORY]);
+  h->head = h->n = 0;
+  h->index = index;
+  for (size_t i = 0; i < n; i++) watch_hub_publish(h, hist[i]);
+  if (index > h->index) h->index = index;
+}

@@ -14,7 +14,8 @@
 typedef struct watch_hub watch_hub;
 typedef struct watcher watcher;
 
-/* Delivers e to w. For a one-shot watcher the hub has already removed w before the call. */
+/* Delivers e to w. For a one-shot watcher the hub has already removed w before the call.
+ * e is NULL when the watcher is cleared by watch_hub_recover (it is removed already). */
 typedef void (*watcher_cb)(watcher *w, store_event *e);
 
 struct watcher {
@@ -51,5 +52,10 @@ void watch_hub_add(watch_hub *h, watcher *w);
 /* Unregisters w (no-op when not registered). */
 void watch_hub_remove(watch_hub *h, watcher *w);
 size_t watch_hub_count(const watch_hub *h);
+
+/* After the store was replaced by a snapshot: every watcher gets its callback with a NULL
+ * event (etcd's error 400 "watcher is cleared due to etcd recovery") and is removed; the history
+ * becomes hist[0..n) (oldest first; the hub takes references) and the index `index`. */
+void watch_hub_recover(watch_hub *h, uint64_t index, store_event **hist, size_t n);
 
 #endif

@@ -514,3 +514,61 @@ def test_a_one_member_cluster_grows_to_three(make_cluster):
     victim.kill9()
     st, _, body = put(c.leader(), "/grow", "with-two-of-three")
     assert st == 200, body
+
+
+def test_watchers_of_a_member_restored_by_snapshot_are_cleared(make_cluster):
+    """A member cut off while the others compact their logs is brought back by a snapshot;
+    its watchers get etcd's error 400 (their history is gone) and new watches work."""
+    import socket
+    c = make_cluster(3, extra_args=("--snapshot-count", "50")).start()
+    leader = c.leader()
+    lag = c.followers(leader)[0]
+    lid = lag.member_id()
+    st, _, _ = put(leader, "/w/before", "x")
+    assert st == 201
+    wait_for(lambda: lag.keys("GET", "/w/before")[0] == 200, what="replica before the cut")
+    lag.partition("all")
+    for m in c.followers(leader) + [leader]:
+        if m is not lag:
+            m.partition(lid)
+    # A streaming watch on the member that will be restored.
+    s = socket.create_connection(("127.0.0.1", lag.client_port), timeout=30)
+    s.sendall(b"GET /v2/keys/w?wait=true&recursive=true&stream=true HTTP/1.1\r\nHost: x\r\n\r\n")
+    errors = []
+
+    def writer(lo, hi):
+        for i in range(lo, hi):
+            st, _, _ = put(leader, "/w/k%04d" % i, "v")
+            if st != 201:
+                errors.append(st)
+
+    ts = [threading.Thread(target=writer, args=(i * 150, (i + 1) * 150)) for i in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors
+    lag.partition("all", drop=False)
+    for m in c.members:
+        if m is not lag:
+            m.partition(lid, drop=False)
+    data = b""
+    deadline = time.monotonic() + 30
+    while b"watcher is cleared" not in data and time.monotonic() < deadline:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    assert b'"errorCode":400' in data and b"watcher is cleared due to etcd recovery" in data, data[-500:]
+    assert "installed a snapshot" in lag.log_text()
+    # The member serves the new state and new watches.
+    st, _, body = lag.keys("GET", "/w", params={"recursive": "true"})
+    assert st == 200 and len(body["node"]["nodes"]) == 1201
+    st, hdr, _ = lag.keys("GET", "/w/before")
+    idx = int(hdr["x-etcd-index"])
+    st, _, body = put(leader, "/w/after", "y")
+    assert st == 201
+    st, _, body = lag.keys("GET", "/w/after", params={"wait": "true", "waitIndex": str(idx + 1)},
+                           timeout=10)
+    assert st == 200 and body["node"]["value"] == "y", body
