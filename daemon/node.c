@@ -1,5 +1,7 @@
-/* node: the Raft driver of one member (see header): the raft thread (core + transport + log),
- * the apply thread (tree store), and the hand-over of outcomes to the HTTP loop.
+/* node: the Raft driver of one member (see header): start and stop, submissions from the
+ * loop, the raft thread (core, ready batches, proposals held while there is no leader) and
+ * the hand-over of outcomes to the HTTP loop. The apply thread is in node_apply.c, the table
+ * of waiting requests in node_pend.c, peers in node_transport.c, snapshots in node_snapshot.c.
  *
  *   HTTP loop --inbox+async--> raft thread: propose; ready: persist (fsync) → send → aq
  *   aq --apply thread: store_apply, one group write--> done --async--> HTTP loop
@@ -31,63 +33,9 @@ static int64_t wall_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* ------------------------------------------------------------------ pending requests */
-
-/* Requests of this member waiting for their entry: id → ctx. Ids grow by one per request, so
- * a table indexed by id modulo its size rarely collides; it doubles when one does. */
-static void pend_grow(pend_table *t) {
-  size_t nc = t->cap ? t->cap * 2 : 1024;
-  pend_slot *v = calloc(nc, sizeof *v);
-  if (!v) abort();
-  for (size_t i = 0; i < t->cap; i++)
-    if (t->v[i].id) {
-      size_t j = t->v[i].id & (nc - 1);
-      while (v[j].id) j = (j + 1) & (nc - 1);
-      v[j] = t->v[i];
-    }
-  free(t->v);
-  t->v = v;
-  t->cap = nc;
-}
-
-static void pend_put(pend_table *t, uint64_t id, void *ctx, int64_t deadline) {
-  if (t->n * 2 >= t->cap) pend_grow(t);
-  size_t j = id & (t->cap - 1);
-  while (t->v[j].id) j = (j + 1) & (t->cap - 1);
-  t->v[j] = (pend_slot){id, ctx, deadline};
-  t->n++;
-}
-
-/* Removes id; returns its ctx or NULL. */
-static void *pend_take(pend_table *t, uint64_t id) {
-  if (!t->cap || !id) return NULL;
-  size_t j = id & (t->cap - 1);
-  while (t->v[j].id) {
-    if (t->v[j].id == id) {
-      void *ctx = t->v[j].ctx;
-      /* Backward-shift deletion keeps probe chains intact. */
-      size_t hole = j, k = j;
-      for (;;) {
-        k = (k + 1) & (t->cap - 1);
-        if (!t->v[k].id) break;
-        size_t home = t->v[k].id & (t->cap - 1);
-        if (((k - home) & (t->cap - 1)) >= ((k - hole) & (t->cap - 1))) {
-          t->v[hole] = t->v[k];
-          hole = k;
-        }
-      }
-      t->v[hole] = (pend_slot){0};
-      t->n--;
-      return ctx;
-    }
-    j = (j + 1) & (t->cap - 1);
-  }
-  return NULL;
-}
-
 /* ------------------------------------------------------------------ outcomes to the loop */
 
-static void done_push(node *n, done_item *d) {
+void node_done_push(node *n, done_item *d) {
   pthread_mutex_lock(&n->mu);
   if (n->done_tail) n->done_tail->next = d;
   else n->done_head = d;
@@ -115,7 +63,7 @@ void node_notify_recovered(node *n) {
   done_item *d = calloc(1, sizeof *d);
   if (!d) abort();
   d->d.recovered = 1;
-  done_push(n, d);
+  node_done_push(n, d);
 }
 
 /* Fails a request that could not be committed (loop thread or raft thread). */
@@ -125,7 +73,7 @@ static void fail_request(node *n, void *ctx, const char *cause) {
   d->d.ctx = ctx;
   store_result_error(&d->d.res, 300, cause, strlen(cause), store_index(n->s));
   d->d.res.status = 500;
-  done_push(n, d);
+  node_done_push(n, d);
 }
 
 /* Every 100 ms on the loop: requests past their deadline get error 300. */
@@ -135,17 +83,7 @@ static void on_expire_timer(uv_timer_t *t) {
   void *expired[64];
   size_t ne;
   do {
-    ne = 0;
-    pthread_mutex_lock(&n->pmu);
-    for (size_t i = 0; i < n->pend.cap && ne < 64; i++) {
-      pend_slot *p = &n->pend.v[i];
-      if (p->id && p->deadline < now) {
-        uint64_t id = p->id;
-        expired[ne++] = pend_take(&n->pend, id);
-        i = (size_t)-1; /* the table shifted: rescan */
-      }
-    }
-    pthread_mutex_unlock(&n->pmu);
+    ne = node_pend_expired(n, now, expired, 64);
     for (size_t i = 0; i < ne; i++)
       if (expired[i]) fail_request(n, expired[i], "etcdserver: request timed out");
   } while (ne == 64);
@@ -178,9 +116,7 @@ int node_submit(node *n, proto_record *rec, void *ctx) {
     return -ENOMEM;
   }
   if (ctx) {
-    pthread_mutex_lock(&n->pmu);
-    pend_put(&n->pend, rec->id, ctx, mono_ns() + (int64_t)n->cfg.request_timeout_ms * 1000000);
-    pthread_mutex_unlock(&n->pmu);
+    node_pend_put(n, rec->id, ctx, mono_ns() + (int64_t)n->cfg.request_timeout_ms * 1000000);
   }
   node_inbox_push(n, it);
   return 0;
@@ -191,9 +127,7 @@ int node_submit_conf(node *n, uint8_t type, const node_member *m, void *ctx) {
   node_member_ctx mc = {.origin = n->cfg.id, .m = *m};
   inbox_item it = {.kind = INBOX_CONF, .conf_type = type, .conf_node = m->id, .conf_id = id};
   if (node_member_encode(&mc, &it.data, &it.len)) return -ENOMEM;
-  pthread_mutex_lock(&n->pmu);
-  pend_put(&n->pend, id, ctx, mono_ns() + (int64_t)n->cfg.request_timeout_ms * 1000000);
-  pthread_mutex_unlock(&n->pmu);
+  node_pend_put(n, id, ctx, mono_ns() + (int64_t)n->cfg.request_timeout_ms * 1000000);
   node_inbox_push(n, it);
   return 0;
 }
@@ -201,9 +135,7 @@ int node_submit_conf(node *n, uint8_t type, const node_member *m, void *ctx) {
 int node_read(node *n, void *ctx) {
   uint64_t id = ++n->next_id;
   inbox_item it = {.kind = INBOX_READ, .conf_id = id};
-  pthread_mutex_lock(&n->pmu);
-  pend_put(&n->pend, id, ctx, mono_ns() + (int64_t)n->cfg.request_timeout_ms * 1000000);
-  pthread_mutex_unlock(&n->pmu);
+  node_pend_put(n, id, ctx, mono_ns() + (int64_t)n->cfg.request_timeout_ms * 1000000);
   node_inbox_push(n, it);
   return 0;
 }
@@ -233,311 +165,6 @@ uint64_t node_last_index(node *n) {
 void node_set_partition(node *n, uint64_t peer, bool drop) {
   inbox_item it = {.kind = INBOX_PARTITION, .conf_node = peer, .conf_type = drop};
   node_inbox_push(n, it);
-}
-
-/* ------------------------------------------------------------------ members table */
-
-/* Adds or replaces m in the in-memory table (caller holds mu). */
-static void members_set_locked(node *n, const node_member *m) {
-  for (size_t i = 0; i < n->n_members; i++)
-    if (n->members[i].id == m->id) {
-      n->members[i] = *m;
-      return;
-    }
-  if (n->n_members < NODE_MAX_MEMBERS) n->members[n->n_members++] = *m;
-}
-
-static void members_del_locked(node *n, uint64_t id) {
-  for (size_t i = 0; i < n->n_members; i++)
-    if (n->members[i].id == id) {
-      n->members[i] = n->members[--n->n_members];
-      return;
-    }
-}
-
-const node_member *node_member_find_locked(node *n, uint64_t id) {
-  for (size_t i = 0; i < n->n_members; i++)
-    if (n->members[i].id == id) return &n->members[i];
-  return NULL;
-}
-
-/* ------------------------------------------------------------------ apply thread */
-
-/* Applies one committed entry; returns the outcome for the loop or NULL. */
-static done_item *apply_entry(node *n, apply_item *e) {
-  done_item *d = NULL;
-  if (e->type == RAFT_ENTRY_CONF_CHANGE) {
-    raft_conf_change cc;
-    node_member_ctx mc;
-    if (raft_conf_change_decode(e->data, e->len, &cc) == 0 &&
-        node_member_decode(cc.context.base, cc.context.len, &mc) == 0) {
-      if (e->index > store_applied(n->s)) {
-        pthread_mutex_lock(&n->mu);
-        if (cc.type == RAFT_CONF_REMOVE_NODE) members_del_locked(n, cc.node_id);
-        else members_set_locked(n, &mc.m);
-        pthread_mutex_unlock(&n->mu);
-        if (cc.type == RAFT_CONF_REMOVE_NODE) store_member_del(n->s, cc.node_id);
-        else node_store_member_put(n, &mc.m);
-      }
-      if (mc.origin == n->cfg.id) {
-        pthread_mutex_lock(&n->pmu);
-        void *ctx = pend_take(&n->pend, cc.id);
-        pthread_mutex_unlock(&n->pmu);
-        if (ctx) {
-          d = calloc(1, sizeof *d);
-          if (!d) abort();
-          d->d.ctx = ctx;
-          d->d.res.etcd_index = store_index(n->s);
-        }
-      }
-    }
-    store_skip(n->s, e->index);
-    return d;
-  }
-  if (!e->len) { /* a leader's empty entry */
-    store_skip(n->s, e->index);
-    return NULL;
-  }
-  proto_record rec;
-  if (proto_record_decode((const char *)e->data, e->len, &rec)) {
-    fprintf(stderr, "quorumd: fatal: log entry %" PRIu64 " is not a request record\n", e->index);
-    abort();
-  }
-  if (rec.op == PROTO_OP_MEMBER) {
-    node_member_ctx mc;
-    if (e->index > store_applied(n->s) && node_member_decode((const uint8_t *)rec.value,
-                                                             rec.value_len, &mc) == 0) {
-      pthread_mutex_lock(&n->mu);
-      const node_member *cur = node_member_find_locked(n, mc.m.id);
-      int known = cur != NULL;
-      if (known) members_set_locked(n, &mc.m);
-      pthread_mutex_unlock(&n->mu);
-      if (known) node_store_member_put(n, &mc.m);
-    }
-    store_skip(n->s, e->index);
-    return NULL;
-  }
-  d = calloc(1, sizeof *d);
-  if (!d) abort();
-  size_t ce = 0;
-  if (store_apply(n->s, e->index, &rec, &d->d.res, &d->d.events, &d->d.n_events, &ce)) {
-    fprintf(stderr, "quorumd: fatal: cannot apply log entry %" PRIu64 "\n", e->index);
-    abort();
-  }
-  if (rec.member == n->cfg.id && rec.id) {
-    pthread_mutex_lock(&n->pmu);
-    d->d.ctx = pend_take(&n->pend, rec.id);
-    pthread_mutex_unlock(&n->pmu);
-  }
-  if (!d->d.ctx && !d->d.n_events) {
-    store_result_free(&d->d.res);
-    free(d->d.events);
-    free(d);
-    return NULL;
-  }
-  if (!d->d.ctx) store_result_free(&d->d.res);
-  return d;
-}
-
-static void reads_defer(apply_queue *q, const apply_item *it) {
-  if (q->n == q->cap) {
-    size_t nc = q->cap ? q->cap * 2 : 64;
-    apply_item *v = realloc(q->v, nc * sizeof *v);
-    if (!v) abort();
-    q->v = v;
-    q->cap = nc;
-  }
-  q->v[q->n++] = *it;
-}
-
-/* The outcome of a read whose index is applied (the group is written before it is delivered). */
-static done_item *read_ready(node *n, uint64_t read_id) {
-  pthread_mutex_lock(&n->pmu);
-  void *ctx = pend_take(&n->pend, read_id);
-  pthread_mutex_unlock(&n->pmu);
-  if (!ctx) return NULL;
-  done_item *d = calloc(1, sizeof *d);
-  if (!d) abort();
-  d->d.ctx = ctx;
-  d->d.res.etcd_index = store_index(n->s);
-  return d;
-}
-
-static void apply_batch(node *n, apply_queue *b) {
-  done_item *head = NULL, *last = NULL;
-  for (size_t i = 0; i < b->n; i++) {
-    done_item *d;
-    if (b->v[i].type == APPLY_READ) {
-      reads_defer(&n->reads_waiting, &b->v[i]);
-      continue;
-    }
-    d = apply_entry(n, &b->v[i]);
-    free(b->v[i].data);
-    if (!d) continue;
-    if (last) last->next = d;
-    else head = d;
-    last = d;
-  }
-  if (store_group_flush(n->s)) {
-    fprintf(stderr, "quorumd: fatal: cannot write the tree store\n");
-    abort();
-  }
-  uint64_t applied = store_applied(n->s);
-  /* Reads whose index is now applied can be answered. */
-  size_t keep = 0;
-  for (size_t i = 0; i < n->reads_waiting.n; i++) {
-    apply_item *it = &n->reads_waiting.v[i];
-    if (it->index > applied) {
-      n->reads_waiting.v[keep++] = *it;
-      continue;
-    }
-    done_item *d = read_ready(n, it->read_id);
-    if (!d) continue;
-    if (last) last->next = d;
-    else head = d;
-    last = d;
-  }
-  n->reads_waiting.n = keep;
-  if (applied - atomic_load(&n->synced_applied) >= n->cfg.keep) {
-    uint64_t durable = store_sync_applied(n->s);
-    if (durable) atomic_store(&n->synced_applied, durable);
-  }
-  atomic_fetch_add(&n->st->proposals_committed, b->n);
-  b->n = 0;
-  if (head) {
-    pthread_mutex_lock(&n->mu);
-    if (n->done_tail) n->done_tail->next = head;
-    else n->done_head = head;
-    n->done_tail = last;
-    pthread_mutex_unlock(&n->mu);
-    uv_async_send(&n->done_async);
-  }
-}
-
-static void *apply_main(void *arg) {
-  node *n = arg;
-  pthread_setname_np(pthread_self(), "quorumd-apply");
-  apply_queue batch = {0};
-  pthread_mutex_lock(&n->mu);
-  for (;;) {
-    /* applying set here means the raft thread is applying inline: wait for it. */
-    while ((!n->aq.n || n->applying) && !n->raft_done) pthread_cond_wait(&n->apply_cv, &n->mu);
-    while (n->applying) pthread_cond_wait(&n->idle_cv, &n->mu);
-    if (!n->aq.n) break;
-    apply_queue t = n->aq;
-    n->aq = batch;
-    batch = t;
-    n->applying = 1;
-    pthread_mutex_unlock(&n->mu);
-    apply_batch(n, &batch);
-    pthread_mutex_lock(&n->mu);
-    n->applying = 0;
-    pthread_cond_broadcast(&n->idle_cv);
-  }
-  pthread_mutex_unlock(&n->mu);
-  free(batch.v);
-  return NULL;
-}
-
-/* Raft thread: queues committed entries for the apply thread (copies their data). */
-static void aq_push(node *n, const raft_entry *ents, size_t k) {
-  pthread_mutex_lock(&n->mu);
-  if (n->aq.n + k > n->aq.cap) {
-    size_t nc = n->aq.cap ? n->aq.cap : 256;
-    while (nc < n->aq.n + k) nc *= 2;
-    apply_item *v = realloc(n->aq.v, nc * sizeof *v);
-    if (!v) abort();
-    n->aq.v = v;
-    n->aq.cap = nc;
-  }
-  for (size_t i = 0; i < k; i++) {
-    apply_item *a = &n->aq.v[n->aq.n++];
-    a->index = ents[i].index;
-    a->type = ents[i].type;
-    a->len = ents[i].data.len;
-    a->data = NULL;
-    if (a->len) {
-      a->data = malloc(a->len);
-      if (!a->data) abort();
-      memcpy(a->data, ents[i].data.base, a->len);
-    }
-  }
-  pthread_cond_signal(&n->apply_cv);
-  pthread_mutex_unlock(&n->mu);
-}
-
-/* Raft thread, one member only: applies committed entries itself when the apply thread is
- * idle and nothing is queued, saving a thread hand-over per write at low load (the apply
- * thread takes over as soon as batches queue up). A cluster always hands over, so the raft
- * thread stays free for its peers. Returns whether it applied them. */
-static int apply_inline(node *n, const raft_entry *ents, size_t k) {
-  if (n->status.raft.conf.n_voters != 1) return 0;
-  pthread_mutex_lock(&n->mu);
-  int ok = !n->aq.n && !n->applying;
-  if (ok) n->applying = 1;
-  pthread_mutex_unlock(&n->mu);
-  if (!ok) return 0;
-  apply_queue *q = &n->inline_q;
-  if (k > q->cap) {
-    apply_item *v = realloc(q->v, k * sizeof *v);
-    if (!v) abort();
-    q->v = v;
-    q->cap = k;
-  }
-  q->n = k;
-  for (size_t i = 0; i < k; i++) {
-    apply_item *a = &q->v[i];
-    *a = (apply_item){.index = ents[i].index, .type = ents[i].type, .len = ents[i].data.len};
-    if (a->len) {
-      a->data = malloc(a->len);
-      if (!a->data) abort();
-      memcpy(a->data, ents[i].data.base, a->len);
-    }
-  }
-  apply_batch(n, q);
-  pthread_mutex_lock(&n->mu);
-  n->applying = 0;
-  pthread_cond_broadcast(&n->idle_cv);
-  pthread_cond_signal(&n->apply_cv);
-  pthread_mutex_unlock(&n->mu);
-  return 1;
-}
-
-/* Raft thread: queues ready reads behind the committed entries queued so far. */
-static void aq_push_reads(node *n, const raft_read_state *rs, size_t k) {
-  pthread_mutex_lock(&n->mu);
-  for (size_t i = 0; i < k; i++) {
-    uint64_t seq = 0;
-    if (rs[i].ctx.len != 8) continue;
-    for (int b = 0; b < 8; b++) seq = seq << 8 | rs[i].ctx.base[b];
-    read_batch *rb = NULL;
-    for (size_t j = 0; j < n->n_read_batches; j++)
-      if (n->read_batches[j].seq == seq) rb = &n->read_batches[j];
-    if (!rb) continue;
-    if (n->aq.n + rb->n > n->aq.cap) {
-      size_t nc = n->aq.cap ? n->aq.cap : 256;
-      while (nc < n->aq.n + rb->n) nc *= 2;
-      apply_item *v = realloc(n->aq.v, nc * sizeof *v);
-      if (!v) abort();
-      n->aq.v = v;
-      n->aq.cap = nc;
-    }
-    for (size_t j = 0; j < rb->n; j++)
-      n->aq.v[n->aq.n++] =
-          (apply_item){.index = rs[i].index, .read_id = rb->ids[j], .type = APPLY_READ};
-    free(rb->ids);
-    *rb = n->read_batches[--n->n_read_batches];
-  }
-  pthread_cond_signal(&n->apply_cv);
-  pthread_mutex_unlock(&n->mu);
-}
-
-/* Raft thread: waits until everything queued is applied (before installing a snapshot or
- * making one). */
-static void wait_applied(node *n) {
-  pthread_mutex_lock(&n->mu);
-  while (n->aq.n || n->applying) pthread_cond_wait(&n->idle_cv, &n->mu);
-  pthread_mutex_unlock(&n->mu);
 }
 
 /* ------------------------------------------------------------------ raft thread */
@@ -577,9 +204,7 @@ static void item_fail(node *n, inbox_item *it, const char *cause) {
     proto_record rec;
     if (proto_record_decode(it->data, it->len, &rec) == 0) id = rec.id;
   }
-  pthread_mutex_lock(&n->pmu);
-  void *ctx = pend_take(&n->pend, id);
-  pthread_mutex_unlock(&n->pmu);
+  void *ctx = node_pend_take(n, id);
   if (ctx) fail_request(n, ctx, cause);
 }
 
@@ -706,26 +331,13 @@ static void flush_reads(node *n) {
   n->n_reads_new = 0;
 }
 
-static int pend_has(node *n, uint64_t id) {
-  int live = 0;
-  pthread_mutex_lock(&n->pmu);
-  if (n->pend.cap && id)
-    for (size_t j = id & (n->pend.cap - 1); n->pend.v[j].id; j = (j + 1) & (n->pend.cap - 1))
-      if (n->pend.v[j].id == id) {
-        live = 1;
-        break;
-      }
-  pthread_mutex_unlock(&n->pmu);
-  return live;
-}
-
 /* Whether a waiting item still has a client (or needs none: SYNC and member records). A
  * client told "timed out" should not see its write happen much later. */
 static int item_live(node *n, inbox_item *it) {
-  if (it->kind == INBOX_CONF || it->kind == INBOX_READ) return pend_has(n, it->conf_id);
+  if (it->kind == INBOX_CONF || it->kind == INBOX_READ) return node_pend_has(n, it->conf_id);
   proto_record rec;
   return proto_record_decode(it->data, it->len, &rec) == 0 &&
-         (rec.op == PROTO_OP_SYNC || rec.op == PROTO_OP_MEMBER || pend_has(n, rec.id));
+         (rec.op == PROTO_OP_SYNC || rec.op == PROTO_OP_MEMBER || node_pend_has(n, rec.id));
 }
 
 /* Drops waiting items whose requests are gone (expired on the loop). */
@@ -741,7 +353,7 @@ static void prune_waiting(node *n) {
   for (size_t i = 0; i < n->n_read_batches;) {
     read_batch *rb = &n->read_batches[i];
     int live = 0;
-    for (size_t j = 0; j < rb->n && !live; j++) live = pend_has(n, rb->ids[j]);
+    for (size_t j = 0; j < rb->n && !live; j++) live = node_pend_has(n, rb->ids[j]);
     if (live) {
       i++;
       continue;
@@ -807,9 +419,9 @@ static void process_ready(node *n) {
         node_transport_conf(n, cc.type, &mc.m);
       if (cc.type == RAFT_CONF_REMOVE_NODE && cc.node_id == n->cfg.id) n->removed = 1;
     }
-    if (rd.n_committed && !apply_inline(n, rd.committed, rd.n_committed))
-      aq_push(n, rd.committed, rd.n_committed);
-    if (rd.n_reads) aq_push_reads(n, rd.reads, rd.n_reads);
+    if (rd.n_committed && !node_apply_inline(n, rd.committed, rd.n_committed))
+      node_aq_push(n, rd.committed, rd.n_committed);
+    if (rd.n_reads) node_aq_push_reads(n, rd.reads, rd.n_reads);
     uint64_t had_leader = n->status.lead;
     raft_advance(n->r, &rd);
     publish_status(n);
@@ -918,7 +530,7 @@ static int bootstrap(node *n, char *err, size_t errlen) {
   pthread_mutex_lock(&n->mu);
   for (size_t i = 0; i < n->cfg.n_initial; i++) {
     if (n->cfg.join_existing && n->cfg.initial[i].id == n->cfg.id) continue;
-    members_set_locked(n, &n->cfg.initial[i]);
+    node_members_set_locked(n, &n->cfg.initial[i]);
     node_store_member_put(n, &n->cfg.initial[i]);
   }
   pthread_mutex_unlock(&n->mu);
@@ -1010,7 +622,7 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
   if (cs.n_voters == 1 && cs.voters[0] == cfg->id) raft_campaign(n->r); /* alone: lead now */
   process_ready(n);
   publish_status(n);
-  if (pthread_create(&n->apply_thread, NULL, apply_main, n)) abort();
+  if (pthread_create(&n->apply_thread, NULL, node_apply_main, n)) abort();
   if (pthread_create(&n->raft_thread, NULL, raft_main, n)) abort();
   *out = n;
   return 0;
@@ -1094,6 +706,3 @@ void node_free_cb(uv_handle_t *h) {
   free(n);
 }
 
-uint64_t node_applied_hint(node *n) { return store_applied(n->s); }
-
-void node_wait_applied(node *n) { wait_applied(n); }

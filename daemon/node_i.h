@@ -141,6 +141,21 @@ struct node {
 
 const node_member *node_member_find_locked(node *n, uint64_t id);
 
+/* node_pend.c (any thread) */
+void node_pend_put(node *n, uint64_t id, void *ctx, int64_t deadline);
+void *node_pend_take(node *n, uint64_t id);
+int node_pend_has(node *n, uint64_t id);
+/* Takes up to max requests past their deadline into out; returns how many. */
+size_t node_pend_expired(node *n, int64_t now, void **out, size_t max);
+
+/* node_apply.c */
+void node_members_set_locked(node *n, const node_member *m); /* mu held */
+void *node_apply_main(void *arg);                              /* the apply thread */
+void node_aq_push(node *n, const raft_entry *ents, size_t k);  /* raft thread */
+void node_aq_push_reads(node *n, const raft_read_state *rs, size_t k);
+int node_apply_inline(node *n, const raft_entry *ents, size_t k);
+void node_done_push(node *n, done_item *d);
+
 /* node_member.c */
 int node_member_encode(const node_member_ctx *mc, char **out, size_t *len);
 int node_member_decode(const uint8_t *data, size_t len, node_member_ctx *mc);

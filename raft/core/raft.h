@@ -1,8 +1,9 @@
 /* raft: the public API of the consensus core, a pure state machine in the manner of
  * etcd-io/raft's RawNode. Inputs are raft_tick, raft_step and the propose/command calls; output
  * is a raft_ready batch (state and entries to persist, messages to send, committed entries to
- * apply), acknowledged with raft_advance. The core does no I/O, reads no clock and calls no
- * rand(): randomness comes from a PRNG seeded by raft_config.seed, time from ticks.
+ * apply), acknowledged with raft_advance. The core does no I/O, reads no clock and uses no
+ * random function of libc: randomness comes from a PRNG seeded by raft_config.seed, time
+ * from ticks.
  *
  * The driver's contract, for each ready batch, in this order:
  *   1. persist hs (when hs_changed), the snapshot (when has_snapshot) and entries (an append

@@ -1,6 +1,6 @@
 /* rng.c: the per-instance PRNG (xoshiro256**, seeded through splitmix64). The core calls no
- * rand(): every random choice (the randomized election timeout) comes from here, so a seed
- * replays a run exactly. */
+ * random function of libc: every random choice (the randomized election timeout) comes from
+ * here, so a seed replays a run exactly. */
 #include "raft/core/raft_i.h"
 
 static uint64_t splitmix64(uint64_t *x) {

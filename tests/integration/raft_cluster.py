@@ -7,6 +7,7 @@ elections take a fraction of a second.
 """
 import json
 import os
+import shutil
 import time
 
 import cluster
@@ -62,11 +63,7 @@ class RaftCluster:
         self.members = [Member(self, os.path.join(workdir, "m%d" % i), "m%d" % i, extra_args)
                         for i in range(n)]
         self.excluded = set()  # names left out of --initial-cluster (to be added later)
-        for m in self.members:
-            m.client_port = cluster.free_port()
-            m.peer_port = cluster.free_port()
-            while m.peer_port == m.client_port:
-                m.peer_port = cluster.free_port()
+        self._pick_ports()
 
     def initial_cluster(self):
         return ",".join("%s=%s" % (m.name, m.peer_url) for m in self.members
@@ -79,9 +76,32 @@ class RaftCluster:
         self.members.append(m)
         return m
 
-    def start(self):
+    def _pick_ports(self):
+        taken = set()
         for m in self.members:
-            m.start()
+            m.client_port = cluster.free_port()
+            m.peer_port = cluster.free_port()
+            while m.peer_port == m.client_port or {m.client_port, m.peer_port} & taken:
+                m.client_port, m.peer_port = cluster.free_port(), cluster.free_port()
+            taken |= {m.client_port, m.peer_port}
+
+    def start(self):
+        """Starts every member. The first start of a new cluster retries with fresh ports and
+        data dirs when another process took a port between picking and binding it."""
+        fresh = all(m.starts == 0 for m in self.members)
+        for attempt in range(3):
+            try:
+                for m in self.members:
+                    m.start()
+                return self
+            except cluster.ServerStartError as e:
+                if not fresh or attempt == 2 or "address already in use" not in str(e).lower():
+                    raise
+                for m in self.members:
+                    if m.running():
+                        m.kill9()
+                    shutil.rmtree(m.data_dir, ignore_errors=True)
+                self._pick_ports()
         return self
 
     def stop(self):

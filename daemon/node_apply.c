@@ -1,0 +1,307 @@
+/* node_apply: the apply thread of the Raft driver and what feeds it: committed entries applied
+ * to the tree store in log order (one store WriteBatch per group), membership and member
+ * records, ReadIndex reads released once their index is applied, outcomes handed to the loop.
+ * The raft thread queues entries (node_aq_push) or, on a lone idle member, applies them
+ * itself (node_apply_inline). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/node_i.h"
+
+/* Adds or replaces m in the in-memory table (caller holds mu). */
+void node_members_set_locked(node *n, const node_member *m) {
+  for (size_t i = 0; i < n->n_members; i++)
+    if (n->members[i].id == m->id) {
+      n->members[i] = *m;
+      return;
+    }
+  if (n->n_members < NODE_MAX_MEMBERS) n->members[n->n_members++] = *m;
+}
+
+static void members_del_locked(node *n, uint64_t id) {
+  for (size_t i = 0; i < n->n_members; i++)
+    if (n->members[i].id == id) {
+      n->members[i] = n->members[--n->n_members];
+      return;
+    }
+}
+
+const node_member *node_member_find_locked(node *n, uint64_t id) {
+  for (size_t i = 0; i < n->n_members; i++)
+    if (n->members[i].id == id) return &n->members[i];
+  return NULL;
+}
+
+/* Applies one committed entry; returns the outcome for the loop or NULL. */
+static done_item *apply_entry(node *n, apply_item *e) {
+  done_item *d = NULL;
+  if (e->type == RAFT_ENTRY_CONF_CHANGE) {
+    raft_conf_change cc;
+    node_member_ctx mc;
+    if (raft_conf_change_decode(e->data, e->len, &cc) == 0 &&
+        node_member_decode(cc.context.base, cc.context.len, &mc) == 0) {
+      if (e->index > store_applied(n->s)) {
+        pthread_mutex_lock(&n->mu);
+        if (cc.type == RAFT_CONF_REMOVE_NODE) members_del_locked(n, cc.node_id);
+        else node_members_set_locked(n, &mc.m);
+        pthread_mutex_unlock(&n->mu);
+        if (cc.type == RAFT_CONF_REMOVE_NODE) store_member_del(n->s, cc.node_id);
+        else node_store_member_put(n, &mc.m);
+      }
+      if (mc.origin == n->cfg.id) {
+        void *ctx = node_pend_take(n, cc.id);
+        if (ctx) {
+          d = calloc(1, sizeof *d);
+          if (!d) abort();
+          d->d.ctx = ctx;
+          d->d.res.etcd_index = store_index(n->s);
+        }
+      }
+    }
+    store_skip(n->s, e->index);
+    return d;
+  }
+  if (!e->len) { /* a leader's empty entry */
+    store_skip(n->s, e->index);
+    return NULL;
+  }
+  proto_record rec;
+  if (proto_record_decode((const char *)e->data, e->len, &rec)) {
+    fprintf(stderr, "quorumd: fatal: log entry %" PRIu64 " is not a request record\n", e->index);
+    abort();
+  }
+  if (rec.op == PROTO_OP_MEMBER) {
+    node_member_ctx mc;
+    if (e->index > store_applied(n->s) && node_member_decode((const uint8_t *)rec.value,
+                                                             rec.value_len, &mc) == 0) {
+      pthread_mutex_lock(&n->mu);
+      const node_member *cur = node_member_find_locked(n, mc.m.id);
+      int known = cur != NULL;
+      if (known) node_members_set_locked(n, &mc.m);
+      pthread_mutex_unlock(&n->mu);
+      if (known) node_store_member_put(n, &mc.m);
+    }
+    store_skip(n->s, e->index);
+    return NULL;
+  }
+  d = calloc(1, sizeof *d);
+  if (!d) abort();
+  size_t ce = 0;
+  if (store_apply(n->s, e->index, &rec, &d->d.res, &d->d.events, &d->d.n_events, &ce)) {
+    fprintf(stderr, "quorumd: fatal: cannot apply log entry %" PRIu64 "\n", e->index);
+    abort();
+  }
+  if (rec.member == n->cfg.id && rec.id) {
+    d->d.ctx = node_pend_take(n, rec.id);
+  }
+  if (!d->d.ctx && !d->d.n_events) {
+    store_result_free(&d->d.res);
+    free(d->d.events);
+    free(d);
+    return NULL;
+  }
+  if (!d->d.ctx) store_result_free(&d->d.res);
+  return d;
+}
+
+static void reads_defer(apply_queue *q, const apply_item *it) {
+  if (q->n == q->cap) {
+    size_t nc = q->cap ? q->cap * 2 : 64;
+    apply_item *v = realloc(q->v, nc * sizeof *v);
+    if (!v) abort();
+    q->v = v;
+    q->cap = nc;
+  }
+  q->v[q->n++] = *it;
+}
+
+/* The outcome of a read whose index is applied (the group is written before it is delivered). */
+static done_item *read_ready(node *n, uint64_t read_id) {
+  void *ctx = node_pend_take(n, read_id);
+  if (!ctx) return NULL;
+  done_item *d = calloc(1, sizeof *d);
+  if (!d) abort();
+  d->d.ctx = ctx;
+  d->d.res.etcd_index = store_index(n->s);
+  return d;
+}
+
+static void apply_batch(node *n, apply_queue *b) {
+  done_item *head = NULL, *last = NULL;
+  for (size_t i = 0; i < b->n; i++) {
+    done_item *d;
+    if (b->v[i].type == APPLY_READ) {
+      reads_defer(&n->reads_waiting, &b->v[i]);
+      continue;
+    }
+    d = apply_entry(n, &b->v[i]);
+    free(b->v[i].data);
+    if (!d) continue;
+    if (last) last->next = d;
+    else head = d;
+    last = d;
+  }
+  if (store_group_flush(n->s)) {
+    fprintf(stderr, "quorumd: fatal: cannot write the tree store\n");
+    abort();
+  }
+  uint64_t applied = store_applied(n->s);
+  /* Reads whose index is now applied can be answered. */
+  size_t keep = 0;
+  for (size_t i = 0; i < n->reads_waiting.n; i++) {
+    apply_item *it = &n->reads_waiting.v[i];
+    if (it->index > applied) {
+      n->reads_waiting.v[keep++] = *it;
+      continue;
+    }
+    done_item *d = read_ready(n, it->read_id);
+    if (!d) continue;
+    if (last) last->next = d;
+    else head = d;
+    last = d;
+  }
+  n->reads_waiting.n = keep;
+  if (applied - atomic_load(&n->synced_applied) >= n->cfg.keep) {
+    uint64_t durable = store_sync_applied(n->s);
+    if (durable) atomic_store(&n->synced_applied, durable);
+  }
+  atomic_fetch_add(&n->st->proposals_committed, b->n);
+  b->n = 0;
+  if (head) {
+    pthread_mutex_lock(&n->mu);
+    if (n->done_tail) n->done_tail->next = head;
+    else n->done_head = head;
+    n->done_tail = last;
+    pthread_mutex_unlock(&n->mu);
+    uv_async_send(&n->done_async);
+  }
+}
+
+void *node_apply_main(void *arg) {
+  node *n = arg;
+  pthread_setname_np(pthread_self(), "quorumd-apply");
+  apply_queue batch = {0};
+  pthread_mutex_lock(&n->mu);
+  for (;;) {
+    /* applying set here means the raft thread is applying inline: wait for it. */
+    while ((!n->aq.n || n->applying) && !n->raft_done) pthread_cond_wait(&n->apply_cv, &n->mu);
+    while (n->applying) pthread_cond_wait(&n->idle_cv, &n->mu);
+    if (!n->aq.n) break;
+    apply_queue t = n->aq;
+    n->aq = batch;
+    batch = t;
+    n->applying = 1;
+    pthread_mutex_unlock(&n->mu);
+    apply_batch(n, &batch);
+    pthread_mutex_lock(&n->mu);
+    n->applying = 0;
+    pthread_cond_broadcast(&n->idle_cv);
+  }
+  pthread_mutex_unlock(&n->mu);
+  free(batch.v);
+  return NULL;
+}
+
+/* Raft thread: queues committed entries for the apply thread (copies their data). */
+void node_aq_push(node *n, const raft_entry *ents, size_t k) {
+  pthread_mutex_lock(&n->mu);
+  if (n->aq.n + k > n->aq.cap) {
+    size_t nc = n->aq.cap ? n->aq.cap : 256;
+    while (nc < n->aq.n + k) nc *= 2;
+    apply_item *v = realloc(n->aq.v, nc * sizeof *v);
+    if (!v) abort();
+    n->aq.v = v;
+    n->aq.cap = nc;
+  }
+  for (size_t i = 0; i < k; i++) {
+    apply_item *a = &n->aq.v[n->aq.n++];
+    a->index = ents[i].index;
+    a->type = ents[i].type;
+    a->len = ents[i].data.len;
+    a->data = NULL;
+    if (a->len) {
+      a->data = malloc(a->len);
+      if (!a->data) abort();
+      memcpy(a->data, ents[i].data.base, a->len);
+    }
+  }
+  pthread_cond_signal(&n->apply_cv);
+  pthread_mutex_unlock(&n->mu);
+}
+
+/* Raft thread, one member only: applies committed entries itself when the apply thread is
+ * idle and nothing is queued, saving a thread hand-over per write at low load (the apply
+ * thread takes over as soon as batches queue up). A cluster always hands over, so the raft
+ * thread stays free for its peers. Returns whether it applied them. */
+int node_apply_inline(node *n, const raft_entry *ents, size_t k) {
+  if (n->status.raft.conf.n_voters != 1) return 0;
+  pthread_mutex_lock(&n->mu);
+  int ok = !n->aq.n && !n->applying;
+  if (ok) n->applying = 1;
+  pthread_mutex_unlock(&n->mu);
+  if (!ok) return 0;
+  apply_queue *q = &n->inline_q;
+  if (k > q->cap) {
+    apply_item *v = realloc(q->v, k * sizeof *v);
+    if (!v) abort();
+    q->v = v;
+    q->cap = k;
+  }
+  q->n = k;
+  for (size_t i = 0; i < k; i++) {
+    apply_item *a = &q->v[i];
+    *a = (apply_item){.index = ents[i].index, .type = ents[i].type, .len = ents[i].data.len};
+    if (a->len) {
+      a->data = malloc(a->len);
+      if (!a->data) abort();
+      memcpy(a->data, ents[i].data.base, a->len);
+    }
+  }
+  apply_batch(n, q);
+  pthread_mutex_lock(&n->mu);
+  n->applying = 0;
+  pthread_cond_broadcast(&n->idle_cv);
+  pthread_cond_signal(&n->apply_cv);
+  pthread_mutex_unlock(&n->mu);
+  return 1;
+}
+
+/* Raft thread: queues ready reads behind the committed entries queued so far. */
+void node_aq_push_reads(node *n, const raft_read_state *rs, size_t k) {
+  pthread_mutex_lock(&n->mu);
+  for (size_t i = 0; i < k; i++) {
+    uint64_t seq = 0;
+    if (rs[i].ctx.len != 8) continue;
+    for (int b = 0; b < 8; b++) seq = seq << 8 | rs[i].ctx.base[b];
+    read_batch *rb = NULL;
+    for (size_t j = 0; j < n->n_read_batches; j++)
+      if (n->read_batches[j].seq == seq) rb = &n->read_batches[j];
+    if (!rb) continue;
+    if (n->aq.n + rb->n > n->aq.cap) {
+      size_t nc = n->aq.cap ? n->aq.cap : 256;
+      while (nc < n->aq.n + rb->n) nc *= 2;
+      apply_item *v = realloc(n->aq.v, nc * sizeof *v);
+      if (!v) abort();
+      n->aq.v = v;
+      n->aq.cap = nc;
+    }
+    for (size_t j = 0; j < rb->n; j++)
+      n->aq.v[n->aq.n++] =
+          (apply_item){.index = rs[i].index, .read_id = rb->ids[j], .type = APPLY_READ};
+    free(rb->ids);
+    *rb = n->read_batches[--n->n_read_batches];
+  }
+  pthread_cond_signal(&n->apply_cv);
+  pthread_mutex_unlock(&n->mu);
+}
+
+/* Raft thread: waits until everything queued is applied (before installing a snapshot or
+ * making one). */
+void node_wait_applied(node *n) {
+  pthread_mutex_lock(&n->mu);
+  while (n->aq.n || n->applying) pthread_cond_wait(&n->idle_cv, &n->mu);
+  pthread_mutex_unlock(&n->mu);
+}
+
