@@ -116,9 +116,16 @@ def deleted(name, isdir=False):
     return [(name, "DELETE,ISDIR" if isdir else "DELETE")]
 
 
-def settle_for_watch(path, timeout=2.0):
-    """inotifywait -r adds a watch on a new directory after its CREATE: give it that time."""
+def settle_for_watch(path, timeout=2.0, iw=None, name=None):
+    """inotifywait -r adds a watch on a new directory after its CREATE: give it that time.
+    For a directory made elsewhere, pass iw and its name: the wait is then for its CREATE
+    event, without looking the path up (a lookup racing the replay would take the name before
+    the replay reports it)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not os.path.isdir(path):
-        time.sleep(0.01)
+    if iw is not None:
+        while time.monotonic() < deadline and (name, "CREATE,ISDIR") not in iw.kinds():
+            time.sleep(0.01)
+    else:
+        while time.monotonic() < deadline and not os.path.isdir(path):
+            time.sleep(0.01)
     time.sleep(0.15)

@@ -64,7 +64,7 @@ def test_api_changes_give_the_events_of_local_changes(ienv):
     put(s, p + "/api", "v2")
     iw.expect(created("api") + modified("api"))
     mkdir_api(s, p + "/apidir")
-    settle_for_watch(m.path("apidir"))
+    settle_for_watch(m.path("apidir"), iw=iw, name="apidir")
     put(s, p + "/apidir/f", "x")
     delete(s, p + "/api")
     iw.expect(created("api") + modified("api") + mkdired("apidir") + created("apidir/f") + deleted("api"))
