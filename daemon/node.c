@@ -91,16 +91,21 @@ static void on_expire_timer(uv_timer_t *t) {
 
 /* ------------------------------------------------------------------ submission */
 
+/* Appends to a queue of inbox items (the inbox, the held proposals, this iteration's batch). */
+static void queue_push(inbox_queue *q, inbox_item it) {
+  if (q->n == q->cap) {
+    size_t nc = q->cap ? q->cap * 2 : 64;
+    inbox_item *v = realloc(q->v, nc * sizeof *v);
+    if (!v) abort();
+    q->v = v;
+    q->cap = nc;
+  }
+  q->v[q->n++] = it;
+}
+
 void node_inbox_push(node *n, inbox_item it) {
   pthread_mutex_lock(&n->mu);
-  if (n->inbox.n == n->inbox.cap) {
-    size_t nc = n->inbox.cap ? n->inbox.cap * 2 : 256;
-    inbox_item *v = realloc(n->inbox.v, nc * sizeof *v);
-    if (!v) abort();
-    n->inbox.v = v;
-    n->inbox.cap = nc;
-  }
-  n->inbox.v[n->inbox.n++] = it;
+  queue_push(&n->inbox, it);
   int wake = n->inbox.n == 1;
   pthread_mutex_unlock(&n->mu);
   if (wake) uv_async_send(&n->wake);
@@ -198,27 +203,24 @@ static int propose_item(node *n, inbox_item *it) {
   return raft_propose_conf_change(n->r, &cc);
 }
 
+/* The request id an item answers (0: none), and for a proposal its op. */
+static uint64_t item_request(const inbox_item *it, uint8_t *op) {
+  *op = 0;
+  if (it->kind == INBOX_CONF || it->kind == INBOX_READ) return it->conf_id;
+  proto_record rec;
+  if (it->kind != INBOX_PROPOSE || proto_record_decode(it->data, it->len, &rec)) return 0;
+  *op = rec.op;
+  return rec.id;
+}
+
 static void item_fail(node *n, inbox_item *it, const char *cause) {
-  uint64_t id = it->kind == INBOX_CONF || it->kind == INBOX_READ ? it->conf_id : 0;
-  if (it->kind == INBOX_PROPOSE) {
-    proto_record rec;
-    if (proto_record_decode(it->data, it->len, &rec) == 0) id = rec.id;
-  }
-  void *ctx = node_pend_take(n, id);
+  uint8_t op;
+  void *ctx = node_pend_take(n, item_request(it, &op));
   if (ctx) fail_request(n, ctx, cause);
 }
 
 /* Items wait here while there is no leader; they are proposed when one appears (or expire). */
-static void waiting_push(node *n, inbox_item it) {
-  if (n->waiting.n == n->waiting.cap) {
-    size_t nc = n->waiting.cap ? n->waiting.cap * 2 : 64;
-    inbox_item *v = realloc(n->waiting.v, nc * sizeof *v);
-    if (!v) abort();
-    n->waiting.v = v;
-    n->waiting.cap = nc;
-  }
-  n->waiting.v[n->waiting.n++] = it;
-}
+static void waiting_push(node *n, inbox_item it) { queue_push(&n->waiting, it); }
 
 /* A follower whose leader has been silent for three heartbeats holds its proposals and reads
  * instead of forwarding them: a leader that died takes forwarded messages with it, and their
@@ -253,14 +255,7 @@ static void handle_item(node *n, inbox_item *it) {
     return;
   }
   if (it->kind == INBOX_PROPOSE) { /* proposed together at the end of the iteration */
-    if (n->props_new.n == n->props_new.cap) {
-      size_t nc = n->props_new.cap ? n->props_new.cap * 2 : 64;
-      inbox_item *v = realloc(n->props_new.v, nc * sizeof *v);
-      if (!v) abort();
-      n->props_new.v = v;
-      n->props_new.cap = nc;
-    }
-    n->props_new.v[n->props_new.n++] = *it;
+    queue_push(&n->props_new, *it);
     return;
   }
   int rc = propose_item(n, it);
@@ -334,10 +329,9 @@ static void flush_reads(node *n) {
 /* Whether a waiting item still has a client (or needs none: SYNC and member records). A
  * client told "timed out" should not see its write happen much later. */
 static int item_live(node *n, inbox_item *it) {
-  if (it->kind == INBOX_CONF || it->kind == INBOX_READ) return node_pend_has(n, it->conf_id);
-  proto_record rec;
-  return proto_record_decode(it->data, it->len, &rec) == 0 &&
-         (rec.op == PROTO_OP_SYNC || rec.op == PROTO_OP_MEMBER || node_pend_has(n, rec.id));
+  uint8_t op;
+  uint64_t id = item_request(it, &op);
+  return op == PROTO_OP_SYNC || op == PROTO_OP_MEMBER || node_pend_has(n, id);
 }
 
 /* Drops waiting items whose requests are gone (expired on the loop). */
