@@ -276,7 +276,9 @@ sys.stdout.write("ready\n"); sys.stdout.flush()
 for line in iw.stdout:
     render()
 '''
-    return subprocess.Popen(["/usr/bin/python3", "-c", script, src, out], stdout=subprocess.PIPE)
+    # its own process group, so that stopping it also stops its inotifywait
+    return subprocess.Popen(["/usr/bin/python3", "-c", script, src, out], stdout=subprocess.PIPE,
+                            start_new_session=True)
 
 
 def test_confd_style_renderer_follows_api_changes(module_server, mounts, tmp_path):  # noqa: F811
@@ -309,5 +311,5 @@ def test_confd_style_renderer_follows_api_changes(module_server, mounts, tmp_pat
         # the expiry and the delete and the update all re-render
         wait_for(lambda: conf() == "app/port=8080\ndb/url=pg://y\n", 8, "the final config")
     finally:
-        r.terminate()
+        os.killpg(r.pid, signal.SIGTERM)
         r.wait(timeout=5)
