@@ -278,29 +278,36 @@ void http_respond(http_req *r, int status, const char *headers, const char *cont
   conn_pump(r->conn);
 }
 
-void http_stream_begin(http_req *r, int status, const char *headers, const char *content_type) {
+void http_stream_begin(http_req *r, int status, const char *headers, const char *content_type,
+                       int flush) {
   put_head(r, status, headers, content_type);
   sbuf_put(&r->out, "Transfer-Encoding: chunked\r\n\r\n", 30);
   r->streaming = 1;
-  conn_pump(r->conn);
+  if (flush) conn_pump(r->conn);
 }
 
 /* A client that does not read its stream is cut off rather than buffered without bound
  * (etcd drops a watcher whose channel is full). */
 #define HTTP_STREAM_BACKLOG_MAX (16u << 20)
 
-void http_stream_write(http_req *r, const char *data, size_t len) {
+/* Appends one chunk; 0 when the connection is going (or cut off for not reading). */
+static int stream_chunk(http_req *r, const char *data, size_t len) {
   char line[32];
-  if (!len || r->conn->close_pending || r->conn->closing) return;
+  if (r->conn->close_pending || r->conn->closing) return 0;
+  if (!len) return 1;
   if (r->out.len + uv_stream_get_write_queue_size((uv_stream_t *)&r->conn->tcp) > HTTP_STREAM_BACKLOG_MAX) {
     conn_close_later(r->conn);
-    return;
+    return 0;
   }
   int n = snprintf(line, sizeof line, "%zx\r\n", len);
   sbuf_put(&r->out, line, (size_t)n);
   sbuf_put(&r->out, data, len);
   sbuf_put(&r->out, "\r\n", 2);
-  conn_pump(r->conn);
+  return 1;
+}
+
+void http_stream_write(http_req *r, const char *data, size_t len) {
+  if (len && stream_chunk(r, data, len)) conn_pump(r->conn);
 }
 
 void http_stream_end(http_req *r) {
@@ -308,6 +315,11 @@ void http_stream_end(http_req *r) {
   r->answered = 1;
   r->on_abort = NULL;
   conn_pump(r->conn);
+}
+
+void http_stream_write_last(http_req *r, const char *data, size_t len) {
+  stream_chunk(r, data, len);
+  http_stream_end(r);
 }
 
 /* ------------------------------------------------------------------ parsing */

@@ -66,10 +66,14 @@ size_t http_server_connections(const http_server *s);
 /* A complete response. headers: extra header lines, each ending in "\r\n" (or NULL). */
 void http_respond(http_req *r, int status, const char *headers, const char *content_type,
                   const char *body, size_t len);
-/* A chunked response: begin sends the head at once; write sends one chunk; end finishes. */
-void http_stream_begin(http_req *r, int status, const char *headers, const char *content_type);
+/* A chunked response: begin sends the head (at once when flush is set, else with the first
+ * chunk); write sends one chunk; end finishes; write_last sends a last chunk and finishes in
+ * one write to the socket (a watcher's answer costs one system call, not two). */
+void http_stream_begin(http_req *r, int status, const char *headers, const char *content_type,
+                       int flush);
 void http_stream_write(http_req *r, const char *data, size_t len);
 void http_stream_end(http_req *r);
+void http_stream_write_last(http_req *r, const char *data, size_t len);
 
 const char *http_status_text(int status);
 

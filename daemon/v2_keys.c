@@ -159,14 +159,14 @@ static void watch_event(watcher *w, store_event *e) {
                      "{\"errorCode\":400,\"message\":\"watcher is cleared due to etcd "
                      "recovery\",\"cause\":\"%s\",\"index\":%" PRIu64 "}\n",
                      "watcher cleared", store_index(wt->s->st));
-    http_stream_write(wt->r, body, (size_t)n);
-    http_stream_end(wt->r);
+    http_stream_write_last(wt->r, body, (size_t)n);
     watch_free(wt);
     return;
   }
-  http_stream_write(wt->r, e->json, e->json_len);
-  if (!w->stream) {
-    http_stream_end(wt->r); /* clears on_abort: the request is finished */
+  if (w->stream) {
+    http_stream_write(wt->r, e->json, e->json_len);
+  } else {
+    http_stream_write_last(wt->r, e->json, e->json_len); /* clears on_abort: finished */
     watch_free(wt);
   }
 }
@@ -202,10 +202,11 @@ static void start_watch(server *s, http_req *r, const char *key, size_t key_len,
   char hdr[256];
   format_headers(s, hdr, sizeof hdr, index, 1);
   atomic_fetch_add_explicit(&s->stats.http_requests, 1, memory_order_relaxed);
-  http_stream_begin(r, 200, hdr, "application/json");
+  /* The head goes at once to a watcher that waits (as etcd flushes it), with the answer to
+   * one that the history answers already. */
+  http_stream_begin(r, 200, hdr, "application/json", !hit);
   if (hit && !p->stream) {
-    http_stream_write(r, hit->json, hit->json_len);
-    http_stream_end(r);
+    http_stream_write_last(r, hit->json, hit->json_len);
     watch_free(wt);
     return;
   }

@@ -1,0 +1,95 @@
+"""Watch answers on the wire, byte-exact: the head of a waiting watch arrives at once (as etcd
+flushes it, so clients see 200 before any event), each answer is one chunked body ending in
+the last chunk, the connection stays usable after it (keep-alive), and a stream sends one
+chunk per event and no last chunk. Runs against real etcd with QUORUM_TARGET=etcd too."""
+import json
+import socket
+
+import pytest
+
+from rawhttp import RawConn, build
+
+pytestmark = pytest.mark.time_limit(60)
+
+
+def put(conn, key, value):
+    conn.send(build("PUT", "/v2/keys" + key, form={"value": value}))
+    r = conn.read_response("PUT")
+    assert r.status in (200, 201), r
+    return r.json()["node"]["modifiedIndex"]
+
+
+def read_head(conn, timeout=5.0):
+    """The status line and headers only (the body has not been sent yet)."""
+    import time
+    deadline = time.monotonic() + timeout
+    head = conn._read_until(b"\r\n\r\n", deadline)
+    lines = head[:-4].decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return int(lines[0].split(" ")[1]), headers
+
+
+def test_waiting_watch_head_first_then_one_chunked_answer_and_keep_alive(module_server):
+    srv = module_server
+    with RawConn.to(srv) as w, RawConn.to(srv) as c:
+        idx = put(c, "/wire/a", "1")
+        w.send(build("GET", "/v2/keys/wire/a?wait=true"))
+        status, headers = read_head(w)
+        assert status == 200
+        assert headers["transfer-encoding"] == "chunked"
+        assert headers["content-type"] == "application/json"
+        assert int(headers["x-etcd-index"]) >= idx
+        # nothing more until the change
+        w.sock.settimeout(0.3)
+        with pytest.raises(socket.timeout):
+            extra = w.sock.recv(1)
+            assert extra, "connection closed"
+        idx2 = put(c, "/wire/a", "2")
+        # one chunk with the event, then the last chunk
+        body = w.read_chunk_line()
+        ev = json.loads(body)
+        assert ev["action"] == "set"
+        assert ev["node"] == {"key": "/wire/a", "value": "2", "modifiedIndex": idx2,
+                              "createdIndex": idx2}
+        assert ev["prevNode"]["value"] == "1"
+        assert w.read_chunk_line() == b""   # the last chunk (and its CRLF)
+        assert w.buf == b""
+        # the same connection answers the next request
+        w.send(build("GET", "/v2/keys/wire/a"))
+        r = w.read_response()
+        assert r.status == 200 and r.json()["node"]["value"] == "2"
+
+
+def test_watch_answered_from_history_is_one_whole_response(module_server):
+    srv = module_server
+    with RawConn.to(srv) as c:
+        idx = put(c, "/wire/h", "old")
+        put(c, "/wire/h", "new")
+        c.send(build("GET", "/v2/keys/wire/h?wait=true&waitIndex=%d" % idx))
+        r = c.read_response()
+        assert r.status == 200 and r.header("transfer-encoding") == "chunked"
+        ev = r.json()
+        assert ev["action"] == "set" and ev["node"]["value"] == "old"
+        assert ev["node"]["modifiedIndex"] == idx
+        assert c.buf == b""          # nothing after the last chunk
+        c.send(build("GET", "/v2/keys/wire/h"))
+        assert c.read_response().json()["node"]["value"] == "new"
+
+
+def test_stream_sends_one_chunk_per_event_and_no_end(module_server):
+    srv = module_server
+    with RawConn.to(srv) as w, RawConn.to(srv) as c:
+        w.send(build("GET", "/v2/keys/wire/s?wait=true&recursive=true&stream=true"))
+        status, headers = read_head(w)
+        assert status == 200 and headers["transfer-encoding"] == "chunked"
+        got = []
+        i1 = put(c, "/wire/s/x", "1")
+        got.append(json.loads(w.read_chunk_line()))
+        i2 = put(c, "/wire/s/y", "2")
+        got.append(json.loads(w.read_chunk_line()))
+        assert [(e["node"]["key"], e["node"]["value"], e["node"]["modifiedIndex"]) for e in got] \
+            == [("/wire/s/x", "1", i1), ("/wire/s/y", "2", i2)]
+        assert w.buf == b"" and w.is_open_now(0.3)
