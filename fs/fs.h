@@ -61,6 +61,8 @@ typedef struct fs {
   uint64_t mount_index;    /* X-Etcd-Index at mount: nodes not modified since get mount_time */
   uint64_t last_index;     /* X-Etcd-Index of the last answer */
   int connected;           /* the last request reached the cluster */
+  struct fs_tomb *tombs;   /* own deletes the watch has not yet passed (fs_mirror.c) */
+  size_t n_tombs, cap_tombs;
 } fs;
 
 /* The mount of a request, with the operation's deadline started (and the request remembered,

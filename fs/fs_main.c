@@ -382,6 +382,7 @@ out:
     free_open_handles(&f);
     fs_itable_free(&f.nodes);
   }
+  fs_mirror_free(&f);
   fs_session_free(&f);
   for (size_t i = 0; f.endpoints && i < f.n_endpoints; i++) free(f.endpoints[i]);
   free(f.endpoints);

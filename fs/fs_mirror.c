@@ -204,9 +204,67 @@ static void remove_node(fs *f, fs_node *n, fs_rops *ops) {
   fs_itable_maybe_free(&f->nodes, n);
 }
 
-static void apply_delete(fs *f, const char *key, fs_rops *ops) {
+/* ------------------------------------------------------------------ own deletes */
+
+typedef struct fs_tomb {
+  char *key;
+  uint64_t index;
+} fs_tomb;
+
+void fs_mirror_deleted(fs *f, const char *key, uint64_t index) {
+  if (!index) return;
+  for (size_t i = 0; i < f->n_tombs; i++)
+    if (strcmp(f->tombs[i].key, key) == 0) {
+      if (f->tombs[i].index < index) f->tombs[i].index = index;
+      return;
+    }
+  if (f->n_tombs == f->cap_tombs) {
+    size_t nc = f->cap_tombs ? f->cap_tombs * 2 : 8;
+    fs_tomb *v = realloc(f->tombs, nc * sizeof *v);
+    if (!v) return;
+    f->tombs = v;
+    f->cap_tombs = nc;
+  }
+  char *k = strdup(key);
+  if (!k) return;
+  f->tombs[f->n_tombs++] = (fs_tomb){k, index};
+}
+
+/* KEY at INDEX is older than a delete of KEY or of a directory above it by this mount. */
+static int deleted_since(const fs *f, const char *key, uint64_t index) {
+  for (size_t i = 0; i < f->n_tombs; i++) {
+    const fs_tomb *t = &f->tombs[i];
+    if (t->index <= index) continue;
+    size_t n = strlen(t->key);
+    if (strncmp(key, t->key, n) == 0 && (key[n] == 0 || key[n] == '/' || strcmp(t->key, "/") == 0))
+      return 1;
+  }
+  return 0;
+}
+
+/* The watch has delivered everything up to INDEX: deletes at or below it are no longer needed. */
+static void tombs_passed(fs *f, uint64_t index) {
+  size_t k = 0;
+  for (size_t i = 0; i < f->n_tombs; i++) {
+    if (f->tombs[i].index <= index) free(f->tombs[i].key);
+    else f->tombs[k++] = f->tombs[i];
+  }
+  f->n_tombs = k;
+}
+
+void fs_mirror_free(fs *f) {
+  tombs_passed(f, UINT64_MAX);
+  free(f->tombs);
+  f->tombs = NULL;
+  f->cap_tombs = 0;
+}
+
+/* ------------------------------------------------------------------ events */
+
+static void apply_delete(fs *f, const char *key, uint64_t index, fs_rops *ops) {
   fs_node *n = fs_itable_find(&f->nodes, key);
   if (!n || n->pending || n->replay == FS_REPLAY_DYING) return; /* unknown, ours, or local */
+  if (index && n->cached && n->modified_index > index) return; /* made again since (by us) */
   if (n == f->nodes.root) { /* the prefix itself: the root stays, empty */
     size_t cnt = 0;
     for (fs_node *c = n->child; c; c = c->next_sib) cnt++;
@@ -225,6 +283,7 @@ static void apply_delete(fs *f, const char *key, fs_rops *ops) {
 static void apply_set(fs *f, const proto_v2_knode *kn, fs_rops *ops) {
   fs_node *n = fs_itable_find(&f->nodes, kn->key);
   if (n && n->pending) return; /* a local create still being written owns the name */
+  if (deleted_since(f, kn->key, kn->modified_index)) return; /* we deleted it after this */
   if (n == f->nodes.root) {
     n->created_index = kn->created_index;
     n->modified_index = kn->modified_index;
@@ -258,9 +317,10 @@ void fs_mirror_apply(fs *f, const proto_v2_event *ev, fs_rops *ops) {
   if (!kn || !kn->key || !ev->action || fs_mirror_hidden(f, kn->key)) return;
   const char *a = ev->action;
   if (strcmp(a, "delete") == 0 || strcmp(a, "compareAndDelete") == 0 || strcmp(a, "expire") == 0)
-    apply_delete(f, kn->key, ops);
+    apply_delete(f, kn->key, kn->modified_index, ops);
   else
     apply_set(f, kn, ops);
+  if (f->n_tombs) tombs_passed(f, kn->modified_index);
 }
 
 /* ------------------------------------------------------------------ resync */
@@ -324,14 +384,15 @@ static void collect_gone(fs *f, const fs_node *dir, const flat *fl, keys *out) {
   }
 }
 
-void fs_mirror_resync(fs *f, const proto_v2_knode *root, fs_rops *ops) {
+void fs_mirror_resync(fs *f, const proto_v2_knode *root, uint64_t index, fs_rops *ops) {
+  tombs_passed(f, index);
   flat fl = {0};
   if (root) flatten(&fl, root);
   if (fl.n) qsort(fl.v, fl.n, sizeof *fl.v, by_key);
   keys gone = {0};
   collect_gone(f, f->nodes.root, &fl, &gone);
   for (size_t i = 0; i < gone.n; i++) {
-    apply_delete(f, gone.v[i], ops);
+    apply_delete(f, gone.v[i], 0, ops);
     free(gone.v[i]);
   }
   free(gone.v);

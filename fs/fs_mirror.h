@@ -19,12 +19,22 @@ int fs_mirror_fetch(proto_v2_client *c, const char *prefix, proto_v2_event *ev, 
 /* Fills the mirror from ROOT, the prefix's node (NULL: an empty root), at mount. */
 void fs_mirror_load(fs *f, const proto_v2_knode *root);
 
-/* Applies one watch event; the kernel's side of it is appended to OPS. */
+/* Applies one watch event; the kernel's side of it is appended to OPS. An event older than
+ * what this mount already knows of its key changes nothing: the node's own modifiedIndex, or
+ * for a key this mount deleted (or a key below it) the delete's index, which is remembered
+ * (fs_mirror_deleted) until the watch passes it. */
 void fs_mirror_apply(fs *f, const proto_v2_event *ev, fs_rops *ops);
 
-/* Brings the mirror to ROOT (a fresh recursive GET; NULL: the prefix is gone), as if every
- * difference had come as an event. */
-void fs_mirror_resync(fs *f, const proto_v2_knode *root, fs_rops *ops);
+/* This mount deleted KEY (and everything below it) at INDEX: events for it before INDEX that
+ * the watch has yet to deliver must not bring it back. */
+void fs_mirror_deleted(fs *f, const char *key, uint64_t index);
+
+/* Brings the mirror to ROOT (a fresh recursive GET answered at INDEX; NULL: the prefix is
+ * gone), as if every difference had come as an event. */
+void fs_mirror_resync(fs *f, const proto_v2_knode *root, uint64_t index, fs_rops *ops);
+
+/* Frees the remembered deletes (at unmount). */
+void fs_mirror_free(fs *f);
 
 /* NODE can be seen by the caller of REQ (a remote create not yet replayed is seen by nobody,
  * a remote delete not yet replayed only by the applier). */

@@ -77,7 +77,12 @@ static int remove_key(fuse_req_t req, fs *f, fuse_ino_t parent, const char *name
   } else if (node && node->pending) {
     e = 0; /* never stored: forgetting the local create is the whole delete */
   } else {
-    e = fs_store_req(f, "DELETE", key, query, NULL, NULL);
+    fs_kv gone;
+    e = fs_store_req(f, "DELETE", key, query, NULL, &gone);
+    if (e == 0) {
+      fs_mirror_deleted(f, key, gone.modified_index);
+      fs_kv_free(&gone);
+    }
   }
   if (e == 0 && node) {
     fs_itable_unlink(&f->nodes, node);
@@ -121,8 +126,13 @@ static int rename_keys(fs *f, const char *src, const char *dst, unsigned int fla
   if (!e) {
     proto_v2_buf q = {0};
     fs_form_add_u64(&q, "prevIndex", kv.modified_index);
-    e = q.oom ? ENOMEM : fs_store_req(f, "DELETE", src, q.s, NULL, NULL);
+    fs_kv gone;
+    e = q.oom ? ENOMEM : fs_store_req(f, "DELETE", src, q.s, NULL, &gone);
     proto_v2_buf_free(&q);
+    if (!e) {
+      fs_mirror_deleted(f, src, gone.modified_index);
+      fs_kv_free(&gone);
+    }
     if (e)
       fprintf(stderr, "quorumfs: rename %s -> %s: the target was written but the source could not "
                       "be removed (errno %d)\n", src, dst, e);

@@ -177,7 +177,7 @@ static int resync(fs_watch *w) {
   fs_rops ops = {0};
   pthread_mutex_lock(&f->lock);
   fs_session_wait_writes(f, f->prefix);
-  fs_mirror_resync(f, e ? NULL : ev.node, &ops);
+  fs_mirror_resync(f, e ? NULL : ev.node, index, &ops);
   pthread_mutex_unlock(&f->lock);
   if (!e) proto_v2_event_free(&ev);
   fs_replay_run(f, w->se, f->mountpoint, &w->rootfd, &ops);

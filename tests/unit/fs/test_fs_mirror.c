@@ -1,0 +1,152 @@
+/* test_fs_mirror: events that the watch delivers after this mount has changed the same keys
+ * itself. The watch can be behind the mount's own requests (a remote create's event arriving
+ * after the mount renamed or deleted that key); such a late event must not bring the key back,
+ * nor may a late delete remove a key the mount made again since. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fs/fs.h"
+#include "fs/fs_mirror.h"
+#include "fs/fs_replay.h"
+
+typedef struct fixture {
+  fs f;
+  fs_rops ops;
+} fixture;
+
+static int setup(void **state) {
+  fixture *x = calloc(1, sizeof *x);
+  assert_non_null(x);
+  x->f.prefix = strdup("/p");
+  assert_int_equal(fs_itable_init(&x->f.nodes, "/p"), 0);
+  x->f.nodes.root->is_dir = 1;
+  x->f.nodes.root->cached = 1;
+  *state = x;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *x = *state;
+  fs_rops_free(&x->ops);
+  fs_mirror_free(&x->f);
+  fs_itable_free(&x->f.nodes);
+  free(x->f.prefix);
+  free(x);
+  return 0;
+}
+
+static void event(fixture *x, const char *action, const char *key, int dir, const char *value,
+                  uint64_t index) {
+  proto_v2_knode kn;
+  memset(&kn, 0, sizeof kn);
+  kn.key = (char *)key;
+  kn.dir = dir;
+  kn.value = (char *)value;
+  kn.created_index = kn.modified_index = index;
+  proto_v2_event ev = {.action = (char *)action, .node = &kn, .index = index};
+  fs_mirror_apply(&x->f, &ev, &x->ops);
+}
+
+/* The mirror holds KEY (a cached node). */
+static int has(fixture *x, const char *key) {
+  fs_node *n = fs_itable_find(&x->f.nodes, key);
+  return n && n->cached;
+}
+
+/* What remove_key does after its DELETE succeeded at INDEX. */
+static void own_delete(fixture *x, const char *key, uint64_t index) {
+  fs_node *n = fs_itable_find(&x->f.nodes, key);
+  if (n) {
+    fs_itable_unlink(&x->f.nodes, n);
+    fs_itable_maybe_free(&x->f.nodes, n);
+  }
+  fs_mirror_deleted(&x->f, key, index);
+}
+
+static void test_late_create_after_own_delete_stays_deleted(void **state) {
+  fixture *x = *state;
+  event(x, "set", "/p/other", 0, "o", 4);
+  /* someone created /p/a at 5; this mount looked it up from the store, then deleted it at 8,
+   * all before the watch delivered the create */
+  fs_node *a = fs_itable_intern(&x->f.nodes, "/p/a");
+  assert_non_null(a);
+  own_delete(x, "/p/a", 8);
+  event(x, "set", "/p/a", 0, "A", 5);
+  assert_false(has(x, "/p/a"));
+  event(x, "delete", "/p/a", 0, NULL, 8); /* the echo of our delete */
+  assert_false(has(x, "/p/a"));
+  assert_int_equal(x->f.n_tombs, 0); /* the watch passed the delete: nothing left to remember */
+  /* a later create by anyone shows again */
+  event(x, "set", "/p/a", 0, "again", 9);
+  assert_true(has(x, "/p/a"));
+  assert_true(has(x, "/p/other"));
+}
+
+static void test_late_create_below_a_deleted_directory(void **state) {
+  fixture *x = *state;
+  own_delete(x, "/p/d", 10);
+  event(x, "set", "/p/d/x", 0, "x", 7);       /* made before our rmdir -r */
+  event(x, "set", "/p/dx", 0, "not below", 7); /* a sibling whose name starts the same */
+  assert_false(has(x, "/p/d"));
+  assert_false(has(x, "/p/d/x"));
+  assert_true(has(x, "/p/dx"));
+  /* not yet passed: index 7 < 10 */
+  assert_int_equal(x->f.n_tombs, 1);
+  event(x, "set", "/p/d/y", 0, "y", 11); /* after the delete: a new directory and key */
+  assert_true(has(x, "/p/d/y"));
+  assert_int_equal(x->f.n_tombs, 0);
+}
+
+static void test_late_delete_spares_a_key_made_again(void **state) {
+  fixture *x = *state;
+  event(x, "set", "/p/b", 0, "old", 3);
+  /* someone deleted /p/b at 11; this mount, not yet told, wrote /p/b at 12 */
+  fs_node *b = fs_itable_find(&x->f.nodes, "/p/b");
+  assert_non_null(b);
+  b->modified_index = 12;
+  event(x, "delete", "/p/b", 0, NULL, 11);
+  assert_true(has(x, "/p/b"));
+  /* a delete after the write removes it */
+  event(x, "delete", "/p/b", 0, NULL, 13);
+  assert_false(has(x, "/p/b"));
+}
+
+static void test_resync_keeps_deletes_newer_than_its_answer(void **state) {
+  fixture *x = *state;
+  own_delete(x, "/p/c", 20);
+  /* a fresh GET answered at 18 still has /p/c */
+  proto_v2_knode kids[1];
+  memset(kids, 0, sizeof kids);
+  kids[0].key = "/p/c";
+  kids[0].value = "c";
+  kids[0].created_index = kids[0].modified_index = 15;
+  proto_v2_knode root;
+  memset(&root, 0, sizeof root);
+  root.key = "/p";
+  root.dir = 1;
+  root.nodes = kids;
+  root.n_nodes = 1;
+  fs_mirror_resync(&x->f, &root, 18, &x->ops);
+  assert_false(has(x, "/p/c"));
+  assert_int_equal(x->f.n_tombs, 1);
+  /* one answered after the delete forgets it */
+  root.n_nodes = 0;
+  fs_mirror_resync(&x->f, &root, 21, &x->ops);
+  assert_int_equal(x->f.n_tombs, 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_late_create_after_own_delete_stays_deleted, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_late_create_below_a_deleted_directory, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_late_delete_spares_a_key_made_again, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_resync_keeps_deletes_newer_than_its_answer, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
