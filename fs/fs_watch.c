@@ -47,9 +47,13 @@ typedef struct fs_rx {
   size_t scan;      /* bytes of body already scanned for object ends */
   int depth, in_str, esc;
   size_t n_events;
+  uint64_t registered; /* the answer's X-Etcd-Index: the index when the watch was registered */
+  int restart;         /* the last event came from the history: end this stream (see below) */
 } fs_rx;
 
-static void handle_event(fs_watch *w, const char *json) {
+/* Applies one event; returns its index (0: not an event). */
+static uint64_t handle_event(fs_watch *w, const char *json) {
+  uint64_t index = 0;
   proto_v2_event ev;
   memset(&ev, 0, sizeof ev);
   if (proto_v2_parse_event(json, &ev) == 0 && ev.node) {
@@ -61,14 +65,20 @@ static void handle_event(fs_watch *w, const char *json) {
     pthread_mutex_unlock(&f->lock);
     fs_replay_run(f, w->se, f->mountpoint, &w->rootfd, &ops);
     if (ev.node->modified_index >= w->next_index) w->next_index = ev.node->modified_index + 1;
+    index = ev.node->modified_index;
   }
   proto_v2_event_free(&ev);
+  return index;
 }
 
-/* Applies every complete top-level JSON object in rx->body and drops it from the buffer. */
+/* Applies every complete top-level JSON object in rx->body and drops it from the buffer.
+ * Real etcd answers a stream whose waitIndex is still in its history with that one event and
+ * then never writes to it again (its history watcher is one-shot): when the last event of what
+ * arrived came from the history, rx->restart asks for a new stream from the next index. */
 static void stream_scan(fs_rx *rx) {
   proto_v2_buf *b = &rx->body;
   size_t done = 0; /* bytes consumed */
+  uint64_t last = 0;
   for (size_t i = rx->scan; i < b->len; i++) {
     char c = b->s[i];
     if (rx->in_str) {
@@ -81,7 +91,7 @@ static void stream_scan(fs_rx *rx) {
       rx->depth++;
     } else if ((c == '}' || c == ']') && rx->depth > 0 && --rx->depth == 0) {
       char *obj = strndup(b->s + done, i + 1 - done);
-      if (obj) handle_event(rx->w, obj);
+      if (obj) last = handle_event(rx->w, obj);
       free(obj);
       rx->n_events++;
       done = i + 1;
@@ -93,6 +103,7 @@ static void stream_scan(fs_rx *rx) {
     b->s[b->len] = 0;
   }
   rx->scan = b->len;
+  if (last && rx->registered && last <= rx->registered) rx->restart = 1;
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
@@ -101,7 +112,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   if (rx->body.oom) return 0;
   if (!rx->status) curl_easy_getinfo(rx->w->curl, CURLINFO_RESPONSE_CODE, &rx->status);
   if (rx->status == 200) stream_scan(rx);
-  return size * n;
+  return rx->restart ? 0 : size * n; /* 0 ends the transfer */
 }
 
 /* The stream's status line: a 200 means the mirror is current from now on. */
@@ -112,6 +123,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     const char *sp = memchr(p, ' ', len);
     rx->status = sp ? strtol(sp + 1, NULL, 10) : 0;
     if (rx->status == 200) set_synced(rx->w->f, 1);
+  } else if (len > 13 && strncasecmp(p, "X-Etcd-Index:", 13) == 0) {
+    rx->registered = strtoull(p + 13, NULL, 10);
   }
   return len;
 }
@@ -160,7 +173,8 @@ static int poll_once(fs_watch *w, fs_rx *rx) {
   CURLcode rc = curl_easy_perform(h);
   proto_v2_buf_free(&url);
   set_synced(w->f, 0);
-  if (rc != CURLE_OK) return -1;
+  if (rx->restart) rx->status = 200; /* ended by us after a history event: watch again */
+  else if (rc != CURLE_OK) return -1;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rx->status);
   return 0;
 }
