@@ -84,8 +84,15 @@ class Mount:
             return "(no log)"
 
     def unmount(self):
-        """fusermount3 -u; returns quorumfs's exit status (it must end by itself)."""
-        subprocess.run(["fusermount3", "-u", self.dir], timeout=10, check=True)
+        """fusermount3 -u; returns quorumfs's exit status (it must end by itself). EBUSY is
+        retried for a moment: the mount's applier may be replaying the last remote change
+        through its own VFS calls, which hold the mount while they run."""
+        for _ in range(30):
+            r = subprocess.run(["fusermount3", "-u", self.dir], timeout=10, capture_output=True)
+            if r.returncode == 0 or b"busy" not in r.stderr:
+                break
+            time.sleep(0.1)
+        assert r.returncode == 0, r.stderr
         return self.proc.wait(timeout=10)
 
     def mounted(self):
