@@ -231,12 +231,14 @@ void node_aq_push(node *n, const raft_entry *ents, size_t k) {
   pthread_mutex_unlock(&n->mu);
 }
 
-/* Raft thread, one member only: applies committed entries itself when the apply thread is
- * idle and nothing is queued, saving a thread hand-over per write at low load (the apply
- * thread takes over as soon as batches queue up). A cluster always hands over, so the raft
- * thread stays free for its peers. Returns whether it applied them. */
+/* Raft thread: applies committed entries itself when the apply thread is idle and nothing is
+ * queued, saving a thread hand-over per write at low load (the apply thread takes over as soon
+ * as batches queue up). In a cluster only small batches, so that the raft thread stays free
+ * for its peers when the load is high. Returns whether it applied them. */
+#define NODE_INLINE_MAX_CLUSTER 4
+
 int node_apply_inline(node *n, const raft_entry *ents, size_t k) {
-  if (n->status.raft.conf.n_voters != 1) return 0;
+  if (n->status.raft.conf.n_voters != 1 && k > NODE_INLINE_MAX_CLUSTER) return 0;
   pthread_mutex_lock(&n->mu);
   int ok = !n->aq.n && !n->applying;
   if (ok) n->applying = 1;

@@ -99,7 +99,7 @@ struct node {
   inbox_queue inbox_spare;
   inbox_queue waiting; /* proposals held while there is no leader */
   inbox_queue props_new; /* proposals collected in this iteration */
-  apply_queue inline_q;  /* entries the raft thread applies itself (one member, idle) */
+  apply_queue inline_q;  /* entries the raft thread applies itself (apply thread idle) */
   uint64_t ticks;
   unsigned hb_ms;          /* heartbeat interval */
   uint64_t persisted_vote; /* the vote in the last hard state written */
