@@ -382,8 +382,7 @@ static void process_ready(node *n) {
     int send_first = role == RAFT_LEADER && n->status.role == RAFT_LEADER && !rd.has_snapshot &&
                      (!rd.hs_changed || (rd.hs.term == n->status.term &&
                                          rd.hs.vote == n->persisted_vote));
-    if (send_first)
-      for (size_t i = 0; i < rd.n_msgs; i++) node_transport_send(n, &rd.msgs[i]);
+    if (send_first) node_transport_send_all(n, rd.msgs, rd.n_msgs);
     if (rd.hs_changed || rd.n_entries || rd.has_snapshot) {
       int64_t t0 = mono_ns();
       int rc = raft_ldb_save(n->ldb, rd.hs_changed ? &rd.hs : NULL,
@@ -398,8 +397,7 @@ static void process_ready(node *n) {
       if (rd.must_sync && n->cfg.sync) stats_fsync(n->st, (uint64_t)(mono_ns() - t0));
     }
     if (rd.hs_changed) n->persisted_vote = rd.hs.vote;
-    if (!send_first)
-      for (size_t i = 0; i < rd.n_msgs; i++) node_transport_send(n, &rd.msgs[i]);
+    if (!send_first) node_transport_send_all(n, rd.msgs, rd.n_msgs);
     for (size_t i = 0; i < rd.n_committed; i++) {
       raft_entry *e = &rd.committed[i];
       if (e->type != RAFT_ENTRY_CONF_CHANGE) continue;

@@ -166,6 +166,7 @@ size_t node_store_members_load(node *n, node_member *out, size_t max);
 /* node_transport.c (raft thread) */
 int node_transport_start(node *n, char *err, size_t errlen);
 void node_transport_send(node *n, const raft_message *m);
+void node_transport_send_all(node *n, const raft_message *msgs, size_t k);
 void node_transport_conf(node *n, uint8_t type, const node_member *m);
 void node_transport_partition(node *n, uint64_t peer, bool drop);
 void node_transport_stop(node *n);

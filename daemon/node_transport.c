@@ -96,6 +96,13 @@ void node_transport_send(node *n, const raft_message *m) {
   if (rc == -ENOENT) raft_report_unreachable(n->r, m->to);
 }
 
+void node_transport_send_all(node *n, const raft_message *msgs, size_t k) {
+  if (!n->tr || !k) return;
+  raft_transport_cork(n->tr); /* each peer's messages of this batch in one write */
+  for (size_t i = 0; i < k; i++) node_transport_send(n, &msgs[i]);
+  raft_transport_uncork(n->tr);
+}
+
 void node_transport_conf(node *n, uint8_t type, const node_member *m) {
   if (!n->tr || m->id == n->cfg.id) return;
   if (type == RAFT_CONF_REMOVE_NODE) raft_transport_remove_peer(n->tr, m->id);

@@ -257,6 +257,14 @@ int raft_transport_remove_peer(raft_transport *t, uint64_t id) {
 
 /* ---- sending ---- */
 
+void raft_transport_cork(raft_transport *t) { t->corked = true; }
+
+void raft_transport_uncork(raft_transport *t) {
+  if (!t->corked) return;
+  t->corked = false;
+  for (size_t i = 0; i < t->n_peers; i++) rt_out_uncork(t->peers[i]);
+}
+
 int raft_transport_send(raft_transport *t, const raft_message *m) {
   if (t->stopping) return -ECANCELED;
   if (!raft_codec_is_wire_type(m->type)) return -EINVAL;

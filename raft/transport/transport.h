@@ -101,6 +101,12 @@ int raft_transport_remove_peer(raft_transport *t, uint64_t id);
  * -ENOBUFS when the peer's queue is full (then on_unreachable follows), -ENOMEM. */
 int raft_transport_send(raft_transport *t, const raft_message *m);
 
+/* Between cork and uncork, messages to a connected peer are held, and uncork writes each
+ * peer's held messages in one system call (writev): a ready batch's several messages to one
+ * peer (a follower's answers to several appends) cost one write, not one each. */
+void raft_transport_cork(raft_transport *t);
+void raft_transport_uncork(raft_transport *t);
+
 /* Fills *st for a known peer; -ENOENT otherwise. */
 int raft_transport_peer_stats(const raft_transport *t, uint64_t id,
                               raft_transport_stats *st);

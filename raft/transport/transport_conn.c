@@ -69,9 +69,8 @@ void rt_conn_close(rt_conn *c, int level, const char *reason) {
   uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
 }
 
-static void write_cb(uv_write_t *req, int status) {
-  rt_frame *f = (rt_frame *)req;
-  rt_conn *c = f->conn;
+/* A frame's bytes went out (status 0) or failed: the peer's queue and stats. */
+static void frame_written(rt_conn *c, rt_frame *f, int status) {
   rt_peer *p = c->peer;
   if (c->role != RT_CONN_IN && p) {
     p->queued_bytes -= f->queued;
@@ -88,6 +87,12 @@ static void write_cb(uv_write_t *req, int status) {
       p->stats.send_failures++;
     }
   }
+}
+
+static void write_cb(uv_write_t *req, int status) {
+  rt_frame *f = (rt_frame *)req;
+  rt_conn *c = f->conn;
+  frame_written(c, f, status);
   bool chunk = f->kind == RAFT_CODEC_SNAP_CHUNK;
   rt_frame_free(f);
   if (status < 0) {
@@ -107,6 +112,49 @@ int rt_conn_write(rt_conn *c, rt_frame *f) {
       if (f->msg_type) c->peer->stats.send_failures++;
     }
     rt_frame_free(f);
+    rt_conn_close(c, 1, uv_strerror(rc));
+  }
+  return rc;
+}
+
+/* Several frames in one write: the first frame's request carries them all. */
+static void list_write_cb(uv_write_t *req, int status) {
+  rt_frame *f = (rt_frame *)req;
+  rt_conn *c = f->conn;
+  while (f) {
+    rt_frame *next = f->next;
+    frame_written(c, f, status);
+    rt_frame_free(f);
+    f = next;
+  }
+  if (status < 0 && !c->closing) rt_conn_close(c, 1, uv_strerror(status));
+}
+
+int rt_conn_write_list(rt_conn *c, rt_frame *head) {
+  if (!head->next) return rt_conn_write(c, head);
+  size_t n = 0;
+  for (rt_frame *f = head; f; f = f->next) n++;
+  uv_buf_t stackbufs[16];
+  uv_buf_t *bufs = n <= 16 ? stackbufs : malloc(n * sizeof *bufs);
+  int rc = bufs ? 0 : UV_ENOMEM;
+  size_t i = 0;
+  for (rt_frame *f = head; f; f = f->next) {
+    f->conn = c;
+    if (bufs) bufs[i++] = uv_buf_init((char *)f->buf.base, (unsigned)f->buf.len);
+  }
+  /* (uv_write copies the buffer array: it may live on the stack) */
+  if (!rc) rc = uv_write(&head->req, (uv_stream_t *)&c->tcp, bufs, (unsigned)n, list_write_cb);
+  if (bufs != stackbufs) free(bufs);
+  if (rc < 0) {
+    for (rt_frame *f = head; f;) {
+      rt_frame *next = f->next;
+      if (c->peer) {
+        c->peer->queued_bytes -= f->queued;
+        if (f->msg_type) c->peer->stats.send_failures++;
+      }
+      rt_frame_free(f);
+      f = next;
+    }
     rt_conn_close(c, 1, uv_strerror(rc));
   }
   return rc;

@@ -77,6 +77,8 @@ struct rt_peer {
   rt_conn *snap;            /* outbound snapshot connection, or NULL */
   rt_frame *pending_head;   /* frames waiting for msg to connect */
   rt_frame *pending_tail;
+  rt_frame *cork_head;      /* frames held while the transport is corked */
+  rt_frame *cork_tail;
   uv_timer_t retry_timer;
   bool retry_armed;
   uint64_t backoff_ms;
@@ -110,6 +112,7 @@ struct raft_transport {
   uint64_t next_snap_id;
   int handles; /* open uv handles owned by the transport, its peers and connections */
   bool stopping;
+  bool corked;  /* raft_transport_cork: frames to connected peers are held */
 };
 
 /* transport.c */
@@ -128,12 +131,16 @@ rt_conn *rt_conn_new(raft_transport *t, uint8_t role, rt_peer *peer);
 int rt_conn_start_read(rt_conn *c);
 /* Writes f on c (c takes f); on failure closes c. Returns 0 or the error. */
 int rt_conn_write(rt_conn *c, rt_frame *f);
+/* Writes the list of frames from head (linked by next) on c in one writev (c takes them). */
+int rt_conn_write_list(rt_conn *c, rt_frame *head);
 /* Closes c once, with the effects on its peer; logs reason at level (reason NULL: quiet). */
 void rt_conn_close(rt_conn *c, int level, const char *reason);
 rt_frame *rt_frame_new(void);
 
 /* transport_out.c */
 void rt_out_send_frame(rt_peer *p, rt_frame *f);
+/* Writes the frames held for p while corked. */
+void rt_out_uncork(rt_peer *p);
 void rt_out_on_closed(rt_conn *c);
 void rt_out_on_frame(rt_conn *c, raft_codec_frame *f);
 void rt_out_on_connected(rt_conn *c);

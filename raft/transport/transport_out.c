@@ -34,15 +34,21 @@ static rt_conn *out_open(rt_peer *p, uint8_t role) {
   return c;
 }
 
-static void drop_pending(rt_peer *p) {
-  while (p->pending_head) {
-    rt_frame *f = p->pending_head;
-    p->pending_head = f->next;
+static void drop_list(rt_peer *p, rt_frame **head, rt_frame **tail) {
+  while (*head) {
+    rt_frame *f = *head;
+    *head = f->next;
     p->queued_bytes -= f->queued;
     p->stats.send_failures++;
     rt_frame_free(f);
   }
-  p->pending_tail = NULL;
+  *tail = NULL;
+}
+
+/* The frames waiting for a connection, and those held by a cork. */
+static void drop_pending(rt_peer *p) {
+  drop_list(p, &p->pending_head, &p->pending_tail);
+  drop_list(p, &p->cork_head, &p->cork_tail);
 }
 
 static void retry_cb(uv_timer_t *h) {
@@ -53,6 +59,13 @@ static void retry_cb(uv_timer_t *h) {
 
 void rt_out_send_frame(rt_peer *p, rt_frame *f) {
   if (p->msg && p->msg->connected) {
+    if (p->t->corked) {
+      f->next = NULL;
+      if (p->cork_tail) p->cork_tail->next = f;
+      else p->cork_head = f;
+      p->cork_tail = f;
+      return;
+    }
     rt_conn_write(p->msg, f);
     return;
   }
@@ -242,4 +255,16 @@ void rt_peer_close_conns(rt_peer *p) {
   if (m) rt_conn_close(m, 0, NULL);
   if (s) rt_conn_close(s, 0, NULL);
   drop_pending(p);
+}
+
+void rt_out_uncork(rt_peer *p) {
+  rt_frame *head = p->cork_head;
+  if (!head) return;
+  p->cork_head = p->cork_tail = NULL;
+  if (p->msg && p->msg->connected && !p->msg->closing) {
+    rt_conn_write_list(p->msg, head);
+    return;
+  }
+  rt_frame *tail = NULL; /* the connection went meanwhile: these count as failed sends */
+  drop_list(p, &head, &tail);
 }

@@ -365,6 +365,45 @@ static void test_order_per_peer(void **state) {
   assert_true(next[1] == 2000 && next[3] == 2000);
 }
 
+/* Corked, the messages to a connected peer wait; uncorked, they go in one write and arrive
+ * whole and in order (and a peer not yet connected gets its messages the usual way). */
+static void test_cork_holds_then_writes_in_order(void **state) {
+  fixture *f = *state;
+  start_cluster(f, 3);
+  raft_message hb = heartbeat(1, 2, 1);
+  assert_int_equal(raft_transport_send(f->n[1].t, &hb), 0); /* connects 1 -> 2 */
+  wait_got(f, 2, 1);
+  raft_transport_stats st0, st1;
+  assert_int_equal(raft_transport_peer_stats(f->n[1].t, 2, &st0), 0);
+  uint8_t data[300];
+  memset(data, 'c', sizeof data);
+  raft_transport_cork(f->n[1].t);
+  for (uint64_t i = 1; i <= 40; i++) {
+    raft_entry e = {.term = 1, .index = i, .data = {data, sizeof data}};
+    raft_message m = {.type = RAFT_MSG_APP, .from = 1, .to = 2, .term = 1, .index = i - 1,
+                      .entries = &e, .n_entries = 1};
+    assert_int_equal(raft_transport_send(f->n[1].t, &m), 0);
+  }
+  raft_message hb3 = heartbeat(1, 3, 1); /* to a peer with no connection yet */
+  assert_int_equal(raft_transport_send(f->n[1].t, &hb3), 0);
+  run_until(f, never, NULL, 50); /* nothing leaves while corked */
+  assert_int_equal(f->n[2].n_got, 1);
+  assert_int_equal(raft_transport_peer_stats(f->n[1].t, 2, &st1), 0);
+  assert_int_equal(st1.msgs_sent, st0.msgs_sent);
+  raft_transport_uncork(f->n[1].t);
+  wait_got(f, 2, 41);
+  wait_got(f, 3, 1);
+  for (size_t i = 1; i < f->n[2].n_got; i++) {
+    const raft_message *m = f->n[2].got[i];
+    assert_int_equal(m->type, RAFT_MSG_APP);
+    assert_int_equal(m->index, i - 1);
+    assert_int_equal(m->entries[0].data.len, sizeof data);
+  }
+  assert_int_equal(raft_transport_peer_stats(f->n[1].t, 2, &st1), 0);
+  assert_int_equal(st1.msgs_sent, st0.msgs_sent + 40);
+  assert_int_equal(st1.append_sent, st0.append_sent + 40);
+}
+
 typedef struct resend {
   int from, to;
   uint64_t last_ms;
@@ -865,6 +904,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_every_type_arrives, setup, teardown),
       cmocka_unit_test_setup_teardown(test_order_per_peer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cork_holds_then_writes_in_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_queue_bound_drops, setup, teardown),
       cmocka_unit_test_setup_teardown(test_oversized_send_refused, setup, teardown),
