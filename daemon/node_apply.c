@@ -163,10 +163,6 @@ static void apply_batch(node *n, apply_queue *b) {
     last = d;
   }
   n->reads_waiting.n = keep;
-  if (applied - atomic_load(&n->synced_applied) >= n->cfg.keep) {
-    uint64_t durable = store_sync_applied(n->s);
-    if (durable) atomic_store(&n->synced_applied, durable);
-  }
   atomic_fetch_add(&n->st->proposals_committed, b->n);
   b->n = 0;
   if (head) {
@@ -176,6 +172,12 @@ static void apply_batch(node *n, apply_queue *b) {
     n->done_tail = last;
     pthread_mutex_unlock(&n->mu);
     uv_async_send(&n->done_async);
+  }
+  /* Now and then the store is made durable (so that the log below can be deleted): after the
+   * answers are on their way, which do not depend on it (the log holds what they report). */
+  if (applied - atomic_load(&n->synced_applied) >= n->cfg.keep) {
+    uint64_t durable = store_sync_applied(n->s);
+    if (durable) atomic_store(&n->synced_applied, durable);
   }
 }
 
