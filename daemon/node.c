@@ -653,6 +653,7 @@ void node_stop(node *n) {
   pthread_cond_signal(&n->apply_cv);
   pthread_mutex_unlock(&n->mu);
   pthread_join(n->apply_thread, NULL);
+  node_snapshot_stop(n);
   /* Whatever still waits gets its error now, on this (the loop) thread. */
   for (size_t i = 0; i < n->waiting.n; i++) free(n->waiting.v[i].data);
   free(n->waiting.v);

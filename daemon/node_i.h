@@ -75,6 +75,8 @@ typedef struct node_member_ctx {
   node_member m;
 } node_member_ctx;
 
+enum { NODE_SNAP_IDLE = 0, NODE_SNAP_RUNNING, NODE_SNAP_READY };
+
 struct node {
   node_config cfg;
   uv_loop_t *loop; /* the caller's (HTTP) loop */
@@ -117,6 +119,12 @@ struct node {
   uint64_t publish_lead;
 
   pthread_t raft_thread, apply_thread;
+  /* A snapshot for a follower, dumped on a thread of its own (node_snapshot.c). */
+  pthread_t snap_thread;
+  int snap_state;        /* NODE_SNAP_*; under mu */
+  raft_snapshot snap_res; /* meta set at the start, data when ready */
+  struct store_dump *snap_job;
+  int64_t snap_started_ns;
   pthread_mutex_t mu; /* guards the fields below */
   pthread_cond_t apply_cv, idle_cv;
   inbox_queue inbox;
@@ -177,6 +185,8 @@ void node_on_message(node *n, const raft_message *m);
 int node_snapshot_make(void *arg, raft_snapshot *out);
 void node_snapshot_install(node *n, const raft_snapshot *snap);
 void node_compact(node *n);
+/* Waits for a snapshot dump in progress and drops any unused one (the node is stopping). */
+void node_snapshot_stop(node *n);
 void node_wait_applied(node *n);
 /* Tells the loop that the store was replaced (watchers cleared, history reloaded). */
 void node_notify_recovered(node *n);

@@ -2,36 +2,106 @@
  *
  * The tree store is the state machine and is itself the snapshot: the log keeps `keep`
  * entries below the point where the store is durable, and everything older is deleted. A
- * follower that needs entries already deleted gets the whole store (store_snapshot_dump) at
- * the applied index, made while the apply thread is idle so that the dump, the index, its term
- * and the configuration agree. */
+ * follower that needs entries already deleted gets the whole store at the applied index,
+ * pinned while the apply thread is idle so that the dump, the index, its term and the
+ * configuration agree, and written out on a thread of its own (node_snapshot_make). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/node_i.h"
 
+static int64_t snap_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The dump thread: writes the pinned store out, then leaves the result for the raft thread. */
+static void *snap_main(void *arg) {
+  node *n = arg;
+  pthread_setname_np(pthread_self(), "quorumd-snap");
+  char *data = NULL;
+  size_t len = 0;
+  int rc = store_snapshot_write(n->snap_job, &data, &len);
+  store_snapshot_end(n->snap_job);
+  pthread_mutex_lock(&n->mu);
+  n->snap_job = NULL;
+  n->snap_res.data.base = rc ? NULL : (uint8_t *)data;
+  n->snap_res.data.len = rc ? 0 : len;
+  n->snap_state = NODE_SNAP_READY;
+  pthread_mutex_unlock(&n->mu);
+  if (rc) free(data);
+  return NULL;
+}
+
+/* The storage's snapshot(), called by the core when a follower needs entries already deleted.
+ * The dump of a large tree takes long (about half a second for 1M keys), and the raft thread
+ * must not stop sending heartbeats meanwhile: the first call pins the store at the applied
+ * index (while the apply thread is idle, so that dump, index, term and configuration agree)
+ * and starts a thread to write it out, answering "temporarily unavailable"; the core asks
+ * again at the next heartbeat response and gets the finished snapshot. */
 int node_snapshot_make(void *arg, raft_snapshot *out) {
   node *n = arg;
+  pthread_mutex_lock(&n->mu);
+  int state = n->snap_state;
+  pthread_mutex_unlock(&n->mu);
+  if (state == NODE_SNAP_RUNNING) return RAFT_E_SNAP_TEMP;
+  if (state == NODE_SNAP_READY) {
+    pthread_join(n->snap_thread, NULL);
+    raft_snapshot res = n->snap_res;
+    memset(&n->snap_res, 0, sizeof n->snap_res);
+    pthread_mutex_lock(&n->mu);
+    n->snap_state = NODE_SNAP_IDLE;
+    pthread_mutex_unlock(&n->mu);
+    /* usable while the log still has the entries after it; else make a newer one */
+    if (res.data.base && res.meta.index + 1 >= raft_ldb_first_index(n->ldb)) {
+      *out = res;
+      fprintf(stderr, "quorumd: made a snapshot at index %" PRIu64 " (%zu bytes, %.3f s) for a follower\n",
+              res.meta.index, res.data.len, (double)(snap_now_ns() - n->snap_started_ns) / 1e9);
+      return 0;
+    }
+    free(res.data.base);
+  }
   node_wait_applied(n);
   uint64_t index = store_applied(n->s);
   uint64_t term = 0;
   const raft_storage *stg = raft_ldb_storage(n->ldb);
   int rc = stg->term(stg->ctx, index, &term);
   if (rc) return rc == RAFT_E_COMPACTED ? RAFT_E_SNAP_TEMP : rc;
-  char *data;
-  size_t len;
-  if (store_snapshot_dump(n->s, &data, &len)) return RAFT_E_STORAGE;
-  memset(out, 0, sizeof *out);
-  out->meta.index = index;
-  out->meta.term = term;
-  raft_ldb_initial(n->ldb, NULL, &out->meta.conf);
-  out->data.base = (uint8_t *)data;
-  out->data.len = len;
-  fprintf(stderr, "quorumd: made a snapshot at index %" PRIu64 " (%zu bytes) for a follower\n",
-          index, len);
-  return 0;
+  store_dump *job;
+  if (store_snapshot_begin(n->s, &job)) return RAFT_E_STORAGE;
+  memset(&n->snap_res, 0, sizeof n->snap_res);
+  n->snap_res.meta.index = index;
+  n->snap_res.meta.term = term;
+  raft_ldb_initial(n->ldb, NULL, &n->snap_res.meta.conf);
+  n->snap_job = job;
+  n->snap_started_ns = snap_now_ns();
+  pthread_mutex_lock(&n->mu);
+  n->snap_state = NODE_SNAP_RUNNING;
+  pthread_mutex_unlock(&n->mu);
+  if (pthread_create(&n->snap_thread, NULL, snap_main, n) != 0) {
+    pthread_mutex_lock(&n->mu);
+    n->snap_state = NODE_SNAP_IDLE;
+    pthread_mutex_unlock(&n->mu);
+    n->snap_job = NULL;
+    store_snapshot_end(job);
+    return RAFT_E_SNAP_TEMP;
+  }
+  return RAFT_E_SNAP_TEMP;
+}
+
+void node_snapshot_stop(node *n) {
+  pthread_mutex_lock(&n->mu);
+  int state = n->snap_state;
+  pthread_mutex_unlock(&n->mu);
+  if (state == NODE_SNAP_IDLE) return;
+  pthread_join(n->snap_thread, NULL);
+  free(n->snap_res.data.base);
+  memset(&n->snap_res, 0, sizeof n->snap_res);
+  n->snap_state = NODE_SNAP_IDLE;
 }
 
 static void refresh_members(node *n) {

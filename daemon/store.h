@@ -106,6 +106,13 @@ void store_member_del(store *s, uint64_t id);
 void store_members_each(store *s, void (*fn)(void *arg, const void *data, size_t len), void *arg);
 void store_skip(store *s, uint64_t log_index);
 int store_snapshot_dump(store *s, char **out, size_t *len);
+/* The same in two steps, so that the long one can run on another thread: begin (with nothing
+ * being applied) pins the store as it is; write produces the dump of that state while writes
+ * go on, from any thread; end releases it. */
+typedef struct store_dump store_dump;
+int store_snapshot_begin(store *s, store_dump **out);
+int store_snapshot_write(store_dump *d, char **out, size_t *len);
+void store_snapshot_end(store_dump *d);
 int store_snapshot_restore(store *s, const char *data, size_t len);
 /* Rereads the etcd index and applied index from the database. */
 int store_reload_meta(store *s);

@@ -55,15 +55,29 @@ static uint32_t get_u32(const unsigned char *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-int store_snapshot_dump(store *s, char **out, size_t *len) {
+struct store_dump {
+  store *s;
+  const leveldb_snapshot_t *snap;
+  leveldb_readoptions_t *ro;
+};
+
+int store_snapshot_begin(store *s, store_dump **out) {
   if (store_group_flush(s)) return -EIO;
+  store_dump *d = calloc(1, sizeof *d);
+  if (!d) return -ENOMEM;
+  d->s = s;
+  d->snap = leveldb_create_snapshot(s->db);
+  d->ro = leveldb_readoptions_create();
+  leveldb_readoptions_set_snapshot(d->ro, d->snap);
+  leveldb_readoptions_set_fill_cache(d->ro, 0);
+  *out = d;
+  return 0;
+}
+
+int store_snapshot_write(store_dump *d, char **out, size_t *len) {
   sbuf b = {0};
   sbuf_put(&b, SNAP_MAGIC, SNAP_MAGIC_LEN);
-  const leveldb_snapshot_t *snap = leveldb_create_snapshot(s->db);
-  leveldb_readoptions_t *ro = leveldb_readoptions_create();
-  leveldb_readoptions_set_snapshot(ro, snap);
-  leveldb_readoptions_set_fill_cache(ro, 0);
-  leveldb_iterator_t *it = leveldb_create_iterator(s->db, ro);
+  leveldb_iterator_t *it = leveldb_create_iterator(d->s->db, d->ro);
   for (leveldb_iter_seek_to_first(it); leveldb_iter_valid(it); leveldb_iter_next(it)) {
     size_t kl, vl;
     const char *k = leveldb_iter_key(it, &kl);
@@ -74,11 +88,25 @@ int store_snapshot_dump(store *s, char **out, size_t *len) {
     sbuf_put(&b, v, vl);
   }
   leveldb_iter_destroy(it);
-  leveldb_readoptions_destroy(ro);
-  leveldb_release_snapshot(s->db, snap);
   *out = b.p;
   *len = b.len;
   return 0;
+}
+
+void store_snapshot_end(store_dump *d) {
+  if (!d) return;
+  leveldb_readoptions_destroy(d->ro);
+  leveldb_release_snapshot(d->s->db, d->snap);
+  free(d);
+}
+
+int store_snapshot_dump(store *s, char **out, size_t *len) {
+  store_dump *d;
+  int rc = store_snapshot_begin(s, &d);
+  if (rc) return rc;
+  rc = store_snapshot_write(d, out, len);
+  store_snapshot_end(d);
+  return rc;
 }
 
 int store_snapshot_restore(store *s, const char *data, size_t len) {

@@ -322,13 +322,17 @@ def test_a_lagging_member_catches_up_by_snapshot(make_cluster):
     for t in ts:
         t.join()
     assert not errors, errors[:5]
+    _, hdr0, _ = leader.keys("GET", "/snap/k0000")
     lag.start()
     def caught_up():
         st, _, body = lag.keys("GET", "/snap", params={"recursive": "true"})
         return st == 200 and len(body["node"].get("nodes", [])) == n
     wait_for(caught_up, timeout=30, what="the lagging member has every key")
     assert "installed a snapshot" in lag.log_text(), lag.log_text()
+    # the leader dumped the store on a thread of its own and stayed leader in the same term
+    assert "made a snapshot at index" in leader.log_text()
     st, hdr_l, _ = leader.keys("GET", "/snap/k0000")
+    assert c.leader() is leader and hdr_l["x-raft-term"] == hdr0["x-raft-term"]
     st, hdr_f, body = lag.keys("GET", "/snap/k0000")
     assert body["node"]["value"] == "v0"
     assert hdr_f["x-etcd-index"] == hdr_l["x-etcd-index"]
