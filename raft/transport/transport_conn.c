@@ -148,10 +148,7 @@ int rt_conn_write_list(rt_conn *c, rt_frame *head) {
   if (rc < 0) {
     for (rt_frame *f = head; f;) {
       rt_frame *next = f->next;
-      if (c->peer) {
-        c->peer->queued_bytes -= f->queued;
-        if (f->msg_type) c->peer->stats.send_failures++;
-      }
+      frame_written(c, f, rc);
       rt_frame_free(f);
       f = next;
     }
