@@ -21,7 +21,7 @@
 #include "daemon/node_i.h"
 #include "raft/storage/ldb_storage.h"
 
-static int64_t mono_ns(void) {
+int64_t node_mono_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
@@ -79,7 +79,7 @@ static void fail_request(node *n, void *ctx, const char *cause) {
 /* Every 100 ms on the loop: requests past their deadline get error 300. */
 static void on_expire_timer(uv_timer_t *t) {
   node *n = t->data;
-  int64_t now = mono_ns();
+  int64_t now = node_mono_ns();
   void *expired[64];
   size_t ne;
   do {
@@ -121,7 +121,7 @@ int node_submit(node *n, proto_record *rec, void *ctx) {
     return -ENOMEM;
   }
   if (ctx) {
-    node_pend_put(n, rec->id, ctx, mono_ns() + (int64_t)n->cfg.request_timeout_ms * 1000000);
+    node_pend_put(n, rec->id, ctx, node_mono_ns() + (int64_t)n->cfg.request_timeout_ms * 1000000);
   }
   node_inbox_push(n, it);
   return 0;
@@ -132,7 +132,7 @@ int node_submit_conf(node *n, uint8_t type, const node_member *m, void *ctx) {
   node_member_ctx mc = {.origin = n->cfg.id, .m = *m};
   inbox_item it = {.kind = INBOX_CONF, .conf_type = type, .conf_node = m->id, .conf_id = id};
   if (node_member_encode(&mc, &it.data, &it.len)) return -ENOMEM;
-  node_pend_put(n, id, ctx, mono_ns() + (int64_t)n->cfg.request_timeout_ms * 1000000);
+  node_pend_put(n, id, ctx, node_mono_ns() + (int64_t)n->cfg.request_timeout_ms * 1000000);
   node_inbox_push(n, it);
   return 0;
 }
@@ -140,7 +140,7 @@ int node_submit_conf(node *n, uint8_t type, const node_member *m, void *ctx) {
 int node_read(node *n, void *ctx) {
   uint64_t id = ++n->next_id;
   inbox_item it = {.kind = INBOX_READ, .conf_id = id};
-  node_pend_put(n, id, ctx, mono_ns() + (int64_t)n->cfg.request_timeout_ms * 1000000);
+  node_pend_put(n, id, ctx, node_mono_ns() + (int64_t)n->cfg.request_timeout_ms * 1000000);
   node_inbox_push(n, it);
   return 0;
 }
@@ -227,7 +227,7 @@ static void waiting_push(node *n, inbox_item it) { queue_push(&n->waiting, it); 
  * clients would wait for a timeout although a new leader is elected in about a second. */
 static int leader_silent(node *n) {
   if (n->status.role == RAFT_LEADER || n->status.lead == RAFT_NONE) return 0;
-  return mono_ns() - n->lead_contact_ns > 3 * (int64_t)n->hb_ms * 1000000;
+  return node_mono_ns() - n->lead_contact_ns > 3 * (int64_t)n->hb_ms * 1000000;
 }
 
 static void handle_item(node *n, inbox_item *it) {
@@ -384,7 +384,7 @@ static void process_ready(node *n) {
                                          rd.hs.vote == n->persisted_vote));
     if (send_first) node_transport_send_all(n, rd.msgs, rd.n_msgs);
     if (rd.hs_changed || rd.n_entries || rd.has_snapshot) {
-      int64_t t0 = mono_ns();
+      int64_t t0 = node_mono_ns();
       int rc = raft_ldb_save(n->ldb, rd.hs_changed ? &rd.hs : NULL,
                              rd.has_snapshot ? &rd.snapshot.meta : NULL, rd.entries, rd.n_entries,
                              rd.must_sync && n->cfg.sync);
@@ -394,7 +394,7 @@ static void process_ready(node *n) {
         fprintf(stderr, "quorumd: fatal: cannot write the raft log: %s\n", raft_strerror(rc));
         abort();
       }
-      if (rd.must_sync && n->cfg.sync) stats_fsync(n->st, (uint64_t)(mono_ns() - t0));
+      if (rd.must_sync && n->cfg.sync) stats_fsync(n->st, (uint64_t)(node_mono_ns() - t0));
     }
     if (rd.hs_changed) n->persisted_vote = rd.hs.vote;
     if (!send_first) node_transport_send_all(n, rd.msgs, rd.n_msgs);
@@ -418,7 +418,7 @@ static void process_ready(node *n) {
     raft_advance(n->r, &rd);
     publish_status(n);
     if (n->status.lead != RAFT_NONE && n->status.lead != had_leader) {
-      n->lead_contact_ns = mono_ns();
+      n->lead_contact_ns = node_mono_ns();
       retry_waiting(n);
       node_publish_self(n);
     }
@@ -479,7 +479,7 @@ void node_on_message(node *n, const raft_message *m) {
   raft_step(n->r, m);
   if (m->from == n->status.lead) {
     int was_silent = leader_silent(n);
-    n->lead_contact_ns = mono_ns();
+    n->lead_contact_ns = node_mono_ns();
     if (was_silent && n->waiting.n) retry_waiting(n);
   }
   if (!n->stopping_raft) schedule_ready(n);

@@ -188,6 +188,8 @@ void node_compact(node *n);
 /* Waits for a snapshot dump in progress and drops any unused one (the node is stopping). */
 void node_snapshot_stop(node *n);
 void node_wait_applied(node *n);
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t node_mono_ns(void);
 /* Tells the loop that the store was replaced (watchers cleared, history reloaded). */
 void node_notify_recovered(node *n);
 

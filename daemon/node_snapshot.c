@@ -9,14 +9,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "daemon/node_i.h"
 
-static int64_t snap_now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+static int snap_state(node *n) {
+  pthread_mutex_lock(&n->mu);
+  int st = n->snap_state;
+  pthread_mutex_unlock(&n->mu);
+  return st;
+}
+
+static void set_snap_state(node *n, int st) {
+  pthread_mutex_lock(&n->mu);
+  n->snap_state = st;
+  pthread_mutex_unlock(&n->mu);
 }
 
 /* The dump thread: writes the pinned store out, then leaves the result for the raft thread. */
@@ -45,22 +51,18 @@ static void *snap_main(void *arg) {
  * again at the next heartbeat response and gets the finished snapshot. */
 int node_snapshot_make(void *arg, raft_snapshot *out) {
   node *n = arg;
-  pthread_mutex_lock(&n->mu);
-  int state = n->snap_state;
-  pthread_mutex_unlock(&n->mu);
+  int state = snap_state(n);
   if (state == NODE_SNAP_RUNNING) return RAFT_E_SNAP_TEMP;
   if (state == NODE_SNAP_READY) {
     pthread_join(n->snap_thread, NULL);
     raft_snapshot res = n->snap_res;
     memset(&n->snap_res, 0, sizeof n->snap_res);
-    pthread_mutex_lock(&n->mu);
-    n->snap_state = NODE_SNAP_IDLE;
-    pthread_mutex_unlock(&n->mu);
+    set_snap_state(n, NODE_SNAP_IDLE);
     /* usable while the log still has the entries after it; else make a newer one */
     if (res.data.base && res.meta.index + 1 >= raft_ldb_first_index(n->ldb)) {
       *out = res;
       fprintf(stderr, "quorumd: made a snapshot at index %" PRIu64 " (%zu bytes, %.3f s) for a follower\n",
-              res.meta.index, res.data.len, (double)(snap_now_ns() - n->snap_started_ns) / 1e9);
+              res.meta.index, res.data.len, (double)(node_mono_ns() - n->snap_started_ns) / 1e9);
       return 0;
     }
     free(res.data.base);
@@ -78,26 +80,18 @@ int node_snapshot_make(void *arg, raft_snapshot *out) {
   n->snap_res.meta.term = term;
   raft_ldb_initial(n->ldb, NULL, &n->snap_res.meta.conf);
   n->snap_job = job;
-  n->snap_started_ns = snap_now_ns();
-  pthread_mutex_lock(&n->mu);
-  n->snap_state = NODE_SNAP_RUNNING;
-  pthread_mutex_unlock(&n->mu);
+  n->snap_started_ns = node_mono_ns();
+  set_snap_state(n, NODE_SNAP_RUNNING);
   if (pthread_create(&n->snap_thread, NULL, snap_main, n) != 0) {
-    pthread_mutex_lock(&n->mu);
-    n->snap_state = NODE_SNAP_IDLE;
-    pthread_mutex_unlock(&n->mu);
+    set_snap_state(n, NODE_SNAP_IDLE);
     n->snap_job = NULL;
     store_snapshot_end(job);
-    return RAFT_E_SNAP_TEMP;
   }
   return RAFT_E_SNAP_TEMP;
 }
 
 void node_snapshot_stop(node *n) {
-  pthread_mutex_lock(&n->mu);
-  int state = n->snap_state;
-  pthread_mutex_unlock(&n->mu);
-  if (state == NODE_SNAP_IDLE) return;
+  if (snap_state(n) == NODE_SNAP_IDLE) return;
   pthread_join(n->snap_thread, NULL);
   free(n->snap_res.data.base);
   memset(&n->snap_res, 0, sizeof n->snap_res);

@@ -105,10 +105,9 @@ void store_member_put(store *s, uint64_t id, const void *data, size_t len);
 void store_member_del(store *s, uint64_t id);
 void store_members_each(store *s, void (*fn)(void *arg, const void *data, size_t len), void *arg);
 void store_skip(store *s, uint64_t log_index);
-int store_snapshot_dump(store *s, char **out, size_t *len);
-/* The same in two steps, so that the long one can run on another thread: begin (with nothing
- * being applied) pins the store as it is; write produces the dump of that state while writes
- * go on, from any thread; end releases it. */
+/* A snapshot is every record of the database, made in steps so that the long one can run on
+ * another thread: begin (with nothing being applied) pins the store as it is; write produces
+ * the dump of that state while writes go on, from any thread; end releases it. */
 typedef struct store_dump store_dump;
 int store_snapshot_begin(store *s, store_dump **out);
 int store_snapshot_write(store_dump *d, char **out, size_t *len);

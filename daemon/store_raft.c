@@ -100,15 +100,6 @@ void store_snapshot_end(store_dump *d) {
   free(d);
 }
 
-int store_snapshot_dump(store *s, char **out, size_t *len) {
-  store_dump *d;
-  int rc = store_snapshot_begin(s, &d);
-  if (rc) return rc;
-  rc = store_snapshot_write(d, out, len);
-  store_snapshot_end(d);
-  return rc;
-}
-
 int store_snapshot_restore(store *s, const char *data, size_t len) {
   const unsigned char *p = (const unsigned char *)data, *end = p + len;
   if (len < SNAP_MAGIC_LEN || memcmp(p, SNAP_MAGIC, SNAP_MAGIC_LEN)) return -EINVAL;

@@ -34,6 +34,13 @@ static rt_conn *out_open(rt_peer *p, uint8_t role) {
   return c;
 }
 
+static void list_push(rt_frame **head, rt_frame **tail, rt_frame *f) {
+  f->next = NULL;
+  if (*tail) (*tail)->next = f;
+  else *head = f;
+  *tail = f;
+}
+
 static void drop_list(rt_peer *p, rt_frame **head, rt_frame **tail) {
   while (*head) {
     rt_frame *f = *head;
@@ -59,20 +66,11 @@ static void retry_cb(uv_timer_t *h) {
 
 void rt_out_send_frame(rt_peer *p, rt_frame *f) {
   if (p->msg && p->msg->connected) {
-    if (p->t->corked) {
-      f->next = NULL;
-      if (p->cork_tail) p->cork_tail->next = f;
-      else p->cork_head = f;
-      p->cork_tail = f;
-      return;
-    }
-    rt_conn_write(p->msg, f);
+    if (p->t->corked) list_push(&p->cork_head, &p->cork_tail, f);
+    else rt_conn_write(p->msg, f);
     return;
   }
-  f->next = NULL;
-  if (p->pending_tail) p->pending_tail->next = f;
-  else p->pending_head = f;
-  p->pending_tail = f;
+  list_push(&p->pending_head, &p->pending_tail, f);
   if (p->msg || p->retry_armed) return;
   uint64_t now = uv_now(p->t->loop);
   if (now >= p->retry_at_ms) {
