@@ -622,17 +622,22 @@ static int step_candidate(raft *r, const raft_message *m) {
   }
 }
 
+/* A follower passes a proposal or a read request on to the leader it knows, as a local message
+ * (no term); without a leader it is dropped. */
+static int forward_to_leader(raft *r, const raft_message *m) {
+  if (r->lead == RAFT_NONE) return RAFT_E_DROPPED;
+  raft_message f = {0};
+  if (raft_message_copy(&f, m) != RAFT_OK) return RAFT_E_NOMEM;
+  f.to = r->lead;
+  f.term = 0;
+  raft_send(r, &f);
+  return RAFT_OK;
+}
+
 static int step_follower(raft *r, const raft_message *m) {
   switch (m->type) {
-    case RAFT_MSG_PROP: {
-      if (r->lead == RAFT_NONE) return RAFT_E_DROPPED;
-      raft_message f = {0};
-      if (raft_message_copy(&f, m) != RAFT_OK) return RAFT_E_NOMEM;
-      f.to = r->lead;
-      f.term = 0;
-      raft_send(r, &f);
-      return RAFT_OK;
-    }
+    case RAFT_MSG_PROP:
+      return forward_to_leader(r, m);
     case RAFT_MSG_APP:
       r->election_elapsed = 0;
       r->lead = m->from;
@@ -658,15 +663,8 @@ static int step_follower(raft *r, const raft_message *m) {
                (unsigned long long)r->id, (unsigned long long)r->term,
                (unsigned long long)m->from);
       return raft_hup(r, true);
-    case RAFT_MSG_READ_INDEX: {
-      if (r->lead == RAFT_NONE) return RAFT_E_DROPPED;
-      raft_message f = {0};
-      if (raft_message_copy(&f, m) != RAFT_OK) return RAFT_E_NOMEM;
-      f.to = r->lead;
-      f.term = 0;
-      raft_send(r, &f);
-      return RAFT_OK;
-    }
+    case RAFT_MSG_READ_INDEX:
+      return forward_to_leader(r, m);
     case RAFT_MSG_READ_INDEX_RESP:
       if (m->from != r->lead) return RAFT_OK;
       raft_add_read_state(r, m->index, &m->context);
