@@ -1,5 +1,5 @@
-/* describe.c: one-line text forms of messages, types and roles for logs, traces and golden
- * tests. One format everywhere:
+/* describe.c: one-line text forms of messages, entries, hard and conf states, snapshot metas,
+ * statuses, types and roles for logs, traces and golden tests. One format everywhere:
  *   "1->2 MsgApp Term:2 Log:1/3 Commit:2 Entries:[2/4 EntryNormal 3B]"
  *   "2->1 MsgAppResp Term:2 Log:0/3 Rejected (Hint: 2/1)"
  * Only snprintf: the core does no I/O. */
@@ -74,6 +74,36 @@ static void put_bytes(out *o, const raft_buf *b) {
     put(o, "%zuB", b->len);
 }
 
+/* "term/index EntryType data"; with decode_cc, a conf change shows as "AddNode:4" instead of its
+ * encoded size. */
+static void put_entry(out *o, const raft_entry *e, bool decode_cc) {
+  put(o, "%llu/%llu %s", (unsigned long long)e->term, (unsigned long long)e->index,
+      e->type == RAFT_ENTRY_CONF_CHANGE ? "EntryConfChange" : "EntryNormal");
+  raft_conf_change cc;
+  if (decode_cc && e->type == RAFT_ENTRY_CONF_CHANGE &&
+      raft_conf_change_decode(e->data.base, e->data.len, &cc) == RAFT_OK) {
+    static const char *const kinds[] = {"AddNode", "RemoveNode", "UpdateNode"};
+    put(o, " %s:%llx", cc.type < 3 ? kinds[cc.type] : "Unknown", (unsigned long long)cc.node_id);
+    return;
+  }
+  if (e->data.len) {
+    put(o, " ");
+    put_bytes(o, &e->data);
+  }
+}
+
+static void put_voters(out *o, const raft_conf_state *cs) {
+  put(o, "Voters:[");
+  for (size_t i = 0; i < cs->n_voters && i < RAFT_MAX_VOTERS; i++)
+    put(o, "%s%llx", i ? " " : "", (unsigned long long)cs->voters[i]);
+  put(o, "]");
+}
+
+static void put_snapshot_meta(out *o, const raft_snapshot_meta *s) {
+  put(o, "Index:%llu Term:%llu ", (unsigned long long)s->index, (unsigned long long)s->term);
+  put_voters(o, &s->conf);
+}
+
 const char *raft_describe_message(const raft_message *m, char *buf, size_t len) {
   if (!buf || len == 0) return buf;
   out o = {buf, len, 0};
@@ -91,28 +121,75 @@ const char *raft_describe_message(const raft_message *m, char *buf, size_t len) 
   if (m->n_entries > 0 && m->entries) {
     put(&o, " Entries:[");
     for (size_t i = 0; i < m->n_entries; i++) {
-      const raft_entry *e = &m->entries[i];
-      put(&o, "%s%llu/%llu %s", i ? ", " : "", (unsigned long long)e->term,
-          (unsigned long long)e->index,
-          e->type == RAFT_ENTRY_CONF_CHANGE ? "EntryConfChange" : "EntryNormal");
-      if (e->data.len) {
-        put(&o, " ");
-        put_bytes(&o, &e->data);
-      }
+      if (i) put(&o, ", ");
+      put_entry(&o, &m->entries[i], false);
     }
     put(&o, "]");
   }
   if (m->snapshot) {
-    const raft_snapshot_meta *s = &m->snapshot->meta;
-    put(&o, " Snapshot: Index:%llu Term:%llu Voters:[", (unsigned long long)s->index,
-        (unsigned long long)s->term);
-    for (size_t i = 0; i < s->conf.n_voters && i < RAFT_MAX_VOTERS; i++)
-      put(&o, "%s%llx", i ? " " : "", (unsigned long long)s->conf.voters[i]);
-    put(&o, "] Data:%zuB", m->snapshot->data.len);
+    put(&o, " Snapshot: ");
+    put_snapshot_meta(&o, &m->snapshot->meta);
+    put(&o, " Data:%zuB", m->snapshot->data.len);
   }
   if (m->context.len) {
     put(&o, " Context:");
     put_bytes(&o, &m->context);
   }
+  return buf;
+}
+
+const char *raft_describe_entry(const raft_entry *e, char *buf, size_t len) {
+  if (!buf || len == 0) return buf;
+  out o = {buf, len, 0};
+  buf[0] = 0;
+  put_entry(&o, e, true);
+  return buf;
+}
+
+const char *raft_describe_hard_state(const raft_hard_state *hs, char *buf, size_t len) {
+  if (!buf || len == 0) return buf;
+  out o = {buf, len, 0};
+  buf[0] = 0;
+  put(&o, "Term:%llu Vote:%llx Commit:%llu", (unsigned long long)hs->term,
+      (unsigned long long)hs->vote, (unsigned long long)hs->commit);
+  return buf;
+}
+
+const char *raft_describe_conf_state(const raft_conf_state *cs, char *buf, size_t len) {
+  if (!buf || len == 0) return buf;
+  out o = {buf, len, 0};
+  buf[0] = 0;
+  put_voters(&o, cs);
+  return buf;
+}
+
+const char *raft_describe_snapshot_meta(const raft_snapshot_meta *s, char *buf, size_t len) {
+  if (!buf || len == 0) return buf;
+  out o = {buf, len, 0};
+  buf[0] = 0;
+  put_snapshot_meta(&o, s);
+  return buf;
+}
+
+const char *raft_describe_status(const raft_status *st, char *buf, size_t len) {
+  if (!buf || len == 0) return buf;
+  out o = {buf, len, 0};
+  buf[0] = 0;
+  put(&o, "%llx %s Term:%llu Vote:%llx Lead:%llx Commit:%llu Applied:%llu Last:%llu ",
+      (unsigned long long)st->id, raft_role_name(st->role), (unsigned long long)st->term,
+      (unsigned long long)st->vote, (unsigned long long)st->lead, (unsigned long long)st->commit,
+      (unsigned long long)st->applied, (unsigned long long)st->last_index);
+  put_voters(&o, &st->conf);
+  if (st->lead_transferee) put(&o, " Transferee:%llx", (unsigned long long)st->lead_transferee);
+  return buf;
+}
+
+const char *raft_describe_peer(const raft_peer_status *p, char *buf, size_t len) {
+  if (!buf || len == 0) return buf;
+  out o = {buf, len, 0};
+  buf[0] = 0;
+  put(&o, "%llx: %s Match:%llu Next:%llu%s", (unsigned long long)p->id,
+      raft_progress_state_name(p->state), (unsigned long long)p->match,
+      (unsigned long long)p->next, p->recent_active ? " RecentActive" : "");
   return buf;
 }

@@ -310,4 +310,18 @@ void raft_advance(raft *r, raft_ready *rd);
 
 void raft_get_status(const raft *r, raft_status *st);
 
+/* More one-line text forms (describe.c), for traces and golden tests; each returns buf:
+ *   entry:      "1/4 EntryNormal \"foo\"", a conf change decoded: "2/5 EntryConfChange AddNode:4"
+ *   hard state: "Term:2 Vote:1 Commit:4"
+ *   conf state: "Voters:[1 2 3]"
+ *   snapshot:   "Index:5 Term:1 Voters:[1 2 3]"
+ *   status:     "1 StateLeader Term:2 Vote:1 Lead:1 Commit:4 Applied:4 Last:4 Voters:[1 2 3]"
+ *   peer:       "2: StateReplicate Match:4 Next:5 RecentActive" */
+const char *raft_describe_entry(const raft_entry *e, char *buf, size_t len);
+const char *raft_describe_hard_state(const raft_hard_state *hs, char *buf, size_t len);
+const char *raft_describe_conf_state(const raft_conf_state *cs, char *buf, size_t len);
+const char *raft_describe_snapshot_meta(const raft_snapshot_meta *s, char *buf, size_t len);
+const char *raft_describe_status(const raft_status *st, char *buf, size_t len);
+const char *raft_describe_peer(const raft_peer_status *p, char *buf, size_t len);
+
 #endif
