@@ -20,6 +20,9 @@ enum flag_kind {
   K_IGN_VALUE,  /* an etcd flag taking a value, accepted and ignored */
   K_IGN_BOOL,   /* an etcd boolean flag, accepted and ignored (its =value is still checked) */
   K_IGN_LEGACY, /* a pre-v3 flag etcd swallows like a boolean with any value, ignored */
+  K_NO_VALUE,   /* an etcd flag taking a value that quorumd does not implement: an error when
+                   set (not empty), rather than silently weaker security; choices = why */
+  K_NO_BOOL,    /* the same for a boolean: an error when true */
 };
 
 #define F_NOENV 1u /* never read from the environment (ETCD_VERSION is often set by images) */
@@ -30,10 +33,12 @@ typedef struct flag_def {
   unsigned char kind;  /* enum flag_kind */
   unsigned char opts;  /* F_* bits */
   size_t off;          /* offsetof(config, field); unused for the K_IGN_* kinds */
-  const char *choices; /* K_STR only: allowed values separated by '|', or NULL for any */
+  const char *choices; /* K_STR: allowed values separated by '|', or NULL for any;
+                          K_NO_*: why the flag is refused */
 } flag_def;
 
 #define OFF(field) offsetof(config, field)
+#define PEER_TLS "TLS between members is not supported (peer traffic is plain TCP)"
 
 static const flag_def flag_table[] = {
     /* acted upon */
@@ -53,6 +58,10 @@ static const flag_def flag_table[] = {
     {"cors", K_STR, 0, OFF(cors), NULL},
     {"log-level", K_STR, 0, OFF(log_level), "debug|info|warn|error|dpanic|panic|fatal"},
     {"unsafe-no-fsync", K_BOOL, 0, OFF(unsafe_no_fsync), NULL},
+    {"cert-file", K_STR, 0, OFF(cert_file), NULL},
+    {"key-file", K_STR, 0, OFF(key_file), NULL},
+    {"trusted-ca-file", K_STR, 0, OFF(trusted_ca_file), NULL},
+    {"client-cert-auth", K_BOOL, 0, OFF(client_cert_auth), NULL},
     {"version", K_BOOL, F_NOENV, OFF(show_version), NULL},
     {"help", K_BOOL, F_NOENV | F_HELP, OFF(show_help), NULL},
     {"h", K_BOOL, F_NOENV | F_HELP, OFF(show_help), NULL},
@@ -92,23 +101,20 @@ static const flag_def flag_table[] = {
     {"proxy-dial-timeout", K_IGN_VALUE, 0, 0, NULL},
     {"proxy-write-timeout", K_IGN_VALUE, 0, 0, NULL},
     {"proxy-read-timeout", K_IGN_VALUE, 0, 0, NULL},
-    /* security */
-    {"cert-file", K_IGN_VALUE, 0, 0, NULL},
-    {"key-file", K_IGN_VALUE, 0, 0, NULL},
-    {"client-cert-auth", K_IGN_BOOL, 0, 0, NULL},
-    {"client-crl-file", K_IGN_VALUE, 0, 0, NULL},
-    {"client-cert-allowed-hostname", K_IGN_VALUE, 0, 0, NULL},
-    {"trusted-ca-file", K_IGN_VALUE, 0, 0, NULL},
-    {"auto-tls", K_IGN_BOOL, 0, 0, NULL},
-    {"peer-cert-file", K_IGN_VALUE, 0, 0, NULL},
-    {"peer-key-file", K_IGN_VALUE, 0, 0, NULL},
-    {"peer-client-cert-auth", K_IGN_BOOL, 0, 0, NULL},
-    {"peer-trusted-ca-file", K_IGN_VALUE, 0, 0, NULL},
-    {"peer-auto-tls", K_IGN_BOOL, 0, 0, NULL},
-    {"peer-crl-file", K_IGN_VALUE, 0, 0, NULL},
-    {"peer-cert-allowed-cn", K_IGN_VALUE, 0, 0, NULL},
-    {"peer-cert-allowed-hostname", K_IGN_VALUE, 0, 0, NULL},
-    {"cipher-suites", K_IGN_VALUE, 0, 0, NULL},
+    /* security: client TLS is served (above); what is not implemented is refused when set,
+     * so that nobody runs with less security than the flags ask for */
+    {"client-crl-file", K_NO_VALUE, 0, 0, "certificate revocation lists are not supported"},
+    {"client-cert-allowed-hostname", K_NO_VALUE, 0, 0, "client certificate hostname checks are not supported"},
+    {"auto-tls", K_NO_BOOL, 0, 0, "self-signed certificates are not generated; give --cert-file and --key-file"},
+    {"peer-cert-file", K_NO_VALUE, 0, 0, PEER_TLS},
+    {"peer-key-file", K_NO_VALUE, 0, 0, PEER_TLS},
+    {"peer-client-cert-auth", K_NO_BOOL, 0, 0, PEER_TLS},
+    {"peer-trusted-ca-file", K_NO_VALUE, 0, 0, PEER_TLS},
+    {"peer-auto-tls", K_NO_BOOL, 0, 0, PEER_TLS},
+    {"peer-crl-file", K_NO_VALUE, 0, 0, PEER_TLS},
+    {"peer-cert-allowed-cn", K_NO_VALUE, 0, 0, PEER_TLS},
+    {"peer-cert-allowed-hostname", K_NO_VALUE, 0, 0, PEER_TLS},
+    {"cipher-suites", K_NO_VALUE, 0, 0, "Go cipher suite names are not supported (OpenSSL's defaults are used)"},
     {"host-whitelist", K_IGN_VALUE, 0, 0, NULL},
     /* logging, metrics, profiling, auth, gateway */
     {"logger", K_IGN_VALUE, 0, 0, NULL},
@@ -230,7 +236,8 @@ static int lookup_env(const char *key, size_t len) {
 }
 
 static int takes_no_argument(const flag_def *d) {
-  return d->kind == K_BOOL || d->kind == K_IGN_BOOL || d->kind == K_IGN_LEGACY;
+  return d->kind == K_BOOL || d->kind == K_IGN_BOOL || d->kind == K_IGN_LEGACY ||
+         d->kind == K_NO_BOOL;
 }
 
 /* Go's strconv.ParseBool. Returns 0/1, or -1 if s is none of its spellings. */
@@ -451,17 +458,28 @@ static int set_value(config *cfg, const flag_def *d, const char *val, const sour
     return 0;
   }
   case K_BOOL:
-  case K_IGN_BOOL: {
+  case K_IGN_BOOL:
+  case K_NO_BOOL: {
     int b = parse_bool(val);
     if (b < 0) {
       return fail(err, errlen, -EINVAL, "invalid boolean value \"%s\" for %s%.*s", val,
                   src->prefix, src->len, src->name);
+    }
+    if (d->kind == K_NO_BOOL && b) {
+      return fail(err, errlen, -EINVAL, "%s%.*s: %s", src->prefix, src->len, src->name,
+                  d->choices);
     }
     if (d->kind == K_BOOL) {
       *(int *)(void *)field = b;
     }
     return 0;
   }
+  case K_NO_VALUE:
+    if (*val) {
+      return fail(err, errlen, -EINVAL, "%s%.*s: %s", src->prefix, src->len, src->name,
+                  d->choices);
+    }
+    return 0;
   case K_IGN_VALUE:
   case K_IGN_LEGACY:
     return 0;
@@ -642,6 +660,36 @@ static int check_timers(const config *cfg, char *err, size_t errlen) {
   return 0;
 }
 
+static int is_https(const char *u) { return strncmp(u, "https://", 8) == 0; }
+
+/* etcd's TLS checks: an https:// client URL needs a certificate and key; members talk plain
+ * TCP, so https:// peer URLs are refused rather than served unencrypted. */
+static int check_tls(const config *cfg, char *err, size_t errlen) {
+  for (size_t i = 0; i < cfg->listen_client.n; i++) {
+    if (is_https(cfg->listen_client.url[i]) && (!cfg->cert_file || !*cfg->cert_file ||
+                                                !cfg->key_file || !*cfg->key_file)) {
+      return fail(err, errlen, -EINVAL,
+                  "TLS key/cert (--cert-file, --key-file) must be provided for client url %s "
+                  "with HTTPS scheme",
+                  cfg->listen_client.url[i]);
+    }
+  }
+  const config_urls *peer[] = {&cfg->listen_peer, &cfg->advertise_peer};
+  for (size_t k = 0; k < 2; k++) {
+    for (size_t i = 0; i < peer[k]->n; i++) {
+      if (is_https(peer[k]->url[i])) {
+        return fail(err, errlen, -EINVAL, "peer url %s: %s", peer[k]->url[i], PEER_TLS);
+      }
+    }
+  }
+  if (cfg->client_cert_auth && (!cfg->cert_file || !*cfg->cert_file)) {
+    return fail(err, errlen, -EINVAL,
+                "--client-cert-auth needs TLS: --cert-file and --key-file and an https:// "
+                "client URL");
+  }
+  return 0;
+}
+
 int config_parse(config *cfg, int argc, char **argv, char **envp, char *err, size_t errlen) {
   memset(cfg, 0, sizeof *cfg);
   if (err && errlen > 0) {
@@ -677,7 +725,8 @@ int config_parse(config *cfg, int argc, char **argv, char **envp, char *err, siz
   if (stop || cfg->show_version) {
     return 0;
   }
-  return check_timers(cfg, err, errlen);
+  rc = check_timers(cfg, err, errlen);
+  return rc < 0 ? rc : check_tls(cfg, err, errlen);
 }
 
 void config_free(config *cfg) {
@@ -693,6 +742,9 @@ void config_free(config *cfg) {
   free(cfg->initial_cluster);
   free(cfg->initial_cluster_state);
   free(cfg->initial_cluster_token);
+  free(cfg->cert_file);
+  free(cfg->key_file);
+  free(cfg->trusted_ca_file);
   free(cfg->cors);
   free(cfg->log_level);
   memset(cfg, 0, sizeof *cfg);
@@ -740,6 +792,18 @@ const char *config_usage(void) {
          "  --cors '*'\n"
          "      Comma-separated list of origins allowed for CORS (empty or * means all).\n"
          "\n"
+         "Security:\n"
+         "  --cert-file ''\n"
+         "      Path to the client server TLS cert file (for https:// client URLs).\n"
+         "  --key-file ''\n"
+         "      Path to the client server TLS key file.\n"
+         "  --client-cert-auth 'false'\n"
+         "      Require a client certificate signed by a trusted CA on https:// client URLs.\n"
+         "  --trusted-ca-file ''\n"
+         "      Path to the client server TLS trusted CA cert file (default: the system's).\n"
+         "  TLS between members (--peer-*), CRLs, --auto-tls and --cipher-suites are not\n"
+         "  supported: setting them is an error.\n"
+         "\n"
          "Logging:\n"
          "  --log-level 'info'\n"
          "      One of debug, info, warn, error, dpanic, panic, fatal.\n"
@@ -754,6 +818,6 @@ const char *config_usage(void) {
          "  -h, --help\n"
          "      Print this help and exit.\n"
          "\n"
-         "The other etcd 3.4 flags (TLS, proxy, discovery, gRPC, auth, experimental, ...) are\n"
+         "The other etcd 3.4 flags (proxy, discovery, gRPC, auth, experimental, ...) are\n"
          "accepted for compatibility and ignored.\n";
 }

@@ -30,6 +30,10 @@ typedef struct config {
   char *cors;                    /* --cors, comma-separated origins, default "*" */
   char *log_level;               /* --log-level: debug, info (default), warn, error */
   int unsafe_no_fsync;           /* --unsafe-no-fsync: skip fsync (tests of nothing durable only) */
+  char *cert_file;               /* --cert-file: TLS certificate (chain) for https:// client URLs */
+  char *key_file;                /* --key-file: its private key */
+  char *trusted_ca_file;         /* --trusted-ca-file: CAs for client certificates */
+  int client_cert_auth;          /* --client-cert-auth: require a client certificate */
   int show_version;              /* --version was given */
   int show_help;                 /* --help / -h was given */
 } config;

@@ -3,7 +3,9 @@
  * Each connection keeps its requests in a queue in arrival order. Only the head request is
  * handed to the handler; when it has been answered and written, the next one is. So pipelined
  * requests are handled in order, each seeing the effects of those before it, and responses
- * leave in order. A connection that must close does so after its last bytes are written. */
+ * leave in order. A connection that must close does so after its last bytes are written.
+ * Connections accepted on an https:// listener run through a TLS session (http_tls): what is
+ * read is decrypted before the parser sees it, and what is written is encrypted. */
 #include "daemon/http_server.h"
 
 #include <errno.h>
@@ -14,6 +16,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "daemon/http_tls.h"
+
 struct http_server {
   uv_loop_t *loop;
   http_limits lim;
@@ -21,7 +25,9 @@ struct http_server {
   http_handler handler;
   void *arg;
   uv_tcp_t *listeners[16];
+  unsigned char listener_tls[16]; /* https:// listener */
   size_t n_listeners;
+  http_tls_ctx *tls;              /* for https:// listeners (owned) */
   http_conn *conns; /* all open connections */
   http_conn *close_list; /* connections to close from the idle callback */
   uv_idle_t closer;
@@ -30,6 +36,7 @@ struct http_server {
   time_t date_sec;
   char date[64];
   char readbuf[65536];
+  char plainbuf[65536]; /* decrypted bytes of a TLS connection, parsed at once */
 };
 
 struct http_conn {
@@ -50,6 +57,9 @@ struct http_conn {
   int reading_stopped;   /* backpressure: too many requests queued */
   size_t queued;         /* requests in the queue */
   unsigned writes_pending; /* uv_write requests not yet completed (keeps output in order) */
+  http_tls_conn *tls;      /* the TLS session, on an https:// listener's connection */
+  int tls_started;         /* its first bytes have been seen */
+  char peer[56];           /* a TLS connection's client address and port, for the log */
 };
 
 #define CONN_QUEUE_HIGH 64 /* stop reading a connection with this many requests waiting */
@@ -145,7 +155,8 @@ static void on_write(uv_write_t *w, int status) {
   else if (!c->writes_pending && c->close_after_writes) conn_close_later(c);
 }
 
-static void conn_write(http_conn *c, sbuf *data) {
+/* Writes bytes as they are to the socket (data is consumed). */
+static void conn_send_raw(http_conn *c, sbuf *data) {
   if (!data->len || c->closing || c->close_pending) {
     sbuf_reset(data);
     return;
@@ -180,6 +191,36 @@ static void conn_write(http_conn *c, sbuf *data) {
     free(wr);
     conn_close_later(c);
   }
+}
+
+/* Sends a TLS session's pending records (handshake, alerts, data). */
+static void conn_tls_flush(http_conn *c) {
+  sbuf enc = {0};
+  if (http_tls_take_output(c->tls, &enc)) conn_send_raw(c, &enc);
+  sbuf_free(&enc);
+}
+
+/* A TLS session failed: whatever alert it made goes out, then the connection closes. */
+static void conn_tls_failed(http_conn *c) {
+  fprintf(stderr, "quorumd: https: closing the connection from %s: %s\n", c->peer,
+          http_tls_error(c->tls));
+  conn_tls_flush(c);
+  conn_close_when_written(c);
+}
+
+/* Writes produced bytes (data is consumed): encrypted first on a TLS connection. */
+static void conn_write(http_conn *c, sbuf *data) {
+  if (!c->tls || !data->len || c->closing || c->close_pending) {
+    conn_send_raw(c, data);
+    return;
+  }
+  int rc = http_tls_write(c->tls, data->p, data->len);
+  sbuf_reset(data);
+  if (rc) {
+    conn_tls_failed(c);
+    return;
+  }
+  conn_tls_flush(c);
 }
 
 /* Drives the queue: writes what the head has produced, pops it once answered, and hands the
@@ -512,25 +553,89 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = sizeof c->srv->readbuf;
 }
 
+/* Parses n bytes of the request stream. Returns 0, or -1 after a malformed request (answered;
+ * the connection reads no more). */
+static int conn_parse(http_conn *c, const char *p, size_t n) {
+  size_t done = http_parser_execute(&c->parser, &parser_settings, p, n);
+  enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+  if (e == HPE_OK && done == n) return 0;
+  /* 0: a body error, which the handler answers; else the status to answer with. */
+  int status = c->error_status;
+  if (!status && (e == HPE_CB_url || e == HPE_CB_header_field || e == HPE_CB_header_value ||
+                  e == HPE_HEADER_OVERFLOW))
+    status = 431;
+  if (!status && !(c->cur && c->cur->headers_done)) status = 400;
+  if (!c->closing && !c->paused && !c->close_pending) conn_bad_request(c, status);
+  return -1;
+}
+
+/* Whether a TLS connection's first bytes are a plain HTTP request (Go's server checks the
+ * same five prefixes). */
+static int looks_like_http(const char *p, size_t n) {
+  static const char *const starts[] = {"GET /", "HEAD ", "POST ", "PUT /", "OPTIO"};
+  if (n < 5) return 0;
+  for (size_t i = 0; i < sizeof starts / sizeof starts[0]; i++)
+    if (!memcmp(p, starts[i], 5)) return 1;
+  return 0;
+}
+
+/* A TLS connection's bytes: into the session, then every decrypted byte into the parser (all
+ * of it now: nothing may stay buffered in the session while the socket is not read). */
+static void conn_read_tls(http_conn *c, const char *p, size_t n) {
+  http_server *s = c->srv;
+  if (!c->tls_started) {
+    c->tls_started = 1;
+    if (looks_like_http(p, n)) { /* answered in plain text, as Go's server does */
+      static const char msg[] =
+          "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+      sbuf b = {0};
+      sbuf_put(&b, msg, sizeof msg - 1);
+      conn_send_raw(c, &b);
+      sbuf_free(&b);
+      c->paused = 1;
+      conn_close_when_written(c);
+      return;
+    }
+  }
+  if (c->paused || c->closing || c->close_pending) return;
+  if (http_tls_feed(c->tls, p, n)) {
+    conn_tls_failed(c);
+    return;
+  }
+  for (;;) {
+    ssize_t k = http_tls_read(c->tls, s->plainbuf, sizeof s->plainbuf);
+    if (k == 0) break;
+    if (k == -2) { /* the client's close_notify: answers already produced still go out */
+      conn_tls_flush(c);
+      conn_close_when_written(c);
+      return;
+    }
+    if (k < 0) {
+      conn_tls_failed(c);
+      return;
+    }
+    if (c->paused || c->closing || c->close_pending) continue; /* read and dropped */
+    if (conn_parse(c, s->plainbuf, (size_t)k)) {
+      conn_tls_flush(c);
+      return;
+    }
+  }
+  conn_tls_flush(c); /* handshake records */
+  conn_pump(c);
+}
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   http_conn *c = (http_conn *)st;
   if (nread < 0) {
     conn_close(c);
     return;
   }
+  if (nread > 0 && c->tls) {
+    conn_read_tls(c, buf->base, (size_t)nread);
+    return;
+  }
   if (nread > 0 && !c->paused) {
-    size_t done = http_parser_execute(&c->parser, &parser_settings, buf->base, (size_t)nread);
-    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-    if (e != HPE_OK || done != (size_t)nread) {
-      /* 0: a body error, which the handler answers; else the status to answer with. */
-      int status = c->error_status;
-      if (!status && (e == HPE_CB_url || e == HPE_CB_header_field || e == HPE_CB_header_value ||
-                      e == HPE_HEADER_OVERFLOW))
-        status = 431;
-      if (!status && !(c->cur && c->cur->headers_done)) status = 400;
-      if (!c->closing && !c->paused && !c->close_pending) conn_bad_request(c, status);
-      return;
-    }
+    if (conn_parse(c, buf->base, (size_t)nread)) return;
     conn_pump(c);
   }
 }
@@ -563,6 +668,8 @@ static void conn_close(http_conn *c) {
   c->head = c->tail = NULL;
   if (c->cur) req_free(c->cur);
   c->cur = NULL;
+  http_tls_conn_free(c->tls);
+  c->tls = NULL;
   uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
@@ -577,6 +684,28 @@ static void on_connection(uv_stream_t *l, int status) {
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
+  for (size_t i = 0; i < s->n_listeners; i++)
+    if ((uv_stream_t *)s->listeners[i] == l && s->listener_tls[i]) {
+      c->tls = http_tls_conn_new(s->tls);
+      if (!c->tls) {
+        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+        return;
+      }
+      struct sockaddr_storage sa;
+      int len = sizeof sa;
+      char host[48] = "?";
+      int port = 0;
+      if (!uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len)) {
+        if (sa.ss_family == AF_INET6) {
+          uv_ip6_name((struct sockaddr_in6 *)&sa, host, sizeof host);
+          port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+        } else {
+          uv_ip4_name((struct sockaddr_in *)&sa, host, sizeof host);
+          port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+        }
+      }
+      snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
+    }
   c->srv = s;
   http_parser_init(&c->parser, HTTP_REQUEST);
   c->parser.data = c;
@@ -606,9 +735,19 @@ int http_server_new(http_server **out, uv_loop_t *loop, http_limits lim, const c
   return 0;
 }
 
+void http_server_set_tls(http_server *s, http_tls_ctx *tls) {
+  http_tls_ctx_free(s->tls);
+  s->tls = tls;
+}
+
 int http_server_listen(http_server *s, const char *url, char *err, size_t errlen) {
   char host[256];
   int port = 0;
+  int https = !strncmp(url, "https://", 8);
+  if (https && !s->tls) {
+    snprintf(err, errlen, "cannot listen on %s: no TLS certificate and key", url);
+    return -EINVAL;
+  }
   const char *p = strstr(url, "://");
   p = p ? p + 3 : url;
   const char *colon = strrchr(p, ':');
@@ -642,12 +781,14 @@ int http_server_listen(http_server *s, const char *url, char *err, size_t errlen
     uv_close((uv_handle_t *)l, on_conn_closed);
     return rc;
   }
+  s->listener_tls[s->n_listeners] = (unsigned char)https;
   s->listeners[s->n_listeners++] = l;
   return 0;
 }
 
 static void on_server_closed(uv_handle_t *h) {
   http_server *s = h->data;
+  http_tls_ctx_free(s->tls);
   free(s->cors);
   free(s);
 }

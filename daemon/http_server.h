@@ -1,8 +1,8 @@
 /* http_server: HTTP/1.1 on libuv with http-parser: keep-alive, pipelining (requests of one
  * connection are handled one after the other, as Go's server does, so a GET pipelined behind
  * a PUT sees it), chunked request bodies, Expect: 100-continue, size limits, and chunked
- * streaming responses. Malformed requests get Go's answers (400, 431, 501, 505) and close
- * their connection only. */
+ * streaming responses, over TLS on https:// listeners. Malformed requests get Go's answers
+ * (400, 431, 501, 505) and close their connection only. */
 #ifndef QUORUM_DAEMON_HTTP_SERVER_H
 #define QUORUM_DAEMON_HTTP_SERVER_H
 
@@ -57,7 +57,11 @@ typedef struct http_limits {
  * comma-separated origin list. Returns 0 or negative errno. */
 int http_server_new(http_server **out, uv_loop_t *loop, http_limits lim, const char *cors,
                     http_handler handler, void *arg);
-/* Listens on an http:// URL's host and port. Returns 0 or negative errno (message in err). */
+/* Gives the server the TLS context for https:// listeners (the server owns it from now on). */
+struct http_tls_ctx;
+void http_server_set_tls(http_server *s, struct http_tls_ctx *tls);
+/* Listens on an http:// or https:// URL's host and port (https needs http_server_set_tls
+ * first). Returns 0 or negative errno (message in err). */
 int http_server_listen(http_server *s, const char *url, char *err, size_t errlen);
 /* Closes listeners and connections (aborting pending requests). */
 void http_server_close(http_server *s);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "daemon/datadir.h"
+#include "daemon/http_tls.h"
 #include "daemon/routes.h"
 #include "daemon/v2_keys.h"
 
@@ -142,7 +143,31 @@ static int parse_initial(server *s, const config *cfg, char *err, size_t errlen)
   return 0;
 }
 
+static int start(server *s, const config *cfg, uv_loop_t *loop, http_tls_ctx **tls, char *err,
+                 size_t errlen);
+
+static int has_https(const config_urls *u) {
+  for (size_t i = 0; i < u->n; i++)
+    if (!strncmp(u->url[i], "https://", 8)) return 1;
+  return 0;
+}
+
 int server_start(server *s, const config *cfg, uv_loop_t *loop, char *err, size_t errlen) {
+  /* The certificate and key are read first, so that a bad file is reported before the data
+   * dir is touched (etcd sets its listeners up first too). */
+  http_tls_ctx *tls = NULL;
+  if (has_https(&cfg->listen_client)) {
+    int rc = http_tls_ctx_new(&tls, cfg->cert_file, cfg->key_file, cfg->trusted_ca_file,
+                              cfg->client_cert_auth, err, errlen);
+    if (rc) return rc;
+  }
+  int rc = start(s, cfg, loop, &tls, err, errlen);
+  http_tls_ctx_free(tls); /* NULL once the HTTP server has it */
+  return rc;
+}
+
+static int start(server *s, const config *cfg, uv_loop_t *loop, http_tls_ctx **tls, char *err,
+                 size_t errlen) {
   memset(s, 0, sizeof *s);
   s->cfg = cfg;
   s->loop = loop;
@@ -210,6 +235,10 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop, char *err, size_
   if (cfg->max_request_bytes + (64u << 10) > lim.max_body_bytes)
     lim.max_body_bytes = cfg->max_request_bytes + (64u << 10);
   http_server_new(&s->http, loop, lim, cfg->cors, routes_dispatch, s);
+  if (*tls) {
+    http_server_set_tls(s->http, *tls);
+    *tls = NULL;
+  }
   for (size_t i = 0; i < cfg->listen_client.n; i++) {
     if ((rc = http_server_listen(s->http, cfg->listen_client.url[i], err, errlen))) {
       server_stop(s);

@@ -1,0 +1,266 @@
+"""quorumd serving https:// client URLs: --cert-file/--key-file, --client-cert-auth with
+--trusted-ca-file, and the TLS flags it refuses.
+
+Certificates come from test_quorumctl_tls.make_pki (the openssl command): a CA, a server
+certificate for IP 127.0.0.1, a client certificate of that CA and one of another CA. The v2 API
+is checked over TLS with python-requests, python-etcd, etcdctl (v2) and quorumctl, including a
+watch, pipelined requests and a body larger than one TLS record.
+"""
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+import cluster
+from test_quorumctl import ctl_env, quorumctl_binary
+from test_quorumctl_tls import TLSEtcd, make_pki
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+class TLSQuorumd(TLSEtcd):
+    """One quorumd member whose client URL is https://127.0.0.1:<free port> (the same flags as
+    the https etcd of test_quorumctl_tls)."""
+
+    def argv(self):
+        a = super().argv()
+        assert a[1] == "--enable-v2"
+        return [cluster.quorumd_binary()] + a[2:]
+
+    def stop(self):
+        super().stop()
+        log = self.log()
+        bad = [m for m in SANITIZER_MARKS if m in log]
+        assert not bad, "quorumd's log has a sanitizer report:\n" + log[-20000:]
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    if not shutil.which("openssl"):
+        pytest.fail("the openssl command is missing (scripts/deps --test installs it)")
+    if not os.path.exists(cluster.quorumd_binary()):
+        pytest.fail("quorumd binary %r does not exist" % cluster.quorumd_binary())
+    return make_pki(str(tmp_path_factory.mktemp("pki")))
+
+
+@pytest.fixture
+def tls_server(tmp_path, pki):
+    started = []
+
+    def make(client_cert_auth=False):
+        s = TLSQuorumd(str(tmp_path / ("q%d" % len(started))), pki, client_cert_auth)
+        os.makedirs(s.workdir)
+        started.append(s)
+        return s.start()
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+def run_ctl(binary, url, args, extra_env=None):
+    env = ctl_env()
+    env.update(extra_env or {})
+    p = subprocess.run([binary, "--endpoints", url] + args, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, env=env, timeout=20)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def tls_socket(pki, port, client_cert=False):
+    ctx = ssl.create_default_context(cafile=pki["ca.crt"])
+    if client_cert:
+        ctx.load_cert_chain(pki["client.crt"], pki["client.key"])
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def read_responses(sock, n):
+    """Reads n complete HTTP responses with Content-Length bodies; returns [(status, body)]."""
+    buf = b""
+    out = []
+    while len(out) < n:
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed after %d responses: %r" % (len(out), buf)
+            buf += chunk
+        head, rest = buf.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        status = int(lines[0].split()[1])
+        clen = [int(l.split(":", 1)[1]) for l in lines if l.lower().startswith("content-length:")]
+        assert clen, "no Content-Length in %r" % head
+        while len(rest) < clen[0]:
+            chunk = sock.recv(65536)
+            assert chunk
+            rest += chunk
+        out.append((status, rest[:clen[0]]))
+        buf = rest[clen[0]:]
+    return out
+
+
+@pytest.mark.time_limit(120)
+def test_https_serves_the_v2_api_to_every_client(tls_server, pki):
+    srv = tls_server()
+    ca = pki["ca.crt"]
+    base = srv.url + "/v2/keys"
+
+    r = requests.put(base + "/tls/a", data={"value": "hello"}, verify=ca, timeout=5)
+    assert r.status_code == 201
+    assert r.json()["node"]["value"] == "hello"
+    assert r.headers["X-Etcd-Index"] == str(r.json()["node"]["modifiedIndex"])
+    assert requests.get(base + "/tls/a", verify=ca, timeout=5).json()["node"]["value"] == "hello"
+
+    # A long poll answered over the same kind of connection when a change is made.
+    got = {}
+
+    def watch():
+        got["r"] = requests.get(base + "/tls/a?wait=true", verify=ca, timeout=10)
+
+    t = threading.Thread(target=watch)
+    t.start()
+    srv_deadline = time.monotonic() + 5
+    while time.monotonic() < srv_deadline:
+        st = requests.get(srv.url + "/v2/stats/store", verify=ca, timeout=5).json()
+        if st["watchers"] >= 1:
+            break
+        time.sleep(0.05)
+    requests.put(base + "/tls/a", data={"value": "changed"}, verify=ca, timeout=5)
+    t.join(10)
+    assert got["r"].status_code == 200
+    assert got["r"].json()["action"] == "set"
+    assert got["r"].json()["node"]["value"] == "changed"
+    assert got["r"].json()["prevNode"]["value"] == "hello"
+
+    # A value larger than one TLS record (16 KiB) both ways.
+    big = "".join(chr(ord("a") + i % 26) for i in range(200000))
+    r = requests.put(base + "/tls/big", data={"value": big}, verify=ca, timeout=10)
+    assert r.status_code == 201
+    assert requests.get(base + "/tls/big", verify=ca, timeout=5).json()["node"]["value"] == big
+
+    # Pipelined requests in one TLS write are answered in order.
+    with tls_socket(pki, srv.port) as s:
+        s.sendall(b"PUT /v2/keys/tls/p HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\n"
+                  b"value=1"
+                  b"GET /v2/keys/tls/p HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /v2/keys/tls/missing HTTP/1.1\r\nHost: x\r\n\r\n")
+        (s1, b1), (s2, b2), (s3, b3) = read_responses(s, 3)
+    assert (s1, s2, s3) == (201, 200, 404)
+    assert b'"value":"1"' in b2
+    assert b'"errorCode":100' in b3
+
+    # etcdctl v2 and quorumctl with --ca-file.
+    for binary in (cluster.etcdctl_binary(), quorumctl_binary()):
+        if not binary or not os.path.exists(binary):
+            continue
+        assert run_ctl(binary, srv.url, ["--ca-file", ca, "get", "/tls/a"]) == (0, "changed\n", "")
+        assert run_ctl(binary, srv.url, ["--ca-file", ca, "set", "/tls/c", "v"]) == (0, "v\n", "")
+        rc, out, _ = run_ctl(binary, srv.url, ["--ca-file", ca, "ls", "--sort", "/tls"])
+        assert (rc, out) == (0, "/tls/a\n/tls/big\n/tls/c\n/tls/p\n")
+        # Without the CA the server's certificate is not trusted.
+        rc, out, err = run_ctl(binary, srv.url, ["get", "/tls/a"])
+        assert rc == 4 and "x509: certificate signed by unknown authority" in err
+
+    # python-etcd over https.
+    import etcd
+    c = etcd.Client(host="127.0.0.1", port=srv.port, protocol="https", ca_cert=ca)
+    c.write("/tls/py", "pv")
+    assert c.read("/tls/py").value == "pv"
+
+    # Plain HTTP on the https port: Go's answer, then the connection closes.
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(b"GET /v2/keys/tls/a HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    assert data == (b"HTTP/1.0 400 Bad Request\r\n\r\n"
+                    b"Client sent an HTTP request to an HTTPS server.\n")
+
+    # A client that does not trust the certificate fails; the server goes on serving.
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(base + "/tls/a", timeout=5)
+    assert requests.get(srv.url + "/health", verify=ca, timeout=5).json()["health"] == "true"
+
+
+@pytest.mark.time_limit(120)
+def test_client_certificates_are_required_when_asked(tls_server, pki):
+    srv = tls_server(client_cert_auth=True)
+    ca = pki["ca.crt"]
+    url = srv.url + "/v2/keys/cc"
+    mine = (pki["client.crt"], pki["client.key"])
+    foreign = (pki["other-client.crt"], pki["other-client.key"])
+
+    r = requests.put(url, data={"value": "ok"}, verify=ca, cert=mine, timeout=5)
+    assert r.status_code == 201
+    with pytest.raises(requests.exceptions.SSLError):  # no certificate
+        requests.get(url, verify=ca, timeout=5)
+    with pytest.raises((requests.exceptions.SSLError, requests.exceptions.ConnectionError)):
+        requests.get(url, verify=ca, cert=foreign, timeout=5)  # another CA's
+    assert requests.get(url, verify=ca, cert=mine, timeout=5).json()["node"]["value"] == "ok"
+
+    etcdctl = cluster.etcdctl_binary()
+    if etcdctl:
+        args = ["--ca-file", ca, "--cert-file", mine[0], "--key-file", mine[1], "get", "/cc"]
+        assert run_ctl(etcdctl, srv.url, args) == (0, "ok\n", "")
+        rc, _, err = run_ctl(etcdctl, srv.url, ["--ca-file", ca, "get", "/cc"])
+        assert rc == 4 and "remote error: tls:" in err
+    log = srv.log()
+    assert "https: closing the connection from 127.0.0.1:" in log
+    assert "peer did not return a certificate" in log
+
+
+def start_fails(tmp_path, args):
+    """Runs quorumd with args (plus a data dir and free ports) and returns (exit status, log,
+    whether the data dir exists)."""
+    data = str(tmp_path / "data")
+    peer = "http://127.0.0.1:%d" % cluster.free_port()
+    argv = [cluster.quorumd_binary(), "--name", "t", "--data-dir", data,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", "t=" + peer] + args
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
+    return p.returncode, p.stdout.decode(), os.path.exists(data)
+
+
+@pytest.mark.time_limit(60)
+def test_tls_settings_are_checked_before_anything_is_written(tmp_path, pki):
+    https = "https://127.0.0.1:%d" % cluster.free_port()
+    listen = ["--listen-client-urls", https, "--advertise-client-urls", https]
+
+    # Flag problems exit 2 (like every bad flag), files that cannot be used exit 1.
+    rc, log, made = start_fails(tmp_path, listen)
+    assert rc == 2 and not made
+    assert ("TLS key/cert (--cert-file, --key-file) must be provided for client url %s with "
+            "HTTPS scheme" % https) in log
+
+    missing = str(tmp_path / "missing.pem")
+    rc, log, made = start_fails(tmp_path, listen + ["--cert-file", missing,
+                                                    "--key-file", pki["server.key"]])
+    assert rc == 1 and not made
+    assert "TLS: cannot load the certificate %s" % missing in log
+
+    rc, log, made = start_fails(tmp_path, listen + ["--cert-file", pki["server.crt"],
+                                                    "--key-file", pki["client.key"]])
+    assert rc == 1 and not made
+    assert "does not match the certificate" in log
+
+    rc, log, made = start_fails(tmp_path, listen + ["--cert-file", pki["no-pem.txt"],
+                                                    "--key-file", pki["server.key"]])
+    assert rc == 1 and not made
+    assert "TLS: cannot load the certificate" in log
+
+    for flags, want in ((["--peer-cert-file", pki["server.crt"]], "--peer-cert-file: TLS between "
+                         "members is not supported"),
+                        (["--auto-tls"], "--auto-tls: self-signed certificates are not generated"),
+                        (["--client-crl-file", pki["ca.crt"]], "--client-crl-file: certificate "
+                         "revocation lists are not supported")):
+        rc, log, made = start_fails(tmp_path, flags)
+        assert rc == 2 and not made, log
+        assert want in log
