@@ -4,7 +4,7 @@
  * handed to the handler; when it has been answered and written, the next one is. So pipelined
  * requests are handled in order, each seeing the effects of those before it, and responses
  * leave in order. A connection that must close does so after its last bytes are written.
- * Connections accepted on an https:// listener run through a TLS session (http_tls): what is
+ * Connections accepted on an https:// listener run through a TLS session (tls_session): what is
  * read is decrypted before the parser sees it, and what is written is encrypted. */
 #include "daemon/http_server.h"
 
@@ -16,7 +16,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "daemon/http_tls.h"
+#include "proto/tls_session.h"
 
 struct http_server {
   uv_loop_t *loop;
@@ -27,7 +27,7 @@ struct http_server {
   uv_tcp_t *listeners[16];
   unsigned char listener_tls[16]; /* https:// listener */
   size_t n_listeners;
-  http_tls_ctx *tls;              /* for https:// listeners (owned) */
+  tls_session_ctx *tls;           /* for https:// listeners (owned) */
   http_conn *conns; /* all open connections */
   http_conn *close_list; /* connections to close from the idle callback */
   uv_idle_t closer;
@@ -57,7 +57,7 @@ struct http_conn {
   int reading_stopped;   /* backpressure: too many requests queued */
   size_t queued;         /* requests in the queue */
   unsigned writes_pending; /* uv_write requests not yet completed (keeps output in order) */
-  http_tls_conn *tls;      /* the TLS session, on an https:// listener's connection */
+  tls_session *tls;        /* the TLS session, on an https:// listener's connection */
   int tls_started;         /* its first bytes have been seen */
   char peer[56];           /* a TLS connection's client address and port, for the log */
 };
@@ -195,15 +195,20 @@ static void conn_send_raw(http_conn *c, sbuf *data) {
 
 /* Sends a TLS session's pending records (handshake, alerts, data). */
 static void conn_tls_flush(http_conn *c) {
+  size_t n = 0;
+  const char *p = tls_session_output(c->tls, &n);
+  if (!n) return;
   sbuf enc = {0};
-  if (http_tls_take_output(c->tls, &enc)) conn_send_raw(c, &enc);
+  sbuf_put(&enc, p, n);
+  tls_session_output_clear(c->tls);
+  conn_send_raw(c, &enc);
   sbuf_free(&enc);
 }
 
 /* A TLS session failed: whatever alert it made goes out, then the connection closes. */
 static void conn_tls_failed(http_conn *c) {
   fprintf(stderr, "quorumd: https: closing the connection from %s: %s\n", c->peer,
-          http_tls_error(c->tls));
+          tls_session_error(c->tls));
   conn_tls_flush(c);
   conn_close_when_written(c);
 }
@@ -214,7 +219,7 @@ static void conn_write(http_conn *c, sbuf *data) {
     conn_send_raw(c, data);
     return;
   }
-  int rc = http_tls_write(c->tls, data->p, data->len);
+  int rc = tls_session_write(c->tls, data->p, data->len);
   sbuf_reset(data);
   if (rc) {
     conn_tls_failed(c);
@@ -598,12 +603,12 @@ static void conn_read_tls(http_conn *c, const char *p, size_t n) {
     }
   }
   if (c->paused || c->closing || c->close_pending) return;
-  if (http_tls_feed(c->tls, p, n)) {
+  if (tls_session_feed(c->tls, p, n)) {
     conn_tls_failed(c);
     return;
   }
   for (;;) {
-    ssize_t k = http_tls_read(c->tls, s->plainbuf, sizeof s->plainbuf);
+    ssize_t k = tls_session_read(c->tls, s->plainbuf, sizeof s->plainbuf);
     if (k == 0) break;
     if (k == -2) { /* the client's close_notify: answers already produced still go out */
       conn_tls_flush(c);
@@ -668,7 +673,7 @@ static void conn_close(http_conn *c) {
   c->head = c->tail = NULL;
   if (c->cur) req_free(c->cur);
   c->cur = NULL;
-  http_tls_conn_free(c->tls);
+  tls_session_free(c->tls);
   c->tls = NULL;
   uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
@@ -686,7 +691,7 @@ static void on_connection(uv_stream_t *l, int status) {
   uv_tcp_nodelay(&c->tcp, 1);
   for (size_t i = 0; i < s->n_listeners; i++)
     if ((uv_stream_t *)s->listeners[i] == l && s->listener_tls[i]) {
-      c->tls = http_tls_conn_new(s->tls);
+      c->tls = tls_session_new(s->tls, NULL);
       if (!c->tls) {
         uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
         return;
@@ -735,8 +740,8 @@ int http_server_new(http_server **out, uv_loop_t *loop, http_limits lim, const c
   return 0;
 }
 
-void http_server_set_tls(http_server *s, http_tls_ctx *tls) {
-  http_tls_ctx_free(s->tls);
+void http_server_set_tls(http_server *s, tls_session_ctx *tls) {
+  tls_session_ctx_free(s->tls);
   s->tls = tls;
 }
 
@@ -788,7 +793,7 @@ int http_server_listen(http_server *s, const char *url, char *err, size_t errlen
 
 static void on_server_closed(uv_handle_t *h) {
   http_server *s = h->data;
-  http_tls_ctx_free(s->tls);
+  tls_session_ctx_free(s->tls);
   free(s->cors);
   free(s);
 }

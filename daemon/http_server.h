@@ -58,8 +58,8 @@ typedef struct http_limits {
 int http_server_new(http_server **out, uv_loop_t *loop, http_limits lim, const char *cors,
                     http_handler handler, void *arg);
 /* Gives the server the TLS context for https:// listeners (the server owns it from now on). */
-struct http_tls_ctx;
-void http_server_set_tls(http_server *s, struct http_tls_ctx *tls);
+struct tls_session_ctx;
+void http_server_set_tls(http_server *s, struct tls_session_ctx *tls);
 /* Listens on an http:// or https:// URL's host and port (https needs http_server_set_tls
  * first). Returns 0 or negative errno (message in err). */
 int http_server_listen(http_server *s, const char *url, char *err, size_t errlen);

@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "daemon/datadir.h"
-#include "daemon/http_tls.h"
+#include "proto/tls_session.h"
 #include "daemon/routes.h"
 #include "daemon/v2_keys.h"
 
@@ -143,7 +143,7 @@ static int parse_initial(server *s, const config *cfg, char *err, size_t errlen)
   return 0;
 }
 
-static int start(server *s, const config *cfg, uv_loop_t *loop, http_tls_ctx **tls, char *err,
+static int start(server *s, const config *cfg, uv_loop_t *loop, tls_session_ctx **tls, char *err,
                  size_t errlen);
 
 static int has_https(const config_urls *u) {
@@ -155,18 +155,18 @@ static int has_https(const config_urls *u) {
 int server_start(server *s, const config *cfg, uv_loop_t *loop, char *err, size_t errlen) {
   /* The certificate and key are read first, so that a bad file is reported before the data
    * dir is touched (etcd sets its listeners up first too). */
-  http_tls_ctx *tls = NULL;
+  tls_session_ctx *tls = NULL;
   if (has_https(&cfg->listen_client)) {
-    int rc = http_tls_ctx_new(&tls, cfg->cert_file, cfg->key_file, cfg->trusted_ca_file,
-                              cfg->client_cert_auth, err, errlen);
+    int rc = tls_session_ctx_server(&tls, cfg->cert_file, cfg->key_file, cfg->trusted_ca_file,
+                                    cfg->client_cert_auth, err, errlen);
     if (rc) return rc;
   }
   int rc = start(s, cfg, loop, &tls, err, errlen);
-  http_tls_ctx_free(tls); /* NULL once the HTTP server has it */
+  tls_session_ctx_free(tls); /* NULL once the HTTP server has it */
   return rc;
 }
 
-static int start(server *s, const config *cfg, uv_loop_t *loop, http_tls_ctx **tls, char *err,
+static int start(server *s, const config *cfg, uv_loop_t *loop, tls_session_ctx **tls, char *err,
                  size_t errlen) {
   memset(s, 0, sizeof *s);
   s->cfg = cfg;

@@ -1,0 +1,258 @@
+/* tls_session: OpenSSL sessions over memory BIOs (see the header). */
+#include "proto/tls_session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+struct tls_session_ctx {
+  SSL_CTX *ssl;
+  int server;
+};
+
+struct tls_session {
+  SSL *ssl;
+  BIO *in;  /* bytes from the socket, read by OpenSSL */
+  BIO *out; /* records OpenSSL produced, for the socket */
+  char err[256];
+};
+
+/* The first queued OpenSSL error as text ("" when there is none); clears the queue. */
+static void ssl_error_text(char *buf, size_t len) {
+  unsigned long e = ERR_get_error();
+  buf[0] = '\0';
+  if (e) ERR_error_string_n(e, buf, len);
+  ERR_clear_error();
+}
+
+static int ctx_fail(SSL_CTX *ssl, const char *what, const char *file, char *err, size_t errlen) {
+  char why[256];
+  ssl_error_text(why, sizeof why);
+  snprintf(err, errlen, "TLS: cannot load %s %s: %s", what, file, why[0] ? why : "unknown error");
+  SSL_CTX_free(ssl);
+  return -EINVAL;
+}
+
+static int load_pair(SSL_CTX *ssl, const char *cert_file, const char *key_file, char *err,
+                     size_t errlen) {
+  if (SSL_CTX_use_certificate_chain_file(ssl, cert_file) != 1)
+    return ctx_fail(ssl, "the certificate", cert_file, err, errlen);
+  if (SSL_CTX_use_PrivateKey_file(ssl, key_file, SSL_FILETYPE_PEM) != 1) {
+    int mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+    return ctx_fail(ssl, mismatch ? "the private key (it does not match the certificate)"
+                                  : "the private key", key_file, err, errlen);
+  }
+  if (SSL_CTX_check_private_key(ssl) != 1)
+    return ctx_fail(ssl, "the private key (it does not match the certificate)", key_file, err,
+                    errlen);
+  return 0;
+}
+
+static int load_cas(SSL_CTX *ssl, const char *ca_file, char *err, size_t errlen) {
+  if (ca_file && *ca_file) {
+    if (SSL_CTX_load_verify_locations(ssl, ca_file, NULL) != 1)
+      return ctx_fail(ssl, "the trusted CA file", ca_file, err, errlen);
+  } else if (SSL_CTX_set_default_verify_paths(ssl) != 1) {
+    return ctx_fail(ssl, "the system's CAs", "(default paths)", err, errlen);
+  }
+  return 0;
+}
+
+static int ctx_wrap(tls_session_ctx **out, SSL_CTX *ssl, int server, char *err, size_t errlen) {
+  tls_session_ctx *c = calloc(1, sizeof *c);
+  if (!c) {
+    SSL_CTX_free(ssl);
+    snprintf(err, errlen, "TLS: out of memory");
+    return -ENOMEM;
+  }
+  c->ssl = ssl;
+  c->server = server;
+  *out = c;
+  return 0;
+}
+
+static SSL_CTX *ctx_base(const SSL_METHOD *method) {
+  SSL_CTX *ssl = SSL_CTX_new(method);
+  if (!ssl) return NULL;
+  SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION);
+  SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION);
+  /* Idle connections (watchers, quiet peers) hold no read or write buffers. */
+  SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+  return ssl;
+}
+
+int tls_session_ctx_server(tls_session_ctx **out, const char *cert_file, const char *key_file,
+                           const char *ca_file, int require_client_cert, char *err,
+                           size_t errlen) {
+  *out = NULL;
+  ERR_clear_error();
+  SSL_CTX *ssl = ctx_base(TLS_server_method());
+  if (!ssl) {
+    snprintf(err, errlen, "TLS: cannot create a context");
+    return -ENOMEM;
+  }
+  SSL_CTX_set_options(ssl, SSL_OP_CIPHER_SERVER_PREFERENCE);
+  int rc = load_pair(ssl, cert_file, key_file, err, errlen);
+  if (rc) return rc;
+  if (require_client_cert) {
+    if ((rc = load_cas(ssl, ca_file, err, errlen))) return rc;
+    if (ca_file && *ca_file) {
+      STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca_file);
+      if (names) SSL_CTX_set_client_CA_list(ssl, names);
+    }
+    SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+  }
+  return ctx_wrap(out, ssl, 1, err, errlen);
+}
+
+int tls_session_ctx_client(tls_session_ctx **out, const char *cert_file, const char *key_file,
+                           const char *ca_file, char *err, size_t errlen) {
+  *out = NULL;
+  ERR_clear_error();
+  SSL_CTX *ssl = ctx_base(TLS_client_method());
+  if (!ssl) {
+    snprintf(err, errlen, "TLS: cannot create a context");
+    return -ENOMEM;
+  }
+  int rc = load_cas(ssl, ca_file, err, errlen);
+  if (rc) return rc;
+  if (cert_file && *cert_file && (rc = load_pair(ssl, cert_file, key_file, err, errlen)))
+    return rc;
+  SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+  return ctx_wrap(out, ssl, 0, err, errlen);
+}
+
+void tls_session_ctx_free(tls_session_ctx *ctx) {
+  if (!ctx) return;
+  SSL_CTX_free(ctx->ssl);
+  free(ctx);
+}
+
+tls_session *tls_session_new(tls_session_ctx *ctx, const char *host) {
+  tls_session *t = calloc(1, sizeof *t);
+  if (!t) return NULL;
+  t->ssl = SSL_new(ctx->ssl);
+  t->in = BIO_new(BIO_s_mem());
+  t->out = BIO_new(BIO_s_mem());
+  if (!t->ssl || !t->in || !t->out) goto fail;
+  /* An empty memory BIO reports "retry" rather than end of file. */
+  BIO_set_mem_eof_return(t->in, -1);
+  SSL_set_bio(t->ssl, t->in, t->out); /* the session owns both BIOs now */
+  t->in = t->out = NULL;
+  if (ctx->server) {
+    SSL_set_accept_state(t->ssl);
+  } else {
+    SSL_set_connect_state(t->ssl);
+    if (host && *host) {
+      X509_VERIFY_PARAM *vp = SSL_get0_param(t->ssl);
+      if (X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1) { /* not an IP: a DNS name */
+        if (X509_VERIFY_PARAM_set1_host(vp, host, 0) != 1) goto fail;
+        SSL_set_tlsext_host_name(t->ssl, host);
+      }
+    }
+  }
+  t->out = SSL_get_wbio(t->ssl);
+  return t;
+fail:
+  SSL_free(t->ssl);
+  BIO_free(t->in);
+  BIO_free(t->out);
+  free(t);
+  return NULL;
+}
+
+void tls_session_free(tls_session *t) {
+  if (!t) return;
+  SSL_free(t->ssl);
+  free(t);
+}
+
+/* Records why an OpenSSL call failed; returns -1. */
+static int fail_with(tls_session *t, const char *fallback) {
+  char why[200];
+  ssl_error_text(why, sizeof why);
+  long vr = SSL_get_verify_result(t->ssl);
+  if (vr != X509_V_OK)
+    snprintf(t->err, sizeof t->err, "%s (%s)", why[0] ? why : fallback,
+             X509_verify_cert_error_string(vr));
+  else
+    snprintf(t->err, sizeof t->err, "%s", why[0] ? why : fallback);
+  return -1;
+}
+
+int tls_session_start(tls_session *t) {
+  ERR_clear_error();
+  int rc = SSL_do_handshake(t->ssl);
+  if (rc == 1) return 0;
+  int e = SSL_get_error(t->ssl, rc);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
+  return fail_with(t, "TLS handshake failed");
+}
+
+int tls_session_feed(tls_session *t, const void *data, size_t len) {
+  BIO *in = SSL_get_rbio(t->ssl);
+  const char *p = data;
+  while (len > 0) {
+    int chunk = len > (size_t)1 << 30 ? 1 << 30 : (int)len;
+    int n = BIO_write(in, p, chunk);
+    if (n <= 0) {
+      snprintf(t->err, sizeof t->err, "out of memory buffering TLS input");
+      return -1;
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+ssize_t tls_session_read(tls_session *t, void *buf, size_t cap) {
+  if (t->err[0]) return -1;
+  ERR_clear_error();
+  int n = SSL_read(t->ssl, buf, cap > (size_t)1 << 30 ? 1 << 30 : (int)cap);
+  if (n > 0) return n;
+  switch (SSL_get_error(t->ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+      return 0;
+    case SSL_ERROR_ZERO_RETURN: /* close_notify: the other side is done */
+      snprintf(t->err, sizeof t->err, "the TLS session was closed");
+      return -2;
+    default:
+      return fail_with(t, "TLS protocol error");
+  }
+}
+
+int tls_session_ready(const tls_session *t) { return SSL_is_init_finished(t->ssl); }
+
+int tls_session_write(tls_session *t, const void *data, size_t len) {
+  if (t->err[0]) return -1;
+  const char *p = data;
+  while (len > 0) {
+    ERR_clear_error();
+    int chunk = len > (size_t)1 << 30 ? 1 << 30 : (int)len;
+    int n = SSL_write(t->ssl, p, chunk);
+    if (n <= 0) return fail_with(t, "TLS write failed");
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+const char *tls_session_output(tls_session *t, size_t *len) {
+  char *p = NULL;
+  long n = BIO_get_mem_data(t->out, &p);
+  *len = n > 0 ? (size_t)n : 0;
+  return p;
+}
+
+void tls_session_output_clear(tls_session *t) {
+  (void)BIO_reset(t->out); /* a writable memory BIO: discards what it holds */
+}
+
+const char *tls_session_error(const tls_session *t) { return t->err; }

@@ -1,0 +1,57 @@
+/* tls_session: TLS sessions over memory BIOs (OpenSSL) for programs that keep their own
+ * sockets and event loop: quorumd's HTTP server (https:// client URLs) and the Raft peer
+ * transport (https:// peer URLs). The caller feeds the bytes it read from a socket in and
+ * reads plaintext out; it writes plaintext in and sends what tls_session_output gives. The
+ * handshake runs inside the first reads (and, on a client, tls_session_start).
+ *
+ * A context holds one side's settings: a server's certificate and key and whether it requires
+ * a client certificate (verified against a CA file); a client's CAs for the server's
+ * certificate (whose name or IP must match the host it dialled) and its own certificate. */
+#ifndef QUORUM_PROTO_TLS_SESSION_H
+#define QUORUM_PROTO_TLS_SESSION_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct tls_session_ctx tls_session_ctx;
+typedef struct tls_session tls_session;
+
+/* A server context: cert_file (PEM certificate, optionally followed by its chain) and
+ * key_file; with require_client_cert, a client certificate that chains to ca_file (NULL: the
+ * system's CAs) is required. Returns 0, or -EINVAL/-ENOMEM with a message naming the file in
+ * err. */
+int tls_session_ctx_server(tls_session_ctx **out, const char *cert_file, const char *key_file,
+                           const char *ca_file, int require_client_cert, char *err,
+                           size_t errlen);
+/* A client context: the server's certificate must chain to ca_file (NULL: the system's CAs);
+ * cert_file/key_file (both or neither) are presented when the server asks. */
+int tls_session_ctx_client(tls_session_ctx **out, const char *cert_file, const char *key_file,
+                           const char *ca_file, char *err, size_t errlen);
+void tls_session_ctx_free(tls_session_ctx *ctx);
+
+/* A session on ctx (NULL when out of memory). host: on a client context, the name or IP the
+ * server's certificate must match (NULL: not checked); ignored on a server context. */
+tls_session *tls_session_new(tls_session_ctx *ctx, const char *host);
+void tls_session_free(tls_session *t);
+
+/* Starts a client's handshake (its first record is then in the output). Returns 0 or -1. */
+int tls_session_start(tls_session *t);
+/* Gives the session bytes read from the socket. Returns 0, or -1 when the session failed. */
+int tls_session_feed(tls_session *t, const void *data, size_t len);
+/* Decrypts into buf: > 0 bytes, 0 when nothing more is available now, -2 when the other side
+ * closed the session cleanly, -1 when it failed (tls_session_error says why). Advances the
+ * handshake first. */
+ssize_t tls_session_read(tls_session *t, void *buf, size_t cap);
+/* Whether the handshake has completed. */
+int tls_session_ready(const tls_session *t);
+/* Encrypts len bytes of plaintext into the output (the handshake must be complete). Returns 0
+ * or -1. */
+int tls_session_write(tls_session *t, const void *data, size_t len);
+/* The records waiting to be sent (handshake, alerts, data): a pointer into the session, valid
+ * until the next call on it; *len 0 when there are none. Then tls_session_output_clear. */
+const char *tls_session_output(tls_session *t, size_t *len);
+void tls_session_output_clear(tls_session *t);
+/* Why the session failed (session-owned text; "" when it did not). */
+const char *tls_session_error(const tls_session *t);
+
+#endif
