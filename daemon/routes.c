@@ -76,7 +76,8 @@ static int redirect_unclean(http_req *r, const char *path, size_t n, const char 
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < clean.len; i++) { /* re-escape like Go's URL.String */
       unsigned char c = (unsigned char)clean.p[i];
-      if (c > 0x20 && c < 0x7f && c != '%' && c != '?' && c != '#' && c != ' ') {
+      if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          (c && strchr("-_.~$&+,/:;=@", c))) {
         sbuf_putc(&loc, (char)c);
       } else {
         sbuf_putc(&loc, '%');
@@ -88,10 +89,19 @@ static int redirect_unclean(http_req *r, const char *path, size_t n, const char 
     sbuf_put(&hdr, "Location: ", 10);
     sbuf_put(&hdr, loc.p, loc.len);
     sbuf_put(&hdr, "\r\n", 3); /* includes the NUL */
-    if (r->method == HTTP_GET) {
+    if (r->method == HTTP_GET || r->method == HTTP_HEAD) { /* (HEAD: the headers only) */
       sbuf body = {0};
       sbuf_put(&body, "<a href=\"", 9);
-      sbuf_put(&body, loc.p, loc.len);
+      for (size_t i = 0; i < loc.len; i++) { /* Go's htmlEscape */
+        switch (loc.p[i]) {
+          case '&': sbuf_put(&body, "&amp;", 5); break;
+          case '<': sbuf_put(&body, "&lt;", 4); break;
+          case '>': sbuf_put(&body, "&gt;", 4); break;
+          case '"': sbuf_put(&body, "&#34;", 5); break;
+          case '\'': sbuf_put(&body, "&#39;", 5); break;
+          default: sbuf_putc(&body, loc.p[i]);
+        }
+      }
       sbuf_put(&body, "\">Moved Permanently</a>.\n\n", 26);
       http_respond(r, 301, hdr.p, "text/html; charset=utf-8", body.p, body.len);
       sbuf_free(&body);
@@ -134,7 +144,8 @@ void routes_dispatch(void *arg, http_req *r) {
     http_respond(r, 200, NULL, NULL, "", 0);
     goto out;
   }
-  if (redirect_unclean(r, path.p, path.len, q ? query.p : NULL)) goto out;
+  /* (a bare "?" is no query: Go's Location then has none) */
+  if (redirect_unclean(r, path.p, path.len, q && tlen - raw_len > 1 ? query.p : NULL)) goto out;
 
   size_t kp = sizeof KEYS_PREFIX - 1;
   if (path.len >= kp && !memcmp(path.p, KEYS_PREFIX, kp) && (path.len == kp || path.p[kp] == '/')) {

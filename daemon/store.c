@@ -724,8 +724,9 @@ static int apply_update(apply *a, int cas) {
   store_node old;
   if (!load_target(a, &old, bad)) return 0;
   int refresh = (r->flags & PROTO_REC_REFRESH) != 0;
-  /* A directory takes only TTL changes; dir=true on a file is refused (etcd 3.4 blanks it). */
-  if ((old.n.dir && (cas || r->value_len)) || (!old.n.dir && (r->flags & PROTO_REC_DIR))) {
+  /* A directory takes only TTL changes; dir=true on a file is refused by an update (etcd 3.4
+   * blanks it), while compareAndSwap ignores dir=true, as etcd does. */
+  if ((old.n.dir && (cas || r->value_len)) || (!cas && !old.n.dir && (r->flags & PROTO_REC_DIR))) {
     store_node_release(&old);
     return fail(a, 102, r->path, r->path_len, bad);
   }
@@ -756,6 +757,9 @@ static int apply_delete(apply *a, int cad) {
   stats_counter ok = cad ? STATS_CAD_SUCCESS : STATS_DELETE_SUCCESS;
   stats_counter bad = cad ? STATS_CAD_FAIL : STATS_DELETE_FAIL;
   store_node old;
+  /* etcd's compareAndDelete has no read-only check: the root fails as a directory (102), with
+   * an empty cause (its store path "/1" minus the keys prefix). */
+  if (cad && r->path_len == 1) return fail(a, 102, "", 0, bad);
   if (!load_target(a, &old, bad)) return 0;
   int recursive = (r->flags & PROTO_REC_RECURSIVE) != 0;
   int dir = recursive || (r->flags & PROTO_REC_DIR);
