@@ -38,7 +38,6 @@ typedef struct flag_def {
 } flag_def;
 
 #define OFF(field) offsetof(config, field)
-#define PEER_TLS "TLS between members is not supported (peer traffic is plain TCP)"
 
 static const flag_def flag_table[] = {
     /* acted upon */
@@ -62,6 +61,10 @@ static const flag_def flag_table[] = {
     {"key-file", K_STR, 0, OFF(key_file), NULL},
     {"trusted-ca-file", K_STR, 0, OFF(trusted_ca_file), NULL},
     {"client-cert-auth", K_BOOL, 0, OFF(client_cert_auth), NULL},
+    {"peer-cert-file", K_STR, 0, OFF(peer_cert_file), NULL},
+    {"peer-key-file", K_STR, 0, OFF(peer_key_file), NULL},
+    {"peer-trusted-ca-file", K_STR, 0, OFF(peer_trusted_ca_file), NULL},
+    {"peer-client-cert-auth", K_BOOL, 0, OFF(peer_client_cert_auth), NULL},
     {"version", K_BOOL, F_NOENV, OFF(show_version), NULL},
     {"help", K_BOOL, F_NOENV | F_HELP, OFF(show_help), NULL},
     {"h", K_BOOL, F_NOENV | F_HELP, OFF(show_help), NULL},
@@ -106,14 +109,10 @@ static const flag_def flag_table[] = {
     {"client-crl-file", K_NO_VALUE, 0, 0, "certificate revocation lists are not supported"},
     {"client-cert-allowed-hostname", K_NO_VALUE, 0, 0, "client certificate hostname checks are not supported"},
     {"auto-tls", K_NO_BOOL, 0, 0, "self-signed certificates are not generated; give --cert-file and --key-file"},
-    {"peer-cert-file", K_NO_VALUE, 0, 0, PEER_TLS},
-    {"peer-key-file", K_NO_VALUE, 0, 0, PEER_TLS},
-    {"peer-client-cert-auth", K_NO_BOOL, 0, 0, PEER_TLS},
-    {"peer-trusted-ca-file", K_NO_VALUE, 0, 0, PEER_TLS},
-    {"peer-auto-tls", K_NO_BOOL, 0, 0, PEER_TLS},
-    {"peer-crl-file", K_NO_VALUE, 0, 0, PEER_TLS},
-    {"peer-cert-allowed-cn", K_NO_VALUE, 0, 0, PEER_TLS},
-    {"peer-cert-allowed-hostname", K_NO_VALUE, 0, 0, PEER_TLS},
+    {"peer-auto-tls", K_NO_BOOL, 0, 0, "self-signed certificates are not generated; give --peer-cert-file and --peer-key-file"},
+    {"peer-crl-file", K_NO_VALUE, 0, 0, "certificate revocation lists are not supported"},
+    {"peer-cert-allowed-cn", K_NO_VALUE, 0, 0, "peer certificate name checks are not supported"},
+    {"peer-cert-allowed-hostname", K_NO_VALUE, 0, 0, "peer certificate hostname checks are not supported"},
     {"cipher-suites", K_NO_VALUE, 0, 0, "Go cipher suite names are not supported (OpenSSL's defaults are used)"},
     {"host-whitelist", K_IGN_VALUE, 0, 0, NULL},
     /* logging, metrics, profiling, auth, gateway */
@@ -662,8 +661,10 @@ static int check_timers(const config *cfg, char *err, size_t errlen) {
 
 static int is_https(const char *u) { return strncmp(u, "https://", 8) == 0; }
 
-/* etcd's TLS checks: an https:// client URL needs a certificate and key; members talk plain
- * TCP, so https:// peer URLs are refused rather than served unencrypted. */
+static int is_set(const char *s) { return s && *s; }
+
+/* etcd's TLS checks: an https:// client URL needs a certificate and key, and so does an
+ * https:// peer URL of this member (its peer certificate). */
 static int check_tls(const config *cfg, char *err, size_t errlen) {
   for (size_t i = 0; i < cfg->listen_client.n; i++) {
     if (is_https(cfg->listen_client.url[i]) && (!cfg->cert_file || !*cfg->cert_file ||
@@ -677,15 +678,27 @@ static int check_tls(const config *cfg, char *err, size_t errlen) {
   const config_urls *peer[] = {&cfg->listen_peer, &cfg->advertise_peer};
   for (size_t k = 0; k < 2; k++) {
     for (size_t i = 0; i < peer[k]->n; i++) {
-      if (is_https(peer[k]->url[i])) {
-        return fail(err, errlen, -EINVAL, "peer url %s: %s", peer[k]->url[i], PEER_TLS);
+      if (is_https(peer[k]->url[i]) &&
+          (!is_set(cfg->peer_cert_file) || !is_set(cfg->peer_key_file))) {
+        return fail(err, errlen, -EINVAL,
+                    "TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer "
+                    "url %s with HTTPS scheme",
+                    peer[k]->url[i]);
       }
     }
   }
-  if (cfg->client_cert_auth && (!cfg->cert_file || !*cfg->cert_file)) {
+  if (cfg->client_cert_auth && !is_set(cfg->cert_file)) {
     return fail(err, errlen, -EINVAL,
                 "--client-cert-auth needs TLS: --cert-file and --key-file and an https:// "
                 "client URL");
+  }
+  if (cfg->peer_client_cert_auth && !is_set(cfg->peer_cert_file)) {
+    return fail(err, errlen, -EINVAL,
+                "--peer-client-cert-auth needs TLS: --peer-cert-file and --peer-key-file and "
+                "https:// peer URLs");
+  }
+  if (is_set(cfg->peer_cert_file) != is_set(cfg->peer_key_file)) {
+    return fail(err, errlen, -EINVAL, "--peer-cert-file and --peer-key-file go together");
   }
   return 0;
 }
@@ -745,6 +758,9 @@ void config_free(config *cfg) {
   free(cfg->cert_file);
   free(cfg->key_file);
   free(cfg->trusted_ca_file);
+  free(cfg->peer_cert_file);
+  free(cfg->peer_key_file);
+  free(cfg->peer_trusted_ca_file);
   free(cfg->cors);
   free(cfg->log_level);
   memset(cfg, 0, sizeof *cfg);
@@ -801,7 +817,16 @@ const char *config_usage(void) {
          "      Require a client certificate signed by a trusted CA on https:// client URLs.\n"
          "  --trusted-ca-file ''\n"
          "      Path to the client server TLS trusted CA cert file (default: the system's).\n"
-         "  TLS between members (--peer-*), CRLs, --auto-tls and --cipher-suites are not\n"
+         "  --peer-cert-file ''\n"
+         "      Path to the peer server TLS cert file (for https:// peer URLs; also presented\n"
+         "      to the other members).\n"
+         "  --peer-key-file ''\n"
+         "      Path to the peer server TLS key file.\n"
+         "  --peer-client-cert-auth 'false'\n"
+         "      Require members connecting to this one to present a certificate.\n"
+         "  --peer-trusted-ca-file ''\n"
+         "      Path to the CA file the other members' certificates must chain to.\n"
+         "  CRLs, allowed names, --auto-tls, --peer-auto-tls and --cipher-suites are not\n"
          "  supported: setting them is an error.\n"
          "\n"
          "Logging:\n"

@@ -34,6 +34,10 @@ typedef struct config {
   char *key_file;                /* --key-file: its private key */
   char *trusted_ca_file;         /* --trusted-ca-file: CAs for client certificates */
   int client_cert_auth;          /* --client-cert-auth: require a client certificate */
+  char *peer_cert_file;          /* --peer-cert-file: TLS certificate for https:// peer URLs */
+  char *peer_key_file;           /* --peer-key-file: its private key */
+  char *peer_trusted_ca_file;    /* --peer-trusted-ca-file: CAs for the other members */
+  int peer_client_cert_auth;     /* --peer-client-cert-auth: members must present certificates */
   int show_version;              /* --version was given */
   int show_help;                 /* --help / -h was given */
 } config;

@@ -61,7 +61,9 @@ typedef struct node_config {
   const node_member *initial; /* --initial-cluster (client_urls empty but for this member) */
   size_t n_initial;
   bool join_existing;     /* --initial-cluster-state existing: wait to be added */
-  const char *peer_listen; /* host:port to listen on for peers, NULL = none */
+  const char *peer_listen; /* the peer URL to listen on (http:// or https://), NULL = none */
+  struct tls_session_ctx *peer_tls_server; /* for an https:// peer_listen (the caller's) */
+  struct tls_session_ctx *peer_tls_client; /* for https:// peers (the caller's), or NULL */
   const node_member *self; /* this member's attributes, published once a leader exists */
   uint64_t request_timeout_ms;
 } node_config;

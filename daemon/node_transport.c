@@ -9,13 +9,15 @@
 
 #include "daemon/node_i.h"
 
-/* "http://host:port,..." → "host:port" of the first URL. Returns 0 or -1. */
-static int url_hostport(const char *urls, char *out, size_t cap) {
+/* "http://host:port,..." → "host:port" of the first URL (with its scheme when keep_scheme).
+ * Returns 0 or -1. */
+static int url_hostport(const char *urls, int keep_scheme, char *out, size_t cap) {
   const char *p = strstr(urls, "://");
+  const char *start = p && !keep_scheme ? p + 3 : urls;
   p = p ? p + 3 : urls;
-  size_t n = strcspn(p, ",/");
-  if (!n || n >= cap) return -1;
-  memcpy(out, p, n);
+  size_t n = (size_t)(p - start) + strcspn(p, ",/");
+  if (n == (size_t)(p - start) || n >= cap) return -1;
+  memcpy(out, start, n);
   out[n] = 0;
   return 0;
 }
@@ -42,7 +44,7 @@ static void tr_on_snapshot_status(void *arg, uint64_t peer, bool ok) {
 static void add_peer(node *n, const node_member *m) {
   if (m->id == n->cfg.id || !n->tr) return;
   char addr[300];
-  if (url_hostport(m->peer_urls, addr, sizeof addr)) return;
+  if (url_hostport(m->peer_urls, 1, addr, sizeof addr)) return;
   int rc = raft_transport_add_peer(n->tr, m->id, addr);
   if (rc == -EEXIST) rc = raft_transport_update_peer(n->tr, m->id, addr);
   if (rc) fprintf(stderr, "quorumd: peer %016" PRIx64 " at %s: %s\n", m->id, addr, strerror(-rc));
@@ -50,7 +52,7 @@ static void add_peer(node *n, const node_member *m) {
 
 int node_transport_start(node *n, char *err, size_t errlen) {
   char listen[300] = "", bind_host[256] = "";
-  if (n->cfg.peer_listen && url_hostport(n->cfg.peer_listen, listen, sizeof listen)) {
+  if (n->cfg.peer_listen && url_hostport(n->cfg.peer_listen, 0, listen, sizeof listen)) {
     snprintf(err, errlen, "bad peer URL %s", n->cfg.peer_listen);
     return -EINVAL;
   }
@@ -70,7 +72,12 @@ int node_transport_start(node *n, char *err, size_t errlen) {
                               .max_queue_bytes = 16u << 20,
                               .max_frame = 16u << 20,
                               .log = tr_log,
-                              .log_arg = n};
+                              .log_arg = n,
+                              .tls_server = n->cfg.peer_listen &&
+                                                    !strncmp(n->cfg.peer_listen, "https://", 8)
+                                                ? n->cfg.peer_tls_server
+                                                : NULL,
+                              .tls_client = n->cfg.peer_tls_client};
   raft_transport_callbacks cbs = {.arg = n,
                                   .on_message = tr_on_message,
                                   .on_unreachable = tr_on_unreachable,

@@ -143,7 +143,14 @@ static int parse_initial(server *s, const config *cfg, char *err, size_t errlen)
   return 0;
 }
 
-static int start(server *s, const config *cfg, uv_loop_t *loop, tls_session_ctx **tls, char *err,
+/* The TLS contexts, made before anything else. */
+typedef struct server_tls {
+  tls_session_ctx *client;      /* https:// client URLs (handed to the HTTP server) */
+  tls_session_ctx *peer_server; /* https:// peer URL to listen on */
+  tls_session_ctx *peer_client; /* connections to https:// members */
+} server_tls;
+
+static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls, char *err,
                  size_t errlen);
 
 static int has_https(const config_urls *u) {
@@ -152,21 +159,49 @@ static int has_https(const config_urls *u) {
   return 0;
 }
 
-int server_start(server *s, const config *cfg, uv_loop_t *loop, char *err, size_t errlen) {
-  /* The certificate and key are read first, so that a bad file is reported before the data
-   * dir is touched (etcd sets its listeners up first too). */
-  tls_session_ctx *tls = NULL;
-  if (has_https(&cfg->listen_client)) {
-    int rc = tls_session_ctx_server(&tls, cfg->cert_file, cfg->key_file, cfg->trusted_ca_file,
-                                    cfg->client_cert_auth, err, errlen);
-    if (rc) return rc;
-  }
-  int rc = start(s, cfg, loop, &tls, err, errlen);
-  tls_session_ctx_free(tls); /* NULL once the HTTP server has it */
+static void tls_free(server_tls *tls) {
+  tls_session_ctx_free(tls->client);
+  tls_session_ctx_free(tls->peer_server);
+  tls_session_ctx_free(tls->peer_client);
+  *tls = (server_tls){0};
+}
+
+/* Certificates and keys are read first, so that a bad file is reported before the data dir is
+ * touched (etcd sets its listeners up first too). Members are dialled with TLS when any peer
+ * URL (ours or --initial-cluster's) is https or peer TLS files are given. */
+static int tls_load(const config *cfg, server_tls *tls, char *err, size_t errlen) {
+  int rc = 0;
+  if (has_https(&cfg->listen_client))
+    rc = tls_session_ctx_server(&tls->client, cfg->cert_file, cfg->key_file,
+                                cfg->trusted_ca_file, cfg->client_cert_auth, err, errlen);
+  int peer_files = cfg->peer_cert_file && *cfg->peer_cert_file;
+  if (!rc && peer_files)
+    rc = tls_session_ctx_server(&tls->peer_server, cfg->peer_cert_file, cfg->peer_key_file,
+                                cfg->peer_trusted_ca_file, cfg->peer_client_cert_auth, err,
+                                errlen);
+  if (!rc && (peer_files || has_https(&cfg->listen_peer) || has_https(&cfg->advertise_peer) ||
+              (cfg->initial_cluster && strstr(cfg->initial_cluster, "https://"))))
+    rc = tls_session_ctx_client(&tls->peer_client, cfg->peer_cert_file, cfg->peer_key_file,
+                                cfg->peer_trusted_ca_file, err, errlen);
+  if (rc) tls_free(tls);
   return rc;
 }
 
-static int start(server *s, const config *cfg, uv_loop_t *loop, tls_session_ctx **tls, char *err,
+int server_start(server *s, const config *cfg, uv_loop_t *loop, char *err, size_t errlen) {
+  server_tls tls = {0};
+  int rc = tls_load(cfg, &tls, err, errlen);
+  if (rc) return rc;
+  rc = start(s, cfg, loop, &tls, err, errlen);
+  if (rc) {
+    tls_free(&tls); /* (the HTTP server's, if it got it, is NULL here) */
+    return rc;
+  }
+  s->peer_tls_server = tls.peer_server; /* the server's from now on */
+  s->peer_tls_client = tls.peer_client;
+  return 0;
+}
+
+static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls, char *err,
                  size_t errlen) {
   memset(s, 0, sizeof *s);
   s->cfg = cfg;
@@ -216,6 +251,8 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, tls_session_ctx 
                     .n_initial = s->n_initial,
                     .join_existing = !strcmp(cfg->initial_cluster_state, "existing"),
                     .peer_listen = listen_peer[0] ? listen_peer : NULL,
+                    .peer_tls_server = tls->peer_server,
+                    .peer_tls_client = tls->peer_client,
                     .self = &s->self};
   if ((rc = node_start(&s->node, loop, s->st, &s->stats, &nc, on_applied, s, err, errlen))) {
     store_close(s->st);
@@ -235,9 +272,9 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, tls_session_ctx 
   if (cfg->max_request_bytes + (64u << 10) > lim.max_body_bytes)
     lim.max_body_bytes = cfg->max_request_bytes + (64u << 10);
   http_server_new(&s->http, loop, lim, cfg->cors, routes_dispatch, s);
-  if (*tls) {
-    http_server_set_tls(s->http, *tls);
-    *tls = NULL;
+  if (tls->client) {
+    http_server_set_tls(s->http, tls->client);
+    tls->client = NULL;
   }
   for (size_t i = 0; i < cfg->listen_client.n; i++) {
     if ((rc = http_server_listen(s->http, cfg->listen_client.url[i], err, errlen))) {
@@ -274,4 +311,7 @@ void server_stop(server *s) {
   s->st = NULL;
   free(s->initial);
   s->initial = NULL;
+  tls_session_ctx_free(s->peer_tls_server); /* after node_stop: the transport is gone */
+  tls_session_ctx_free(s->peer_tls_client);
+  s->peer_tls_server = s->peer_tls_client = NULL;
 }

@@ -39,6 +39,8 @@ struct server {
   int sync_pending;        /* a SYNC record is in the log and not yet applied */
   char id_hex[17];
   char cluster_hex[17];
+  struct tls_session_ctx *peer_tls_server; /* https:// peer URLs (owned) */
+  struct tls_session_ctx *peer_tls_client;
 };
 
 /* Opens the data dir, recovers, listens. Returns 0 or negative errno with err filled. */

@@ -203,10 +203,38 @@ int raft_transport_listen_port(const raft_transport *t) {
 
 /* ---- peers ---- */
 
+/* "[http[s]://]host:port" → the socket address, whether it is https, and the host. */
+static int peer_addr(const raft_transport *t, const char *addr, struct sockaddr_storage *ss,
+                     bool *tls, char *host, size_t cap) {
+  *tls = false;
+  if (!strncmp(addr, "https://", 8)) {
+    *tls = true;
+    addr += 8;
+  } else if (!strncmp(addr, "http://", 7)) {
+    addr += 7;
+  }
+  if (*tls && !t->cfg.tls_client) return -EINVAL;
+  if (raft_transport_parse_addr(addr, ss)) return -EINVAL;
+  const char *colon = strrchr(addr, ':');
+  const char *h = addr;
+  size_t n = (size_t)(colon - addr);
+  if (h[0] == '[' && n >= 2) { /* [v6] */
+    h++;
+    n -= 2;
+  }
+  if (n >= cap) return -EINVAL;
+  memcpy(host, h, n);
+  host[n] = '\0';
+  return 0;
+}
+
 int raft_transport_add_peer(raft_transport *t, uint64_t id, const char *addr) {
   struct sockaddr_storage ss;
+  bool tls;
+  char host[64];
   if (t->stopping) return -ECANCELED;
-  if (id == RAFT_NONE || id == t->cfg.self_id || raft_transport_parse_addr(addr, &ss)) return -EINVAL;
+  if (id == RAFT_NONE || id == t->cfg.self_id || peer_addr(t, addr, &ss, &tls, host, sizeof host))
+    return -EINVAL;
   if (rt_peer_find(t, id)) return -EEXIST;
   if (t->n_peers == t->cap_peers) {
     size_t cap = t->cap_peers ? t->cap_peers * 2 : 8;
@@ -220,6 +248,8 @@ int raft_transport_add_peer(raft_transport *t, uint64_t id, const char *addr) {
   p->t = t;
   p->id = id;
   p->addr = ss;
+  p->tls = tls;
+  memcpy(p->host, host, sizeof host);
   p->backoff_ms = t->cfg.backoff_min_ms;
   p->stats.id = id;
   uv_timer_init(t->loop, &p->retry_timer);
@@ -234,10 +264,14 @@ int raft_transport_add_peer(raft_transport *t, uint64_t id, const char *addr) {
 
 int raft_transport_update_peer(raft_transport *t, uint64_t id, const char *addr) {
   struct sockaddr_storage ss;
+  bool tls;
+  char host[64];
   rt_peer *p = rt_peer_find(t, id);
   if (!p) return -ENOENT;
-  if (raft_transport_parse_addr(addr, &ss)) return -EINVAL;
+  if (peer_addr(t, addr, &ss, &tls, host, sizeof host)) return -EINVAL;
   p->addr = ss;
+  p->tls = tls;
+  memcpy(p->host, host, sizeof host);
   p->backoff_ms = t->cfg.backoff_min_ms;
   p->retry_at_ms = 0;
   rt_peer_close_conns(p);

@@ -53,6 +53,12 @@ typedef struct raft_transport_config {
   unsigned snap_timeout_ms; /* a snapshot not acknowledged in time fails; 0 = 120000 */
   raft_log_fn log;          /* may be NULL; levels as raft_config.log (0 debug .. 3 error) */
   void *log_arg;
+  /* TLS (proto/tls_session): connections accepted on the listener run TLS with tls_server when
+   * it is set; connections to a peer added as "https://host:port" run TLS with tls_client
+   * (which must then be set), the peer's certificate checked against host. Both stay the
+   * caller's, and must live until raft_transport_stop. */
+  struct tls_session_ctx *tls_server;
+  struct tls_session_ctx *tls_client;
 } raft_transport_config;
 
 typedef struct raft_transport_callbacks {
@@ -89,8 +95,9 @@ void raft_transport_stop(raft_transport *t);
 /* The port the listener is bound to (useful with port 0), or 0. */
 int raft_transport_listen_port(const raft_transport *t);
 
-/* Peers. addr is "host:port" as for listen_addr. add: -EEXIST if known, -EINVAL for a bad
- * address or id. update: new address; open connections are closed (to reconnect lazily).
+/* Peers. addr is "host:port" as for listen_addr, optionally prefixed by "http://" or
+ * "https://" (TLS, see tls_client). add: -EEXIST if known, -EINVAL for a bad address or id, or
+ * https without tls_client. update: new address; open connections are closed (to reconnect lazily).
  * remove: closes its connections, drops its queue; no callbacks for it afterwards. */
 int raft_transport_add_peer(raft_transport *t, uint64_t id, const char *addr);
 int raft_transport_update_peer(raft_transport *t, uint64_t id, const char *addr);

@@ -1,6 +1,8 @@
 /* transport_conn: one TCP connection of the transport, inbound or outbound — reading the byte
  * stream into whole frames (length-checked, decoded, handed to transport_in or transport_out),
- * writing encoded frames with their accounting, and closing exactly once. */
+ * writing encoded frames with their accounting, and closing exactly once. On a TLS connection
+ * what is read is decrypted before it is framed, and each frame is encrypted before it is
+ * written (its buffer then holds the records). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@ static void conn_closed_cb(uv_handle_t *h) {
   raft_transport *t = c->t;
   rt_peer *p = c->peer;
   free(c->rbuf);
+  tls_session_free(c->tls);
   free(c);
   if (p) {
     p->refs--;
@@ -102,7 +105,22 @@ static void write_cb(uv_write_t *req, int status) {
   if (chunk && !c->closing) rt_snap_chunk_written(c);
 }
 
-int rt_conn_write(rt_conn *c, rt_frame *f) {
+/* Replaces a frame's bytes by their TLS records. Returns 0 or -1 (the session failed). */
+static int tls_seal(rt_conn *c, rt_frame *f) {
+  if (tls_session_write(c->tls, f->buf.base, f->buf.len)) return -1;
+  size_t n = 0;
+  const char *out = tls_session_output(c->tls, &n);
+  uint8_t *enc = malloc(n ? n : 1);
+  if (!enc) return -1;
+  memcpy(enc, out, n);
+  tls_session_output_clear(c->tls);
+  free(f->buf.base);
+  f->buf = (raft_codec_buf){enc, n, n};
+  return 0;
+}
+
+/* Writes f's bytes as they are. */
+static int write_raw(rt_conn *c, rt_frame *f) {
   f->conn = c;
   uv_buf_t b = uv_buf_init((char *)f->buf.base, (unsigned)f->buf.len);
   int rc = uv_write(&f->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
@@ -130,13 +148,76 @@ static void list_write_cb(uv_write_t *req, int status) {
   if (status < 0 && !c->closing) rt_conn_close(c, 1, uv_strerror(status));
 }
 
+/* The session failed: the alert it made goes out if the socket takes it now (the connection
+ * closes at once), so that the other side learns why. */
+static void tls_failed(rt_conn *c) {
+  char why[300];
+  snprintf(why, sizeof why, "TLS: %s", tls_session_error(c->tls));
+  size_t n = 0;
+  const char *alert = tls_session_output(c->tls, &n);
+  if (n && !c->closing) {
+    uv_buf_t b = uv_buf_init((char *)alert, (unsigned)n);
+    (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  }
+  rt_conn_close(c, 2, why);
+}
+
+int rt_conn_write(rt_conn *c, rt_frame *f) {
+  if (c->tls && tls_seal(c, f)) {
+    if (c->peer) {
+      c->peer->queued_bytes -= f->queued;
+      if (f->msg_type) c->peer->stats.send_failures++;
+    }
+    rt_frame_free(f);
+    tls_failed(c);
+    return UV_EPROTO;
+  }
+  return write_raw(c, f);
+}
+
+/* Sends the records a TLS session made by itself (handshake, alerts). */
+static int tls_flush(rt_conn *c) {
+  size_t n = 0;
+  const char *out = tls_session_output(c->tls, &n);
+  if (!n) return 0;
+  rt_frame *f = rt_frame_new();
+  uint8_t *copy = f ? malloc(n) : NULL;
+  if (!copy) {
+    rt_frame_free(f);
+    rt_conn_close(c, 3, "out of memory");
+    return UV_ENOMEM;
+  }
+  memcpy(copy, out, n);
+  tls_session_output_clear(c->tls);
+  f->buf = (raft_codec_buf){copy, n, n};
+  return write_raw(c, f);
+}
+
+int rt_conn_tls_start(rt_conn *c, struct tls_session_ctx *ctx, const char *host) {
+  c->tls = tls_session_new(ctx, host);
+  if (!c->tls) {
+    rt_conn_close(c, 3, "TLS: out of memory");
+    return -1;
+  }
+  if (!host) return 0; /* a server waits for the client's hello */
+  if (tls_session_start(c->tls)) {
+    tls_failed(c);
+    return -1;
+  }
+  return tls_flush(c) < 0 ? -1 : 0;
+}
+
 int rt_conn_write_list(rt_conn *c, rt_frame *head) {
   if (!head->next) return rt_conn_write(c, head);
   size_t n = 0;
-  for (rt_frame *f = head; f; f = f->next) n++;
-  uv_buf_t stackbufs[16];
-  uv_buf_t *bufs = n <= 16 ? stackbufs : malloc(n * sizeof *bufs);
-  int rc = bufs ? 0 : UV_ENOMEM;
+  int rc = 0;
+  for (rt_frame *f = head; f; f = f->next) {
+    n++;
+    if (c->tls && !rc && tls_seal(c, f)) rc = UV_EPROTO;
+  }
+  uv_buf_t stackbufs[16] = {{0}};
+  uv_buf_t *bufs = rc ? NULL : n <= 16 ? stackbufs : malloc(n * sizeof *bufs);
+  if (!rc && !bufs) rc = UV_ENOMEM;
   size_t i = 0;
   for (rt_frame *f = head; f; f = f->next) {
     f->conn = c;
@@ -152,24 +233,35 @@ int rt_conn_write_list(rt_conn *c, rt_frame *head) {
       rt_frame_free(f);
       f = next;
     }
-    rt_conn_close(c, 1, uv_strerror(rc));
+    if (rc == UV_EPROTO) tls_failed(c);
+    else rt_conn_close(c, 1, uv_strerror(rc));
   }
   return rc;
+}
+
+/* Room for READ_SPACE more bytes in rbuf. Returns 0 or -1. */
+static int rbuf_reserve(rt_conn *c) {
+  if (c->rcap - c->rlen < READ_SPACE) {
+    size_t cap = c->rcap ? c->rcap : READ_SPACE;
+    while (cap - c->rlen < READ_SPACE) cap *= 2;
+    uint8_t *p = realloc(c->rbuf, cap);
+    if (!p) return -1;
+    c->rbuf = p;
+    c->rcap = cap;
+  }
+  return 0;
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   rt_conn *c = h->data;
   (void)suggested;
-  if (c->rcap - c->rlen < READ_SPACE) {
-    size_t cap = c->rcap ? c->rcap : READ_SPACE;
-    while (cap - c->rlen < READ_SPACE) cap *= 2;
-    uint8_t *p = realloc(c->rbuf, cap);
-    if (!p) {
-      *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
-      return;
-    }
-    c->rbuf = p;
-    c->rcap = cap;
+  if (c->tls) { /* ciphertext goes to the transport's buffer, decrypted before read_cb returns */
+    *buf = uv_buf_init((char *)c->t->tls_rbuf, sizeof c->t->tls_rbuf);
+    return;
+  }
+  if (rbuf_reserve(c)) {
+    *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
+    return;
   }
   *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
 }
@@ -216,6 +308,40 @@ static void conn_process(rt_conn *c) {
   }
 }
 
+/* A TLS connection's ciphertext (in t->tls_rbuf): into the session, every decrypted byte into
+ * rbuf, the session's own records out; the first time the handshake is done an outbound
+ * connection becomes usable. Then the frames. */
+static void tls_read(rt_conn *c, size_t n) {
+  if (tls_session_feed(c->tls, c->t->tls_rbuf, n)) {
+    tls_failed(c);
+    return;
+  }
+  for (;;) {
+    if (rbuf_reserve(c)) {
+      rt_conn_close(c, 3, "out of memory reading");
+      return;
+    }
+    ssize_t k = tls_session_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen);
+    if (k == 0) break;
+    if (k == -2) {
+      rt_conn_close(c, 0, "closed by the other side");
+      return;
+    }
+    if (k < 0) {
+      tls_failed(c);
+      return;
+    }
+    c->rlen += (size_t)k;
+  }
+  if (tls_flush(c) < 0 || c->closing) return;
+  if (!c->tls_ready && tls_session_ready(c->tls)) {
+    c->tls_ready = true;
+    if (c->role != RT_CONN_IN) rt_out_on_tls_ready(c);
+    if (c->closing) return;
+  }
+  conn_process(c);
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   rt_conn *c = s->data;
   (void)buf;
@@ -223,6 +349,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) {
     if (nread == UV_EOF) rt_conn_close(c, 0, "closed by the other side");
     else rt_conn_close(c, 1, uv_strerror((int)nread));
+    return;
+  }
+  if (c->tls) {
+    tls_read(c, (size_t)nread);
     return;
   }
   c->rlen += (size_t)nread;

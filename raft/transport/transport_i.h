@@ -10,6 +10,7 @@
 #ifndef QUORUM_RAFT_TRANSPORT_TRANSPORT_I_H
 #define QUORUM_RAFT_TRANSPORT_TRANSPORT_I_H
 
+#include "proto/tls_session.h"
 #include "raft/transport/codec.h"
 #include "raft/transport/transport.h"
 
@@ -52,6 +53,8 @@ struct rt_conn {
   uint64_t connected_at_ms;
   uint8_t *rbuf;  /* bytes read, not yet a whole frame */
   size_t rlen, rcap;
+  tls_session *tls; /* on a TLS connection */
+  bool tls_ready;   /* its handshake is done */
   /* inbound */
   bool handshaken;
   uint64_t from;
@@ -73,6 +76,8 @@ struct rt_peer {
   raft_transport *t;
   uint64_t id;
   struct sockaddr_storage addr;
+  bool tls;                 /* added as https://: connections to it run TLS */
+  char host[64];            /* the host of its address, which its certificate must match */
   rt_conn *msg;             /* outbound message connection, or NULL */
   rt_conn *snap;            /* outbound snapshot connection, or NULL */
   rt_frame *pending_head;   /* frames waiting for msg to connect */
@@ -113,6 +118,7 @@ struct raft_transport {
   int handles; /* open uv handles owned by the transport, its peers and connections */
   bool stopping;
   bool corked;  /* raft_transport_cork: frames to connected peers are held */
+  uint8_t tls_rbuf[64 * 1024]; /* ciphertext read from a TLS connection, decrypted at once */
 };
 
 /* transport.c */
@@ -135,6 +141,9 @@ int rt_conn_write(rt_conn *c, rt_frame *f);
 int rt_conn_write_list(rt_conn *c, rt_frame *head);
 /* Closes c once, with the effects on its peer; logs reason at level (reason NULL: quiet). */
 void rt_conn_close(rt_conn *c, int level, const char *reason);
+/* Starts TLS on c with ctx (host: what the other side's certificate must match, NULL for an
+ * inbound connection); a client sends its first handshake record. Returns 0 or -1 (closed). */
+int rt_conn_tls_start(rt_conn *c, struct tls_session_ctx *ctx, const char *host);
 rt_frame *rt_frame_new(void);
 
 /* transport_out.c */
@@ -143,7 +152,8 @@ void rt_out_send_frame(rt_peer *p, rt_frame *f);
 void rt_out_uncork(rt_peer *p);
 void rt_out_on_closed(rt_conn *c);
 void rt_out_on_frame(rt_conn *c, raft_codec_frame *f);
-void rt_out_on_connected(rt_conn *c);
+/* The connection's TLS handshake completed (outbound): it is now usable. */
+void rt_out_on_tls_ready(rt_conn *c);
 int rt_snap_send(rt_peer *p, const raft_message *m);
 void rt_snap_chunk_written(rt_conn *c);
 void rt_snap_abort(rt_peer *p, bool notify);

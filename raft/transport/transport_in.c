@@ -36,6 +36,7 @@ static void on_connection(uv_stream_t *server, int status) {
   }
   c->connected = true;
   uv_tcp_nodelay(&c->tcp, 1);
+  if (t->cfg.tls_server && rt_conn_tls_start(c, t->cfg.tls_server, NULL)) return;
   rt_conn_start_read(c);
 }
 

@@ -111,21 +111,12 @@ void rt_snap_chunk_written(rt_conn *c) {
   write_next_chunk(c);
 }
 
-static void out_connect_cb(uv_connect_t *req, int status) {
-  rt_conn *c = req->handle->data;
+/* The connection can carry frames (TCP connected, and TLS done when it runs TLS): the
+ * handshake frame, then a snapshot's chunks or the messages waiting. */
+static void out_ready(rt_conn *c) {
   raft_transport *t = c->t;
-  if (c->closing) return;
-  if (status < 0) {
-    char why[128];
-    snprintf(why, sizeof why, "connect: %s", uv_strerror(status));
-    rt_conn_close(c, 0, why);
-    return;
-  }
   c->connected = true;
   c->connected_at_ms = uv_now(t->loop);
-  uv_tcp_nodelay(&c->tcp, 1);
-  uv_tcp_keepalive(&c->tcp, 1, 10);
-  if (rt_conn_start_read(c) < 0) return;
   raft_codec_handshake hs = {.cluster_id = t->cfg.cluster_id, .from = t->cfg.self_id,
                              .to = c->peer->id,
                              .channel = c->role == RT_CONN_OUT_SNAP ? RAFT_CODEC_CHANNEL_SNAPSHOT
@@ -149,6 +140,27 @@ static void out_connect_cb(uv_connect_t *req, int status) {
     if (!p->pending_head) p->pending_tail = NULL;
     rt_conn_write(c, pf);
   }
+}
+
+void rt_out_on_tls_ready(rt_conn *c) { out_ready(c); }
+
+static void out_connect_cb(uv_connect_t *req, int status) {
+  rt_conn *c = req->handle->data;
+  if (c->closing) return;
+  if (status < 0) {
+    char why[128];
+    snprintf(why, sizeof why, "connect: %s", uv_strerror(status));
+    rt_conn_close(c, 0, why);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  uv_tcp_keepalive(&c->tcp, 1, 10);
+  if (rt_conn_start_read(c) < 0) return;
+  if (c->peer->tls) { /* usable once the TLS handshake is done (rt_out_on_tls_ready) */
+    rt_conn_tls_start(c, c->t->cfg.tls_client, c->peer->host);
+    return;
+  }
+  out_ready(c);
 }
 
 /* Ends the snapshot in flight to p: frees it, stops its timer, closes its connection, and

@@ -22,6 +22,10 @@ class Member(cluster.Server):
         self.owner = owner
         self.state = "new"
 
+    @property
+    def peer_url(self):
+        return "%s://127.0.0.1:%d" % (self.owner.peer_scheme, self.peer_port)
+
     def argv(self):
         args = [self.binary,
                 "--name", self.name,
@@ -58,8 +62,9 @@ class Member(cluster.Server):
 
 
 class RaftCluster:
-    def __init__(self, workdir, n, extra_args=()):
+    def __init__(self, workdir, n, extra_args=(), peer_scheme="http"):
         self.workdir = workdir
+        self.peer_scheme = peer_scheme  # "https": members talk TLS (extra_args name the files)
         self.members = [Member(self, os.path.join(workdir, "m%d" % i), "m%d" % i, extra_args)
                         for i in range(n)]
         self.excluded = set()  # names left out of --initial-cluster (to be added later)

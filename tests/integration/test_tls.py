@@ -1,5 +1,5 @@
 """quorumd serving https:// client URLs: --cert-file/--key-file, --client-cert-auth with
---trusted-ca-file, and the TLS flags it refuses.
+--trusted-ca-file, and the TLS flags it refuses (TLS between members: test_peer_tls.py).
 
 Certificates come from test_quorumctl_tls.make_pki (the openssl command): a CA, a server
 certificate for IP 127.0.0.1, a client certificate of that CA and one of another CA. The v2 API
@@ -256,8 +256,10 @@ def test_tls_settings_are_checked_before_anything_is_written(tmp_path, pki):
     assert rc == 1 and not made
     assert "TLS: cannot load the certificate" in log
 
-    for flags, want in ((["--peer-cert-file", pki["server.crt"]], "--peer-cert-file: TLS between "
-                         "members is not supported"),
+    for flags, want in ((["--peer-cert-file", pki["server.crt"]], "--peer-cert-file and "
+                         "--peer-key-file go together"),
+                        (["--peer-crl-file", pki["ca.crt"]], "--peer-crl-file: certificate "
+                         "revocation lists are not supported"),
                         (["--auto-tls"], "--auto-tls: self-signed certificates are not generated"),
                         (["--client-crl-file", pki["ca.crt"]], "--client-crl-file: certificate "
                          "revocation lists are not supported")):

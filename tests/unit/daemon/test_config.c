@@ -418,8 +418,8 @@ static void test_ignored_etcd_flags(void **state) {
   config_free(&cfg);
 }
 
-/* Client TLS: the files are kept; an https:// client URL needs them (etcd's message); what is
- * not implemented (TLS between members, CRLs, auto TLS, cipher names) is refused when set. */
+/* Client and peer TLS: the files are kept; an https:// URL needs them (etcd's message); what is
+ * not implemented (CRLs, allowed names, auto TLS, cipher names) is refused when set. */
 static void test_tls_flags(void **state) {
   (void)state;
   config cfg;
@@ -446,16 +446,30 @@ static void test_tls_flags(void **state) {
               NULL, "TLS key/cert (--cert-file, --key-file) must be provided for client url",
               "https://127.0.0.1:4001 with HTTPS scheme");
   parse_fails(ARGV("--client-cert-auth"), NULL, "--client-cert-auth needs TLS", NULL);
+  /* Peer TLS: the same for https:// peer URLs of this member. */
+  parse_ok(&cfg, ARGV("--listen-peer-urls=https://127.0.0.1:4002", "--initial-advertise-peer-urls",
+                      "https://127.0.0.1:4002", "--peer-cert-file", "p.pem", "--peer-key-file=pk.pem",
+                      "--peer-trusted-ca-file", "pca.pem", "--peer-client-cert-auth"));
+  assert_string_equal(cfg.peer_cert_file, "p.pem");
+  assert_string_equal(cfg.peer_key_file, "pk.pem");
+  assert_string_equal(cfg.peer_trusted_ca_file, "pca.pem");
+  assert_int_equal(cfg.peer_client_cert_auth, 1);
+  config_free(&cfg);
   parse_fails(ARGV("--listen-peer-urls=https://127.0.0.1:4002"), NULL,
-              "peer url https://127.0.0.1:4002", "TLS between members is not supported");
-  parse_fails(ARGV("--peer-cert-file", "p.pem"), NULL, "--peer-cert-file",
-              "TLS between members is not supported");
-  parse_fails(ARGV("--peer-auto-tls"), NULL, "--peer-auto-tls", "not supported");
+              "TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url",
+              "https://127.0.0.1:4002 with HTTPS scheme");
+  parse_fails(ARGV("--initial-advertise-peer-urls=https://127.0.0.1:4002", "--peer-cert-file=p"),
+              NULL, "must be provided for peer url https://127.0.0.1:4002", NULL);
+  parse_fails(ARGV("--peer-cert-file", "p.pem"), NULL, "--peer-cert-file and --peer-key-file",
+              NULL);
+  parse_fails(ARGV("--peer-client-cert-auth"), NULL, "--peer-client-cert-auth needs TLS", NULL);
+  parse_fails(ARGV("--peer-auto-tls"), NULL, "--peer-auto-tls", "not generated");
+  parse_fails(ARGV("--peer-crl-file=r"), NULL, "--peer-crl-file", "not supported");
   parse_fails(ARGV("--auto-tls"), NULL, "--auto-tls", "give --cert-file and --key-file");
   parse_fails(ARGV("--client-crl-file=r.pem"), NULL, "--client-crl-file", "revocation");
   parse_fails(ARGV("--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"), NULL,
               "--cipher-suites", "not supported");
-  parse_fails(ARGV("--name=x"), ENVP("ETCD_PEER_KEY_FILE=k"), "ETCD_PEER_KEY_FILE",
+  parse_fails(ARGV("--name=x"), ENVP("ETCD_PEER_CERT_ALLOWED_CN=x"), "ETCD_PEER_CERT_ALLOWED_CN",
               "not supported");
 }
 

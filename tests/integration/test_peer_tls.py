@@ -1,0 +1,189 @@
+"""Members talking TLS: https:// peer URLs with --peer-cert-file, --peer-key-file,
+--peer-trusted-ca-file and --peer-client-cert-auth.
+
+Certificates are made with the openssl command: a CA, a member certificate for IP 127.0.0.1
+usable as server and client (every member presents it both ways), and one of another CA. The
+tests check that a TLS cluster elects, replicates, catches a member up by snapshot (the dump
+travels over TLS too) and survives a restart; that its peer port speaks only TLS and only to a
+member with a certificate of the trusted CA; and that a member holding another CA's
+certificate cannot take part.
+"""
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+
+from raft_cluster import RaftCluster
+from test_raft_cluster import put, wait_for
+
+CNF = """
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = placeholder
+[v3_ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[member]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = IP:127.0.0.1
+"""
+
+
+def _openssl(d, *args):
+    p = subprocess.run(["openssl"] + list(args), cwd=d, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    assert p.returncode == 0, "openssl %s:\n%s" % (" ".join(args), p.stdout.decode())
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    if not shutil.which("openssl"):
+        pytest.fail("the openssl command is missing (scripts/deps --test installs it)")
+    d = str(tmp_path_factory.mktemp("peer-pki"))
+    with open(os.path.join(d, "openssl.cnf"), "w") as f:
+        f.write(CNF)
+    for ca in ("ca", "other-ca"):
+        _openssl(d, "req", "-config", "openssl.cnf", "-x509", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:P-256", "-nodes", "-keyout", ca + ".key", "-out",
+                 ca + ".crt", "-days", "2", "-subj", "/CN=" + ca, "-extensions", "v3_ca")
+    for name, ca in (("member", "ca"), ("rogue", "other-ca")):
+        _openssl(d, "req", "-config", "openssl.cnf", "-new", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:P-256", "-nodes", "-keyout", name + ".key", "-out",
+                 name + ".csr", "-subj", "/CN=" + name)
+        _openssl(d, "x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey",
+                 ca + ".key", "-set_serial", str(int(time.time() * 1000)), "-out",
+                 name + ".crt", "-days", "2", "-extfile", "openssl.cnf", "-extensions", "member")
+    return {n: os.path.join(d, n) for n in os.listdir(d)}
+
+
+def tls_args(pki, who="member"):
+    return ("--peer-cert-file", pki[who + ".crt"], "--peer-key-file", pki[who + ".key"],
+            "--peer-trusted-ca-file", pki["ca.crt"], "--peer-client-cert-auth")
+
+
+@pytest.fixture
+def make_tls_cluster(tmp_path, pki):
+    made = []
+
+    def make(n, extra_args=()):
+        c = RaftCluster(str(tmp_path), n, tuple(extra_args) + tls_args(pki), peer_scheme="https")
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.stop()
+
+
+def handshake(port, pki, cert=None):
+    """A TLS handshake with a member's peer port, then one read: returns "ok" when the member
+    kept the connection (waiting for a frame), else the error."""
+    ctx = ssl.create_default_context(cafile=pki["ca.crt"])
+    if cert:
+        ctx.load_cert_chain(pki[cert + ".crt"], pki[cert + ".key"])
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.settimeout(0.5)
+                try:
+                    data = s.recv(1)
+                except socket.timeout:
+                    return "ok"
+                return "closed" if not data else "data"
+    except (ssl.SSLError, OSError) as e:
+        return "error: %s" % e
+
+
+@pytest.mark.time_limit(180)
+def test_a_tls_cluster_replicates_catches_up_by_snapshot_and_restarts(make_tls_cluster, pki):
+    c = make_tls_cluster(3, extra_args=("--snapshot-count", "50")).start()
+    leader = c.leader()
+    st, _, body = put(leader, "/tls/first", "1")
+    assert st == 201
+    for m in c.members:  # quorum reads: every member hears the leader over TLS
+        st, _, body = m.keys("GET", "/tls/first", params={"quorum": "true"})
+        assert st == 200 and body["node"]["value"] == "1", (m.name, st, body)
+
+    # A follower misses 1300 writes (the log is compacted in steps of 1024), comes back and is
+    # caught up by a snapshot.
+    lag = c.followers(leader)[0]
+    lag.stop()
+    errors = []
+
+    def writer(lo, hi):
+        for i in range(lo, hi):
+            st, _, _ = put(leader, "/tls/k%04d" % i, "v%d" % i)
+            if st != 201:
+                errors.append((i, st))
+
+    ts = [threading.Thread(target=writer, args=(i * 325, (i + 1) * 325)) for i in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors[:5]
+    lag.start()
+
+    def caught_up():
+        st, _, body = lag.keys("GET", "/tls", params={"recursive": "true"})
+        return st == 200 and len(body["node"].get("nodes", [])) == 1301
+    wait_for(caught_up, timeout=30, what="the lagging member has every key")
+    assert "installed a snapshot" in lag.log_text(), lag.log_text()
+
+    # The peer port speaks TLS and wants the trusted CA's certificate.
+    port = lag.peer_port
+    assert handshake(port, pki, cert="member") == "ok"
+    assert handshake(port, pki, cert=None) != "ok"
+    assert handshake(port, pki, cert="rogue") != "ok"
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"\x00\x00\x00\x05hello")  # a plain frame header: not TLS
+        got = b""
+        try:
+            while True:  # the member answers with at most an alert record, then closes
+                chunk = s.recv(100)
+                if not chunk:
+                    break
+                got += chunk
+        except ConnectionResetError:
+            pass
+    assert got == b"" or got[0] == 0x15, got  # 0x15: a TLS alert
+    wait_for(lambda: "TLS:" in lag.log_text(), what="the refused connections logged")
+
+    # The whole cluster restarts and finds every key.
+    c.stop()
+    c.start()
+    leader = c.leader()
+    st, _, body = leader.keys("GET", "/tls", params={"recursive": "true", "quorum": "true"})
+    assert st == 200 and len(body["node"]["nodes"]) == 1301
+
+
+@pytest.mark.time_limit(120)
+def test_a_member_with_another_cas_certificate_takes_no_part(make_tls_cluster, pki):
+    c = make_tls_cluster(3)
+    rogue = c.members[2]
+    rogue.extra_args = list(tls_args(pki, who="rogue"))
+    c.start()
+    good = c.members[:2]
+    leader = c.leader(among=good)
+    assert leader is not rogue
+    st, _, _ = put(leader, "/only/good", "yes")
+    assert st == 201
+    st, _, body = good[1 - good.index(leader)].keys("GET", "/only/good",
+                                                     params={"quorum": "true"})
+    assert st == 200 and body["node"]["value"] == "yes"
+    # The rogue member never hears of it: every connection to or from it fails its handshake.
+    time.sleep(1.0)
+    st, _, _ = rogue.keys("GET", "/only/good")
+    assert st == 404
+    wait_for(lambda: "TLS:" in leader.log_text(), what="the leader logged the refused handshake")
+    assert "TLS:" in rogue.log_text()
