@@ -200,9 +200,13 @@ void raft_leader_append_resp(raft *r, const raft_message *m) {
     return;
   }
   bool was_paused = raft_progress_is_paused(pr);
-  /* A probe acked at the current match (e.g. after UNREACHABLE) also resumes replication. */
+  /* A probe acked at the current match (e.g. after UNREACHABLE) also resumes replication,
+   * unless the follower still needs a snapshot (it refused the one it got, e.g. one that does
+   * not name it): the next snapshot then waits for a heartbeat response rather than going out
+   * at once, again and again. */
   if (!raft_progress_maybe_update(pr, m->index) &&
-      !(pr->match == m->index && pr->state == RAFT_PROGRESS_PROBE))
+      !(pr->match == m->index && pr->state == RAFT_PROGRESS_PROBE &&
+        pr->match + 1 >= raft_log_first_index(&r->log)))
     return;
   switch (pr->state) {
     case RAFT_PROGRESS_PROBE:
