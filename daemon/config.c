@@ -65,6 +65,8 @@ static const flag_def flag_table[] = {
     {"peer-key-file", K_STR, 0, OFF(peer_key_file), NULL},
     {"peer-trusted-ca-file", K_STR, 0, OFF(peer_trusted_ca_file), NULL},
     {"peer-client-cert-auth", K_BOOL, 0, OFF(peer_client_cert_auth), NULL},
+    {"auto-tls", K_BOOL, 0, OFF(auto_tls), NULL},
+    {"peer-auto-tls", K_BOOL, 0, OFF(peer_auto_tls), NULL},
     {"version", K_BOOL, F_NOENV, OFF(show_version), NULL},
     {"help", K_BOOL, F_NOENV | F_HELP, OFF(show_help), NULL},
     {"h", K_BOOL, F_NOENV | F_HELP, OFF(show_help), NULL},
@@ -108,8 +110,6 @@ static const flag_def flag_table[] = {
      * so that nobody runs with less security than the flags ask for */
     {"client-crl-file", K_NO_VALUE, 0, 0, "certificate revocation lists are not supported"},
     {"client-cert-allowed-hostname", K_NO_VALUE, 0, 0, "client certificate hostname checks are not supported"},
-    {"auto-tls", K_NO_BOOL, 0, 0, "self-signed certificates are not generated; give --cert-file and --key-file"},
-    {"peer-auto-tls", K_NO_BOOL, 0, 0, "self-signed certificates are not generated; give --peer-cert-file and --peer-key-file"},
     {"peer-crl-file", K_NO_VALUE, 0, 0, "certificate revocation lists are not supported"},
     {"peer-cert-allowed-cn", K_NO_VALUE, 0, 0, "peer certificate name checks are not supported"},
     {"peer-cert-allowed-hostname", K_NO_VALUE, 0, 0, "peer certificate hostname checks are not supported"},
@@ -667,8 +667,8 @@ static int is_set(const char *s) { return s && *s; }
  * https:// peer URL of this member (its peer certificate). */
 static int check_tls(const config *cfg, char *err, size_t errlen) {
   for (size_t i = 0; i < cfg->listen_client.n; i++) {
-    if (is_https(cfg->listen_client.url[i]) && (!cfg->cert_file || !*cfg->cert_file ||
-                                                !cfg->key_file || !*cfg->key_file)) {
+    if (is_https(cfg->listen_client.url[i]) && !cfg->auto_tls &&
+        (!is_set(cfg->cert_file) || !is_set(cfg->key_file))) {
       return fail(err, errlen, -EINVAL,
                   "TLS key/cert (--cert-file, --key-file) must be provided for client url %s "
                   "with HTTPS scheme",
@@ -678,7 +678,7 @@ static int check_tls(const config *cfg, char *err, size_t errlen) {
   const config_urls *peer[] = {&cfg->listen_peer, &cfg->advertise_peer};
   for (size_t k = 0; k < 2; k++) {
     for (size_t i = 0; i < peer[k]->n; i++) {
-      if (is_https(peer[k]->url[i]) &&
+      if (is_https(peer[k]->url[i]) && !cfg->peer_auto_tls &&
           (!is_set(cfg->peer_cert_file) || !is_set(cfg->peer_key_file))) {
         return fail(err, errlen, -EINVAL,
                     "TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer "
@@ -687,7 +687,7 @@ static int check_tls(const config *cfg, char *err, size_t errlen) {
       }
     }
   }
-  if (cfg->client_cert_auth && !is_set(cfg->cert_file)) {
+  if (cfg->client_cert_auth && !is_set(cfg->cert_file)) { /* (not with a self-signed one) */
     return fail(err, errlen, -EINVAL,
                 "--client-cert-auth needs TLS: --cert-file and --key-file and an https:// "
                 "client URL");
@@ -826,8 +826,13 @@ const char *config_usage(void) {
          "      Require members connecting to this one to present a certificate.\n"
          "  --peer-trusted-ca-file ''\n"
          "      Path to the CA file the other members' certificates must chain to.\n"
-         "  CRLs, allowed names, --auto-tls, --peer-auto-tls and --cipher-suites are not\n"
-         "  supported: setting them is an error.\n"
+         "  --auto-tls 'false'\n"
+         "      Without --cert-file: serve https:// client URLs with a self-signed certificate.\n"
+         "  --peer-auto-tls 'false'\n"
+         "      Without --peer-cert-file: TLS between members with self-signed certificates,\n"
+         "      not verified (encryption without authentication).\n"
+         "  CRLs, allowed names and --cipher-suites are not supported: setting them is an\n"
+         "  error.\n"
          "\n"
          "Logging:\n"
          "  --log-level 'info'\n"

@@ -38,6 +38,8 @@ typedef struct config {
   char *peer_key_file;           /* --peer-key-file: its private key */
   char *peer_trusted_ca_file;    /* --peer-trusted-ca-file: CAs for the other members */
   int peer_client_cert_auth;     /* --peer-client-cert-auth: members must present certificates */
+  int auto_tls;                  /* --auto-tls: a self-signed certificate for https:// client URLs */
+  int peer_auto_tls;             /* --peer-auto-tls: the same between members, unverified */
   int show_version;              /* --version was given */
   int show_help;                 /* --help / -h was given */
 } config;

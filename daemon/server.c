@@ -166,23 +166,55 @@ static void tls_free(server_tls *tls) {
   *tls = (server_tls){0};
 }
 
-/* Certificates and keys are read first, so that a bad file is reported before the data dir is
- * touched (etcd sets its listeners up first too). Members are dialled with TLS when any peer
- * URL (ours or --initial-cluster's) is https or peer TLS files are given. */
+/* The hosts of a few URL lists, comma-separated (for a self-signed certificate). */
+static void url_hosts(const config_urls *const *lists, size_t n, char *out, size_t cap) {
+  size_t o = 0;
+  out[0] = '\0';
+  for (size_t k = 0; k < n; k++)
+    for (size_t i = 0; i < lists[k]->n; i++) {
+      const char *h = strstr(lists[k]->url[i], "://");
+      h = h ? h + 3 : lists[k]->url[i];
+      size_t len = h[0] == '[' ? strcspn(h + 1, "]") : strcspn(h, ":/");
+      if (h[0] == '[') h++;
+      int w = snprintf(out + o, cap - o, "%s%.*s", o ? "," : "", (int)len, h);
+      if (w > 0 && (size_t)w < cap - o) o += (size_t)w;
+    }
+}
+
+/* Certificates and keys are read (or, with --auto-tls / --peer-auto-tls and no files, made)
+ * first, so that a bad file is reported before the data dir is touched (etcd sets its
+ * listeners up first too). Members are dialled with TLS when any peer URL (ours or
+ * --initial-cluster's) is https or peer TLS files are given; with --peer-auto-tls alone the
+ * other members' certificates are not checked, as in etcd. */
 static int tls_load(const config *cfg, server_tls *tls, char *err, size_t errlen) {
   int rc = 0;
-  if (has_https(&cfg->listen_client))
-    rc = tls_session_ctx_server(&tls->client, cfg->cert_file, cfg->key_file,
-                                cfg->trusted_ca_file, cfg->client_cert_auth, err, errlen);
+  char hosts[2048];
+  int client_files = cfg->cert_file && *cfg->cert_file;
   int peer_files = cfg->peer_cert_file && *cfg->peer_cert_file;
-  if (!rc && peer_files)
+  if (has_https(&cfg->listen_client)) {
+    if (client_files) {
+      rc = tls_session_ctx_server(&tls->client, cfg->cert_file, cfg->key_file,
+                                  cfg->trusted_ca_file, cfg->client_cert_auth, err, errlen);
+    } else {
+      const config_urls *l[] = {&cfg->listen_client, &cfg->advertise_client};
+      url_hosts(l, 2, hosts, sizeof hosts);
+      rc = tls_session_ctx_server_auto(&tls->client, hosts, err, errlen);
+    }
+  }
+  if (!rc && peer_files) {
     rc = tls_session_ctx_server(&tls->peer_server, cfg->peer_cert_file, cfg->peer_key_file,
                                 cfg->peer_trusted_ca_file, cfg->peer_client_cert_auth, err,
                                 errlen);
+  } else if (!rc && cfg->peer_auto_tls && has_https(&cfg->listen_peer)) {
+    const config_urls *l[] = {&cfg->listen_peer, &cfg->advertise_peer};
+    url_hosts(l, 2, hosts, sizeof hosts);
+    rc = tls_session_ctx_server_auto(&tls->peer_server, hosts, err, errlen);
+  }
   if (!rc && (peer_files || has_https(&cfg->listen_peer) || has_https(&cfg->advertise_peer) ||
               (cfg->initial_cluster && strstr(cfg->initial_cluster, "https://"))))
     rc = tls_session_ctx_client(&tls->peer_client, cfg->peer_cert_file, cfg->peer_key_file,
-                                cfg->peer_trusted_ca_file, err, errlen);
+                                cfg->peer_trusted_ca_file, peer_files || !cfg->peer_auto_tls, err,
+                                errlen);
   if (rc) tls_free(tls);
   return rc;
 }

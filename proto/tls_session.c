@@ -1,10 +1,13 @@
 /* tls_session: OpenSSL sessions over memory BIOs (see the header). */
 #include "proto/tls_session.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -111,8 +114,86 @@ int tls_session_ctx_server(tls_session_ctx **out, const char *cert_file, const c
   return ctx_wrap(out, ssl, 1, err, errlen);
 }
 
+/* A self-signed EC P-256 certificate for hosts (comma-separated IPs and names), valid for a
+ * year, installed in ssl. Returns 0 or -EINVAL/-ENOMEM with a message. */
+static int self_signed(SSL_CTX *ssl, const char *hosts, char *err, size_t errlen) {
+  int rc = -ENOMEM;
+  EVP_PKEY *key = EVP_EC_gen("P-256");
+  X509 *x = X509_new();
+  char san[2048] = "";
+  size_t o = 0;
+  for (const char *p = hosts; p && *p;) {
+    size_t n = strcspn(p, ",");
+    char host[256];
+    if (n && n < sizeof host) {
+      memcpy(host, p, n);
+      host[n] = '\0';
+      unsigned char ip[16];
+      int is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+      int w = snprintf(san + o, sizeof san - o, "%s%s:%s", o ? "," : "", is_ip ? "IP" : "DNS", host);
+      if (w > 0 && (size_t)w < sizeof san - o) o += (size_t)w;
+    }
+    p += n + (p[n] == ',');
+  }
+  if (!key || !x) goto done;
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(time(NULL) & 0x7fffffff));
+  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(x), 365L * 86400);
+  X509_set_pubkey(x, key);
+  X509_NAME *nm = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(nm, "O", MBSTRING_ASC, (const unsigned char *)"quorumd", -1, -1, 0);
+  X509_set_issuer_name(x, nm);
+  X509V3_CTX v3;
+  X509V3_set_ctx_nodb(&v3);
+  X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+  const char *exts[][2] = {{"subjectAltName", san},
+                           {"keyUsage", "critical,digitalSignature,keyEncipherment"},
+                           {"extendedKeyUsage", "serverAuth,clientAuth"}};
+  for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
+    if (!exts[i][1][0]) continue;
+    X509_EXTENSION *e = X509V3_EXT_nconf(NULL, &v3, exts[i][0], exts[i][1]);
+    if (!e) {
+      rc = -EINVAL;
+      snprintf(err, errlen, "TLS: cannot make a certificate for \"%s\"", hosts);
+      goto done;
+    }
+    X509_add_ext(x, e, -1);
+    X509_EXTENSION_free(e);
+  }
+  if (X509_sign(x, key, EVP_sha256()) <= 0 || SSL_CTX_use_certificate(ssl, x) != 1 ||
+      SSL_CTX_use_PrivateKey(ssl, key) != 1) {
+    rc = -EINVAL;
+    snprintf(err, errlen, "TLS: cannot make a self-signed certificate");
+    goto done;
+  }
+  rc = 0;
+done:
+  if (rc == -ENOMEM) snprintf(err, errlen, "TLS: out of memory making a certificate");
+  X509_free(x);
+  EVP_PKEY_free(key);
+  return rc;
+}
+
+int tls_session_ctx_server_auto(tls_session_ctx **out, const char *hosts, char *err,
+                                size_t errlen) {
+  *out = NULL;
+  ERR_clear_error();
+  SSL_CTX *ssl = ctx_base(TLS_server_method());
+  if (!ssl) {
+    snprintf(err, errlen, "TLS: cannot create a context");
+    return -ENOMEM;
+  }
+  int rc = self_signed(ssl, hosts, err, errlen);
+  if (rc) {
+    SSL_CTX_free(ssl);
+    return rc;
+  }
+  return ctx_wrap(out, ssl, 1, err, errlen);
+}
+
 int tls_session_ctx_client(tls_session_ctx **out, const char *cert_file, const char *key_file,
-                           const char *ca_file, char *err, size_t errlen) {
+                           const char *ca_file, int verify, char *err, size_t errlen) {
   *out = NULL;
   ERR_clear_error();
   SSL_CTX *ssl = ctx_base(TLS_client_method());
@@ -120,11 +201,11 @@ int tls_session_ctx_client(tls_session_ctx **out, const char *cert_file, const c
     snprintf(err, errlen, "TLS: cannot create a context");
     return -ENOMEM;
   }
-  int rc = load_cas(ssl, ca_file, err, errlen);
+  int rc = verify ? load_cas(ssl, ca_file, err, errlen) : 0;
   if (rc) return rc;
   if (cert_file && *cert_file && (rc = load_pair(ssl, cert_file, key_file, err, errlen)))
     return rc;
-  SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+  SSL_CTX_set_verify(ssl, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
   return ctx_wrap(out, ssl, 0, err, errlen);
 }
 

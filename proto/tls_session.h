@@ -23,10 +23,16 @@ typedef struct tls_session tls_session;
 int tls_session_ctx_server(tls_session_ctx **out, const char *cert_file, const char *key_file,
                            const char *ca_file, int require_client_cert, char *err,
                            size_t errlen);
-/* A client context: the server's certificate must chain to ca_file (NULL: the system's CAs);
- * cert_file/key_file (both or neither) are presented when the server asks. */
+/* A server context with a self-signed certificate made now, in memory (etcd's --auto-tls):
+ * hosts is a comma-separated list of IPs and names it is issued for. No client certificate is
+ * asked for. */
+int tls_session_ctx_server_auto(tls_session_ctx **out, const char *hosts, char *err,
+                                size_t errlen);
+/* A client context: the server's certificate must chain to ca_file (NULL: the system's CAs),
+ * or is not checked at all when verify is 0 (etcd's --peer-auto-tls); cert_file/key_file
+ * (both or neither) are presented when the server asks. */
 int tls_session_ctx_client(tls_session_ctx **out, const char *cert_file, const char *key_file,
-                           const char *ca_file, char *err, size_t errlen);
+                           const char *ca_file, int verify, char *err, size_t errlen);
 void tls_session_ctx_free(tls_session_ctx *ctx);
 
 /* A session on ctx (NULL when out of memory). host: on a client context, the name or IP the

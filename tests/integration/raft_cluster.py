@@ -114,6 +114,18 @@ class RaftCluster:
             if m.running():
                 m.stop()
 
+    SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+    def sanitizer_reports(self):
+        """The logs (every start of every member) that hold a sanitizer report: an ASan/UBSan
+        build reports leaks only at exit, which no assertion of a test would see."""
+        bad = []
+        for m in self.members:
+            logs = m.all_logs(limit=400000)
+            if any(mark in logs for mark in self.SANITIZER_MARKS):
+                bad.append("%s:\n%s" % (m.name, logs[-20000:]))
+        return bad
+
     def running(self):
         return [m for m in self.members if m.running()]
 

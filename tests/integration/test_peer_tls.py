@@ -83,6 +83,8 @@ def make_tls_cluster(tmp_path, pki):
     yield make
     for c in made:
         c.stop()
+    bad = [r for c in made for r in c.sanitizer_reports()]
+    assert not bad, "sanitizer reports:\n" + "\n".join(bad)
 
 
 def handshake(port, pki, cert=None):
@@ -165,6 +167,25 @@ def test_a_tls_cluster_replicates_catches_up_by_snapshot_and_restarts(make_tls_c
     leader = c.leader()
     st, _, body = leader.keys("GET", "/tls", params={"recursive": "true", "quorum": "true"})
     assert st == 200 and len(body["node"]["nodes"]) == 1301
+
+
+@pytest.mark.time_limit(120)
+def test_peer_auto_tls_encrypts_without_files(tmp_path):
+    c = RaftCluster(str(tmp_path), 3, ("--peer-auto-tls",), peer_scheme="https")
+    try:
+        c.start()
+        leader = c.leader()
+        st, _, _ = put(leader, "/auto/k", "v")
+        assert st == 201
+        for m in c.members:
+            st, _, body = m.keys("GET", "/auto/k", params={"quorum": "true"})
+            assert st == 200 and body["node"]["value"] == "v", (m.name, st, body)
+        # The peer port speaks TLS with a self-signed certificate.
+        pem = ssl.get_server_certificate(("127.0.0.1", leader.peer_port))
+        assert b"quorumd" in ssl.PEM_cert_to_DER_cert(pem)
+    finally:
+        c.stop()
+    assert not c.sanitizer_reports()
 
 
 @pytest.mark.time_limit(120)

@@ -31,6 +31,8 @@ def make_cluster(tmp_path):
     yield make
     for c in made:
         c.stop()
+    bad = [r for c in made for r in c.sanitizer_reports()]
+    assert not bad, "sanitizer reports:\n" + "\n".join(bad)
 
 
 def put(m, key, value, timeout=10.0, **params):

@@ -8,6 +8,7 @@ watch, pipelined requests and a body larger than one TLS record.
 """
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -217,6 +218,49 @@ def test_client_certificates_are_required_when_asked(tls_server, pki):
     assert "peer did not return a certificate" in log
 
 
+@pytest.mark.time_limit(60)
+def test_auto_tls_serves_https_with_a_self_signed_certificate(tmp_path):
+    port = cluster.free_port()
+    https = "https://127.0.0.1:%d" % port
+    peer = "http://127.0.0.1:%d" % cluster.free_port()
+    log = open(str(tmp_path / "log"), "wb")
+    p = subprocess.Popen([cluster.quorumd_binary(), "--name", "t", "--data-dir",
+                          str(tmp_path / "data"), "--listen-client-urls", https,
+                          "--advertise-client-urls", https, "--listen-peer-urls", peer,
+                          "--initial-advertise-peer-urls", peer, "--initial-cluster", "t=" + peer,
+                          "--auto-tls"], stdout=log, stderr=subprocess.STDOUT,
+                         start_new_session=True)
+    cluster._live.add(p)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                r = requests.put(https + "/v2/keys/auto", data={"value": "tls"}, verify=False,
+                                 timeout=2)
+                break
+            except requests.exceptions.ConnectionError:
+                assert time.monotonic() < deadline and p.poll() is None, open(log.name).read()
+                time.sleep(0.1)
+        assert r.status_code == 201
+        # The certificate is self-signed, for the URL's IP, and encrypts: an unverified
+        # connection works, a verifying one fails.
+        pem = ssl.get_server_certificate(("127.0.0.1", port))
+        der = ssl.PEM_cert_to_DER_cert(pem)
+        assert b"quorumd" in der and bytes([127, 0, 0, 1]) in der
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(https + "/v2/keys/auto", timeout=5)
+        r = requests.get(https + "/v2/keys/auto", verify=False, timeout=5)
+        assert r.json()["node"]["value"] == "tls"
+    finally:
+        cluster._kill_group(p, signal.SIGTERM)
+        p.wait(timeout=10)
+        cluster._live.discard(p)
+        log.close()
+    assert p.returncode == 0, open(log.name).read()
+    text = open(log.name).read()
+    assert not [m for m in SANITIZER_MARKS if m in text], text
+
+
 def start_fails(tmp_path, args):
     """Runs quorumd with args (plus a data dir and free ports) and returns (exit status, log,
     whether the data dir exists)."""
@@ -260,7 +304,6 @@ def test_tls_settings_are_checked_before_anything_is_written(tmp_path, pki):
                          "--peer-key-file go together"),
                         (["--peer-crl-file", pki["ca.crt"]], "--peer-crl-file: certificate "
                          "revocation lists are not supported"),
-                        (["--auto-tls"], "--auto-tls: self-signed certificates are not generated"),
                         (["--client-crl-file", pki["ca.crt"]], "--client-crl-file: certificate "
                          "revocation lists are not supported")):
         rc, log, made = start_fails(tmp_path, flags)

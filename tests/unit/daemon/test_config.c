@@ -418,8 +418,8 @@ static void test_ignored_etcd_flags(void **state) {
   config_free(&cfg);
 }
 
-/* Client and peer TLS: the files are kept; an https:// URL needs them (etcd's message); what is
- * not implemented (CRLs, allowed names, auto TLS, cipher names) is refused when set. */
+/* Client and peer TLS: the files are kept; an https:// URL needs them or auto TLS (etcd's
+ * message); what is not implemented (CRLs, allowed names, cipher names) is refused when set. */
 static void test_tls_flags(void **state) {
   (void)state;
   config cfg;
@@ -463,9 +463,15 @@ static void test_tls_flags(void **state) {
   parse_fails(ARGV("--peer-cert-file", "p.pem"), NULL, "--peer-cert-file and --peer-key-file",
               NULL);
   parse_fails(ARGV("--peer-client-cert-auth"), NULL, "--peer-client-cert-auth needs TLS", NULL);
-  parse_fails(ARGV("--peer-auto-tls"), NULL, "--peer-auto-tls", "not generated");
+  /* --auto-tls / --peer-auto-tls stand in for the files (a self-signed certificate). */
+  parse_ok(&cfg, ARGV("--listen-client-urls", "https://127.0.0.1:4001", "--advertise-client-urls",
+                      "https://127.0.0.1:4001", "--auto-tls", "--listen-peer-urls",
+                      "https://127.0.0.1:4002", "--initial-advertise-peer-urls",
+                      "https://127.0.0.1:4002", "--peer-auto-tls"));
+  assert_int_equal(cfg.auto_tls, 1);
+  assert_int_equal(cfg.peer_auto_tls, 1);
+  config_free(&cfg);
   parse_fails(ARGV("--peer-crl-file=r"), NULL, "--peer-crl-file", "not supported");
-  parse_fails(ARGV("--auto-tls"), NULL, "--auto-tls", "give --cert-file and --key-file");
   parse_fails(ARGV("--client-crl-file=r.pem"), NULL, "--client-crl-file", "revocation");
   parse_fails(ARGV("--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"), NULL,
               "--cipher-suites", "not supported");

@@ -959,7 +959,7 @@ static void tls_setup(node *n, const char *dir, const char *name, const char *ca
   snprintf(key, sizeof key, "%s/%s.key", dir, name);
   snprintf(cafile, sizeof cafile, "%s/%s.crt", dir, ca);
   assert_int_equal(tls_session_ctx_server(srv, crt, key, cafile, 1, err, sizeof err), 0);
-  assert_int_equal(tls_session_ctx_client(cli, crt, key, cafile, err, sizeof err), 0);
+  assert_int_equal(tls_session_ctx_client(cli, crt, key, cafile, 1, err, sizeof err), 0);
   n->cfg.tls_server = *srv;
   n->cfg.tls_client = *cli;
 }
