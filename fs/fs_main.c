@@ -10,7 +10,8 @@
  * after it, default 5), prefix=KEY, ro (enforced by quorumfs, so remote changes are still
  * replayed), uid=N, gid=N, umask=OOO (owner and modes shown), notify=vfs|inval (replay remote
  * changes as inotify events, default, or only invalidate caches), threads=N (session threads,
- * default 4). fstab's own words (defaults, noauto, nofail, _netdev, user, x-*, ...) are
+ * default 4), ca_file=PATH, cert_file=PATH, key_file=PATH (TLS for https:// endpoints, as
+ * etcdctl's --ca-file/--cert-file/--key-file). fstab's own words (defaults, noauto, nofail, _netdev, user, x-*, ...) are
  * ignored; the other -o options go to FUSE (allow_other, nodev, nosuid, ...). -f stays in the
  * foreground, -d prints FUSE's debug log. Unmount with fusermount3 -u MOUNTPOINT (or
  * SIGTERM/SIGINT). */
@@ -37,6 +38,7 @@ typedef struct fs_cli {
   double attr_timeout, op_timeout;
   int read_only, notify_inval, threads;
   long uid, gid, umask; /* -1: unset */
+  char *ca_file, *cert_file, *key_file; /* TLS for https:// endpoints */
 } fs_cli;
 
 static void usage(FILE *out) {
@@ -53,6 +55,8 @@ static void usage(FILE *out) {
           "  -o notify=vfs|inval  remote changes as inotify events (vfs, default) or only\n"
           "                     invalidated caches (inval)\n"
           "  -o threads=N       request threads (default 4)\n"
+          "  -o ca_file=PATH    CA bundle for https:// endpoints (default: the system's)\n"
+          "  -o cert_file=PATH,key_file=PATH  client certificate for https:// endpoints\n"
           "  -o OPT           other options go to FUSE (allow_other, nodev, ...)\n"
           "  -f               stay in the foreground;  -d  FUSE debug output\n"
           "unmount with: fusermount3 -u MOUNTPOINT\n");
@@ -122,6 +126,13 @@ static int parse_o(fs_cli *c, const char *list) {
     } else if (strncmp(opt, "notify=", 7) == 0) {
       if (strcmp(opt + 7, "vfs") != 0 && strcmp(opt + 7, "inval") != 0) return -1;
       c->notify_inval = strcmp(opt + 7, "inval") == 0;
+    } else if (strncmp(opt, "ca_file=", 8) == 0 || strncmp(opt, "cert_file=", 10) == 0 ||
+               strncmp(opt, "key_file=", 9) == 0) {
+      char **slot = opt[0] == 'k' ? &c->key_file : opt[1] == 'a' ? &c->ca_file : &c->cert_file;
+      const char *v = strchr(opt, '=') + 1;
+      if (!*v) return -1;
+      free(*slot);
+      if (!(*slot = strdup(v))) return -1;
     } else if (strncmp(opt, "threads=", 8) == 0) {
       long t;
       if (parse_long(opt + 8, 10, 64, &t) != 0 || t < 1) return -1;
@@ -327,6 +338,9 @@ static int run(fs_cli *c) {
   f.client_opts.total_timeout_ms = op_ms;
   f.client_opts.request_timeout_ms = op_ms < 2000 ? op_ms : 2000;
   f.client_opts.dial_timeout_ms = op_ms < 1000 ? op_ms : 1000;
+  f.client_opts.ca_file = c->ca_file;
+  f.client_opts.cert_file = c->cert_file;
+  f.client_opts.key_file = c->key_file;
   if (fs_itable_init(&f.nodes, f.prefix) != 0) {
     fprintf(stderr, "quorumfs: out of memory\n");
     goto out;
@@ -390,6 +404,9 @@ out:
   free(f.mountpoint);
   free(c->fuse_opts);
   free(c->prefix);
+  free(c->ca_file);
+  free(c->cert_file);
+  free(c->key_file);
   pthread_key_delete(f.thread_key);
   pthread_cond_destroy(&f.idle);
   pthread_mutex_destroy(&f.lock);
@@ -412,6 +429,9 @@ int main(int argc, char **argv) {
   if (parse_args(argc, argv, &c, helper) != 0) {
     free(c.fuse_opts);
     free(c.prefix);
+    free(c.ca_file);
+    free(c.cert_file);
+    free(c.key_file);
     usage(stderr);
     return 2;
   }

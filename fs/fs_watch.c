@@ -163,6 +163,10 @@ static int poll_once(fs_watch *w, fs_rx *rx) {
   curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 10L);
   curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 5L);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  const proto_v2_client_opts *o = &w->f->client_opts; /* the mount's TLS files, if any */
+  if (o->ca_file && *o->ca_file) curl_easy_setopt(h, CURLOPT_CAINFO, o->ca_file);
+  if (o->cert_file && *o->cert_file) curl_easy_setopt(h, CURLOPT_SSLCERT, o->cert_file);
+  if (o->key_file && *o->key_file) curl_easy_setopt(h, CURLOPT_SSLKEY, o->key_file);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, rx);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);

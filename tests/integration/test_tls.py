@@ -19,6 +19,7 @@ import pytest
 import requests
 
 import cluster
+from test_fs import Mount, quorumfs_binary
 from test_quorumctl import ctl_env, quorumctl_binary
 from test_quorumctl_tls import TLSEtcd, make_pki
 
@@ -216,6 +217,41 @@ def test_client_certificates_are_required_when_asked(tls_server, pki):
     log = srv.log()
     assert "https: closing the connection from 127.0.0.1:" in log
     assert "peer did not return a certificate" in log
+
+
+@pytest.mark.time_limit(120)
+def test_quorumfs_mounts_an_https_endpoint_with_a_client_certificate(tls_server, pki, tmp_path):
+    if not os.path.exists("/dev/fuse") or not shutil.which("fusermount3"):
+        pytest.skip("FUSE mounts cannot be tested on this machine")
+    assert os.path.exists(quorumfs_binary()), quorumfs_binary()
+    srv = tls_server(client_cert_auth=True)
+    ca, crt, key = pki["ca.crt"], pki["client.crt"], pki["client.key"]
+    mine = (crt, key)
+    assert requests.put(srv.url + "/v2/keys/app/conf", data={"value": "a=1"}, verify=ca,
+                        cert=mine, timeout=5).status_code == 201
+    m = Mount(tmp_path / "ok", srv.url, opts="ca_file=%s,cert_file=%s,key_file=%s" % (ca, crt, key))
+    m.start()
+    try:
+        with open(m.path("app", "conf")) as f:
+            assert f.read() == "a=1"
+        with open(m.path("app", "new"), "w") as f:
+            f.write("written")
+        r = requests.get(srv.url + "/v2/keys/app/new", verify=ca, cert=mine, timeout=5)
+        assert r.json()["node"]["value"] == "written"
+        # A remote change reaches the mount through its watch, over TLS too.
+        requests.put(srv.url + "/v2/keys/app/conf", data={"value": "a=2"}, verify=ca, cert=mine,
+                     timeout=5)
+        deadline = time.monotonic() + 10
+        while open(m.path("app", "conf")).read() != "a=2":
+            assert time.monotonic() < deadline, "the remote change did not reach the mount"
+            time.sleep(0.05)
+    finally:
+        assert m.unmount() == 0, m.log()
+    # Without the client certificate the server refuses the mount's connections.
+    bad = Mount(tmp_path / "bad", srv.url, opts="ca_file=%s,op_timeout=2" % ca)
+    with pytest.raises(AssertionError) as e:
+        bad.start(timeout=15)
+    assert "quorumfs exited" in str(e.value), str(e.value)
 
 
 @pytest.mark.time_limit(60)
