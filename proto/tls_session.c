@@ -80,9 +80,15 @@ static int ctx_wrap(tls_session_ctx **out, SSL_CTX *ssl, int server, char *err, 
   return 0;
 }
 
-static SSL_CTX *ctx_base(const SSL_METHOD *method) {
+/* A context with the settings every one of ours shares (NULL, with a message, when out of
+ * memory). */
+static SSL_CTX *ctx_base(const SSL_METHOD *method, char *err, size_t errlen) {
+  ERR_clear_error();
   SSL_CTX *ssl = SSL_CTX_new(method);
-  if (!ssl) return NULL;
+  if (!ssl) {
+    snprintf(err, errlen, "TLS: cannot create a context");
+    return NULL;
+  }
   SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION);
   SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION);
   /* Idle connections (watchers, quiet peers) hold no read or write buffers. */
@@ -94,12 +100,8 @@ int tls_session_ctx_server(tls_session_ctx **out, const char *cert_file, const c
                            const char *ca_file, int require_client_cert, char *err,
                            size_t errlen) {
   *out = NULL;
-  ERR_clear_error();
-  SSL_CTX *ssl = ctx_base(TLS_server_method());
-  if (!ssl) {
-    snprintf(err, errlen, "TLS: cannot create a context");
-    return -ENOMEM;
-  }
+  SSL_CTX *ssl = ctx_base(TLS_server_method(), err, errlen);
+  if (!ssl) return -ENOMEM;
   SSL_CTX_set_options(ssl, SSL_OP_CIPHER_SERVER_PREFERENCE);
   int rc = load_pair(ssl, cert_file, key_file, err, errlen);
   if (rc) return rc;
@@ -178,12 +180,8 @@ done:
 int tls_session_ctx_server_auto(tls_session_ctx **out, const char *hosts, char *err,
                                 size_t errlen) {
   *out = NULL;
-  ERR_clear_error();
-  SSL_CTX *ssl = ctx_base(TLS_server_method());
-  if (!ssl) {
-    snprintf(err, errlen, "TLS: cannot create a context");
-    return -ENOMEM;
-  }
+  SSL_CTX *ssl = ctx_base(TLS_server_method(), err, errlen);
+  if (!ssl) return -ENOMEM;
   int rc = self_signed(ssl, hosts, err, errlen);
   if (rc) {
     SSL_CTX_free(ssl);
@@ -195,12 +193,8 @@ int tls_session_ctx_server_auto(tls_session_ctx **out, const char *hosts, char *
 int tls_session_ctx_client(tls_session_ctx **out, const char *cert_file, const char *key_file,
                            const char *ca_file, int verify, char *err, size_t errlen) {
   *out = NULL;
-  ERR_clear_error();
-  SSL_CTX *ssl = ctx_base(TLS_client_method());
-  if (!ssl) {
-    snprintf(err, errlen, "TLS: cannot create a context");
-    return -ENOMEM;
-  }
+  SSL_CTX *ssl = ctx_base(TLS_client_method(), err, errlen);
+  if (!ssl) return -ENOMEM;
   int rc = verify ? load_cas(ssl, ca_file, err, errlen) : 0;
   if (rc) return rc;
   if (cert_file && *cert_file && (rc = load_pair(ssl, cert_file, key_file, err, errlen)))
