@@ -252,9 +252,15 @@ class Normalizer:
         return out
 
     def text(self, s):
-        """A Location, or a redirect's HTML: in-order names and index parameters in it."""
+        """A Location, or a redirect's HTML: in-order names and index parameters in it. Only
+        values that can be indexes of this sequence are normalised: an out-of-range parameter
+        (e.g. prevIndex=2**64) was sent as it is to both servers and comes back as it is."""
         s = norm_path(s, self.base)
-        return QUERY_IDX_RE.sub(lambda m: "%s=%s" % (m.group(1), norm_index(int(m.group(2)), self.base)), s)
+
+        def idx(m):
+            v = int(m.group(2))
+            return "%s=%s" % (m.group(1), norm_index(v, self.base) if v < 1 << 32 else v)
+        return QUERY_IDX_RE.sub(idx, s)
 
 
 def parse_time(s):
