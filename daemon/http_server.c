@@ -288,9 +288,11 @@ static int cors_allowed(const http_server *s, const sbuf *origin) {
 
 static void put_head(http_req *r, int status, const char *headers, const char *ctype) {
   http_server *s = r->conn->srv;
-  char line[512];
-  int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
-  sbuf_put(&r->out, line, (size_t)n);
+  sbuf_put(&r->out, "HTTP/1.1 ", 9);
+  sbuf_put_dec(&r->out, (uint64_t)status);
+  sbuf_putc(&r->out, ' ');
+  sbuf_puts(&r->out, http_status_text(status));
+  sbuf_put(&r->out, "\r\n", 2);
   if (cors_allowed(s, &r->origin)) {
     static const char cors[] =
         "Access-Control-Allow-Methods: POST, GET, OPTIONS, PUT, DELETE\r\n"
@@ -302,22 +304,24 @@ static void put_head(http_req *r, int status, const char *headers, const char *c
     sbuf_put(&r->out, "\r\n", 2);
   }
   if (ctype) {
-    n = snprintf(line, sizeof line, "Content-Type: %s\r\n", ctype);
-    sbuf_put(&r->out, line, (size_t)n);
+    sbuf_put(&r->out, "Content-Type: ", 14);
+    sbuf_puts(&r->out, ctype);
+    sbuf_put(&r->out, "\r\n", 2);
   }
-  if (headers) sbuf_put(&r->out, headers, strlen(headers));
+  if (headers) sbuf_puts(&r->out, headers);
   format_date(s);
-  n = snprintf(line, sizeof line, "Date: %s\r\n", s->date);
-  sbuf_put(&r->out, line, (size_t)n);
+  sbuf_put(&r->out, "Date: ", 6);
+  sbuf_puts(&r->out, s->date);
+  sbuf_put(&r->out, "\r\n", 2);
   if (!r->keep_alive) sbuf_put(&r->out, "Connection: close\r\n", 19);
 }
 
 void http_respond(http_req *r, int status, const char *headers, const char *content_type,
                   const char *body, size_t len) {
-  char line[64];
   put_head(r, status, headers, content_type);
-  int n = snprintf(line, sizeof line, "Content-Length: %zu\r\n\r\n", len);
-  sbuf_put(&r->out, line, (size_t)n);
+  sbuf_put(&r->out, "Content-Length: ", 16);
+  sbuf_put_dec(&r->out, len);
+  sbuf_put(&r->out, "\r\n\r\n", 4);
   if (r->method != HTTP_HEAD) sbuf_put(&r->out, body, len);
   r->answered = 1;
   r->on_abort = NULL;

@@ -31,6 +31,18 @@ void sbuf_put(sbuf *b, const void *data, size_t n) {
 
 void sbuf_putc(sbuf *b, char c) { sbuf_put(b, &c, 1); }
 
+void sbuf_puts(sbuf *b, const char *s) { sbuf_put(b, s, strlen(s)); }
+
+void sbuf_put_dec(sbuf *b, uint64_t v) {
+  char d[20];
+  size_t i = sizeof d;
+  do {
+    d[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  sbuf_put(b, d + i, sizeof d - i);
+}
+
 void sbuf_put_be64(sbuf *b, uint64_t v) {
   unsigned char x[8];
   for (int i = 7; i >= 0; i--, v >>= 8) x[i] = (unsigned char)v;

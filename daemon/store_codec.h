@@ -25,6 +25,9 @@ void sbuf_free(sbuf *b);
 void sbuf_put(sbuf *b, const void *data, size_t n);
 void sbuf_putc(sbuf *b, char c);
 void sbuf_put_be64(sbuf *b, uint64_t v);
+/* A NUL-terminated string; an unsigned number in decimal (no printf on hot paths). */
+void sbuf_puts(sbuf *b, const char *s);
+void sbuf_put_dec(sbuf *b, uint64_t v);
 
 uint64_t codec_get_be64(const void *p);
 
