@@ -96,7 +96,7 @@ def handshake(port, pki, cert=None):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
             with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
-                s.settimeout(0.5)
+                s.settimeout(2.0)  # (a refusal comes well within it, even on a loaded machine)
                 try:
                     data = s.recv(1)
                 except socket.timeout:
