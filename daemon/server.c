@@ -183,9 +183,9 @@ static void url_hosts(const config_urls *const *lists, size_t n, char *out, size
 
 /* Certificates and keys are read (or, with --auto-tls / --peer-auto-tls and no files, made)
  * first, so that a bad file is reported before the data dir is touched (etcd sets its
- * listeners up first too). Members are dialled with TLS when any peer URL (ours or
- * --initial-cluster's) is https or peer TLS files are given; with --peer-auto-tls alone the
- * other members' certificates are not checked, as in etcd. */
+ * listeners up first too). A member can dial https:// members when any peer URL (ours or
+ * --initial-cluster's) is https or peer TLS files (a CA alone will do) are given; with
+ * --peer-auto-tls alone the other members' certificates are not checked, as in etcd. */
 static int tls_load(const config *cfg, server_tls *tls, char *err, size_t errlen) {
   int rc = 0;
   char hosts[2048];
@@ -210,7 +210,9 @@ static int tls_load(const config *cfg, server_tls *tls, char *err, size_t errlen
     url_hosts(l, 2, hosts, sizeof hosts);
     rc = tls_session_ctx_server_auto(&tls->peer_server, hosts, err, errlen);
   }
-  if (!rc && (peer_files || has_https(&cfg->listen_peer) || has_https(&cfg->advertise_peer) ||
+  int peer_ca = cfg->peer_trusted_ca_file && *cfg->peer_trusted_ca_file;
+  if (!rc && (peer_files || peer_ca || has_https(&cfg->listen_peer) ||
+              has_https(&cfg->advertise_peer) ||
               (cfg->initial_cluster && strstr(cfg->initial_cluster, "https://"))))
     rc = tls_session_ctx_client(&tls->peer_client, cfg->peer_cert_file, cfg->peer_key_file,
                                 cfg->peer_trusted_ca_file, peer_files || !cfg->peer_auto_tls, err,
