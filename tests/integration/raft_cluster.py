@@ -160,3 +160,26 @@ class RaftCluster:
 
     def logs(self):
         return "\n".join(m.all_logs(8000) for m in self.members)
+
+
+class ClusterFactory:
+    """Makes the RaftClusters of one test (make(n, extra_args)); finish() stops them and fails
+    on a sanitizer report in any member's log."""
+
+    def __init__(self, workdir, base_args=(), peer_scheme="http"):
+        self.workdir = workdir
+        self.base_args = tuple(base_args)
+        self.peer_scheme = peer_scheme
+        self.made = []
+
+    def __call__(self, n, extra_args=()):
+        c = RaftCluster(self.workdir, n, tuple(extra_args) + self.base_args,
+                        peer_scheme=self.peer_scheme)
+        self.made.append(c)
+        return c
+
+    def finish(self):
+        for c in self.made:
+            c.stop()
+        bad = [r for c in self.made for r in c.sanitizer_reports()]
+        assert not bad, "sanitizer reports:\n" + "\n".join(bad)

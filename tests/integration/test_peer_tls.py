@@ -1,69 +1,31 @@
 """Members talking TLS: https:// peer URLs with --peer-cert-file, --peer-key-file,
 --peer-trusted-ca-file and --peer-client-cert-auth.
 
-Certificates are made with the openssl command: a CA, a member certificate for IP 127.0.0.1
-usable as server and client (every member presents it both ways), and one of another CA. The
+Certificates come from test_quorumctl_tls.make_pki (the openssl command): a CA, a member
+certificate for IP 127.0.0.1 usable as server and client (every member presents it both ways),
+and one of another CA. The
 tests check that a TLS cluster elects, replicates, catches a member up by snapshot (the dump
 travels over TLS too) and survives a restart; that its peer port speaks only TLS and only to a
 member with a certificate of the trusted CA; and that a member holding another CA's
 certificate cannot take part.
 """
-import os
 import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import time
 
 import pytest
 
-from raft_cluster import RaftCluster
+from raft_cluster import ClusterFactory
+from test_quorumctl_tls import make_pki
 from test_raft_cluster import put, wait_for
-
-CNF = """
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = placeholder
-[v3_ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[member]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth, clientAuth
-subjectAltName = IP:127.0.0.1
-"""
-
-
-def _openssl(d, *args):
-    p = subprocess.run(["openssl"] + list(args), cwd=d, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=60)
-    assert p.returncode == 0, "openssl %s:\n%s" % (" ".join(args), p.stdout.decode())
-
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     if not shutil.which("openssl"):
         pytest.fail("the openssl command is missing (scripts/deps --test installs it)")
-    d = str(tmp_path_factory.mktemp("peer-pki"))
-    with open(os.path.join(d, "openssl.cnf"), "w") as f:
-        f.write(CNF)
-    for ca in ("ca", "other-ca"):
-        _openssl(d, "req", "-config", "openssl.cnf", "-x509", "-newkey", "ec", "-pkeyopt",
-                 "ec_paramgen_curve:P-256", "-nodes", "-keyout", ca + ".key", "-out",
-                 ca + ".crt", "-days", "2", "-subj", "/CN=" + ca, "-extensions", "v3_ca")
-    for name, ca in (("member", "ca"), ("rogue", "other-ca")):
-        _openssl(d, "req", "-config", "openssl.cnf", "-new", "-newkey", "ec", "-pkeyopt",
-                 "ec_paramgen_curve:P-256", "-nodes", "-keyout", name + ".key", "-out",
-                 name + ".csr", "-subj", "/CN=" + name)
-        _openssl(d, "x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey",
-                 ca + ".key", "-set_serial", str(int(time.time() * 1000)), "-out",
-                 name + ".crt", "-days", "2", "-extfile", "openssl.cnf", "-extensions", "member")
-    return {n: os.path.join(d, n) for n in os.listdir(d)}
+    return make_pki(str(tmp_path_factory.mktemp("peer-pki")))
 
 
 def tls_args(pki, who="member"):
@@ -73,18 +35,9 @@ def tls_args(pki, who="member"):
 
 @pytest.fixture
 def make_tls_cluster(tmp_path, pki):
-    made = []
-
-    def make(n, extra_args=()):
-        c = RaftCluster(str(tmp_path), n, tuple(extra_args) + tls_args(pki), peer_scheme="https")
-        made.append(c)
-        return c
-
+    make = ClusterFactory(str(tmp_path), tls_args(pki), peer_scheme="https")
     yield make
-    for c in made:
-        c.stop()
-    bad = [r for c in made for r in c.sanitizer_reports()]
-    assert not bad, "sanitizer reports:\n" + "\n".join(bad)
+    make.finish()
 
 
 def handshake(port, pki, cert=None):
@@ -146,7 +99,7 @@ def test_a_tls_cluster_replicates_catches_up_by_snapshot_and_restarts(make_tls_c
     port = lag.peer_port
     assert handshake(port, pki, cert="member") == "ok"
     assert handshake(port, pki, cert=None) != "ok"
-    assert handshake(port, pki, cert="rogue") != "ok"
+    assert handshake(port, pki, cert="other-member") != "ok"
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(b"\x00\x00\x00\x05hello")  # a plain frame header: not TLS
         got = b""
@@ -171,9 +124,9 @@ def test_a_tls_cluster_replicates_catches_up_by_snapshot_and_restarts(make_tls_c
 
 @pytest.mark.time_limit(120)
 def test_peer_auto_tls_encrypts_without_files(tmp_path):
-    c = RaftCluster(str(tmp_path), 3, ("--peer-auto-tls",), peer_scheme="https")
+    make = ClusterFactory(str(tmp_path), ("--peer-auto-tls",), peer_scheme="https")
     try:
-        c.start()
+        c = make(3).start()
         leader = c.leader()
         st, _, _ = put(leader, "/auto/k", "v")
         assert st == 201
@@ -184,15 +137,14 @@ def test_peer_auto_tls_encrypts_without_files(tmp_path):
         pem = ssl.get_server_certificate(("127.0.0.1", leader.peer_port))
         assert b"quorumd" in ssl.PEM_cert_to_DER_cert(pem)
     finally:
-        c.stop()
-    assert not c.sanitizer_reports()
+        make.finish()
 
 
 @pytest.mark.time_limit(120)
 def test_a_member_with_another_cas_certificate_takes_no_part(make_tls_cluster, pki):
     c = make_tls_cluster(3)
     rogue = c.members[2]
-    rogue.extra_args = list(tls_args(pki, who="rogue"))
+    rogue.extra_args = list(tls_args(pki, who="other-member"))
     c.start()
     good = c.members[:2]
     leader = c.leader(among=good)

@@ -70,6 +70,11 @@ subjectAltName = IP:127.0.0.1
 basicConstraints = CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = clientAuth
+[member]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = IP:127.0.0.1
 """
 
 
@@ -81,7 +86,9 @@ def _openssl(d, *args):
 
 def make_pki(d):
     """ca.crt; server.crt/key signed by it; client.crt/key signed by it; other-client.crt/key
-    signed by another CA. Returns a dict of absolute paths."""
+    signed by another CA; member.crt/key (server and client use, as a cluster member presents
+    it both ways) signed by ca, other-member.crt/key by the other CA. Returns a dict of absolute
+    paths."""
     with open(os.path.join(d, "openssl.cnf"), "w") as f:
         f.write(OPENSSL_CNF)
 
@@ -103,6 +110,8 @@ def make_pki(d):
     leaf("server", "ca", "server")
     leaf("client", "ca", "client")
     leaf("other-client", "other-ca", "client")
+    leaf("member", "ca", "member")
+    leaf("other-member", "other-ca", "member")
     with open(os.path.join(d, "no-pem.txt"), "w") as f:
         f.write("not a PEM file\n")
     return {n: os.path.join(d, n) for n in os.listdir(d)}

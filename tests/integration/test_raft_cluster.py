@@ -14,25 +14,16 @@ import urllib.parse
 import pytest
 
 import cluster
-from raft_cluster import RaftCluster
+from raft_cluster import ClusterFactory
 
 pytestmark = pytest.mark.skipif(cluster.is_etcd_target(), reason="quorumd clusters only")
 
 
 @pytest.fixture
 def make_cluster(tmp_path):
-    made = []
-
-    def make(n, extra_args=()):
-        c = RaftCluster(str(tmp_path), n, extra_args)
-        made.append(c)
-        return c
-
+    make = ClusterFactory(str(tmp_path))
     yield make
-    for c in made:
-        c.stop()
-    bad = [r for c in made for r in c.sanitizer_reports()]
-    assert not bad, "sanitizer reports:\n" + "\n".join(bad)
+    make.finish()
 
 
 def put(m, key, value, timeout=10.0, **params):
