@@ -147,13 +147,16 @@ int datadir_open(datadir *d, const char *dir, const char *name, const char *peer
     d->created = 1;
   }
   if (snprintf(d->tree_path, sizeof d->tree_path, "%s/tree", dir) >= (int)sizeof d->tree_path ||
-      snprintf(d->log_path, sizeof d->log_path, "%s/log", dir) >= (int)sizeof d->log_path) {
+      snprintf(d->log_path, sizeof d->log_path, "%s/wal", dir) >= (int)sizeof d->log_path ||
+      snprintf(d->old_log_path, sizeof d->old_log_path, "%s/log", dir) >=
+          (int)sizeof d->old_log_path) {
     snprintf(err, errlen, "data dir path too long");
     return -ENAMETOOLONG;
   }
-  if (!d->created && (access(d->tree_path, F_OK) != 0 || access(d->log_path, F_OK) != 0)) {
+  if (!d->created && (access(d->tree_path, F_OK) != 0 ||
+                      (access(d->log_path, F_OK) != 0 && access(d->old_log_path, F_OK) != 0))) {
     snprintf(err, errlen,
-             "data dir %s has a format record but its databases (tree/, log/) are missing; "
+             "data dir %s has a format record but its databases (tree/, wal/) are missing; "
              "refusing to start", dir);
     return -ENOENT;
   }

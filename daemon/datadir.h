@@ -10,7 +10,8 @@
 
 typedef struct datadir {
   char tree_path[4096]; /* the tree store's LevelDB */
-  char log_path[4096];  /* the request log's LevelDB */
+  char log_path[4096];  /* the raft log (wal_storage) */
+  char old_log_path[4096]; /* where versions before the WAL kept it (a LevelDB), imported */
   uint64_t member_id;
   uint64_t cluster_id;
   int created; /* initialised by this call */

@@ -19,7 +19,8 @@
 #include <time.h>
 
 #include "daemon/node_i.h"
-#include "raft/storage/ldb_storage.h"
+#include "raft/storage/wal_import.h"
+#include "raft/storage/wal_storage.h"
 
 int64_t node_mono_ns(void) {
   struct timespec ts;
@@ -186,7 +187,7 @@ static void publish_status(node *n) {
   st.term = st.raft.term;
   st.lead = st.raft.lead;
   st.commit = st.raft.commit;
-  st.last_index = raft_ldb_last_index(n->ldb);
+  st.last_index = raft_wal_last_index(n->wal);
   pthread_mutex_lock(&n->mu);
   if (st.role == RAFT_LEADER && n->status.role != RAFT_LEADER) n->leader_since_ns = wall_ns();
   st.leader_since_ns = n->leader_since_ns;
@@ -385,7 +386,7 @@ static void process_ready(node *n) {
     if (send_first) node_transport_send_all(n, rd.msgs, rd.n_msgs);
     if (rd.hs_changed || rd.n_entries || rd.has_snapshot) {
       int64_t t0 = node_mono_ns();
-      int rc = raft_ldb_save(n->ldb, rd.hs_changed ? &rd.hs : NULL,
+      int rc = raft_wal_save(n->wal, rd.hs_changed ? &rd.hs : NULL,
                              rd.has_snapshot ? &rd.snapshot.meta : NULL, rd.entries, rd.n_entries,
                              rd.must_sync && n->cfg.sync);
       if (rc) {
@@ -406,7 +407,7 @@ static void process_ready(node *n) {
       if (raft_conf_change_decode(e->data.base, e->data.len, &cc)) continue;
       raft_conf_state cs;
       raft_apply_conf_change(n->r, &cc, &cs);
-      raft_ldb_set_conf(n->ldb, &cs);
+      raft_wal_set_conf(n->wal, &cs);
       if (node_member_decode(cc.context.base, cc.context.len, &mc) == 0)
         node_transport_conf(n, cc.type, &mc.m);
       if (cc.type == RAFT_CONF_REMOVE_NODE && cc.node_id == n->cfg.id) n->removed = 1;
@@ -494,14 +495,28 @@ static void *raft_main(void *arg) {
 
 /* ------------------------------------------------------------------ start and stop */
 
+/* Opens the raft log, importing the LevelDB log of an older version when that is what the data
+ * dir holds. */
+static int node_open_log(node *n, const node_config *cfg, char *err, size_t errlen) {
+  if (cfg->old_log_path && access(cfg->log_path, F_OK) != 0 &&
+      access(cfg->old_log_path, F_OK) == 0) {
+    int rc = raft_wal_import_ldb(cfg->old_log_path, cfg->log_path, err, errlen);
+    if (rc) return rc;
+    fprintf(stderr, "quorumd: moved the raft log from %s into %s\n", cfg->old_log_path,
+            cfg->log_path);
+  }
+  return raft_wal_open(&n->wal, cfg->log_path,
+                       &(raft_wal_opts){.create = cfg->create, .sync = cfg->sync}, err, errlen);
+}
+
 static int bootstrap(node *n, char *err, size_t errlen) {
   raft_hard_state hs;
   raft_conf_state cs;
-  raft_ldb_initial(n->ldb, &hs, &cs);
+  raft_wal_initial(n->wal, &hs, &cs);
   pthread_mutex_lock(&n->mu);
   n->n_members = node_store_members_load(n, n->members, NODE_MAX_MEMBERS);
   pthread_mutex_unlock(&n->mu);
-  if (cs.n_voters || raft_ldb_last_index(n->ldb)) return 0; /* a restart */
+  if (cs.n_voters || raft_wal_last_index(n->wal)) return 0; /* a restart */
   /* A fresh log. A new cluster starts with --initial-cluster as its configuration. A member
    * joining a running one starts with the members it names but itself (the voters of today:
    * they are not in the log, which only holds later changes); the entry that added it follows
@@ -527,7 +542,7 @@ static int bootstrap(node *n, char *err, size_t errlen) {
   }
   pthread_mutex_unlock(&n->mu);
   if (store_group_flush(n->s) || (store_sync_applied(n->s), 0) ||
-      raft_ldb_set_conf(n->ldb, &cs)) {
+      raft_wal_set_conf(n->wal, &cs)) {
     snprintf(err, errlen, "cannot write the initial configuration");
     return -EIO;
   }
@@ -551,19 +566,19 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
   pthread_mutex_init(&n->pmu, NULL);
   pthread_cond_init(&n->apply_cv, NULL);
   pthread_cond_init(&n->idle_cv, NULL);
-  int rc = raft_ldb_open(&n->ldb, cfg->log_path, cfg->create, cfg->sync, err, errlen);
+  int rc = node_open_log(n, cfg, err, errlen);
   if (rc) goto fail;
   if ((rc = bootstrap(n, err, errlen))) goto fail;
   /* The store applied it, so it was committed, even if the hard state saying so was lost. */
-  if (raft_ldb_raise_commit(n->ldb, store_applied(s))) {
+  if (raft_wal_raise_commit(n->wal, store_applied(s))) {
     snprintf(err, errlen, "cannot write the raft hard state");
     rc = -EIO;
     goto fail;
   }
-  raft_ldb_set_snapshotter(n->ldb, node_snapshot_make, n);
+  raft_wal_set_snapshotter(n->wal, node_snapshot_make, n);
   {
     raft_hard_state hs0;
-    raft_ldb_initial(n->ldb, &hs0, NULL);
+    raft_wal_initial(n->wal, &hs0, NULL);
     n->persisted_vote = hs0.vote;
   }
   n->synced_applied = store_sync_applied(s);
@@ -574,7 +589,7 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
   raft_config rc_cfg = {.id = cfg->id,
                         .election_tick = et,
                         .heartbeat_tick = 1,
-                        .storage = raft_ldb_storage(n->ldb),
+                        .storage = raft_wal_storage(n->wal),
                         .applied = store_applied(s),
                         .max_size_per_msg = 1 << 20,
                         .max_inflight_msgs = 256,
@@ -610,7 +625,7 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
   uv_timer_start(&n->expire_timer, on_expire_timer, 100, 100);
   /* Committed entries above the store's applied index (a restart) are applied first. */
   raft_conf_state cs;
-  raft_ldb_initial(n->ldb, NULL, &cs);
+  raft_wal_initial(n->wal, NULL, &cs);
   if (cs.n_voters == 1 && cs.voters[0] == cfg->id) raft_campaign(n->r); /* alone: lead now */
   process_ready(n);
   publish_status(n);
@@ -621,7 +636,7 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
 fail:
   if (n->r) raft_free(n->r);
   if (n->rloop_ok) uv_loop_close(&n->rloop);
-  raft_ldb_close(n->ldb);
+  raft_wal_close(n->wal);
   pthread_mutex_destroy(&n->mu);
   pthread_mutex_destroy(&n->pmu);
   pthread_cond_destroy(&n->apply_cv);
@@ -676,7 +691,7 @@ void node_stop(node *n) {
   store_sync_applied(n->s);
   uv_loop_close(&n->rloop);
   raft_free(n->r);
-  raft_ldb_close(n->ldb);
+  raft_wal_close(n->wal);
   free(n->inbox.v);
   free(n->inbox_spare.v);
   free(n->aq.v);

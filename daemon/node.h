@@ -51,7 +51,8 @@ typedef struct node_member {
 typedef struct node_config {
   uint64_t id;
   uint64_t cluster_id;
-  const char *log_path;
+  const char *log_path;     /* the raft log's directory (wal_storage) */
+  const char *old_log_path; /* a LevelDB log of an older version, imported when found */
   bool create;            /* the data dir is new: create the log */
   bool sync;              /* fsync log writes */
   uint64_t keep;          /* applied entries kept in the log below the durable point */

@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 
 #include "daemon/node.h"
-#include "raft/storage/ldb_storage.h"
+#include "raft/storage/wal_storage.h"
 #include "raft/transport/transport.h"
 
 #define NODE_MAX_MEMBERS RAFT_MAX_VOTERS
@@ -96,7 +96,7 @@ struct node {
   uv_timer_t tick_timer;
   uv_idle_t ready_idle; /* makes the ready batch once per loop iteration */
   raft *r;
-  raft_ldb *ldb;
+  raft_wal *wal;
   raft_transport *tr;
   inbox_queue inbox_spare;
   inbox_queue waiting; /* proposals held while there is no leader */

@@ -59,7 +59,7 @@ int node_snapshot_make(void *arg, raft_snapshot *out) {
     memset(&n->snap_res, 0, sizeof n->snap_res);
     set_snap_state(n, NODE_SNAP_IDLE);
     /* usable while the log still has the entries after it; else make a newer one */
-    if (res.data.base && res.meta.index + 1 >= raft_ldb_first_index(n->ldb)) {
+    if (res.data.base && res.meta.index + 1 >= raft_wal_first_index(n->wal)) {
       *out = res;
       fprintf(stderr, "quorumd: made a snapshot at index %" PRIu64 " (%zu bytes, %.3f s) for a follower\n",
               res.meta.index, res.data.len, (double)(node_mono_ns() - n->snap_started_ns) / 1e9);
@@ -70,7 +70,7 @@ int node_snapshot_make(void *arg, raft_snapshot *out) {
   node_wait_applied(n);
   uint64_t index = store_applied(n->s);
   uint64_t term = 0;
-  const raft_storage *stg = raft_ldb_storage(n->ldb);
+  const raft_storage *stg = raft_wal_storage(n->wal);
   int rc = stg->term(stg->ctx, index, &term);
   if (rc) return rc == RAFT_E_COMPACTED ? RAFT_E_SNAP_TEMP : rc;
   store_dump *job;
@@ -78,7 +78,7 @@ int node_snapshot_make(void *arg, raft_snapshot *out) {
   memset(&n->snap_res, 0, sizeof n->snap_res);
   n->snap_res.meta.index = index;
   n->snap_res.meta.term = term;
-  raft_ldb_initial(n->ldb, NULL, &n->snap_res.meta.conf);
+  raft_wal_initial(n->wal, NULL, &n->snap_res.meta.conf);
   n->snap_job = job;
   n->snap_started_ns = node_mono_ns();
   set_snap_state(n, NODE_SNAP_RUNNING);
@@ -136,7 +136,7 @@ void node_compact(node *n) {
   uint64_t to = durable - n->cfg.keep;
   /* Compact in steps of at least 1024 entries, so a busy member does not delete a few entries
    * after every batch. */
-  if (to < raft_ldb_first_index(n->ldb) + 1024) return;
-  if (raft_ldb_compact(n->ldb, to) < 0)
+  if (to < raft_wal_first_index(n->wal) + 1024) return;
+  if (raft_wal_compact(n->wal, to) < 0)
     fprintf(stderr, "quorumd: compacting the raft log failed\n");
 }
