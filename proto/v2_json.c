@@ -105,10 +105,15 @@ int64_t proto_v2_ttl(int64_t expiration_ns, int64_t now_ns) {
   return t;
 }
 
+/* Decimal digits by hand: snprintf's format parsing was 1-2% of a GET's CPU. */
 static void gen_u64(yajl_gen g, uint64_t v) {
-  char b[24];
-  int n = snprintf(b, sizeof b, "%llu", (unsigned long long)v);
-  yajl_gen_number(g, b, (size_t)n);
+  char b[20];
+  size_t i = sizeof b;
+  do {
+    b[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  yajl_gen_number(g, b + i, sizeof b - i);
 }
 
 void proto_v2_gen_node_open(yajl_gen g, const proto_node *n, int64_t now_ns) {

@@ -114,6 +114,19 @@ static void test_node_file_permanent_empty_value(void **state) {
   assert_node_json(&n, T0 * NS, "{\"key\":\"/k\",\"value\":\"\",\"modifiedIndex\":3,\"createdIndex\":3}");
 }
 
+/* Indexes are written in full decimal: 0, one digit, a carry, and the largest uint64. */
+static void test_node_index_digits(void **state) {
+  (void)state;
+  proto_node n = {.key = "/k", .key_len = 2, .value = "v", .value_len = 1, .created_index = 0,
+                  .modified_index = 10};
+  assert_node_json(&n, T0 * NS, "{\"key\":\"/k\",\"value\":\"v\",\"modifiedIndex\":10,\"createdIndex\":0}");
+  n.created_index = 9;
+  n.modified_index = UINT64_MAX;
+  assert_node_json(&n, T0 * NS,
+                   "{\"key\":\"/k\",\"value\":\"v\",\"modifiedIndex\":18446744073709551615,"
+                   "\"createdIndex\":9}");
+}
+
 /* A directory shows dir:true (no value) and its nodes between ttl and the indexes. */
 static void test_node_dir_field_order(void **state) {
   (void)state;
@@ -360,6 +373,7 @@ int main(void) {
       cmocka_unit_test(test_ttl_rounds_up),
       cmocka_unit_test(test_node_file_field_order),
       cmocka_unit_test(test_node_file_permanent_empty_value),
+      cmocka_unit_test(test_node_index_digits),
       cmocka_unit_test(test_node_dir_field_order),
       cmocka_unit_test(test_node_dir_empty),
       cmocka_unit_test(test_node_root),
