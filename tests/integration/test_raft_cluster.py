@@ -9,7 +9,6 @@ import os
 import random
 import threading
 import time
-import urllib.parse
 
 import pytest
 
