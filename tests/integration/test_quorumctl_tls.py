@@ -244,12 +244,13 @@ def pki(tmp_path_factory):
     return make_pki(str(tmp_path_factory.mktemp("pki")))
 
 
-@pytest.fixture
-def tls_etcd(tmp_path, pki):
+def tls_servers(cls, tmp_path, pki, prefix):
+    """For a fixture: yields make(client_cert_auth=False), which starts a cls server in its own
+    directory under tmp_path and returns its URL; stops every one started afterwards."""
     started = []
 
     def make(client_cert_auth=False):
-        s = TLSEtcd(str(tmp_path / ("etcd%d" % len(started))), pki, client_cert_auth)
+        s = cls(str(tmp_path / ("%s%d" % (prefix, len(started)))), pki, client_cert_auth)
         os.makedirs(s.workdir)
         started.append(s)
         return s.start()
@@ -257,6 +258,11 @@ def tls_etcd(tmp_path, pki):
     yield make
     for s in started:
         s.stop()
+
+
+@pytest.fixture
+def tls_etcd(tmp_path, pki):
+    yield from tls_servers(TLSEtcd, tmp_path, pki, "etcd")
 
 
 # --------------------------------------------------------------------------- the tests

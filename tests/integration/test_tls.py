@@ -21,7 +21,7 @@ import requests
 import cluster
 from test_fs import Mount, quorumfs_binary
 from test_quorumctl import ctl_env, quorumctl_binary
-from test_quorumctl_tls import TLSEtcd, make_pki
+from test_quorumctl_tls import TLSEtcd, make_pki, tls_servers
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
@@ -53,17 +53,7 @@ def pki(tmp_path_factory):
 
 @pytest.fixture
 def tls_server(tmp_path, pki):
-    started = []
-
-    def make(client_cert_auth=False):
-        s = TLSQuorumd(str(tmp_path / ("q%d" % len(started))), pki, client_cert_auth)
-        os.makedirs(s.workdir)
-        started.append(s)
-        return s.start()
-
-    yield make
-    for s in started:
-        s.stop()
+    yield from tls_servers(TLSQuorumd, tmp_path, pki, "q")
 
 
 def run_ctl(binary, url, args, extra_env=None):

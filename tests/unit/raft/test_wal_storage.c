@@ -142,10 +142,7 @@ static void wal_truncate_suffix(void **state) {
   check_wal(f, true);
 
   /* a gap: refused, nothing changes (neither the hard state given with it) */
-  raft_entry g = mk(10, 2, 0, 10, 3);
-  assert_int_equal(raft_wal_save(f->w, &(raft_hard_state){9, 9, 9}, NULL, &g, 1, true),
-                   RAFT_E_UNAVAILABLE);
-  free(g.data.base);
+  save_refused(f, (raft_hard_state){9, 9, 9}, mk(10, 2, 0, 10, 3), RAFT_E_UNAVAILABLE);
   check_wal(f, true);
 
   fx_reopen(f);
@@ -153,7 +150,7 @@ static void wal_truncate_suffix(void **state) {
   check_wal(f, true);
 
   /* appending right after last still works; then replace the whole log */
-  g = mk(9, 2, 0, 10, 4);
+  raft_entry g = mk(9, 2, 0, 10, 4);
   save_ok(f, NULL, NULL, &g, 1);
   free(g.data.base);
   g = mk(1, 3, 1, 33, 5);
@@ -246,10 +243,7 @@ static void wal_compact(void **state) {
   check_wal(f, true);
 
   /* a save below the compaction point is refused and changes nothing */
-  raft_entry e = mk(250, 9, 0, 10, 6);
-  assert_int_equal(raft_wal_save(f->w, &(raft_hard_state){9, 9, 9}, NULL, &e, 1, true),
-                   RAFT_E_COMPACTED);
-  free(e.data.base);
+  save_refused(f, (raft_hard_state){9, 9, 9}, mk(250, 9, 0, 10, 6), RAFT_E_COMPACTED);
   check_wal(f, true);
 
   fx_reopen(f);
@@ -496,10 +490,8 @@ static void wal_random_differential(void **state) {
       free_data(b, n);
       snapshots++;
     } else if (op < 79) { /* a gap: refused, nothing changes */
-      raft_entry g = mk(m->last + 2, term, 0, 10, 32);
-      assert_int_equal(raft_wal_save(f->w, &(raft_hard_state){term + 1, 0, 0}, NULL, &g, 1, true),
-                       RAFT_E_UNAVAILABLE);
-      free(g.data.base);
+      save_refused(f, (raft_hard_state){term + 1, 0, 0}, mk(m->last + 2, term, 0, 10, 32),
+                   RAFT_E_UNAVAILABLE);
     } else if (op < 85) {
       fx_reopen(f);
       reopens++;

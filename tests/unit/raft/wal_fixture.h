@@ -325,6 +325,12 @@ static WF_UNUSED void append_run(wfx *f, uint64_t first, size_t count, uint64_t 
   free(b);
 }
 
+/* Saves hs and the one entry e, which the log must refuse with want; frees e's data. */
+static WF_UNUSED void save_refused(wfx *f, raft_hard_state hs, raft_entry e, int want) {
+  assert_int_equal(raft_wal_save(f->w, &hs, NULL, &e, 1, true), want);
+  free(e.data.base);
+}
+
 static WF_UNUSED void set_conf_ok(wfx *f, const uint64_t *ids, size_t n) {
   raft_conf_state cs = {.n_voters = n};
   for (size_t i = 0; i < n; i++) cs.voters[i] = ids[i];
