@@ -1,4 +1,4 @@
-/* ldb_storage: the Raft log in LevelDB (see header). Terms are answered from memory: the log is
+/* ldb_storage: the LevelDB Raft log of versions before the WAL (see header). Terms are answered from memory: the log is
  * kept as runs of equal term (start index, term), rebuilt at open by one scan, so the core's
  * frequent term() calls never touch LevelDB. */
 #include "raft/storage/ldb_storage.h"
@@ -26,8 +26,6 @@ struct raft_ldb {
   leveldb_writeoptions_t *wo_sync, *wo_async;
   leveldb_readoptions_t *ro;
   raft_storage vt;
-  raft_ldb_snapshot_fn snap_fn;
-  void *snap_arg;
   raft_hard_state hs;
   raft_conf_state cs;
   uint64_t snap_index, snap_term; /* compaction point: entries <= snap_index are gone */
@@ -166,18 +164,12 @@ static int st_entries(void *ctx, uint64_t lo, uint64_t hi, uint64_t max_bytes, r
 }
 
 static int st_snapshot(void *ctx, raft_snapshot *out) {
-  raft_ldb *l = ctx;
+  (void)ctx;
   memset(out, 0, sizeof *out);
-  if (!l->snap_fn) return RAFT_E_SNAP_TEMP;
-  return l->snap_fn(l->snap_arg, out);
+  return RAFT_E_SNAP_TEMP;
 }
 
 const raft_storage *raft_ldb_storage(raft_ldb *l) { return &l->vt; }
-
-void raft_ldb_set_snapshotter(raft_ldb *l, raft_ldb_snapshot_fn fn, void *arg) {
-  l->snap_fn = fn;
-  l->snap_arg = arg;
-}
 
 uint64_t raft_ldb_first_index(const raft_ldb *l) { return l->snap_index + 1; }
 uint64_t raft_ldb_last_index(const raft_ldb *l) { return l->last; }
@@ -296,13 +288,6 @@ int raft_ldb_set_conf(raft_ldb *l, const raft_conf_state *cs) {
   int rc = write_batch(l, wb, true);
   if (rc == 0) l->cs = *cs;
   return rc;
-}
-
-int raft_ldb_raise_commit(raft_ldb *l, uint64_t commit) {
-  if (l->hs.commit >= commit) return 0;
-  raft_hard_state hs = l->hs;
-  hs.commit = commit;
-  return raft_ldb_save(l, &hs, NULL, NULL, 0, true);
 }
 
 int raft_ldb_compact(raft_ldb *l, uint64_t index) {

@@ -1,13 +1,12 @@
-/* ldb_storage: the Raft log, hard state, configuration and compaction point in a LevelDB of
- * their own, read by the core through the raft_storage vtable and written by the driver, one
- * WriteBatch per ready batch (synced when the batch must be).
+/* ldb_storage: the Raft log as versions before the WAL kept it, in a LevelDB of its own (the
+ * data dir's log/). It is read once, by wal_import, to move such a log into a WAL; its write
+ * side remains for that import's tests, which make old logs with it.
  *
  * Keys: 'e' be64(index) → be64(term) u8(type) data; 'h' → hard state; 'c' → the applied
  * configuration (conf state at the applied index); 's' → the compaction point (index, term:
  * entries at or below index are gone; the state machine holds them).
  *
- * The storage's snapshot() is delegated to the application (the tree store makes it), set with
- * raft_ldb_set_snapshotter. Not thread-safe: one thread (the raft driver) uses it. */
+ * Not thread-safe: one thread uses it. */
 #ifndef QUORUM_RAFT_STORAGE_LDB_STORAGE_H
 #define QUORUM_RAFT_STORAGE_LDB_STORAGE_H
 
@@ -19,17 +18,15 @@
 
 typedef struct raft_ldb raft_ldb;
 
-typedef int (*raft_ldb_snapshot_fn)(void *arg, raft_snapshot *out);
-
 /* Opens (creating when create is set) the database at path. sync: whether synced writes
  * fsync. Returns 0 or a negative errno with a message in err. */
 int raft_ldb_open(raft_ldb **out, const char *path, bool create, bool sync, char *err,
                   size_t errlen);
 void raft_ldb_close(raft_ldb *l);
 
-/* The read side, for raft_config.storage. Valid while l is open. */
+/* The read side (the raft_storage vtable; snapshot() is never available). Valid while l is
+ * open. */
 const raft_storage *raft_ldb_storage(raft_ldb *l);
-void raft_ldb_set_snapshotter(raft_ldb *l, raft_ldb_snapshot_fn fn, void *arg);
 
 /* Persists one ready batch in one write: hs (NULL = unchanged), a received snapshot's meta
  * (NULL = none: the log is reset to start after it), and entries (every stored entry at or
@@ -50,8 +47,5 @@ uint64_t raft_ldb_first_index(const raft_ldb *l);
 uint64_t raft_ldb_last_index(const raft_ldb *l);
 /* The stored hard state and configuration (zero when fresh). */
 void raft_ldb_initial(const raft_ldb *l, raft_hard_state *hs, raft_conf_state *cs);
-/* Raises the stored commit index to at least `commit` (the state machine applied it, so it
- * was committed, even if the hard state written with it was lost). */
-int raft_ldb_raise_commit(raft_ldb *l, uint64_t commit);
 
 #endif
