@@ -57,6 +57,7 @@ static const flag_def flag_table[] = {
     {"cors", K_STR, 0, OFF(cors), NULL},
     {"log-level", K_STR, 0, OFF(log_level), "debug|info|warn|error|dpanic|panic|fatal"},
     {"unsafe-no-fsync", K_BOOL, 0, OFF(unsafe_no_fsync), NULL},
+    {"http-loops", K_U64, 0, OFF(http_loops), NULL},
     {"cert-file", K_STR, 0, OFF(cert_file), NULL},
     {"key-file", K_STR, 0, OFF(key_file), NULL},
     {"trusted-ca-file", K_STR, 0, OFF(trusted_ca_file), NULL},
@@ -656,6 +657,10 @@ static int check_timers(const config *cfg, char *err, size_t errlen) {
                 "--election-timeout[%" PRIu64 "ms] is too long, and should be set less than %ums",
                 cfg->election_ms, MAX_ELECTION_MS);
   }
+  if (cfg->http_loops > 8) {
+    return fail(err, errlen, -EINVAL, "--http-loops must be at most 8 (set to %" PRIu64 ")",
+                cfg->http_loops);
+  }
   return 0;
 }
 
@@ -843,6 +848,9 @@ const char *config_usage(void) {
          "      Do not fsync; data may be lost on a crash.\n"
          "\n"
          "Other:\n"
+         "  --http-loops 0\n"
+         "      quorumd's own: event loops serving client connections, each on a thread of its\n"
+         "      own (0: one per two CPUs, at most 8).\n"
          "  --version\n"
          "      Print the version and exit.\n"
          "  -h, --help\n"

@@ -9,12 +9,15 @@
 #include "daemon/http_server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <http_parser.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "proto/tls_session.h"
 
@@ -31,6 +34,13 @@ struct http_server {
   http_conn *conns; /* all open connections */
   http_conn *close_list; /* connections to close from the idle callback */
   uv_idle_t closer;
+  /* Spreading: the connections this server accepts go round-robin to spread[] (itself among
+   * them); another loop's server adopts them from its inbox. */
+  http_server **spread;
+  size_t n_spread, next_spread;
+  uv_async_t adopt_async;
+  pthread_mutex_t adopt_mu;
+  struct adopt_item *adopt_head; /* under adopt_mu */
   size_t n_conns;
   int closing;
   time_t date_sec;
@@ -61,6 +71,14 @@ struct http_conn {
   int tls_started;         /* its first bytes have been seen */
   char peer[56];           /* a TLS connection's client address and port, for the log */
 };
+
+/* A connection accepted by another loop's server, on its way to this one. */
+typedef struct adopt_item {
+  struct adopt_item *next;
+  int fd;
+  tls_session *tls;
+  char peer[56];
+} adopt_item;
 
 #define CONN_QUEUE_HIGH 64 /* stop reading a connection with this many requests waiting */
 
@@ -315,6 +333,8 @@ static void put_head(http_req *r, int status, const char *headers, const char *c
   sbuf_put(&r->out, "\r\n", 2);
   if (!r->keep_alive) sbuf_put(&r->out, "Connection: close\r\n", 19);
 }
+
+void *http_req_arg(const http_req *r) { return r->conn->srv->arg; }
 
 void http_respond(http_req *r, int status, const char *headers, const char *content_type,
                   const char *body, size_t len) {
@@ -682,6 +702,83 @@ static void conn_close(http_conn *c) {
   uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
+/* Starts serving c, whose tcp handle is open on s's loop. */
+static void conn_begin(http_server *s, http_conn *c) {
+  uv_tcp_nodelay(&c->tcp, 1);
+  c->srv = s;
+  http_parser_init(&c->parser, HTTP_REQUEST);
+  c->parser.data = c;
+  c->next = s->conns;
+  if (s->conns) s->conns->prev = c;
+  s->conns = c;
+  s->n_conns++;
+  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* "host:port" of a TLS connection's client, for the log. */
+static void peer_name(uv_tcp_t *tcp, char *out, size_t n) {
+  struct sockaddr_storage sa;
+  int len = sizeof sa;
+  char host[48] = "?";
+  int port = 0;
+  if (!uv_tcp_getpeername(tcp, (struct sockaddr *)&sa, &len)) {
+    if (sa.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&sa, host, sizeof host);
+      port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+    } else {
+      uv_ip4_name((struct sockaddr_in *)&sa, host, sizeof host);
+      port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+    }
+  }
+  snprintf(out, n, "%s:%d", host, port);
+}
+
+/* Hands an accepted connection to another loop's server: the socket is duplicated (the handle
+ * that accepted it closes its own descriptor) and queued in the target's inbox. */
+static void conn_hand_over(http_server *to, uv_tcp_t *tcp, tls_session *tls, const char *peer) {
+  uv_os_fd_t fd;
+  adopt_item *it = calloc(1, sizeof *it);
+  if (!it || uv_fileno((uv_handle_t *)tcp, &fd) || (it->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+    free(it);
+    tls_session_free(tls);
+    return;
+  }
+  it->tls = tls;
+  snprintf(it->peer, sizeof it->peer, "%s", peer);
+  pthread_mutex_lock(&to->adopt_mu);
+  it->next = to->adopt_head;
+  to->adopt_head = it;
+  pthread_mutex_unlock(&to->adopt_mu);
+  uv_async_send(&to->adopt_async);
+}
+
+static void on_adopt(uv_async_t *a) {
+  http_server *s = a->data;
+  pthread_mutex_lock(&s->adopt_mu);
+  adopt_item *it = s->adopt_head;
+  s->adopt_head = NULL;
+  pthread_mutex_unlock(&s->adopt_mu);
+  while (it) {
+    adopt_item *next = it->next;
+    http_conn *c = calloc(1, sizeof *c);
+    if (!c || uv_tcp_init(s->loop, &c->tcp)) {
+      free(c);
+      close(it->fd);
+      tls_session_free(it->tls);
+    } else if (uv_tcp_open(&c->tcp, it->fd)) {
+      close(it->fd);
+      tls_session_free(it->tls);
+      uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    } else {
+      c->tls = it->tls;
+      memcpy(c->peer, it->peer, sizeof c->peer);
+      conn_begin(s, c);
+    }
+    free(it);
+    it = next;
+  }
+}
+
 static void on_connection(uv_stream_t *l, int status) {
   http_server *s = l->data;
   if (status < 0) return;
@@ -692,7 +789,6 @@ static void on_connection(uv_stream_t *l, int status) {
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
     return;
   }
-  uv_tcp_nodelay(&c->tcp, 1);
   for (size_t i = 0; i < s->n_listeners; i++)
     if ((uv_stream_t *)s->listeners[i] == l && s->listener_tls[i]) {
       c->tls = tls_session_new(s->tls, NULL);
@@ -700,29 +796,15 @@ static void on_connection(uv_stream_t *l, int status) {
         uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
         return;
       }
-      struct sockaddr_storage sa;
-      int len = sizeof sa;
-      char host[48] = "?";
-      int port = 0;
-      if (!uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len)) {
-        if (sa.ss_family == AF_INET6) {
-          uv_ip6_name((struct sockaddr_in6 *)&sa, host, sizeof host);
-          port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
-        } else {
-          uv_ip4_name((struct sockaddr_in *)&sa, host, sizeof host);
-          port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
-        }
-      }
-      snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
+      peer_name(&c->tcp, c->peer, sizeof c->peer);
     }
-  c->srv = s;
-  http_parser_init(&c->parser, HTTP_REQUEST);
-  c->parser.data = c;
-  c->next = s->conns;
-  if (s->conns) s->conns->prev = c;
-  s->conns = c;
-  s->n_conns++;
-  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  http_server *to = s->n_spread ? s->spread[s->next_spread++ % s->n_spread] : s;
+  if (to != s) {
+    conn_hand_over(to, &c->tcp, c->tls, c->peer);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    return;
+  }
+  conn_begin(s, c);
 }
 
 /* ------------------------------------------------------------------ server */
@@ -740,8 +822,16 @@ int http_server_new(http_server **out, uv_loop_t *loop, http_limits lim, const c
   http_parser_set_max_header_size((uint32_t)lim.max_header_bytes + 1024);
   uv_idle_init(loop, &s->closer);
   s->closer.data = s;
+  pthread_mutex_init(&s->adopt_mu, NULL);
+  uv_async_init(loop, &s->adopt_async, on_adopt);
+  s->adopt_async.data = s;
   *out = s;
   return 0;
+}
+
+void http_server_spread(http_server *s, http_server **to, size_t n) {
+  s->spread = to;
+  s->n_spread = n;
 }
 
 void http_server_set_tls(http_server *s, tls_session_ctx *tls) {
@@ -795,8 +885,9 @@ int http_server_listen(http_server *s, const char *url, char *err, size_t errlen
   return 0;
 }
 
-static void on_server_closed(uv_handle_t *h) {
+static void on_adopt_closed(uv_handle_t *h) {
   http_server *s = h->data;
+  pthread_mutex_destroy(&s->adopt_mu);
   tls_session_ctx_free(s->tls);
   free(s->cors);
   free(s);
@@ -810,5 +901,17 @@ void http_server_close(http_server *s) {
   s->n_listeners = 0;
   while (s->conns) conn_close(s->conns);
   s->close_list = NULL;
-  uv_close((uv_handle_t *)&s->closer, on_server_closed);
+  pthread_mutex_lock(&s->adopt_mu); /* connections still on their way are closed */
+  adopt_item *it = s->adopt_head;
+  s->adopt_head = NULL;
+  pthread_mutex_unlock(&s->adopt_mu);
+  while (it) {
+    adopt_item *next = it->next;
+    close(it->fd);
+    tls_session_free(it->tls);
+    free(it);
+    it = next;
+  }
+  uv_close((uv_handle_t *)&s->closer, NULL);
+  uv_close((uv_handle_t *)&s->adopt_async, on_adopt_closed);
 }

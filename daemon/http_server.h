@@ -63,10 +63,16 @@ void http_server_set_tls(http_server *s, struct tls_session_ctx *tls);
 /* Listens on an http:// or https:// URL's host and port (https needs http_server_set_tls
  * first). Returns 0 or negative errno (message in err). */
 int http_server_listen(http_server *s, const char *url, char *err, size_t errlen);
-/* Closes listeners and connections (aborting pending requests). */
+/* Spreads the connections s accepts round-robin over to[0..n) (s may be among them): each is
+ * served by its server, on that server's loop (a server of another loop is handed the
+ * socket). to must outlive s's listeners. */
+void http_server_spread(http_server *s, http_server **to, size_t n);
+/* Closes listeners and connections (aborting pending requests), on the server's loop. */
 void http_server_close(http_server *s);
 size_t http_server_connections(const http_server *s);
 
+/* The arg that the request's server passes to its handler. */
+void *http_req_arg(const http_req *r);
 /* A complete response. headers: extra header lines, each ending in "\r\n" (or NULL). */
 void http_respond(http_req *r, int status, const char *headers, const char *content_type,
                   const char *body, size_t len);

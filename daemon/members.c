@@ -153,6 +153,7 @@ static void propose_change(server *s, http_req *r, uint8_t type, const node_memb
   member_change *c = calloc(1, sizeof *c);
   if (!c) abort();
   c->w.done = change_done;
+  c->w.shard = server_shard_of(r)->id;
   c->r = r;
   c->type = type;
   c->m = *m;

@@ -36,44 +36,25 @@ static int64_t wall_ns(void) {
 
 /* ------------------------------------------------------------------ outcomes to the loop */
 
-void node_done_push(node *n, done_item *d) {
-  pthread_mutex_lock(&n->mu);
-  if (n->done_tail) n->done_tail->next = d;
-  else n->done_head = d;
-  n->done_tail = d;
-  pthread_mutex_unlock(&n->mu);
-  uv_async_send(&n->done_async);
+void node_done_push(node *n, node_done *d) {
+  d->next = NULL;
+  n->cb(n->cb_arg, d);
 }
-
-static void deliver(node *n) {
-  pthread_mutex_lock(&n->mu);
-  done_item *d = n->done_head;
-  n->done_head = n->done_tail = NULL;
-  pthread_mutex_unlock(&n->mu);
-  while (d) {
-    done_item *next = d->next;
-    n->cb(n->cb_arg, &d->d);
-    free(d);
-    d = next;
-  }
-}
-
-static void on_done_async(uv_async_t *a) { deliver(a->data); }
 
 void node_notify_recovered(node *n) {
-  done_item *d = calloc(1, sizeof *d);
+  node_done *d = calloc(1, sizeof *d);
   if (!d) abort();
-  d->d.recovered = 1;
+  d->recovered = 1;
   node_done_push(n, d);
 }
 
 /* Fails a request that could not be committed (loop thread or raft thread). */
 static void fail_request(node *n, void *ctx, const char *cause) {
-  done_item *d = calloc(1, sizeof *d);
+  node_done *d = calloc(1, sizeof *d);
   if (!d) abort();
-  d->d.ctx = ctx;
-  store_result_error(&d->d.res, 300, cause, strlen(cause), store_index(n->s));
-  d->d.res.status = 500;
+  d->ctx = ctx;
+  store_result_error(&d->res, 300, cause, strlen(cause), store_index(n->s));
+  d->res.status = 500;
   node_done_push(n, d);
 }
 
@@ -114,7 +95,7 @@ void node_inbox_push(node *n, inbox_item it) {
 
 int node_submit(node *n, proto_record *rec, void *ctx) {
   rec->member = n->cfg.id;
-  rec->id = ++n->next_id;
+  rec->id = atomic_fetch_add(&n->next_id, 1) + 1;
   inbox_item it = {.kind = INBOX_PROPOSE};
   size_t cap = 0;
   if (proto_record_encode(rec, &it.data, &it.len, &cap)) {
@@ -129,7 +110,7 @@ int node_submit(node *n, proto_record *rec, void *ctx) {
 }
 
 int node_submit_conf(node *n, uint8_t type, const node_member *m, void *ctx) {
-  uint64_t id = ++n->next_id;
+  uint64_t id = atomic_fetch_add(&n->next_id, 1) + 1;
   node_member_ctx mc = {.origin = n->cfg.id, .m = *m};
   inbox_item it = {.kind = INBOX_CONF, .conf_type = type, .conf_node = m->id, .conf_id = id};
   if (node_member_encode(&mc, &it.data, &it.len)) return -ENOMEM;
@@ -139,7 +120,7 @@ int node_submit_conf(node *n, uint8_t type, const node_member *m, void *ctx) {
 }
 
 int node_read(node *n, void *ctx) {
-  uint64_t id = ++n->next_id;
+  uint64_t id = atomic_fetch_add(&n->next_id, 1) + 1;
   inbox_item it = {.kind = INBOX_READ, .conf_id = id};
   node_pend_put(n, id, ctx, node_mono_ns() + (int64_t)n->cfg.request_timeout_ms * 1000000);
   node_inbox_push(n, it);
@@ -618,8 +599,6 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
   uv_timer_init(&n->rloop, &n->tick_timer);
   n->tick_timer.data = n;
   uv_timer_start(&n->tick_timer, on_tick, hb, hb);
-  uv_async_init(loop, &n->done_async, on_done_async);
-  n->done_async.data = n;
   uv_timer_init(loop, &n->expire_timer);
   n->expire_timer.data = n;
   uv_timer_start(&n->expire_timer, on_expire_timer, 100, 100);
@@ -669,25 +648,25 @@ void node_stop(node *n) {
   pthread_mutex_unlock(&n->mu);
   pthread_join(n->apply_thread, NULL);
   node_snapshot_stop(n);
-  /* Whatever still waits gets its error now, on this (the loop) thread. */
+  /* Whatever still waits gets its error now. */
+  node_done *head = NULL;
   for (size_t i = 0; i < n->waiting.n; i++) free(n->waiting.v[i].data);
   free(n->waiting.v);
   pthread_mutex_lock(&n->pmu);
   for (size_t i = 0; i < n->pend.cap; i++)
     if (n->pend.v[i].id) {
-      done_item *d = calloc(1, sizeof *d);
+      node_done *d = calloc(1, sizeof *d);
       if (!d) abort();
-      d->d.ctx = n->pend.v[i].ctx;
-      store_result_error(&d->d.res, 300, "etcdserver: server stopped", 26, store_index(n->s));
-      d->d.res.status = 500;
-      d->next = n->done_head;
-      n->done_head = d;
-      if (!n->done_tail) n->done_tail = d;
+      d->ctx = n->pend.v[i].ctx;
+      store_result_error(&d->res, 300, "etcdserver: server stopped", 26, store_index(n->s));
+      d->res.status = 500;
+      d->next = head;
+      head = d;
     }
   free(n->pend.v);
   n->pend = (pend_table){0};
   pthread_mutex_unlock(&n->pmu);
-  deliver(n);
+  if (head) n->cb(n->cb_arg, head);
   store_sync_applied(n->s);
   uv_loop_close(&n->rloop);
   raft_free(n->r);
@@ -701,8 +680,7 @@ void node_stop(node *n) {
   free(n->read_batches);
   free(n->reads_new);
   free(n->props_new.v);
-  uv_close((uv_handle_t *)&n->expire_timer, NULL);
-  uv_close((uv_handle_t *)&n->done_async, node_free_cb);
+  uv_close((uv_handle_t *)&n->expire_timer, node_free_cb);
 }
 
 void node_free_cb(uv_handle_t *h) {

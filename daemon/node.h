@@ -6,7 +6,8 @@
  *     while a batch is syncing go into the next one: group commit.
  *   - the apply thread: applies committed entries to the tree store in log order, one store
  *     WriteBatch per group, and hands outcomes (answers and events) to the HTTP loop.
- *   - the caller's loop (HTTP): node_submit, and the outcomes through done callbacks.
+ *   - the caller's loops (HTTP): node_submit, node_read (any thread), the request timeout timer;
+ *     outcomes leave through the done callback, on the thread that made them.
  * Requests are matched to their outcome by (member id, request id) carried in the record, so a
  * write received by a follower is answered by that follower when it applies the entry. */
 #ifndef QUORUM_DAEMON_NODE_H
@@ -24,18 +25,21 @@
 
 typedef struct node node;
 
-/* The outcome of one request, delivered on the caller's loop. The receiver owns res.body and
- * the event references. ctx is what was passed to node_submit (NULL for entries proposed by
- * other members, which still carry events). */
+/* The outcome of one request. ctx is what was passed to node_submit (NULL for entries
+ * proposed by other members, which still carry events). */
 typedef struct node_done {
   void *ctx;
   int recovered; /* the store was replaced by a snapshot (no ctx, no result) */
   store_result res;
   store_event **events;
   size_t n_events;
+  struct node_done *next;
 } node_done;
 
-typedef void (*node_done_cb)(void *arg, node_done *d);
+/* Outcomes, a list in log order linked by next, handed over on the thread that made them (the
+ * apply thread, the raft thread, or the caller's loop for timeouts). The receiver owns every
+ * item (free()), its res.body and its event references. */
+typedef void (*node_done_cb)(void *arg, node_done *list);
 
 #define NODE_NAME_MAX 256
 #define NODE_URLS_MAX 1024
@@ -81,23 +85,24 @@ typedef struct node_status {
 } node_status;
 
 /* Opens the log, applies committed entries above the store's applied index, starts the
- * threads. Returns 0 or negative errno with a message in err. */
+ * threads; loop runs the request timeout timer. Returns 0 or negative errno with a message in
+ * err. */
 int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_config *cfg,
                node_done_cb cb, void *arg, char *err, size_t errlen);
 
 /* Proposes rec (rec->member and rec->id are set here). The outcome reaches cb with ctx: the
  * applied result, or error 300 when it could not be committed within the request timeout.
- * Returns 0 or -ENOMEM. Caller's loop only. */
+ * Returns 0 or -ENOMEM. Any thread. */
 int node_submit(node *n, proto_record *rec, void *ctx);
 
 /* Proposes a membership change; ctx's outcome has res.error_code 0 when applied. type is a
- * raft_conf_change_type. Caller's loop only. */
+ * raft_conf_change_type. Any thread. */
 int node_submit_conf(node *n, uint8_t type, const node_member *m, void *ctx);
 
 /* A linearizable read point (ReadIndex): ctx's outcome arrives (res.error_code 0, status 0)
  * once this member's store has applied everything committed when the read was asked for, so a
  * read of the store then sees every write acknowledged before; error 300 when no quorum
- * confirmed the leader in time. Caller's loop only. Returns 0 or -ENOMEM. */
+ * confirmed the leader in time. Any thread. Returns 0 or -ENOMEM. */
 int node_read(node *n, void *ctx);
 
 /* A consistent copy of the members (returns how many, at most max). Any thread. */
@@ -119,7 +124,8 @@ typedef struct node_peer_stats {
 void node_get_peer_stats(node *n, uint64_t id, node_peer_stats *ps);
 
 /* Finishes what is in flight (a leader hands leadership over first), stops the threads,
- * delivers the last outcomes and frees n. */
+ * hands over the last outcomes (errors for requests still waiting) and frees n (loop thread,
+ * which then runs its close callbacks). */
 void node_stop(node *n);
 
 /* Test hook: drop all peer traffic with `peer` (0 = every peer) when drop is set. */

@@ -35,8 +35,8 @@ const node_member *node_member_find_locked(node *n, uint64_t id) {
 }
 
 /* Applies one committed entry; returns the outcome for the loop or NULL. */
-static done_item *apply_entry(node *n, apply_item *e) {
-  done_item *d = NULL;
+static node_done *apply_entry(node *n, apply_item *e) {
+  node_done *d = NULL;
   if (e->type == RAFT_ENTRY_CONF_CHANGE) {
     raft_conf_change cc;
     node_member_ctx mc;
@@ -55,8 +55,8 @@ static done_item *apply_entry(node *n, apply_item *e) {
         if (ctx) {
           d = calloc(1, sizeof *d);
           if (!d) abort();
-          d->d.ctx = ctx;
-          d->d.res.etcd_index = store_index(n->s);
+          d->ctx = ctx;
+          d->res.etcd_index = store_index(n->s);
         }
       }
     }
@@ -89,20 +89,20 @@ static done_item *apply_entry(node *n, apply_item *e) {
   d = calloc(1, sizeof *d);
   if (!d) abort();
   size_t ce = 0;
-  if (store_apply(n->s, e->index, &rec, &d->d.res, &d->d.events, &d->d.n_events, &ce)) {
+  if (store_apply(n->s, e->index, &rec, &d->res, &d->events, &d->n_events, &ce)) {
     fprintf(stderr, "quorumd: fatal: cannot apply log entry %" PRIu64 "\n", e->index);
     abort();
   }
   if (rec.member == n->cfg.id && rec.id) {
-    d->d.ctx = node_pend_take(n, rec.id);
+    d->ctx = node_pend_take(n, rec.id);
   }
-  if (!d->d.ctx && !d->d.n_events) {
-    store_result_free(&d->d.res);
-    free(d->d.events);
+  if (!d->ctx && !d->n_events) {
+    store_result_free(&d->res);
+    free(d->events);
     free(d);
     return NULL;
   }
-  if (!d->d.ctx) store_result_free(&d->d.res);
+  if (!d->ctx) store_result_free(&d->res);
   return d;
 }
 
@@ -118,20 +118,20 @@ static void reads_defer(apply_queue *q, const apply_item *it) {
 }
 
 /* The outcome of a read whose index is applied (the group is written before it is delivered). */
-static done_item *read_ready(node *n, uint64_t read_id) {
+static node_done *read_ready(node *n, uint64_t read_id) {
   void *ctx = node_pend_take(n, read_id);
   if (!ctx) return NULL;
-  done_item *d = calloc(1, sizeof *d);
+  node_done *d = calloc(1, sizeof *d);
   if (!d) abort();
-  d->d.ctx = ctx;
-  d->d.res.etcd_index = store_index(n->s);
+  d->ctx = ctx;
+  d->res.etcd_index = store_index(n->s);
   return d;
 }
 
 static void apply_batch(node *n, apply_queue *b) {
-  done_item *head = NULL, *last = NULL;
+  node_done *head = NULL, *last = NULL;
   for (size_t i = 0; i < b->n; i++) {
-    done_item *d;
+    node_done *d;
     if (b->v[i].type == APPLY_READ) {
       reads_defer(&n->reads_waiting, &b->v[i]);
       continue;
@@ -156,7 +156,7 @@ static void apply_batch(node *n, apply_queue *b) {
       n->reads_waiting.v[keep++] = *it;
       continue;
     }
-    done_item *d = read_ready(n, it->read_id);
+    node_done *d = read_ready(n, it->read_id);
     if (!d) continue;
     if (last) last->next = d;
     else head = d;
@@ -165,14 +165,7 @@ static void apply_batch(node *n, apply_queue *b) {
   n->reads_waiting.n = keep;
   atomic_fetch_add(&n->st->proposals_committed, b->n);
   b->n = 0;
-  if (head) {
-    pthread_mutex_lock(&n->mu);
-    if (n->done_tail) n->done_tail->next = head;
-    else n->done_head = head;
-    n->done_tail = last;
-    pthread_mutex_unlock(&n->mu);
-    uv_async_send(&n->done_async);
-  }
+  if (head) n->cb(n->cb_arg, head);
   /* Now and then the store is made durable (so that the log below can be deleted): after the
    * answers are on their way, which do not depend on it (the log holds what they report). */
   if (applied - atomic_load(&n->synced_applied) >= n->cfg.keep) {

@@ -63,11 +63,6 @@ typedef struct read_batch {
   size_t n;
 } read_batch;
 
-typedef struct done_item {
-  node_done d;
-  struct done_item *next;
-} done_item;
-
 /* The context of a membership change entry and of a member record: who proposed it and the
  * member's attributes. */
 typedef struct node_member_ctx {
@@ -85,9 +80,8 @@ struct node {
   node_done_cb cb;
   void *cb_arg;
   int verbose;
-  uint64_t next_id; /* loop thread: last request id */
-  uv_async_t done_async;
-  uv_timer_t expire_timer;
+  _Atomic uint64_t next_id; /* last request id */
+  uv_timer_t expire_timer;   /* on the caller's loop */
 
   /* raft thread only */
   uv_loop_t rloop;
@@ -132,7 +126,6 @@ struct node {
   int applying;  /* the apply thread holds a batch */
   int stop;
   int raft_done;
-  done_item *done_head, *done_tail;
   node_status status;
   int64_t leader_since_ns;
   node_member members[NODE_MAX_MEMBERS];
@@ -162,7 +155,7 @@ void *node_apply_main(void *arg);                              /* the apply thre
 void node_aq_push(node *n, const raft_entry *ents, size_t k);  /* raft thread */
 void node_aq_push_reads(node *n, const raft_read_state *rs, size_t k);
 int node_apply_inline(node *n, const raft_entry *ents, size_t k);
-void node_done_push(node *n, done_item *d);
+void node_done_push(node *n, node_done *d);
 
 /* node_member.c */
 int node_member_encode(const node_member_ctx *mc, char **out, size_t *len);

@@ -116,7 +116,7 @@ static int redirect_unclean(http_req *r, const char *path, size_t n, const char 
 }
 
 void routes_dispatch(void *arg, http_req *r) {
-  server *s = arg;
+  server *s = ((server_shard *)arg)->srv;
   /* An absolute target ("http://host/v2/keys/a") names the path after its authority. */
   const char *target = r->url.p;
   size_t tlen = r->url.len;

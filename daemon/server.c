@@ -1,6 +1,6 @@
-/* server: wiring of one member: data dir → store → Raft node (log replay) → watcher hub →
- * HTTP, the TTL timer that proposes SYNC records (on the leader), and the delivery of applied
- * outcomes. */
+/* server: wiring of one member: data dir → store → Raft node (log replay) → HTTP loops
+ * (server_shard.c: watcher hubs, the delivery of applied outcomes), and the TTL timer that
+ * proposes SYNC records (on the leader). */
 #include "daemon/server.h"
 
 #include <errno.h>
@@ -16,7 +16,6 @@
 #include "daemon/v2_keys.h"
 
 #define SYNC_INTERVAL_MS 500
-#define SYNC_CTX ((void *)1) /* the ctx of SYNC proposals: no request waits */
 
 int64_t server_now_ns(void) {
   struct timespec ts;
@@ -43,33 +42,6 @@ size_t server_voters(server *s) {
   return st.raft.conf.n_voters;
 }
 
-/* An applied record: the answer first (the writer should not wait for a fan-out to hundreds
- * of watchers), then its events to the watchers and the history, in log order. Both happen
- * before the loop reads anything else, so a watch sent after the answer finds the event. */
-static void on_applied(void *arg, node_done *d) {
-  server *s = arg;
-  if (d->recovered) { /* a snapshot replaced the store: its history, and no old watcher */
-    store_event **evs = NULL;
-    size_t n = 0;
-    store_load_history(s->st, &evs, &n);
-    fprintf(stderr, "quorumd: watchers cleared after installing a snapshot (index %" PRIu64 ")\n",
-            store_index(s->st));
-    watch_hub_recover(s->hub, store_index(s->st), evs, n);
-    for (size_t i = 0; i < n; i++) store_event_unref(evs[i]);
-    free(evs);
-    return;
-  }
-  if (d->ctx) atomic_fetch_sub(&s->stats.proposals_pending, 1);
-  if (d->ctx == SYNC_CTX) s->sync_pending = 0;
-  else if (d->ctx) ((server_waiter *)d->ctx)->done(s, d->ctx, &d->res);
-  store_result_free(&d->res);
-  for (size_t i = 0; i < d->n_events; i++) {
-    watch_hub_publish(s->hub, d->events[i]);
-    store_event_unref(d->events[i]);
-  }
-  free(d->events);
-}
-
 /* Every 500 ms: if a key is due, propose a SYNC carrying this member's clock. */
 static void on_ttl_timer(uv_timer_t *t) {
   server *s = t->data;
@@ -81,7 +53,7 @@ static void on_ttl_timer(uv_timer_t *t) {
   int64_t now = server_now_ns();
   if (!next || next > now) return;
   proto_record rec = {.op = PROTO_OP_SYNC, .time = now, .path = "/", .path_len = 1};
-  if (server_propose(s, &rec, SYNC_CTX) == 0) s->sync_pending = 1;
+  if (server_propose(s, &rec, SERVER_SYNC_CTX) == 0) s->sync_pending = 1;
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -289,33 +261,24 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
                     .peer_tls_server = tls->peer_server,
                     .peer_tls_client = tls->peer_client,
                     .self = &s->self};
-  if ((rc = node_start(&s->node, loop, s->st, &s->stats, &nc, on_applied, s, err, errlen))) {
+  unsigned loops = cfg->http_loops ? (unsigned)cfg->http_loops : server_default_loops();
+  if ((rc = server_shards_init(s, loops, err, errlen)) ||
+      (rc = node_start(&s->node, loop, s->st, &s->stats, &nc, server_shards_sink, s, err,
+                       errlen))) {
+    server_shards_stop(s);
+    server_shards_free(s);
+    uv_run(loop, UV_RUN_NOWAIT); /* close callbacks */
     store_close(s->st);
     return rc;
-  }
-  s->hub = watch_hub_new(store_index(s->st), &s->stats);
-  store_event **evs = NULL;
-  size_t n = 0;
-  if (store_load_history(s->st, &evs, &n) == 0) {
-    for (size_t i = 0; i < n; i++) {
-      watch_hub_publish(s->hub, evs[i]);
-      store_event_unref(evs[i]);
-    }
-    free(evs);
   }
   http_limits lim = {.max_header_bytes = 1 << 20, .max_url_bytes = 64 << 10, .max_body_bytes = 10u << 20};
   if (cfg->max_request_bytes + (64u << 10) > lim.max_body_bytes)
     lim.max_body_bytes = cfg->max_request_bytes + (64u << 10);
-  http_server_new(&s->http, loop, lim, cfg->cors, routes_dispatch, s);
-  if (tls->client) {
-    http_server_set_tls(s->http, tls->client);
-    tls->client = NULL;
-  }
-  for (size_t i = 0; i < cfg->listen_client.n; i++) {
-    if ((rc = http_server_listen(s->http, cfg->listen_client.url[i], err, errlen))) {
-      server_stop(s);
-      return rc;
-    }
+  rc = server_shards_open(s, lim, tls->client, err, errlen);
+  tls->client = NULL; /* the HTTP server's now */
+  if (rc) {
+    server_stop(s);
+    return rc;
   }
   uv_timer_init(loop, &s->ttl_timer);
   s->ttl_timer.data = s;
@@ -329,8 +292,7 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
 }
 
 void server_stop(server *s) {
-  if (s->http) http_server_close(s->http);
-  s->http = NULL;
+  server_shards_stop(s);
   if (uv_is_active((uv_handle_t *)&s->ttl_timer) || s->ttl_timer.data) {
     uv_close((uv_handle_t *)&s->ttl_timer, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
@@ -339,9 +301,8 @@ void server_stop(server *s) {
   /* Connections are gone, so outcomes still coming find orphaned requests. */
   node_stop(s->node);
   s->node = NULL;
+  server_shards_free(s);
   uv_run(s->loop, UV_RUN_NOWAIT); /* let close callbacks run */
-  watch_hub_free(s->hub);
-  s->hub = NULL;
   store_close(s->st);
   s->st = NULL;
   free(s->initial);

@@ -22,10 +22,10 @@ static const char *const action_names[] = {
 
 const char *store_action_name(int action) { return action_names[action]; }
 
-void store_event_ref(store_event *e) { e->refs++; }
+void store_event_ref(store_event *e) { atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed); }
 
 void store_event_unref(store_event *e) {
-  if (e && --e->refs == 0) {
+  if (e && atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1) {
     free(e->key);
     free(e->json);
     free(e);

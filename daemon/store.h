@@ -4,6 +4,7 @@
 #ifndef QUORUM_DAEMON_STORE_H
 #define QUORUM_DAEMON_STORE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,10 +29,10 @@ const char *store_action_name(int action);
 
 #define STORE_HISTORY 1000
 
-/* One change, as watchers and the history see it. Shared by reference count; the count is
- * touched only on the loop thread once the event has been handed over. */
+/* One change, as watchers and the history see it. Shared by an atomic reference count: every
+ * HTTP loop's watcher hub holds its own references. */
 typedef struct store_event {
-  int refs;
+  _Atomic int refs;
   uint8_t action;
   uint8_t dir;
   uint8_t refresh;     /* a refresh: kept in history for the window's size, never delivered */

@@ -25,6 +25,7 @@ typedef struct v2_pending {
 typedef struct v2_watch {
   watcher w;
   server *s;
+  watch_hub *hub; /* the hub of the request's loop */
   http_req *r;
 } v2_watch;
 
@@ -104,6 +105,7 @@ static void propose(server *s, http_req *r, proto_record *rec, int no_value) {
   v2_pending *p = malloc(sizeof *p);
   if (!p) abort();
   p->w.done = pending_done;
+  p->w.shard = server_shard_of(r)->id;
   p->s = s;
   p->r = r;
   p->no_value_on_success = no_value;
@@ -152,6 +154,7 @@ static void quorum_read(server *s, http_req *r, const char *key, size_t key_len,
   v2_read *q = calloc(1, sizeof *q);
   if (!q) abort();
   q->w.done = read_done;
+  q->w.shard = server_shard_of(r)->id;
   q->r = r;
   q->key = malloc(key_len + 1);
   if (!q->key) abort();
@@ -174,7 +177,7 @@ static void watch_free(v2_watch *wt) {
 
 static void watch_abort(http_req *r) {
   v2_watch *wt = r->data;
-  watch_hub_remove(wt->s->hub, &wt->w);
+  watch_hub_remove(wt->hub, &wt->w);
   watch_free(wt);
 }
 
@@ -212,11 +215,17 @@ static void start_watch(server *s, http_req *r, const char *key, size_t key_len,
   wt->w.stream = p->stream;
   wt->w.cb = watch_event;
   wt->w.data = wt;
-  uint64_t index = watch_hub_index(s->hub);
+  watch_hub *hub = wt->hub = server_shard_of(r)->hub;
+  /* This loop's hub may not have the newest events yet (they reach every loop's hub in log
+   * order, the answer's loop first): what it has is scanned, later events will come, and a
+   * watch from "now" starts after the store's index, as etcd's does. */
+  uint64_t hub_index = watch_hub_index(hub);
+  uint64_t index = store_index(s->st);
+  if (index < hub_index) index = hub_index;
   store_event *hit = NULL;
   if (p->wait_index) {
     uint64_t cleared = 0;
-    hit = watch_hub_scan(s->hub, &wt->w, p->wait_index, &cleared);
+    hit = watch_hub_scan(hub, &wt->w, p->wait_index, &cleared);
     if (cleared) {
       char cause[96];
       snprintf(cause, sizeof cause, "the requested history has been cleared [%" PRIu64 "/%" PRIu64 "]",
@@ -243,13 +252,13 @@ static void start_watch(server *s, http_req *r, const char *key, size_t key_len,
     http_stream_write(r, hit->json, hit->json_len);
     uint64_t cleared;
     since = hit->index + 1;
-    hit = watch_hub_scan(s->hub, &wt->w, since, &cleared);
+    hit = watch_hub_scan(hub, &wt->w, since, &cleared);
   }
-  if (since <= index) since = index + 1;
+  if (since <= hub_index) since = hub_index + 1;
   wt->w.since = since;
   r->data = wt;
   r->on_abort = watch_abort;
-  watch_hub_add(s->hub, &wt->w);
+  watch_hub_add(hub, &wt->w);
 }
 
 /* ------------------------------------------------------------------ dispatch */

@@ -100,7 +100,7 @@ void watch_hub_add(watch_hub *h, watcher *w) {
   if (b->head) b->head->prev = w;
   b->head = w;
   h->count++;
-  if (h->st) atomic_store(&h->st->watchers, h->count);
+  if (h->st) atomic_fetch_add(&h->st->watchers, 1); /* (the sum over every loop's hub) */
 }
 
 void watch_hub_remove(watch_hub *h, watcher *w) {
@@ -112,7 +112,7 @@ void watch_hub_remove(watch_hub *h, watcher *w) {
   w->bucket = NULL;
   w->prev = w->next = NULL;
   h->count--;
-  if (h->st) atomic_store(&h->st->watchers, h->count);
+  if (h->st) atomic_fetch_sub(&h->st->watchers, 1);
   bucket_drop_if_empty(h, b);
 }
 

@@ -11,7 +11,11 @@ RUNNER = os.path.join(cluster.SHARED_DIR, "conformance", "run.py")
 
 
 @pytest.mark.time_limit(400)
-def test_conformance_corpus(server):
+@pytest.mark.parametrize("loops", [None, 3], ids=["default", "3-http-loops"])
+def test_conformance_corpus(make_server, loops):
+    if loops and cluster.is_etcd_target():
+        pytest.skip("--http-loops is quorumd's own")
+    server = make_server(extra_args=("--http-loops", str(loops)) if loops else ())
     if not os.path.exists(RUNNER):
         pytest.fail("conformance runner not found at %s (QUORUM_SHARED_DIR=%r)"
                     % (RUNNER, os.environ.get("QUORUM_SHARED_DIR")), pytrace=False)

@@ -6,6 +6,7 @@ certificate for IP 127.0.0.1, a client certificate of that CA and one of another
 is checked over TLS with python-requests, python-etcd, etcdctl (v2) and quorumctl, including a
 watch, pipelined requests and a body larger than one TLS record.
 """
+import json
 import os
 import shutil
 import signal
@@ -54,6 +55,19 @@ def pki(tmp_path_factory):
 @pytest.fixture
 def tls_server(tmp_path, pki):
     yield from tls_servers(TLSQuorumd, tmp_path, pki, "q")
+
+
+class TLSQuorumdLoops(TLSQuorumd):
+    """The same with three HTTP loops: the main loop accepts and starts each TLS session, and
+    the connection goes on on another loop's thread."""
+
+    def argv(self):
+        return super().argv() + ["--http-loops", "3"]
+
+
+@pytest.fixture
+def tls_server_loops(tmp_path, pki):
+    yield from tls_servers(TLSQuorumdLoops, tmp_path, pki, "ql")
 
 
 def run_ctl(binary, url, args, extra_env=None):
@@ -335,3 +349,24 @@ def test_tls_settings_are_checked_before_anything_is_written(tmp_path, pki):
         rc, log, made = start_fails(tmp_path, flags)
         assert rc == 2 and not made, log
         assert want in log
+
+
+@pytest.mark.time_limit(60)
+def test_https_connections_handed_to_other_loops(tls_server_loops, pki):
+    srv = tls_server_loops()
+    socks = [tls_socket(pki, srv.port) for _ in range(6)]  # every loop twice
+    try:
+        for i, w in enumerate(socks):
+            body = ("value=v%d" % i).encode()
+            w.sendall(b"PUT /v2/keys/loops/k HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                      b"application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s"
+                      % (len(body), body))
+            (st, b), = read_responses(w, 1)
+            assert st in (200, 201), b
+            for c in socks:  # pipelined: two GETs in one write
+                c.sendall(b"GET /v2/keys/loops/k HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+                got = read_responses(c, 2)
+                assert [(st, json.loads(b)["node"]["value"]) for st, b in got] == [(200, "v%d" % i)] * 2
+    finally:
+        for c in socks:
+            c.close()

@@ -269,6 +269,25 @@ static void test_timer_checks(void **state) {
   config_free(&cfg);
 }
 
+/* --http-loops (quorumd's own): 0 (one per two CPUs) by default, set by flag or ETCD_HTTP_LOOPS,
+ * at most 8. */
+static void test_http_loops(void **state) {
+  (void)state;
+  config cfg;
+  char err[256] = "";
+  parse_ok(&cfg, ARGV("--name", "n"));
+  assert_int_equal(cfg.http_loops, 0);
+  config_free(&cfg);
+  parse_ok(&cfg, ARGV("--http-loops", "8"));
+  assert_int_equal(cfg.http_loops, 8);
+  config_free(&cfg);
+  assert_int_equal(parse(&cfg, ARGV("--name", "n"), ENVP("ETCD_HTTP_LOOPS=3"), err, sizeof err), 0);
+  assert_int_equal(cfg.http_loops, 3);
+  config_free(&cfg);
+  parse_fails(ARGV("--http-loops=9"), NULL, "--http-loops must be at most 8 (set to 9)", NULL);
+  parse_fails(ARGV("--http-loops=-1"), NULL, "--http-loops", "-1");
+}
+
 /* --initial-cluster-state takes only new or existing. */
 static void test_bad_cluster_state(void **state) {
   (void)state;
@@ -526,7 +545,7 @@ static void test_usage(void **state) {
       "--initial-cluster", "--initial-cluster-state", "--initial-cluster-token",
       "--snapshot-count", "--heartbeat-interval", "--election-timeout",
       "--max-request-bytes", "--cors",             "--log-level",
-      "--unsafe-no-fsync", "--version",            "--help",
+      "--unsafe-no-fsync", "--version",            "--help",  "--http-loops",
       "ETCD_",            "100000",               "1572864",
       "http://localhost:2379", "http://localhost:2380", "etcd-cluster",
   };
@@ -586,6 +605,7 @@ int main(void) {
       cmocka_unit_test(test_every_spelling),
       cmocka_unit_test(test_value_may_start_with_dash),
       cmocka_unit_test(test_env_below_flag),
+      cmocka_unit_test(test_http_loops),
       cmocka_unit_test(test_env_unknown_ignored),
       cmocka_unit_test(test_env_bad_value),
       cmocka_unit_test(test_last_repetition_wins),
