@@ -112,6 +112,12 @@ int store_open(store **out, const char *dir, int sync, stats *st, char *err, siz
     store_close(s);
     return -EIO;
   }
+  int rc = store_history_open(s, dir);
+  if (rc) {
+    snprintf(err, errlen, "cannot open the event history in %s: %s", dir, strerror(-rc));
+    store_close(s);
+    return rc;
+  }
   *out = s;
   return 0;
 }
@@ -133,6 +139,7 @@ int store_reload_meta(store *s) {
 
 void store_close(store *s) {
   if (!s) return;
+  store_history_close(s);
   if (s->db) leveldb_close(s->db);
   if (s->opts) leveldb_options_destroy(s->opts);
   if (s->cache) leveldb_cache_destroy(s->cache);
@@ -482,27 +489,6 @@ static void event_push(apply *a, store_event *e) {
   (*a->events)[(*a->n_events)++] = e;
 }
 
-/* Writes the history entry of e into the batch. History entries live in STORE_HISTORY slots
- * ('h' be64(index % STORE_HISTORY)): each change overwrites the entry that leaves the window,
- * so the window never needs a delete. Entry: dir(1) refresh(1) action(1) index(8) keylen(4)
- * key json. Indexes are consecutive (every index-consuming change has an event), so the
- * slots always hold exactly the last STORE_HISTORY events. */
-static void wb_history(apply *a, const store_event *e) {
-  sbuf k = {0}, v = {0};
-  unsigned char hdr[3] = {e->dir, e->refresh, e->action};
-  codec_u64_key(&k, 'h', e->index % STORE_HISTORY);
-  sbuf_put(&v, hdr, sizeof hdr);
-  sbuf_put_be64(&v, e->index);
-  unsigned char kl[4] = {(unsigned char)(e->key_len >> 24), (unsigned char)(e->key_len >> 16),
-                         (unsigned char)(e->key_len >> 8), (unsigned char)e->key_len};
-  sbuf_put(&v, kl, sizeof kl);
-  sbuf_put(&v, e->key, e->key_len);
-  sbuf_put(&v, e->json, e->json_len);
-  leveldb_writebatch_put(a->wb, k.p, k.len, v.p, v.len);
-  sbuf_free(&k);
-  sbuf_free(&v);
-}
-
 int store_group_flush(store *s) {
   if (!s->group_dirty && s->apply_applied == atomic_load(&s->applied)) return 0;
   sbuf v = {0};
@@ -513,6 +499,11 @@ int store_group_flush(store *s) {
   leveldb_writebatch_put(s->group, META_APPLIED, strlen(META_APPLIED), v.p, v.len);
   sbuf_free(&v);
   char *lerr = NULL;
+  /* The events go to the history file first, so it holds at least what the tree does. */
+  if (store_history_write(s)) {
+    fprintf(stderr, "quorumd: cannot write the event history\n");
+    return -EIO;
+  }
   leveldb_write(s->db, s->wopts_nosync, s->group, &lerr);
   leveldb_writebatch_clear(s->group);
   overlay_clear(&s->ovl);
@@ -524,11 +515,13 @@ int store_group_flush(store *s) {
   }
   atomic_store(&s->index, s->apply_index);
   atomic_store(&s->applied, s->apply_applied);
+  store_history_publish(s);
   return 0;
 }
 
 uint64_t store_sync_applied(store *s) {
   if (store_group_flush(s)) return 0;
+  if (s->sync && store_history_sync(s)) return 0; /* durable before the tree says it is */
   char *lerr = NULL;
   sbuf v = {0};
   sbuf_put_be64(&v, s->apply_applied);
@@ -574,7 +567,7 @@ static store_event *make_event(apply *a, int action, uint64_t index, const char 
 
 /* Records e as the result of this change: history, watchers, and the response. */
 static int finish_change(apply *a, store_event *e, int status) {
-  wb_history(a, e);
+  store_history_stage(a->s, e);
   record_stage(a);
   a->s->apply_index = e->index;
   if (a->res) {
@@ -914,53 +907,3 @@ int store_apply(store *s, uint64_t log_index, const proto_record *rec, store_res
   return rc;
 }
 
-static int event_older(const void *x, const void *y) {
-  const store_event *a = *(store_event *const *)x, *b = *(store_event *const *)y;
-  return a->index < b->index ? -1 : a->index > b->index;
-}
-
-int store_load_history(store *s, store_event ***out, size_t *n) {
-  store_event **evs = calloc(STORE_HISTORY, sizeof *evs);
-  size_t cnt = 0;
-  if (!evs) return -ENOMEM;
-  leveldb_iterator_t *it = leveldb_create_iterator(s->db, s->ropts);
-  for (leveldb_iter_seek(it, "h", 1); leveldb_iter_valid(it) && cnt < STORE_HISTORY;
-       leveldb_iter_next(it)) {
-    size_t kl, vl;
-    const char *k = leveldb_iter_key(it, &kl);
-    if (kl != 9 || k[0] != 'h') break;
-    const unsigned char *v = (const unsigned char *)leveldb_iter_value(it, &vl);
-    if (vl < 15) continue;
-    size_t klen = (size_t)v[11] << 24 | (size_t)v[12] << 16 | (size_t)v[13] << 8 | v[14];
-    if (15 + klen > vl) continue;
-    store_event *e = calloc(1, sizeof *e);
-    if (!e) abort();
-    e->refs = 1;
-    e->dir = v[0];
-    e->refresh = v[1];
-    e->action = v[2];
-    e->index = codec_get_be64(v + 3);
-    e->key = malloc(klen + 1);
-    e->json_len = vl - 15 - klen;
-    e->json = malloc(e->json_len ? e->json_len : 1);
-    if (!e->key || !e->json) abort();
-    memcpy(e->key, v + 15, klen);
-    e->key[klen] = 0;
-    e->key_len = klen;
-    memcpy(e->json, v + 15 + klen, e->json_len);
-    evs[cnt++] = e;
-  }
-  leveldb_iter_destroy(it);
-  qsort(evs, cnt, sizeof *evs, event_older);
-  /* Only the window ending at the newest event counts (older slots cannot survive a wrap,
-   * but check rather than trust). */
-  size_t first = 0;
-  while (first < cnt && evs[cnt - 1]->index - evs[first]->index >= STORE_HISTORY) {
-    store_event_unref(evs[first]);
-    first++;
-  }
-  memmove(evs, evs + first, (cnt - first) * sizeof *evs);
-  *out = evs;
-  *n = cnt - first;
-  return 0;
-}

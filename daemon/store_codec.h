@@ -3,7 +3,8 @@
  *   'n' enc(parent) 0x00 enc(name)  -> node: type(1) created(8) modified(8) expiration(8) value
  *   'e' be64(expiration) path       -> "" (index of keys with a TTL, in expiry order)
  *   'l' be64(log index)             -> proto_record bytes (the durable request log)
- *   'h' be64(etcd index)            -> event history entry (see store_event)
+ *   'h' be64(etcd index % 1000)     -> event history entry: only in data dirs of older versions
+ *                                      and in snapshots (store_history.c imports them)
  *   'm' name                        -> metadata (format, index, applied, ...)
  *
  * enc() escapes 0x00 as 01 01 and 0x01 as 01 02, so a directory's children are one contiguous

@@ -3,12 +3,27 @@
 #define QUORUM_DAEMON_STORE_I_H
 
 #include <leveldb/c.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "daemon/store.h"
 #include "daemon/store_codec.h"
 #include "daemon/store_overlay.h"
 #include "proto/v2_json.h"
+
+/* The event history (store_history.c). */
+typedef struct store_history {
+  pthread_mutex_t mu;                /* guards the ring */
+  store_event *ring[STORE_HISTORY];  /* the last events, oldest at head */
+  size_t head, n;
+  /* apply thread */
+  char *dir;
+  int fd[2], cur;     /* history-0 and history-1; cur takes the appends */
+  size_t in_cur;      /* events in the current file */
+  store_event **staged; /* the group's events, not yet written */
+  size_t n_staged, cap_staged;
+  sbuf buf;           /* their file records */
+} store_history;
 
 struct store {
   leveldb_t *db;
@@ -30,7 +45,22 @@ struct store {
   overlay dirs;                /* paths known to be directories (a set: saves a read per
                                   write below them); emptied whenever any directory goes */
   leveldb_writeoptions_t *wopts_sync;
+  store_history hist;
 };
+
+/* store_history.c: open (read the files, import 'h' keys, settle on the tree's index) and
+ * close; reload after a snapshot replaced the tree; the apply side stages a group's events,
+ * writes them (before the group's tree write), publishes them (after it), and syncs. */
+int store_history_open(store *s, const char *dir);
+void store_history_close(store *s);
+int store_history_reload(store *s);
+void store_history_stage(store *s, store_event *e);
+int store_history_write(store *s);
+void store_history_publish(store *s);
+int store_history_sync(store *s);
+/* An event as a record's payload and a legacy 'h' value: dir(1) refresh(1) action(1)
+ * index(8) keylen(4) key json. */
+void store_history_encode(sbuf *b, const store_event *e);
 
 /* A node read from the database: the decoded header plus the value's own copy. */
 typedef struct store_node {

@@ -59,6 +59,8 @@ struct store_dump {
   store *s;
   const leveldb_snapshot_t *snap;
   leveldb_readoptions_t *ro;
+  store_event **hist; /* the history at the same point, sent as 'h' keys */
+  size_t n_hist;
 };
 
 int store_snapshot_begin(store *s, store_dump **out) {
@@ -70,6 +72,7 @@ int store_snapshot_begin(store *s, store_dump **out) {
   d->ro = leveldb_readoptions_create();
   leveldb_readoptions_set_snapshot(d->ro, d->snap);
   leveldb_readoptions_set_fill_cache(d->ro, 0);
+  store_load_history(s, &d->hist, &d->n_hist);
   *out = d;
   return 0;
 }
@@ -88,6 +91,21 @@ int store_snapshot_write(store_dump *d, char **out, size_t *len) {
     sbuf_put(&b, v, vl);
   }
   leveldb_iter_destroy(it);
+  /* The history as older versions kept it, 'h' be64(index % STORE_HISTORY) keys: the
+   * receiver imports them into its history (store_history_reload), old versions too. */
+  sbuf k = {0}, v = {0};
+  for (size_t i = 0; i < d->n_hist; i++) {
+    sbuf_reset(&k);
+    sbuf_reset(&v);
+    codec_u64_key(&k, 'h', d->hist[i]->index % STORE_HISTORY);
+    store_history_encode(&v, d->hist[i]);
+    put_u32(&b, (uint32_t)k.len);
+    sbuf_put(&b, k.p, k.len);
+    put_u32(&b, (uint32_t)v.len);
+    sbuf_put(&b, v.p, v.len);
+  }
+  sbuf_free(&k);
+  sbuf_free(&v);
   *out = b.p;
   *len = b.len;
   return 0;
@@ -95,6 +113,8 @@ int store_snapshot_write(store_dump *d, char **out, size_t *len) {
 
 void store_snapshot_end(store_dump *d) {
   if (!d) return;
+  for (size_t i = 0; i < d->n_hist; i++) store_event_unref(d->hist[i]);
+  free(d->hist);
   leveldb_readoptions_destroy(d->ro);
   leveldb_release_snapshot(d->s->db, d->snap);
   free(d);
@@ -146,5 +166,6 @@ int store_snapshot_restore(store *s, const char *data, size_t len) {
   }
   overlay_clear(&s->ovl);
   overlay_clear(&s->dirs);
-  return store_reload_meta(s);
+  int rc = store_reload_meta(s);
+  return rc ? rc : store_history_reload(s);
 }

@@ -298,7 +298,7 @@ static inline store_event *one_event(fx *f, uint64_t index, int action, const ch
   assert_int_equal(f->nev, 1);
   store_event *e = f->evs[0];
   f->nev = 0;
-  assert_int_equal(e->refs, 1);
+  assert_int_equal(e->refs, 2); /* ours and the store's history's */
   assert_true(e->index == index);
   assert_int_equal(e->action, action);
   assert_string_equal(e->key, key);

@@ -316,7 +316,7 @@ static void test_history_window(void **state) {
     snprintf(path, sizeof path, "/h/%d", (int)(want % 7));
     assert_string_equal(evs[i]->key, path);
     assert_int_equal(evs[i]->action, STORE_ACT_SET);
-    assert_int_equal(evs[i]->refs, 1);
+    assert_int_equal(evs[i]->refs, 2); /* ours and the store's history's */
   }
   yajl_val v = parse_body(evs[0]->json, evs[0]->json_len);
   assert_jint(v, "node.modifiedIndex", 101);
