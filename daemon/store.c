@@ -32,6 +32,21 @@ void store_event_unref(store_event *e) {
   }
 }
 
+void store_event_ring_push(store_event_ring *r, store_event *e) {
+  if (r->n == STORE_HISTORY) {
+    store_event_unref(r->ev[r->head]);
+    r->head = (r->head + 1) % STORE_HISTORY;
+    r->n--;
+  }
+  r->ev[(r->head + r->n) % STORE_HISTORY] = e;
+  r->n++;
+}
+
+void store_event_ring_clear(store_event_ring *r) {
+  for (size_t i = 0; i < r->n; i++) store_event_unref(store_event_ring_at(r, i));
+  r->head = r->n = 0;
+}
+
 void store_result_free(store_result *r) {
   free(r->body);
   r->body = NULL;

@@ -46,6 +46,20 @@ typedef struct store_event {
 void store_event_ref(store_event *e);
 void store_event_unref(store_event *e);
 
+/* The last STORE_HISTORY events, oldest first (the store's history and each watcher hub's). */
+typedef struct store_event_ring {
+  store_event *ev[STORE_HISTORY];
+  size_t head, n;
+} store_event_ring;
+
+/* Appends e, taking its reference; the oldest is dropped when the ring is full. */
+void store_event_ring_push(store_event_ring *r, store_event *e);
+void store_event_ring_clear(store_event_ring *r);
+/* The i-th oldest event (i < r->n). */
+static inline store_event *store_event_ring_at(const store_event_ring *r, size_t i) {
+  return r->ev[(r->head + i) % STORE_HISTORY];
+}
+
 /* The answer to one request. body is malloc'd (JSON + "\n"); free with store_result_free. */
 typedef struct store_result {
   int status;          /* HTTP status; 0 = nothing to answer (SYNC) */

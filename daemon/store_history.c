@@ -81,33 +81,18 @@ static void rec_encode(sbuf *b, const store_event *e) {
   }
 }
 
-/* ------------------------------------------------------------------ the ring */
-
-static void ring_push(store_history *h, store_event *e) { /* takes e's reference; hmu held */
-  if (h->n == STORE_HISTORY) {
-    store_event_unref(h->ring[h->head]);
-    h->head = (h->head + 1) % STORE_HISTORY;
-    h->n--;
-  }
-  h->ring[(h->head + h->n) % STORE_HISTORY] = e;
-  h->n++;
-}
-
-static void ring_clear(store_history *h) {
-  for (size_t i = 0; i < h->n; i++) store_event_unref(h->ring[(h->head + i) % STORE_HISTORY]);
-  h->head = h->n = 0;
-}
+/* ------------------------------------------------------------------ reading */
 
 int store_load_history(store *s, store_event ***out, size_t *n) {
   store_history *h = &s->hist;
   store_event **evs = calloc(STORE_HISTORY, sizeof *evs);
   if (!evs) return -ENOMEM;
   pthread_mutex_lock(&h->mu);
-  for (size_t i = 0; i < h->n; i++) {
-    evs[i] = h->ring[(h->head + i) % STORE_HISTORY];
+  for (size_t i = 0; i < h->ring.n; i++) {
+    evs[i] = store_event_ring_at(&h->ring, i);
     store_event_ref(evs[i]);
   }
-  *n = h->n;
+  *n = h->ring.n;
   pthread_mutex_unlock(&h->mu);
   *out = evs;
   return 0;
@@ -216,21 +201,21 @@ static int settle(store *s, store_event **evs, size_t n) {
       first--;
   }
   pthread_mutex_lock(&h->mu);
-  ring_clear(h);
+  store_event_ring_clear(&h->ring);
   for (size_t i = 0; i < m; i++) {
-    if (i >= first) ring_push(h, evs[i]);
+    if (i >= first) store_event_ring_push(&h->ring, evs[i]);
     else store_event_unref(evs[i]);
   }
   pthread_mutex_unlock(&h->mu);
   /* The files start over holding the ring: file 0 current, file 1 empty. */
   sbuf b = {0};
-  for (size_t i = 0; i < h->n; i++) rec_encode(&b, h->ring[(h->head + i) % STORE_HISTORY]);
+  for (size_t i = 0; i < h->ring.n; i++) rec_encode(&b, store_event_ring_at(&h->ring, i));
   int rc = file_open(h, 1, 1);
   if (!rc) rc = file_open(h, 0, 1);
   if (!rc) rc = write_all(h->fd[0], b.p, b.len);
   sbuf_free(&b);
   h->cur = 0;
-  h->in_cur = h->n;
+  h->in_cur = h->ring.n;
   return rc;
 }
 
@@ -270,7 +255,7 @@ void store_history_close(store *s) {
   for (size_t i = 0; i < h->n_staged; i++) store_event_unref(h->staged[i]);
   free(h->staged);
   sbuf_free(&h->buf);
-  ring_clear(h);
+  store_event_ring_clear(&h->ring);
   pthread_mutex_destroy(&h->mu);
   free(h->dir);
   h->dir = NULL;
@@ -310,7 +295,7 @@ void store_history_publish(store *s) {
   store_history *h = &s->hist;
   if (!h->n_staged) return;
   pthread_mutex_lock(&h->mu);
-  for (size_t i = 0; i < h->n_staged; i++) ring_push(h, h->staged[i]);
+  for (size_t i = 0; i < h->n_staged; i++) store_event_ring_push(&h->ring, h->staged[i]);
   pthread_mutex_unlock(&h->mu);
   h->n_staged = 0;
 }

@@ -13,9 +13,8 @@
 
 /* The event history (store_history.c). */
 typedef struct store_history {
-  pthread_mutex_t mu;                /* guards the ring */
-  store_event *ring[STORE_HISTORY];  /* the last events, oldest at head */
-  size_t head, n;
+  pthread_mutex_t mu;    /* guards the ring */
+  store_event_ring ring; /* the last events */
   /* apply thread */
   char *dir;
   int fd[2], cur;     /* history-0 and history-1; cur takes the appends */

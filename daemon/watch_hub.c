@@ -19,8 +19,7 @@ struct watch_hub {
   size_t count;
   stats *st;
   uint64_t index;
-  store_event *ring[STORE_HISTORY];
-  size_t head, n;
+  store_event_ring hist; /* recent events, for waitIndex */
 };
 
 static uint64_t hash_path(const char *p, size_t n) {
@@ -51,7 +50,7 @@ void watch_hub_free(watch_hub *h) {
       b = n;
     }
   }
-  for (size_t i = 0; i < h->n; i++) store_event_unref(h->ring[(h->head + i) % STORE_HISTORY]);
+  store_event_ring_clear(&h->hist);
   free(h->tab);
   free(h);
 }
@@ -59,7 +58,9 @@ void watch_hub_free(watch_hub *h) {
 uint64_t watch_hub_index(const watch_hub *h) { return h->index; }
 size_t watch_hub_count(const watch_hub *h) { return h->count; }
 
-uint64_t watch_hub_oldest(const watch_hub *h) { return h->n ? h->ring[h->head]->index : 0; }
+uint64_t watch_hub_oldest(const watch_hub *h) {
+  return h->hist.n ? store_event_ring_at(&h->hist, 0)->index : 0;
+}
 
 static watch_bucket *bucket_find(watch_hub *h, const char *p, size_t n, int create) {
   size_t i = hash_path(p, n) & (h->nslots - 1);
@@ -166,13 +167,7 @@ static void notify_bucket(watch_hub *h, watch_bucket *b, store_event *e, int ori
 
 void watch_hub_publish(watch_hub *h, store_event *e) {
   store_event_ref(e);
-  if (h->n == STORE_HISTORY) {
-    store_event_unref(h->ring[h->head]);
-    h->head = (h->head + 1) % STORE_HISTORY;
-    h->n--;
-  }
-  h->ring[(h->head + h->n) % STORE_HISTORY] = e;
-  h->n++;
+  store_event_ring_push(&h->hist, e);
   if (e->index > h->index) h->index = e->index;
   if (e->refresh || !h->count) return;
   /* Ancestors and the key itself: "/", "/a", "/a/b". */
@@ -216,14 +211,14 @@ static int history_match(const watcher *w, const store_event *e) {
 
 store_event *watch_hub_scan(watch_hub *h, const watcher *w, uint64_t since, uint64_t *cleared) {
   *cleared = 0;
-  if (!h->n) return NULL;
-  uint64_t oldest = h->ring[h->head]->index;
+  if (!h->hist.n) return NULL;
+  uint64_t oldest = store_event_ring_at(&h->hist, 0)->index;
   if (since < oldest) {
     *cleared = oldest;
     return NULL;
   }
-  for (size_t i = 0; i < h->n; i++) {
-    store_event *e = h->ring[(h->head + i) % STORE_HISTORY];
+  for (size_t i = 0; i < h->hist.n; i++) {
+    store_event *e = store_event_ring_at(&h->hist, i);
     if (e->index >= since && history_match(w, e)) return e;
   }
   return NULL;
@@ -246,8 +241,7 @@ void watch_hub_recover(watch_hub *h, uint64_t index, store_event **hist, size_t 
       w->cb(w, NULL);
     }
   }
-  for (size_t i = 0; i < h->n; i++) store_event_unref(h->ring[(h->head + i) % STORE_HISTORY]);
-  h->head = h->n = 0;
+  store_event_ring_clear(&h->hist);
   h->index = index;
   for (size_t i = 0; i < n; i++) watch_hub_publish(h, hist[i]);
   if (index > h->index) h->index = index;
