@@ -49,6 +49,16 @@ void sbuf_put_be64(sbuf *b, uint64_t v) {
   sbuf_put(b, x, 8);
 }
 
+void sbuf_put_be32(sbuf *b, uint32_t v) {
+  char x[4] = {(char)(v >> 24), (char)(v >> 16), (char)(v >> 8), (char)v};
+  sbuf_put(b, x, 4);
+}
+
+uint32_t codec_get_be32(const void *p) {
+  const unsigned char *u = p;
+  return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
 uint64_t codec_get_be64(const void *p) {
   const unsigned char *x = p;
   uint64_t v = 0;

@@ -26,11 +26,13 @@ void sbuf_free(sbuf *b);
 void sbuf_put(sbuf *b, const void *data, size_t n);
 void sbuf_putc(sbuf *b, char c);
 void sbuf_put_be64(sbuf *b, uint64_t v);
+void sbuf_put_be32(sbuf *b, uint32_t v);
 /* A NUL-terminated string; an unsigned number in decimal (no printf on hot paths). */
 void sbuf_puts(sbuf *b, const char *s);
 void sbuf_put_dec(sbuf *b, uint64_t v);
 
 uint64_t codec_get_be64(const void *p);
+uint32_t codec_get_be32(const void *p);
 
 /* The node key of path (which starts with '/', is cleaned, and is not "/"). */
 void codec_node_key(sbuf *out, const char *path, size_t len);

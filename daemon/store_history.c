@@ -24,29 +24,19 @@
 #define REC_HDR 8 /* len(4) crc(4), then dir(1) refresh(1) action(1) index(8) keylen(4) key json */
 #define EV_HDR 15
 
-static void put_u32(sbuf *b, uint32_t v) {
-  unsigned char x[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8),
-                        (unsigned char)v};
-  sbuf_put(b, x, 4);
-}
-
-static uint32_t get_u32(const unsigned char *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* The event's bytes (as the legacy 'h' values held them). */
 void store_history_encode(sbuf *b, const store_event *e) {
   unsigned char hdr[3] = {e->dir, e->refresh, e->action};
   sbuf_put(b, hdr, sizeof hdr);
   sbuf_put_be64(b, e->index);
-  put_u32(b, (uint32_t)e->key_len);
+  sbuf_put_be32(b, (uint32_t)e->key_len);
   sbuf_put(b, e->key, e->key_len);
   sbuf_put(b, e->json, e->json_len);
 }
 
 static store_event *ev_decode(const unsigned char *v, size_t vl) {
   if (vl < EV_HDR) return NULL;
-  size_t klen = get_u32(v + 11);
+  size_t klen = codec_get_be32(v + 11);
   if (EV_HDR + klen > vl) return NULL;
   store_event *e = calloc(1, sizeof *e);
   if (!e) abort();
@@ -69,8 +59,8 @@ static store_event *ev_decode(const unsigned char *v, size_t vl) {
 /* A file record: len, crc of the payload, payload (an encoded event). */
 static void rec_encode(sbuf *b, const store_event *e) {
   size_t at = b->len;
-  put_u32(b, 0);
-  put_u32(b, 0);
+  sbuf_put_be32(b, 0);
+  sbuf_put_be32(b, 0);
   store_history_encode(b, e);
   size_t n = b->len - at - REC_HDR;
   uint32_t crc = (uint32_t)crc32(0, (const Bytef *)b->p + at + REC_HDR, (uInt)n);
@@ -129,7 +119,7 @@ static void file_read(store_history *h, int i, store_event ***evs, size_t *n, si
   ssize_t got = pread(h->fd[i], buf, (size_t)size, 0);
   size_t len = got > 0 ? (size_t)got : 0;
   for (size_t o = 0; o + REC_HDR <= len;) {
-    uint32_t rl = get_u32(buf + o), crc = get_u32(buf + o + 4);
+    uint32_t rl = codec_get_be32(buf + o), crc = codec_get_be32(buf + o + 4);
     if (rl > len - o - REC_HDR || (uint32_t)crc32(0, buf + o + REC_HDR, rl) != crc) break;
     store_event *e = ev_decode(buf + o + REC_HDR, rl);
     if (!e) break;

@@ -46,15 +46,6 @@ void store_skip(store *s, uint64_t log_index) {
   if (log_index > s->apply_applied) s->apply_applied = log_index;
 }
 
-static void put_u32(sbuf *b, uint32_t v) {
-  char x[4] = {(char)(v >> 24), (char)(v >> 16), (char)(v >> 8), (char)v};
-  sbuf_put(b, x, 4);
-}
-
-static uint32_t get_u32(const unsigned char *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 struct store_dump {
   store *s;
   const leveldb_snapshot_t *snap;
@@ -85,9 +76,9 @@ int store_snapshot_write(store_dump *d, char **out, size_t *len) {
     size_t kl, vl;
     const char *k = leveldb_iter_key(it, &kl);
     const char *v = leveldb_iter_value(it, &vl);
-    put_u32(&b, (uint32_t)kl);
+    sbuf_put_be32(&b, (uint32_t)kl);
     sbuf_put(&b, k, kl);
-    put_u32(&b, (uint32_t)vl);
+    sbuf_put_be32(&b, (uint32_t)vl);
     sbuf_put(&b, v, vl);
   }
   leveldb_iter_destroy(it);
@@ -99,9 +90,9 @@ int store_snapshot_write(store_dump *d, char **out, size_t *len) {
     sbuf_reset(&v);
     codec_u64_key(&k, 'h', d->hist[i]->index % STORE_HISTORY);
     store_history_encode(&v, d->hist[i]);
-    put_u32(&b, (uint32_t)k.len);
+    sbuf_put_be32(&b, (uint32_t)k.len);
     sbuf_put(&b, k.p, k.len);
-    put_u32(&b, (uint32_t)v.len);
+    sbuf_put_be32(&b, (uint32_t)v.len);
     sbuf_put(&b, v.p, v.len);
   }
   sbuf_free(&k);
@@ -127,11 +118,11 @@ int store_snapshot_restore(store *s, const char *data, size_t len) {
   /* Validate the whole dump before touching anything. */
   for (const unsigned char *q = p; q < end;) {
     if (end - q < 4) return -EINVAL;
-    uint32_t kl = get_u32(q);
+    uint32_t kl = codec_get_be32(q);
     q += 4;
     if ((size_t)(end - q) < (size_t)kl + 4) return -EINVAL;
     q += kl;
-    uint32_t vl = get_u32(q);
+    uint32_t vl = codec_get_be32(q);
     q += 4;
     if ((size_t)(end - q) < vl) return -EINVAL;
     q += vl;
@@ -146,10 +137,10 @@ int store_snapshot_restore(store *s, const char *data, size_t len) {
   }
   leveldb_iter_destroy(it);
   while (p < end) {
-    uint32_t kl = get_u32(p);
+    uint32_t kl = codec_get_be32(p);
     const char *k = (const char *)p + 4;
     p += 4 + kl;
-    uint32_t vl = get_u32(p);
+    uint32_t vl = codec_get_be32(p);
     leveldb_writebatch_put(wb, k, kl, (const char *)p + 4, vl);
     p += 4 + vl;
   }
