@@ -23,6 +23,7 @@ enum flag_kind {
   K_NO_VALUE,   /* an etcd flag taking a value that quorumd does not implement: an error when
                    set (not empty), rather than silently weaker security; choices = why */
   K_NO_BOOL,    /* the same for a boolean: an error when true */
+  K_OFF_ONLY,   /* an etcd mode quorumd does not implement: only its value "off" is accepted */
 };
 
 #define F_NOENV 1u /* never read from the environment (ETCD_VERSION is often set by images) */
@@ -67,13 +68,15 @@ static const flag_def flag_table[] = {
     {"peer-trusted-ca-file", K_STR, 0, OFF(peer_trusted_ca_file), NULL},
     {"peer-client-cert-auth", K_BOOL, 0, OFF(peer_client_cert_auth), NULL},
     {"auto-tls", K_BOOL, 0, OFF(auto_tls), NULL},
+    {"force-new-cluster", K_BOOL, 0, OFF(force_new_cluster), NULL},
     {"peer-auto-tls", K_BOOL, 0, OFF(peer_auto_tls), NULL},
     {"version", K_BOOL, F_NOENV, OFF(show_version), NULL},
     {"help", K_BOOL, F_NOENV | F_HELP, OFF(show_help), NULL},
     {"h", K_BOOL, F_NOENV | F_HELP, OFF(show_help), NULL},
 
     /* etcd 3.4 flags accepted and ignored: member */
-    {"config-file", K_IGN_VALUE, 0, 0, NULL},
+    {"config-file", K_NO_VALUE, 0, 0,
+     "configuration files are not supported: give the settings as flags or ETCD_* variables"},
     {"wal-dir", K_IGN_VALUE, 0, 0, NULL},
     {"listen-metrics-urls", K_IGN_VALUE, 0, 0, NULL},
     {"max-snapshots", K_IGN_VALUE, 0, 0, NULL},
@@ -90,10 +93,11 @@ static const flag_def flag_table[] = {
     {"socket-reuse-port", K_IGN_BOOL, 0, 0, NULL},
     {"socket-reuse-address", K_IGN_BOOL, 0, 0, NULL},
     /* clustering */
-    {"discovery", K_IGN_VALUE, 0, 0, NULL},
+    {"discovery", K_NO_VALUE, 0, 0, "discovery is not supported: bootstrap with --initial-cluster"},
     {"discovery-fallback", K_IGN_VALUE, 0, 0, NULL},
     {"discovery-proxy", K_IGN_VALUE, 0, 0, NULL},
-    {"discovery-srv", K_IGN_VALUE, 0, 0, NULL},
+    {"discovery-srv", K_NO_VALUE, 0, 0,
+     "DNS discovery is not supported: bootstrap with --initial-cluster"},
     {"discovery-srv-name", K_IGN_VALUE, 0, 0, NULL},
     {"strict-reconfig-check", K_IGN_BOOL, 0, 0, NULL},
     {"enable-v2", K_IGN_BOOL, 0, 0, NULL},
@@ -101,7 +105,7 @@ static const flag_def flag_table[] = {
     {"auto-compaction-retention", K_IGN_VALUE, 0, 0, NULL},
     {"auto-compaction-mode", K_IGN_VALUE, 0, 0, NULL},
     /* proxy */
-    {"proxy", K_IGN_VALUE, 0, 0, NULL},
+    {"proxy", K_OFF_ONLY, 0, 0, "proxy mode is not supported (only \"off\")"},
     {"proxy-failure-wait", K_IGN_VALUE, 0, 0, NULL},
     {"proxy-refresh-interval", K_IGN_VALUE, 0, 0, NULL},
     {"proxy-dial-timeout", K_IGN_VALUE, 0, 0, NULL},
@@ -137,7 +141,6 @@ static const flag_def flag_table[] = {
     {"experimental-compaction-batch-limit", K_IGN_VALUE, 0, 0, NULL},
     {"experimental-peer-skip-client-san-verification", K_IGN_BOOL, 0, 0, NULL},
     {"experimental-watch-progress-notify-interval", K_IGN_VALUE, 0, 0, NULL},
-    {"force-new-cluster", K_IGN_BOOL, 0, 0, NULL},
     /* pre-v3 flags etcd 3.4 still swallows (its flags.IgnoredFlag) */
     {"cluster-active-size", K_IGN_LEGACY, 0, 0, NULL},
     {"cluster-remove-delay", K_IGN_LEGACY, 0, 0, NULL},
@@ -480,6 +483,12 @@ static int set_value(config *cfg, const flag_def *d, const char *val, const sour
                   d->choices);
     }
     return 0;
+  case K_OFF_ONLY:
+    if (strcmp(val, "off") != 0) {
+      return fail(err, errlen, -EINVAL, "%s%.*s=%s: %s", src->prefix, src->len, src->name, val,
+                  d->choices);
+    }
+    return 0;
   case K_IGN_VALUE:
   case K_IGN_LEGACY:
     return 0;
@@ -812,6 +821,12 @@ const char *config_usage(void) {
          "      Initial cluster token for the cluster during bootstrap.\n"
          "  --cors '*'\n"
          "      Comma-separated list of origins allowed for CORS (empty or * means all).\n"
+         "\n"
+         "Recovery:\n"
+         "  --force-new-cluster 'false'\n"
+         "      Restart this member's data as a one-member cluster: every other member is\n"
+         "      removed and uncommitted entries are dropped (after losing a quorum for good).\n"
+         "      Done at every start with the flag: restart without it once it runs.\n"
          "\n"
          "Security:\n"
          "  --cert-file ''\n"

@@ -556,6 +556,7 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
     rc = -EIO;
     goto fail;
   }
+  if (cfg->force_new_cluster && (rc = node_force_new_cluster(n, err, errlen))) goto fail;
   raft_wal_set_snapshotter(n->wal, node_snapshot_make, n);
   {
     raft_hard_state hs0;
@@ -607,6 +608,13 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
   raft_wal_initial(n->wal, NULL, &cs);
   if (cs.n_voters == 1 && cs.voters[0] == cfg->id) raft_campaign(n->r); /* alone: lead now */
   process_ready(n);
+  /* Forced alone (the committed changes above were just applied): lead now, not after an
+   * election timeout. */
+  if (cfg->force_new_cluster && n->status.raft.conf.n_voters == 1 &&
+      n->status.raft.conf.voters[0] == cfg->id && n->status.role != RAFT_LEADER) {
+    raft_campaign(n->r);
+    process_ready(n);
+  }
   publish_status(n);
   if (pthread_create(&n->apply_thread, NULL, node_apply_main, n)) abort();
   if (pthread_create(&n->raft_thread, NULL, raft_main, n)) abort();

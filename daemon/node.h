@@ -66,6 +66,7 @@ typedef struct node_config {
   const node_member *initial; /* --initial-cluster (client_urls empty but for this member) */
   size_t n_initial;
   bool join_existing;     /* --initial-cluster-state existing: wait to be added */
+  bool force_new_cluster; /* --force-new-cluster: restart as a one-member cluster (node_force.c) */
   const char *peer_listen; /* the peer URL to listen on (http:// or https://), NULL = none */
   struct tls_session_ctx *peer_tls_server; /* for an https:// peer_listen (the caller's) */
   struct tls_session_ctx *peer_tls_client; /* for https:// peers (the caller's), or NULL */

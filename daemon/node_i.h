@@ -163,6 +163,8 @@ int node_member_decode(const uint8_t *data, size_t len, node_member_ctx *mc);
 void node_publish_self(node *n);
 void node_store_member_put(node *n, const node_member *m);
 size_t node_store_members_load(node *n, node_member *out, size_t max);
+/* --force-new-cluster at start, before the core is made (node_force.c). 0 or -errno + err. */
+int node_force_new_cluster(node *n, char *err, size_t errlen);
 
 /* node_transport.c (raft thread) */
 int node_transport_start(node *n, char *err, size_t errlen);

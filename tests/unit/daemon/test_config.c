@@ -400,9 +400,9 @@ static void test_ignored_etcd_flags(void **state) {
                 "--quota-backend-bytes=8589934592", "--backend-batch-limit", "10",
                 "--backend-batch-interval=10ms", "--max-txn-ops", "128",
                 "--grpc-keepalive-min-time=5s", "--grpc-keepalive-interval", "2h",
-                "--grpc-keepalive-timeout=20s", "--enable-v2", "--discovery", "https://d/x",
+                "--grpc-keepalive-timeout=20s", "--enable-v2", "--discovery", "",
                 "--discovery-fallback=proxy", "--discovery-proxy", "http://p:1",
-                "--discovery-srv=example.com", "--discovery-srv-name", "x",
+                "--discovery-srv=", "--discovery-srv-name", "x", "--config-file=",
                 "--strict-reconfig-check", "--auto-compaction-retention=1",
                 "--auto-compaction-mode", "periodic", "--enable-pprof", "--logger=zap",
                 "--log-outputs", "stderr", "--log-package-levels=etcdmain=DEBUG", "--debug",
@@ -426,7 +426,7 @@ static void test_ignored_etcd_flags(void **state) {
   assert_int_equal(cfg.snapshot_count, 100000);
   config_free(&cfg);
   /* An ignored flag that takes a value consumes the next argument, even a flag-looking one. */
-  parse_ok(&cfg, ARGV("--wal-dir", "--name", "--config-file=/etc/etcd.yml"));
+  parse_ok(&cfg, ARGV("--wal-dir", "--name", "--max-wals=5"));
   assert_string_equal(cfg.name, "default");
   config_free(&cfg);
   /* Ignored flags can come from the environment too. */
@@ -496,6 +496,32 @@ static void test_tls_flags(void **state) {
               "--cipher-suites", "not supported");
   parse_fails(ARGV("--name=x"), ENVP("ETCD_PEER_CERT_ALLOWED_CN=x"), "ETCD_PEER_CERT_ALLOWED_CN",
               "not supported");
+}
+
+/* etcd flags that change what the member is or where its settings come from are refused when
+ * they ask for something quorumd does not do, rather than ignored: a member bootstrapped
+ * alone, or started with defaults, where the operator asked for something else. */
+static void test_unsupported_modes_refused(void **state) {
+  (void)state;
+  parse_fails(ARGV("--discovery", "https://discovery.etcd.io/x"), NULL, "--discovery",
+              "--initial-cluster");
+  parse_fails(ARGV("--discovery-srv=example.com"), NULL, "--discovery-srv", "not supported");
+  parse_fails(ARGV("--name=x"), ENVP("ETCD_DISCOVERY=https://d/x"), "ETCD_DISCOVERY",
+              "not supported");
+  parse_fails(ARGV("--proxy", "on"), NULL, "--proxy=on", "proxy mode is not supported");
+  parse_fails(ARGV("--proxy=readonly"), NULL, "--proxy=readonly", "only \"off\"");
+  parse_fails(ARGV("--config-file", "/etc/etcd/etcd.conf.yml"), NULL, "--config-file",
+              "ETCD_* variables");
+  config cfg;
+  parse_ok(&cfg, ARGV("--proxy=off", "--discovery=", "--force-new-cluster"));
+  assert_int_equal(cfg.force_new_cluster, 1);
+  config_free(&cfg);
+  parse_ok(&cfg, ARGV("--name=x"));
+  assert_int_equal(cfg.force_new_cluster, 0);
+  config_free(&cfg);
+  parse_ok(&cfg, ARGV("--name=x", "--force-new-cluster=false"));
+  assert_int_equal(cfg.force_new_cluster, 0);
+  config_free(&cfg);
 }
 
 /* A non-flag argument is rejected, also after "--"; a lone "--" or "-" is handled as in Go. */
@@ -622,6 +648,7 @@ int main(void) {
       cmocka_unit_test(test_too_many_urls),
       cmocka_unit_test(test_bool_forms),
       cmocka_unit_test(test_ignored_etcd_flags),
+      cmocka_unit_test(test_unsupported_modes_refused),
       cmocka_unit_test(test_tls_flags),
       cmocka_unit_test(test_positional_rejected),
       cmocka_unit_test(test_version_and_help),
