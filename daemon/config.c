@@ -69,6 +69,7 @@ static const flag_def flag_table[] = {
     {"peer-client-cert-auth", K_BOOL, 0, OFF(peer_client_cert_auth), NULL},
     {"auto-tls", K_BOOL, 0, OFF(auto_tls), NULL},
     {"force-new-cluster", K_BOOL, 0, OFF(force_new_cluster), NULL},
+    {"strict-reconfig-check", K_BOOL, 0, OFF(strict_reconfig_check), NULL},
     {"peer-auto-tls", K_BOOL, 0, OFF(peer_auto_tls), NULL},
     {"version", K_BOOL, F_NOENV, OFF(show_version), NULL},
     {"help", K_BOOL, F_NOENV | F_HELP, OFF(show_help), NULL},
@@ -99,7 +100,6 @@ static const flag_def flag_table[] = {
     {"discovery-srv", K_NO_VALUE, 0, 0,
      "DNS discovery is not supported: bootstrap with --initial-cluster"},
     {"discovery-srv-name", K_IGN_VALUE, 0, 0, NULL},
-    {"strict-reconfig-check", K_IGN_BOOL, 0, 0, NULL},
     {"enable-v2", K_IGN_BOOL, 0, 0, NULL},
     {"pre-vote", K_IGN_BOOL, 0, 0, NULL},
     {"auto-compaction-retention", K_IGN_VALUE, 0, 0, NULL},
@@ -726,6 +726,7 @@ int config_parse(config *cfg, int argc, char **argv, char **envp, char *err, siz
   cfg->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
   cfg->election_ms = DEFAULT_ELECTION_MS;
   cfg->max_request_bytes = DEFAULT_MAX_REQUEST_BYTES;
+  cfg->strict_reconfig_check = 1;
 
   unsigned char seen[N_FLAGS];
   memset(seen, 0, sizeof seen);
@@ -819,6 +820,9 @@ const char *config_usage(void) {
          "      Initial cluster state ('new' or 'existing').\n"
          "  --initial-cluster-token 'etcd-cluster'\n"
          "      Initial cluster token for the cluster during bootstrap.\n"
+         "  --strict-reconfig-check 'true'\n"
+         "      Reject membership changes that would leave too few started (and, as the\n"
+         "      leader sees them, reachable) members for a quorum.\n"
          "  --cors '*'\n"
          "      Comma-separated list of origins allowed for CORS (empty or * means all).\n"
          "\n"

@@ -31,6 +31,7 @@ typedef struct config {
   char *log_level;               /* --log-level: debug, info (default), warn, error */
   int unsafe_no_fsync;           /* --unsafe-no-fsync: skip fsync (tests of nothing durable only) */
   int force_new_cluster;         /* --force-new-cluster: restart as a one-member cluster */
+  int strict_reconfig_check;     /* --strict-reconfig-check (default true): refuse unsafe changes */
   uint64_t http_loops;           /* --http-loops (quorumd's own): client loops, 0 = one per two CPUs */
   char *cert_file;               /* --cert-file: TLS certificate (chain) for https:// client URLs */
   char *key_file;                /* --key-file: its private key */

@@ -143,11 +143,53 @@ static int urls_overlap(const char *a, const char *b) {
   return 0;
 }
 
+/* etcd's --strict-reconfig-check (its default): a change must leave enough started members
+ * (those that published their name) for a quorum, and removing a reachable member must leave
+ * enough reachable ones. Reachability is the leader's (a follower hears from the leader only,
+ * so on a follower only the started rule applies); etcd's other rule, that the leader has been
+ * connected to a quorum for 5 s, is not copied. Returns the refusal, or NULL. */
+static const char *reconfig_unsafe(server *s, const node_status *st, uint8_t type, uint64_t id) {
+  if (!s->cfg->strict_reconfig_check || type == RAFT_CONF_UPDATE_NODE) return NULL;
+  node_member ms[RAFT_MAX_VOTERS];
+  size_t nm = load_members(s, ms);
+  static const char not_enough[] =
+      "etcdserver: re-configuration failed due to not enough started members";
+  size_t nmembers = 0, nstarted = 0;
+  for (size_t i = 0; i < nm; i++) {
+    if (type == RAFT_CONF_REMOVE_NODE && ms[i].id == id) continue;
+    nmembers++;
+    if (ms[i].name[0]) nstarted++;
+  }
+  if (type == RAFT_CONF_ADD_NODE) {
+    nmembers++;
+    if (nstarted == 1 && nmembers == 2) return NULL; /* growing a lone member, as etcd */
+  }
+  if (nstarted < nmembers / 2 + 1) return not_enough;
+  if (type != RAFT_CONF_REMOVE_NODE || st->role != RAFT_LEADER) return NULL;
+  size_t active = 0;
+  int target_active = 0;
+  for (size_t i = 0; i < st->raft.n_peers; i++) {
+    const raft_peer_status *p = &st->raft.peers[i];
+    int on = p->id == st->raft.id || p->recent_active;
+    active += (size_t)on;
+    if (p->id == id) target_active = on;
+  }
+  if (!target_active) return NULL; /* a member that is down is safe to remove */
+  if (active - 1 < 1 + (st->raft.conf.n_voters - 1) / 2) return "etcdserver: unhealthy cluster";
+  return NULL;
+}
+
 static void propose_change(server *s, http_req *r, uint8_t type, const node_member *m) {
   node_status st;
   node_get_status(s->node, &st);
   if (st.lead == RAFT_NONE) {
     message(s, r, 503, "During election");
+    return;
+  }
+  const char *unsafe = reconfig_unsafe(s, &st, type, m->id);
+  if (unsafe) { /* etcd answers 500 "Internal Server Error" and logs why; here the body says */
+    fprintf(stderr, "quorumd: membership change refused (--strict-reconfig-check): %s\n", unsafe);
+    message(s, r, 500, unsafe);
     return;
   }
   member_change *c = calloc(1, sizeof *c);
@@ -255,6 +297,12 @@ void members_handle(server *s, http_req *r, const char *rest, size_t n) {
     return;
   }
   const node_member *cur = find(ms, nm, id);
+  if (!cur && r->method == HTTP_DELETE && node_member_removed(s->node, id)) {
+    char msg[80]; /* etcd's ErrIDRemoved (its PUT answers 500 there: 404 here, as unknown) */
+    snprintf(msg, sizeof msg, "Member permanently removed: %s", idtxt);
+    message(s, r, 410, msg);
+    return;
+  }
   if (!cur) {
     char msg[64];
     snprintf(msg, sizeof msg, "No such member: %s", idtxt);

@@ -391,6 +391,7 @@ static void process_ready(node *n) {
       raft_wal_set_conf(n->wal, &cs);
       if (node_member_decode(cc.context.base, cc.context.len, &mc) == 0)
         node_transport_conf(n, cc.type, &mc.m);
+      if (cc.type == RAFT_CONF_REMOVE_NODE) node_removed_note(n, cc.node_id);
       if (cc.type == RAFT_CONF_REMOVE_NODE && cc.node_id == n->cfg.id) n->removed = 1;
     }
     if (rd.n_committed && !node_apply_inline(n, rd.committed, rd.n_committed))
@@ -451,7 +452,8 @@ static void on_tick(uv_timer_t *t) {
   process_ready(n);
   if (n->removed && !n->removed_reported) {
     n->removed_reported = 1;
-    fprintf(stderr, "quorumd: this member was removed from the cluster; stopping\n");
+    fprintf(stderr, "quorumd: this member was removed from the cluster; stopping (to add it "
+                    "again: member add, an empty data dir, --initial-cluster-state existing)\n");
     raise(SIGTERM);
   }
 }
@@ -550,6 +552,7 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
   int rc = node_open_log(n, cfg, err, errlen);
   if (rc) goto fail;
   if ((rc = bootstrap(n, err, errlen))) goto fail;
+  node_removed_load(n);
   /* The store applied it, so it was committed, even if the hard state saying so was lost. */
   if (raft_wal_raise_commit(n->wal, store_applied(s))) {
     snprintf(err, errlen, "cannot write the raft hard state");
@@ -628,6 +631,7 @@ fail:
   pthread_mutex_destroy(&n->pmu);
   pthread_cond_destroy(&n->apply_cv);
   pthread_cond_destroy(&n->idle_cv);
+  free(n->removed_ids);
   free(n);
   return rc;
 }
@@ -687,6 +691,7 @@ void node_stop(node *n) {
   for (size_t i = 0; i < n->n_read_batches; i++) free(n->read_batches[i].ids);
   free(n->read_batches);
   free(n->reads_new);
+  free(n->removed_ids);
   free(n->props_new.v);
   uv_close((uv_handle_t *)&n->expire_timer, node_free_cb);
 }

@@ -47,8 +47,12 @@ static node_done *apply_entry(node *n, apply_item *e) {
         if (cc.type == RAFT_CONF_REMOVE_NODE) members_del_locked(n, cc.node_id);
         else node_members_set_locked(n, &mc.m);
         pthread_mutex_unlock(&n->mu);
-        if (cc.type == RAFT_CONF_REMOVE_NODE) store_member_del(n->s, cc.node_id);
-        else node_store_member_put(n, &mc.m);
+        if (cc.type == RAFT_CONF_REMOVE_NODE) {
+          store_member_del(n->s, cc.node_id);
+          store_removed_put(n->s, cc.node_id);
+        } else {
+          node_store_member_put(n, &mc.m);
+        }
       }
       if (mc.origin == n->cfg.id) {
         void *ctx = node_pend_take(n, cc.id);

@@ -133,6 +133,9 @@ struct node {
   node_peer_stats peer_stats[NODE_MAX_MEMBERS];
   size_t n_peer_stats;
 
+  uint64_t *removed_ids; /* members removed from the cluster (node_member.c), under mu */
+  size_t n_removed, cap_removed;
+
   pthread_mutex_t pmu; /* guards pend */
   pend_table pend;
 
@@ -163,6 +166,11 @@ int node_member_decode(const uint8_t *data, size_t len, node_member_ctx *mc);
 void node_publish_self(node *n);
 void node_store_member_put(node *n, const node_member *m);
 size_t node_store_members_load(node *n, node_member *out, size_t max);
+/* The removed members: noted as removals commit (raft thread), loaded from the store at start
+ * and after a snapshot; any thread (they take mu). */
+void node_removed_note(node *n, uint64_t id);
+void node_removed_load(node *n);
+bool node_removed_has(node *n, uint64_t id);
 /* --force-new-cluster at start, before the core is made (node_force.c). 0 or -errno + err. */
 int node_force_new_cluster(node *n, char *err, size_t errlen);
 

@@ -1,5 +1,6 @@
 /* node_member: member records — the msgpack context of membership changes and of the record a
- * member proposes to publish its name and client URLs — and that publication. */
+ * member proposes to publish its name and client URLs — and that publication; and the set of
+ * members removed from the cluster. */
 #include <errno.h>
 #include <msgpack.h>
 #include <stdlib.h>
@@ -112,3 +113,45 @@ size_t node_store_members_load(node *n, node_member *out, size_t max) {
   store_members_each(n->s, load_one, &c);
   return c.n;
 }
+
+static bool removed_has_locked(node *n, uint64_t id) {
+  for (size_t i = 0; i < n->n_removed; i++)
+    if (n->removed_ids[i] == id) return true;
+  return false;
+}
+
+static void removed_add_locked(node *n, uint64_t id) {
+  if (removed_has_locked(n, id)) return;
+  if (n->n_removed == n->cap_removed) {
+    size_t nc = n->cap_removed ? n->cap_removed * 2 : 8;
+    uint64_t *v = realloc(n->removed_ids, nc * sizeof *v);
+    if (!v) abort();
+    n->removed_ids = v;
+    n->cap_removed = nc;
+  }
+  n->removed_ids[n->n_removed++] = id;
+}
+
+void node_removed_note(node *n, uint64_t id) {
+  pthread_mutex_lock(&n->mu);
+  removed_add_locked(n, id);
+  pthread_mutex_unlock(&n->mu);
+}
+
+bool node_removed_has(node *n, uint64_t id) {
+  pthread_mutex_lock(&n->mu);
+  bool r = removed_has_locked(n, id);
+  pthread_mutex_unlock(&n->mu);
+  return r;
+}
+
+static void note_one(void *arg, uint64_t id) { removed_add_locked(arg, id); }
+
+void node_removed_load(node *n) {
+  pthread_mutex_lock(&n->mu);
+  n->n_removed = 0;
+  store_removed_each(n->s, note_one, n);
+  pthread_mutex_unlock(&n->mu);
+}
+
+bool node_member_removed(node *n, uint64_t id) { return node_removed_has(n, id); }

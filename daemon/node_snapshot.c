@@ -125,6 +125,7 @@ void node_snapshot_install(node *n, const raft_snapshot *snap) {
   }
   atomic_store(&n->synced_applied, snap->meta.index);
   refresh_members(n);
+  node_removed_load(n);
   node_notify_recovered(n);
   fprintf(stderr, "quorumd: installed a snapshot at index %" PRIu64 " (%zu bytes)\n",
           snap->meta.index, snap->data.len);

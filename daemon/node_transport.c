@@ -41,6 +41,14 @@ static void tr_on_snapshot_status(void *arg, uint64_t peer, bool ok) {
   raft_report_snapshot(n->r, peer, ok);
 }
 
+static bool tr_is_removed(void *arg, uint64_t id) { return node_removed_has(arg, id); }
+
+/* Another member says this one was removed (it was down when that was committed). */
+static void tr_on_removed(void *arg) {
+  node *n = arg;
+  n->removed = 1; /* the next tick stops the server */
+}
+
 static void add_peer(node *n, const node_member *m) {
   if (m->id == n->cfg.id || !n->tr) return;
   char addr[300];
@@ -81,7 +89,9 @@ int node_transport_start(node *n, char *err, size_t errlen) {
   raft_transport_callbacks cbs = {.arg = n,
                                   .on_message = tr_on_message,
                                   .on_unreachable = tr_on_unreachable,
-                                  .on_snapshot_status = tr_on_snapshot_status};
+                                  .on_snapshot_status = tr_on_snapshot_status,
+                                  .is_removed = tr_is_removed,
+                                  .on_removed = tr_on_removed};
   int rc = raft_transport_start(&n->rloop, &tc, &cbs, &n->tr);
   if (rc) {
     snprintf(err, errlen, "cannot listen for peers on %s: %s", listen, strerror(-rc));

@@ -119,6 +119,10 @@ int store_load_history(store *s, store_event ***out, size_t *n);
 void store_member_put(store *s, uint64_t id, const void *data, size_t len);
 void store_member_del(store *s, uint64_t id);
 void store_members_each(store *s, void (*fn)(void *arg, const void *data, size_t len), void *arg);
+/* Members removed from the cluster (ids are never reused): kept so that one started again with
+ * its old data dir can be told, however long after. */
+void store_removed_put(store *s, uint64_t id);
+void store_removed_each(store *s, void (*fn)(void *arg, uint64_t id), void *arg);
 void store_skip(store *s, uint64_t log_index);
 /* A snapshot is every record of the database, made in steps so that the long one can run on
  * another thread: begin (with nothing being applied) pins the store as it is; write produces

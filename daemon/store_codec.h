@@ -6,6 +6,8 @@
  *   'h' be64(etcd index % 1000)     -> event history entry: only in data dirs of older versions
  *                                      and in snapshots (store_history.c imports them)
  *   'm' name                        -> metadata (format, index, applied, ...)
+ *   'M' be64(member id)             -> member record (node_member.c's msgpack)
+ *   'R' be64(member id)             -> "" (a member removed from the cluster)
  *
  * enc() escapes 0x00 as 01 01 and 0x01 as 01 02, so a directory's children are one contiguous
  * range in name order, and its whole subtree is that range plus the range 'n' enc(dir) '/'. */

@@ -42,6 +42,27 @@ void store_members_each(store *s, void (*fn)(void *arg, const void *data, size_t
   leveldb_iter_destroy(it);
 }
 
+void store_removed_put(store *s, uint64_t id) {
+  char k[9];
+  member_key(k, id);
+  k[0] = 'R';
+  leveldb_writebatch_put(s->group, k, 9, "", 0);
+  s->group_dirty = 1;
+}
+
+void store_removed_each(store *s, void (*fn)(void *arg, uint64_t id), void *arg) {
+  leveldb_iterator_t *it = leveldb_create_iterator(s->db, s->ropts);
+  for (leveldb_iter_seek(it, "R", 1); leveldb_iter_valid(it); leveldb_iter_next(it)) {
+    size_t kl;
+    const char *k = leveldb_iter_key(it, &kl);
+    if (kl != 9 || k[0] != 'R') break;
+    uint64_t id = 0;
+    for (int i = 1; i <= 8; i++) id = id << 8 | (unsigned char)k[i];
+    fn(arg, id);
+  }
+  leveldb_iter_destroy(it);
+}
+
 void store_skip(store *s, uint64_t log_index) {
   if (log_index > s->apply_applied) s->apply_applied = log_index;
 }

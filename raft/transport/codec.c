@@ -13,6 +13,7 @@
 #define MESSAGE_FIELDS 13 /* type .. context */
 #define CHUNK_FIELDS 8
 #define ACK_FIELDS 4
+#define REMOVED_FIELDS 3
 #define ENTRY_FIELDS 4
 #define SNAPSHOT_FIELDS 4
 
@@ -187,6 +188,15 @@ int raft_codec_encode_snap_ack(raft_codec_buf *b, const raft_codec_snap_ack *a) 
   frame_begin(&w, &pk, &start, ACK_FIELDS, RAFT_CODEC_SNAP_ACK);
   msgpack_pack_uint64(&pk, a->snap_id);
   pack_bool(&pk, a->ok);
+  return frame_end(&w, start);
+}
+
+int raft_codec_encode_removed(raft_codec_buf *b, uint64_t member_id) {
+  codec_writer w = {b, 0};
+  msgpack_packer pk;
+  size_t start;
+  frame_begin(&w, &pk, &start, REMOVED_FIELDS, RAFT_CODEC_REMOVED);
+  msgpack_pack_uint64(&pk, member_id);
   return frame_end(&w, start);
 }
 
@@ -455,6 +465,12 @@ static int decode_ack(const msgpack_object *f, size_t n, raft_codec_frame *out) 
   return 0;
 }
 
+static int decode_removed(const msgpack_object *f, size_t n, raft_codec_frame *out) {
+  if (n != REMOVED_FIELDS || get_u64(&f[2], &out->removed_id) || out->removed_id == 0)
+    return -EINVAL;
+  return 0;
+}
+
 int raft_codec_decode(const uint8_t *payload, size_t len, raft_codec_frame *f) {
   msgpack_unpacked up;
   size_t off = 0;
@@ -486,6 +502,7 @@ int raft_codec_decode(const uint8_t *payload, size_t len, raft_codec_frame *f) {
     case RAFT_CODEC_MESSAGE: rc = decode_message(a, n, f); break;
     case RAFT_CODEC_SNAP_CHUNK: rc = decode_chunk(a, n, f); break;
     case RAFT_CODEC_SNAP_ACK: rc = decode_ack(a, n, f); break;
+    case RAFT_CODEC_REMOVED: rc = decode_removed(a, n, f); break;
     default: rc = -EINVAL; break;
   }
 out:

@@ -9,6 +9,8 @@
  *               reject_hint_term, entries, snapshot, context]
  *   SNAP_CHUNK [1, 3, snap_id, offset, total, last, message, data]
  *   SNAP_ACK   [1, 4, snap_id, ok]
+ *   REMOVED    [1, 5, member_id]   (the answer to a handshake from a member that was removed
+ *               from the cluster: "member_id is no longer a member"; the connection closes)
  *
  *   entries  = [[term, index, type, data], ...]       data, context: bin
  *   snapshot = nil | [index, term, [voter, ...], data]
@@ -42,6 +44,7 @@ typedef enum raft_codec_kind {
   RAFT_CODEC_MESSAGE = 2,
   RAFT_CODEC_SNAP_CHUNK = 3,
   RAFT_CODEC_SNAP_ACK = 4,
+  RAFT_CODEC_REMOVED = 5,
 } raft_codec_kind;
 
 /* Which outbound connection of the sender this is. */
@@ -73,7 +76,8 @@ typedef struct raft_codec_snap_ack {
 } raft_codec_snap_ack;
 
 /* A decoded frame. Which members are set depends on kind: handshake (HANDSHAKE), message
- * (MESSAGE, and SNAP_CHUNK when has_message), chunk (SNAP_CHUNK), ack (SNAP_ACK).
+ * (MESSAGE, and SNAP_CHUNK when has_message), chunk (SNAP_CHUNK), ack (SNAP_ACK), removed_id
+ * (REMOVED).
  * Ownership: every pointer inside (message.entries and their data, message.snapshot and its
  * data, message.context, chunk.data) points into one arena owned by the frame, independent of
  * the input buffer; raft_codec_frame_free releases it in one call. */
@@ -84,6 +88,7 @@ typedef struct raft_codec_frame {
   bool has_message;
   raft_codec_snap_chunk chunk;
   raft_codec_snap_ack ack;
+  uint64_t removed_id;
   void *arena;
 } raft_codec_frame;
 
@@ -104,6 +109,7 @@ int raft_codec_encode_message(raft_codec_buf *b, const raft_message *m);
 int raft_codec_encode_snap_chunk(raft_codec_buf *b, const raft_codec_snap_chunk *c,
                                  const raft_message *first);
 int raft_codec_encode_snap_ack(raft_codec_buf *b, const raft_codec_snap_ack *a);
+int raft_codec_encode_removed(raft_codec_buf *b, uint64_t member_id);
 
 /* Looks at the start of a byte stream. Returns 1 and sets *payload_len when a whole frame
  * (header + payload) is in the avail bytes at p, 0 when more bytes are needed, -EMSGSIZE when

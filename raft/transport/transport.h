@@ -14,6 +14,11 @@
  * drops the message; a lost connection drops everything queued on it (nothing is replayed).
  * Either way on_unreachable(peer) follows; Raft tolerates the loss.
  *
+ * Removed members. A handshake from a member that is_removed() names (removed from the
+ * cluster, ids are never reused) is answered with a REMOVED frame and the connection closes
+ * once it is written; a member that reads REMOVED naming itself on one of its outbound
+ * connections gets on_removed() (etcd answers 410 Gone there, and the member stops).
+ *
  * Snapshots. send() of a MSG_SNAP copies the snapshot, sends it in chunks of snap_chunk bytes,
  * and the receiver reassembles it and delivers one MSG_SNAP through on_message, then
  * acknowledges; on_snapshot_status(peer, ok) reports the ack, or a failure (connect or write
@@ -66,6 +71,8 @@ typedef struct raft_transport_callbacks {
   void (*on_message)(void *arg, const raft_message *m);
   void (*on_unreachable)(void *arg, uint64_t peer_id);
   void (*on_snapshot_status)(void *arg, uint64_t peer_id, bool ok);
+  bool (*is_removed)(void *arg, uint64_t member_id); /* may be NULL: nobody is */
+  void (*on_removed)(void *arg);                     /* may be NULL */
 } raft_transport_callbacks;
 
 /* Per-peer counters (for /v2/stats). "Sent" counts what the socket accepted. */

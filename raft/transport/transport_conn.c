@@ -97,11 +97,13 @@ static void write_cb(uv_write_t *req, int status) {
   rt_conn *c = f->conn;
   frame_written(c, f, status);
   bool chunk = f->kind == RAFT_CODEC_SNAP_CHUNK;
+  bool last = f->kind == RAFT_CODEC_REMOVED;
   rt_frame_free(f);
   if (status < 0) {
     if (!c->closing) rt_conn_close(c, 1, uv_strerror(status));
     return;
   }
+  if (last && !c->closing) rt_conn_close(c, 0, "told a removed member");
   if (chunk && !c->closing) rt_snap_chunk_written(c);
 }
 

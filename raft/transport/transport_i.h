@@ -57,6 +57,7 @@ struct rt_conn {
   bool tls_ready;   /* its handshake is done */
   /* inbound */
   bool handshaken;
+  bool refused; /* told it is removed: what it sends next is dropped until the close */
   uint64_t from;
   rt_snap_in snap_in;
   rt_conn *prev, *next; /* t->inbound list */

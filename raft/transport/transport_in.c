@@ -86,6 +86,21 @@ static void reject(rt_conn *c, raft_codec_frame *f, const char *fmt, ...) {
   rt_conn_close(c, 2, why);
 }
 
+/* Answers a removed member's handshake with REMOVED; write_cb closes the connection once the
+ * frame is out. */
+static void tell_removed(rt_conn *c) {
+  rt_log(c->t, 2, "member %" PRIx64 " was removed from the cluster: telling it so", c->from);
+  c->refused = true;
+  rt_frame *f = rt_frame_new();
+  if (!f || raft_codec_encode_removed(&f->buf, c->from) < 0) {
+    rt_frame_free(f);
+    rt_conn_close(c, 2, "cannot encode a REMOVED frame");
+    return;
+  }
+  f->kind = RAFT_CODEC_REMOVED;
+  rt_conn_write(c, f);
+}
+
 static bool check_handshake(rt_conn *c, raft_codec_frame *f) {
   const raft_transport_config *cfg = &c->t->cfg;
   const raft_codec_handshake *h = &f->handshake;
@@ -105,6 +120,12 @@ static bool check_handshake(rt_conn *c, raft_codec_frame *f) {
   }
   if (h->from == RAFT_NONE || h->from == cfg->self_id) {
     reject(c, f, "handshake with sender id %" PRIx64, h->from);
+    return false;
+  }
+  if (c->t->cbs.is_removed && c->t->cbs.is_removed(c->t->cbs.arg, h->from)) {
+    c->from = h->from;
+    raft_codec_frame_free(f);
+    tell_removed(c);
     return false;
   }
   c->handshaken = true;
@@ -217,6 +238,10 @@ static void on_chunk(rt_conn *c, raft_codec_frame *f, rt_peer *p) {
 
 void rt_in_on_frame(rt_conn *c, raft_codec_frame *f, size_t frame_bytes) {
   raft_transport *t = c->t;
+  if (c->refused) {
+    raft_codec_frame_free(f);
+    return;
+  }
   if (!c->handshaken) {
     check_handshake(c, f);
     return;

@@ -220,6 +220,15 @@ int rt_snap_send(rt_peer *p, const raft_message *m) {
 
 void rt_out_on_frame(rt_conn *c, raft_codec_frame *f) {
   rt_peer *p = c->peer;
+  if (f->kind == RAFT_CODEC_REMOVED) {
+    bool me = f->removed_id == c->t->cfg.self_id;
+    raft_codec_frame_free(f);
+    raft_transport *t = c->t;
+    rt_conn_close(c, 2, me ? "this member was removed from the cluster"
+                           : "REMOVED frame naming another member");
+    if (me && t->cbs.on_removed && !t->stopping) t->cbs.on_removed(t->cbs.arg);
+    return;
+  }
   bool ack = f->kind == RAFT_CODEC_SNAP_ACK;
   bool ok = f->ack.ok;
   uint64_t id = f->ack.snap_id;

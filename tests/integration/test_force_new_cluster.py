@@ -3,8 +3,9 @@
 What an operator relies on, as with etcd: the one member left restarts with the flag as a
 one-member cluster with every committed key (same indexes, same cluster id), the others gone
 from /v2/members; a write that never reached a quorum (its client got no answer) does not
-come back; writes work at once; the member stays alone when restarted without the flag; and
-the cluster can be grown again with POST /v2/members.
+come back; writes work at once; a removed member started again with its old data is told so
+and stops; the member stays alone when restarted without the flag; and the cluster can be
+grown again with POST /v2/members.
 """
 import json
 import re
@@ -36,6 +37,18 @@ def wait_for(pred, timeout=10.0, what="condition"):
             return
         time.sleep(0.05)
     raise AssertionError("timed out waiting for " + what)
+
+
+def assert_told_removed_and_stops(m, timeout=15.0):
+    """Starts m (a member no longer in the cluster, with its old data dir): it must stop by
+    itself, exit status 0, saying why."""
+    try:
+        m.start(timeout=timeout)  # ready only if it is told late; it may stop during start-up
+    except cluster.ServerStartError:
+        pass
+    m.proc.wait(timeout=timeout)
+    assert m.proc.returncode == 0, m.log_text()
+    assert "this member was removed from the cluster; stopping" in m.log_text(), m.log_text()
 
 
 def members(m):
@@ -80,6 +93,13 @@ def test_the_last_member_restarts_alone_with_every_committed_key(make_cluster):
     assert int(hdr["x-etcd-index"]) > index
     st, _, body = leader.keys("GET", "/f/after", params={"quorum": "true"})
     assert st == 200 and body["node"]["value"] == "alone"
+
+    # A removed member started again with its old data dir is told so by the survivor, and
+    # stops instead of running beside the cluster with its old view.
+    old = [x for x in c.members if x is not leader][0]
+    assert_told_removed_and_stops(old)
+    assert members(leader) == [(leader.name, leader.peer_url)]
+    assert leader.keys("GET", "/f/after")[0] == 200
 
     # Without the flag: still alone, nothing lost, nothing removed again.
     leader.extra_args = [a for a in leader.extra_args if a != "--force-new-cluster"]

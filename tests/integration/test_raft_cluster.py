@@ -15,6 +15,8 @@ import pytest
 import cluster
 from raft_cluster import ClusterFactory
 
+ELECTION_S = 0.5  # raft_cluster.ELECTION_MS
+
 pytestmark = pytest.mark.skipif(cluster.is_etcd_target(), reason="quorumd clusters only")
 
 
@@ -367,14 +369,97 @@ def test_members_are_added_and_removed_under_load(make_cluster):
     ms = json.loads(leader.request("GET", "/v2/members")[2])["members"]
     assert vid not in [x["id"] for x in ms] and len(ms) == 3
     wait_for(lambda: not victim.running(), timeout=10, what="the removed member stops")
+    # Removed for good (etcd's 410); an id that never was a member is 404.
     st, _, body = leader.request("DELETE", "/v2/members/" + vid)
-    assert st == 404 and json.loads(body)["message"] == "No such member: " + vid
+    assert st == 410 and json.loads(body)["message"] == "Member permanently removed: " + vid
+    st, _, body = leader.request("DELETE", "/v2/members/1234")
+    assert st == 404 and json.loads(body)["message"] == "No such member: 1234"
     st, _, _ = put(c.leader(), "/after-remove", "ok")
     assert st == 201
     writers.__exit__()
     assert len(writers.acked) > 20, len(writers.acked)
     for m in c.running():
         check_all_present(m, writers.acked)
+
+
+def test_a_member_removed_while_down_is_told_so_and_stops(make_cluster):
+    c = make_cluster(3).start()
+    leader = c.leader()
+    victim = c.followers(leader)[0]
+    vid = victim.member_id()
+    victim.kill9()
+    st, _, body = leader.request("DELETE", "/v2/members/" + vid)
+    assert st == 204, body
+    st, _, body = put(leader, "/after", "two")
+    assert st == 201, body
+    # Started again with its old data dir (which still lists three members), it must not run
+    # beside the cluster with its old view: a member tells it, and it stops by itself.
+    try:
+        victim.start(timeout=15)
+    except cluster.ServerStartError:
+        pass  # told during start-up
+    victim.proc.wait(timeout=15)
+    log = victim.log_text()
+    assert victim.proc.returncode == 0, log
+    assert "this member was removed from the cluster; stopping" in log, log
+    assert "member %s was removed from the cluster: telling it so" % vid.lstrip("0") in c.logs()
+    ms = json.loads(c.leader().request("GET", "/v2/members")[2])["members"]
+    assert sorted(x["name"] for x in ms) == sorted(m.name for m in c.members if m is not victim)
+    st, _, body = put(c.leader(), "/after", "still-two")
+    assert st == 200, body
+
+
+def add_member(m, peer_url):
+    return m.request("POST", "/v2/members", body=json.dumps({"peerURLs": [peer_url]}),
+                     headers={"Content-Type": "application/json"})
+
+
+def test_strict_reconfig_check_refuses_changes_that_lose_the_quorum(make_cluster):
+    c = make_cluster(3).start()
+    leader = c.leader()
+    follower = c.followers(leader)[0]
+    # One member added and not started: 3 of 4 started, a quorum of 4. A second one would
+    # make 3 of 5 started members... still a quorum; a third, 3 of 6, would not.
+    ids = []
+    for port in (cluster.free_port(), cluster.free_port()):
+        st, _, body = add_member(follower, "http://127.0.0.1:%d" % port)
+        assert st == 201, body
+        ids.append(json.loads(body)["id"])
+    st, _, body = add_member(follower, "http://127.0.0.1:%d" % cluster.free_port())
+    assert st == 500, body
+    assert json.loads(body)["message"] == \
+        "etcdserver: re-configuration failed due to not enough started members"
+    assert len(json.loads(leader.request("GET", "/v2/members")[2])["members"]) == 5
+    # The two never started go again (removing a member that is down is always allowed).
+    for mid in ids:
+        st, _, body = leader.request("DELETE", "/v2/members/" + mid)
+        assert st == 204, body
+    # With one of three down, removing a live one would leave one of two: refused by the
+    # leader, which sees who answers; removing the one that is down is allowed.
+    down = c.followers(leader)[1]
+    down_id = down.member_id()
+    down.kill9()
+    time.sleep(2 * ELECTION_S)  # the leader notices it is gone (check quorum)
+    st, _, body = leader.request("DELETE", "/v2/members/" + follower.member_id())
+    assert st == 500 and json.loads(body)["message"] == "etcdserver: unhealthy cluster", body
+    st, _, body = leader.request("DELETE", "/v2/members/" + down_id)
+    assert st == 204, body
+    ms = json.loads(leader.request("GET", "/v2/members")[2])["members"]
+    assert sorted(x["name"] for x in ms) == sorted([leader.name, follower.name])
+    st, _, body = put(leader, "/two-left", "ok")
+    assert st == 201, body
+    # --strict-reconfig-check=false lets an operator do it anyway (etcd's flag).
+    # The check is made by the member that takes the request.
+    loose = leader
+    loose.extra_args = list(loose.extra_args) + ["--strict-reconfig-check=false"]
+    loose.restart()
+    c.leader(among=[loose, follower])
+    st, _, body = add_member(loose, "http://127.0.0.1:%d" % cluster.free_port())
+    assert st == 201, body  # 2 of 3 started: allowed strictly too
+    st, _, body = add_member(follower, "http://127.0.0.1:%d" % cluster.free_port())
+    assert st == 500, body  # 2 of 4 started: refused by a strict member
+    st, _, body = add_member(loose, "http://127.0.0.1:%d" % cluster.free_port())
+    assert st == 201, body  # ... and done by the loose one
 
 
 def test_the_whole_cluster_restarts_with_every_key(make_cluster):
@@ -503,6 +588,10 @@ def test_a_one_member_cluster_grows_to_three(make_cluster):
         new.state = "existing"
         new.start()
         wait_for(lambda: new.keys("GET", "/grow")[0] == 200, what=name + " catches up")
+        # Started (its name published) before the next change: --strict-reconfig-check
+        # counts started members.
+        wait_for(lambda: all(x["name"] for x in json.loads(
+            c.leader().request("GET", "/v2/members")[2])["members"]), what=name + " named")
     ms = json.loads(c.leader().request("GET", "/v2/members")[2])["members"]
     assert sorted(x["name"] for x in ms) == ["m0", "m1", "m2"]
     # Three members now: one may fail.

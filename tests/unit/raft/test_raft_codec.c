@@ -216,6 +216,16 @@ static void test_handshake_and_ack_roundtrip(void **state) {
   assert_int_equal(f.kind, RAFT_CODEC_SNAP_ACK);
   assert_true(f.ack.snap_id == 77 && f.ack.ok);
   raft_codec_frame_free(&f);
+  /* REMOVED names the member told; member 0 is no member and does not decode. */
+  b.len = 0;
+  assert_int_equal(raft_codec_encode_removed(&b, 0xabcdef0123456789ULL), 0);
+  assert_int_equal(decode_copy(&b, &f), 0);
+  assert_int_equal(f.kind, RAFT_CODEC_REMOVED);
+  assert_true(f.removed_id == 0xabcdef0123456789ULL);
+  raft_codec_frame_free(&f);
+  b.len = 0;
+  assert_int_equal(raft_codec_encode_removed(&b, 0), 0);
+  assert_int_equal(decode_copy(&b, &f), -EINVAL);
   free(b.base);
 }
 

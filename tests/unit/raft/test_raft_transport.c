@@ -461,6 +461,34 @@ static void test_snapshot_failures(void **state) {
 }
 
 /* The drop hook on member 1 for member 2 cuts both directions at member 1, and heals. */
+static bool told(fixture *f, void *arg) {
+  (void)f;
+  return ((node *)arg)->told_removed > 0;
+}
+
+/* A member the receiver knows was removed gets REMOVED for its handshake: nothing it sends is
+ * delivered, it is told (on_removed), and a member told about another id is not. */
+static void test_removed_member_is_told(void **state) {
+  fixture *f = *state;
+  start_cluster(f, 3);
+  f->n[2].removed_peer = 1;
+  raft_message hb = heartbeat(1, 2, 4);
+  assert_int_equal(raft_transport_send(f->n[1].t, &hb), 0);
+  assert_true(run_until(f, told, &f->n[1], 5000));
+  assert_int_equal(f->n[1].told_removed, 1);
+  assert_int_equal(f->n[2].n_got, 0);
+  assert_true(f->n[2].warnings >= 1); /* "member 1 was removed ...: telling it so" */
+  /* Member 3 still talks to 2, and 1 to 3. */
+  raft_message hb3 = heartbeat(3, 2, 4);
+  assert_int_equal(raft_transport_send(f->n[3].t, &hb3), 0);
+  wait_got(f, 2, 1);
+  raft_message hb13 = heartbeat(1, 3, 4);
+  assert_int_equal(raft_transport_send(f->n[1].t, &hb13), 0);
+  wait_got(f, 3, 1);
+  assert_int_equal(f->n[1].told_removed, 1);
+  assert_int_equal(f->n[3].told_removed + f->n[2].told_removed, 0);
+}
+
 static void test_drop_hook(void **state) {
   fixture *f = *state;
   start_cluster(f, 3);
@@ -641,6 +669,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_snapshot_several_mib, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_failures, setup, teardown),
       cmocka_unit_test_setup_teardown(test_drop_hook, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_removed_member_is_told, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rtt_update_remove_stop, setup, teardown),
       cmocka_unit_test_setup_teardown(test_backoff_spaces_attempts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stop_inside_callback, setup, teardown),

@@ -43,6 +43,8 @@ typedef struct node {
   unsigned unreachable[MAX_NODES + 1]; /* by peer id */
   int snap_ok[MAX_NODES + 1], snap_fail[MAX_NODES + 1];
   unsigned warnings; /* log lines at level >= 2 */
+  uint64_t removed_peer; /* is_removed() answers true for it (0: nobody) */
+  unsigned told_removed; /* on_removed() calls */
   char last_log[320];
 } node;
 
@@ -152,6 +154,16 @@ TF_UNUSED static void on_snapshot_status(void *arg, uint64_t peer, bool ok) {
   else n->snap_fail[peer]++;
 }
 
+TF_UNUSED static bool is_removed(void *arg, uint64_t id) {
+  node *n = arg;
+  return n->removed_peer && id == n->removed_peer;
+}
+
+TF_UNUSED static void on_removed(void *arg) {
+  node *n = arg;
+  n->told_removed++;
+}
+
 TF_UNUSED static void on_log(void *arg, int level, const char *text) {
   node *n = arg;
   if (level >= 2) n->warnings++;
@@ -184,7 +196,8 @@ TF_UNUSED static int setup(void **state) {
 
 TF_UNUSED static void node_start(fixture *f, int i) {
   node *n = &f->n[i];
-  raft_transport_callbacks cbs = {n, on_message, on_unreachable, on_snapshot_status};
+  raft_transport_callbacks cbs = {n, on_message, on_unreachable, on_snapshot_status, is_removed,
+                                  on_removed};
   assert_int_equal(raft_transport_start(&f->loop, &n->cfg, &cbs, &n->t), 0);
   n->port = raft_transport_listen_port(n->t);
   assert_true(n->port > 0);
