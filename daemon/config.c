@@ -69,6 +69,7 @@ static const flag_def flag_table[] = {
     {"peer-client-cert-auth", K_BOOL, 0, OFF(peer_client_cert_auth), NULL},
     {"auto-tls", K_BOOL, 0, OFF(auto_tls), NULL},
     {"force-new-cluster", K_BOOL, 0, OFF(force_new_cluster), NULL},
+    {"wal-dir", K_STR, 0, OFF(wal_dir), NULL},
     {"strict-reconfig-check", K_BOOL, 0, OFF(strict_reconfig_check), NULL},
     {"peer-auto-tls", K_BOOL, 0, OFF(peer_auto_tls), NULL},
     {"version", K_BOOL, F_NOENV, OFF(show_version), NULL},
@@ -78,7 +79,6 @@ static const flag_def flag_table[] = {
     /* etcd 3.4 flags accepted and ignored: member */
     {"config-file", K_NO_VALUE, 0, 0,
      "configuration files are not supported: give the settings as flags or ETCD_* variables"},
-    {"wal-dir", K_IGN_VALUE, 0, 0, NULL},
     {"listen-metrics-urls", K_IGN_VALUE, 0, 0, NULL},
     {"max-snapshots", K_IGN_VALUE, 0, 0, NULL},
     {"max-wals", K_IGN_VALUE, 0, 0, NULL},
@@ -763,6 +763,7 @@ void config_free(config *cfg) {
   }
   free(cfg->name);
   free(cfg->data_dir);
+  free(cfg->wal_dir);
   urls_clear(&cfg->listen_client);
   urls_clear(&cfg->advertise_client);
   urls_clear(&cfg->listen_peer);
@@ -799,6 +800,8 @@ const char *config_usage(void) {
          "      Comma-separated URLs to listen on for client traffic.\n"
          "  --listen-peer-urls 'http://localhost:2380'\n"
          "      Comma-separated URLs to listen on for peer traffic.\n"
+         "  --wal-dir ''\n"
+         "      Path to a dedicated directory for the Raft log (default: DATA-DIR/wal).\n"
          "  --snapshot-count '100000'\n"
          "      Number of committed transactions to trigger a snapshot to disk.\n"
          "  --heartbeat-interval '100'\n"

@@ -16,6 +16,7 @@ typedef struct config_urls {
 typedef struct config {
   char *name;                    /* --name, default "default" */
   char *data_dir;                /* --data-dir, default "${name}.quorumd" */
+  char *wal_dir;                 /* --wal-dir: the Raft log's directory (NULL/"": DATA-DIR/wal) */
   config_urls listen_client;     /* --listen-client-urls, default http://localhost:2379 */
   config_urls advertise_client;  /* --advertise-client-urls, default http://localhost:2379 */
   config_urls listen_peer;       /* --listen-peer-urls, default http://localhost:2380 */

@@ -108,8 +108,9 @@ static int read_meta(const char *dir, datadir *d, char *err, size_t errlen) {
   return 0;
 }
 
-int datadir_open(datadir *d, const char *dir, const char *name, const char *peer_urls,
-                 const char *cluster_seed, const char *token, char *err, size_t errlen) {
+int datadir_open(datadir *d, const char *dir, const char *wal_dir, const char *name,
+                 const char *peer_urls, const char *cluster_seed, const char *token, char *err,
+                 size_t errlen) {
   memset(d, 0, sizeof *d);
   char first[256] = "";
   struct stat st;
@@ -147,7 +148,9 @@ int datadir_open(datadir *d, const char *dir, const char *name, const char *peer
     d->created = 1;
   }
   if (snprintf(d->tree_path, sizeof d->tree_path, "%s/tree", dir) >= (int)sizeof d->tree_path ||
-      snprintf(d->log_path, sizeof d->log_path, "%s/wal", dir) >= (int)sizeof d->log_path ||
+      (wal_dir && *wal_dir
+           ? snprintf(d->log_path, sizeof d->log_path, "%s", wal_dir)
+           : snprintf(d->log_path, sizeof d->log_path, "%s/wal", dir)) >= (int)sizeof d->log_path ||
       snprintf(d->old_log_path, sizeof d->old_log_path, "%s/log", dir) >=
           (int)sizeof d->old_log_path) {
     snprintf(err, errlen, "data dir path too long");
@@ -156,8 +159,8 @@ int datadir_open(datadir *d, const char *dir, const char *name, const char *peer
   if (!d->created && (access(d->tree_path, F_OK) != 0 ||
                       (access(d->log_path, F_OK) != 0 && access(d->old_log_path, F_OK) != 0))) {
     snprintf(err, errlen,
-             "data dir %s has a format record but its databases (tree/, wal/) are missing; "
-             "refusing to start", dir);
+             "data dir %s has a format record but its databases (tree/, %s) are missing; "
+             "refusing to start", dir, wal_dir && *wal_dir ? d->log_path : "wal/");
     return -ENOENT;
   }
   return 0;

@@ -19,9 +19,11 @@ typedef struct datadir {
 
 /* Opens or initialises dir. For a new directory the member id is derived from peer_urls
  * (comma-joined) and token, the cluster id from cluster_seed (the initial members' ids) and
- * token. Returns 0 or negative errno with a one-line message in err. */
-int datadir_open(datadir *d, const char *dir, const char *name, const char *peer_urls,
-                 const char *cluster_seed, const char *token, char *err, size_t errlen);
+ * token. wal_dir (NULL or "": dir/wal) is where the raft log lives. Returns 0 or negative
+ * errno with a one-line message in err. */
+int datadir_open(datadir *d, const char *dir, const char *wal_dir, const char *name,
+                 const char *peer_urls, const char *cluster_seed, const char *token, char *err,
+                 size_t errlen);
 
 /* FNV-1a, 64-bit, used to derive ids. */
 uint64_t datadir_hash(const char *s, uint64_t seed);

@@ -229,7 +229,7 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
    * same one; members are still told apart by their ids (peer URLs and token). */
   const char *cseed = "quorumd-cluster";
   datadir dd;
-  rc = datadir_open(&dd, cfg->data_dir, cfg->name, me->peer_urls, cseed,
+  rc = datadir_open(&dd, cfg->data_dir, cfg->wal_dir, cfg->name, me->peer_urls, cseed,
                     cfg->initial_cluster_token, err, errlen);
   if (rc) return rc;
   s->member_id = dd.member_id;

@@ -172,7 +172,7 @@ static int list_segments(raft_wal *w, uint64_t **seqs, size_t *n) {
     (*seqs)[(*n)++] = seq;
   }
   closedir(d);
-  qsort(*seqs, *n, sizeof **seqs, cmp_u64);
+  if (*n > 1) qsort(*seqs, *n, sizeof **seqs, cmp_u64);
   return 0;
 }
 

@@ -122,8 +122,8 @@ void wal_segs_push(raft_wal *w, uint64_t seq, int fd) {
 }
 
 /* Makes segment seq the one written: a file (the spare when ready, else a fresh zero-filled
- * one), renamed into place with the directory synced, then its header and START record,
- * synced. The previous segment, if any, must already be sealed and synced. */
+ * one) gets its header and START record, synced, then is renamed into place with the
+ * directory synced. The previous segment, if any, must already be sealed and synced. */
 int wal_new_segment(raft_wal *w, uint64_t seq) {
   char path[4096], spare[4096];
   wal_seg_path(w, seq, path, sizeof path);
@@ -140,8 +140,9 @@ int wal_new_segment(raft_wal *w, uint64_t seq) {
   pthread_mutex_lock(&w->mu);
   w->spare = SPARE_NONE;
   pthread_mutex_unlock(&w->mu);
-  if (rename(spare, path) != 0 || fsync(w->dir_fd) != 0) return -errno;
-  int fd = open(path, O_RDWR | O_CLOEXEC);
+  /* Header and START go into the spare before it gets its name: a segment file never exists
+   * without them (a crash in between leaves a spare, which open deletes). */
+  int fd = open(spare, O_RDWR | O_CLOEXEC);
   if (fd < 0) return -errno;
   uint8_t h[HEADER_BYTES];
   memcpy(h, WAL_MAGIC, 8);
@@ -153,6 +154,7 @@ int wal_new_segment(raft_wal *w, uint64_t seq) {
   wal_rec_start(w, seq);
   rc = wal_write_all(fd, w->buf, w->buf_len, 0);
   if (!rc && w->sync && fdatasync(fd) != 0) rc = -errno;
+  if (!rc && (rename(spare, path) != 0 || fsync(w->dir_fd) != 0)) rc = -errno;
   if (rc) {
     close(fd);
     w->buf_len = 0;

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -381,6 +383,29 @@ void raft_wal_close(raft_wal *w) {
   free(w);
 }
 
+/* Whether dir holds nothing but perhaps a spare (a directory made ready for the log, e.g. for
+ * --wal-dir, or a creation in place cut short before its first segment). */
+static bool dir_empty(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return false;
+  bool empty = true;
+  struct dirent *e;
+  while (empty && (e = readdir(d)) != NULL)
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, SPARE_NAME))
+      empty = false;
+  closedir(d);
+  return empty;
+}
+
+/* One process per log: an advisory lock on the directory, held while it is open. */
+static int lock_dir(raft_wal *w, char *err, size_t errlen) {
+  if (flock(w->dir_fd, LOCK_EX | LOCK_NB) == 0) return 0;
+  int rc = -errno;
+  snprintf(err, errlen, "the raft log in %s is locked by another process (%s)", w->dir,
+           strerror(errno));
+  return rc == -EWOULDBLOCK ? -EBUSY : rc;
+}
+
 int raft_wal_open(raft_wal **out, const char *dir, const raft_wal_opts *opts, char *err,
                   size_t errlen) {
   raft_wal *w = calloc(1, sizeof *w);
@@ -418,6 +443,7 @@ int raft_wal_open(raft_wal **out, const char *dir, const raft_wal_opts *opts, ch
   if (fresh) {
     rc = wal_create_fresh(w, dir);
     if (rc) snprintf(err, errlen, "cannot create the raft log in %s: %s", dir, strerror(-rc));
+    else rc = lock_dir(w, err, errlen);
   } else {
     w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (w->dir_fd < 0) {
@@ -426,10 +452,21 @@ int raft_wal_open(raft_wal **out, const char *dir, const raft_wal_opts *opts, ch
       raft_wal_close(w);
       return rc;
     }
+    if ((rc = lock_dir(w, err, errlen))) {
+      raft_wal_close(w);
+      return rc;
+    }
     char spare[4096];
     snprintf(spare, sizeof spare, "%s/%s", dir, SPARE_NAME);
     unlink(spare); /* a spare is never needed to read the log */
-    rc = wal_load(w, err, errlen);
+    if (opts->create && dir_empty(dir)) {
+      /* An empty directory given for a new log: the first segment is made in place (made
+       * whole as a spare, then renamed: a crash leaves the directory empty again). */
+      rc = wal_new_segment(w, 1);
+      if (rc) snprintf(err, errlen, "cannot create the raft log in %s: %s", dir, strerror(-rc));
+    } else {
+      rc = wal_load(w, err, errlen);
+    }
   }
   if (rc) {
     raft_wal_close(w);

@@ -189,3 +189,37 @@ def test_sigterm_exits_cleanly(make_server):
     assert s.keys("PUT", "/x", form={"value": "1"})[0] == 201
     s.proc.terminate()
     assert s.proc.wait(10) == 0
+
+
+def test_wal_dir_holds_the_raft_log(tmp_path, make_server):
+    """--wal-dir (etcd's): the Raft log goes there (an empty directory made ready for it is
+    fine), the data dir has no wal/; a restart with it keeps every write; without it the data
+    dir is refused (its log is elsewhere) and left as it is; a second daemon cannot use a
+    log in use."""
+    wal = tmp_path / "fast" / "wal"
+    wal.mkdir(parents=True)
+    s = make_server(extra_args=["--wal-dir", str(wal)])
+    for i in range(5):
+        assert s.keys("PUT", "/w/k%d" % i, form={"value": "v%d" % i})[0] == 201
+    names = os.listdir(wal)
+    assert any(n.endswith(".wal") for n in names), names
+    assert not os.path.exists(os.path.join(s.data_dir, "wal"))
+    # Another member's data dir with the same log directory: refused while it is in use.
+    r = run(["--name", "other", "--data-dir", str(tmp_path / "other"), "--wal-dir", str(wal),
+             "--listen-client-urls", "http://127.0.0.1:%d" % cluster.free_port(),
+             "--advertise-client-urls", "http://127.0.0.1:1",
+             "--listen-peer-urls", "http://127.0.0.1:%d" % cluster.free_port()])
+    assert r.returncode != 0
+    assert "locked by another process" in r.stderr, r.stderr
+    s.restart()
+    st, _, body = s.keys("GET", "/w", params={"recursive": "true", "sorted": "true"})
+    assert st == 200
+    assert [n["value"] for n in body["node"]["nodes"]] == ["v%d" % i for i in range(5)]
+    s.stop()
+    before = tree_digest(s.data_dir)
+    argv = s.argv()
+    k = argv.index("--wal-dir")
+    r = run(argv[1:k] + argv[k + 2:])
+    assert r.returncode != 0
+    assert "missing" in r.stderr and "wal/" in r.stderr, r.stderr
+    assert tree_digest(s.data_dir) == before

@@ -396,7 +396,7 @@ static void test_ignored_etcd_flags(void **state) {
   (void)state;
   config cfg;
   parse_ok(&cfg,
-           ARGV("--wal-dir", "/w", "--max-snapshots=5", "--max-wals", "5",
+           ARGV("--max-snapshots=5", "--max-wals", "5",
                 "--quota-backend-bytes=8589934592", "--backend-batch-limit", "10",
                 "--backend-batch-interval=10ms", "--max-txn-ops", "128",
                 "--grpc-keepalive-min-time=5s", "--grpc-keepalive-interval", "2h",
@@ -426,12 +426,12 @@ static void test_ignored_etcd_flags(void **state) {
   assert_int_equal(cfg.snapshot_count, 100000);
   config_free(&cfg);
   /* An ignored flag that takes a value consumes the next argument, even a flag-looking one. */
-  parse_ok(&cfg, ARGV("--wal-dir", "--name", "--max-wals=5"));
+  parse_ok(&cfg, ARGV("--max-wals", "--name", "--max-snapshots=5"));
   assert_string_equal(cfg.name, "default");
   config_free(&cfg);
   /* Ignored flags can come from the environment too. */
   char err[256] = "";
-  assert_int_equal(parse(&cfg, ARGV("--name=x"), ENVP("ETCD_ENABLE_V2=true", "ETCD_WAL_DIR=/w"),
+  assert_int_equal(parse(&cfg, ARGV("--name=x"), ENVP("ETCD_ENABLE_V2=true", "ETCD_MAX_WALS=5"),
                          err, sizeof err),
                    0);
   config_free(&cfg);
@@ -515,6 +515,14 @@ static void test_unsupported_modes_refused(void **state) {
   config cfg;
   parse_ok(&cfg, ARGV("--proxy=off", "--discovery=", "--force-new-cluster"));
   assert_int_equal(cfg.force_new_cluster, 1);
+  assert_null(cfg.wal_dir);
+  config_free(&cfg);
+  parse_ok(&cfg, ARGV("--wal-dir", "/fast/wal"));
+  assert_string_equal(cfg.wal_dir, "/fast/wal");
+  config_free(&cfg);
+  char err[256];
+  assert_int_equal(parse(&cfg, ARGV("--name=x"), ENVP("ETCD_WAL_DIR=/w2"), err, sizeof err), 0);
+  assert_string_equal(cfg.wal_dir, "/w2");
   config_free(&cfg);
   parse_ok(&cfg, ARGV("--name=x"));
   assert_int_equal(cfg.force_new_cluster, 0);

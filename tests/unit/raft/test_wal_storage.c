@@ -36,6 +36,46 @@ static void wal_fresh_open(void **state) {
   assert_true(fx_segments(f) >= 1);
 }
 
+/* An empty directory made ready for the log (--wal-dir) gets its first segment in place; a
+ * spare left there by a creation cut short does not count. One process at a time: a second
+ * open of a log in use is -EBUSY, and works again once the first is closed. */
+static void wal_in_empty_dir_and_locked(void **state) {
+  wfx *f = *state;
+  assert_int_equal(mkdir(f->dir, 0755), 0);
+  char spare[600];
+  snprintf(spare, sizeof spare, "%s/prealloc.tmp", f->dir);
+  FILE *fp = fopen(spare, "w");
+  assert_non_null(fp);
+  fclose(fp);
+  fx_start(f, SEG_MED, true);
+  assert_int_equal(fx_segments(f), 1);
+  save_ok(f, &(raft_hard_state){1, 1, 0}, NULL, NULL, 0);
+  char err[256] = "";
+  raft_wal *w2 = NULL;
+  raft_wal_opts o = {.create = true, .sync = true, .segment_bytes = SEG_MED};
+  assert_int_equal(raft_wal_open(&w2, f->dir, &o, err, sizeof err), -EBUSY);
+  assert_non_null(strstr(err, "locked by another process"));
+  assert_null(w2);
+  fx_reopen(f); /* the lock went with the close */
+  check_wal(f, true);
+  assert_int_equal(raft_wal_last_index(f->w), 0);
+  /* A directory that holds something else is not a log, create or not. */
+  fx_close(f);
+  char other[600];
+  snprintf(other, sizeof other, "%s/../other", f->dir);
+  assert_int_equal(mkdir(other, 0755), 0);
+  char junk[700];
+  snprintf(junk, sizeof junk, "%s/notes.txt", other);
+  fp = fopen(junk, "w");
+  assert_non_null(fp);
+  fclose(fp);
+  assert_int_equal(raft_wal_open(&w2, other, &o, err, sizeof err), -EIO);
+  assert_non_null(strstr(err, "no segments"));
+  unlink(junk);
+  rmdir(other);
+  fx_open(f);
+}
+
 /* ---- 2. a round trip through close/reopen; entries()'s limits and errors ---- */
 
 static int snap_calls;
@@ -521,6 +561,7 @@ static void wal_random_differential(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       T(wal_fresh_open),
+      T(wal_in_empty_dir_and_locked),
       T(wal_save_reopen_roundtrip),
       T(wal_truncate_suffix),
       T(wal_truncate_across_segments),
