@@ -47,6 +47,7 @@ static const flag_def flag_table[] = {
     {"listen-client-urls", K_URLS, 0, OFF(listen_client), NULL},
     {"advertise-client-urls", K_URLS, 0, OFF(advertise_client), NULL},
     {"listen-peer-urls", K_URLS, 0, OFF(listen_peer), NULL},
+    {"listen-metrics-urls", K_URLS, 0, OFF(listen_metrics), NULL},
     {"initial-advertise-peer-urls", K_URLS, 0, OFF(advertise_peer), NULL},
     {"initial-cluster", K_STR, 0, OFF(initial_cluster), NULL},
     {"initial-cluster-state", K_STR, 0, OFF(initial_cluster_state), "new|existing"},
@@ -79,7 +80,6 @@ static const flag_def flag_table[] = {
     /* etcd 3.4 flags accepted and ignored: member */
     {"config-file", K_NO_VALUE, 0, 0,
      "configuration files are not supported: give the settings as flags or ETCD_* variables"},
-    {"listen-metrics-urls", K_IGN_VALUE, 0, 0, NULL},
     {"max-snapshots", K_IGN_VALUE, 0, 0, NULL},
     {"max-wals", K_IGN_VALUE, 0, 0, NULL},
     {"initial-election-tick-advance", K_IGN_BOOL, 0, 0, NULL},
@@ -701,6 +701,13 @@ static int check_tls(const config *cfg, char *err, size_t errlen) {
       }
     }
   }
+  for (size_t i = 0; i < cfg->listen_metrics.n; i++) {
+    if (is_https(cfg->listen_metrics.url[i])) {
+      return fail(err, errlen, -EINVAL,
+                  "--listen-metrics-urls %s: only http:// metrics URLs are supported",
+                  cfg->listen_metrics.url[i]);
+    }
+  }
   if (cfg->client_cert_auth && !is_set(cfg->cert_file)) { /* (not with a self-signed one) */
     return fail(err, errlen, -EINVAL,
                 "--client-cert-auth needs TLS: --cert-file and --key-file and an https:// "
@@ -767,6 +774,7 @@ void config_free(config *cfg) {
   urls_clear(&cfg->listen_client);
   urls_clear(&cfg->advertise_client);
   urls_clear(&cfg->listen_peer);
+  urls_clear(&cfg->listen_metrics);
   urls_clear(&cfg->advertise_peer);
   free(cfg->initial_cluster);
   free(cfg->initial_cluster_state);
@@ -802,6 +810,8 @@ const char *config_usage(void) {
          "      Comma-separated URLs to listen on for peer traffic.\n"
          "  --wal-dir ''\n"
          "      Path to a dedicated directory for the Raft log (default: DATA-DIR/wal).\n"
+         "  --listen-metrics-urls ''\n"
+         "      Comma-separated http:// URLs that serve only /metrics and /health.\n"
          "  --snapshot-count '100000'\n"
          "      Number of committed transactions to trigger a snapshot to disk.\n"
          "  --heartbeat-interval '100'\n"

@@ -20,6 +20,7 @@ typedef struct config {
   config_urls listen_client;     /* --listen-client-urls, default http://localhost:2379 */
   config_urls advertise_client;  /* --advertise-client-urls, default http://localhost:2379 */
   config_urls listen_peer;       /* --listen-peer-urls, default http://localhost:2380 */
+  config_urls listen_metrics;    /* --listen-metrics-urls: /metrics and /health only */
   config_urls advertise_peer;    /* --initial-advertise-peer-urls, default http://localhost:2380 */
   char *initial_cluster;         /* --initial-cluster, default "${name}=${advertise_peer[0]}" */
   char *initial_cluster_state;   /* --initial-cluster-state: "new" (default) or "existing" */

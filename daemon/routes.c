@@ -115,6 +115,18 @@ static int redirect_unclean(http_req *r, const char *path, size_t n, const char 
   return !same;
 }
 
+void routes_metrics_dispatch(void *arg, http_req *r) {
+  server *s = ((server_shard *)arg)->srv;
+  const char *q = memchr(r->url.p, '?', r->url.len);
+  size_t n = q ? (size_t)(q - r->url.p) : r->url.len;
+  route_fn fn = NULL;
+  if (n == 8 && !memcmp(r->url.p, "/metrics", 8)) fn = metrics_handle;
+  else if (n == 7 && !memcmp(r->url.p, "/health", 7)) fn = handle_health;
+  if (!fn) routes_text(r, 404, NULL, "404 page not found\n");
+  else if (r->method != HTTP_GET && r->method != HTTP_HEAD) routes_text(r, 405, "GET", "Method Not Allowed\n");
+  else fn(s, r);
+}
+
 void routes_dispatch(void *arg, http_req *r) {
   server *s = ((server_shard *)arg)->srv;
   /* An absolute target ("http://host/v2/keys/a") names the path after its authority. */

@@ -9,6 +9,8 @@
 
 /* The http_server handler: arg is the server. */
 void routes_dispatch(void *arg, http_req *r);
+/* The handler of --listen-metrics-urls: GET /metrics and /health, 404 for the rest. */
+void routes_metrics_dispatch(void *arg, http_req *r);
 
 /* Small shared answers. */
 void routes_text(http_req *r, int status, const char *allow, const char *text);

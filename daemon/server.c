@@ -207,6 +207,22 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop, char *err, size_
   return 0;
 }
 
+/* --listen-metrics-urls: a server of its own on the main loop, answering /metrics and /health
+ * only, as etcd's. Plain HTTP only (the client certificate settings are for the API). */
+static int metrics_open(server *s, http_limits lim, char *err, size_t errlen) {
+  const config_urls *u = &s->cfg->listen_metrics; /* http:// only (config.c checks) */
+  if (!u->n) return 0;
+  int rc = http_server_new(&s->metrics_http, s->loop, lim, NULL, routes_metrics_dispatch,
+                           &s->shards[0]);
+  if (rc) {
+    snprintf(err, errlen, "cannot serve metrics: %s", strerror(-rc));
+    return rc;
+  }
+  for (size_t i = 0; i < u->n; i++)
+    if ((rc = http_server_listen(s->metrics_http, u->url[i], err, errlen))) return rc;
+  return 0;
+}
+
 static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls, char *err,
                  size_t errlen) {
   memset(s, 0, sizeof *s);
@@ -281,6 +297,10 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
     server_stop(s);
     return rc;
   }
+  if ((rc = metrics_open(s, lim, err, errlen))) {
+    server_stop(s);
+    return rc;
+  }
   uv_timer_init(loop, &s->ttl_timer);
   s->ttl_timer.data = s;
   uv_timer_start(&s->ttl_timer, on_ttl_timer, SYNC_INTERVAL_MS, SYNC_INTERVAL_MS);
@@ -293,6 +313,8 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
 }
 
 void server_stop(server *s) {
+  if (s->metrics_http) http_server_close(s->metrics_http);
+  s->metrics_http = NULL;
   server_shards_stop(s);
   if (uv_is_active((uv_handle_t *)&s->ttl_timer) || s->ttl_timer.data) {
     uv_close((uv_handle_t *)&s->ttl_timer, NULL);

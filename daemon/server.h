@@ -58,6 +58,7 @@ struct server {
   server_shard *shards;   /* the HTTP loops */
   unsigned n_shards;
   http_server **spread;   /* their HTTP servers */
+  http_server *metrics_http; /* --listen-metrics-urls, on the main loop (or NULL) */
   stats stats;
   uint64_t member_id;
   uint64_t cluster_id;

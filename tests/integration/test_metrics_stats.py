@@ -88,3 +88,25 @@ def test_stats_self_and_leader(server):
     st, hdrs, body = cluster.http_request(server.url, path="/v2/members")
     assert st == 200 and json.loads(body)["members"][0]["id"] == me["id"]
     assert "x-etcd-cluster-id" in hdrs
+
+
+def test_listen_metrics_urls_serve_metrics_and_health_only(make_server):
+    """--listen-metrics-urls (etcd's): /metrics and /health on URLs of their own (a scraper
+    configured for etcd's metrics port), the same counters as the client URL; nothing else."""
+    port = cluster.free_port()
+    srv = make_server(extra_args=["--listen-metrics-urls", "http://127.0.0.1:%d" % port])
+    murl = "http://127.0.0.1:%d" % port
+    for i in range(3):
+        assert srv.keys("PUT", "/mm/%d" % i, form={"value": "v"})[0] == 201
+    st, hdrs, body = cluster.http_request(murl, path="/metrics")
+    assert st == 200 and hdrs["content-type"].startswith("text/plain; version=0.0.4")
+    lines = body.decode().splitlines()
+    assert 'etcd_debugging_store_writes_total{action="set"} 3' in lines
+    assert "etcd_server_has_leader 1" in lines
+    st, _, body = cluster.http_request(murl, path="/health")
+    assert st == 200 and json.loads(body) == {"health": "true"}
+    st, _, body = cluster.http_request(murl, path="/v2/keys/mm/0")
+    assert st == 404 and body == b"404 page not found\n"
+    st, _, _ = cluster.http_request(murl, method="PUT", path="/metrics", body="x")
+    assert st == 405
+    assert srv.keys("GET", "/mm/0")[0] == 200  # the client URL still serves the API

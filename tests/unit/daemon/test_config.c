@@ -406,7 +406,7 @@ static void test_ignored_etcd_flags(void **state) {
                 "--strict-reconfig-check", "--auto-compaction-retention=1",
                 "--auto-compaction-mode", "periodic", "--enable-pprof", "--logger=zap",
                 "--log-outputs", "stderr", "--log-package-levels=etcdmain=DEBUG", "--debug",
-                "--metrics", "extensive", "--listen-metrics-urls=http://0.0.0.0:2381",
+                "--metrics", "extensive",
                 "--auto-tls=false", "--peer-auto-tls=false", "--peer-client-cert-auth=false",
                 "--peer-cert-file=", "--client-crl-file", "", "--cipher-suites=",
                 "--experimental-initial-corrupt-check", "--experimental-corrupt-check-time=1m",
@@ -517,6 +517,12 @@ static void test_unsupported_modes_refused(void **state) {
   assert_int_equal(cfg.force_new_cluster, 1);
   assert_null(cfg.wal_dir);
   config_free(&cfg);
+  parse_ok(&cfg, ARGV("--listen-metrics-urls=http://0.0.0.0:2381,http://127.0.0.1:2382"));
+  assert_int_equal(cfg.listen_metrics.n, 2);
+  assert_string_equal(cfg.listen_metrics.url[1], "http://127.0.0.1:2382");
+  config_free(&cfg);
+  parse_fails(ARGV("--listen-metrics-urls", "https://127.0.0.1:2381"), NULL,
+              "--listen-metrics-urls https://127.0.0.1:2381", "only http://");
   parse_ok(&cfg, ARGV("--wal-dir", "/fast/wal"));
   assert_string_equal(cfg.wal_dir, "/fast/wal");
   config_free(&cfg);
