@@ -10,6 +10,8 @@ import os
 import shutil
 import time
 
+import pytest
+
 import cluster
 
 HEARTBEAT_MS = 50
@@ -183,3 +185,32 @@ class ClusterFactory:
             c.stop()
         bad = [r for c in self.made for r in c.sanitizer_reports()]
         assert not bad, "sanitizer reports:\n" + "\n".join(bad)
+
+
+@pytest.fixture
+def make_cluster(tmp_path):
+    """The test's ClusterFactory (import it into a test module to use it as a fixture)."""
+    make = ClusterFactory(str(tmp_path))
+    yield make
+    make.finish()
+
+
+def put(m, key, value, timeout=10.0, **params):
+    form = {"value": value}
+    form.update(params)
+    return m.keys("PUT", key, form=form, timeout=timeout)
+
+
+def wait_for(pred, timeout=10.0, what="condition"):
+    """Polls pred until it returns something true (returned), at most timeout seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except OSError as e:
+            last = e
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))

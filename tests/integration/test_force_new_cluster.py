@@ -9,34 +9,13 @@ grown again with POST /v2/members.
 """
 import json
 import re
-import time
 
 import pytest
 
 import cluster
-from raft_cluster import ClusterFactory
+from raft_cluster import make_cluster, put, wait_for  # noqa: F401 (make_cluster: a fixture)
 
 pytestmark = pytest.mark.skipif(cluster.is_etcd_target(), reason="quorumd clusters only")
-
-
-@pytest.fixture
-def make_cluster(tmp_path):
-    make = ClusterFactory(str(tmp_path))
-    yield make
-    make.finish()
-
-
-def put(m, key, value, timeout=10.0):
-    return m.keys("PUT", key, form={"value": value}, timeout=timeout)
-
-
-def wait_for(pred, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def assert_told_removed_and_stops(m, timeout=15.0):

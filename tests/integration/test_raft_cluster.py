@@ -13,38 +13,11 @@ import time
 import pytest
 
 import cluster
-from raft_cluster import ClusterFactory
+from raft_cluster import make_cluster, put, wait_for  # noqa: F401 (make_cluster: a fixture)
 
 ELECTION_S = 0.5  # raft_cluster.ELECTION_MS
 
 pytestmark = pytest.mark.skipif(cluster.is_etcd_target(), reason="quorumd clusters only")
-
-
-@pytest.fixture
-def make_cluster(tmp_path):
-    make = ClusterFactory(str(tmp_path))
-    yield make
-    make.finish()
-
-
-def put(m, key, value, timeout=10.0, **params):
-    form = {"value": value}
-    form.update(params)
-    return m.keys("PUT", key, form=form, timeout=timeout)
-
-
-def wait_for(pred, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = pred()
-            if last:
-                return last
-        except OSError as e:
-            last = e
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
 def test_three_members_replicate_and_report(make_cluster):
