@@ -71,6 +71,7 @@ static const flag_def flag_table[] = {
     {"auto-tls", K_BOOL, 0, OFF(auto_tls), NULL},
     {"force-new-cluster", K_BOOL, 0, OFF(force_new_cluster), NULL},
     {"wal-dir", K_STR, 0, OFF(wal_dir), NULL},
+    {"host-whitelist", K_STR, 0, OFF(host_whitelist), NULL},
     {"strict-reconfig-check", K_BOOL, 0, OFF(strict_reconfig_check), NULL},
     {"peer-auto-tls", K_BOOL, 0, OFF(peer_auto_tls), NULL},
     {"version", K_BOOL, F_NOENV, OFF(show_version), NULL},
@@ -119,7 +120,6 @@ static const flag_def flag_table[] = {
     {"peer-cert-allowed-cn", K_NO_VALUE, 0, 0, "peer certificate name checks are not supported"},
     {"peer-cert-allowed-hostname", K_NO_VALUE, 0, 0, "peer certificate hostname checks are not supported"},
     {"cipher-suites", K_NO_VALUE, 0, 0, "Go cipher suite names are not supported (OpenSSL's defaults are used)"},
-    {"host-whitelist", K_IGN_VALUE, 0, 0, NULL},
     /* logging, metrics, profiling, auth, gateway */
     {"logger", K_IGN_VALUE, 0, 0, NULL},
     {"log-output", K_IGN_VALUE, 0, 0, NULL},
@@ -771,6 +771,7 @@ void config_free(config *cfg) {
   free(cfg->name);
   free(cfg->data_dir);
   free(cfg->wal_dir);
+  free(cfg->host_whitelist);
   urls_clear(&cfg->listen_client);
   urls_clear(&cfg->advertise_client);
   urls_clear(&cfg->listen_peer);
@@ -838,6 +839,9 @@ const char *config_usage(void) {
          "      leader sees them, reachable) members for a quorum.\n"
          "  --cors '*'\n"
          "      Comma-separated list of origins allowed for CORS (empty or * means all).\n"
+         "  --host-whitelist '*'\n"
+         "      Comma-separated Host names that plain-HTTP client requests may name (421 for\n"
+         "      others; against DNS rebinding). Empty or * means all.\n"
          "\n"
          "Recovery:\n"
          "  --force-new-cluster 'false'\n"

@@ -30,6 +30,7 @@ typedef struct config {
   uint64_t election_ms;          /* --election-timeout, default 1000 */
   uint64_t max_request_bytes;    /* --max-request-bytes, default 1.5 MiB (1572864) */
   char *cors;                    /* --cors, comma-separated origins, default "*" */
+  char *host_whitelist;          /* --host-whitelist: Host names allowed over plain HTTP (NULL: all) */
   char *log_level;               /* --log-level: debug, info (default), warn, error */
   int unsafe_no_fsync;           /* --unsafe-no-fsync: skip fsync (tests of nothing durable only) */
   int force_new_cluster;         /* --force-new-cluster: restart as a one-member cluster */

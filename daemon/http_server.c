@@ -103,8 +103,10 @@ const char *http_status_text(int status) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
+    case 410: return "Gone";
     case 412: return "Precondition Failed";
     case 413: return "Request Entity Too Large";
+    case 421: return "Misdirected Request";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
@@ -120,6 +122,7 @@ static void req_free(http_req *r) {
   sbuf_free(&r->body);
   sbuf_free(&r->content_type);
   sbuf_free(&r->origin);
+  sbuf_free(&r->host);
   sbuf_free(&r->hname);
   sbuf_free(&r->hvalue);
   sbuf_free(&r->out);
@@ -311,7 +314,7 @@ static void put_head(http_req *r, int status, const char *headers, const char *c
   sbuf_putc(&r->out, ' ');
   sbuf_puts(&r->out, http_status_text(status));
   sbuf_put(&r->out, "\r\n", 2);
-  if (cors_allowed(s, &r->origin)) {
+  if (!r->no_cors && cors_allowed(s, &r->origin)) {
     static const char cors[] =
         "Access-Control-Allow-Methods: POST, GET, OPTIONS, PUT, DELETE\r\n"
         "Access-Control-Allow-Headers: accept, content-type, authorization\r\n"
@@ -335,6 +338,7 @@ static void put_head(http_req *r, int status, const char *headers, const char *c
 }
 
 void *http_req_arg(const http_req *r) { return r->conn->srv->arg; }
+int http_req_is_tls(const http_req *r) { return r->conn->tls != NULL; }
 
 void http_respond(http_req *r, int status, const char *headers, const char *content_type,
                   const char *body, size_t len) {
@@ -435,7 +439,10 @@ static void header_done(http_req *r) {
   if (name_is(&r->hname, "content-type")) dst = &r->content_type;
   else if (name_is(&r->hname, "origin")) dst = &r->origin;
   else if (name_is(&r->hname, "transfer-encoding")) dst = &r->transfer_encoding;
-  else if (name_is(&r->hname, "host")) r->has_host = 1;
+  else if (name_is(&r->hname, "host")) {
+    r->has_host = 1;
+    dst = &r->host;
+  }
   else if (name_is(&r->hname, "expect"))
     r->expect_continue = r->hvalue.len == 12 && !strncasecmp(r->hvalue.p, "100-continue", 12);
   if (dst) {

@@ -29,6 +29,7 @@ struct http_req {
   sbuf body;
   sbuf content_type;
   sbuf origin;
+  sbuf host;             /* the Host header's value */
   sbuf hname, hvalue;    /* header being parsed */
   int keep_alive;
   int complete;          /* the whole request has arrived */
@@ -39,6 +40,7 @@ struct http_req {
   int headers_done, hname_done;
   sbuf transfer_encoding;
   int streaming;
+  int no_cors;           /* answer without the CORS headers (set by the handler) */
   sbuf out;              /* produced but not yet written */
   void (*on_abort)(http_req *r);
   void *data;            /* for the handler */
@@ -73,6 +75,8 @@ size_t http_server_connections(const http_server *s);
 
 /* The arg that the request's server passes to its handler. */
 void *http_req_arg(const http_req *r);
+/* Whether the request came over TLS. */
+int http_req_is_tls(const http_req *r);
 /* A complete response. headers: extra header lines, each ending in "\r\n" (or NULL). */
 void http_respond(http_req *r, int status, const char *headers, const char *content_type,
                   const char *body, size_t len);

@@ -127,8 +127,53 @@ void routes_metrics_dispatch(void *arg, http_req *r) {
   else fn(s, r);
 }
 
+/* --host-whitelist, as etcd's: over plain HTTP the Host header's name (its port left out)
+ * must be in the list, unless the list is empty or holds "*" (CVE-2018-5702, DNS
+ * rebinding). Returns 1 when it answered 421. */
+static int host_refused(server *s, http_req *r) {
+  const char *wl = s->cfg->host_whitelist;
+  if (!wl || !*wl || http_req_is_tls(r)) return 0;
+  char host[256] = "";
+  size_t n = r->host.len < sizeof host - 1 ? r->host.len : sizeof host - 1;
+  if (n) memcpy(host, r->host.p, n);
+  host[n] = 0;
+  char *colon = strrchr(host, ':');
+  if (host[0] == '[') { /* [::1]:2379 */
+    char *end = strchr(host, ']');
+    if (end && (end[1] == ':' || !end[1])) {
+      *end = 0;
+      memmove(host, host + 1, strlen(host));
+    }
+  } else if (colon && colon == strchr(host, ':')) {
+    *colon = 0; /* host:port (an address with several colons is IPv6 without brackets) */
+  }
+  for (const char *p = wl; *p;) {
+    size_t k = strcspn(p, ",");
+    if ((k == 1 && *p == '*') || (k == strlen(host) && !strncmp(p, host, k))) return 0;
+    p += k;
+    if (*p == ',') p++;
+  }
+  fprintf(stderr, "quorumd: rejecting HTTP request to prevent DNS rebinding attacks (host %s)\n",
+          host);
+  char body[1024];
+  int len = snprintf(body, sizeof body,
+                     "\netcd received your request, but the Host header was unrecognized.\n\n"
+                     "To fix this, choose one of the following options:\n"
+                     "- Enable TLS, then any HTTPS request will be allowed.\n"
+                     "- Add the hostname you want to use to the whitelist in settings.\n"
+                     "  - e.g. etcd --host-whitelist \"%s\"\n\n"
+                     "This requirement has been added to help prevent \"DNS Rebinding\" attacks "
+                     "(CVE-2018-5702).\n\n",
+                     host);
+  r->no_cors = 1; /* etcd checks the host before it writes them */
+  http_respond(r, 421, "X-Content-Type-Options: nosniff\r\n", "text/plain; charset=utf-8", body,
+               (size_t)len);
+  return 1;
+}
+
 void routes_dispatch(void *arg, http_req *r) {
   server *s = ((server_shard *)arg)->srv;
+  if (host_refused(s, r)) return;
   /* An absolute target ("http://host/v2/keys/a") names the path after its authority. */
   const char *target = r->url.p;
   size_t tlen = r->url.len;

@@ -223,3 +223,31 @@ def test_wal_dir_holds_the_raft_log(tmp_path, make_server):
     assert r.returncode != 0
     assert "missing" in r.stderr and "wal/" in r.stderr, r.stderr
     assert tree_digest(s.data_dir) == before
+
+
+def test_host_whitelist_refuses_other_hosts_over_http(make_server):
+    """--host-whitelist (etcd's, against DNS rebinding): a plain-HTTP request naming another
+    Host gets etcd's 421 answer, byte for byte but the Date, and changes nothing; listed names
+    (with any port, IPv6 in brackets) pass."""
+    s = make_server(extra_args=["--host-whitelist", "example.com,127.0.0.1,::1"])
+    st, hdrs, body = cluster.http_request(s.url, "PUT", "/v2/keys/dns", body="value=x",
+                                          headers={"Host": "evil.example:2379",
+                                                   "Content-Type": "application/x-www-form-urlencoded"})
+    assert st == 421
+    assert hdrs["content-type"] == "text/plain; charset=utf-8"
+    assert hdrs["x-content-type-options"] == "nosniff"
+    assert "access-control-allow-origin" not in hdrs
+    assert body.decode() == (
+        "\netcd received your request, but the Host header was unrecognized.\n\n"
+        "To fix this, choose one of the following options:\n"
+        "- Enable TLS, then any HTTPS request will be allowed.\n"
+        "- Add the hostname you want to use to the whitelist in settings.\n"
+        "  - e.g. etcd --host-whitelist \"evil.example\"\n\n"
+        "This requirement has been added to help prevent \"DNS Rebinding\" attacks "
+        "(CVE-2018-5702).\n\n")
+    assert s.keys("GET", "/dns")[0] == 404  # (the harness names 127.0.0.1)
+    for host in ("example.com:2379", "example.com", "[::1]:2379"):
+        st, _, _ = cluster.http_request(s.url, "GET", "/version", headers={"Host": host})
+        assert st == 200, host
+    st, _, _ = cluster.http_request(s.url, "GET", "/version", headers={"Host": "example.com.evil"})
+    assert st == 421

@@ -417,7 +417,7 @@ static void test_ignored_etcd_flags(void **state) {
                 "--proxy", "off", "--proxy-failure-wait=5000", "--proxy-refresh-interval", "30000",
                 "--proxy-dial-timeout=1000", "--proxy-write-timeout", "5000",
                 "--proxy-read-timeout=0", "--auth-token", "simple", "--bcrypt-cost=10",
-                "--host-whitelist", "*", "--pre-vote", "--enable-grpc-gateway=false",
+                "--pre-vote", "--enable-grpc-gateway=false",
                 "--socket-reuse-port", "--socket-reuse-address", "--initial-election-tick-advance",
                 "--max-concurrent-streams", "4294967295", "-v", "--name", "kept"));
   assert_string_equal(cfg.name, "kept");
@@ -523,6 +523,9 @@ static void test_unsupported_modes_refused(void **state) {
   config_free(&cfg);
   parse_fails(ARGV("--listen-metrics-urls", "https://127.0.0.1:2381"), NULL,
               "--listen-metrics-urls https://127.0.0.1:2381", "only http://");
+  parse_ok(&cfg, ARGV("--host-whitelist=a.example,127.0.0.1"));
+  assert_string_equal(cfg.host_whitelist, "a.example,127.0.0.1");
+  config_free(&cfg);
   parse_ok(&cfg, ARGV("--wal-dir", "/fast/wal"));
   assert_string_equal(cfg.wal_dir, "/fast/wal");
   config_free(&cfg);
