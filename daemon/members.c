@@ -166,15 +166,10 @@ static const char *reconfig_unsafe(server *s, const node_status *st, uint8_t typ
   }
   if (nstarted < nmembers / 2 + 1) return not_enough;
   if (type != RAFT_CONF_REMOVE_NODE || st->role != RAFT_LEADER) return NULL;
+  if (!node_peer_active(s->node, id)) return NULL; /* a member that is down is safe to remove */
   size_t active = 0;
-  int target_active = 0;
-  for (size_t i = 0; i < st->raft.n_peers; i++) {
-    const raft_peer_status *p = &st->raft.peers[i];
-    int on = p->id == st->raft.id || p->recent_active;
-    active += (size_t)on;
-    if (p->id == id) target_active = on;
-  }
-  if (!target_active) return NULL; /* a member that is down is safe to remove */
+  for (size_t i = 0; i < st->raft.conf.n_voters; i++)
+    active += node_peer_active(s->node, st->raft.conf.voters[i]);
   if (active - 1 < 1 + (st->raft.conf.n_voters - 1) / 2) return "etcdserver: unhealthy cluster";
   return NULL;
 }

@@ -121,10 +121,15 @@ typedef struct node_peer_stats {
   double m2; /* running sum of squared differences (Welford) */
   uint64_t success, fail;
   uint64_t last_recv; /* the peer's message count at the last sample */
+  uint64_t recv_seen; /* the peer's message count at the last tick */
+  int64_t heard_ns;   /* monotonic time of the last tick that saw a message from the peer */
 } node_peer_stats;
 
 /* Fills *ps for peer id (zero when unknown). Any thread. */
 void node_get_peer_stats(node *n, uint64_t id, node_peer_stats *ps);
+/* Whether this member heard from member id within the election timeout (itself: always).
+ * Meaningful on the leader, which every live member answers each heartbeat. Any thread. */
+bool node_peer_active(node *n, uint64_t id);
 
 /* Finishes what is in flight (a leader hands leadership over first), stops the threads,
  * hands over the last outcomes (errors for requests still waiting) and frees n (loop thread,

@@ -194,6 +194,10 @@ void node_transport_collect(node *n) {
       ps->id = id;
     }
     if (!ps) continue;
+    if (ts.msgs_recv != ps->recv_seen) {
+      ps->recv_seen = ts.msgs_recv;
+      ps->heard_ns = node_mono_ns();
+    }
     ps->success = ts.msgs_sent;
     ps->fail = ts.send_failures;
     /* A new sample only when something arrived from the peer since the last tick (the
@@ -222,4 +226,11 @@ void node_get_peer_stats(node *n, uint64_t id, node_peer_stats *ps) {
   for (size_t j = 0; j < n->n_peer_stats; j++)
     if (n->peer_stats[j].id == id) *ps = n->peer_stats[j];
   pthread_mutex_unlock(&n->mu);
+}
+
+bool node_peer_active(node *n, uint64_t id) {
+  if (id == n->cfg.id) return true;
+  node_peer_stats ps;
+  node_get_peer_stats(n, id, &ps);
+  return ps.heard_ns && node_mono_ns() - ps.heard_ns < (int64_t)n->cfg.election_ms * 1000000;
 }
