@@ -266,6 +266,7 @@ test("copy a key and a directory (values, subdirectories, TTLs)", async () => {
   await page.click("#copy-ok");
   await eventually(async () => assert.equal((await mustGet("/t6/two")).value, "solo"), "key copied");
   await row(page, "/t6/src").click();
+  await waitText(page.locator("#crumbs"), "src"); // in the directory before copying it
   await page.click("#copy-dir");
   await page.fill("#copy-to", "/t6/dst");
   await page.click("#copy-ok");
