@@ -28,18 +28,7 @@ static int replay_conf(node *n, uint64_t lo, uint64_t hi, raft_conf_state *cs) {
       if (ents[j].type != RAFT_ENTRY_CONF_CHANGE ||
           raft_conf_change_decode(ents[j].data.base, ents[j].data.len, &cc))
         continue;
-      size_t at = 0;
-      while (at < cs->n_voters && cs->voters[at] < cc.node_id) at++;
-      int present = at < cs->n_voters && cs->voters[at] == cc.node_id;
-      if (cc.type == RAFT_CONF_ADD_NODE && !present && cs->n_voters < RAFT_MAX_VOTERS) {
-        memmove(&cs->voters[at + 1], &cs->voters[at], (cs->n_voters - at) * sizeof cs->voters[0]);
-        cs->voters[at] = cc.node_id;
-        cs->n_voters++;
-      } else if (cc.type == RAFT_CONF_REMOVE_NODE && present) {
-        memmove(&cs->voters[at], &cs->voters[at + 1],
-                (cs->n_voters - at - 1) * sizeof cs->voters[0]);
-        cs->n_voters--;
-      }
+      raft_conf_state_apply(cs, &cc); /* (a voter beyond RAFT_MAX_VOTERS: never stored) */
     }
     i += k;
     raft_entries_free(ents, k);

@@ -110,28 +110,35 @@ bool raft_has_unapplied_conf_change(const raft *r) {
   return found;
 }
 
-int raft_apply_conf_change(raft *r, const raft_conf_change *cc, raft_conf_state *out) {
+int raft_conf_state_apply(raft_conf_state *cs, const raft_conf_change *cc) {
   if (!cc || cc->node_id == RAFT_NONE || cc->type > RAFT_CONF_UPDATE_NODE) return RAFT_E_INVAL;
-  raft_conf_state cs = r->conf;
   size_t at = 0;
-  while (at < cs.n_voters && cs.voters[at] < cc->node_id) at++;
-  bool present = at < cs.n_voters && cs.voters[at] == cc->node_id;
+  while (at < cs->n_voters && cs->voters[at] < cc->node_id) at++;
+  bool present = at < cs->n_voters && cs->voters[at] == cc->node_id;
   switch (cc->type) {
     case RAFT_CONF_ADD_NODE:
       if (present) break;
-      if (cs.n_voters == RAFT_MAX_VOTERS) return RAFT_E_INVAL;
-      memmove(&cs.voters[at + 1], &cs.voters[at], (cs.n_voters - at) * sizeof cs.voters[0]);
-      cs.voters[at] = cc->node_id;
-      cs.n_voters++;
+      if (cs->n_voters == RAFT_MAX_VOTERS) return RAFT_E_INVAL;
+      memmove(&cs->voters[at + 1], &cs->voters[at], (cs->n_voters - at) * sizeof cs->voters[0]);
+      cs->voters[at] = cc->node_id;
+      cs->n_voters++;
       break;
     case RAFT_CONF_REMOVE_NODE:
       if (!present) break;
-      memmove(&cs.voters[at], &cs.voters[at + 1], (cs.n_voters - at - 1) * sizeof cs.voters[0]);
-      cs.n_voters--;
+      memmove(&cs->voters[at], &cs->voters[at + 1],
+              (cs->n_voters - at - 1) * sizeof cs->voters[0]);
+      cs->n_voters--;
       break;
     default:
       break; /* UPDATE_NODE: attributes only */
   }
+  return RAFT_OK;
+}
+
+int raft_apply_conf_change(raft *r, const raft_conf_change *cc, raft_conf_state *out) {
+  raft_conf_state cs = r->conf;
+  int rc = raft_conf_state_apply(&cs, cc);
+  if (rc != RAFT_OK) return rc;
   raft_set_conf(r, &cs);
   if (r->role == RAFT_LEADER) {
     if (!raft_progress_get(r, r->id)) {

@@ -285,6 +285,10 @@ int raft_propose_conf_change(raft *r, const raft_conf_change *cc);
  * the configuration now in force in *out (may be NULL). A leader that removed itself steps
  * down. */
 int raft_apply_conf_change(raft *r, const raft_conf_change *cc, raft_conf_state *out);
+/* The configuration cs with cc applied (what raft_apply_conf_change does to the core's):
+ * adding a voter present or removing one absent changes nothing. Pure. Returns RAFT_OK, or
+ * RAFT_E_INVAL (a bad change, or RAFT_MAX_VOTERS already). */
+int raft_conf_state_apply(raft_conf_state *cs, const raft_conf_change *cc);
 
 /* Requests a linearizable read point; a raft_read_state {index, ctx} appears in a later ready
  * once a quorum confirmed this leader (never before the leader committed an entry of its own
