@@ -123,6 +123,7 @@ static void req_free(http_req *r) {
   sbuf_free(&r->content_type);
   sbuf_free(&r->origin);
   sbuf_free(&r->host);
+  sbuf_free(&r->authorization);
   sbuf_free(&r->hname);
   sbuf_free(&r->hvalue);
   sbuf_free(&r->out);
@@ -339,6 +340,9 @@ static void put_head(http_req *r, int status, const char *headers, const char *c
 
 void *http_req_arg(const http_req *r) { return r->conn->srv->arg; }
 int http_req_is_tls(const http_req *r) { return r->conn->tls != NULL; }
+int http_req_client_cn(const http_req *r, char *buf, size_t n) {
+  return r->conn->tls ? tls_session_peer_cn(r->conn->tls, buf, n) : 0;
+}
 
 void http_respond(http_req *r, int status, const char *headers, const char *content_type,
                   const char *body, size_t len) {
@@ -438,6 +442,7 @@ static void header_done(http_req *r) {
   sbuf *dst = NULL;
   if (name_is(&r->hname, "content-type")) dst = &r->content_type;
   else if (name_is(&r->hname, "origin")) dst = &r->origin;
+  else if (name_is(&r->hname, "authorization")) dst = &r->authorization;
   else if (name_is(&r->hname, "transfer-encoding")) dst = &r->transfer_encoding;
   else if (name_is(&r->hname, "host")) {
     r->has_host = 1;

@@ -30,6 +30,7 @@ struct http_req {
   sbuf content_type;
   sbuf origin;
   sbuf host;             /* the Host header's value */
+  sbuf authorization;    /* the Authorization header's value */
   sbuf hname, hvalue;    /* header being parsed */
   int keep_alive;
   int complete;          /* the whole request has arrived */
@@ -77,6 +78,9 @@ size_t http_server_connections(const http_server *s);
 void *http_req_arg(const http_req *r);
 /* Whether the request came over TLS. */
 int http_req_is_tls(const http_req *r);
+/* The common name of the client certificate of a TLS request's connection, verified; into
+ * buf (NUL-terminated). Returns 1, or 0 when there is none. */
+int http_req_client_cn(const http_req *r, char *buf, size_t n);
 /* A complete response. headers: extra header lines, each ending in "\r\n" (or NULL). */
 void http_respond(http_req *r, int status, const char *headers, const char *content_type,
                   const char *body, size_t len);

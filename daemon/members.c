@@ -13,6 +13,7 @@
 #include "daemon/datadir.h"
 #include "daemon/routes.h"
 #include "daemon/store_i.h"
+#include "daemon/v2_auth.h"
 
 /* A membership change waiting to be applied. */
 typedef struct member_change {
@@ -211,6 +212,10 @@ void members_handle(server *s, http_req *r, const char *rest, size_t n) {
   int get = r->method == HTTP_GET || r->method == HTTP_HEAD;
   if (!get && r->method != HTTP_POST && r->method != HTTP_PUT && r->method != HTTP_DELETE) {
     routes_text(r, 405, "GET, HEAD, POST, PUT, DELETE", "Method Not Allowed\n");
+    return;
+  }
+  if (!get && !v2_auth_root_access(s, r)) { /* with /v2/auth on: root's alone */
+    v2_auth_no_auth(s, r);
     return;
   }
   node_member ms[RAFT_MAX_VOTERS];

@@ -72,6 +72,7 @@ typedef struct node_config {
   struct tls_session_ctx *peer_tls_client; /* for https:// peers (the caller's), or NULL */
   const node_member *self; /* this member's attributes, published once a leader exists */
   uint64_t request_timeout_ms;
+  struct auth_db *auth;   /* PROTO_OP_AUTH records change it (auth.h) */
 } node_config;
 
 typedef struct node_status {

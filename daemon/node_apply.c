@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/auth.h"
 #include "daemon/node_i.h"
 
 /* Adds or replaces m in the in-memory table (caller holds mu). */
@@ -89,6 +90,20 @@ static node_done *apply_entry(node *n, apply_item *e) {
     }
     store_skip(n->s, e->index);
     return NULL;
+  }
+  if (rec.op == PROTO_OP_AUTH) {
+    d = calloc(1, sizeof *d);
+    if (!d) abort();
+    if (e->index > store_applied(n->s) && n->cfg.auth) auth_db_apply(n->cfg.auth, &rec, &d->res);
+    store_skip(n->s, e->index);
+    if (rec.member == n->cfg.id && rec.id) d->ctx = node_pend_take(n, rec.id);
+    if (!d->ctx) {
+      store_result_free(&d->res);
+      free(d);
+      return NULL;
+    }
+    d->res.etcd_index = store_index(n->s);
+    return d;
   }
   d = calloc(1, sizeof *d);
   if (!d) abort();

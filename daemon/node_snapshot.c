@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/auth.h"
 #include "daemon/node_i.h"
 
 static int snap_state(node *n) {
@@ -126,6 +127,7 @@ void node_snapshot_install(node *n, const raft_snapshot *snap) {
   atomic_store(&n->synced_applied, snap->meta.index);
   refresh_members(n);
   node_removed_load(n);
+  if (n->cfg.auth) auth_db_reload(n->cfg.auth);
   node_notify_recovered(n);
   fprintf(stderr, "quorumd: installed a snapshot at index %" PRIu64 " (%zu bytes)\n",
           snap->meta.index, snap->data.len);

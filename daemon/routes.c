@@ -10,6 +10,7 @@
 #include "daemon/http_util.h"
 #include "daemon/store_i.h"
 #include "daemon/ui.h"
+#include "daemon/v2_auth.h"
 #include "daemon/v2_keys.h"
 
 #define KEYS_PREFIX "/v2/keys"
@@ -210,13 +211,19 @@ void routes_dispatch(void *arg, http_req *r) {
       case HTTP_GET: case HTTP_HEAD: case HTTP_PUT: case HTTP_POST: case HTTP_DELETE: {
         sbuf key = {0};
         http_clean_path(&key, path.p + kp, path.len - kp);
-        v2_keys_handle(s, r, key.p, key.len);
+        v2_keys_handle(s, r, key.p, key.len, path.p + kp, path.len - kp);
         sbuf_free(&key);
         break;
       }
       default:
         routes_text(r, 405, "HEAD,GET,PUT,POST,DELETE", "Method Not Allowed\n");
     }
+    goto out;
+  }
+  static const char auth[] = "/v2/auth";
+  size_t al = sizeof auth - 1;
+  if (path.len > al && !memcmp(path.p, auth, al) && path.p[al] == '/') {
+    v2_auth_handle(s, r, path.p + al, path.len - al);
     goto out;
   }
   static const char members[] = "/v2/members";

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemon/auth.h"
 #include "daemon/datadir.h"
 #include "proto/tls_session.h"
 #include "daemon/routes.h"
@@ -256,6 +257,11 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
   s->self.id = s->member_id;
   join_urls(&cfg->advertise_client, s->self.client_urls, sizeof s->self.client_urls);
   if ((rc = store_open(&s->st, dd.tree_path, !cfg->unsafe_no_fsync, &s->stats, err, errlen))) return rc;
+  if ((rc = auth_db_open(&s->auth, s->st))) {
+    snprintf(err, errlen, "cannot load the auth state: %s", strerror(-rc));
+    store_close(s->st);
+    return rc;
+  }
   char listen_peer[1024] = "";
   /* Every member listens for peers, a lone one too (as etcd): it can be grown to a cluster
    * with POST /v2/members. */
@@ -277,7 +283,8 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
                     .peer_listen = listen_peer[0] ? listen_peer : NULL,
                     .peer_tls_server = tls->peer_server,
                     .peer_tls_client = tls->peer_client,
-                    .self = &s->self};
+                    .self = &s->self,
+                    .auth = s->auth};
   unsigned loops = cfg->http_loops ? (unsigned)cfg->http_loops : server_default_loops();
   if ((rc = server_shards_init(s, loops, err, errlen)) ||
       (rc = node_start(&s->node, loop, s->st, &s->stats, &nc, server_shards_sink, s, err,
@@ -286,6 +293,8 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
     server_shards_free(s);
     uv_run(loop, UV_RUN_NOWAIT); /* close callbacks */
     store_close(s->st);
+    auth_db_close(s->auth);
+    s->auth = NULL;
     return rc;
   }
   http_limits lim = {.max_header_bytes = 1 << 20, .max_url_bytes = 64 << 10, .max_body_bytes = 10u << 20};
@@ -328,6 +337,8 @@ void server_stop(server *s) {
   uv_run(s->loop, UV_RUN_NOWAIT); /* let close callbacks run */
   store_close(s->st);
   s->st = NULL;
+  auth_db_close(s->auth);
+  s->auth = NULL;
   free(s->initial);
   s->initial = NULL;
   tls_session_ctx_free(s->peer_tls_server); /* after node_stop: the transport is gone */

@@ -54,6 +54,7 @@ struct server {
   const config *cfg;
   uv_loop_t *loop;
   store *st;
+  struct auth_db *auth;    /* /v2/auth's state (auth.h) */
   node *node;
   server_shard *shards;   /* the HTTP loops */
   unsigned n_shards;

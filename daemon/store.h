@@ -123,6 +123,13 @@ void store_members_each(store *s, void (*fn)(void *arg, const void *data, size_t
  * its old data dir can be told, however long after. */
 void store_removed_put(store *s, uint64_t id);
 void store_removed_each(store *s, void (*fn)(void *arg, uint64_t id), void *arg);
+/* Other state machine records ('A': /v2/auth's users, roles and switch): put and delete go
+ * into the current group; each calls fn for every record whose key starts with prefix. */
+void store_meta_put(store *s, const char *key, size_t klen, const char *val, size_t vlen);
+void store_meta_del(store *s, const char *key, size_t klen);
+void store_meta_each(store *s, const char *prefix, size_t plen,
+                     void (*fn)(void *arg, const char *k, size_t kl, const char *v, size_t vl),
+                     void *arg);
 void store_skip(store *s, uint64_t log_index);
 /* A snapshot is every record of the database, made in steps so that the long one can run on
  * another thread: begin (with nothing being applied) pins the store as it is; write produces

@@ -8,6 +8,8 @@
  *   'm' name                        -> metadata (format, index, applied, ...)
  *   'M' be64(member id)             -> member record (node_member.c's msgpack)
  *   'R' be64(member id)             -> "" (a member removed from the cluster)
+ *   'A' 'u' name / 'A' 'r' name     -> /v2/auth user / role (JSON, auth_db.c)
+ *   'A' 'e'                         -> "true" / "false": /v2/auth checking on
  *
  * enc() escapes 0x00 as 01 01 and 0x01 as 01 02, so a directory's children are one contiguous
  * range in name order, and its whole subtree is that range plus the range 'n' enc(dir) '/'. */

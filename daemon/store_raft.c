@@ -1,5 +1,5 @@
 /* store_raft: what the Raft driver keeps in the tree store besides the key tree: member
- * records ('M' be64(id) → the driver's encoding), entries that change no key (store_skip),
+ * records ('M' be64(id) → the driver's encoding), other state machine records ('A'), entries that change no key (store_skip),
  * and whole-store snapshots (dump for a lagging follower, restore on the follower). */
 #include <errno.h>
 #include <stdio.h>
@@ -59,6 +59,30 @@ void store_removed_each(store *s, void (*fn)(void *arg, uint64_t id), void *arg)
     uint64_t id = 0;
     for (int i = 1; i <= 8; i++) id = id << 8 | (unsigned char)k[i];
     fn(arg, id);
+  }
+  leveldb_iter_destroy(it);
+}
+
+void store_meta_put(store *s, const char *key, size_t klen, const char *val, size_t vlen) {
+  leveldb_writebatch_put(s->group, key, klen, val, vlen);
+  s->group_dirty = 1;
+}
+
+void store_meta_del(store *s, const char *key, size_t klen) {
+  leveldb_writebatch_delete(s->group, key, klen);
+  s->group_dirty = 1;
+}
+
+void store_meta_each(store *s, const char *prefix, size_t plen,
+                     void (*fn)(void *arg, const char *k, size_t kl, const char *v, size_t vl),
+                     void *arg) {
+  leveldb_iterator_t *it = leveldb_create_iterator(s->db, s->ropts);
+  for (leveldb_iter_seek(it, prefix, plen); leveldb_iter_valid(it); leveldb_iter_next(it)) {
+    size_t kl, vl;
+    const char *k = leveldb_iter_key(it, &kl);
+    if (kl < plen || memcmp(k, prefix, plen)) break;
+    const char *v = leveldb_iter_value(it, &vl);
+    fn(arg, k, kl, v, vl);
   }
   leveldb_iter_destroy(it);
 }

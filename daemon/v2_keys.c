@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/v2_auth.h"
 #include "daemon/v2_params.h"
 #include "proto/v2_json.h"
 
@@ -263,13 +264,25 @@ static void start_watch(server *s, http_req *r, const char *key, size_t key_len,
 
 /* ------------------------------------------------------------------ dispatch */
 
-void v2_keys_handle(server *s, http_req *r, const char *key, size_t key_len) {
+void v2_keys_handle(server *s, http_req *r, const char *key, size_t key_len, const char *acl_key,
+                    size_t acl_len) {
   v2_params p;
   int code = v2_params_parse(&p, r);
   if (code) {
     respond_error(s, r, code, p.cause, 0);
     v2_params_free(&p);
     return;
+  }
+  if (auth_db_enabled(s->auth)) { /* (after the parameters, as etcd checks) */
+    auth_who who;
+    char cn[256];
+    v2_auth_who(s, r, &who, cn, sizeof cn);
+    bool write = r->method != HTTP_GET && r->method != HTTP_HEAD;
+    if (!auth_db_key_access(s->auth, &who, acl_key, acl_len, p.recursive, write)) {
+      respond_error(s, r, 110, "Insufficient credentials", 0);
+      v2_params_free(&p);
+      return;
+    }
   }
   int64_t now = server_now_ns();
   proto_record rec = {.path = key, .path_len = key_len, .time = now};

@@ -19,6 +19,8 @@ typedef enum proto_op {
   PROTO_OP_SYNC,      /* expire every key due at `time` */
   PROTO_OP_QGET,      /* quorum read, answered at its log position */
   PROTO_OP_MEMBER,    /* a member publishes its attributes (value: encoded node_member) */
+  PROTO_OP_AUTH,      /* a /v2/auth change (path: /enable, /users/NAME or /roles/NAME;
+                         value: the request as auth_user_request / auth_role_request make it) */
   PROTO_OP_MAX
 } proto_op;
 
@@ -30,6 +32,7 @@ enum {
   PROTO_REC_PREV_VALUE = 1u << 4, /* `prev_value` is a condition */
   PROTO_REC_SORTED = 1u << 5,     /* sorted=true (QGET) */
   PROTO_REC_PREV_EXIST = 1u << 6, /* prevExist=true was given (update / cas flavour) */
+  PROTO_REC_AUTH_DELETE = 1u << 7, /* PROTO_OP_AUTH: DELETE (a user, a role; /enable: off) */
 };
 
 /* A decoded or to-be-encoded record. Strings are not NUL-terminated and are borrowed: from the

@@ -331,3 +331,16 @@ void tls_session_output_clear(tls_session *t) {
 }
 
 const char *tls_session_error(const tls_session *t) { return t->err; }
+
+int tls_session_peer_cn(const tls_session *t, char *buf, size_t n) {
+  if (!t->ssl || !n || SSL_get_verify_result(t->ssl) != X509_V_OK) return 0;
+  X509 *cert = SSL_get1_peer_certificate(t->ssl);
+  if (!cert) return 0;
+  int len = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, (int)n);
+  X509_free(cert);
+  if (len <= 0 || (size_t)len >= n) {
+    buf[0] = 0;
+    return 0;
+  }
+  return 1;
+}

@@ -57,6 +57,9 @@ int tls_session_write(tls_session *t, const void *data, size_t len);
  * until the next call on it; *len 0 when there are none. Then tls_session_output_clear. */
 const char *tls_session_output(tls_session *t, size_t *len);
 void tls_session_output_clear(tls_session *t);
+/* The verified peer certificate's subject common name into buf (NUL-terminated): 1, or 0
+ * when the peer sent none, it did not verify, or it has no common name. */
+int tls_session_peer_cn(const tls_session *t, char *buf, size_t n);
 /* Why the session failed (session-owned text; "" when it did not). */
 const char *tls_session_error(const tls_session *t);
 

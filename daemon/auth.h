@@ -1,0 +1,68 @@
+/* auth: etcd's v2 authentication and access control (/v2/auth): users with passwords and
+ * roles, roles with read and write key patterns, the built-in root and guest roles, and the
+ * switch that turns checking on.
+ *
+ * The state is part of the replicated state machine: every change is a PROTO_OP_AUTH record
+ * that each member applies (auth_db_apply, on the apply thread) to an in-memory copy and to
+ * 'A' records in the tree store's database (so snapshots carry it). Answers to the HTTP API
+ * are produced at apply time, so a conflicting pair of changes is decided in log order.
+ * Checks (any HTTP thread) read the in-memory copy; with checking off they cost one atomic
+ * load. Passwords are kept as salted PBKDF2-HMAC-SHA256 hashes; a password found right is
+ * remembered (as an HMAC under a per-process key) so that later requests skip the slow hash. */
+#ifndef QUORUM_DAEMON_AUTH_H
+#define QUORUM_DAEMON_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "daemon/store.h"
+#include "proto/record.h"
+
+typedef struct auth_db auth_db;
+
+/* Loads the state from s (empty when there is none). Returns 0 or -ENOMEM/-EIO. */
+int auth_db_open(auth_db **out, store *s);
+void auth_db_close(auth_db *db);
+/* Reloads the state from the store (after a snapshot replaced it). Apply thread. */
+int auth_db_reload(auth_db *db);
+
+/* Applies a PROTO_OP_AUTH record: changes the state (its store records go into the store's
+ * current group) and fills res with the HTTP answer (status, JSON body; error_code 0). */
+void auth_db_apply(auth_db *db, const proto_record *rec, store_result *res);
+
+bool auth_db_enabled(const auth_db *db);
+
+/* Who a request is: its Authorization header (NULL/0 when absent) and, on a TLS connection
+ * with --client-cert-auth, its client certificate's common name (NULL when none). */
+typedef struct auth_who {
+  const char *authorization;
+  size_t authorization_len;
+  const char *cert_cn;
+} auth_who;
+
+/* Whether the request may read (write = false) or write key (the path after /v2/keys, as
+ * the client sent it), recursively or not, as etcd decides; true when checking is off. */
+bool auth_db_key_access(auth_db *db, const auth_who *who, const char *key, size_t key_len,
+                        bool recursive, bool write);
+/* Whether the request comes from a user with the root role; true when checking is off. */
+bool auth_db_root_access(auth_db *db, const auth_who *who);
+
+/* The GET answers of /v2/auth: *body (malloc'd, JSON) and the HTTP status. */
+int auth_db_get_users(auth_db *db, char **body, size_t *len);
+int auth_db_get_user(auth_db *db, const char *name, char **body, size_t *len);
+int auth_db_get_roles(auth_db *db, char **body, size_t *len);
+int auth_db_get_role(auth_db *db, const char *name, char **body, size_t *len);
+
+/* A PUT body of /v2/auth/users/NAME or /v2/auth/roles/NAME, checked and turned into the
+ * record value to propose (the password replaced by its hash). Returns 0 with *value
+ * (malloc'd), or the HTTP status with *msg (static text: the message of the error). */
+int auth_user_request(const char *name, const char *body, size_t len, char **value,
+                      size_t *value_len, const char **msg);
+int auth_role_request(const char *name, const char *body, size_t len, char **value,
+                      size_t *value_len, const char **msg);
+
+/* auth_password.c: a new salted hash of password (malloc'd text), and a check against one. */
+char *auth_password_hash(const char *password, size_t len);
+bool auth_password_check(const char *hash, const char *password, size_t len);
+
+#endif

@@ -1,0 +1,151 @@
+/* auth_check: who a request is (HTTP Basic credentials, or a client certificate's common
+ * name) and what it may do, as etcd's v2 API decides: a key by the key patterns of the
+ * user's roles (a pattern ending in '*' is a prefix, any other the exact key; a recursive
+ * request needs a prefix pattern), the guest role for a request without credentials, the root role for /v2/auth
+ * and membership changes. */
+#include <openssl/evp.h>
+#include <openssl/crypto.h>
+#include <openssl/hmac.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "daemon/auth_i.h"
+
+/* Go's simpleMatch and prefixMatch. An empty pattern matches nothing. */
+static bool pattern_match(const char *pat, const char *key, size_t klen, bool prefix_only) {
+  size_t n = strlen(pat);
+  if (!n) return false;
+  if (pat[n - 1] == '*') return klen >= n - 1 && !memcmp(key, pat, n - 1);
+  return !prefix_only && klen == n && !memcmp(key, pat, n);
+}
+
+static bool role_allows(const auth_role *r, const char *key, size_t klen, bool recursive,
+                        bool write) {
+  if (!strcmp(r->name, AUTH_ROOT)) return true;
+  const auth_list *l = write ? &r->write : &r->read;
+  for (size_t i = 0; i < l->n; i++)
+    if (pattern_match(l->v[i], key, klen, recursive)) return true;
+  return false;
+}
+
+/* "Basic base64(user:password)" → user and password in buf (NUL-separated). */
+static bool basic_credentials(const auth_who *who, char *buf, size_t cap, const char **user,
+                              const char **pw, size_t *pw_len) {
+  const char *h = who->authorization;
+  size_t n = who->authorization_len;
+  if (n < 6 || strncasecmp(h, "Basic ", 6)) return false;
+  h += 6;
+  n -= 6;
+  if (!n || n % 4 || n / 4 * 3 + 1 > cap) return false;
+  int got = EVP_DecodeBlock((unsigned char *)buf, (const unsigned char *)h, (int)n);
+  if (got < 0) return false;
+  size_t len = (size_t)got;
+  for (size_t i = n; i > n - 2 && h[i - 1] == '='; i--) len--; /* padding decodes as zeros */
+  buf[len] = 0;
+  char *colon = memchr(buf, ':', len);
+  if (!colon) return false;
+  *colon = 0;
+  *user = buf;
+  *pw = colon + 1;
+  *pw_len = len - (size_t)(colon + 1 - buf);
+  return true;
+}
+
+/* The user named by the request's credentials, with its password checked: found and right
+ * (the caller then holds the read lock, which it releases), or NULL (lock not held). */
+static auth_user *authenticate(auth_db *db, const auth_who *who, bool *tried) {
+  *tried = true;
+  if (!who->authorization_len) {
+    if (!who->cert_cn) {
+      *tried = false;
+      return NULL;
+    }
+    pthread_rwlock_rdlock(&db->lock);
+    auth_user *u = auth_user_find(db, who->cert_cn, strlen(who->cert_cn));
+    if (u) return u;
+    pthread_rwlock_unlock(&db->lock);
+    *tried = false; /* etcd: a certificate naming no user is a guest */
+    return NULL;
+  }
+  char buf[1024];
+  const char *name, *pw;
+  size_t pw_len;
+  if (!basic_credentials(who, buf, sizeof buf, &name, &pw, &pw_len)) return NULL;
+  pthread_rwlock_rdlock(&db->lock);
+  auth_user *u = auth_user_find(db, name, strlen(name));
+  if (!u) {
+    pthread_rwlock_unlock(&db->lock);
+    return NULL;
+  }
+  /* The remembered password: an HMAC over the stored hash and the password. */
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned mac_len = 0;
+  size_t hl = strlen(u->hash) + 1, ml = hl + pw_len;
+  unsigned char *msg = malloc(ml);
+  bool mac_ok = false;
+  if (msg) {
+    memcpy(msg, u->hash, hl);
+    memcpy(msg + hl, pw, pw_len);
+    mac_ok = HMAC(EVP_sha256(), db->seen_key, sizeof db->seen_key, msg, ml, mac, &mac_len) &&
+             mac_len == sizeof u->seen;
+    free(msg);
+  }
+  if (mac_ok && u->has_seen && !CRYPTO_memcmp(mac, u->seen, sizeof u->seen)) return u;
+  char *hash = strdup(u->hash);
+  pthread_rwlock_unlock(&db->lock);
+  if (!hash) return NULL;
+  /* The slow check runs without the lock (the apply thread is not held up by it). */
+  bool ok = auth_password_check(hash, pw, pw_len);
+  if (ok && mac_ok) {
+    pthread_rwlock_wrlock(&db->lock);
+    u = auth_user_find(db, name, strlen(name));
+    if (u && !strcmp(u->hash, hash)) {
+      memcpy(u->seen, mac, sizeof u->seen);
+      u->has_seen = true;
+    }
+    pthread_rwlock_unlock(&db->lock);
+  }
+  free(hash);
+  if (!ok) return NULL;
+  pthread_rwlock_rdlock(&db->lock);
+  u = auth_user_find(db, name, strlen(name));
+  if (u) return u;
+  pthread_rwlock_unlock(&db->lock);
+  return NULL;
+}
+
+bool auth_db_key_access(auth_db *db, const auth_who *who, const char *key, size_t key_len,
+                        bool recursive, bool write) {
+  if (!auth_db_enabled(db)) return true;
+  bool tried;
+  auth_user *u = authenticate(db, who, &tried);
+  bool ok = false;
+  if (!u) {
+    if (tried) return false;
+    /* No credentials: the guest role, by the key alone (etcd checks even a recursive
+     * request of a guest as a single key). */
+    pthread_rwlock_rdlock(&db->lock);
+    const auth_role *g = auth_role_find(db, AUTH_GUEST, 5);
+    ok = g && role_allows(g, key, key_len, false, write);
+    pthread_rwlock_unlock(&db->lock);
+    return ok;
+  }
+  if (auth_user_has_role(u, AUTH_ROOT)) ok = true;
+  for (size_t i = 0; !ok && i < u->roles.n; i++) {
+    const auth_role *r = auth_role_find(db, u->roles.v[i], strlen(u->roles.v[i]));
+    ok = r && role_allows(r, key, key_len, recursive, write);
+  }
+  pthread_rwlock_unlock(&db->lock);
+  return ok;
+}
+
+bool auth_db_root_access(auth_db *db, const auth_who *who) {
+  if (!auth_db_enabled(db)) return true;
+  bool tried;
+  auth_user *u = authenticate(db, who, &tried);
+  if (!u) return false;
+  bool ok = auth_user_has_role(u, AUTH_ROOT);
+  pthread_rwlock_unlock(&db->lock);
+  return ok;
+}

@@ -1,0 +1,158 @@
+/* Unit tests of daemon/auth*.c: password hashes, changes applied as records and kept in the
+ * store across a reopen, and the access rules (key patterns, recursion, guest, root,
+ * credentials) — the parts the HTTP-level comparison with etcd cannot see directly. */
+#include "store_fixture.h"
+
+#include "daemon/auth.h"
+
+static void test_password_hash_is_salted_and_checked(void **state) {
+  (void)state;
+  char *a = auth_password_hash("secret", 6), *b = auth_password_hash("secret", 6);
+  assert_non_null(a);
+  assert_non_null(b);
+  assert_string_not_equal(a, b); /* a salt of its own each time */
+  assert_true(auth_password_check(a, "secret", 6));
+  assert_true(auth_password_check(b, "secret", 6));
+  assert_false(auth_password_check(a, "secreT", 6));
+  assert_false(auth_password_check(a, "secret", 5));
+  assert_false(auth_password_check(a, "", 0));
+  char bad[256];
+  snprintf(bad, sizeof bad, "%s", a);
+  bad[strlen(bad) - 1] = bad[strlen(bad) - 1] == '0' ? '1' : '0'; /* another key */
+  assert_false(auth_password_check(bad, "secret", 6));
+  assert_false(auth_password_check("pbkdf2-sha256$0$00$00", "secret", 6));
+  assert_false(auth_password_check("bcrypt", "secret", 6));
+  assert_false(auth_password_check(NULL, "secret", 6));
+  free(a);
+  free(b);
+}
+
+/* Applies one change the way the apply thread does; returns the HTTP status. */
+static int change(auth_db *db, const char *path, const char *json, bool del, char **body) {
+  proto_record r = {.op = PROTO_OP_AUTH, .path = path, .path_len = strlen(path)};
+  char *value = NULL;
+  size_t len = 0;
+  const char *msg = NULL;
+  if (json && !strncmp(path, "/users/", 7)) assert_int_equal(auth_user_request(path + 7, json, strlen(json), &value, &len, &msg), 0);
+  if (json && !strncmp(path, "/roles/", 7)) assert_int_equal(auth_role_request(path + 7, json, strlen(json), &value, &len, &msg), 0);
+  r.value = value ? value : "";
+  r.value_len = len;
+  if (del) r.flags |= PROTO_REC_AUTH_DELETE;
+  store_result res;
+  auth_db_apply(db, &r, &res);
+  free(value);
+  if (body) *body = strndup(res.body ? res.body : "", res.body_len);
+  int st = res.status;
+  store_result_free(&res);
+  return st;
+}
+
+static auth_who basic(char *buf, const char *user, const char *pw) {
+  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char plain[128];
+  size_t n = (size_t)snprintf(plain, sizeof plain, "%s:%s", user, pw), o = 0;
+  o += (size_t)sprintf(buf, "Basic ");
+  for (size_t i = 0; i < n; i += 3) {
+    unsigned v = (unsigned char)plain[i] << 16;
+    if (i + 1 < n) v |= (unsigned char)plain[i + 1] << 8;
+    if (i + 2 < n) v |= (unsigned char)plain[i + 2];
+    buf[o++] = b64[v >> 18 & 63];
+    buf[o++] = b64[v >> 12 & 63];
+    buf[o++] = i + 1 < n ? b64[v >> 6 & 63] : '=';
+    buf[o++] = i + 2 < n ? b64[v & 63] : '=';
+  }
+  buf[o] = 0;
+  return (auth_who){.authorization = buf, .authorization_len = o};
+}
+
+/* Bodies are not NUL-terminated: compared by length. */
+static void assert_body(const char *body, size_t len, const char *want) {
+  char *b = strndup(body, len);
+  assert_string_equal(b, want);
+  free(b);
+}
+
+#define ACCESS(db, who, key, rec, wr) auth_db_key_access(db, who, key, strlen(key), rec, wr)
+
+static void test_changes_persist_and_rules_apply(void **state) {
+  fx *f = *state;
+  auth_db *db;
+  assert_int_equal(auth_db_open(&db, f->s), 0);
+  assert_false(auth_db_enabled(db));
+  char hb[256];
+  auth_who alice = basic(hb, "alice", "pw"), nobody = {0};
+  assert_true(ACCESS(db, &nobody, "/x", false, true)); /* checking off: anything goes */
+  assert_int_equal(change(db, "/enable", NULL, false, NULL), 409); /* no root user yet */
+  assert_int_equal(change(db, "/users/root", "{\"user\":\"root\",\"password\":\"rp\"}", false, NULL), 201);
+  assert_int_equal(change(db, "/roles/app", "{\"role\":\"app\",\"permissions\":{\"kv\":{\"read\":[\"/app/*\",\"/pub\"],\"write\":[\"/app/w\"]}}}", false, NULL), 201);
+  assert_int_equal(change(db, "/users/alice", "{\"user\":\"alice\",\"password\":\"pw\",\"roles\":[\"app\"]}", false, NULL), 200);
+  assert_int_equal(change(db, "/enable", NULL, false, NULL), 200);
+  assert_true(auth_db_enabled(db));
+  /* The guest role made by enable lets everyone do everything, as etcd's. */
+  assert_true(ACCESS(db, &nobody, "/x", false, true));
+  assert_int_equal(change(db, "/roles/guest", "{\"role\":\"guest\",\"revoke\":{\"kv\":{\"write\":[\"/*\"]}}}", false, NULL), 200);
+  assert_true(ACCESS(db, &nobody, "/x", true, false));   /* guest: read, even recursively */
+  assert_false(ACCESS(db, &nobody, "/x", false, true));  /* but no more writes */
+  assert_int_equal(store_group_flush(f->s), 0);
+  auth_db_close(db);
+
+  /* Reopened: everything is still there. */
+  store_close(f->s);
+  f->s = NULL;
+  assert_int_equal(open_store(f), 0);
+  assert_int_equal(auth_db_open(&db, f->s), 0);
+  assert_true(auth_db_enabled(db));
+  char *body = NULL;
+  size_t len;
+  assert_int_equal(auth_db_get_user(db, "alice", &body, &len), 200);
+  assert_body(body, len, "{\"user\":\"alice\",\"roles\":[{\"role\":\"app\",\"permissions\":"
+                            "{\"kv\":{\"read\":[\"/app/*\",\"/pub\"],\"write\":[\"/app/w\"]}}}]}\n");
+  free(body);
+  /* Patterns: a trailing '*' is a prefix, anything else the exact key; recursive requests
+   * need a prefix pattern; writes use the write list. */
+  assert_true(ACCESS(db, &alice, "/app/a", false, false));
+  assert_true(ACCESS(db, &alice, "/app/a/b", false, false));
+  assert_false(ACCESS(db, &alice, "/app", false, false));
+  assert_true(ACCESS(db, &alice, "/app/", true, false));
+  assert_false(ACCESS(db, &alice, "/app", true, false));
+  assert_true(ACCESS(db, &alice, "/pub", false, false));
+  assert_false(ACCESS(db, &alice, "/pub", true, false));
+  assert_false(ACCESS(db, &alice, "/pubx", false, false));
+  assert_true(ACCESS(db, &alice, "/app/w", false, true));
+  assert_false(ACCESS(db, &alice, "/app/a", false, true));
+  assert_false(ACCESS(db, &alice, "/x", false, false)); /* a user is not a guest too */
+  char hb2[256];
+  auth_who wrong = basic(hb2, "alice", "pX"), root = basic(hb2 + 128, "root", "rp");
+  assert_false(ACCESS(db, &wrong, "/app/a", false, false));
+  assert_true(ACCESS(db, &root, "/anything", true, true));
+  assert_true(auth_db_root_access(db, &root));
+  assert_false(auth_db_root_access(db, &alice));
+  assert_false(auth_db_root_access(db, &nobody));
+  auth_who malformed = {.authorization = "Basic", .authorization_len = 5};
+  assert_false(ACCESS(db, &malformed, "/app/a", false, false));
+  /* A client certificate's name stands for the user when there is no Authorization. */
+  auth_who cert = {.cert_cn = "alice"}, stranger = {.cert_cn = "zed"};
+  assert_true(ACCESS(db, &cert, "/app/a", false, false));
+  assert_false(ACCESS(db, &cert, "/x", false, false));
+  assert_true(ACCESS(db, &stranger, "/x", false, false)); /* unknown name: a guest */
+  /* Remembered passwords are forgotten with a change of the user. */
+  assert_true(ACCESS(db, &alice, "/app/a", false, false));
+  assert_int_equal(change(db, "/users/alice", "{\"user\":\"alice\",\"password\":\"pw2\"}", false, NULL), 200);
+  assert_false(ACCESS(db, &alice, "/app/a", false, false));
+  assert_int_equal(change(db, "/enable", NULL, true, NULL), 200);
+  assert_true(ACCESS(db, &alice, "/app/a", false, true));
+  assert_int_equal(change(db, "/users/root", NULL, true, NULL), 200);
+  assert_int_equal(auth_db_get_users(db, &body, &len), 200);
+  assert_body(body, len, "{\"users\":[{\"user\":\"alice\",\"roles\":[{\"role\":\"app\",\"permissions\":"
+                            "{\"kv\":{\"read\":[\"/app/*\",\"/pub\"],\"write\":[\"/app/w\"]}}}]}]}\n");
+  free(body);
+  auth_db_close(db);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_password_hash_is_salted_and_checked),
+      cmocka_unit_test_setup_teardown(test_changes_persist_and_rules_apply, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
