@@ -370,3 +370,54 @@ def test_https_connections_handed_to_other_loops(tls_server_loops, pki):
     finally:
         for c in socks:
             c.close()
+
+
+@pytest.mark.time_limit(120)
+def test_a_client_certificate_names_the_v2_auth_user(tmp_path, pki):
+    """With --client-cert-auth and /v2/auth on, a request without an Authorization header is
+    the user named by its certificate's common name ("client" here), as in etcd; Basic
+    credentials, when sent, decide instead. The same requests go to etcd and to quorumd."""
+    import base64
+    ca, mine = pki["ca.crt"], (pki["client.crt"], pki["client.key"])
+    root = {"Authorization": "Basic " + base64.b64encode(b"root:rp").decode()}
+    answers = {}
+    for cls, name in ((TLSEtcd, "etcd"), (TLSQuorumd, "quorumd")):
+        gen = tls_servers(cls, tmp_path / name, pki, name)
+        make = next(gen)
+        try:
+            srv = make(client_cert_auth=True)
+
+            def req(method, path, data=None, headers=None):
+                r = requests.request(method, srv.url + path, data=data, headers=headers,
+                                     verify=ca, cert=mine, timeout=5)
+                return r.status_code, r.text
+
+            steps = [
+                ("PUT", "/v2/auth/users/root", '{"user":"root","password":"rp"}', None),
+                ("PUT", "/v2/auth/roles/app", '{"role":"app","permissions":{"kv":{"read":["/app/*"],"write":["/app/*"]}}}', None),
+                ("PUT", "/v2/auth/users/client", '{"user":"client","password":"cp","roles":["app"]}', None),
+                ("PUT", "/v2/keys/other", {"value": "1"}, None),
+                ("PUT", "/v2/auth/enable", None, None),
+                ("PUT", "/v2/auth/roles/guest", '{"role":"guest","revoke":{"kv":{"read":["/*"],"write":["/*"]}}}', root),
+                ("PUT", "/v2/keys/app/a", {"value": "1"}, None),
+                ("GET", "/v2/keys/app/a", None, None),
+                ("GET", "/v2/keys/other", None, None),
+                ("GET", "/v2/keys/other", None, root),
+                ("GET", "/v2/auth/users", None, None),
+                ("GET", "/v2/keys/app/a", None, {"Authorization": "Basic " + base64.b64encode(b"client:bad").decode()}),
+                ("DELETE", "/v2/auth/enable", None, root),
+                ("GET", "/v2/keys/other", None, None),
+            ]
+            got = []
+            for m, p, d, h in steps:
+                st, text = req(m, p, d, h)
+                if p.startswith("/v2/keys") and st < 300:
+                    text = json.loads(text)["node"].get("value")
+                got.append((m, p, st, text))
+            answers[name] = got
+        finally:
+            for _ in gen:
+                pass
+    assert answers["quorumd"] == answers["etcd"]
+    statuses = [g[2] for g in answers["quorumd"]]
+    assert statuses == [201, 201, 200, 201, 200, 200, 201, 200, 401, 200, 401, 401, 200, 200], answers
