@@ -11,7 +11,8 @@
  * replayed), uid=N, gid=N, umask=OOO (owner and modes shown), notify=vfs|inval (replay remote
  * changes as inotify events, default, or only invalidate caches), threads=N (session threads,
  * default 4), ca_file=PATH, cert_file=PATH, key_file=PATH (TLS for https:// endpoints, as
- * etcdctl's --ca-file/--cert-file/--key-file). fstab's own words (defaults, noauto, nofail, _netdev, user, x-*, ...) are
+ * etcdctl's --ca-file/--cert-file/--key-file), username=USER[:PASSWORD] and password_file=PATH
+ * (the /v2/auth user, as etcdctl's --username). fstab's own words (defaults, noauto, nofail, _netdev, user, x-*, ...) are
  * ignored; the other -o options go to FUSE (allow_other, nodev, nosuid, ...). -f stays in the
  * foreground, -d prints FUSE's debug log. Unmount with fusermount3 -u MOUNTPOINT (or
  * SIGTERM/SIGINT). */
@@ -39,6 +40,7 @@ typedef struct fs_cli {
   int read_only, notify_inval, threads;
   long uid, gid, umask; /* -1: unset */
   char *ca_file, *cert_file, *key_file; /* TLS for https:// endpoints */
+  char *username, *password_file;       /* /v2/auth credentials */
 } fs_cli;
 
 static void usage(FILE *out) {
@@ -57,6 +59,8 @@ static void usage(FILE *out) {
           "  -o threads=N       request threads (default 4)\n"
           "  -o ca_file=PATH    CA bundle for https:// endpoints (default: the system's)\n"
           "  -o cert_file=PATH,key_file=PATH  client certificate for https:// endpoints\n"
+          "  -o username=USER[:PASSWORD]  the /v2/auth user to act as (HTTP Basic)\n"
+          "  -o password_file=PATH  its password: the file's first line\n"
           "  -o OPT           other options go to FUSE (allow_other, nodev, ...)\n"
           "  -f               stay in the foreground;  -d  FUSE debug output\n"
           "unmount with: fusermount3 -u MOUNTPOINT\n");
@@ -129,6 +133,12 @@ static int parse_o(fs_cli *c, const char *list) {
     } else if (strncmp(opt, "ca_file=", 8) == 0 || strncmp(opt, "cert_file=", 10) == 0 ||
                strncmp(opt, "key_file=", 9) == 0) {
       char **slot = opt[0] == 'k' ? &c->key_file : opt[1] == 'a' ? &c->ca_file : &c->cert_file;
+      const char *v = strchr(opt, '=') + 1;
+      if (!*v) return -1;
+      free(*slot);
+      if (!(*slot = strdup(v))) return -1;
+    } else if (strncmp(opt, "username=", 9) == 0 || strncmp(opt, "password_file=", 14) == 0) {
+      char **slot = opt[0] == 'u' ? &c->username : &c->password_file;
       const char *v = strchr(opt, '=') + 1;
       if (!*v) return -1;
       free(*slot);
@@ -313,7 +323,39 @@ static int serve(fs *f, struct fuse_session *se, int threads) {
   return rc;
 }
 
+/* -o username=USER[:PASSWORD] and -o password_file=PATH (its first line) as the client's
+ * basic auth. Returns 0 (*user NULL when none was given) or -1 with a message printed. */
+static int credentials(const fs_cli *c, char **user, char **password) {
+  *user = *password = NULL;
+  if (!c->username) {
+    if (c->password_file) fprintf(stderr, "quorumfs: -o password_file needs -o username\n");
+    return c->password_file ? -1 : 0;
+  }
+  char *colon = strchr(c->username, ':');
+  if (!(*user = colon ? strndup(c->username, (size_t)(colon - c->username)) : strdup(c->username)))
+    return -1;
+  if (colon && !c->password_file) {
+    *password = strdup(colon + 1);
+  } else if (c->password_file && !colon) {
+    FILE *fp = fopen(c->password_file, "r");
+    if (!fp) {
+      fprintf(stderr, "quorumfs: %s: %s\n", c->password_file, strerror(errno));
+      return -1;
+    }
+    char line[4096];
+    *password = strdup(fgets(line, sizeof line, fp) ? line : "");
+    fclose(fp);
+    if (*password) (*password)[strcspn(*password, "\r\n")] = 0;
+  } else {
+    fprintf(stderr, "quorumfs: -o username=%s needs a password: -o username=USER:PASSWORD or "
+                    "-o password_file=PATH (one of them)\n", *user);
+    return -1;
+  }
+  return *password ? 0 : -1;
+}
+
 static int run(fs_cli *c) {
+  char *user = NULL, *password = NULL;
   fs f;
   memset(&f, 0, sizeof f);
   pthread_mutex_init(&f.lock, NULL);
@@ -341,6 +383,12 @@ static int run(fs_cli *c) {
   f.client_opts.ca_file = c->ca_file;
   f.client_opts.cert_file = c->cert_file;
   f.client_opts.key_file = c->key_file;
+  if (credentials(c, &user, &password) != 0) {
+    rc = 2;
+    goto out;
+  }
+  f.client_opts.username = user;
+  f.client_opts.password = password;
   if (fs_itable_init(&f.nodes, f.prefix) != 0) {
     fprintf(stderr, "quorumfs: out of memory\n");
     goto out;
@@ -407,6 +455,11 @@ out:
   free(c->ca_file);
   free(c->cert_file);
   free(c->key_file);
+  free(c->username);
+  free(c->password_file);
+  free(user);
+  if (password) explicit_bzero(password, strlen(password));
+  free(password);
   pthread_key_delete(f.thread_key);
   pthread_cond_destroy(&f.idle);
   pthread_mutex_destroy(&f.lock);

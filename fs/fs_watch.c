@@ -167,6 +167,11 @@ static int poll_once(fs_watch *w, fs_rx *rx) {
   if (o->ca_file && *o->ca_file) curl_easy_setopt(h, CURLOPT_CAINFO, o->ca_file);
   if (o->cert_file && *o->cert_file) curl_easy_setopt(h, CURLOPT_SSLCERT, o->cert_file);
   if (o->key_file && *o->key_file) curl_easy_setopt(h, CURLOPT_SSLKEY, o->key_file);
+  if (o->username) { /* the mount's /v2/auth user */
+    curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    curl_easy_setopt(h, CURLOPT_USERNAME, o->username);
+    curl_easy_setopt(h, CURLOPT_PASSWORD, o->password ? o->password : "");
+  }
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, rx);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
