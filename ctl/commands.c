@@ -1,7 +1,8 @@
-/* commands: the table of quorumctl's commands (etcdctl v2's, then export/import/du) with their
- * flags and help texts, and the global flags. */
+/* commands: the table of quorumctl's commands (etcdctl v2's, user/role/auth included, then
+ * export/import/du) with their flags and help texts, and the global flags. */
 #include <string.h>
 
+#include "ctl/cmd_auth.h"
 #include "ctl/cmd_keys.h"
 #include "ctl/cmd_member.h"
 #include "ctl/cmd_transfer.h"
@@ -83,6 +84,47 @@ static const ctl_command member_subs[] = {
 
 #define FL(a) a, N(a)
 
+static const ctl_flag user_roles_flags[] = {
+    {"roles", CTL_FLAG_STRING_SLICE, "List of roles to grant or revoke", ""},
+};
+static const ctl_flag role_grant_flags[] = {
+    {"path", CTL_FLAG_STRING, "Path granted for the role to access", ""},
+    {"read", CTL_FLAG_BOOL, "Grant read-only access", ""},
+    {"write", CTL_FLAG_BOOL, "Grant write-only access", ""},
+    {"readwrite, rw", CTL_FLAG_BOOL, "Grant read-write access", ""},
+};
+static const ctl_flag role_revoke_flags[] = {
+    {"path", CTL_FLAG_STRING, "Path revoked for the role to access", ""},
+    {"read", CTL_FLAG_BOOL, "Revoke read access", ""},
+    {"write", CTL_FLAG_BOOL, "Revoke write access", ""},
+    {"readwrite, rw", CTL_FLAG_BOOL, "Revoke read-write access", ""},
+};
+
+/* etcdctl's usage strings as they are ("user list <user>", "role add <role> "). */
+static const ctl_command user_subs[] = {
+    {"add", "add a new user for the etcd cluster", "<user>", NULL, NULL, 0, ctl_cmd_user_add, NULL, 0, 0},
+    {"get", "get details for a user", "<user>", NULL, NULL, 0, ctl_cmd_user_get, NULL, 0, 0},
+    {"list", "list all current users", "<user>", NULL, NULL, 0, ctl_cmd_user_list, NULL, 0, 0},
+    {"remove", "remove a user for the etcd cluster", "<user>", NULL, NULL, 0, ctl_cmd_user_remove, NULL, 0, 0},
+    {"grant", "grant roles to an etcd user", "<user>", NULL, FL(user_roles_flags), ctl_cmd_user_grant, NULL, 0, 0},
+    {"revoke", "revoke roles for an etcd user", "<user>", NULL, FL(user_roles_flags), ctl_cmd_user_revoke, NULL, 0, 0},
+    {"passwd", "change password for a user", "<user>", NULL, NULL, 0, ctl_cmd_user_passwd, NULL, 0, 0},
+};
+
+static const ctl_command role_subs[] = {
+    {"add", "add a new role for the etcd cluster", "<role> ", NULL, NULL, 0, ctl_cmd_role_add, NULL, 0, 0},
+    {"get", "get details for a role", "<role>", NULL, NULL, 0, ctl_cmd_role_get, NULL, 0, 0},
+    {"list", "list all roles", " ", NULL, NULL, 0, ctl_cmd_role_list, NULL, 0, 0},
+    {"remove", "remove a role from the etcd cluster", "<role>", NULL, NULL, 0, ctl_cmd_role_remove, NULL, 0, 0},
+    {"grant", "grant path matches to an etcd role", "<role>", NULL, FL(role_grant_flags), ctl_cmd_role_grant, NULL, 0, 0},
+    {"revoke", "revoke path matches for an etcd role", "<role>", NULL, FL(role_revoke_flags), ctl_cmd_role_revoke, NULL, 0, 0},
+};
+
+static const ctl_command auth_subs[] = {
+    {"enable", "enable auth access controls", " ", NULL, NULL, 0, ctl_cmd_auth_enable, NULL, 0, 0},
+    {"disable", "disable auth access controls", " ", NULL, NULL, 0, ctl_cmd_auth_disable, NULL, 0, 0},
+};
+
 const ctl_command ctl_commands[] = {
     {"cluster-health", "check the health of the etcd cluster", " ", NULL, FL(health_flags), ctl_cmd_cluster_health, NULL, 0, 0},
     {"mk", "make a new key with a given value", "<key> <value>", NULL, FL(mk_flags), ctl_cmd_mk, NULL, 0, 0},
@@ -101,6 +143,9 @@ const ctl_command ctl_commands[] = {
     {"watch", "watch a key for changes", "<key>", NULL, FL(watch_flags), ctl_cmd_watch, NULL, 0, 0},
     {"exec-watch", "watch a key for changes and exec an executable", "<key> <command> [args...]", NULL, FL(exec_watch_flags), ctl_cmd_exec_watch, NULL, 0, 0},
     {"member", "member add, remove and list subcommands", NULL, NULL, NULL, 0, NULL, FL(member_subs), 0},
+    {"user", "user add, grant and revoke subcommands", NULL, NULL, NULL, 0, NULL, FL(user_subs), 0},
+    {"role", "role add, grant and revoke subcommands", NULL, NULL, NULL, 0, NULL, FL(role_subs), 0},
+    {"auth", "overall auth controls", NULL, NULL, NULL, 0, NULL, FL(auth_subs), 0},
     {"export", "write a subtree (values, directories, TTLs) as JSON to standard output", "<prefix>", NULL, NULL, 0, ctl_cmd_export, NULL, 0, 0},
     {"import", "restore a subtree written by export from standard input", "<prefix>", NULL, FL(import_flags), ctl_cmd_import, NULL, 0, 0},
     {"du", "show how many keys, directories and value bytes a subtree holds", "<prefix>", NULL, NULL, 0, ctl_cmd_du, NULL, 0, 0},

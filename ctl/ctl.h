@@ -25,6 +25,7 @@ typedef enum ctl_flag_kind {
   CTL_FLAG_INT,
   CTL_FLAG_STRING,
   CTL_FLAG_DURATION,
+  CTL_FLAG_STRING_SLICE, /* urfave/cli's StringSliceFlag: each repetition adds one value */
 } ctl_flag_kind;
 
 /* One flag as urfave/cli declares it: names "recursive, r" (first is the long name). */
@@ -41,6 +42,8 @@ typedef struct ctl_flag_val {
   long long i;
   const char *s;
   long long ms; /* durations */
+  const char **list; /* string slices: the values in order (borrowed strings, owned array) */
+  size_t n_list;
 } ctl_flag_val;
 
 /* The flags of one command after parsing, and the positional arguments. */

@@ -161,6 +161,17 @@ static int set_value(const ctl_flag *fl, ctl_flag_val *v, const char *name, cons
     case CTL_FLAG_STRING:
       v->s = value;
       break;
+    case CTL_FLAG_STRING_SLICE: {
+      const char **l = realloc(v->list, (v->n_list + 1) * sizeof *l);
+      if (!l) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+      }
+      l[v->n_list++] = value;
+      v->list = l;
+      v->s = value;
+      break;
+    }
     case CTL_FLAG_DURATION:
       if (ctl_parse_duration(value, &v->ms) != 0) {
         quote(q, sizeof q, value);
@@ -180,6 +191,7 @@ static void set_defaults(const ctl_flag *flags, size_t n, ctl_flag_val *vals) {
       case CTL_FLAG_BOOL: vals[i].b = 0; break;
       case CTL_FLAG_INT: vals[i].i = *d ? strtoll(d, NULL, 10) : 0; break;
       case CTL_FLAG_STRING: vals[i].s = d; break;
+      case CTL_FLAG_STRING_SLICE: vals[i].s = ""; break;
       case CTL_FLAG_DURATION:
         if (ctl_parse_duration(*d ? d : "0", &vals[i].ms) != 0) vals[i].ms = 0;
         break;
@@ -297,6 +309,7 @@ int ctl_flags_parse(const ctl_flag *flags, size_t n, int argc, char **argv, int 
 }
 
 void ctl_args_free(ctl_args *a) {
+  for (size_t i = 0; a->vals && i < a->n_flags; i++) free(a->vals[i].list);
   free(a->vals);
   free(a->argv);
   memset(a, 0, sizeof *a);

@@ -53,3 +53,12 @@ void ctl_help_group(FILE *f, const ctl_command *cmd) {
   command_list(f, cmd->subs, cmd->n_subs, 0);
   fputs("\nOPTIONS:\n   --help, -h  show help\n   \n", f);
 }
+
+void ctl_help_group_app(FILE *f, const ctl_command *cmd) {
+  fprintf(f,
+          "NAME:\n   %s %s - %s\n\nUSAGE:\n   %s %s [global options] command [command options] "
+          "[arguments...]\n\nVERSION:\n   %s\n\nCOMMANDS:\n",
+          CTL_PROG, cmd->name, cmd->usage, CTL_PROG, cmd->name, QUORUM_VERSION);
+  command_list(f, cmd->subs, cmd->n_subs, 0);
+  fputs("\nGLOBAL OPTIONS:\n   --help, -h  show help\n", f);
+}

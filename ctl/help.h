@@ -12,6 +12,8 @@ void ctl_help_app(FILE *f);
 void ctl_help_command(FILE *f, const ctl_command *cmd, const char *parent);
 /* The help of a command that has subcommands (member). */
 void ctl_help_group(FILE *f, const ctl_command *cmd);
+/* `member help` (no topic): urfave/cli shows the group as an app of its own. */
+void ctl_help_group_app(FILE *f, const ctl_command *cmd);
 void ctl_help_version(FILE *f);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 
+#include "ctl/cmd_auth.h"
 #include "ctl/ctl.h"
 #include "ctl/flags.h"
 #include "ctl/help.h"
@@ -46,6 +47,7 @@ static int run_command(ctl_ctx *ctx, const ctl_command *cmd, const char *parent,
        (strcmp(cmd->name, "remove") == 0 && a.argc != 1) ||
        (strcmp(cmd->name, "update") == 0 && a.argc != 2)))
     needs_client = 0;
+  if (parent && ctl_auth_opens_session(parent)) needs_client = 0; /* user/role/auth: after their checks */
   if (needs_client) {
     ctx->health = !parent && strcmp(cmd->name, "cluster-health") == 0;
     rc = ctl_session_open(ctx, sync);
@@ -82,7 +84,7 @@ static int run_group(ctl_ctx *ctx, const ctl_command *grp, int argc, char **argv
   const char *name = a.argv[0];
   if (strcmp(name, "help") == 0 || strcmp(name, "h") == 0) {
     if (a.argc < 2) {
-      ctl_help_group(stdout, grp);
+      ctl_help_group_app(stdout, grp);
       rc = 0;
     } else {
       const ctl_command *sub = ctl_find_command(grp->subs, grp->n_subs, a.argv[1]);
@@ -149,8 +151,7 @@ int main(int argc, char **argv) {
     } else {
       const ctl_command *c = ctl_find_command(ctl_commands, ctl_n_commands, cargv[0]);
       if (!c) rc = no_topic(cargv[0]);
-      else if (c->subs) rc = (ctl_help_group(stdout, c), 0);
-      else rc = (ctl_help_command(stdout, c, NULL), 0);
+      else rc = (ctl_help_command(stdout, c, NULL), 0); /* a group too: "etcdctl member [arguments...]" */
     }
     ctl_args_free(&ctx.global);
     return rc;

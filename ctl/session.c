@@ -290,6 +290,10 @@ static char *ask_password(const char *prompt, char *err, size_t errlen) {
   return p;
 }
 
+char *ctl_ask_password(const char *prompt, char *err, size_t errlen) {
+  return ask_password(prompt, err, errlen);
+}
+
 int ctl_session_open(ctl_ctx *ctx, int sync) {
   const char *eps = ctl_arg_str(&ctx->global, "endpoints");
   if (!*eps) eps = getenv("ETCDCTL_ENDPOINTS") ? getenv("ETCDCTL_ENDPOINTS") : "";

@@ -12,6 +12,11 @@
 int ctl_session_open(ctl_ctx *ctx, int sync);
 void ctl_session_close(ctl_ctx *ctx);
 
+/* speakeasy.Ask, as for --username without a password: prompt on stdout, echo off with
+ * /bin/stty, one line from standard input, trimmed. malloc'd; NULL with err set when stty
+ * cannot start (etcdctl's "failed turning off console echo ..." text). */
+char *ctl_ask_password(const char *prompt, char *err, size_t errlen);
+
 /* "Error:  <msg>\n" on stderr; returns code. */
 int ctl_fail(int code, const char *msg);
 /* A PROTO_V2_CONFIG failure (unusable TLS files, found by libcurl): the message alone, exit 1,

@@ -135,6 +135,27 @@ void proto_v2_keys_path(proto_v2_buf *b, const char *key) {
   free(clean);
 }
 
+void proto_v2_path_clean(const char *p, char *out) { clean_path(p, out); }
+
+void proto_v2_auth_path(proto_v2_buf *b, const char *action, const char *name) {
+  size_t n = strlen(action) + strlen(name) + 16;
+  char *raw = malloc(n);
+  char *clean = malloc(n + 2);
+  if (!raw || !clean) {
+    free(raw);
+    free(clean);
+    b->oom = 1;
+    return;
+  }
+  /* path.Join("/v2/auth", action, name): an empty name is left out, and the result cleaned
+   * (no trailing slash kept) */
+  snprintf(raw, n, "/v2/auth/%s%s%s", action, *name ? "/" : "", name);
+  clean_path(raw, clean);
+  add_escaped(b, clean, 0);
+  free(raw);
+  free(clean);
+}
+
 void proto_v2_add_param(proto_v2_buf *b, const char *name, const char *value) {
   if (b->len && b->s[b->len - 1] != '?') proto_v2_buf_add(b, "&", 1);
   add_escaped(b, name, 1);
@@ -322,9 +343,62 @@ static void dial_addr(const char *url, char *out, size_t n) {
   if (u) curl_url_cleanup(u);
 }
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 when p does not start one. */
+static size_t utf8_len(const unsigned char *p) {
+  size_t n;
+  uint32_t cp;
+  if (p[0] < 0x80) return 1;
+  if (p[0] >= 0xc2 && p[0] <= 0xdf) n = 2, cp = p[0] & 0x1f;
+  else if (p[0] >= 0xe0 && p[0] <= 0xef) n = 3, cp = p[0] & 0x0f;
+  else if (p[0] >= 0xf0 && p[0] <= 0xf4) n = 4, cp = p[0] & 0x07;
+  else return 0;
+  for (size_t i = 1; i < n; i++) {
+    if ((p[i] & 0xc0) != 0x80) return 0;
+    cp = cp << 6 | (p[i] & 0x3f);
+  }
+  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+      (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return n;
+}
+
+/* The body as Go's %q shows it (strconv.Quote; non-ASCII characters are kept as they are). */
+static void debug_quoted(FILE *f, const char *s) {
+  fputc('"', f);
+  for (const unsigned char *p = (const unsigned char *)s; *p;) {
+    size_t n = utf8_len(p);
+    if (n > 1) {
+      fwrite(p, 1, n, f);
+      p += n;
+      continue;
+    }
+    const char *esc = NULL;
+    switch (*p) {
+      case '"': esc = "\\\""; break;
+      case '\\': esc = "\\\\"; break;
+      case '\a': esc = "\\a"; break;
+      case '\b': esc = "\\b"; break;
+      case '\f': esc = "\\f"; break;
+      case '\n': esc = "\\n"; break;
+      case '\r': esc = "\\r"; break;
+      case '\t': esc = "\\t"; break;
+      case '\v': esc = "\\v"; break;
+      default: break;
+    }
+    if (esc) fputs(esc, f);
+    else if (*p < 0x20 || *p >= 0x7f) fprintf(f, "\\x%02x", *p);
+    else fputc(*p, f);
+    p++;
+  }
+  fputc('"', f);
+}
+
 static void debug_curl(const char *method, const char *url, const char *body) {
   fprintf(stderr, "cURL Command: curl -X %s %s", method, url);
-  if (body && *body) fprintf(stderr, " -d \"%s\"", body);
+  if (body && *body) {
+    fputs(" -d ", stderr);
+    debug_quoted(stderr, body);
+  }
   fprintf(stderr, "\n");
 }
 

@@ -177,6 +177,14 @@ void proto_v2_buf_free(proto_v2_buf *b);
  * URL path escaping. */
 void proto_v2_keys_path(proto_v2_buf *b, const char *key);
 
+/* Go's path.Clean of p taken as an absolute path ("a/../b/" gives "/b"); out has room for
+ * strlen(p) + 2 bytes. */
+void proto_v2_path_clean(const char *p, char *out);
+
+/* "/v2/auth/<action>[/<name>]" as etcd's Go client builds it (path.Join: cleaned, an empty name
+ * left out), escaped like Go's URL path escaping. action: "users", "roles" or "enable". */
+void proto_v2_auth_path(proto_v2_buf *b, const char *action, const char *name);
+
 /* Appends "name=value" query-escaped (like url.Values.Encode), with '&' before when the buffer
  * does not end in '?' and is not empty. */
 void proto_v2_add_param(proto_v2_buf *b, const char *name, const char *value);
