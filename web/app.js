@@ -21,6 +21,22 @@
   const params = new URLSearchParams(location.search);
   const ENDPOINT = (params.get("endpoint") || location.origin).replace(/\/+$/, "");
 
+  /* /v2/auth: the signed-in user's "Basic ..." credentials for this endpoint, kept for the
+   * browser tab (sessionStorage); none means the server's guest role. */
+  const AUTH_KEY = "quorumd-ui-auth:" + ENDPOINT;
+  let auth = sessionStorage.getItem(AUTH_KEY) || "";
+  function authUser() { try { return auth ? atob(auth.slice(6)).replace(/:.*$/s, "") : ""; } catch (e) { return ""; } }
+  function withAuth(headers) {
+    const h = Object.assign({}, headers || {});
+    if (auth) h.Authorization = auth;
+    return h;
+  }
+  /* An answer of 401 (etcd: errorCode 110, or {"message":"Insufficient credentials"} off
+   * /v2/keys): the page asks for a user and password. */
+  function needsSignIn(status, body) {
+    return status === 401 && (!body || body.errorCode === 110 || body.errorCode === undefined);
+  }
+
   function keyURL(key, query) {
     const enc = key.split("/").map(encodeURIComponent).join("/");
     let u = ENDPOINT + "/v2/keys" + (enc.startsWith("/") ? enc : "/" + enc);
@@ -39,7 +55,7 @@
 
   /* One v2 request: resolves to {body, index} or throws ApiError. */
   async function api(method, key, query, form) {
-    const opt = { method, headers: {} };
+    const opt = { method, headers: withAuth() };
     if (form) {
       opt.body = new URLSearchParams(form).toString();
       opt.headers["Content-Type"] = "application/x-www-form-urlencoded";
@@ -48,13 +64,16 @@
     const text = await res.text();
     let body = null;
     try { body = text ? JSON.parse(text) : null; } catch (e) { body = { message: text.trim() }; }
-    if (!res.ok) throw new ApiError(res.status, body);
+    if (!res.ok) {
+      if (needsSignIn(res.status, body)) openSignIn(true);
+      throw new ApiError(res.status, body);
+    }
     const h = res.headers.get("X-Etcd-Index");
     return { body, index: h !== null ? Number(h) : null };
   }
 
   async function getJSON(path) {
-    const res = await fetch(ENDPOINT + path);
+    const res = await fetch(ENDPOINT + path, { headers: withAuth() });
     const text = await res.text();
     let body = null;
     try { body = JSON.parse(text); } catch (e) { body = text; }
@@ -632,10 +651,11 @@
       try {
         const q = { wait: "true", recursive: "true", stream: "true" };
         if (watchIndex) q.waitIndex = String(watchIndex);
-        const res = await fetch(keyURL("/", q), { signal: ctl.signal, cache: "no-store" });
+        const res = await fetch(keyURL("/", q), { signal: ctl.signal, cache: "no-store", headers: withAuth() });
         if (!res.ok) {
           let body = {};
           try { body = await res.json(); } catch (e) { /* not JSON */ }
+          if (needsSignIn(res.status, body)) openSignIn(true);
           if (body.errorCode === 401) { // history cleared: start over from now
             watchIndex = (body.index || 0) + 1;
             await reloadAll();
@@ -1038,7 +1058,7 @@
     if (!leader.ok && leaderId) { // a follower answers 403: ask the leader itself
       const lm = members.find((m) => m.id === leaderId);
       if (lm && lm.clientURLs && lm.clientURLs[0]) {
-        leaderStats = await fetch(lm.clientURLs[0].replace(/\/+$/, "") + "/v2/stats/leader")
+        leaderStats = await fetch(lm.clientURLs[0].replace(/\/+$/, "") + "/v2/stats/leader", { headers: withAuth() })
           .then((r) => r.ok ? r.json().then((v) => ({ ok: true, v })) : { ok: false, e: { status: r.status } }, (e) => ({ ok: false, e }));
       }
     }
@@ -1219,6 +1239,27 @@
   $("refresh-dir").addEventListener("click", () => navigate(ui.selected || ui.dir, { reload: true }));
   $("queue-bar").addEventListener("submit", (e) => { e.preventDefault(); pushQueue($("queue-value").value); });
   $("cluster-open").addEventListener("click", openCluster);
+  /* Sign in: the credentials go with every request from now on (the page starts again). */
+  function openSignIn(refused) {
+    const dlg = $("dlg-login");
+    if (dlg.open) return;
+    $("login-user").value = authUser();
+    $("login-password").value = "";
+    $("login-error").textContent = refused ? (auth ? "Access refused for " + authUser() + "." : "This server asks who you are.") : "";
+    dlg.showModal();
+  }
+  function setAuth(value) {
+    if (value) sessionStorage.setItem(AUTH_KEY, value); else sessionStorage.removeItem(AUTH_KEY);
+    location.reload();
+  }
+  $("login-open").textContent = auth ? authUser() : "Sign in";
+  $("login-open").addEventListener("click", () => openSignIn(false));
+  $("login-form").addEventListener("submit", (e) => {
+    if (e.submitter && e.submitter.value !== "ok") return;
+    const bytes = new TextEncoder().encode($("login-user").value + ":" + $("login-password").value);
+    setAuth("Basic " + btoa(String.fromCharCode(...bytes)));
+  });
+  $("login-out").addEventListener("click", () => setAuth(""));
   $("cluster-refresh").addEventListener("click", loadCluster);
   $("dlg-cluster").addEventListener("close", () => clearInterval(clusterTimer));
   function closeNarrowTree() { document.body.classList.remove("tree-open"); $("tree-toggle").setAttribute("aria-expanded", "false"); }
@@ -1260,6 +1301,11 @@
       idx = r.index;
       if (idx === null) idx = await currentIndex();
     } catch (e) {
+      if (e instanceof ApiError && needsSignIn(e.status, e.body)) { // (the sign-in is open)
+        setLive("off", "signed out");
+        $("dlg-login").addEventListener("close", () => { if (!nodes.get("/").children) start(); }, { once: true });
+        return;
+      }
       setLive("off", "unreachable");
       toast("Cannot reach " + ENDPOINT + ": " + e.message, "bad");
       setTimeout(start, 3000);

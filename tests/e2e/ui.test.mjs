@@ -2,7 +2,7 @@
 // against real quorumd daemons started by tests/integration/test_ui.py.
 //
 // Environment: QUORUM_UI_URL (the daemon serving the page), QUORUM_UI_URL2 (a second daemon,
-// for ?endpoint=), QUORUM_UI_CLUSTER (client URLs of the members of a 3-member Raft cluster,
+// for ?endpoint=), QUORUM_UI_URL3 (a daemon with /v2/auth on, for the sign-in), QUORUM_UI_CLUSTER (client URLs of the members of a 3-member Raft cluster,
 // comma-separated), QUORUM_UI_SHOTS (screenshot folder), QUORUM_UI_ONLY (regexp of test names).
 // Every test acts as a person would (clicks, typing, keys) and checks the page and the API.
 // Prints "N passed, N failed" and exits non-zero when any test failed.
@@ -14,8 +14,9 @@ import assert from "node:assert/strict";
 
 const BASE = process.env.QUORUM_UI_URL;
 const BASE2 = process.env.QUORUM_UI_URL2;
+const BASE3 = process.env.QUORUM_UI_URL3; // /v2/auth on: root:rootpw, ed:edpw (writes /ed/*)
 const CLUSTER = (process.env.QUORUM_UI_CLUSTER || "").split(",").filter(Boolean);
-const DAEMONS = [BASE, BASE2, ...CLUSTER].filter(Boolean); // the only origins a page may ask
+const DAEMONS = [BASE, BASE2, BASE3, ...CLUSTER].filter(Boolean); // the only origins a page may ask
 const SHOTS = process.env.QUORUM_UI_SHOTS || "ui-screenshots";
 const ONLY = process.env.QUORUM_UI_ONLY ? new RegExp(process.env.QUORUM_UI_ONLY) : null;
 const CHROMIUM = process.env.QUORUM_UI_CHROMIUM || "/usr/bin/chromium";
@@ -245,6 +246,50 @@ test("TTL counts down, survives a plain edit, is changed by refresh and cleared"
   assert.equal(n.value, "v2");
   await waitText(page.locator("#d-ttl"), "none");
   await closePage(page);
+});
+
+test("sign in: a server with /v2/auth on asks who you are, and the user's rights apply", async () => {
+  assert.ok(BASE3, "QUORUM_UI_URL3 is set");
+  const ROOT = "Basic " + Buffer.from("root:rootpw").toString("base64");
+  const page = await newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(`${BASE3}/ui/#/ed`);
+  await page.locator("#dlg-login[open]").waitFor();
+  await waitText(page.locator("#login-error"), "asks who you are");
+  await page.fill("#login-user", "ed");
+  await page.fill("#login-password", "wrong");
+  await page.click("#login-ok");
+  await page.locator("#dlg-login[open]").waitFor(); // (the page started again, and was refused)
+  await waitText(page.locator("#login-error"), "Access refused for ed");
+  await page.fill("#login-password", "edpw");
+  await page.click("#login-ok");
+  await page.waitForSelector("#live.on", { timeout: 10000 });
+  await waitText(page.locator("#login-open"), "ed");
+  await row(page, "/ed/k").waitFor();
+  // The watch is the user's too: a change made elsewhere shows.
+  curl("-XPUT", "-H", "Authorization: " + ROOT, BASE3 + keyPath("/ed/live"), "-d", "value=from-curl");
+  await row(page, "/ed/live").waitFor();
+  // A key where ed may write is created; where ed may not, the page says so.
+  await page.click("#new-key");
+  await page.fill("#create-name", "made");
+  await page.fill("#create-value", "by ed");
+  await page.click("#create-ok");
+  await eventually(async () => {
+    const r = JSON.parse(curl("-H", "Authorization: " + ROOT, BASE3 + keyPath("/ed/made")));
+    assert.equal(r.node.value, "by ed");
+  }, "ed's key written");
+  await page.click("#new-key");
+  await page.fill("#create-name", "/elsewhere");
+  await page.fill("#create-value", "no");
+  await page.click("#create-ok");
+  await page.locator("#dlg-login[open]").waitFor();
+  await waitText(page.locator("#login-error"), "Access refused for ed");
+  const r = JSON.parse(curl("-H", "Authorization: " + ROOT, BASE3 + keyPath("/elsewhere")));
+  assert.equal(r.errorCode, 100, "nothing written outside /ed");
+  // Sign out: a guest, who may not read, is asked again.
+  await page.click("#login-out");
+  await page.locator("#dlg-login[open]").waitFor();
+  await waitText(page.locator("#login-error"), "asks who you are");
+  await page.context().close();
 });
 
 test("delete a key; delete a directory only after confirming", async () => {

@@ -1,9 +1,11 @@
 """The built-in web UI (/ui/), end to end: tests/e2e/ui.test.mjs drives Debian's Chromium
 (headless, through playwright-core from npm, installed by `scripts/deps --test` into
 tests/e2e/node_modules) against two real quorumd daemons started here: the page is served by
-the first; the second is the other endpoint for `?endpoint=`. A real 3-member Raft cluster
+the first; the second is the other endpoint for `?endpoint=`; a third has /v2/auth on, for
+the sign-in. A real 3-member Raft cluster
 (raft_cluster.RaftCluster) is also started, for the cluster panel opened on a follower.
 Screenshots of the main views go to <build dir>/ui-screenshots (the folder of $QUORUMD)."""
+import json
 import os
 import subprocess
 
@@ -47,12 +49,25 @@ def test_ui_in_chromium(make_server, tmp_path):
     assert not missing, "not installed: %s (scripts/deps --test installs them)" % ", ".join(missing)
     a = make_server(name="ui-a")
     b = make_server(name="ui-b")
+    c = make_server(name="ui-c")  # with /v2/auth on: root, and "ed" who may write /ed/*
+    for method, path, body, hdrs in (
+            ("PUT", "/v2/auth/users/root", {"user": "root", "password": "rootpw"}, None),
+            ("PUT", "/v2/auth/roles/ed", {"role": "ed", "permissions": {"kv": {"read": ["/*"], "write": ["/ed/*"]}}}, None),
+            ("PUT", "/v2/auth/users/ed", {"user": "ed", "password": "edpw", "roles": ["ed"]}, None),
+            ("PUT", "/v2/keys/ed/k", "value=v", {"Content-Type": "application/x-www-form-urlencoded"}),
+            ("PUT", "/v2/auth/enable", None, None),
+            ("PUT", "/v2/auth/roles/guest", {"role": "guest", "revoke": {"kv": {"read": ["/*"], "write": ["/*"]}}},
+             {"Authorization": "Basic cm9vdDpyb290cHc="})):
+        st, _, out = c.request(method, path, body=json.dumps(body) if isinstance(body, dict) else body,
+                               headers=hdrs)
+        assert st in (200, 201), (path, st, out)
     shots = os.path.join(os.path.dirname(os.path.abspath(cluster.quorumd_binary())), "ui-screenshots")
     raft = RaftCluster(str(tmp_path / "raft"), 3)
     try:
         raft.start()
         raft.leader()  # elected before the browser starts; the page test finds it again itself
-        env = dict(os.environ, QUORUM_UI_URL=a.url, QUORUM_UI_URL2=b.url, QUORUM_UI_SHOTS=shots,
+        env = dict(os.environ, QUORUM_UI_URL=a.url, QUORUM_UI_URL2=b.url, QUORUM_UI_URL3=c.url,
+                   QUORUM_UI_SHOTS=shots,
                    QUORUM_UI_CLUSTER=",".join(m.url for m in raft.members))
         proc = subprocess.Popen([NODE, SCRIPT], cwd=E2E, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
