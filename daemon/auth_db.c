@@ -255,19 +255,34 @@ static const auth_role root_role = {
     .write = {.v = (char *[]){"/*"}, .n = 1},
 };
 
-auth_user *auth_user_find(auth_db *db, const char *name, size_t len) {
-  for (size_t i = 0; i < db->n_users; i++)
-    if (strlen(db->users[i].name) == len && !memcmp(db->users[i].name, name, len))
-      return &db->users[i];
+/* strcmp order of name[0..len) against the NUL-terminated s. */
+static int name_cmp(const char *name, size_t len, const char *s) {
+  size_t sl = strlen(s);
+  int c = memcmp(name, s, len < sl ? len : sl);
+  return c ? c : (len > sl) - (len < sl);
+}
+
+/* Binary search of the array v (n elements of size sz, sorted by the name at its start). */
+static void *find_sorted(void *v, size_t n, size_t sz, const char *name, size_t len) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    char *e = (char *)v + mid * sz;
+    int c = name_cmp(name, len, *(char **)e);
+    if (!c) return e;
+    if (c < 0) hi = mid;
+    else lo = mid + 1;
+  }
   return NULL;
+}
+
+auth_user *auth_user_find(auth_db *db, const char *name, size_t len) {
+  return find_sorted(db->users, db->n_users, sizeof *db->users, name, len);
 }
 
 const auth_role *auth_role_find(auth_db *db, const char *name, size_t len) {
   if (len == 4 && !memcmp(name, AUTH_ROOT, 4)) return &root_role;
-  for (size_t i = 0; i < db->n_roles; i++)
-    if (strlen(db->roles[i].name) == len && !memcmp(db->roles[i].name, name, len))
-      return &db->roles[i];
-  return NULL;
+  return find_sorted(db->roles, db->n_roles, sizeof *db->roles, name, len);
 }
 
 bool auth_user_has_role(const auth_user *u, const char *role) {

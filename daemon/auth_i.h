@@ -17,7 +17,7 @@ typedef struct auth_list {
   bool null;
 } auth_list;
 
-typedef struct auth_user {
+typedef struct auth_user { /* (name first: the sorted arrays are searched by it) */
   char *name;
   char *hash;           /* auth_password.c's text */
   auth_list roles;      /* as stored (the root user's "root" role is added when read) */
@@ -25,7 +25,7 @@ typedef struct auth_user {
   bool has_seen;
 } auth_user;
 
-typedef struct auth_role {
+typedef struct auth_role { /* (name first, likewise) */
   char *name;
   auth_list read, write;
 } auth_role;
