@@ -1,575 +1,21 @@
 /* cmd_auth: `user`, `role` and `auth`, as etcdctl v2 runs them: the requests of etcd's Go client
  * (client/auth_user.go, auth_role.go) with their JSON bodies made by yajl, the answers read the
- * way Go's encoding/json reads them into that client's structs (so that odd answers give the
- * same output or the same error text), and etcdctl's lines and exit codes. */
+ * way Go's encoding/json reads them into that client's structs (auth_json, so that odd answers
+ * give the same output or the same error text), and etcdctl's lines and exit codes. */
 #include "ctl/cmd_auth.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "ctl/auth_json.h"
 #include "ctl/session.h"
 
 int ctl_auth_opens_session(const char *group) {
   return group && (strcmp(group, "user") == 0 || strcmp(group, "role") == 0 ||
                    strcmp(group, "auth") == 0);
-}
-
-/* ------------------------------------------------------------------ Go's JSON syntax check */
-
-/* json.Unmarshal first scans the whole input; its first syntax error is what etcdctl prints
- * for an answer that is not JSON (a 405 "Method Not Allowed", a proxy's HTML page, ...). */
-
-#define GO_MAX_DEPTH 10000
-
-typedef struct go_scan {
-  const unsigned char *s;
-  size_t n, i;
-  int depth;
-  char *err;
-  size_t errlen;
-} go_scan;
-
-/* Go's quoteChar: how a syntax error names a byte. */
-static void go_quote_char(unsigned char c, char *out, size_t n) {
-  const char *e = NULL;
-  switch (c) {
-    case '\'': e = "\\'"; break;
-    case '\\': e = "\\\\"; break;
-    case '\a': e = "\\a"; break;
-    case '\b': e = "\\b"; break;
-    case '\f': e = "\\f"; break;
-    case '\n': e = "\\n"; break;
-    case '\r': e = "\\r"; break;
-    case '\t': e = "\\t"; break;
-    case '\v': e = "\\v"; break;
-    default: break;
-  }
-  if (e) snprintf(out, n, "'%s'", e);
-  else if (c < 0x20 || c == 0x7f) snprintf(out, n, "'\\x%02x'", c);
-  else if (c < 0x80) snprintf(out, n, "'%c'", c);
-  else if (c <= 0xa0 || c == 0xad) snprintf(out, n, "'\\u%04x'", c); /* not printable */
-  else snprintf(out, n, "'%c%c'", 0xc0 | (c >> 6), 0x80 | (c & 0x3f)); /* U+00XX in UTF-8 */
-}
-
-static int scan_fail_at(go_scan *g, unsigned char c, const char *context) {
-  char q[16];
-  go_quote_char(c, q, sizeof q);
-  snprintf(g->err, g->errlen, "invalid character %s %s", q, context);
-  return -1;
-}
-
-static int scan_fail(go_scan *g, const char *context) {
-  return scan_fail_at(g, g->s[g->i], context);
-}
-
-/* The end of the input where a value is still incomplete: Go's scanner is then given one more
- * space, so that a state which cannot take one reports that (a literal, number or escape cut
- * short), the others "unexpected end of JSON input". */
-static int scan_end_in(go_scan *g, const char *context) { return scan_fail_at(g, ' ', context); }
-
-static int scan_eof(go_scan *g) {
-  snprintf(g->err, g->errlen, "unexpected end of JSON input");
-  return -1;
-}
-
-static int at_end(const go_scan *g) { return g->i >= g->n; }
-
-static void scan_ws(go_scan *g) {
-  while (!at_end(g) && (g->s[g->i] == ' ' || g->s[g->i] == '\t' || g->s[g->i] == '\r' ||
-                        g->s[g->i] == '\n'))
-    g->i++;
-}
-
-static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-
-static int is_hex(unsigned char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static int scan_string(go_scan *g) {
-  g->i++; /* the opening quote */
-  while (!at_end(g)) {
-    unsigned char c = g->s[g->i];
-    if (c == '"') {
-      g->i++;
-      return 0;
-    }
-    if (c < 0x20) return scan_fail(g, "in string literal");
-    g->i++;
-    if (c != '\\') continue;
-    if (at_end(g)) return scan_end_in(g, "in string escape code");
-    c = g->s[g->i];
-    if (c == 'u') {
-      g->i++;
-      for (int k = 0; k < 4; k++, g->i++) {
-        if (at_end(g)) return scan_end_in(g, "in \\u hexadecimal character escape");
-        if (!is_hex(g->s[g->i])) return scan_fail(g, "in \\u hexadecimal character escape");
-      }
-      continue;
-    }
-    if (!c || !strchr("bfnrt\\/\"", c)) return scan_fail(g, "in string escape code");
-    g->i++;
-  }
-  return scan_eof(g);
-}
-
-/* A number ends at the first byte that cannot continue it; the caller judges that byte. */
-static int scan_number(go_scan *g) {
-  if (g->s[g->i] == '-') {
-    g->i++;
-    if (at_end(g)) return scan_end_in(g, "in numeric literal");
-    if (!is_digit(g->s[g->i])) return scan_fail(g, "in numeric literal");
-  }
-  if (g->s[g->i] == '0') g->i++;
-  else
-    while (!at_end(g) && is_digit(g->s[g->i])) g->i++;
-  if (!at_end(g) && g->s[g->i] == '.') {
-    g->i++;
-    if (at_end(g)) return scan_end_in(g, "after decimal point in numeric literal");
-    if (!is_digit(g->s[g->i])) return scan_fail(g, "after decimal point in numeric literal");
-    while (!at_end(g) && is_digit(g->s[g->i])) g->i++;
-  }
-  if (!at_end(g) && (g->s[g->i] == 'e' || g->s[g->i] == 'E')) {
-    g->i++;
-    if (!at_end(g) && (g->s[g->i] == '+' || g->s[g->i] == '-')) g->i++;
-    if (at_end(g)) return scan_end_in(g, "in exponent of numeric literal");
-    if (!is_digit(g->s[g->i])) return scan_fail(g, "in exponent of numeric literal");
-    while (!at_end(g) && is_digit(g->s[g->i])) g->i++;
-  }
-  return 0;
-}
-
-static int scan_literal(go_scan *g, const char *word) {
-  for (size_t k = 0; word[k]; k++, g->i++) {
-    if (k && (at_end(g) || g->s[g->i] != (unsigned char)word[k])) {
-      char ctx[48];
-      snprintf(ctx, sizeof ctx, "in literal %s (expecting '%c')", word, word[k]);
-      return at_end(g) ? scan_end_in(g, ctx) : scan_fail(g, ctx);
-    }
-  }
-  return 0;
-}
-
-static int scan_value(go_scan *g);
-
-static int scan_container(go_scan *g) {
-  int obj = g->s[g->i] == '{';
-  unsigned char close = obj ? '}' : ']';
-  if (++g->depth > GO_MAX_DEPTH) return scan_fail(g, "exceeded max depth");
-  g->i++;
-  scan_ws(g);
-  if (at_end(g)) return scan_eof(g);
-  if (g->s[g->i] == close) {
-    g->i++;
-    g->depth--;
-    return 0;
-  }
-  for (;;) {
-    if (obj) {
-      scan_ws(g);
-      if (at_end(g)) return scan_eof(g);
-      if (g->s[g->i] != '"') return scan_fail(g, "looking for beginning of object key string");
-      if (scan_string(g) != 0) return -1;
-      scan_ws(g);
-      if (at_end(g)) return scan_eof(g);
-      if (g->s[g->i] != ':') return scan_fail(g, "after object key");
-      g->i++;
-    }
-    if (scan_value(g) != 0) return -1;
-    scan_ws(g);
-    if (at_end(g)) return scan_eof(g);
-    if (g->s[g->i] == ',') {
-      g->i++;
-      continue;
-    }
-    if (g->s[g->i] == close) {
-      g->i++;
-      g->depth--;
-      return 0;
-    }
-    return scan_fail(g, obj ? "after object key:value pair" : "after array element");
-  }
-}
-
-static int scan_value(go_scan *g) {
-  scan_ws(g);
-  if (at_end(g)) return scan_eof(g);
-  unsigned char c = g->s[g->i];
-  if (c == '{' || c == '[') return scan_container(g);
-  if (c == '"') return scan_string(g);
-  if (c == 't') return scan_literal(g, "true");
-  if (c == 'f') return scan_literal(g, "false");
-  if (c == 'n') return scan_literal(g, "null");
-  if (c == '-' || is_digit(c)) return scan_number(g);
-  return scan_fail(g, "looking for beginning of value");
-}
-
-/* 0 when s is one JSON value (and whitespace), else -1 with Go's error text in err. */
-static int go_json_check(const char *s, size_t n, char *err, size_t errlen) {
-  go_scan g = {(const unsigned char *)s, n, 0, 0, err, errlen};
-  if (scan_value(&g) != 0) return -1;
-  scan_ws(&g);
-  if (!at_end(&g)) return scan_fail(&g, "after top-level value");
-  return 0;
-}
-
-/* The length of the valid UTF-8 sequence at p (1-4), 0 when p does not start one. */
-static size_t utf8_seq(const unsigned char *p) {
-  size_t n = 0;
-  unsigned cp = 0;
-  if (*p < 0x80) return 1;
-  if (*p >= 0xc2 && *p <= 0xdf) n = 2, cp = *p & 0x1fu;
-  else if (*p >= 0xe0 && *p <= 0xef) n = 3, cp = *p & 0x0fu;
-  else if (*p >= 0xf0 && *p <= 0xf4) n = 4, cp = *p & 0x07u;
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xc0) != 0x80) return 0; /* also stops at a terminating NUL */
-    cp = cp << 6 | (p[i] & 0x3fu);
-  }
-  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-      (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return n;
-}
-
-static unsigned hex4(const unsigned char *p) {
-  unsigned v = 0;
-  for (int i = 0; i < 4; i++)
-    v = v << 4 | (unsigned)(is_digit(p[i]) ? p[i] - '0' : (p[i] | 0x20) - 'a' + 10);
-  return v;
-}
-
-/* JSON text that passed the syntax check, rewritten so that yajl reads its strings as Go's
- * decoder does: a byte that is not UTF-8 is U+FFFD, and so is a \u escape of a UTF-16
- * surrogate that is not a high one followed by a low one (yajl would give '?' or bad UTF-8). */
-static void go_text(const char *body, proto_v2_buf *out) {
-  const unsigned char *p = (const unsigned char *)body;
-  while (*p) {
-    size_t n;
-    if (*p == '\\' && p[1] == 'u') {
-      unsigned v = hex4(p + 2);
-      n = 6;
-      if (v >= 0xd800 && v <= 0xdfff) {
-        if (v < 0xdc00 && p[6] == '\\' && p[7] == 'u' && is_hex(p[8]) && is_hex(p[9]) &&
-            is_hex(p[10]) && is_hex(p[11]) && hex4(p + 8) >= 0xdc00 && hex4(p + 8) <= 0xdfff) {
-          n = 12;
-        } else {
-          proto_v2_buf_adds(out, "\\ufffd");
-          p += 6;
-          continue;
-        }
-      }
-    } else if (*p == '\\') {
-      n = 2;
-    } else if ((n = utf8_seq(p)) == 0) {
-      proto_v2_buf_adds(out, "\xef\xbf\xbd");
-      p++;
-      continue;
-    }
-    proto_v2_buf_add(out, (const char *)p, n);
-    p += n;
-  }
-}
-
-/* The body as a yajl tree, or NULL with the error json.Unmarshal would give in err. */
-static yajl_val parse_body(const proto_v2_resp *r, char *err, size_t errlen) {
-  const char *body = r->body ? r->body : "";
-  if (go_json_check(body, r->body_len, err, errlen) != 0) return NULL;
-  proto_v2_buf text = {0};
-  proto_v2_buf_add(&text, "", 0);
-  go_text(body, &text);
-  if (text.oom) {
-    proto_v2_buf_free(&text);
-    snprintf(err, errlen, "out of memory");
-    return NULL;
-  }
-  char e[256] = "";
-  yajl_val t = yajl_tree_parse(text.s, e, sizeof e);
-  proto_v2_buf_free(&text);
-  if (!t) {
-    e[strcspn(e, "\n")] = 0;
-    snprintf(err, errlen, "%s", *e ? e : "invalid JSON");
-  }
-  return t;
-}
-
-/* ------------------------------------------------------------------ Go's decoding */
-
-/* json.Unmarshal into etcd's client structs: fields matched case-insensitively (the last one
- * given wins), null leaves a field as it is, unknown fields are skipped, and a value of the
- * wrong type is skipped too but makes the whole call fail with Go's UnmarshalTypeError text
- * (the first one), "json: cannot unmarshal X into Go struct field S.path of type T". Slices
- * remember whether they were given at all (nil and empty differ for reflect.DeepEqual). */
-
-typedef struct go_dec {
-  int failed;
-  char err[512];
-} go_dec;
-
-typedef struct go_strs {
-  int non_nil;
-  char **v;
-  size_t n;
-} go_strs;
-
-typedef struct go_perms { /* client.Permissions{KV rwPermission} */
-  go_strs read, write;
-} go_perms;
-
-typedef struct go_role { /* client.Role */
-  char *name;
-  go_perms perms;
-  int has_grant, has_revoke; /* the *Permissions pointers are not nil */
-  go_perms grant, revoke;
-} go_role;
-
-static void strs_free(go_strs *s) {
-  for (size_t i = 0; i < s->n; i++) free(s->v[i]);
-  free(s->v);
-  memset(s, 0, sizeof *s);
-}
-
-static void perms_free(go_perms *p) {
-  strs_free(&p->read);
-  strs_free(&p->write);
-}
-
-static void role_free(go_role *r) {
-  free(r->name);
-  perms_free(&r->perms);
-  perms_free(&r->grant);
-  perms_free(&r->revoke);
-  memset(r, 0, sizeof *r);
-}
-
-/* Appends a copy of s (NULL: ""); the slice becomes non-nil. */
-static void strs_add(go_strs *l, const char *s) {
-  char **v = realloc(l->v, (l->n + 1) * sizeof *v);
-  char *c = strdup(s ? s : "");
-  if (!v || !c) {
-    free(c);
-    if (v) l->v = v;
-    return;
-  }
-  l->v = v;
-  l->v[l->n++] = c;
-  l->non_nil = 1;
-}
-
-static const char *json_kind(yajl_val v) {
-  if (YAJL_IS_OBJECT(v)) return "object";
-  if (YAJL_IS_ARRAY(v)) return "array";
-  if (YAJL_IS_STRING(v)) return "string";
-  if (YAJL_IS_NUMBER(v)) return "number";
-  if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) return "bool";
-  return "null";
-}
-
-static int is_null(yajl_val v) { return !v || YAJL_IS_NULL(v); }
-
-/* A type error at path (NULL: the top-level value) of struct strct. */
-static void dec_fail(go_dec *d, yajl_val v, const char *strct, const char *path, const char *type) {
-  if (d->failed) return;
-  d->failed = 1;
-  if (path)
-    snprintf(d->err, sizeof d->err, "json: cannot unmarshal %s into Go struct field %s.%s of type %s",
-             json_kind(v), strct, path, type);
-  else
-    snprintf(d->err, sizeof d->err, "json: cannot unmarshal %s into Go value of type %s",
-             json_kind(v), type);
-}
-
-static void sub_path(char *out, size_t n, const char *path, const char *name) {
-  if (path && *path) snprintf(out, n, "%s.%s", path, name);
-  else snprintf(out, n, "%s", name);
-}
-
-static yajl_val field(yajl_val o, const char *name) {
-  yajl_val found = NULL;
-  for (size_t i = 0; i < o->u.object.len; i++)
-    if (strcasecmp(o->u.object.keys[i], name) == 0) found = o->u.object.values[i];
-  return found;
-}
-
-static void dec_string(go_dec *d, yajl_val v, const char *strct, const char *path, char **out) {
-  if (is_null(v)) return;
-  if (!YAJL_IS_STRING(v)) {
-    dec_fail(d, v, strct, path, "string");
-    return;
-  }
-  char *s = strdup(v->u.string ? v->u.string : "");
-  if (!s) return;
-  free(*out);
-  *out = s;
-}
-
-static void dec_strs(go_dec *d, yajl_val v, const char *strct, const char *path, go_strs *out) {
-  if (is_null(v)) return;
-  if (!YAJL_IS_ARRAY(v)) {
-    dec_fail(d, v, strct, path, "[]string");
-    return;
-  }
-  strs_free(out);
-  out->non_nil = 1;
-  for (size_t i = 0; i < v->u.array.len; i++) {
-    char *s = NULL;
-    dec_string(d, v->u.array.values[i], strct, path, &s);
-    strs_add(out, s);
-    free(s);
-  }
-}
-
-static void dec_perms(go_dec *d, yajl_val v, const char *strct, const char *path, go_perms *p) {
-  char kv[256], sub[300];
-  if (is_null(v)) return;
-  if (!YAJL_IS_OBJECT(v)) {
-    dec_fail(d, v, strct, path, "client.Permissions");
-    return;
-  }
-  sub_path(kv, sizeof kv, path, "kv");
-  yajl_val rw = field(v, "kv");
-  if (is_null(rw)) return;
-  if (!YAJL_IS_OBJECT(rw)) {
-    dec_fail(d, rw, "Permissions", kv, "client.rwPermission");
-    return;
-  }
-  sub_path(sub, sizeof sub, kv, "read");
-  dec_strs(d, field(rw, "read"), "rwPermission", sub, &p->read);
-  sub_path(sub, sizeof sub, kv, "write");
-  dec_strs(d, field(rw, "write"), "rwPermission", sub, &p->write);
-}
-
-/* A client.Role at path of strct (both NULL: the top-level value). */
-static void dec_role(go_dec *d, yajl_val v, const char *strct, const char *path, go_role *r) {
-  char sub[256];
-  if (is_null(v)) return;
-  if (!YAJL_IS_OBJECT(v)) {
-    dec_fail(d, v, strct, path, "client.Role");
-    return;
-  }
-  sub_path(sub, sizeof sub, path, "role");
-  dec_string(d, field(v, "role"), "Role", sub, &r->name);
-  sub_path(sub, sizeof sub, path, "permissions");
-  dec_perms(d, field(v, "permissions"), "Role", sub, &r->perms);
-  yajl_val g = field(v, "grant");
-  if (!is_null(g)) {
-    r->has_grant = 1;
-    sub_path(sub, sizeof sub, path, "grant");
-    dec_perms(d, g, "Role", sub, &r->grant);
-  }
-  g = field(v, "revoke");
-  if (!is_null(g)) {
-    r->has_revoke = 1;
-    sub_path(sub, sizeof sub, path, "revoke");
-    dec_perms(d, g, "Role", sub, &r->revoke);
-  }
-}
-
-/* The role names of a []client.Role at path of strct, appended to names. */
-static void dec_role_names(go_dec *d, yajl_val v, const char *strct, const char *path,
-                           go_strs *names) {
-  if (is_null(v)) return;
-  if (!YAJL_IS_ARRAY(v)) {
-    dec_fail(d, v, strct, path, "[]client.Role");
-    return;
-  }
-  for (size_t i = 0; i < v->u.array.len; i++) {
-    go_role r = {0};
-    dec_role(d, v->u.array.values[i], strct, path, &r);
-    strs_add(names, r.name);
-    role_free(&r);
-  }
-}
-
-/* client.User: user, password, roles, grant, revoke (the strings of the roles). */
-static void dec_user(go_dec *d, yajl_val v, char **user, go_strs *roles) {
-  go_strs skip = {0};
-  char *pw = NULL;
-  if (is_null(v)) return;
-  if (!YAJL_IS_OBJECT(v)) {
-    dec_fail(d, v, NULL, NULL, "client.User");
-    return;
-  }
-  dec_string(d, field(v, "user"), "User", "user", user);
-  dec_string(d, field(v, "password"), "User", "password", &pw);
-  dec_strs(d, field(v, "roles"), "User", "roles", roles);
-  dec_strs(d, field(v, "grant"), "User", "grant", &skip);
-  strs_free(&skip);
-  dec_strs(d, field(v, "revoke"), "User", "revoke", &skip);
-  strs_free(&skip);
-  free(pw);
-}
-
-/* client.UserRoles: user, and roles as role objects. */
-static void dec_user_roles(go_dec *d, yajl_val v, char **user, go_strs *names) {
-  if (is_null(v)) return;
-  if (!YAJL_IS_OBJECT(v)) {
-    dec_fail(d, v, NULL, NULL, "client.UserRoles");
-    return;
-  }
-  dec_string(d, field(v, "user"), "UserRoles", "user", user);
-  dec_role_names(d, field(v, "roles"), "UserRoles", "roles", names);
-}
-
-/* ListUsers' struct{Users []userListEntry}: the user names. */
-static void dec_user_list(go_dec *d, yajl_val v, go_strs *names) {
-  if (is_null(v)) return;
-  if (!YAJL_IS_OBJECT(v)) {
-    dec_fail(d, v, NULL, NULL, "struct { Users []client.userListEntry \"json:\\\"users\\\"\" }");
-    return;
-  }
-  yajl_val us = field(v, "users");
-  if (is_null(us)) return;
-  if (!YAJL_IS_ARRAY(us)) {
-    dec_fail(d, us, "", "users", "[]client.userListEntry");
-    return;
-  }
-  for (size_t i = 0; i < us->u.array.len; i++) {
-    yajl_val e = us->u.array.values[i];
-    char *name = NULL;
-    if (!is_null(e) && !YAJL_IS_OBJECT(e)) {
-      dec_fail(d, e, "", "users", "client.userListEntry");
-    } else if (!is_null(e)) {
-      go_strs skip = {0};
-      dec_string(d, field(e, "user"), "userListEntry", "users.user", &name);
-      dec_role_names(d, field(e, "roles"), "userListEntry", "users.roles", &skip);
-      strs_free(&skip);
-    }
-    strs_add(names, name);
-    free(name);
-  }
-}
-
-/* ListRoles' struct{Roles []Role}: the role names. */
-static void dec_role_list(go_dec *d, yajl_val v, go_strs *names) {
-  if (is_null(v)) return;
-  if (!YAJL_IS_OBJECT(v)) {
-    dec_fail(d, v, NULL, NULL, "struct { Roles []client.Role \"json:\\\"roles\\\"\" }");
-    return;
-  }
-  dec_role_names(d, field(v, "roles"), "", "roles", names);
-}
-
-/* reflect.DeepEqual of two client.Role values. */
-static int strs_equal(const go_strs *a, const go_strs *b) {
-  if (a->non_nil != b->non_nil || a->n != b->n) return 0;
-  for (size_t i = 0; i < a->n; i++)
-    if (strcmp(a->v[i], b->v[i]) != 0) return 0;
-  return 1;
-}
-
-static int perms_equal(const go_perms *a, const go_perms *b) {
-  return strs_equal(&a->read, &b->read) && strs_equal(&a->write, &b->write);
-}
-
-static int role_equal(const go_role *a, const go_role *b) {
-  return strcmp(a->name ? a->name : "", b->name ? b->name : "") == 0 &&
-         perms_equal(&a->perms, &b->perms) && a->has_grant == b->has_grant &&
-         (!a->has_grant || perms_equal(&a->grant, &b->grant)) && a->has_revoke == b->has_revoke &&
-         (!a->has_revoke || perms_equal(&a->revoke, &b->revoke));
 }
 
 /* ------------------------------------------------------------------ request bodies */
@@ -582,7 +28,7 @@ static void gen_str(yajl_gen g, const char *s) {
   proto_v2_buf b = {0};
   proto_v2_buf_add(&b, "", 0);
   while (*p) {
-    size_t n = utf8_seq(p);
+    size_t n = ctl_go_utf8_seq(p);
     if (n) {
       proto_v2_buf_add(&b, (const char *)p, n);
       p += n;
@@ -781,12 +227,11 @@ static int status_in(const proto_v2_resp *r, long a, long b) {
 /* An unwanted status: the client's authError (the "message" of the body) or, when the body
  * does not decode into one, json.Unmarshal's error, in out. */
 static void answer_error(const proto_v2_resp *r, char *out, size_t n) {
-  yajl_val t = parse_body(r, out, n);
+  yajl_val t = ctl_go_parse_body(r, out, n);
   if (!t) return;
-  go_dec d = {0};
+  ctl_go_dec d = {0};
   char *msg = NULL;
-  if (!is_null(t) && !YAJL_IS_OBJECT(t)) dec_fail(&d, t, NULL, NULL, "client.authError");
-  else if (!is_null(t)) dec_string(&d, field(t, "message"), "authError", "message", &msg);
+  ctl_go_dec_auth_error(&d, t, &msg);
   yajl_tree_free(t);
   snprintf(out, n, "%s", d.failed ? d.err : msg ? msg : "");
   free(msg);
@@ -802,16 +247,16 @@ static int fail_answer(const proto_v2_resp *r) {
 /* modUser's reading of a 200 answer: client.User, or when that fails client.UserRoles (roles
  * as objects, which is what etcd sends) on top of what the first try left. Returns 0, or 1
  * after printing the error (the first try's). */
-static int user_answer(const proto_v2_resp *r, char **user, go_strs *roles) {
+static int user_answer(const proto_v2_resp *r, char **user, ctl_go_strs *roles) {
   char err[512];
-  yajl_val t = parse_body(r, err, sizeof err);
+  yajl_val t = ctl_go_parse_body(r, err, sizeof err);
   if (!t) return fail_line(err);
-  go_dec d = {0};
-  dec_user(&d, t, user, roles);
+  ctl_go_dec d = {0};
+  ctl_go_dec_user(&d, t, user, roles);
   if (d.failed) {
-    go_dec d2 = {0};
+    ctl_go_dec d2 = {0};
     char *user2 = NULL;
-    dec_user_roles(&d2, t, &user2, roles);
+    ctl_go_dec_user_roles(&d2, t, &user2, roles);
     if (d2.failed) {
       free(user2);
       yajl_tree_free(t);
@@ -825,15 +270,15 @@ static int user_answer(const proto_v2_resp *r, char **user, go_strs *roles) {
 }
 
 /* modRole: a 200 answer read as client.Role. Returns 0, or -1 with the error text in err. */
-static int role_answer(const proto_v2_resp *r, go_role *role, char *err, size_t errlen) {
+static int role_answer(const proto_v2_resp *r, ctl_go_role *role, char *err, size_t errlen) {
   if (r->status != 200) {
     answer_error(r, err, errlen);
     return -1;
   }
-  yajl_val t = parse_body(r, err, errlen);
+  yajl_val t = ctl_go_parse_body(r, err, errlen);
   if (!t) return -1;
-  go_dec d = {0};
-  dec_role(&d, t, NULL, NULL, role);
+  ctl_go_dec d = {0};
+  ctl_go_dec_role(&d, t, role);
   yajl_tree_free(t);
   if (d.failed) {
     snprintf(err, errlen, "%s", d.err);
@@ -844,7 +289,7 @@ static int role_answer(const proto_v2_resp *r, go_role *role, char *err, size_t 
 
 /* GET or PUT a role and read the answer: 0 with *role, or the exit code after printing. */
 static int role_request(ctl_ctx *ctx, const char *method, const char *name, const char *body,
-                        go_role *role) {
+                        ctl_go_role *role) {
   proto_v2_resp r;
   int rc = auth_do(ctx, method, "roles", name, body, body != NULL, &r);
   if (rc != 0) return rc;
@@ -854,33 +299,47 @@ static int role_request(ctl_ctx *ctx, const char *method, const char *name, cons
   return rc;
 }
 
-/* ------------------------------------------------------------------ user */
-
-int ctl_cmd_user_list(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
-  (void)cmd;
+/* `user list` and `role list`: GET /v2/auth/<action>, the names decoded by dec, one a line.
+ * error_body: a status other than 200 fails with the body's error (ListUsers), or else with
+ * "unexpected status code N" and the body unread (ListRoles). */
+static int list_names(ctl_ctx *ctx, const ctl_args *a, const char *action,
+                      void (*dec)(ctl_go_dec *, yajl_val, ctl_go_strs *), int error_body) {
   if (a->argc != 0) return fail_line("No arguments accepted");
   int rc = open_api(ctx);
   if (rc != 0) return rc;
   proto_v2_resp r;
-  if ((rc = auth_do(ctx, "GET", "users", NULL, NULL, 1, &r)) != 0) return rc;
+  if ((rc = auth_do(ctx, "GET", action, NULL, NULL, 1, &r)) != 0) return rc;
   if (r.status != 200) {
-    rc = fail_answer(&r);
+    if (error_body) {
+      rc = fail_answer(&r);
+    } else {
+      char msg[64];
+      snprintf(msg, sizeof msg, "unexpected status code %ld", r.status);
+      rc = fail_line(msg);
+    }
     proto_v2_resp_free(&r);
     return rc;
   }
   char err[512];
-  yajl_val t = parse_body(&r, err, sizeof err);
+  yajl_val t = ctl_go_parse_body(&r, err, sizeof err);
   proto_v2_resp_free(&r);
   if (!t) return fail_line(err);
-  go_dec d = {0};
-  go_strs names = {0};
-  dec_user_list(&d, t, &names);
+  ctl_go_dec d = {0};
+  ctl_go_strs names = {0};
+  dec(&d, t, &names);
   yajl_tree_free(t);
   if (d.failed) rc = fail_line(d.err);
   else
     for (size_t i = 0; i < names.n; i++) printf("%s\n", names.v[i]);
-  strs_free(&names);
+  ctl_go_strs_free(&names);
   return rc;
+}
+
+/* ------------------------------------------------------------------ user */
+
+int ctl_cmd_user_list(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
+  (void)cmd;
+  return list_names(ctx, a, "users", ctl_go_dec_user_list, 1);
 }
 
 /* mustUserAPIAndName: exactly one argument, then the client. */
@@ -943,7 +402,7 @@ int ctl_cmd_user_remove(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
 
 /* A PUT or GET of modUser: 0 with the user read from the answer, or the exit code. */
 static int user_request(ctl_ctx *ctx, const char *method, const char *name, const char *body,
-                        char **user, go_strs *roles) {
+                        char **user, ctl_go_strs *roles) {
   proto_v2_resp r;
   int rc = auth_do(ctx, method, "users", name, body, body != NULL, &r);
   if (rc != 0) return rc;
@@ -957,7 +416,7 @@ int ctl_cmd_user_get(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
   int rc = user_api(ctx, a);
   if (rc != 0) return rc;
   char *user = NULL;
-  go_strs roles = {0};
+  ctl_go_strs roles = {0};
   rc = user_request(ctx, "GET", a->argv[0], NULL, &user, &roles);
   if (rc == 0) {
     printf("User: %s\nRoles: ", user ? user : "");
@@ -965,7 +424,7 @@ int ctl_cmd_user_get(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
     printf("\n");
   }
   free(user);
-  strs_free(&roles);
+  ctl_go_strs_free(&roles);
   return rc;
 }
 
@@ -985,11 +444,11 @@ int ctl_cmd_user_passwd(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
   free(pass);
   if (!body) return fail_line("out of memory");
   char *user = NULL;
-  go_strs roles = {0};
+  ctl_go_strs roles = {0};
   rc = user_request(ctx, "PUT", name, body, &user, &roles);
   free(body);
   free(user);
-  strs_free(&roles);
+  ctl_go_strs_free(&roles);
   if (rc == 0) printf("Password updated\n");
   return rc;
 }
@@ -1013,11 +472,11 @@ static int user_grant_revoke(ctl_ctx *ctx, ctl_args *a, int grant) {
   char *body = user_body(name, NULL, grant ? "grant" : "revoke", roles, n);
   if (!body) return fail_line("out of memory");
   char *user = NULL;
-  go_strs got = {0};
+  ctl_go_strs got = {0};
   rc = user_request(ctx, "PUT", name, body, &user, &got);
   free(body);
   free(user);
-  strs_free(&got);
+  ctl_go_strs_free(&got);
   if (rc == 0) printf("User %s updated\n", name);
   return rc;
 }
@@ -1036,30 +495,7 @@ int ctl_cmd_user_revoke(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
 
 int ctl_cmd_role_list(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
   (void)cmd;
-  if (a->argc != 0) return fail_line("No arguments accepted");
-  int rc = open_api(ctx);
-  if (rc != 0) return rc;
-  proto_v2_resp r;
-  if ((rc = auth_do(ctx, "GET", "roles", NULL, NULL, 1, &r)) != 0) return rc;
-  if (r.status != 200) { /* ListRoles does not read error bodies */
-    char msg[64];
-    snprintf(msg, sizeof msg, "unexpected status code %ld", r.status);
-    proto_v2_resp_free(&r);
-    return fail_line(msg);
-  }
-  char err[512];
-  yajl_val t = parse_body(&r, err, sizeof err);
-  proto_v2_resp_free(&r);
-  if (!t) return fail_line(err);
-  go_dec d = {0};
-  go_strs names = {0};
-  dec_role_list(&d, t, &names);
-  yajl_tree_free(t);
-  if (d.failed) rc = fail_line(d.err);
-  else
-    for (size_t i = 0; i < names.n; i++) printf("%s\n", names.v[i]);
-  strs_free(&names);
-  return rc;
+  return list_names(ctx, a, "roles", ctl_go_dec_role_list, 0);
 }
 
 /* mustRoleAPIAndName */
@@ -1077,10 +513,10 @@ int ctl_cmd_role_add(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
   proto_v2_resp r;
   proto_v2_errors err;
   if (auth_send(ctx, "GET", "roles", name, NULL, 0, &r, &err) == 0) {
-    go_role cur = {0};
+    ctl_go_role cur = {0};
     char e[512];
     int exists = role_answer(&r, &cur, e, sizeof e) == 0;
-    role_free(&cur);
+    ctl_go_role_free(&cur);
     proto_v2_resp_free(&r);
     if (exists) {
       fflush(stdout);
@@ -1116,7 +552,7 @@ int ctl_cmd_role_get(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
   (void)cmd;
   int rc = role_api(ctx, a);
   if (rc != 0) return rc;
-  go_role role = {0};
+  ctl_go_role role = {0};
   rc = role_request(ctx, "GET", a->argv[0], NULL, &role);
   if (rc == 0) {
     printf("Role: %s\nKV Read:\n", role.name ? role.name : "");
@@ -1124,7 +560,7 @@ int ctl_cmd_role_get(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
     printf("KV Write:\n");
     for (size_t i = 0; i < role.perms.write.n; i++) printf("\t%s\n", role.perms.write.v[i]);
   }
-  role_free(&role);
+  ctl_go_role_free(&role);
   return rc;
 }
 
@@ -1168,7 +604,7 @@ static int role_grant_revoke(ctl_ctx *ctx, ctl_args *a, int grant) {
   int rc = role_api(ctx, a);
   if (rc != 0) return rc;
   const char *name = a->argv[0];
-  go_role cur = {0}, upd = {0};
+  ctl_go_role cur = {0}, upd = {0};
   char *body = NULL;
   rc = role_request(ctx, "GET", name, NULL, &cur);
   if (rc == 0) {
@@ -1176,13 +612,13 @@ static int role_grant_revoke(ctl_ctx *ctx, ctl_args *a, int grant) {
     rc = body ? role_request(ctx, "PUT", name, body, &upd) : fail_line("out of memory");
   }
   if (rc == 0) {
-    if (role_equal(&upd, &cur))
+    if (ctl_go_role_equal(&upd, &cur))
       printf("%s", grant ? "Role unchanged; already granted" : "Role unchanged; already revoked");
     printf("Role %s updated\n", name);
   }
   free(body);
-  role_free(&cur);
-  role_free(&upd);
+  ctl_go_role_free(&cur);
+  ctl_go_role_free(&upd);
   return rc;
 }
 
