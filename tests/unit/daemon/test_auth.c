@@ -149,10 +149,64 @@ static void test_changes_persist_and_rules_apply(void **state) {
   auth_db_close(db);
 }
 
+/* Bodies cut short and bytes flipped from valid ones: each is refused with 400 or accepted,
+ * never a crash (the ASan build runs this too), and what is accepted applies. */
+static void test_mangled_bodies_are_refused_or_applied(void **state) {
+  fx *f = *state;
+  auth_db *db;
+  assert_int_equal(auth_db_open(&db, f->s), 0);
+  static const char *const seeds[][2] = {
+      {"alice", "{\"user\":\"alice\",\"password\":\"pw\",\"roles\":[\"a\",\"b\"]}"},
+      {"alice", "{\"user\":\"alice\",\"grant\":[\"x\"],\"revoke\":[\"y\"]}"},
+      {"r", "{\"role\":\"r\",\"permissions\":{\"kv\":{\"read\":[\"/a/*\"],\"write\":[]}}}"},
+      {"r", "{\"role\":\"r\",\"grant\":{\"kv\":{\"read\":[\"/b\"]}},\"revoke\":{\"kv\":{\"write\":[\"/c\"]}}}"},
+  };
+  unsigned seed = 12345;
+  size_t accepted = 0;
+  for (int round = 0; round < 4000; round++) {
+    const char *name = seeds[round % 4][0], *body = seeds[round % 4][1];
+    char buf[256];
+    size_t len = strlen(body);
+    memcpy(buf, body, len);
+    seed = seed * 1103515245u + 12345u;
+    if (round % 3 == 0) len = (seed >> 8) % (len + 1); /* cut */
+    for (int k = 0; k < 1 + (int)((seed >> 20) % 3); k++) { /* flip */
+      seed = seed * 1103515245u + 12345u;
+      if (len) buf[(seed >> 8) % len] = (char)(seed >> 16);
+    }
+    char *value = NULL;
+    size_t vlen = 0;
+    const char *msg = NULL;
+    int st = round % 4 < 2 ? auth_user_request(name, buf, len, &value, &vlen, &msg)
+                           : auth_role_request(name, buf, len, &value, &vlen, &msg);
+    if (st) {
+      assert_int_equal(st, 400);
+      assert_non_null(msg);
+      assert_null(value);
+      continue;
+    }
+    accepted++;
+    char path[64];
+    snprintf(path, sizeof path, "/%s/%s", round % 4 < 2 ? "users" : "roles", name);
+    proto_record r = {.op = PROTO_OP_AUTH, .path = path, .path_len = strlen(path), .value = value,
+                      .value_len = vlen};
+    store_result res;
+    auth_db_apply(db, &r, &res);
+    assert_true(res.status == 200 || res.status == 201 || res.status == 400 || res.status == 404 ||
+                res.status == 409);
+    store_result_free(&res);
+    free(value);
+  }
+  assert_true(accepted > 0);
+  assert_int_equal(store_group_flush(f->s), 0);
+  auth_db_close(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_password_hash_is_salted_and_checked),
       cmocka_unit_test_setup_teardown(test_changes_persist_and_rules_apply, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_mangled_bodies_are_refused_or_applied, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
