@@ -398,3 +398,24 @@ def test_results_carry_store_and_raft_index(client, prefix):
     g = client.read(prefix + "/i")
     assert g.etcd_index >= r.modifiedIndex
     assert isinstance(g.raft_index, int) and g.raft_index > 0
+
+
+def test_lock_is_exclusive_and_handed_over(module_server, prefix):
+    """python-etcd's etcd.Lock (in-order keys under /_locks, a watch on the one before):
+    a second holder waits until the first releases, then gets it."""
+    c1 = etcd.Client(host="127.0.0.1", port=module_server.port, allow_reconnect=False, read_timeout=15)
+    c2 = etcd.Client(host="127.0.0.1", port=module_server.port, allow_reconnect=False, read_timeout=15)
+    name = prefix.strip("/").replace("/", "_")
+    l1, l2 = etcd.Lock(c1, name), etcd.Lock(c2, name)
+    assert l1.acquire(lock_ttl=30) and l1.is_acquired
+    got = []
+    done = run_in_thread(lambda: got.append(l2.acquire(blocking=True, lock_ttl=30)))
+    time.sleep(0.5)
+    assert not got and not l2.is_acquired  # still waiting for l1
+    l1.release()
+    done()
+    assert got == [True] and l2.is_acquired and not l1.is_acquired
+    l2.release()
+    with etcd.Lock(c1, name) as l3:
+        assert l3.is_acquired
+    assert c1.read("/_locks/" + name, recursive=True).dir
