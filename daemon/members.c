@@ -11,6 +11,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "daemon/datadir.h"
+#include "daemon/members_request.h"
 #include "daemon/routes.h"
 #include "daemon/store_i.h"
 #include "daemon/v2_auth.h"
@@ -49,13 +50,18 @@ static void gen_member(yajl_gen g, const node_member *m) {
   yajl_gen_map_close(g);
 }
 
+/* {"message":msg} (no newline: etcd's HTTPError.WriteTo). */
 static void message(server *s, http_req *r, int status, const char *msg) {
   yajl_gen g = proto_v2_gen_new();
   yajl_gen_map_open(g);
   proto_v2_gen_cstr(g, "message");
   proto_v2_gen_cstr(g, msg);
   yajl_gen_map_close(g);
-  routes_json_gen(s, r, status, g, 1);
+  const unsigned char *buf;
+  size_t len;
+  yajl_gen_get_buf(g, &buf, &len);
+  routes_json(s, r, status, (const char *)buf, len, 1);
+  yajl_gen_free(g);
 }
 
 static int cmp_member(const void *a, const void *b) {
@@ -95,38 +101,6 @@ static void change_done(server *s, server_waiter *w, store_result *res) {
     }
   }
   free(c);
-}
-
-/* Parses {"peerURLs": ["http://host:port", ...]} into m->peer_urls. Returns NULL or an error
- * message (etcd's words). */
-static const char *parse_peer_urls(http_req *r, node_member *m) {
-  char ebuf[128];
-  char *body = malloc(r->body.len + 1);
-  if (!body) abort();
-  memcpy(body, r->body.p ? r->body.p : "", r->body.len);
-  body[r->body.len] = 0;
-  yajl_val v = yajl_tree_parse(body, ebuf, sizeof ebuf);
-  free(body);
-  const char *path[] = {"peerURLs", NULL};
-  yajl_val urls = v ? yajl_tree_get(v, path, yajl_t_array) : NULL;
-  const char *bad = NULL;
-  if (!urls || !YAJL_GET_ARRAY(urls)->len) bad = "etcdserver: peerURLs is empty or invalid";
-  for (size_t i = 0; !bad && i < YAJL_GET_ARRAY(urls)->len; i++) {
-    const char *u = YAJL_GET_STRING(YAJL_GET_ARRAY(urls)->values[i]);
-    if (!u || (strncmp(u, "http://", 7) && strncmp(u, "https://", 8)) || !strchr(u + 7, ':')) {
-      bad = "URL scheme must be http or https";
-      break;
-    }
-    size_t have = strlen(m->peer_urls);
-    if (have + strlen(u) + 2 >= sizeof m->peer_urls) {
-      bad = "peerURLs too long";
-      break;
-    }
-    if (have) m->peer_urls[have++] = ',';
-    strcpy(m->peer_urls + have, u);
-  }
-  yajl_tree_free(v);
-  return bad;
 }
 
 static int urls_overlap(const char *a, const char *b) {
@@ -204,24 +178,73 @@ static void propose_change(server *s, http_req *r, uint8_t type, const node_memb
   }
 }
 
-static int is_json(http_req *r) {
-  return r->content_type.len >= 16 && !strncasecmp(r->content_type.p, "application/json", 16);
+/* POST (on any path below /v2/members, as etcd): a new member with the body's peer URLs. */
+static void add(server *s, http_req *r, const node_member *ms, size_t nm) {
+  node_member m = {0};
+  char msg[512];
+  int st = members_request_parse(r, m.peer_urls, sizeof m.peer_urls, msg, sizeof msg);
+  if (st) {
+    message(s, r, st, msg);
+    return;
+  }
+  for (size_t i = 0; i < nm; i++)
+    if (urls_overlap(ms[i].peer_urls, m.peer_urls)) {
+      message(s, r, 409, "membership: peerURL exists");
+      return;
+    }
+  char seed[2048];
+  snprintf(seed, sizeof seed, "%s|%s", m.peer_urls, s->cfg->initial_cluster_token);
+  m.id = datadir_hash(seed, 0);
+  if (find(ms, nm, m.id)) {
+    message(s, r, 409, "membership: ID exists");
+    return;
+  }
+  propose_change(s, r, RAFT_CONF_ADD_NODE, &m);
+}
+
+/* DELETE and PUT name a member by its hex id (etcd's getID: none is 405, a bad one 404). */
+static int member_id(server *s, http_req *r, const char *rest, size_t n, uint64_t *id) {
+  if (!n) { /* http.Error */
+    char hdr[96];
+    snprintf(hdr, sizeof hdr, "X-Content-Type-Options: nosniff\r\nX-Etcd-Cluster-Id: %s\r\n",
+             s->cluster_hex);
+    http_respond(r, 405, hdr, "text/plain; charset=utf-8", "Method Not Allowed\n", 19);
+    return -1;
+  }
+  uint64_t v = 0;
+  int ok = 1;
+  for (size_t i = 0; ok && i < n; i++) {
+    char c = rest[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (d < 0 || v >> 60) ok = 0;
+    else v = v << 4 | (uint64_t)d;
+  }
+  if (!ok) {
+    char msg[1100];
+    snprintf(msg, sizeof msg, "No such member: %.*s", (int)(n < 1024 ? n : 1024), rest);
+    message(s, r, 404, msg);
+    return -1;
+  }
+  *id = v;
+  return 0;
 }
 
 void members_handle(server *s, http_req *r, const char *rest, size_t n) {
-  int get = r->method == HTTP_GET || r->method == HTTP_HEAD;
-  if (!get && r->method != HTTP_POST && r->method != HTTP_PUT && r->method != HTTP_DELETE) {
-    routes_text(r, 405, "GET, HEAD, POST, PUT, DELETE", "Method Not Allowed\n");
+  int m = r->method;
+  if (m != HTTP_GET && m != HTTP_POST && m != HTTP_PUT && m != HTTP_DELETE) {
+    routes_text(r, 405, "GET,POST,DELETE,PUT", "Method Not Allowed\n");
     return;
   }
-  if (!get && !v2_auth_root_access(s, r)) { /* with /v2/auth on: root's alone */
+  if (m != HTTP_GET && !v2_auth_root_access(s, r)) { /* with /v2/auth on: root's alone */
     v2_auth_no_auth(s, r);
     return;
   }
+  if (n && rest[0] == '/') rest++, n--; /* (etcd's trimPrefix) */
   node_member ms[RAFT_MAX_VOTERS];
   size_t nm = load_members(s, ms);
-  if (n == 0 || (n == 1 && rest[0] == '/')) {
-    if (get) {
+  if (m == HTTP_GET) {
+    if (!n) {
       yajl_gen g = proto_v2_gen_new();
       yajl_gen_map_open(g);
       proto_v2_gen_cstr(g, "members");
@@ -230,108 +253,66 @@ void members_handle(server *s, http_req *r, const char *rest, size_t n) {
       yajl_gen_array_close(g);
       yajl_gen_map_close(g);
       routes_json_gen(s, r, 200, g, 1);
-    } else if (r->method != HTTP_POST) {
-      routes_text(r, 405, "GET, HEAD, POST", "Method Not Allowed\n");
-    } else if (!is_json(r)) {
-      message(s, r, 415, "Bad Content-Type");
+    } else if (n == 6 && !memcmp(rest, "leader", 6)) {
+      node_status st;
+      node_get_status(s->node, &st);
+      const node_member *l = find(ms, nm, st.lead);
+      if (!l) {
+        message(s, r, 503, "During election");
+        return;
+      }
+      yajl_gen g = proto_v2_gen_new();
+      gen_member(g, l);
+      routes_json_gen(s, r, 200, g, 1);
     } else {
-      node_member m = {0};
-      const char *bad = parse_peer_urls(r, &m);
-      if (bad) {
-        message(s, r, 400, bad);
-        return;
-      }
-      for (size_t i = 0; i < nm; i++)
-        if (urls_overlap(ms[i].peer_urls, m.peer_urls)) {
-          message(s, r, 409, "etcdserver: peerURL exists");
-          return;
-        }
-      char seed[2048];
-      snprintf(seed, sizeof seed, "%s|%s", m.peer_urls, s->cfg->initial_cluster_token);
-      m.id = datadir_hash(seed, 0);
-      if (find(ms, nm, m.id)) {
-        message(s, r, 409, "etcdserver: member ID already exist");
-        return;
-      }
-      propose_change(s, r, RAFT_CONF_ADD_NODE, &m);
+      message(s, r, 404, "Not found");
     }
     return;
   }
-  rest++, n--;
-  if (n == 6 && !memcmp(rest, "leader", 6)) {
-    if (!get) {
-      routes_text(r, 405, "GET, HEAD", "Method Not Allowed\n");
-      return;
-    }
-    node_status st;
-    node_get_status(s->node, &st);
-    const node_member *l = find(ms, nm, st.lead);
-    if (!l) {
-      message(s, r, 503, "During election");
-      return;
-    }
-    yajl_gen g = proto_v2_gen_new();
-    gen_member(g, l);
-    routes_json_gen(s, r, 200, g, 1);
+  if (m == HTTP_POST) {
+    add(s, r, ms, nm);
     return;
   }
+  uint64_t id;
+  if (member_id(s, r, rest, n, &id)) return;
   char idtxt[17];
-  uint64_t id = 0;
-  int valid = n > 0 && n <= 16;
-  for (size_t i = 0; valid && i < n; i++) {
-    char c = rest[i];
-    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-    if (d < 0) valid = 0;
-    else id = id << 4 | (uint64_t)d;
-  }
-  snprintf(idtxt, sizeof idtxt, "%.*s", (int)(n < 16 ? n : 16), rest);
-  if (get) {
-    message(s, r, 405, "Method Not Allowed");
-    return;
-  }
-  if (!valid) {
-    char msg[64];
-    snprintf(msg, sizeof msg, "No such member: %s", idtxt);
-    message(s, r, 404, msg);
-    return;
+  snprintf(idtxt, sizeof idtxt, "%" PRIx64, id); /* (types.ID.String: no leading zeros) */
+  char msg[512];
+  node_member upd = {0};
+  if (m == HTTP_PUT) { /* the body is read before the member is looked up */
+    int st = members_request_parse(r, upd.peer_urls, sizeof upd.peer_urls, msg, sizeof msg);
+    if (st) {
+      message(s, r, st, msg);
+      return;
+    }
   }
   const node_member *cur = find(ms, nm, id);
-  if (!cur && r->method == HTTP_DELETE && node_member_removed(s->node, id)) {
-    char msg[80]; /* etcd's ErrIDRemoved (its PUT answers 500 there: 404 here, as unknown) */
-    snprintf(msg, sizeof msg, "Member permanently removed: %s", idtxt);
-    message(s, r, 410, msg);
+  if (!cur && node_member_removed(s->node, id)) {
+    if (m == HTTP_DELETE) {
+      snprintf(msg, sizeof msg, "Member permanently removed: %s", idtxt);
+      message(s, r, 410, msg);
+    } else { /* etcd's PUT has no case for ErrIDRemoved: its generic answer */
+      message(s, r, 500, "Internal Server Error");
+    }
     return;
   }
   if (!cur) {
-    char msg[64];
     snprintf(msg, sizeof msg, "No such member: %s", idtxt);
     message(s, r, 404, msg);
     return;
   }
-  if (r->method == HTTP_DELETE) {
+  if (m == HTTP_DELETE) {
     propose_change(s, r, RAFT_CONF_REMOVE_NODE, cur);
-  } else if (r->method == HTTP_PUT) {
-    if (!is_json(r)) {
-      message(s, r, 415, "Bad Content-Type");
-      return;
-    }
-    node_member m = *cur;
-    m.peer_urls[0] = 0;
-    const char *bad = parse_peer_urls(r, &m);
-    if (bad) {
-      message(s, r, 400, bad);
-      return;
-    }
-    for (size_t i = 0; i < nm; i++)
-      if (ms[i].id != id && urls_overlap(ms[i].peer_urls, m.peer_urls)) {
-        message(s, r, 409, "etcdserver: peerURL exists");
-        return;
-      }
-    propose_change(s, r, RAFT_CONF_UPDATE_NODE, &m);
-  } else {
-    routes_text(r, 405, "GET, HEAD, PUT, DELETE", "Method Not Allowed\n");
+    return;
   }
+  for (size_t i = 0; i < nm; i++)
+    if (ms[i].id != id && urls_overlap(ms[i].peer_urls, upd.peer_urls)) {
+      message(s, r, 409, "membership: peerURL exists");
+      return;
+    }
+  node_member next = *cur;
+  memcpy(next.peer_urls, upd.peer_urls, sizeof next.peer_urls);
+  propose_change(s, r, RAFT_CONF_UPDATE_NODE, &next);
 }
 
 void members_handle_machines(server *s, http_req *r) {
