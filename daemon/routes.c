@@ -49,21 +49,33 @@ static void handle_health(server *s, http_req *r) {
 
 typedef void (*route_fn)(server *s, http_req *r);
 
+/* Which methods an exact-path endpoint answers, as etcd's handlers allow them. */
+enum { ROUTE_GET, ROUTE_GET_HEAD, ROUTE_ANY };
+
 typedef struct route {
   const char *path;
   route_fn fn;
+  int methods;
 } route;
 
-/* GET-only endpoints with exact paths. */
+/* Endpoints with exact paths. */
 static const route get_routes[] = {
-    {"/version", handle_version},
-    {"/health", handle_health},
-    {"/metrics", metrics_handle},
-    {"/v2/machines", members_handle_machines},
-    {"/v2/stats/self", stats_handle_self},
-    {"/v2/stats/store", stats_handle_store},
-    {"/v2/stats/leader", stats_handle_leader},
+    {"/version", handle_version, ROUTE_GET},
+    {"/health", handle_health, ROUTE_GET},
+    {"/metrics", metrics_handle, ROUTE_ANY}, /* (Prometheus' handler answers any method) */
+    {"/v2/machines", members_handle_machines, ROUTE_GET_HEAD},
+    {"/v2/stats/self", stats_handle_self, ROUTE_GET},
+    {"/v2/stats/store", stats_handle_store, ROUTE_GET},
+    {"/v2/stats/leader", stats_handle_leader, ROUTE_GET},
 };
+
+/* Answers 405 when route rt does not take r's method; returns 1 then. */
+static int method_refused(const route *rt, http_req *r) {
+  if (rt->methods == ROUTE_ANY || r->method == HTTP_GET) return 0;
+  if (rt->methods == ROUTE_GET_HEAD && r->method == HTTP_HEAD) return 0;
+  routes_text(r, 405, rt->methods == ROUTE_GET_HEAD ? "GET,HEAD" : "GET", "Method Not Allowed\n");
+  return 1;
+}
 
 /* Go's mux redirects a path that is not clean (// . ..) to its cleaned form, keeping a
  * trailing slash. Returns 1 when it answered. */
@@ -120,12 +132,11 @@ void routes_metrics_dispatch(void *arg, http_req *r) {
   server *s = ((server_shard *)arg)->srv;
   const char *q = memchr(r->url.p, '?', r->url.len);
   size_t n = q ? (size_t)(q - r->url.p) : r->url.len;
-  route_fn fn = NULL;
-  if (n == 8 && !memcmp(r->url.p, "/metrics", 8)) fn = metrics_handle;
-  else if (n == 7 && !memcmp(r->url.p, "/health", 7)) fn = handle_health;
-  if (!fn) routes_text(r, 404, NULL, "404 page not found\n");
-  else if (r->method != HTTP_GET && r->method != HTTP_HEAD) routes_text(r, 405, "GET", "Method Not Allowed\n");
-  else fn(s, r);
+  const route *rt = NULL;
+  if (n == 8 && !memcmp(r->url.p, "/metrics", 8)) rt = &get_routes[2];
+  else if (n == 7 && !memcmp(r->url.p, "/health", 7)) rt = &get_routes[1];
+  if (!rt) routes_text(r, 404, NULL, "404 page not found\n");
+  else if (!method_refused(rt, r)) rt->fn(s, r);
 }
 
 /* --host-whitelist, as etcd's: over plain HTTP the Host header's name (its port left out)
@@ -239,8 +250,7 @@ void routes_dispatch(void *arg, http_req *r) {
   if (ui_route(r, path.p, path.len, q ? query.p : NULL)) goto out;
   for (size_t i = 0; i < sizeof get_routes / sizeof get_routes[0]; i++) {
     if (strlen(get_routes[i].path) == path.len && !memcmp(get_routes[i].path, path.p, path.len)) {
-      if (r->method != HTTP_GET && r->method != HTTP_HEAD) routes_text(r, 405, "GET", "Method Not Allowed\n");
-      else get_routes[i].fn(s, r);
+      if (!method_refused(&get_routes[i], r)) get_routes[i].fn(s, r);
       goto out;
     }
   }

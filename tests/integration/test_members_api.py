@@ -101,3 +101,21 @@ def test_members_api_answers_as_etcd(make_server):
     b = _normalise(srv, _answer(srv, "POST", "/v2/members", add, J))
     assert b == a and b["status"] == 201
     assert b["body"]["peerURLs"] == ["http://127.0.0.1:2", "http://127.0.0.1:3"]
+
+
+def test_other_endpoints_take_the_methods_etcd_takes(make_server):
+    """/version, /health and /v2/stats/* take GET alone (HEAD is 405 there), /v2/machines GET
+    and HEAD, /metrics any method; compared with etcd."""
+    etcd = make_server(kind="etcd")
+    srv = make_server()
+    for path in ("/version", "/health", "/v2/machines", "/v2/stats/self", "/v2/stats/store",
+                 "/v2/stats/leader", "/metrics"):
+        for method in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"):
+            a, b = (http_request(x.url, method, path, body="" if method in ("POST", "PUT") else None)
+                    for x in (etcd, srv))
+            what = "%s %s: etcd %r, server %r" % (method, path, a[:2], b[:2])
+            assert (b[0], b[1].get("allow")) == (a[0], a[1].get("allow")), what
+            if a[0] == 405:
+                assert b[2] == a[2], what
+    st, h, _ = http_request(srv.url, "HEAD", "/version")
+    assert (st, h.get("allow")) == (405, "GET")

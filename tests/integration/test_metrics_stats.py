@@ -107,6 +107,11 @@ def test_listen_metrics_urls_serve_metrics_and_health_only(make_server):
     assert st == 200 and json.loads(body) == {"health": "true"}
     st, _, body = cluster.http_request(murl, path="/v2/keys/mm/0")
     assert st == 404 and body == b"404 page not found\n"
-    st, _, _ = cluster.http_request(murl, method="PUT", path="/metrics", body="x")
-    assert st == 405
+    # As etcd's: Prometheus' handler answers any method, /health GET alone.
+    st, _, body = cluster.http_request(murl, method="PUT", path="/metrics", body="x")
+    assert st == 200 and "etcd_server_has_leader 1" in body.decode().splitlines()
+    st, hdrs, _ = cluster.http_request(murl, method="PUT", path="/health", body="x")
+    assert st == 405 and hdrs["allow"] == "GET"
+    st, hdrs, _ = cluster.http_request(murl, method="HEAD", path="/health")
+    assert st == 405 and hdrs["allow"] == "GET"
     assert srv.keys("GET", "/mm/0")[0] == 200  # the client URL still serves the API
