@@ -25,6 +25,11 @@ int auth_db_open(auth_db **out, store *s);
 void auth_db_close(auth_db *db);
 /* Reloads the state from the store (after a snapshot replaced it). Apply thread. */
 int auth_db_reload(auth_db *db);
+/* Around a snapshot's install: begin holds every check (checks wait, as if checking were on)
+ * until end has reloaded the state from the replaced store, so that no request is let
+ * through by the old state while the new keys are there. Apply thread. */
+void auth_db_restore_begin(auth_db *db);
+void auth_db_restore_end(auth_db *db);
 
 /* Applies a PROTO_OP_AUTH record: changes the state (its store records go into the store's
  * current group) and fills res with the HTTP answer (status, JSON body; error_code 0). */

@@ -115,9 +115,19 @@ static auth_user *authenticate(auth_db *db, const auth_who *who, bool *tried) {
   return NULL;
 }
 
+/* Whether checking is on, once any snapshot being installed is in place. */
+static bool checking(auth_db *db) {
+  if (!auth_db_enabled(db)) return false;
+  if (atomic_load(&db->restoring)) { /* wait for auth_db_restore_end */
+    pthread_rwlock_rdlock(&db->lock);
+    pthread_rwlock_unlock(&db->lock);
+  }
+  return atomic_load(&db->enabled);
+}
+
 bool auth_db_key_access(auth_db *db, const auth_who *who, const char *key, size_t key_len,
                         bool recursive, bool write) {
-  if (!auth_db_enabled(db)) return true;
+  if (!checking(db)) return true;
   bool tried;
   auth_user *u = authenticate(db, who, &tried);
   bool ok = false;
@@ -141,7 +151,7 @@ bool auth_db_key_access(auth_db *db, const auth_who *who, const char *key, size_
 }
 
 bool auth_db_root_access(auth_db *db, const auth_who *who) {
-  if (!auth_db_enabled(db)) return true;
+  if (!checking(db)) return true;
   bool tried;
   auth_user *u = authenticate(db, who, &tried);
   if (!u) return false;

@@ -451,11 +451,29 @@ int auth_db_reload(auth_db *db) {
   return 0;
 }
 
+void auth_db_restore_begin(auth_db *db) {
+  atomic_store(&db->restoring, true); /* checks now take the lock, and wait below */
+  pthread_rwlock_wrlock(&db->lock);
+}
+
+void auth_db_restore_end(auth_db *db) {
+  state_clear(db);
+  store_meta_each(db->st, "A", 1, load_one, db);
+  atomic_store(&db->restoring, false);
+  pthread_rwlock_unlock(&db->lock);
+}
+
 int auth_db_open(auth_db **out, store *s) {
   auth_db *db = calloc(1, sizeof *db);
   if (!db) return -ENOMEM;
   db->st = s;
-  if (pthread_rwlock_init(&db->lock, NULL)) {
+  /* Writers first: checks under load must not hold the apply thread off for long. */
+  pthread_rwlockattr_t attr;
+  pthread_rwlockattr_init(&attr);
+  pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  int rc = pthread_rwlock_init(&db->lock, &attr);
+  pthread_rwlockattr_destroy(&attr);
+  if (rc) {
     free(db);
     return -ENOMEM;
   }
@@ -479,7 +497,8 @@ void auth_db_close(auth_db *db) {
 }
 
 bool auth_db_enabled(const auth_db *db) {
-  return atomic_load_explicit(&((auth_db *)db)->enabled, memory_order_acquire);
+  auth_db *d = (auth_db *)db;
+  return atomic_load_explicit(&d->enabled, memory_order_acquire) || atomic_load(&d->restoring);
 }
 
 /* ------------------------------------------------------------------ changes */

@@ -113,7 +113,9 @@ static void refresh_members(node *n) {
 void node_snapshot_install(node *n, const raft_snapshot *snap) {
   node_wait_applied(n);
   if (store_applied(n->s) >= snap->meta.index) return; /* already there */
+  if (n->cfg.auth) auth_db_restore_begin(n->cfg.auth);
   int rc = store_snapshot_restore(n->s, (const char *)snap->data.base, snap->data.len);
+  if (n->cfg.auth) auth_db_restore_end(n->cfg.auth); /* (before anything answers from it) */
   if (rc == 0 && store_applied(n->s) != snap->meta.index) {
     fprintf(stderr, "quorumd: fatal: snapshot for index %" PRIu64 " holds index %" PRIu64 "\n",
             snap->meta.index, store_applied(n->s));
@@ -127,7 +129,6 @@ void node_snapshot_install(node *n, const raft_snapshot *snap) {
   atomic_store(&n->synced_applied, snap->meta.index);
   refresh_members(n);
   node_removed_load(n);
-  if (n->cfg.auth) auth_db_reload(n->cfg.auth);
   node_notify_recovered(n);
   fprintf(stderr, "quorumd: installed a snapshot at index %" PRIu64 " (%zu bytes)\n",
           snap->meta.index, snap->data.len);

@@ -295,7 +295,8 @@ def test_a_lagging_member_catches_up_by_snapshot(make_cluster):
         st, _, body = lag.keys("GET", "/snap", params={"recursive": "true"})
         return st == 200 and len(body["node"].get("nodes", [])) == n
     wait_for(caught_up, timeout=30, what="the lagging member has every key")
-    assert "installed a snapshot" in lag.log_text(), lag.log_text()
+    # (the line is written after the store is in place, which the read above may see first)
+    wait_for(lambda: "installed a snapshot" in lag.log_text(), what="the snapshot's log line")
     # the leader dumped the store on a thread of its own and stayed leader in the same term
     assert "made a snapshot at index" in leader.log_text()
     st, hdr_l, _ = leader.keys("GET", "/snap/k0000")
@@ -402,7 +403,9 @@ def test_strict_reconfig_check_refuses_changes_that_lose_the_quorum(make_cluster
     assert st == 500, body
     assert json.loads(body)["message"] == \
         "etcdserver: re-configuration failed due to not enough started members"
-    assert len(json.loads(leader.request("GET", "/v2/members")[2])["members"]) == 5
+    # (the follower answered once it applied the adds: the leader may apply them a moment later)
+    wait_for(lambda: len(json.loads(leader.request("GET", "/v2/members")[2])["members"]) == 5,
+             what="the leader lists 5 members")
     # The two never started go again (removing a member that is down is always allowed).
     for mid in ids:
         st, _, body = leader.request("DELETE", "/v2/members/" + mid)

@@ -290,7 +290,8 @@ def test_auth_is_replicated_kept_in_snapshots_and_restarts(make_cluster):
     f2.start()
     wait_for(lambda: f2.request("GET", "/v2/keys/app/k%04d" % (n - 1), headers=AP)[0] == 200,
              timeout=30, what="the stopped member catches up")
-    assert "installed a snapshot" in f2.log_text(), f2.log_text()
+    # (the line is written after the store is in place, which the read above may see first)
+    wait_for(lambda: "installed a snapshot" in f2.log_text(), what="the snapshot's log line")
     checks(f2)
     # The whole cluster restarted: every member still checks.
     for m in c.members:
