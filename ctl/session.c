@@ -294,6 +294,14 @@ char *ctl_ask_password(const char *prompt, char *err, size_t errlen) {
   return ask_password(prompt, err, errlen);
 }
 
+/* --debug's lines about the client's endpoints, as etcdctl prints them. */
+static void debug_endpoints(ctl_ctx *ctx, const char *before, const char *sep, const char *after) {
+  fputs(before, stderr);
+  for (size_t i = 0; i < proto_v2_client_n_endpoints(ctx->client); i++)
+    fprintf(stderr, "%s%s", i ? sep : "", proto_v2_client_endpoint(ctx->client, i));
+  fputs(after, stderr);
+}
+
 int ctl_session_open(ctl_ctx *ctx, int sync) {
   const char *eps = ctl_arg_str(&ctx->global, "endpoints");
   if (!*eps) eps = getenv("ETCDCTL_ENDPOINTS") ? getenv("ETCDCTL_ENDPOINTS") : "";
@@ -374,11 +382,11 @@ int ctl_session_open(ctl_ctx *ctx, int sync) {
     fprintf(stderr, "cannot start the HTTP client\n");
     return 1;
   }
-  if (o.debug && !sync)
-    fprintf(stderr, "Cluster-Endpoints: %s\n", proto_v2_client_endpoint(ctx->client, 0));
+  if (o.debug && !sync) debug_endpoints(ctx, "Cluster-Endpoints: ", ", ", "\n");
   if (!sync) return 0;
 
   proto_v2_errors err;
+  if (o.debug) debug_endpoints(ctx, "start to sync cluster using endpoints(", ",", ")\n");
   proto_v2_client_start_clock(ctx->client);
   int rc = proto_v2_sync(ctx->client, &err);
   if (rc == 1) {
@@ -391,10 +399,8 @@ int ctl_session_open(ctl_ctx *ctx, int sync) {
   if (rc == -1 && (err.kind == PROTO_V2_DEADLINE || (err.kind == PROTO_V2_CLUSTER && err.all_connection)))
     return ctl_fail_transport(CTL_EXIT_BAD_CONNECTION, &err);
   if (o.debug) {
-    fprintf(stderr, "Cluster-Endpoints: ");
-    for (size_t i = 0; i < proto_v2_client_n_endpoints(ctx->client); i++)
-      fprintf(stderr, "%s%s", i ? ", " : "", proto_v2_client_endpoint(ctx->client, i));
-    fprintf(stderr, "\n");
+    debug_endpoints(ctx, "got endpoints(", ",", ") after sync\n");
+    debug_endpoints(ctx, "Cluster-Endpoints: ", ", ", "\n");
   }
   return 0;
 }

@@ -563,3 +563,32 @@ def test_member_add_update_on_etcd_like_etcdctl(make_server):
     got = _member_changes(quorumctl_binary(), make_server(kind="etcd"))
     assert got == want
     assert want[1][0] == 0 and "ETCD_INITIAL_CLUSTER_STATE=\"existing\"" in want[1][1]
+
+
+@pytest.mark.time_limit(120)
+def test_debug_lines_like_etcdctl(make_server):
+    """--debug: the sync's lines ("start to sync cluster using endpoints(...)", the members
+    request, "got endpoints(...) after sync"), Cluster-Endpoints and the request, as etcdctl
+    prints them; with --no-sync every endpoint is listed (etcdctl shuffles them: compared as
+    sets)."""
+    _require_quorumctl()
+    if not cluster.etcdctl_binary():
+        pytest.skip("etcdctl not found")
+    srv = make_server(kind="etcd")
+    url = srv.url
+    assert srv.keys("PUT", "/dbg", form={"value": "v"})[0] == 201
+    ref, got = _both(["--debug", "get", "/dbg"], url)
+    assert got == ref
+    assert got[2] == ("start to sync cluster using endpoints(%s)\n"
+                      "cURL Command: curl -X GET %s/v2/members\n"
+                      "got endpoints(%s) after sync\n"
+                      "Cluster-Endpoints: %s\n"
+                      "cURL Command: curl -X GET %s/v2/keys/dbg?quorum=false&recursive=false&sorted=false\n"
+                      % (url, url, url, url, url)), got[2]
+    other = "http://127.0.0.1:%d" % cluster.free_port()
+    ref, got = _both(["--debug", "--no-sync", "get", "/dbg"], url + "," + other)
+    line = [l for l in got[2].splitlines() if l.startswith("Cluster-Endpoints: ")]
+    ref_line = [l for l in ref[2].splitlines() if l.startswith("Cluster-Endpoints: ")]
+    assert len(line) == 1 and set(line[0][19:].split(", ")) == set(ref_line[0][19:].split(", ")) \
+        == {url, other}, (got, ref)
+    assert got[:2] == ref[:2] == (0, "v\n")
