@@ -50,20 +50,6 @@ static void gen_member(yajl_gen g, const node_member *m) {
   yajl_gen_map_close(g);
 }
 
-/* {"message":msg} (no newline: etcd's HTTPError.WriteTo). */
-static void message(server *s, http_req *r, int status, const char *msg) {
-  yajl_gen g = proto_v2_gen_new();
-  yajl_gen_map_open(g);
-  proto_v2_gen_cstr(g, "message");
-  proto_v2_gen_cstr(g, msg);
-  yajl_gen_map_close(g);
-  const unsigned char *buf;
-  size_t len;
-  yajl_gen_get_buf(g, &buf, &len);
-  routes_json(s, r, status, (const char *)buf, len, 1);
-  yajl_gen_free(g);
-}
-
 static int cmp_member(const void *a, const void *b) {
   uint64_t x = ((const node_member *)a)->id, y = ((const node_member *)b)->id;
   return x < y ? -1 : x > y;
@@ -91,7 +77,7 @@ static void change_done(server *s, server_waiter *w, store_result *res) {
   if (c->r) {
     c->r->on_abort = NULL;
     if (res->error_code) {
-      message(s, c->r, 500, "etcdserver: request timed out");
+      routes_message(s, c->r, 500, "etcdserver: request timed out", 1);
     } else if (c->type == RAFT_CONF_ADD_NODE) {
       yajl_gen g = proto_v2_gen_new();
       gen_member(g, &c->m);
@@ -153,13 +139,13 @@ static void propose_change(server *s, http_req *r, uint8_t type, const node_memb
   node_status st;
   node_get_status(s->node, &st);
   if (st.lead == RAFT_NONE) {
-    message(s, r, 503, "During election");
+    routes_message(s, r, 503, "During election", 1);
     return;
   }
   const char *unsafe = reconfig_unsafe(s, &st, type, m->id);
   if (unsafe) { /* etcd answers 500 "Internal Server Error" and logs why; here the body says */
     fprintf(stderr, "quorumd: membership change refused (--strict-reconfig-check): %s\n", unsafe);
-    message(s, r, 500, unsafe);
+    routes_message(s, r, 500, unsafe, 1);
     return;
   }
   member_change *c = calloc(1, sizeof *c);
@@ -174,7 +160,7 @@ static void propose_change(server *s, http_req *r, uint8_t type, const node_memb
   if (node_submit_conf(s->node, type, m, &c->w)) {
     r->on_abort = NULL;
     free(c);
-    message(s, r, 500, "etcdserver: cannot propose");
+    routes_message(s, r, 500, "etcdserver: cannot propose", 1);
   }
 }
 
@@ -184,19 +170,19 @@ static void add(server *s, http_req *r, const node_member *ms, size_t nm) {
   char msg[512];
   int st = members_request_parse(r, m.peer_urls, sizeof m.peer_urls, msg, sizeof msg);
   if (st) {
-    message(s, r, st, msg);
+    routes_message(s, r, st, msg, 1);
     return;
   }
   for (size_t i = 0; i < nm; i++)
     if (urls_overlap(ms[i].peer_urls, m.peer_urls)) {
-      message(s, r, 409, "membership: peerURL exists");
+      routes_message(s, r, 409, "membership: peerURL exists", 1);
       return;
     }
   char seed[2048];
   snprintf(seed, sizeof seed, "%s|%s", m.peer_urls, s->cfg->initial_cluster_token);
   m.id = datadir_hash(seed, 0);
   if (find(ms, nm, m.id)) {
-    message(s, r, 409, "membership: ID exists");
+    routes_message(s, r, 409, "membership: ID exists", 1);
     return;
   }
   propose_change(s, r, RAFT_CONF_ADD_NODE, &m);
@@ -223,7 +209,7 @@ static int member_id(server *s, http_req *r, const char *rest, size_t n, uint64_
   if (!ok) {
     char msg[1100];
     snprintf(msg, sizeof msg, "No such member: %.*s", (int)(n < 1024 ? n : 1024), rest);
-    message(s, r, 404, msg);
+    routes_message(s, r, 404, msg, 1);
     return -1;
   }
   *id = v;
@@ -258,14 +244,14 @@ void members_handle(server *s, http_req *r, const char *rest, size_t n) {
       node_get_status(s->node, &st);
       const node_member *l = find(ms, nm, st.lead);
       if (!l) {
-        message(s, r, 503, "During election");
+        routes_message(s, r, 503, "During election", 1);
         return;
       }
       yajl_gen g = proto_v2_gen_new();
       gen_member(g, l);
       routes_json_gen(s, r, 200, g, 1);
     } else {
-      message(s, r, 404, "Not found");
+      routes_message(s, r, 404, "Not found", 1);
     }
     return;
   }
@@ -282,7 +268,7 @@ void members_handle(server *s, http_req *r, const char *rest, size_t n) {
   if (m == HTTP_PUT) { /* the body is read before the member is looked up */
     int st = members_request_parse(r, upd.peer_urls, sizeof upd.peer_urls, msg, sizeof msg);
     if (st) {
-      message(s, r, st, msg);
+      routes_message(s, r, st, msg, 1);
       return;
     }
   }
@@ -290,15 +276,15 @@ void members_handle(server *s, http_req *r, const char *rest, size_t n) {
   if (!cur && node_member_removed(s->node, id)) {
     if (m == HTTP_DELETE) {
       snprintf(msg, sizeof msg, "Member permanently removed: %s", idtxt);
-      message(s, r, 410, msg);
+      routes_message(s, r, 410, msg, 1);
     } else { /* etcd's PUT has no case for ErrIDRemoved: its generic answer */
-      message(s, r, 500, "Internal Server Error");
+      routes_message(s, r, 500, "Internal Server Error", 1);
     }
     return;
   }
   if (!cur) {
     snprintf(msg, sizeof msg, "No such member: %s", idtxt);
-    message(s, r, 404, msg);
+    routes_message(s, r, 404, msg, 1);
     return;
   }
   if (m == HTTP_DELETE) {
@@ -307,7 +293,7 @@ void members_handle(server *s, http_req *r, const char *rest, size_t n) {
   }
   for (size_t i = 0; i < nm; i++)
     if (ms[i].id != id && urls_overlap(ms[i].peer_urls, upd.peer_urls)) {
-      message(s, r, 409, "membership: peerURL exists");
+      routes_message(s, r, 409, "membership: peerURL exists", 1);
       return;
     }
   node_member next = *cur;
@@ -342,10 +328,10 @@ void members_handle_partition(server *s, http_req *r, const char *query) {
   }
   const char *peer = strstr(query, "peer="), *drop = strstr(query, "drop=");
   if (!peer || !drop) {
-    message(s, r, 400, "want peer=HEX|all&drop=1|0");
+    routes_message(s, r, 400, "want peer=HEX|all&drop=1|0", 1);
     return;
   }
   uint64_t id = strncmp(peer + 5, "all", 3) ? strtoull(peer + 5, NULL, 16) : 0;
   node_set_partition(s->node, id, drop[5] == '1');
-  message(s, r, 200, "ok");
+  routes_message(s, r, 200, "ok", 1);
 }

@@ -27,6 +27,19 @@ void routes_json(server *s, http_req *r, int status, const char *body, size_t le
   http_respond(r, status, cluster_hdr ? hdr : NULL, "application/json", body, len);
 }
 
+void routes_message(server *s, http_req *r, int status, const char *msg, int cluster_hdr) {
+  yajl_gen g = proto_v2_gen_new();
+  yajl_gen_map_open(g);
+  proto_v2_gen_cstr(g, "message");
+  proto_v2_gen_cstr(g, msg);
+  yajl_gen_map_close(g);
+  const unsigned char *buf;
+  size_t len;
+  yajl_gen_get_buf(g, &buf, &len);
+  routes_json(s, r, status, (const char *)buf, len, cluster_hdr);
+  yajl_gen_free(g);
+}
+
 void routes_json_gen(server *s, http_req *r, int status, yajl_gen g, int cluster_hdr) {
   char *body;
   size_t len;

@@ -15,6 +15,9 @@ void routes_metrics_dispatch(void *arg, http_req *r);
 /* Small shared answers. */
 void routes_text(http_req *r, int status, const char *allow, const char *text);
 void routes_json(server *s, http_req *r, int status, const char *body, size_t len, int cluster_hdr);
+/* {"message":msg} as etcd's HTTPError writes it (no newline), with or without
+ * X-Etcd-Cluster-Id. */
+void routes_message(server *s, http_req *r, int status, const char *msg, int cluster_hdr);
 /* Answers with the JSON in g (and frees g). */
 void routes_json_gen(server *s, http_req *r, int status, yajl_gen g, int cluster_hdr);
 

@@ -40,20 +40,6 @@ void v2_auth_no_auth(server *s, http_req *r) {
   http_respond(r, 401, NULL, "application/json", body, sizeof body - 1);
 }
 
-/* {"message":msg}, with or without X-Etcd-Cluster-Id as etcd sends it at that point. */
-static void message(server *s, http_req *r, int status, const char *msg, int cluster_hdr) {
-  yajl_gen g = proto_v2_gen_new();
-  yajl_gen_map_open(g);
-  proto_v2_gen_cstr(g, "message");
-  proto_v2_gen_cstr(g, msg);
-  yajl_gen_map_close(g);
-  const unsigned char *buf;
-  size_t len;
-  yajl_gen_get_buf(g, &buf, &len);
-  routes_json(s, r, status, (const char *)buf, len, cluster_hdr);
-  yajl_gen_free(g);
-}
-
 static void pending_abort(http_req *r) {
   auth_pending *p = r->data;
   p->r = NULL;
@@ -64,7 +50,7 @@ static void pending_done(server *s, server_waiter *w, store_result *res) {
   if (p->r) {
     p->r->on_abort = NULL;
     if (res->error_code || !res->status) /* not committed in time */
-      message(s, p->r, 500, "etcdserver: request timed out", 1);
+      routes_message(s, p->r, 500, "etcdserver: request timed out", 1);
     else
       routes_json(s, p->r, res->status, res->body ? res->body : "", res->body_len, 1);
   }
@@ -90,7 +76,7 @@ static void propose(server *s, http_req *r, const char *path, const char *value,
   if (server_propose(s, &rec, &p->w)) {
     r->on_abort = NULL;
     free(p);
-    message(s, r, 500, "etcdserver: cannot propose", 1);
+    routes_message(s, r, 500, "etcdserver: cannot propose", 1);
   }
 }
 
@@ -156,7 +142,7 @@ static void one(server *s, http_req *r, bool users, const char *name) {
     const char *msg = NULL;
     int status = users ? auth_user_request(name, r->body.p ? r->body.p : "", r->body.len, &value, &len, &msg)
                        : auth_role_request(name, r->body.p ? r->body.p : "", r->body.len, &value, &len, &msg);
-    if (status) message(s, r, status, msg, 1);
+    if (status) routes_message(s, r, status, msg, 1);
     else propose(s, r, path, value, len, false);
     free(value);
   }
@@ -185,7 +171,7 @@ void v2_auth_handle(server *s, http_req *r, const char *sub, size_t n) {
   if (clean.len - 1 <= 6) {
     base(s, r, users);
   } else if (strchr(name, '/') || strlen(name) != clean.len - 8 || strlen(name) > 1024) {
-    message(s, r, 400, "Invalid path", 0);
+    routes_message(s, r, 400, "Invalid path", 0);
   } else {
     one(s, r, users, name);
   }
