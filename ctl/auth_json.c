@@ -168,13 +168,6 @@ static void sub_path(char *out, size_t n, const char *path, const char *name) {
   else snprintf(out, n, "%s", name);
 }
 
-static yajl_val field(yajl_val o, const char *name) {
-  yajl_val found = NULL;
-  for (size_t i = 0; i < o->u.object.len; i++)
-    if (strcasecmp(o->u.object.keys[i], name) == 0) found = o->u.object.values[i];
-  return found;
-}
-
 static void dec_string(ctl_go_dec *d, yajl_val v, const char *strct, const char *path,
                        char **out) {
   if (is_null(v)) return;
@@ -214,16 +207,16 @@ static void dec_perms(ctl_go_dec *d, yajl_val v, const char *strct, const char *
     return;
   }
   sub_path(kv, sizeof kv, path, "kv");
-  yajl_val rw = field(v, "kv");
+  yajl_val rw = proto_go_json_field(v, "kv");
   if (is_null(rw)) return;
   if (!YAJL_IS_OBJECT(rw)) {
     dec_fail(d, rw, "Permissions", kv, "client.rwPermission");
     return;
   }
   sub_path(sub, sizeof sub, kv, "read");
-  dec_strs(d, field(rw, "read"), "rwPermission", sub, &p->read);
+  dec_strs(d, proto_go_json_field(rw, "read"), "rwPermission", sub, &p->read);
   sub_path(sub, sizeof sub, kv, "write");
-  dec_strs(d, field(rw, "write"), "rwPermission", sub, &p->write);
+  dec_strs(d, proto_go_json_field(rw, "write"), "rwPermission", sub, &p->write);
 }
 
 /* A client.Role at path of strct (both NULL: the top-level value). */
@@ -236,16 +229,16 @@ static void dec_role(ctl_go_dec *d, yajl_val v, const char *strct, const char *p
     return;
   }
   sub_path(sub, sizeof sub, path, "role");
-  dec_string(d, field(v, "role"), "Role", sub, &r->name);
+  dec_string(d, proto_go_json_field(v, "role"), "Role", sub, &r->name);
   sub_path(sub, sizeof sub, path, "permissions");
-  dec_perms(d, field(v, "permissions"), "Role", sub, &r->perms);
-  yajl_val g = field(v, "grant");
+  dec_perms(d, proto_go_json_field(v, "permissions"), "Role", sub, &r->perms);
+  yajl_val g = proto_go_json_field(v, "grant");
   if (!is_null(g)) {
     r->has_grant = 1;
     sub_path(sub, sizeof sub, path, "grant");
     dec_perms(d, g, "Role", sub, &r->grant);
   }
-  g = field(v, "revoke");
+  g = proto_go_json_field(v, "revoke");
   if (!is_null(g)) {
     r->has_revoke = 1;
     sub_path(sub, sizeof sub, path, "revoke");
@@ -280,12 +273,12 @@ void ctl_go_dec_user(ctl_go_dec *d, yajl_val v, char **user, ctl_go_strs *roles)
     dec_fail(d, v, NULL, NULL, "client.User");
     return;
   }
-  dec_string(d, field(v, "user"), "User", "user", user);
-  dec_string(d, field(v, "password"), "User", "password", &pw);
-  dec_strs(d, field(v, "roles"), "User", "roles", roles);
-  dec_strs(d, field(v, "grant"), "User", "grant", &skip);
+  dec_string(d, proto_go_json_field(v, "user"), "User", "user", user);
+  dec_string(d, proto_go_json_field(v, "password"), "User", "password", &pw);
+  dec_strs(d, proto_go_json_field(v, "roles"), "User", "roles", roles);
+  dec_strs(d, proto_go_json_field(v, "grant"), "User", "grant", &skip);
   ctl_go_strs_free(&skip);
-  dec_strs(d, field(v, "revoke"), "User", "revoke", &skip);
+  dec_strs(d, proto_go_json_field(v, "revoke"), "User", "revoke", &skip);
   ctl_go_strs_free(&skip);
   free(pw);
 }
@@ -297,8 +290,8 @@ void ctl_go_dec_user_roles(ctl_go_dec *d, yajl_val v, char **user, ctl_go_strs *
     dec_fail(d, v, NULL, NULL, "client.UserRoles");
     return;
   }
-  dec_string(d, field(v, "user"), "UserRoles", "user", user);
-  dec_role_names(d, field(v, "roles"), "UserRoles", "roles", names);
+  dec_string(d, proto_go_json_field(v, "user"), "UserRoles", "user", user);
+  dec_role_names(d, proto_go_json_field(v, "roles"), "UserRoles", "roles", names);
 }
 
 /* ListUsers' struct{Users []userListEntry}: the user names. */
@@ -308,7 +301,7 @@ void ctl_go_dec_user_list(ctl_go_dec *d, yajl_val v, ctl_go_strs *names) {
     dec_fail(d, v, NULL, NULL, "struct { Users []client.userListEntry \"json:\\\"users\\\"\" }");
     return;
   }
-  yajl_val us = field(v, "users");
+  yajl_val us = proto_go_json_field(v, "users");
   if (is_null(us)) return;
   if (!YAJL_IS_ARRAY(us)) {
     dec_fail(d, us, "", "users", "[]client.userListEntry");
@@ -321,8 +314,8 @@ void ctl_go_dec_user_list(ctl_go_dec *d, yajl_val v, ctl_go_strs *names) {
       dec_fail(d, e, "", "users", "client.userListEntry");
     } else if (!is_null(e)) {
       ctl_go_strs skip = {0};
-      dec_string(d, field(e, "user"), "userListEntry", "users.user", &name);
-      dec_role_names(d, field(e, "roles"), "userListEntry", "users.roles", &skip);
+      dec_string(d, proto_go_json_field(e, "user"), "userListEntry", "users.user", &name);
+      dec_role_names(d, proto_go_json_field(e, "roles"), "userListEntry", "users.roles", &skip);
       ctl_go_strs_free(&skip);
     }
     strs_add(names, name);
@@ -337,7 +330,7 @@ void ctl_go_dec_role_list(ctl_go_dec *d, yajl_val v, ctl_go_strs *names) {
     dec_fail(d, v, NULL, NULL, "struct { Roles []client.Role \"json:\\\"roles\\\"\" }");
     return;
   }
-  dec_role_names(d, field(v, "roles"), "", "roles", names);
+  dec_role_names(d, proto_go_json_field(v, "roles"), "", "roles", names);
 }
 
 /* client.authError: its message. */
@@ -347,7 +340,7 @@ void ctl_go_dec_auth_error(ctl_go_dec *d, yajl_val v, char **msg) {
     dec_fail(d, v, NULL, NULL, "client.authError");
     return;
   }
-  dec_string(d, field(v, "message"), "authError", "message", msg);
+  dec_string(d, proto_go_json_field(v, "message"), "authError", "message", msg);
 }
 
 /* reflect.DeepEqual of two client.Role values. */

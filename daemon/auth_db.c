@@ -14,6 +14,7 @@
 
 #include "daemon/auth_i.h"
 #include "daemon/store_i.h"
+#include "proto/go_json.h"
 
 /* ------------------------------------------------------------------ lists */
 
@@ -66,16 +67,6 @@ static bool list_equal(const auth_list *a, const auth_list *b) {
 
 /* ------------------------------------------------------------------ JSON in */
 
-/* A member of a JSON object, as Go's decoder finds it: the exact name, else any case. */
-static yajl_val field(yajl_val obj, const char *name) {
-  if (!YAJL_IS_OBJECT(obj)) return NULL;
-  for (size_t i = 0; i < obj->u.object.len; i++)
-    if (!strcmp(obj->u.object.keys[i], name)) return obj->u.object.values[i];
-  for (size_t i = 0; i < obj->u.object.len; i++)
-    if (!strcasecmp(obj->u.object.keys[i], name)) return obj->u.object.values[i];
-  return NULL;
-}
-
 static int get_str(yajl_val v, char **out) {
   if (!v || YAJL_IS_NULL(v)) {
     *out = strdup("");
@@ -109,10 +100,10 @@ static int get_perms(yajl_val v, auth_list *read, auth_list *write) {
   *read = *write = (auth_list){.null = true};
   if (!v || YAJL_IS_NULL(v)) return 0;
   if (!YAJL_IS_OBJECT(v)) return -1;
-  yajl_val kv = field(v, "kv");
+  yajl_val kv = proto_go_json_field(v, "kv");
   if (kv && !YAJL_IS_NULL(kv) && !YAJL_IS_OBJECT(kv)) return -1;
-  if (get_list(field(kv, "read"), read)) return -1;
-  if (get_list(field(kv, "write"), write)) {
+  if (get_list(proto_go_json_field(kv, "read"), read)) return -1;
+  if (get_list(proto_go_json_field(kv, "write"), write)) {
     list_free(read);
     return -1;
   }
@@ -167,9 +158,11 @@ static int user_req_parse(const char *body, size_t len, user_req *u) {
   *u = (user_req){.roles.null = true, .grant.null = true, .revoke.null = true};
   yajl_val v = parse(body, len);
   if (!v) return -1;
-  int rc = get_str(field(v, "user"), &u->user) || get_str(field(v, "password"), &u->password) ||
-           get_list(field(v, "roles"), &u->roles) || get_list(field(v, "grant"), &u->grant) ||
-           get_list(field(v, "revoke"), &u->revoke);
+  int rc = get_str(proto_go_json_field(v, "user"), &u->user) ||
+           get_str(proto_go_json_field(v, "password"), &u->password) ||
+           get_list(proto_go_json_field(v, "roles"), &u->roles) ||
+           get_list(proto_go_json_field(v, "grant"), &u->grant) ||
+           get_list(proto_go_json_field(v, "revoke"), &u->revoke);
   yajl_tree_free(v);
   if (rc) user_req_free(u);
   return rc ? -1 : 0;
@@ -181,11 +174,11 @@ static int role_req_parse(const char *body, size_t len, role_req *r) {
   r->revoke_read.null = r->revoke_write.null = true;
   yajl_val v = parse(body, len);
   if (!v) return -1;
-  yajl_val g = field(v, "grant"), k = field(v, "revoke");
+  yajl_val g = proto_go_json_field(v, "grant"), k = proto_go_json_field(v, "revoke");
   r->has_grant = g && !YAJL_IS_NULL(g);
   r->has_revoke = k && !YAJL_IS_NULL(k);
-  int rc = get_str(field(v, "role"), &r->role) ||
-           get_perms(field(v, "permissions"), &r->read, &r->write) ||
+  int rc = get_str(proto_go_json_field(v, "role"), &r->role) ||
+           get_perms(proto_go_json_field(v, "permissions"), &r->read, &r->write) ||
            get_perms(g, &r->grant_read, &r->grant_write) ||
            get_perms(k, &r->revoke_read, &r->revoke_write);
   yajl_tree_free(v);

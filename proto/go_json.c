@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* json.Unmarshal first scans the whole input; its first syntax error is what etcdctl prints
  * for an answer that is not JSON (a 405 "Method Not Allowed", a proxy's HTML page, ...). */
@@ -202,4 +203,12 @@ int proto_go_json_check(const char *s, size_t n, char *err, size_t errlen) {
   scan_ws(&g);
   if (!at_end(&g)) return scan_fail(&g, "after top-level value");
   return 0;
+}
+
+yajl_val proto_go_json_field(yajl_val obj, const char *name) {
+  yajl_val found = NULL;
+  if (!YAJL_IS_OBJECT(obj)) return NULL;
+  for (size_t i = 0; i < obj->u.object.len; i++)
+    if (!strcasecmp(obj->u.object.keys[i], name)) found = obj->u.object.values[i];
+  return found;
 }
