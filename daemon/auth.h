@@ -39,11 +39,25 @@ bool auth_db_enabled(const auth_db *db);
 
 /* Who a request is: its Authorization header (NULL/0 when absent) and, on a TLS connection
  * with --client-cert-auth, its client certificate's common name (NULL when none). */
+typedef struct auth_verify auth_verify;
 typedef struct auth_who {
   const char *authorization;
   size_t authorization_len;
   const char *cert_cn;
+  const auth_verify *verified; /* this request's password, already checked (or NULL) */
 } auth_who;
+
+/* Checking a password off the HTTP loop (PBKDF2 takes milliseconds, and a client sending
+ * wrong passwords would otherwise stall every request of its loop): auth_db_verify_begin
+ * returns a job when who's Basic credentials name a user and the password has not been found
+ * right before (NULL when there is nothing slow to do); auth_verify_run hashes (any thread,
+ * no lock); auth_db_verify_end remembers a password found right. A request whose who has
+ * `verified` set to the finished job is then judged by its verdict, as long as the user's
+ * password has not changed since (otherwise it is checked again). */
+auth_verify *auth_db_verify_begin(auth_db *db, const auth_who *who);
+void auth_verify_run(auth_verify *v);
+void auth_db_verify_end(auth_db *db, const auth_verify *v);
+void auth_verify_free(void *v);
 
 /* Whether the request may read (write = false) or write key (the path after /v2/keys, as
  * the client sent it), recursively or not, as etcd decides; true when checking is off. */

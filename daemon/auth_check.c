@@ -52,6 +52,111 @@ static bool basic_credentials(const auth_who *who, char *buf, size_t cap, const 
   return true;
 }
 
+/* A password check done off the HTTP loop (auth.h). */
+struct auth_verify {
+  char *name, *hash, *pw; /* the user, the stored hash checked against, the password */
+  size_t pw_len;
+  unsigned char mac[32]; /* the HMAC that remembers the password, when mac_ok */
+  bool mac_ok, done, ok;
+};
+
+/* The HMAC that remembers pw as right for the stored hash. */
+static bool seen_mac(const auth_db *db, const char *hash, const char *pw, size_t pw_len,
+                     unsigned char mac[32]) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned out_len = 0;
+  size_t hl = strlen(hash) + 1, ml = hl + pw_len;
+  unsigned char *msg = malloc(ml);
+  if (!msg) return false;
+  memcpy(msg, hash, hl);
+  memcpy(msg + hl, pw, pw_len);
+  bool ok = HMAC(EVP_sha256(), db->seen_key, sizeof db->seen_key, msg, ml, out, &out_len) &&
+            out_len == 32;
+  OPENSSL_cleanse(msg, ml);
+  free(msg);
+  if (ok) memcpy(mac, out, 32);
+  return ok;
+}
+
+/* Remembers a password found right for name, unless its hash has changed meanwhile. */
+static void remember(auth_db *db, const char *name, const char *hash, const unsigned char mac[32]) {
+  pthread_rwlock_wrlock(&db->lock);
+  auth_user *u = auth_user_find(db, name, strlen(name));
+  if (u && !strcmp(u->hash, hash)) {
+    memcpy(u->seen, mac, sizeof u->seen);
+    u->has_seen = true;
+  }
+  pthread_rwlock_unlock(&db->lock);
+}
+
+/* The user named by Basic credentials (read lock held on return when found, with *mac set),
+ * or NULL (lock not held). */
+static auth_user *find_user(auth_db *db, const auth_who *who, char *buf, size_t cap,
+                            const char **name, const char **pw, size_t *pw_len,
+                            unsigned char mac[32], bool *mac_ok) {
+  if (!basic_credentials(who, buf, cap, name, pw, pw_len)) return NULL;
+  pthread_rwlock_rdlock(&db->lock);
+  auth_user *u = auth_user_find(db, *name, strlen(*name));
+  if (!u) {
+    pthread_rwlock_unlock(&db->lock);
+    return NULL;
+  }
+  *mac_ok = seen_mac(db, u->hash, *pw, *pw_len, mac);
+  return u;
+}
+
+static bool remembered(const auth_user *u, const unsigned char mac[32], bool mac_ok) {
+  return mac_ok && u->has_seen && !CRYPTO_memcmp(mac, u->seen, sizeof u->seen);
+}
+
+auth_verify *auth_db_verify_begin(auth_db *db, const auth_who *who) {
+  if (!who->authorization_len || !auth_db_enabled(db)) return NULL;
+  char buf[1024];
+  const char *name, *pw;
+  size_t pw_len;
+  unsigned char mac[32];
+  bool mac_ok = false;
+  auth_user *u = find_user(db, who, buf, sizeof buf, &name, &pw, &pw_len, mac, &mac_ok);
+  if (!u) return NULL;
+  auth_verify *v = NULL;
+  if (!remembered(u, mac, mac_ok) && (v = calloc(1, sizeof *v))) {
+    v->name = strdup(name);
+    v->hash = strdup(u->hash);
+    v->pw = malloc(pw_len + 1);
+    if (!v->name || !v->hash || !v->pw) {
+      auth_verify_free(v);
+      v = NULL;
+    } else {
+      memcpy(v->pw, pw, pw_len);
+      v->pw_len = pw_len;
+      memcpy(v->mac, mac, sizeof mac);
+      v->mac_ok = mac_ok;
+    }
+  }
+  pthread_rwlock_unlock(&db->lock);
+  OPENSSL_cleanse(buf, sizeof buf);
+  return v;
+}
+
+void auth_verify_run(auth_verify *v) {
+  v->ok = auth_password_check(v->hash, v->pw, v->pw_len);
+  v->done = true;
+}
+
+void auth_db_verify_end(auth_db *db, const auth_verify *v) {
+  if (v->done && v->ok && v->mac_ok) remember(db, v->name, v->hash, v->mac);
+}
+
+void auth_verify_free(void *p) {
+  auth_verify *v = p;
+  if (!v) return;
+  if (v->pw) OPENSSL_cleanse(v->pw, v->pw_len);
+  free(v->pw);
+  free(v->name);
+  free(v->hash);
+  free(v);
+}
+
 /* The user named by the request's credentials, with its password checked: found and right
  * (the caller then holds the read lock, which it releases), or NULL (lock not held). */
 static auth_user *authenticate(auth_db *db, const auth_who *who, bool *tried) {
@@ -71,41 +176,25 @@ static auth_user *authenticate(auth_db *db, const auth_who *who, bool *tried) {
   char buf[1024];
   const char *name, *pw;
   size_t pw_len;
-  if (!basic_credentials(who, buf, sizeof buf, &name, &pw, &pw_len)) return NULL;
-  pthread_rwlock_rdlock(&db->lock);
-  auth_user *u = auth_user_find(db, name, strlen(name));
-  if (!u) {
+  unsigned char mac[32];
+  bool mac_ok = false;
+  auth_user *u = find_user(db, who, buf, sizeof buf, &name, &pw, &pw_len, mac, &mac_ok);
+  if (!u) return NULL;
+  if (remembered(u, mac, mac_ok)) return u;
+  /* Checked already, off the loop, against the hash the user still has. */
+  const auth_verify *v = who->verified;
+  if (v && v->done && !strcmp(v->name, name) && !strcmp(v->hash, u->hash) &&
+      v->pw_len == pw_len && !CRYPTO_memcmp(v->pw, pw, pw_len)) {
+    if (v->ok) return u;
     pthread_rwlock_unlock(&db->lock);
     return NULL;
   }
-  /* The remembered password: an HMAC over the stored hash and the password. */
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned mac_len = 0;
-  size_t hl = strlen(u->hash) + 1, ml = hl + pw_len;
-  unsigned char *msg = malloc(ml);
-  bool mac_ok = false;
-  if (msg) {
-    memcpy(msg, u->hash, hl);
-    memcpy(msg + hl, pw, pw_len);
-    mac_ok = HMAC(EVP_sha256(), db->seen_key, sizeof db->seen_key, msg, ml, mac, &mac_len) &&
-             mac_len == sizeof u->seen;
-    free(msg);
-  }
-  if (mac_ok && u->has_seen && !CRYPTO_memcmp(mac, u->seen, sizeof u->seen)) return u;
   char *hash = strdup(u->hash);
   pthread_rwlock_unlock(&db->lock);
   if (!hash) return NULL;
   /* The slow check runs without the lock (the apply thread is not held up by it). */
   bool ok = auth_password_check(hash, pw, pw_len);
-  if (ok && mac_ok) {
-    pthread_rwlock_wrlock(&db->lock);
-    u = auth_user_find(db, name, strlen(name));
-    if (u && !strcmp(u->hash, hash)) {
-      memcpy(u->seen, mac, sizeof u->seen);
-      u->has_seen = true;
-    }
-    pthread_rwlock_unlock(&db->lock);
-  }
+  if (ok && mac_ok) remember(db, name, hash, mac);
   free(hash);
   if (!ok) return NULL;
   pthread_rwlock_rdlock(&db->lock);

@@ -117,6 +117,7 @@ const char *http_status_text(int status) {
 /* ------------------------------------------------------------------ requests */
 
 static void req_free(http_req *r) {
+  if (r->ext_free) r->ext_free(r->ext);
   sbuf_free(&r->transfer_encoding);
   sbuf_free(&r->url);
   sbuf_free(&r->body);

@@ -45,6 +45,8 @@ struct http_req {
   sbuf out;              /* produced but not yet written */
   void (*on_abort)(http_req *r);
   void *data;            /* for the handler */
+  void *ext;             /* kept by the handler across a re-dispatch (v2_auth: the verdict of */
+  void (*ext_free)(void *); /* a password checked off the loop); freed with the request */
 };
 
 /* Why a request's body is missing: the handler answers (etcd: 210 "Invalid POST form"). */

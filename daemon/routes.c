@@ -199,6 +199,7 @@ static int host_refused(server *s, http_req *r) {
 void routes_dispatch(void *arg, http_req *r) {
   server *s = ((server_shard *)arg)->srv;
   if (host_refused(s, r)) return;
+  if (v2_auth_verify_async(s, r)) return; /* dispatched again when the password is checked */
   /* An absolute target ("http://host/v2/keys/a") names the path after its authority. */
   const char *target = r->url.p;
   size_t tlen = r->url.len;

@@ -22,8 +22,69 @@ void v2_auth_who(server *s, http_req *r, auth_who *who, char *cn, size_t cn_len)
   who->authorization = r->authorization.len ? r->authorization.p : NULL;
   who->authorization_len = r->authorization.len;
   who->cert_cn = NULL;
+  who->verified = r->ext_free == auth_verify_free ? r->ext : NULL;
   if (s->cfg->client_cert_auth && !who->authorization_len && http_req_client_cn(r, cn, cn_len))
     who->cert_cn = cn;
+}
+
+/* A request waiting while its password is checked on libuv's thread pool. */
+typedef struct verify_job {
+  uv_work_t work;
+  server *s;
+  http_req *r; /* NULL once the client has gone */
+  auth_verify *v;
+} verify_job;
+
+static void verify_work(uv_work_t *w) { auth_verify_run(((verify_job *)w->data)->v); }
+
+static void verify_abort(http_req *r) {
+  verify_job *j = r->data;
+  j->r = NULL;
+}
+
+static void verify_after(uv_work_t *w, int status) {
+  verify_job *j = w->data;
+  http_req *r = j->r;
+  if (!status) auth_db_verify_end(j->s->auth, j->v);
+  if (!r) {
+    auth_verify_free(j->v);
+    free(j);
+    return;
+  }
+  r->on_abort = NULL;
+  r->data = NULL;
+  r->ext = j->v; /* the verdict, for the checks of the request's handler */
+  r->ext_free = auth_verify_free;
+  free(j);
+  routes_dispatch(http_req_arg(r), r);
+}
+
+bool v2_auth_verify_async(server *s, http_req *r) {
+  if (!r->authorization.len || r->ext || !auth_db_enabled(s->auth)) return false;
+  auth_who who;
+  char cn[256];
+  v2_auth_who(s, r, &who, cn, sizeof cn);
+  auth_verify *v = auth_db_verify_begin(s->auth, &who);
+  if (!v) return false;
+  verify_job *j = calloc(1, sizeof *j);
+  if (!j) {
+    auth_verify_free(v);
+    return false; /* (checked on the loop, then) */
+  }
+  j->work.data = j;
+  j->s = s;
+  j->r = r;
+  j->v = v;
+  r->data = j;
+  r->on_abort = verify_abort;
+  if (uv_queue_work(server_shard_of(r)->loop, &j->work, verify_work, verify_after)) {
+    r->on_abort = NULL;
+    r->data = NULL;
+    auth_verify_free(v);
+    free(j);
+    return false;
+  }
+  return true;
 }
 
 bool v2_auth_root_access(server *s, http_req *r) {

@@ -10,13 +10,13 @@ the server with a browser's CORS preflight, as the page does when pointed at ano
 Runs against quorumd, or against etcd with QUORUM_TARGET=etcd."""
 import json
 import os
-import socket
 import subprocess
 import urllib.parse
 
 import pytest
 
 import cluster
+import rawhttp
 
 NODE = "/usr/bin/node"
 
@@ -52,40 +52,19 @@ def proxy(server, tmp_path):
         p.wait()
 
 
-def raw(url, method, path, chunked_empty_body=False, extra=""):
-    """One HTTP/1.1 request on its own connection, the bytes written as Node's client writes
-    them; returns (status, headers, body)."""
+def raw(url, method, path, chunked_empty_body=False, headers=None):
+    """One request on its own connection, written as Node's HTTP client writes it (a PUT that
+    pipes an empty body is chunked); returns (status, headers, body)."""
     host, port = url.split("//")[1].split(":")
-    req = "%s %s HTTP/1.1\r\nHost: %s:%s\r\nConnection: close\r\n%s" % (method, path, host, port, extra)
+    hdrs = dict(headers or {}, Connection="close")
+    body = None
     if chunked_empty_body:
-        req += "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
-    else:
-        req += "\r\n"
-    with socket.create_connection((host, int(port)), timeout=5) as s:
-        s.sendall(req.encode())
-        data = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {}
-    for ln in lines[1:]:
-        k, _, v = ln.partition(":")
-        headers[k.strip().lower()] = v.strip()
-    if headers.get("transfer-encoding") == "chunked":
-        out, rest = b"", body
-        while rest:
-            size_line, _, rest = rest.partition(b"\r\n")
-            n = int(size_line.split(b";")[0], 16)
-            if n == 0:
-                break
-            out, rest = out + rest[:n], rest[n + 2:]
-        body = out
-    return status, headers, body
+        hdrs["Transfer-Encoding"] = "chunked"
+        body = b"0\r\n\r\n"
+    with rawhttp.RawConn(host, int(port), timeout=5) as c:
+        c.send(rawhttp.build(method, path, headers=hdrs, body=body))
+        r = c.read_response(method)
+    return r.status, r.headers, r.body
 
 
 class Browser:
@@ -96,16 +75,16 @@ class Browser:
         self.url, self.direct = url, direct
 
     def call(self, method, path):
-        extra = "Origin: http://browser.example\r\n" if self.direct else ""
+        extra = {"Origin": "http://browser.example"} if self.direct else {}
         if self.direct and method in ("PUT", "DELETE"):
             # A PUT or DELETE from another origin is preflighted by the browser.
-            st, hd, _ = raw(self.url, "OPTIONS", path, extra=extra +
-                            "Access-Control-Request-Method: %s\r\n" % method)
+            st, hd, _ = raw(self.url, "OPTIONS", path,
+                            headers=dict(extra, **{"Access-Control-Request-Method": method}))
             assert st == 200, (st, hd)
             assert hd.get("access-control-allow-origin") in ("*", "http://browser.example")
             assert method in [m.strip() for m in hd["access-control-allow-methods"].split(",")]
         st, hd, body = raw(self.url, method, path, chunked_empty_body=(method == "PUT" and not self.direct),
-                           extra=extra)
+                           headers=extra)
         if self.direct:
             assert hd.get("access-control-allow-origin") in ("*", "http://browser.example"), hd
         return st, json.loads(body)

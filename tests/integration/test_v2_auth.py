@@ -234,6 +234,54 @@ def test_a_changed_or_revoked_password_is_not_remembered(server):
                "Content-Type": "application/x-www-form-urlencoded"}) == 401
 
 
+def test_password_checks_wait_off_the_loop_in_order(server):
+    """A request whose password has to be hashed waits while the hash is made on a thread of
+    its own (the HTTP loop goes on serving); pipelined requests are still answered in order,
+    each by its own credentials, and a client that leaves while its check runs harms nothing."""
+    import cluster
+    import rawhttp
+
+    def req(method, path, body=None, headers=None):
+        return server.request(method, path, body=body, headers=headers)[0]
+
+    assert req("PUT", "/v2/auth/users/root", '{"user":"root","password":"r"}') == 201
+    assert req("PUT", "/v2/auth/users/u", '{"user":"u","password":"p","roles":["w"]}') == 200
+    assert req("PUT", "/v2/auth/roles/w", '{"role":"w","permissions":{"kv":{"read":["/w/*"],"write":["/w/*"]}}}') == 201
+    assert req("PUT", "/v2/auth/enable", None, basic("root", "r")) == 200
+    assert req("PUT", "/v2/auth/roles/guest", '{"role":"guest","revoke":{"kv":{"write":["/*"]}}}',
+               basic("root", "r")) == 200
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    # One connection, eight requests sent at once: wrong and right passwords of a user not
+    # yet remembered, a guest, root, a user with no such name.
+    steps = [
+        ("PUT", "/v2/keys/w/a", "value=1", {**basic("u", "bad"), **form}, 401),
+        ("PUT", "/v2/keys/w/a", "value=2", {**basic("u", "p"), **form}, 201),
+        ("GET", "/v2/keys/w/a", None, {}, 200),                    # guest may read
+        ("PUT", "/v2/keys/w/a", "value=3", form, 401),             # but not write
+        ("PUT", "/v2/keys/w/a", "value=4", {**basic("u", "bad2"), **form}, 401),
+        ("GET", "/v2/keys/w/a", None, basic("u", "p"), 200),
+        ("GET", "/v2/keys/w/a", None, basic("nobody", "p"), 401),
+        ("DELETE", "/v2/keys/w/a", None, basic("root", "r"), 200),
+    ]
+    with rawhttp.RawConn.to(server) as c:
+        c.send(b"".join(rawhttp.build(m, p, headers=h, body=b.encode() if b else None)
+                        for m, p, b, h, _ in steps))
+        answers = [c.read_response(m) for m, _, _, _, _ in steps]
+    assert [a.status for a in answers] == [want for *_, want in steps]
+    assert answers[2].json()["node"]["value"] == "2"
+    assert answers[5].json()["node"]["value"] == "2"
+    assert answers[7].json()["prevNode"]["value"] == "2"
+    assert answers[0].json()["errorCode"] == 110
+    # Clients that close while their passwords are being checked.
+    for i in range(20):
+        with rawhttp.RawConn.to(server) as c:
+            c.send(rawhttp.build("GET", "/v2/keys/w/a", headers=basic("u", "wrong%d" % i)))
+    st, _, body = cluster.http_request(server.url, path="/v2/keys/w/b", method="PUT",
+                                       body=b"value=5", headers={**basic("u", "p"), **form})
+    assert st == 201 and json.loads(body)["node"]["value"] == "5"
+    assert server.running()
+
+
 def _auth_put(m, path, obj, headers=None):
     st, _, body = m.request("PUT", path, body=json.dumps(obj) if obj is not None else None,
                             headers=headers)

@@ -202,11 +202,75 @@ static void test_mangled_bodies_are_refused_or_applied(void **state) {
   auth_db_close(db);
 }
 
+/* The password check done off the HTTP loop: a job only when there is something slow to do;
+ * its verdict decides the request's checks, a right password is remembered, and a verdict
+ * for a password that has changed since is not taken. */
+static void test_password_checked_off_the_loop(void **state) {
+  fx *f = *state;
+  auth_db *db;
+  assert_int_equal(auth_db_open(&db, f->s), 0);
+  char hb[256], wb[256], rb[256];
+  auth_who alice = basic(hb, "alice", "pw"), wrong = basic(wb, "alice", "nope"),
+           ghost = basic(rb, "ghost", "pw"), nobody = {0};
+  assert_null(auth_db_verify_begin(db, &alice)); /* checking off */
+  assert_int_equal(change(db, "/users/root", "{\"user\":\"root\",\"password\":\"rp\"}", false, NULL), 201);
+  assert_int_equal(change(db, "/roles/app", "{\"role\":\"app\",\"permissions\":{\"kv\":{\"read\":[\"/app/*\"],\"write\":[]}}}", false, NULL), 201);
+  assert_int_equal(change(db, "/users/alice", "{\"user\":\"alice\",\"password\":\"pw\",\"roles\":[\"app\"]}", false, NULL), 200); /* (created and granted: etcd says 200) */
+  assert_int_equal(change(db, "/enable", NULL, false, NULL), 200);
+  assert_null(auth_db_verify_begin(db, &nobody)); /* no credentials */
+  assert_null(auth_db_verify_begin(db, &ghost));  /* no such user: refused at once */
+
+  /* A wrong password: its verdict refuses without another check; a right one grants and is
+   * remembered, so that the next request needs no job. */
+  auth_verify *v = auth_db_verify_begin(db, &wrong);
+  assert_non_null(v);
+  auth_verify_run(v);
+  auth_db_verify_end(db, v);
+  wrong.verified = v;
+  assert_false(ACCESS(db, &wrong, "/app/x", false, false));
+  alice.verified = v; /* another password's verdict is not this request's */
+  auth_verify *va = auth_db_verify_begin(db, &alice);
+  assert_non_null(va);
+  auth_verify_run(va);
+  auth_db_verify_end(db, va);
+  alice.verified = va;
+  assert_true(ACCESS(db, &alice, "/app/x", false, false));
+  alice.verified = NULL;
+  assert_null(auth_db_verify_begin(db, &alice)); /* remembered */
+  assert_true(ACCESS(db, &alice, "/app/x", false, false));
+  assert_false(ACCESS(db, &alice, "/other", false, false));
+
+  /* The password changes after a check was made: its verdict no longer counts, and the old
+   * password is refused. */
+  auth_verify_free(va);
+  assert_int_equal(change(db, "/users/alice", "{\"user\":\"alice\",\"password\":\"pw2\"}", false, NULL), 200);
+  assert_int_equal(change(db, "/users/root", "{\"user\":\"root\",\"password\":\"rp2\"}", false, NULL), 200);
+  char ob[256];
+  auth_who stale = basic(ob, "root", "rp");
+  auth_verify *old = auth_db_verify_begin(db, &stale);
+  assert_non_null(old);
+  auth_verify_run(old); /* (right, against root's hash of the time) */
+  assert_int_equal(change(db, "/users/root", "{\"user\":\"root\",\"password\":\"rp3\"}", false, NULL), 200);
+  auth_db_verify_end(db, old); /* (not remembered: the hash has changed) */
+  stale.verified = old;
+  assert_false(auth_db_root_access(db, &stale));
+  auth_verify_free(old);
+  auth_who root_now = basic(ob, "root", "rp3");
+  assert_true(auth_db_root_access(db, &root_now));
+  auth_who old_alice = basic(hb, "alice", "pw");
+  assert_false(ACCESS(db, &old_alice, "/app/x", false, false));
+  auth_who new_alice = basic(hb, "alice", "pw2");
+  assert_true(ACCESS(db, &new_alice, "/app/x", false, false));
+  auth_verify_free(v);
+  auth_db_close(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_password_hash_is_salted_and_checked),
       cmocka_unit_test_setup_teardown(test_changes_persist_and_rules_apply, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mangled_bodies_are_refused_or_applied, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_password_checked_off_the_loop, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
