@@ -1,244 +1,17 @@
 /* auth_db: the /v2/auth state (users, roles, the switch) in memory and in the store's 'A'
  * records; the changes as etcd's v2 auth store makes them (create, update with grant and
  * revoke, delete, enable, disable; the same statuses and messages), decided when a record is
- * applied; and the JSON that GET answers with. */
+ * applied; and the answers to GET. The JSON in and out is auth_json.c's. */
 #include <errno.h>
 #include <stdarg.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <yajl/yajl_gen.h>
-#include <yajl/yajl_tree.h>
 
 #include "daemon/auth_i.h"
 #include "daemon/store_i.h"
-#include "proto/go_json.h"
-
-/* ------------------------------------------------------------------ lists */
-
-static void list_free(auth_list *l) {
-  for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-  free(l->v);
-  *l = (auth_list){.null = true};
-}
-
-static void list_add(auth_list *l, const char *s) {
-  char **v = realloc(l->v, (l->n + 1) * sizeof *v);
-  char *c = strdup(s);
-  if (!v || !c) abort();
-  l->v = v;
-  l->v[l->n++] = c;
-  l->null = false;
-}
-
-static ssize_t list_find(const auth_list *l, const char *s) {
-  for (size_t i = 0; i < l->n; i++)
-    if (!strcmp(l->v[i], s)) return (ssize_t)i;
-  return -1;
-}
-
-static void list_remove_at(auth_list *l, size_t i) {
-  free(l->v[i]);
-  l->v[i] = l->v[--l->n];
-}
-
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void list_sort(auth_list *l) {
-  if (l->n > 1) qsort(l->v, l->n, sizeof *l->v, cmp_str);
-}
-
-static void list_copy(auth_list *dst, const auth_list *src) {
-  *dst = (auth_list){.null = src->null};
-  for (size_t i = 0; i < src->n; i++) list_add(dst, src->v[i]);
-  dst->null = src->null;
-}
-
-static bool list_equal(const auth_list *a, const auth_list *b) {
-  if (a->null != b->null || a->n != b->n) return false;
-  for (size_t i = 0; i < a->n; i++)
-    if (strcmp(a->v[i], b->v[i])) return false;
-  return true;
-}
-
-/* ------------------------------------------------------------------ JSON in */
-
-static int get_str(yajl_val v, char **out) {
-  if (!v || YAJL_IS_NULL(v)) {
-    *out = strdup("");
-  } else if (YAJL_IS_STRING(v)) {
-    *out = strdup(v->u.string);
-  } else {
-    return -1;
-  }
-  if (!*out) abort();
-  return 0;
-}
-
-static int get_list(yajl_val v, auth_list *out) {
-  *out = (auth_list){.null = true};
-  if (!v || YAJL_IS_NULL(v)) return 0;
-  if (!YAJL_IS_ARRAY(v)) return -1;
-  out->null = false;
-  for (size_t i = 0; i < v->u.array.len; i++) {
-    if (!YAJL_IS_STRING(v->u.array.values[i])) {
-      list_free(out);
-      return -1;
-    }
-    list_add(out, v->u.array.values[i]->u.string);
-  }
-  out->null = false;
-  return 0;
-}
-
-/* {"kv":{"read":[...],"write":[...]}} */
-static int get_perms(yajl_val v, auth_list *read, auth_list *write) {
-  *read = *write = (auth_list){.null = true};
-  if (!v || YAJL_IS_NULL(v)) return 0;
-  if (!YAJL_IS_OBJECT(v)) return -1;
-  yajl_val kv = proto_go_json_field(v, "kv");
-  if (kv && !YAJL_IS_NULL(kv) && !YAJL_IS_OBJECT(kv)) return -1;
-  if (get_list(proto_go_json_field(kv, "read"), read)) return -1;
-  if (get_list(proto_go_json_field(kv, "write"), write)) {
-    list_free(read);
-    return -1;
-  }
-  return 0;
-}
-
-typedef struct user_req {
-  char *user, *password;
-  auth_list roles, grant, revoke;
-} user_req;
-
-typedef struct role_req {
-  char *role;
-  auth_list read, write;
-  bool has_grant, has_revoke;
-  auth_list grant_read, grant_write, revoke_read, revoke_write;
-} role_req;
-
-static void user_req_free(user_req *u) {
-  free(u->user);
-  free(u->password);
-  list_free(&u->roles);
-  list_free(&u->grant);
-  list_free(&u->revoke);
-}
-
-static void role_req_free(role_req *r) {
-  free(r->role);
-  list_free(&r->read);
-  list_free(&r->write);
-  list_free(&r->grant_read);
-  list_free(&r->grant_write);
-  list_free(&r->revoke_read);
-  list_free(&r->revoke_write);
-}
-
-static yajl_val parse(const char *body, size_t len) {
-  char *t = malloc(len + 1);
-  if (!t) abort();
-  memcpy(t, body, len);
-  t[len] = 0;
-  yajl_val v = yajl_tree_parse(t, NULL, 0);
-  free(t);
-  if (v && !YAJL_IS_OBJECT(v) && !YAJL_IS_NULL(v)) { /* Go: cannot unmarshal into a struct */
-    yajl_tree_free(v);
-    return NULL;
-  }
-  return v;
-}
-
-static int user_req_parse(const char *body, size_t len, user_req *u) {
-  *u = (user_req){.roles.null = true, .grant.null = true, .revoke.null = true};
-  yajl_val v = parse(body, len);
-  if (!v) return -1;
-  int rc = get_str(proto_go_json_field(v, "user"), &u->user) ||
-           get_str(proto_go_json_field(v, "password"), &u->password) ||
-           get_list(proto_go_json_field(v, "roles"), &u->roles) ||
-           get_list(proto_go_json_field(v, "grant"), &u->grant) ||
-           get_list(proto_go_json_field(v, "revoke"), &u->revoke);
-  yajl_tree_free(v);
-  if (rc) user_req_free(u);
-  return rc ? -1 : 0;
-}
-
-static int role_req_parse(const char *body, size_t len, role_req *r) {
-  *r = (role_req){0};
-  r->read.null = r->write.null = r->grant_read.null = r->grant_write.null = true;
-  r->revoke_read.null = r->revoke_write.null = true;
-  yajl_val v = parse(body, len);
-  if (!v) return -1;
-  yajl_val g = proto_go_json_field(v, "grant"), k = proto_go_json_field(v, "revoke");
-  r->has_grant = g && !YAJL_IS_NULL(g);
-  r->has_revoke = k && !YAJL_IS_NULL(k);
-  int rc = get_str(proto_go_json_field(v, "role"), &r->role) ||
-           get_perms(proto_go_json_field(v, "permissions"), &r->read, &r->write) ||
-           get_perms(g, &r->grant_read, &r->grant_write) ||
-           get_perms(k, &r->revoke_read, &r->revoke_write);
-  yajl_tree_free(v);
-  if (rc) role_req_free(r);
-  return rc ? -1 : 0;
-}
-
-/* ------------------------------------------------------------------ JSON out */
-
-static void gen_list(yajl_gen g, const auth_list *l) {
-  if (l->null) {
-    yajl_gen_null(g);
-    return;
-  }
-  yajl_gen_array_open(g);
-  for (size_t i = 0; i < l->n; i++) proto_v2_gen_cstr(g, l->v[i]);
-  yajl_gen_array_close(g);
-}
-
-static void gen_perms(yajl_gen g, const auth_list *read, const auth_list *write) {
-  yajl_gen_map_open(g);
-  proto_v2_gen_cstr(g, "kv");
-  yajl_gen_map_open(g);
-  proto_v2_gen_cstr(g, "read");
-  gen_list(g, read);
-  proto_v2_gen_cstr(g, "write");
-  gen_list(g, write);
-  yajl_gen_map_close(g);
-  yajl_gen_map_close(g);
-}
-
-static void gen_role(yajl_gen g, const auth_role *r) {
-  yajl_gen_map_open(g);
-  proto_v2_gen_cstr(g, "role");
-  proto_v2_gen_cstr(g, r->name);
-  proto_v2_gen_cstr(g, "permissions");
-  gen_perms(g, &r->read, &r->write);
-  yajl_gen_map_close(g);
-}
-
-/* A user as stored (password: the hash) or as answered to a PUT (password NULL). */
-static void gen_user(yajl_gen g, const char *name, const char *hash, const auth_list *roles) {
-  yajl_gen_map_open(g);
-  proto_v2_gen_cstr(g, "user");
-  proto_v2_gen_cstr(g, name);
-  if (hash) {
-    proto_v2_gen_cstr(g, "password");
-    proto_v2_gen_cstr(g, hash);
-  }
-  proto_v2_gen_cstr(g, "roles");
-  gen_list(g, roles);
-  yajl_gen_map_close(g);
-}
-
-/* Takes g's output (with a newline when nl, as Go's json.Encoder ends a value). */
-static void gen_take(yajl_gen g, char **body, size_t *len, bool nl) {
-  store_gen_finish(g, body, len);
-  yajl_gen_free(g);
-  if (!nl) (*len)--;
-}
 
 /* ------------------------------------------------------------------ state */
 
@@ -279,25 +52,25 @@ const auth_role *auth_role_find(auth_db *db, const char *name, size_t len) {
 }
 
 bool auth_user_has_role(const auth_user *u, const char *role) {
-  return list_find(&u->roles, role) >= 0 || (!strcmp(role, AUTH_ROOT) && !strcmp(u->name, AUTH_ROOT));
+  return auth_list_find(&u->roles, role) >= 0 || (!strcmp(role, AUTH_ROOT) && !strcmp(u->name, AUTH_ROOT));
 }
 
 /* The roles as etcd reads a user: the root user always has the root role (appended). */
 static void user_roles_read(const auth_user *u, auth_list *out) {
-  list_copy(out, &u->roles);
-  if (!strcmp(u->name, AUTH_ROOT) && list_find(out, AUTH_ROOT) < 0) list_add(out, AUTH_ROOT);
+  auth_list_copy(out, &u->roles);
+  if (!strcmp(u->name, AUTH_ROOT) && auth_list_find(out, AUTH_ROOT) < 0) auth_list_add(out, AUTH_ROOT);
 }
 
 static void user_clear(auth_user *u) {
   free(u->name);
   free(u->hash);
-  list_free(&u->roles);
+  auth_list_free(&u->roles);
 }
 
 static void role_clear(auth_role *r) {
   free(r->name);
-  list_free(&r->read);
-  list_free(&r->write);
+  auth_list_free(&r->read);
+  auth_list_free(&r->write);
 }
 
 static void state_clear(auth_db *db) {
@@ -373,10 +146,10 @@ static void rec_key(sbuf *k, char kind, const char *name) {
 
 static void persist_user(auth_db *db, const auth_user *u) {
   yajl_gen g = proto_v2_gen_new();
-  gen_user(g, u->name, u->hash, &u->roles);
+  auth_gen_user(g, u->name, u->hash, &u->roles);
   char *body;
   size_t len;
-  gen_take(g, &body, &len, false);
+  auth_gen_take(g, &body, &len, false);
   sbuf k = {0};
   rec_key(&k, 'u', u->name);
   store_meta_put(db->st, k.p, k.len, body, len);
@@ -386,10 +159,10 @@ static void persist_user(auth_db *db, const auth_user *u) {
 
 static void persist_role(auth_db *db, const auth_role *r) {
   yajl_gen g = proto_v2_gen_new();
-  gen_role(g, r);
+  auth_gen_role(g, r);
   char *body;
   size_t len;
-  gen_take(g, &body, &len, false);
+  auth_gen_take(g, &body, &len, false);
   sbuf k = {0};
   rec_key(&k, 'r', r->name);
   store_meta_put(db->st, k.p, k.len, body, len);
@@ -412,26 +185,26 @@ static void load_one(void *arg, const char *k, size_t kl, const char *v, size_t 
   }
   if (kl < 3) return;
   if (k[1] == 'u') {
-    user_req q;
-    if (user_req_parse(v, vl, &q)) {
+    auth_user_req q;
+    if (auth_user_req_parse(v, vl, &q)) {
       fprintf(stderr, "quorumd: ignoring a damaged auth user record\n");
       return;
     }
     auth_user u = {.name = q.user, .hash = q.password, .roles = q.roles};
     q.user = q.password = NULL;
     q.roles = (auth_list){.null = true};
-    user_req_free(&q);
+    auth_user_req_free(&q);
     users_put(db, &u);
   } else if (k[1] == 'r') {
-    role_req q;
-    if (role_req_parse(v, vl, &q)) {
+    auth_role_req q;
+    if (auth_role_req_parse(v, vl, &q)) {
       fprintf(stderr, "quorumd: ignoring a damaged auth role record\n");
       return;
     }
     auth_role r = {.name = q.role, .read = q.read, .write = q.write};
     q.role = NULL;
     q.read = q.write = (auth_list){.null = true};
-    role_req_free(&q);
+    auth_role_req_free(&q);
     roles_put(db, &r);
   }
 }
@@ -520,7 +293,7 @@ __attribute__((format(printf, 3, 4))) static void answer_msg(store_result *res, 
   yajl_gen_map_close(g);
   char *body;
   size_t len;
-  gen_take(g, &body, &len, false);
+  auth_gen_take(g, &body, &len, false);
   res->status = status;
   res->body = body;
   res->body_len = len;
@@ -528,20 +301,20 @@ __attribute__((format(printf, 3, 4))) static void answer_msg(store_result *res, 
 
 static void answer_user(store_result *res, int status, const char *name, const auth_list *roles) {
   yajl_gen g = proto_v2_gen_new();
-  gen_user(g, name, NULL, roles);
+  auth_gen_user(g, name, NULL, roles);
   res->status = status;
-  gen_take(g, &res->body, &res->body_len, true);
+  auth_gen_take(g, &res->body, &res->body_len, true);
 }
 
 static void answer_role(store_result *res, int status, const auth_role *r) {
   yajl_gen g = proto_v2_gen_new();
-  gen_role(g, r);
+  auth_gen_role(g, r);
   res->status = status;
-  gen_take(g, &res->body, &res->body_len, true);
+  auth_gen_take(g, &res->body, &res->body_len, true);
 }
 
-static void user_create(auth_db *db, user_req *q, int status, store_result *res) {
-  if (!strcmp(q->user, AUTH_ROOT) && list_find(&q->roles, AUTH_ROOT) < 0) list_add(&q->roles, AUTH_ROOT);
+static void user_create(auth_db *db, auth_user_req *q, int status, store_result *res) {
+  if (!strcmp(q->user, AUTH_ROOT) && auth_list_find(&q->roles, AUTH_ROOT) < 0) auth_list_add(&q->roles, AUTH_ROOT);
   if (!*q->password) {
     answer_msg(res, 400, "auth: Cannot create user %s with an empty password", q->user);
     return;
@@ -552,13 +325,13 @@ static void user_create(auth_db *db, user_req *q, int status, store_result *res)
   }
   auth_user u = {.name = strdup(q->user), .hash = strdup(q->password)};
   if (!u.name || !u.hash) abort();
-  list_copy(&u.roles, &q->roles);
+  auth_list_copy(&u.roles, &q->roles);
   persist_user(db, &u);
   users_put(db, &u);
   answer_user(res, status, q->user, &q->roles);
 }
 
-static void user_update(auth_db *db, user_req *q, store_result *res) {
+static void user_update(auth_db *db, auth_user_req *q, store_result *res) {
   auth_user *old = auth_user_find(db, q->user, strlen(q->user));
   if (!old) {
     answer_msg(res, 404, "auth: User %s does not exist.", q->user); /* (etcd's getUser) */
@@ -567,43 +340,43 @@ static void user_update(auth_db *db, user_req *q, store_result *res) {
   auth_list cur;
   user_roles_read(old, &cur);
   auth_list roles;
-  list_copy(&roles, &cur);
+  auth_list_copy(&roles, &cur);
   roles.null = false;
   for (size_t i = 0; i < q->grant.n; i++) {
-    if (list_find(&roles, q->grant.v[i]) >= 0) {
+    if (auth_list_find(&roles, q->grant.v[i]) >= 0) {
       answer_msg(res, 409, "auth: Granting duplicate role %s for user %s", q->grant.v[i], q->user);
       goto out;
     }
-    list_add(&roles, q->grant.v[i]);
+    auth_list_add(&roles, q->grant.v[i]);
   }
   for (size_t i = 0; i < q->revoke.n; i++) {
-    ssize_t at = list_find(&roles, q->revoke.v[i]);
+    ssize_t at = auth_list_find(&roles, q->revoke.v[i]);
     if (at < 0) {
       answer_msg(res, 409, "auth: Revoking ungranted role %s for user %s", q->revoke.v[i], q->user);
       goto out;
     }
-    list_remove_at(&roles, (size_t)at);
+    auth_list_remove_at(&roles, (size_t)at);
   }
-  list_sort(&roles);
+  auth_list_sort(&roles);
   const char *hash = *q->password ? q->password : old->hash;
-  if (!strcmp(hash, old->hash) && list_equal(&cur, &roles)) {
+  if (!strcmp(hash, old->hash) && auth_list_equal(&cur, &roles)) {
     answer_msg(res, 400, "auth: User not updated. Use grant/revoke/password to update the user.");
     goto out;
   }
   auth_user u = {.name = strdup(q->user), .hash = strdup(hash)};
   if (!u.name || !u.hash) abort();
-  list_copy(&u.roles, &roles);
+  auth_list_copy(&u.roles, &roles);
   persist_user(db, &u);
   users_put(db, &u); /* replaces old (and forgets its remembered password) */
   answer_user(res, 200, q->user, &roles);
 out:
-  list_free(&cur);
-  list_free(&roles);
+  auth_list_free(&cur);
+  auth_list_free(&roles);
 }
 
 static void user_put(auth_db *db, const char *value, size_t len, store_result *res) {
-  user_req q;
-  if (user_req_parse(value, len, &q)) {
+  auth_user_req q;
+  if (auth_user_req_parse(value, len, &q)) {
     answer_msg(res, 400, "Invalid JSON in request body.");
     return;
   }
@@ -614,7 +387,7 @@ static void user_put(auth_db *db, const char *value, size_t len, store_result *r
   } else {
     user_update(db, &q, res);
   }
-  user_req_free(&q);
+  auth_user_req_free(&q);
 }
 
 static void user_delete(auth_db *db, const char *name, store_result *res) {
@@ -636,28 +409,28 @@ static void user_delete(auth_db *db, const char *name, store_result *res) {
 static int perms_grant(auth_list *l, const auth_list *add, const char *what, store_result *res) {
   l->null = false;
   for (size_t i = 0; i < add->n; i++) {
-    if (list_find(l, add->v[i]) >= 0) {
+    if (auth_list_find(l, add->v[i]) >= 0) {
       answer_msg(res, 409, "auth: Granting duplicate %s permission %s", what, add->v[i]);
       return -1;
     }
-    list_add(l, add->v[i]);
+    auth_list_add(l, add->v[i]);
   }
-  list_sort(l);
+  auth_list_sort(l);
   return 0;
 }
 
 static void perms_revoke(auth_list *l, const auth_list *del) {
   l->null = false;
   for (size_t i = 0; i < del->n; i++) {
-    ssize_t at = list_find(l, del->v[i]);
-    if (at >= 0) list_remove_at(l, (size_t)at); /* (an ungranted one is let go, as etcd) */
+    ssize_t at = auth_list_find(l, del->v[i]);
+    if (at >= 0) auth_list_remove_at(l, (size_t)at); /* (an ungranted one is let go, as etcd) */
   }
-  list_sort(l);
+  auth_list_sort(l);
 }
 
 static void role_put(auth_db *db, const char *value, size_t len, store_result *res) {
-  role_req q;
-  if (role_req_parse(value, len, &q)) {
+  auth_role_req q;
+  if (auth_role_req_parse(value, len, &q)) {
     answer_msg(res, 400, "Invalid JSON in request body.");
     return;
   }
@@ -670,8 +443,8 @@ static void role_put(auth_db *db, const char *value, size_t len, store_result *r
     } else {
       auth_role r = {.name = strdup(q.role)};
       if (!r.name) abort();
-      list_copy(&r.read, &q.read);
-      list_copy(&r.write, &q.write);
+      auth_list_copy(&r.read, &q.read);
+      auth_list_copy(&r.write, &q.write);
       persist_role(db, &r);
       answer_role(res, 201, &r);
       roles_put(db, &r);
@@ -684,8 +457,8 @@ static void role_put(auth_db *db, const char *value, size_t len, store_result *r
     }
     auth_role r = {.name = strdup(q.role)};
     if (!r.name) abort();
-    list_copy(&r.read, &old->read);
-    list_copy(&r.write, &old->write);
+    auth_list_copy(&r.read, &old->read);
+    auth_list_copy(&r.write, &old->write);
     if (q.has_grant && (perms_grant(&r.read, &q.grant_read, "read", res) ||
                         perms_grant(&r.write, &q.grant_write, "write", res))) {
       role_clear(&r);
@@ -695,7 +468,7 @@ static void role_put(auth_db *db, const char *value, size_t len, store_result *r
       perms_revoke(&r.read, &q.revoke_read);
       perms_revoke(&r.write, &q.revoke_write);
     }
-    if (list_equal(&r.read, &old->read) && list_equal(&r.write, &old->write)) {
+    if (auth_list_equal(&r.read, &old->read) && auth_list_equal(&r.write, &old->write)) {
       answer_msg(res, 400, "auth: Role not updated. Use grant/revoke to update the role.");
       role_clear(&r);
       goto out;
@@ -705,7 +478,7 @@ static void role_put(auth_db *db, const char *value, size_t len, store_result *r
     roles_put(db, &r);
   }
 out:
-  role_req_free(&q);
+  auth_role_req_free(&q);
 }
 
 static void role_delete(auth_db *db, const char *name, store_result *res) {
@@ -735,8 +508,8 @@ static void set_enabled(auth_db *db, bool on, store_result *res) {
   if (on && !auth_role_find(db, AUTH_GUEST, 5)) { /* etcd's default guest: everything */
     auth_role g = {.name = strdup(AUTH_GUEST), .read.null = true, .write.null = true};
     if (!g.name) abort();
-    list_add(&g.read, "/*");
-    list_add(&g.write, "/*");
+    auth_list_add(&g.read, "/*");
+    auth_list_add(&g.write, "/*");
     persist_role(db, &g);
     roles_put(db, &g);
   }
@@ -766,90 +539,6 @@ void auth_db_apply(auth_db *db, const proto_record *rec, store_result *res) {
   free(path);
 }
 
-/* ------------------------------------------------------------------ requests */
-
-int auth_user_request(const char *name, const char *body, size_t len, char **value,
-                      size_t *value_len, const char **msg) {
-  user_req q;
-  if (user_req_parse(body, len, &q)) {
-    *msg = "Invalid JSON in request body.";
-    return 400;
-  }
-  int status = 0;
-  if (strcmp(q.user, name)) {
-    *msg = "User JSON name does not match the name in the URL";
-    status = 400;
-  } else if ((q.grant.n || q.revoke.n) && q.roles.n) {
-    *msg = "User JSON contains both roles and grant/revoke";
-    status = 400;
-  }
-  char *hash = NULL;
-  if (!status && *q.password) {
-    hash = auth_password_hash(q.password, strlen(q.password));
-    if (!hash) {
-      *msg = "auth: cannot hash the password";
-      status = 500;
-    }
-  }
-  if (!status) {
-    yajl_gen g = proto_v2_gen_new();
-    yajl_gen_map_open(g);
-    proto_v2_gen_cstr(g, "user");
-    proto_v2_gen_cstr(g, q.user);
-    proto_v2_gen_cstr(g, "password");
-    proto_v2_gen_cstr(g, hash ? hash : "");
-    proto_v2_gen_cstr(g, "roles");
-    gen_list(g, &q.roles);
-    proto_v2_gen_cstr(g, "grant");
-    gen_list(g, &q.grant);
-    proto_v2_gen_cstr(g, "revoke");
-    gen_list(g, &q.revoke);
-    yajl_gen_map_close(g);
-    gen_take(g, value, value_len, false);
-  }
-  free(hash);
-  user_req_free(&q);
-  return status;
-}
-
-int auth_role_request(const char *name, const char *body, size_t len, char **value,
-                      size_t *value_len, const char **msg) {
-  role_req q;
-  if (role_req_parse(body, len, &q)) {
-    *msg = "Invalid JSON in request body.";
-    return 400;
-  }
-  int status = 0;
-  bool changes = q.grant_read.n || q.grant_write.n || q.revoke_read.n || q.revoke_write.n;
-  if (strcmp(q.role, name)) {
-    *msg = "Role JSON name does not match the name in the URL";
-    status = 400;
-  } else if (changes && (q.read.n || q.write.n)) {
-    *msg = "Role JSON contains both permissions and grant/revoke";
-    status = 400;
-  }
-  if (!status) {
-    yajl_gen g = proto_v2_gen_new();
-    yajl_gen_map_open(g);
-    proto_v2_gen_cstr(g, "role");
-    proto_v2_gen_cstr(g, q.role);
-    proto_v2_gen_cstr(g, "permissions");
-    gen_perms(g, &q.read, &q.write);
-    if (q.has_grant) {
-      proto_v2_gen_cstr(g, "grant");
-      gen_perms(g, &q.grant_read, &q.grant_write);
-    }
-    if (q.has_revoke) {
-      proto_v2_gen_cstr(g, "revoke");
-      gen_perms(g, &q.revoke_read, &q.revoke_write);
-    }
-    yajl_gen_map_close(g);
-    gen_take(g, value, value_len, false);
-  }
-  role_req_free(&q);
-  return status;
-}
-
 /* ------------------------------------------------------------------ reads */
 
 static int msg_body(int status, const char *msg, char **body, size_t *len) {
@@ -869,7 +558,7 @@ static int gen_user_roles(auth_db *db, yajl_gen g, const auth_user *u, bool skip
   for (size_t i = 0; i < roles.n; i++)
     if (!auth_role_find(db, roles.v[i], strlen(roles.v[i])) && !skip_missing) {
       snprintf(missing, mlen, "%s", roles.v[i]);
-      list_free(&roles);
+      auth_list_free(&roles);
       return 404;
     }
   yajl_gen_map_open(g);
@@ -884,11 +573,11 @@ static int gen_user_roles(auth_db *db, yajl_gen g, const auth_user *u, bool skip
       yajl_gen_array_open(g);
       any = true;
     }
-    gen_role(g, r);
+    auth_gen_role(g, r);
   }
   if (any) yajl_gen_array_close(g);
   yajl_gen_map_close(g);
-  list_free(&roles);
+  auth_list_free(&roles);
   return 0;
 }
 
@@ -906,7 +595,7 @@ int auth_db_get_users(auth_db *db, char **body, size_t *len) {
   }
   yajl_gen_map_close(g);
   pthread_rwlock_unlock(&db->lock);
-  gen_take(g, body, len, true);
+  auth_gen_take(g, body, len, true);
   return 200;
 }
 
@@ -923,7 +612,7 @@ int auth_db_get_user(auth_db *db, const char *name, char **body, size_t *len) {
   }
   pthread_rwlock_unlock(&db->lock);
   if (status == 200) {
-    gen_take(g, body, len, true);
+    auth_gen_take(g, body, len, true);
     return 200;
   }
   yajl_gen_free(g);
@@ -942,15 +631,15 @@ int auth_db_get_roles(auth_db *db, char **body, size_t *len) {
   bool root_done = false;
   for (size_t i = 0; i <= db->n_roles; i++) {
     if (!root_done && (i == db->n_roles || strcmp(AUTH_ROOT, db->roles[i].name) < 0)) {
-      gen_role(g, &root_role);
+      auth_gen_role(g, &root_role);
       root_done = true;
     }
-    if (i < db->n_roles) gen_role(g, &db->roles[i]);
+    if (i < db->n_roles) auth_gen_role(g, &db->roles[i]);
   }
   yajl_gen_array_close(g);
   yajl_gen_map_close(g);
   pthread_rwlock_unlock(&db->lock);
-  gen_take(g, body, len, true);
+  auth_gen_take(g, body, len, true);
   return 200;
 }
 
@@ -958,10 +647,10 @@ int auth_db_get_role(auth_db *db, const char *name, char **body, size_t *len) {
   yajl_gen g = proto_v2_gen_new();
   pthread_rwlock_rdlock(&db->lock);
   const auth_role *r = auth_role_find(db, name, strlen(name));
-  if (r) gen_role(g, r);
+  if (r) auth_gen_role(g, r);
   pthread_rwlock_unlock(&db->lock);
   if (r) {
-    gen_take(g, body, len, true);
+    auth_gen_take(g, body, len, true);
     return 200;
   }
   yajl_gen_free(g);
