@@ -95,11 +95,11 @@ static const flag_def flag_table[] = {
     {"socket-reuse-port", K_IGN_BOOL, 0, 0, NULL},
     {"socket-reuse-address", K_IGN_BOOL, 0, 0, NULL},
     /* clustering */
-    {"discovery", K_NO_VALUE, 0, 0, "discovery is not supported: bootstrap with --initial-cluster"},
+    {"discovery", K_STR, 0, OFF(discovery), NULL},
     {"discovery-fallback", K_IGN_VALUE, 0, 0, NULL},
     {"discovery-proxy", K_IGN_VALUE, 0, 0, NULL},
     {"discovery-srv", K_NO_VALUE, 0, 0,
-     "DNS discovery is not supported: bootstrap with --initial-cluster"},
+     "DNS discovery is not supported: bootstrap with --initial-cluster or --discovery"},
     {"discovery-srv-name", K_IGN_VALUE, 0, 0, NULL},
     {"enable-v2", K_IGN_BOOL, 0, 0, NULL},
     {"pre-vote", K_IGN_BOOL, 0, 0, NULL},
@@ -632,7 +632,11 @@ static int fill_defaults(config *cfg) {
     free(cfg->initial_cluster);
     cfg->initial_cluster = NULL;
   }
-  if (!cfg->initial_cluster) {
+  if (cfg->discovery && cfg->discovery[0] == '\0') {
+    free(cfg->discovery);
+    cfg->discovery = NULL;
+  }
+  if (!cfg->initial_cluster && !cfg->discovery) { /* (with --discovery: what it finds) */
     const char *member = cfg->name[0] ? cfg->name : DEFAULT_NAME;
     size_t n = strlen(member) + 1 + strlen(cfg->advertise_peer.url[0]) + 1;
     cfg->initial_cluster = malloc(n);
@@ -748,6 +752,11 @@ int config_parse(config *cfg, int argc, char **argv, char **envp, char *err, siz
     if (rc < 0) {
       return rc;
     }
+    if (cfg->discovery && cfg->discovery[0] && cfg->initial_cluster && cfg->initial_cluster[0]) {
+      return fail(err, errlen, -EINVAL,
+                  "multiple discovery or bootstrap flags are set. Choose one of "
+                  "\"initial-cluster\", \"discovery\" or \"discovery-srv\"");
+    }
     if (cfg->listen_client.n > 0 && cfg->advertise_client.n == 0) {
       return fail(err, errlen, -EINVAL,
                   "--advertise-client-urls is required when --listen-client-urls is set "
@@ -778,6 +787,7 @@ void config_free(config *cfg) {
   urls_clear(&cfg->listen_metrics);
   urls_clear(&cfg->advertise_peer);
   free(cfg->initial_cluster);
+  free(cfg->discovery);
   free(cfg->initial_cluster_state);
   free(cfg->initial_cluster_token);
   free(cfg->cert_file);
@@ -834,6 +844,9 @@ const char *config_usage(void) {
          "      Initial cluster state ('new' or 'existing').\n"
          "  --initial-cluster-token 'etcd-cluster'\n"
          "      Initial cluster token for the cluster during bootstrap.\n"
+         "  --discovery ''\n"
+         "      Instead of --initial-cluster: the v2 keys URL of a discovery directory (etcd's\n"
+         "      discovery protocol; its _config/size key holds the number of members).\n"
          "  --strict-reconfig-check 'true'\n"
          "      Reject membership changes that would leave too few started (and, as the\n"
          "      leader sees them, reachable) members for a quorum.\n"
@@ -892,6 +905,6 @@ const char *config_usage(void) {
          "  -h, --help\n"
          "      Print this help and exit.\n"
          "\n"
-         "The other etcd 3.4 flags (proxy, discovery, gRPC, auth, experimental, ...) are\n"
+         "The other etcd 3.4 flags (proxy, DNS discovery, gRPC, experimental, ...) are\n"
          "accepted for compatibility and ignored.\n";
 }

@@ -25,6 +25,8 @@ typedef struct config {
   char *initial_cluster;         /* --initial-cluster, default "${name}=${advertise_peer[0]}" */
   char *initial_cluster_state;   /* --initial-cluster-state: "new" (default) or "existing" */
   char *initial_cluster_token;   /* --initial-cluster-token, default "etcd-cluster" */
+  char *discovery;               /* --discovery: a v2 keys URL to find the first members by
+                                  * (then initial_cluster is NULL until the server finds them) */
   uint64_t snapshot_count;       /* --snapshot-count, default 100000 */
   uint64_t heartbeat_ms;         /* --heartbeat-interval, default 100 */
   uint64_t election_ms;          /* --election-timeout, default 1000 */

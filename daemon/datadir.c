@@ -165,3 +165,9 @@ int datadir_open(datadir *d, const char *dir, const char *wal_dir, const char *n
   }
   return 0;
 }
+
+int datadir_exists(const char *dir) {
+  char meta[4200];
+  snprintf(meta, sizeof meta, "%s/%s", dir, META_FILE);
+  return access(meta, F_OK) == 0;
+}

@@ -25,6 +25,9 @@ int datadir_open(datadir *d, const char *dir, const char *wal_dir, const char *n
                  const char *peer_urls, const char *cluster_seed, const char *token, char *err,
                  size_t errlen);
 
+/* Whether dir holds a member already (its format record exists). */
+int datadir_exists(const char *dir);
+
 /* FNV-1a, 64-bit, used to derive ids. */
 uint64_t datadir_hash(const char *s, uint64_t seed);
 

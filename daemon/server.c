@@ -12,6 +12,7 @@
 
 #include "daemon/auth.h"
 #include "daemon/datadir.h"
+#include "daemon/discovery.h"
 #include "proto/tls_session.h"
 #include "daemon/routes.h"
 #include "daemon/v2_keys.h"
@@ -73,8 +74,9 @@ static void join_urls(const config_urls *u, char *out, size_t n) {
 
 /* Parses --initial-cluster ("name=url,name=url,...": a member with several URLs appears once
  * per URL) into members with ids derived from their peer URLs and the token. */
-static int parse_initial(server *s, const config *cfg, char *err, size_t errlen) {
-  const char *p = cfg->initial_cluster ? cfg->initial_cluster : "";
+static int parse_initial(server *s, const config *cfg, const char *initial, char *err,
+                         size_t errlen) {
+  const char *p = initial ? initial : "";
   s->initial = calloc(RAFT_MAX_VOTERS, sizeof *s->initial);
   if (!s->initial) return -ENOMEM;
   while (*p) {
@@ -232,7 +234,35 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
   s->stats.start_time_ns = server_now_ns();
   const char *hooks = getenv("QUORUMD_TEST_HOOKS");
   s->test_hooks = hooks && !strcmp(hooks, "1");
-  int rc = parse_initial(s, cfg, err, errlen);
+  /* --discovery: the first members come from the discovery service (a new member only; one
+   * that has its data dir already knows its cluster). */
+  char *initial = NULL;
+  int rc = 0;
+  if (cfg->discovery) {
+    sbuf self = {0};
+    for (size_t i = 0; i < cfg->advertise_peer.n; i++) { /* "name=url,name=url2" */
+      if (i) sbuf_putc(&self, ',');
+      sbuf_puts(&self, cfg->name);
+      sbuf_putc(&self, '=');
+      sbuf_puts(&self, cfg->advertise_peer.url[i]);
+    }
+    sbuf_putc(&self, 0);
+    char urls[4096];
+    join_urls(&cfg->advertise_peer, urls, sizeof urls);
+    char seed[8192];
+    snprintf(seed, sizeof seed, "%s|%s", urls, cfg->initial_cluster_token);
+    if (datadir_exists(cfg->data_dir)) {
+      initial = self.p ? strdup(self.p) : NULL;
+      rc = initial ? 0 : -ENOMEM;
+    } else {
+      rc = discovery_join(cfg->discovery, datadir_hash(seed, 0), self.p ? self.p : "", &initial,
+                          err, errlen);
+    }
+    sbuf_free(&self);
+    if (rc) return rc;
+  }
+  rc = parse_initial(s, cfg, cfg->discovery ? initial : cfg->initial_cluster, err, errlen);
+  free(initial);
   if (rc) return rc;
   const node_member *me = NULL;
   for (size_t i = 0; i < s->n_initial; i++)

@@ -503,11 +503,12 @@ static void test_tls_flags(void **state) {
  * alone, or started with defaults, where the operator asked for something else. */
 static void test_unsupported_modes_refused(void **state) {
   (void)state;
-  parse_fails(ARGV("--discovery", "https://discovery.etcd.io/x"), NULL, "--discovery",
-              "--initial-cluster");
   parse_fails(ARGV("--discovery-srv=example.com"), NULL, "--discovery-srv", "not supported");
-  parse_fails(ARGV("--name=x"), ENVP("ETCD_DISCOVERY=https://d/x"), "ETCD_DISCOVERY",
-              "not supported");
+  /* --discovery replaces --initial-cluster: both given is etcd's error. */
+  parse_fails(ARGV("--discovery", "http://d:1/v2/keys/x", "--initial-cluster=a=http://a:1"),
+              NULL, "multiple discovery or bootstrap flags", "\"initial-cluster\", \"discovery\"");
+  parse_fails(ARGV("--name=x"), ENVP("ETCD_DISCOVERY=http://d:1/v2/keys/x", "ETCD_INITIAL_CLUSTER=x=http://a:1"),
+              "multiple discovery or bootstrap flags", NULL);
   parse_fails(ARGV("--proxy", "on"), NULL, "--proxy=on", "proxy mode is not supported");
   parse_fails(ARGV("--proxy=readonly"), NULL, "--proxy=readonly", "only \"off\"");
   parse_fails(ARGV("--config-file", "/etc/etcd/etcd.conf.yml"), NULL, "--config-file",
@@ -516,6 +517,15 @@ static void test_unsupported_modes_refused(void **state) {
   parse_ok(&cfg, ARGV("--proxy=off", "--discovery=", "--force-new-cluster"));
   assert_int_equal(cfg.force_new_cluster, 1);
   assert_null(cfg.wal_dir);
+  assert_null(cfg.discovery);
+  assert_non_null(cfg.initial_cluster);
+  config_free(&cfg);
+  /* With --discovery there is no default --initial-cluster: the service gives it. */
+  char err[256] = "";
+  assert_int_equal(parse(&cfg, ARGV("--name=n"), ENVP("ETCD_DISCOVERY=http://d:1/v2/keys/x"), err,
+                         sizeof err), 0);
+  assert_string_equal(cfg.discovery, "http://d:1/v2/keys/x");
+  assert_null(cfg.initial_cluster);
   config_free(&cfg);
   parse_ok(&cfg, ARGV("--listen-metrics-urls=http://0.0.0.0:2381,http://127.0.0.1:2382"));
   assert_int_equal(cfg.listen_metrics.n, 2);
@@ -529,7 +539,6 @@ static void test_unsupported_modes_refused(void **state) {
   parse_ok(&cfg, ARGV("--wal-dir", "/fast/wal"));
   assert_string_equal(cfg.wal_dir, "/fast/wal");
   config_free(&cfg);
-  char err[256];
   assert_int_equal(parse(&cfg, ARGV("--name=x"), ENVP("ETCD_WAL_DIR=/w2"), err, sizeof err), 0);
   assert_string_equal(cfg.wal_dir, "/w2");
   config_free(&cfg);

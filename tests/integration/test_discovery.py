@@ -1,0 +1,216 @@
+"""--discovery (etcd's v2 discovery protocol): new members find each other through a directory
+of a v2 keys API instead of a static --initial-cluster, whether the service is quorumd or
+etcd, and real etcd members use quorumd as their discovery service. A member beyond the
+size is refused ("discovery: cluster is full") before it writes anything; a missing or bad
+size key, a bad URL and both bootstrap flags at once are errors; a member retries while the
+service cannot be reached; and a member that has its data dir restarts without the service."""
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+import cluster
+from conftest import SANITIZER_MARKS
+
+SIZE_KEY = "/_config/size"
+
+
+class DiscoveryMember(cluster.Server):
+    """A quorumd (or etcd) member bootstrapped by --discovery URL."""
+
+    def __init__(self, workdir, name, durl, kind="quorumd", extra_args=()):
+        super().__init__(workdir, kind=kind, name=name, extra_args=extra_args)
+        self.durl = durl
+        self.client_port = cluster.free_port()
+        self.peer_port = cluster.free_port()
+
+    def argv(self):
+        args = [self.binary] + (["--enable-v2"] if self.kind == "etcd" else []) + [
+            "--name", self.name,
+            "--data-dir", self.data_dir,
+            "--listen-client-urls", self.url,
+            "--advertise-client-urls", self.url,
+            "--listen-peer-urls", self.peer_url,
+            "--initial-advertise-peer-urls", self.peer_url,
+            "--discovery", self.durl,
+            "--heartbeat-interval", "50", "--election-timeout", "500"]
+        return args + self.extra_args
+
+
+@pytest.fixture
+def members(tmp_path):
+    made = []
+
+    def make(n, durl, kind="quorumd", prefix="m"):
+        ms = [DiscoveryMember(str(tmp_path / ("%s%d" % (prefix, i))), "%s%d" % (prefix, i), durl, kind)
+              for i in range(1, n + 1)]
+        made.extend(ms)
+        return ms
+    yield make
+    bad = []
+    for m in made:
+        if m.running():
+            m.stop()
+        log = m.all_logs(400000)
+        if m.kind == "quorumd" and any(x in log for x in SANITIZER_MARKS):
+            bad.append("%s:\n%s" % (m.name, log[-20000:]))
+    assert not bad, "sanitizer reports:\n" + "\n".join(bad)
+
+
+def start_all(ms, timeout=30):
+    """Starts members at once (each waits in discovery for the others)."""
+    errors = []
+
+    def run(m):
+        try:
+            m.start(timeout=timeout)
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+    threads = [threading.Thread(target=run, args=(m,)) for m in ms]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def set_size(service, token, size):
+    st, _, body = service.request("PUT", "/v2/keys/" + token + SIZE_KEY, body="value=%s" % size,
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert st == 201, body
+
+
+def member_names(m):
+    st, _, body = m.request("GET", "/v2/members")
+    assert st == 200
+    return sorted((x["name"], tuple(x["peerURLs"]), tuple(x["clientURLs"]))
+                  for x in json.loads(body)["members"])
+
+
+def run_quorumd(tmp_path, name, durl, extra=()):
+    port, peer = cluster.free_port(), cluster.free_port()
+    data = str(tmp_path / (name + "-data"))
+    argv = [cluster.quorumd_binary(), "--name", name, "--data-dir", data,
+            "--listen-client-urls", "http://127.0.0.1:%d" % port,
+            "--advertise-client-urls", "http://127.0.0.1:%d" % port,
+            "--listen-peer-urls", "http://127.0.0.1:%d" % peer,
+            "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % peer,
+            "--discovery", durl] + list(extra)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    return out.returncode, out.stderr, data
+
+
+def test_quorumd_members_discover_each_other(make_server, members, tmp_path):
+    service = make_server(kind="quorumd", name="ds")
+    set_size(service, "disc/c1", 3)
+    durl = service.url + "/v2/keys/disc/c1"
+    ms = members(3, durl)
+    start_all(ms)
+    want = sorted((m.name, (m.peer_url,), (m.url,)) for m in ms)
+    for m in ms:
+        cluster_wait(lambda: member_names(m) == want, "%s lists the three members" % m.name)
+    # One cluster: a write through one member is read (quorum) through the others.
+    st, _, body = ms[0].request("PUT", "/v2/keys/k", body="value=v",
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert st in (200, 201), body
+    for m in ms[1:]:
+        st, _, body = m.request("GET", "/v2/keys/k?quorum=true")
+        assert st == 200 and json.loads(body)["node"]["value"] == "v"
+    # The directory: one key per member, named by its id, valued name=peerURL.
+    st, _, body = service.request("GET", "/v2/keys/disc/c1?recursive=true")
+    nodes = json.loads(body)["node"]["nodes"]
+    ids = {m.name: json.loads(m.request("GET", "/v2/stats/self")[2])["id"] for m in ms}
+    got = sorted((n["key"], n.get("value")) for n in nodes if not n["key"].endswith("/_config"))
+    assert got == sorted(("/disc/c1/" + ids[m.name], "%s=%s" % (m.name, m.peer_url)) for m in ms)
+
+    # A fourth member is refused before it registers or makes a data dir.
+    rc, err, data = run_quorumd(tmp_path, "m4", durl)
+    assert rc == 1 and "quorumd: discovery: cluster is full" in err, err
+    assert not os.path.exists(data)
+    st, _, body = service.request("GET", "/v2/keys/disc/c1")
+    assert len(json.loads(body)["node"]["nodes"]) == 3      # the three (_config is hidden)
+
+    # A member with its data dir restarts without the service.
+    service.stop()
+    ms[0].restart()
+    st, _, body = ms[0].request("GET", "/v2/keys/k?quorum=true")
+    assert st == 200 and json.loads(body)["node"]["value"] == "v"
+
+
+def cluster_wait(pred, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting until " + what)
+
+
+def test_errors_are_etcds(make_server, tmp_path):
+    service = make_server(kind="quorumd", name="ds")
+    base = service.url + "/v2/keys/"
+    rc, err, data = run_quorumd(tmp_path, "a", base + "nosize")
+    assert rc == 1 and "quorumd: discovery: size key not found" in err, err
+    assert not os.path.exists(data)
+    for bad in ("three", "-1", "0", ""):
+        set_size(service, "bad" + bad, bad) if bad else service.request(
+            "PUT", "/v2/keys/bad" + SIZE_KEY, body="value=",
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        rc, err, _ = run_quorumd(tmp_path, "b", base + "bad" + bad)
+        assert rc == 1 and "quorumd: discovery: size key is bad" in err, (bad, err)
+    rc, err, _ = run_quorumd(tmp_path, "c", "ftp://127.0.0.1:1/x")
+    assert rc == 1 and "discovery: invalid URL" in err, err
+    rc, err, _ = run_quorumd(tmp_path, "d", base + "x", extra=["--initial-cluster", "d=http://127.0.0.1:1"])
+    assert rc == 2 and ("multiple discovery or bootstrap flags are set. Choose one of "
+                        "\"initial-cluster\", \"discovery\" or \"discovery-srv\"") in err, err
+
+
+def test_waits_for_a_service_that_is_not_up_yet(members, tmp_path):
+    port, peer = cluster.free_port(), cluster.free_port()
+    durl = "http://127.0.0.1:%d/v2/keys/late" % port
+    (m,) = members(1, durl)
+    t = threading.Thread(target=lambda: m.start(timeout=40))
+    t.start()
+    time.sleep(1.5)
+    service = cluster.Server(str(tmp_path / "late-service"), kind="quorumd", name="ls")
+    service.client_port, service.peer_port = port, peer
+    try:
+        service.start()
+        set_size(service, "late", 1)
+        t.join(45)
+        assert m.running()
+        assert member_names(m) == [(m.name, (m.peer_url,), (m.url,))]
+        assert "discovery: reading the cluster size failed" in m.log_text()
+    finally:
+        service.stop()
+
+
+@pytest.mark.skipif(not cluster.etcd_binary() or not os.path.exists(cluster.etcd_binary()),
+                    reason="needs etcd")
+def test_etcd_members_discover_through_quorumd(make_server, members):
+    """Real etcd 3.4's discovery client against quorumd as the service."""
+    service = make_server(kind="quorumd", name="ds")
+    set_size(service, "etcd-disc", 3)
+    ms = members(3, service.url + "/v2/keys/etcd-disc", kind="etcd", prefix="e")
+    start_all(ms)
+    want = sorted((m.name, (m.peer_url,), (m.url,)) for m in ms)
+    for m in ms:
+        cluster_wait(lambda: member_names(m) == want, "etcd %s lists the three members" % m.name)
+    st, _, body = service.request("GET", "/v2/keys/etcd-disc")
+    vals = sorted(n["value"] for n in json.loads(body)["node"]["nodes"] if "value" in n)
+    assert vals == sorted("%s=%s" % (m.name, m.peer_url) for m in ms)
+
+
+@pytest.mark.skipif(not cluster.etcd_binary() or not os.path.exists(cluster.etcd_binary()),
+                    reason="needs etcd")
+def test_quorumd_members_discover_through_etcd(make_server, members):
+    service = make_server(kind="etcd", name="es")
+    set_size(service, "q-disc", 2)
+    ms = members(2, service.url + "/v2/keys/q-disc")
+    start_all(ms)
+    want = sorted((m.name, (m.peer_url,), (m.url,)) for m in ms)
+    for m in ms:
+        cluster_wait(lambda: member_names(m) == want, "%s lists both members" % m.name)
