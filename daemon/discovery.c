@@ -212,7 +212,11 @@ static int create_self(disc *d, const char *config) {
     proto_v2_error er = {0};
     bool dup = !proto_v2_parse_error(r.body ? r.body : "", &er) && er.code == 105;
     proto_v2_error_free(&er);
-    if (dup) snprintf(d->err, d->errlen, "discovery: found duplicate id");
+    if (dup)
+      snprintf(d->err, d->errlen,
+               "discovery: found duplicate id: member %s registered with this discovery "
+               "directory before, but its data dir holds no member: if that bootstrap failed, "
+               "use a new discovery directory", d->self);
     else answer_error(d, &r, "registering");
     proto_v2_resp_free(&r);
     proto_v2_event_free(&ev);
@@ -236,18 +240,22 @@ static int create_self(disc *d, const char *config) {
   return rc;
 }
 
-/* etcd's waitNodes: watches the directory until `size` members are registered. */
-static int wait_nodes(disc *d) {
-  if (d->n > d->size) {
-    for (size_t i = d->size; i < d->n; i++) {
-      free(d->v[i].name);
-      free(d->v[i].value);
-    }
-    d->n = d->size;
+/* The members found so far, the first `size` of them, logged. */
+static void keep_first(disc *d) {
+  for (size_t i = d->size; i < d->n; i++) {
+    free(d->v[i].name);
+    free(d->v[i].value);
   }
+  if (d->n > d->size) d->n = d->size;
   for (size_t i = 0; i < d->n; i++)
     fprintf(stderr, "quorumd: discovery: found %s %s\n", strcmp(d->v[i].name, d->self) ? "peer" : "self",
             d->v[i].name);
+}
+
+/* etcd's waitNodes: watches the directory until `size` members are registered. A watch
+ * refused (401: the history moved past the index) lists the directory again. */
+static int wait_nodes(disc *d) {
+  keep_first(d);
   uint64_t next = d->index + 1;
   while (d->n < d->size) {
     fprintf(stderr, "quorumd: discovery: found %zu of %" PRIu64 " members; waiting for more\n", d->n,
@@ -263,10 +271,14 @@ static int wait_nodes(disc *d) {
     int rc = get_event(d, path, 1, "waiting for members", &ev, &r);
     free(path);
     if (rc < 0) return rc;
-    if (rc == 1) { /* (e.g. 401: the history moved on) read the directory again */
+    if (rc == 1) {
+      fprintf(stderr, "quorumd: discovery: the watch was answered HTTP %ld; listing again\n", r.status);
       proto_v2_resp_free(&r);
+      sleep(1);
       if ((rc = check_cluster(d))) return rc;
-      return wait_nodes(d);
+      keep_first(d);
+      next = d->index + 1;
+      continue;
     }
     proto_v2_resp_free(&r);
     const proto_v2_knode *k = ev.node;

@@ -161,6 +161,25 @@ def test_errors_are_etcds(make_server, tmp_path):
             headers={"Content-Type": "application/x-www-form-urlencoded"})
         rc, err, _ = run_quorumd(tmp_path, "b", base + "bad" + bad)
         assert rc == 1 and "quorumd: discovery: size key is bad" in err, (bad, err)
+    # A member killed while it waits for the others has registered: started again with an
+    # empty data dir it is told so (its id is taken), not let in twice.
+    set_size(service, "dup", 2)
+    port, peer = cluster.free_port(), cluster.free_port()
+    argv = [cluster.quorumd_binary(), "--name", "e", "--data-dir", str(tmp_path / "e-data"),
+            "--listen-client-urls", "http://127.0.0.1:%d" % port,
+            "--advertise-client-urls", "http://127.0.0.1:%d" % port,
+            "--listen-peer-urls", "http://127.0.0.1:%d" % peer,
+            "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % peer,
+            "--discovery", base + "dup"]
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        cluster_wait(lambda: len(json.loads(service.request("GET", "/v2/keys/dup")[2])
+                                 ["node"].get("nodes", [])) == 1, "the member registered")
+    finally:
+        p.kill()
+        p.communicate()
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "quorumd: discovery: found duplicate id" in out.stderr, out.stderr
     rc, err, _ = run_quorumd(tmp_path, "c", "ftp://127.0.0.1:1/x")
     assert rc == 1 and "discovery: invalid URL" in err, err
     rc, err, _ = run_quorumd(tmp_path, "d", base + "x", extra=["--initial-cluster", "d=http://127.0.0.1:1"])
