@@ -97,7 +97,7 @@ static const flag_def flag_table[] = {
     /* clustering */
     {"discovery", K_STR, 0, OFF(discovery), NULL},
     {"discovery-fallback", K_IGN_VALUE, 0, 0, NULL},
-    {"discovery-proxy", K_IGN_VALUE, 0, 0, NULL},
+    {"discovery-proxy", K_STR, 0, OFF(discovery_proxy), NULL},
     {"discovery-srv", K_NO_VALUE, 0, 0,
      "DNS discovery is not supported: bootstrap with --initial-cluster or --discovery"},
     {"discovery-srv-name", K_IGN_VALUE, 0, 0, NULL},
@@ -788,6 +788,7 @@ void config_free(config *cfg) {
   urls_clear(&cfg->advertise_peer);
   free(cfg->initial_cluster);
   free(cfg->discovery);
+  free(cfg->discovery_proxy);
   free(cfg->initial_cluster_state);
   free(cfg->initial_cluster_token);
   free(cfg->cert_file);
@@ -847,6 +848,8 @@ const char *config_usage(void) {
          "  --discovery ''\n"
          "      Instead of --initial-cluster: the v2 keys URL of a discovery directory (etcd's\n"
          "      discovery protocol; its _config/size key holds the number of members).\n"
+         "  --discovery-proxy ''\n"
+         "      HTTP proxy to use for traffic to the discovery service.\n"
          "  --strict-reconfig-check 'true'\n"
          "      Reject membership changes that would leave too few started (and, as the\n"
          "      leader sees them, reachable) members for a quorum.\n"

@@ -27,6 +27,7 @@ typedef struct config {
   char *initial_cluster_token;   /* --initial-cluster-token, default "etcd-cluster" */
   char *discovery;               /* --discovery: a v2 keys URL to find the first members by
                                   * (then initial_cluster is NULL until the server finds them) */
+  char *discovery_proxy;         /* --discovery-proxy: an HTTP proxy for the discovery requests */
   uint64_t snapshot_count;       /* --snapshot-count, default 100000 */
   uint64_t heartbeat_ms;         /* --heartbeat-interval, default 100 */
   uint64_t election_ms;          /* --election-timeout, default 1000 */

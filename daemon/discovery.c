@@ -344,8 +344,8 @@ static int to_cluster(disc *d, char **out) {
   return 0;
 }
 
-int discovery_join(const char *durl, uint64_t id, const char *config, char **initial_cluster,
-                   char *err, size_t errlen) {
+int discovery_join(const char *durl, const char *proxy, uint64_t id, const char *config,
+                   char **initial_cluster, char *err, size_t errlen) {
   disc d = {.err = err, .errlen = errlen};
   snprintf(d.self, sizeof d.self, "%016" PRIx64, id);
   const char *sep = strstr(durl, "://");
@@ -366,7 +366,7 @@ int discovery_join(const char *durl, uint64_t id, const char *config, char **ini
   while (dl > 1 && d.dir[dl - 1] == '/') d.dir[--dl] = 0;
   const char *eps[] = {endpoint};
   proto_v2_client_opts o = {.endpoints = eps, .n_endpoints = 1, .request_timeout_ms = 5000,
-                            .dial_timeout_ms = 5000};
+                            .dial_timeout_ms = 5000, .proxy = proxy};
   d.c = proto_v2_client_new(&o);
   int rc = d.c ? 0 : -ENOMEM;
   fprintf(stderr, "quorumd: discovery: joining through %s as %s\n", durl, d.self);

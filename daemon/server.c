@@ -255,8 +255,8 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
       initial = self.p ? strdup(self.p) : NULL;
       rc = initial ? 0 : -ENOMEM;
     } else {
-      rc = discovery_join(cfg->discovery, datadir_hash(seed, 0), self.p ? self.p : "", &initial,
-                          err, errlen);
+      rc = discovery_join(cfg->discovery, cfg->discovery_proxy, datadir_hash(seed, 0),
+                          self.p ? self.p : "", &initial, err, errlen);
     }
     sbuf_free(&self);
     if (rc) return rc;

@@ -18,7 +18,7 @@ struct proto_v2_client {
   size_t n_eps;
   size_t pinned;
   proto_v2_client_opts o;
-  char *cert_file, *key_file, *ca_file, *username, *password;
+  char *cert_file, *key_file, *ca_file, *username, *password, *proxy;
   int64_t deadline_ms; /* monotonic; 0 = none */
   char errbuf[CURL_ERROR_SIZE];
   int (*cancel)(void *ud); /* polled during a transfer: nonzero aborts it */
@@ -251,6 +251,7 @@ proto_v2_client *proto_v2_client_new(const proto_v2_client_opts *opts) {
   c->ca_file = dupstr(opts->ca_file);
   c->username = dupstr(opts->username);
   c->password = dupstr(opts->password);
+  c->proxy = dupstr(opts->proxy);
   c->o.endpoints = NULL;
   c->curl = curl_easy_init();
   if (!c->curl || proto_v2_client_set_endpoints(c, opts->endpoints, opts->n_endpoints) != 0) {
@@ -270,6 +271,7 @@ void proto_v2_client_free(proto_v2_client *c) {
   free(c->ca_file);
   free(c->username);
   free(c->password);
+  free(c->proxy);
   free(c);
 }
 
@@ -544,6 +546,7 @@ static int attempt(proto_v2_client *c, const char *method, const char *ep, const
   if (c->cert_file && *c->cert_file) curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
   if (c->key_file && *c->key_file) curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
   if (c->ca_file && *c->ca_file) curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+  if (c->proxy && *c->proxy) curl_easy_setopt(h, CURLOPT_PROXY, c->proxy);
   if (c->username && *c->username) {
     curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
     curl_easy_setopt(h, CURLOPT_USERNAME, c->username);

@@ -44,6 +44,8 @@ typedef struct proto_v2_client_opts {
   size_t n_endpoints;
   const char *cert_file, *key_file, *ca_file; /* TLS; NULL or "" = unused */
   const char *username, *password;            /* basic auth when username is set */
+  const char *proxy;        /* an HTTP proxy for every request (NULL or "": libcurl's default,
+                             * which follows the http_proxy variables) */
   long request_timeout_ms;  /* until a response (not for waits); 0 = none */
   long total_timeout_ms;    /* for the whole command (not for waits); 0 = none */
   long dial_timeout_ms;     /* connect; 0 = 30 s or the total timeout if smaller */

@@ -4,11 +4,14 @@ etcd, and real etcd members use quorumd as their discovery service. A member bey
 size is refused ("discovery: cluster is full") before it writes anything; a missing or bad
 size key, a bad URL and both bootstrap flags at once are errors; a member retries while the
 service cannot be reached; and a member that has its data dir restarts without the service."""
+import http.client
+import http.server
 import json
 import os
 import subprocess
 import threading
 import time
+import urllib.parse
 
 import pytest
 
@@ -16,6 +19,50 @@ import cluster
 from conftest import SANITIZER_MARKS
 
 SIZE_KEY = "/_config/size"
+
+
+class ForwardProxy:
+    """A minimal HTTP forward proxy (absolute-form requests) that records what it forwards."""
+
+    def __init__(self):
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def forward(self):
+                seen.append((self.command, self.path))
+                u = urllib.parse.urlsplit(self.path)
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+                c.request(self.command, u.path + ("?" + u.query if u.query else ""), body=body,
+                          headers={k: v for k, v in self.headers.items()
+                                   if k.lower() not in ("proxy-connection", "connection", "host")})
+                r = c.getresponse()
+                data = r.read()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                c.close()
+
+            do_GET = do_PUT = forward
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 class DiscoveryMember(cluster.Server):
@@ -185,6 +232,28 @@ def test_errors_are_etcds(make_server, tmp_path):
     rc, err, _ = run_quorumd(tmp_path, "d", base + "x", extra=["--initial-cluster", "d=http://127.0.0.1:1"])
     assert rc == 2 and ("multiple discovery or bootstrap flags are set. Choose one of "
                         "\"initial-cluster\", \"discovery\" or \"discovery-srv\"") in err, err
+
+
+def test_discovery_proxy(make_server, members):
+    """--discovery-proxy: every discovery request goes through the HTTP proxy."""
+    service = make_server(kind="quorumd", name="ds")
+    set_size(service, "via-proxy", 2)
+    proxy = ForwardProxy()
+    try:
+        ms = members(2, service.url + "/v2/keys/via-proxy")
+        for m in ms:
+            m.extra_args += ["--discovery-proxy", proxy.url]
+        start_all(ms)
+        want = sorted((m.name, (m.peer_url,), (m.url,)) for m in ms)
+        for m in ms:
+            cluster_wait(lambda: member_names(m) == want, "%s lists both members" % m.name)
+        paths = [p for _, p in proxy.seen]
+        size_url = service.url + "/v2/keys/via-proxy/_config/size"
+        assert paths.count(size_url) == 4            # twice per member
+        assert sum(1 for m, p in proxy.seen if m == "PUT") == 2
+        assert all(p.startswith(service.url + "/v2/keys/via-proxy") for p in paths), paths
+    finally:
+        proxy.close()
 
 
 def test_waits_for_a_service_that_is_not_up_yet(members, tmp_path):
