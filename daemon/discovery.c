@@ -347,7 +347,7 @@ static int to_cluster(disc *d, char **out) {
 int discovery_join(const char *durl, const char *proxy, uint64_t id, const char *config,
                    char **initial_cluster, char *err, size_t errlen) {
   disc d = {.err = err, .errlen = errlen};
-  snprintf(d.self, sizeof d.self, "%016" PRIx64, id);
+  snprintf(d.self, sizeof d.self, "%" PRIx64, id); /* (as etcd's types.ID.String) */
   const char *sep = strstr(durl, "://");
   const char *path = sep ? strchr(sep + 3, '/') : NULL;
   if (!sep || (strncmp(durl, "http://", 7) && strncmp(durl, "https://", 8)) || !path ||

@@ -37,7 +37,7 @@ static void gen_url_list(yajl_gen g, const char *urls) {
 
 static void gen_member(yajl_gen g, const node_member *m) {
   char id[17];
-  snprintf(id, sizeof id, "%016" PRIx64, m->id);
+  snprintf(id, sizeof id, "%" PRIx64, m->id);
   yajl_gen_map_open(g);
   proto_v2_gen_cstr(g, "id");
   proto_v2_gen_cstr(g, id);

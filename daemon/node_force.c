@@ -113,7 +113,7 @@ int node_force_new_cluster(node *n, char *err, size_t errlen) {
   if (rc) return -EIO;
   fprintf(stderr,
           "quorumd: --force-new-cluster: %zu other member(s) removed, %" PRIu64
-          " uncommitted entr%s dropped; this member (%016" PRIx64 ") is now the whole cluster. "
+          " uncommitted entr%s dropped; this member (%" PRIx64 ") is now the whole cluster. "
           "Restart it without the flag once it runs.\n",
           cs.n_voters - (size_t)self_voter, last - commit, last - commit == 1 ? "y" : "ies",
           n->cfg.id);

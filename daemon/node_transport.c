@@ -55,7 +55,7 @@ static void add_peer(node *n, const node_member *m) {
   if (url_hostport(m->peer_urls, 1, addr, sizeof addr)) return;
   int rc = raft_transport_add_peer(n->tr, m->id, addr);
   if (rc == -EEXIST) rc = raft_transport_update_peer(n->tr, m->id, addr);
-  if (rc) fprintf(stderr, "quorumd: peer %016" PRIx64 " at %s: %s\n", m->id, addr, strerror(-rc));
+  if (rc) fprintf(stderr, "quorumd: peer %" PRIx64 " at %s: %s\n", m->id, addr, strerror(-rc));
 }
 
 int node_transport_start(node *n, char *err, size_t errlen) {
@@ -167,7 +167,7 @@ void node_leader_handover(node *n) {
     nanosleep(&ts, NULL);
     node_get_status(n, &st);
     if (st.lead != n->cfg.id && st.lead != RAFT_NONE) {
-      fprintf(stderr, "quorumd: handed leadership to %016" PRIx64 "\n", st.lead);
+      fprintf(stderr, "quorumd: handed leadership to %" PRIx64 "\n", st.lead);
       return;
     }
   }

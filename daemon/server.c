@@ -281,8 +281,9 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
   if (rc) return rc;
   s->member_id = dd.member_id;
   s->cluster_id = dd.cluster_id;
-  snprintf(s->id_hex, sizeof s->id_hex, "%016" PRIx64, s->member_id);
-  snprintf(s->cluster_hex, sizeof s->cluster_hex, "%016" PRIx64, s->cluster_id);
+  /* etcd's types.ID.String(): hex without leading zeros, everywhere an id is shown */
+  snprintf(s->id_hex, sizeof s->id_hex, "%" PRIx64, s->member_id);
+  snprintf(s->cluster_hex, sizeof s->cluster_hex, "%" PRIx64, s->cluster_id);
   s->self = *me;
   s->self.id = s->member_id;
   join_urls(&cfg->advertise_client, s->self.client_urls, sizeof s->self.client_urls);

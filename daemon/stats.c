@@ -74,7 +74,7 @@ void stats_handle_self(server *s, http_req *r) {
   proto_v2_rfc3339(s->stats.start_time_ns, start);
   proto_v2_rfc3339(since, lstart);
   go_duration(up, sizeof up, server_now_ns() - since);
-  snprintf(lead, sizeof lead, "%016" PRIx64, st.lead);
+  snprintf(lead, sizeof lead, "%" PRIx64, st.lead);
   yajl_gen g = proto_v2_gen_new();
   yajl_gen_map_open(g);
   proto_v2_gen_cstr(g, "name");
@@ -135,7 +135,7 @@ void stats_handle_leader(server *s, http_req *r) {
     node_peer_stats ps;
     node_get_peer_stats(s->node, p->id, &ps);
     char id[17];
-    snprintf(id, sizeof id, "%016" PRIx64, p->id);
+    snprintf(id, sizeof id, "%" PRIx64, p->id);
     proto_v2_gen_cstr(g, id);
     yajl_gen_map_open(g);
     proto_v2_gen_cstr(g, "latency");

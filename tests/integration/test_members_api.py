@@ -119,3 +119,56 @@ def test_other_endpoints_take_the_methods_etcd_takes(make_server):
                 assert b[2] == a[2], what
     st, h, _ = http_request(srv.url, "HEAD", "/version")
     assert (st, h.get("allow")) == (405, "GET")
+
+
+def _fnv(s, seed=0):
+    """datadir_hash: FNV-1a 64 (ids are derived from it)."""
+    h = 1469598103934665603 ^ seed
+    for b in s.encode():
+        h = ((h ^ b) * 1099511628211) & (2 ** 64 - 1)
+    return h or 1
+
+
+CLUSTER_SEED = 0x9e3779b97f4a7c15
+
+
+def test_ids_are_shown_without_zero_padding(tmp_path):
+    """etcd shows member and cluster ids as types.ID.String() does: hex without leading zeros.
+    The token is chosen so that both ids here begin with a zero nibble (1 in 256 tokens), and
+    every place that shows them must agree, as etcd's do (an id of 15 digits appears in one
+    cluster of 16)."""
+    import cluster
+    if cluster.is_etcd_target():
+        return
+    srv = cluster.Server(str(tmp_path / "s"), kind="quorumd", name="z")
+    srv.client_port, srv.peer_port = cluster.free_port(), cluster.free_port()
+    token = next(t for t in ("tok-%d" % i for i in range(100000))
+                 if _fnv("%s|%s" % (srv.peer_url, t)) >> 60 == 0
+                 and _fnv("quorumd-cluster|%s" % t, CLUSTER_SEED) >> 60 == 0)
+    srv.extra_args = ["--initial-cluster-token", token]
+    srv.start()
+    try:
+        mid = "%x" % _fnv("%s|%s" % (srv.peer_url, token))
+        cid = "%x" % _fnv("quorumd-cluster|%s" % token, CLUSTER_SEED)
+        assert len(mid) < 16 and len(cid) < 16
+        st, hdrs, body = http_request(srv.url, path="/v2/members")
+        assert json.loads(body)["members"][0]["id"] == mid
+        assert hdrs["x-etcd-cluster-id"] == cid
+        st, hdrs, body = http_request(srv.url, path="/v2/keys/")
+        assert hdrs["x-etcd-cluster-id"] == cid
+        st, _, body = http_request(srv.url, path="/v2/members/leader")
+        assert json.loads(body)["id"] == mid
+        st, _, body = http_request(srv.url, path="/v2/stats/self")
+        me = json.loads(body)
+        assert me["id"] == mid and me["leaderInfo"]["leader"] == mid
+        st, _, body = http_request(srv.url, path="/v2/stats/leader")
+        assert json.loads(body)["leader"] == mid
+        st, _, body = http_request(srv.url, path="/metrics")
+        assert 'etcd_server_id{server_id="%s"} 1' % mid in body.decode()
+        # Both spellings name the member (etcd parses the id as a hex number).
+        st, _, body = http_request(srv.url, "PUT", "/v2/members/" + mid.zfill(16),
+                                   body=json.dumps({"peerURLs": [srv.peer_url]}).encode(),
+                                   headers={"Content-Type": "application/json"})
+        assert st == 204, body
+    finally:
+        srv.stop()

@@ -80,7 +80,8 @@ class Writers:
         self.errors = 0
         self.stop = threading.Event()
         self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(n)]
+        # (daemon threads: a test that fails before __exit__ must not leave its process hung)
+        self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True) for i in range(n)]
 
     def run(self, w):
         rnd = random.Random(w)
@@ -124,7 +125,7 @@ class Registers:
         self.history = []
         self.lock = threading.Lock()
         self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.run, args=(c,)) for c in range(clients)]
+        self.threads = [threading.Thread(target=self.run, args=(c,), daemon=True) for c in range(clients)]
 
     def record(self, **op):
         with self.lock:
@@ -311,46 +312,46 @@ def test_members_are_added_and_removed_under_load(make_cluster):
     leader = c.leader()
     st, _, body = put(leader, "/before", "join")
     assert st == 201
-    writers = Writers(list(c.members), n=3).__enter__()
-    new = c.add_member_object("m3")
-    st, _, body = leader.request("POST", "/v2/members",
-                                 body=json.dumps({"peerURLs": [new.peer_url]}),
-                                 headers={"Content-Type": "application/json"})
-    assert st == 201, body
-    added = json.loads(body)
-    assert added["peerURLs"] == [new.peer_url] and added["name"] == ""
-    # The same peer URL twice is a conflict.
-    st, _, body = leader.request("POST", "/v2/members",
-                                 body=json.dumps({"peerURLs": [new.peer_url]}),
-                                 headers={"Content-Type": "application/json"})
-    assert st == 409, body
-    new.state = "existing"
-    new.start()
-    wait_for(lambda: new.keys("GET", "/before")[0] == 200, what="the new member catches up")
-    assert new.member_id() == added["id"]
-    def four_named():
+    writers = Writers(list(c.members), n=3)
+    with writers:
+        new = c.add_member_object("m3")
+        st, _, body = leader.request("POST", "/v2/members",
+                                     body=json.dumps({"peerURLs": [new.peer_url]}),
+                                     headers={"Content-Type": "application/json"})
+        assert st == 201, body
+        added = json.loads(body)
+        assert added["peerURLs"] == [new.peer_url] and added["name"] == ""
+        # The same peer URL twice is a conflict.
+        st, _, body = leader.request("POST", "/v2/members",
+                                     body=json.dumps({"peerURLs": [new.peer_url]}),
+                                     headers={"Content-Type": "application/json"})
+        assert st == 409, body
+        new.state = "existing"
+        new.start()
+        wait_for(lambda: new.keys("GET", "/before")[0] == 200, what="the new member catches up")
+        assert new.member_id() == added["id"]
+        def four_named():
+            ms = json.loads(leader.request("GET", "/v2/members")[2])["members"]
+            return len(ms) == 4 and all(x["name"] for x in ms)
+        wait_for(four_named, what="4 named members")
+        # Writes need 3 of 4 now; they go on.
+        st, _, _ = put(new, "/with-four", "yes")
+        assert st == 201
+        # Remove a follower that is not the new one.
+        victim = [m for m in c.followers(c.leader()) if m is not new][0]
+        vid = victim.member_id()
+        st, _, body = leader.request("DELETE", "/v2/members/" + vid)
+        assert st == 204, body
         ms = json.loads(leader.request("GET", "/v2/members")[2])["members"]
-        return len(ms) == 4 and all(x["name"] for x in ms)
-    wait_for(four_named, what="4 named members")
-    # Writes need 3 of 4 now; they go on.
-    st, _, _ = put(new, "/with-four", "yes")
-    assert st == 201
-    # Remove a follower that is not the new one.
-    victim = [m for m in c.followers(c.leader()) if m is not new][0]
-    vid = victim.member_id()
-    st, _, body = leader.request("DELETE", "/v2/members/" + vid)
-    assert st == 204, body
-    ms = json.loads(leader.request("GET", "/v2/members")[2])["members"]
-    assert vid not in [x["id"] for x in ms] and len(ms) == 3
-    wait_for(lambda: not victim.running(), timeout=10, what="the removed member stops")
-    # Removed for good (etcd's 410); an id that never was a member is 404.
-    st, _, body = leader.request("DELETE", "/v2/members/" + vid)
-    assert st == 410 and json.loads(body)["message"] == "Member permanently removed: " + vid
-    st, _, body = leader.request("DELETE", "/v2/members/1234")
-    assert st == 404 and json.loads(body)["message"] == "No such member: 1234"
-    st, _, _ = put(c.leader(), "/after-remove", "ok")
-    assert st == 201
-    writers.__exit__()
+        assert vid not in [x["id"] for x in ms] and len(ms) == 3
+        wait_for(lambda: not victim.running(), timeout=10, what="the removed member stops")
+        # Removed for good (etcd's 410); an id that never was a member is 404.
+        st, _, body = leader.request("DELETE", "/v2/members/" + vid)
+        assert st == 410 and json.loads(body)["message"] == "Member permanently removed: " + vid
+        st, _, body = leader.request("DELETE", "/v2/members/1234")
+        assert st == 404 and json.loads(body)["message"] == "No such member: 1234"
+        st, _, _ = put(c.leader(), "/after-remove", "ok")
+        assert st == 201
     assert len(writers.acked) > 20, len(writers.acked)
     for m in c.running():
         check_all_present(m, writers.acked)

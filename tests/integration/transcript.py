@@ -20,7 +20,7 @@ def normaliser(srv, base, first=()):
         d = n - base
         return "{B%+d:20}" % d if d else "{B:20}"
 
-    # Member ids: etcdctl prints them with %x (no zero padding), the API as 16 hex digits.
+    # Member ids: hex without zero padding (etcd's types.ID), usually 16 digits.
     ids = set()
     st, _, body = srv.request("GET", "/v2/members")
     if st == 200:
