@@ -89,52 +89,55 @@ static void remember(auth_db *db, const char *name, const char *hash, const unsi
   pthread_rwlock_unlock(&db->lock);
 }
 
-/* The user named by Basic credentials (read lock held on return when found, with *mac set),
- * or NULL (lock not held). */
-static auth_user *find_user(auth_db *db, const auth_who *who, char *buf, size_t cap,
-                            const char **name, const char **pw, size_t *pw_len,
-                            unsigned char mac[32], bool *mac_ok) {
-  if (!basic_credentials(who, buf, cap, name, pw, pw_len)) return NULL;
+/* A request's Basic credentials, decoded, and the HMAC that would remember its password. */
+typedef struct creds {
+  char buf[1024]; /* "user\0password" */
+  const char *name, *pw;
+  size_t pw_len;
+  unsigned char mac[32];
+  bool mac_ok;
+} creds;
+
+/* The user named by Basic credentials (read lock held on return when found, with c->mac
+ * set), or NULL (lock not held). */
+static auth_user *find_user(auth_db *db, const auth_who *who, creds *c) {
+  if (!basic_credentials(who, c->buf, sizeof c->buf, &c->name, &c->pw, &c->pw_len)) return NULL;
   pthread_rwlock_rdlock(&db->lock);
-  auth_user *u = auth_user_find(db, *name, strlen(*name));
+  auth_user *u = auth_user_find(db, c->name, strlen(c->name));
   if (!u) {
     pthread_rwlock_unlock(&db->lock);
     return NULL;
   }
-  *mac_ok = seen_mac(db, u->hash, *pw, *pw_len, mac);
+  c->mac_ok = seen_mac(db, u->hash, c->pw, c->pw_len, c->mac);
   return u;
 }
 
-static bool remembered(const auth_user *u, const unsigned char mac[32], bool mac_ok) {
-  return mac_ok && u->has_seen && !CRYPTO_memcmp(mac, u->seen, sizeof u->seen);
+static bool remembered(const auth_user *u, const creds *c) {
+  return c->mac_ok && u->has_seen && !CRYPTO_memcmp(c->mac, u->seen, sizeof u->seen);
 }
 
 auth_verify *auth_db_verify_begin(auth_db *db, const auth_who *who) {
   if (!who->authorization_len || !auth_db_enabled(db)) return NULL;
-  char buf[1024];
-  const char *name, *pw;
-  size_t pw_len;
-  unsigned char mac[32];
-  bool mac_ok = false;
-  auth_user *u = find_user(db, who, buf, sizeof buf, &name, &pw, &pw_len, mac, &mac_ok);
+  creds c = {.mac_ok = false};
+  auth_user *u = find_user(db, who, &c);
   if (!u) return NULL;
   auth_verify *v = NULL;
-  if (!remembered(u, mac, mac_ok) && (v = calloc(1, sizeof *v))) {
-    v->name = strdup(name);
+  if (!remembered(u, &c) && (v = calloc(1, sizeof *v))) {
+    v->name = strdup(c.name);
     v->hash = strdup(u->hash);
-    v->pw = malloc(pw_len + 1);
+    v->pw = malloc(c.pw_len + 1);
     if (!v->name || !v->hash || !v->pw) {
       auth_verify_free(v);
       v = NULL;
     } else {
-      memcpy(v->pw, pw, pw_len);
-      v->pw_len = pw_len;
-      memcpy(v->mac, mac, sizeof mac);
-      v->mac_ok = mac_ok;
+      memcpy(v->pw, c.pw, c.pw_len);
+      v->pw_len = c.pw_len;
+      memcpy(v->mac, c.mac, sizeof c.mac);
+      v->mac_ok = c.mac_ok;
     }
   }
   pthread_rwlock_unlock(&db->lock);
-  OPENSSL_cleanse(buf, sizeof buf);
+  OPENSSL_cleanse(c.buf, sizeof c.buf);
   return v;
 }
 
@@ -173,18 +176,14 @@ static auth_user *authenticate(auth_db *db, const auth_who *who, bool *tried) {
     *tried = false; /* etcd: a certificate naming no user is a guest */
     return NULL;
   }
-  char buf[1024];
-  const char *name, *pw;
-  size_t pw_len;
-  unsigned char mac[32];
-  bool mac_ok = false;
-  auth_user *u = find_user(db, who, buf, sizeof buf, &name, &pw, &pw_len, mac, &mac_ok);
+  creds c = {.mac_ok = false};
+  auth_user *u = find_user(db, who, &c);
   if (!u) return NULL;
-  if (remembered(u, mac, mac_ok)) return u;
+  if (remembered(u, &c)) return u;
   /* Checked already, off the loop, against the hash the user still has. */
   const auth_verify *v = who->verified;
-  if (v && v->done && !strcmp(v->name, name) && !strcmp(v->hash, u->hash) &&
-      v->pw_len == pw_len && !CRYPTO_memcmp(v->pw, pw, pw_len)) {
+  if (v && v->done && !strcmp(v->name, c.name) && !strcmp(v->hash, u->hash) &&
+      v->pw_len == c.pw_len && !CRYPTO_memcmp(v->pw, c.pw, c.pw_len)) {
     if (v->ok) return u;
     pthread_rwlock_unlock(&db->lock);
     return NULL;
@@ -193,15 +192,16 @@ static auth_user *authenticate(auth_db *db, const auth_who *who, bool *tried) {
   pthread_rwlock_unlock(&db->lock);
   if (!hash) return NULL;
   /* The slow check runs without the lock (the apply thread is not held up by it). */
-  bool ok = auth_password_check(hash, pw, pw_len);
-  if (ok && mac_ok) remember(db, name, hash, mac);
+  bool ok = auth_password_check(hash, c.pw, c.pw_len);
+  if (ok && c.mac_ok) remember(db, c.name, hash, c.mac);
   free(hash);
-  if (!ok) return NULL;
-  pthread_rwlock_rdlock(&db->lock);
-  u = auth_user_find(db, name, strlen(name));
-  if (u) return u;
-  pthread_rwlock_unlock(&db->lock);
-  return NULL;
+  u = NULL;
+  if (ok) {
+    pthread_rwlock_rdlock(&db->lock);
+    if (!(u = auth_user_find(db, c.name, strlen(c.name)))) pthread_rwlock_unlock(&db->lock);
+  }
+  OPENSSL_cleanse(c.buf, sizeof c.buf);
+  return u;
 }
 
 /* Whether checking is on, once any snapshot being installed is in place. */
