@@ -98,9 +98,8 @@ static const flag_def flag_table[] = {
     {"discovery", K_STR, 0, OFF(discovery), NULL},
     {"discovery-fallback", K_IGN_VALUE, 0, 0, NULL},
     {"discovery-proxy", K_STR, 0, OFF(discovery_proxy), NULL},
-    {"discovery-srv", K_NO_VALUE, 0, 0,
-     "DNS discovery is not supported: bootstrap with --initial-cluster or --discovery"},
-    {"discovery-srv-name", K_IGN_VALUE, 0, 0, NULL},
+    {"discovery-srv", K_STR, 0, OFF(discovery_srv), NULL},
+    {"discovery-srv-name", K_STR, 0, OFF(discovery_srv_name), NULL},
     {"enable-v2", K_IGN_BOOL, 0, 0, NULL},
     {"pre-vote", K_IGN_BOOL, 0, 0, NULL},
     {"auto-compaction-retention", K_IGN_VALUE, 0, 0, NULL},
@@ -636,7 +635,11 @@ static int fill_defaults(config *cfg) {
     free(cfg->discovery);
     cfg->discovery = NULL;
   }
-  if (!cfg->initial_cluster && !cfg->discovery) { /* (with --discovery: what it finds) */
+  if (cfg->discovery_srv && cfg->discovery_srv[0] == '\0') {
+    free(cfg->discovery_srv);
+    cfg->discovery_srv = NULL;
+  }
+  if (!cfg->initial_cluster && !cfg->discovery && !cfg->discovery_srv) { /* (else: what they find) */
     const char *member = cfg->name[0] ? cfg->name : DEFAULT_NAME;
     size_t n = strlen(member) + 1 + strlen(cfg->advertise_peer.url[0]) + 1;
     cfg->initial_cluster = malloc(n);
@@ -752,7 +755,8 @@ int config_parse(config *cfg, int argc, char **argv, char **envp, char *err, siz
     if (rc < 0) {
       return rc;
     }
-    if (cfg->discovery && cfg->discovery[0] && cfg->initial_cluster && cfg->initial_cluster[0]) {
+    if ((cfg->discovery && cfg->discovery[0]) + (cfg->initial_cluster && cfg->initial_cluster[0]) +
+            (cfg->discovery_srv && cfg->discovery_srv[0]) > 1) {
       return fail(err, errlen, -EINVAL,
                   "multiple discovery or bootstrap flags are set. Choose one of "
                   "\"initial-cluster\", \"discovery\" or \"discovery-srv\"");
@@ -789,6 +793,8 @@ void config_free(config *cfg) {
   free(cfg->initial_cluster);
   free(cfg->discovery);
   free(cfg->discovery_proxy);
+  free(cfg->discovery_srv);
+  free(cfg->discovery_srv_name);
   free(cfg->initial_cluster_state);
   free(cfg->initial_cluster_token);
   free(cfg->cert_file);
@@ -850,6 +856,11 @@ const char *config_usage(void) {
          "      discovery protocol; its _config/size key holds the number of members).\n"
          "  --discovery-proxy ''\n"
          "      HTTP proxy to use for traffic to the discovery service.\n"
+         "  --discovery-srv ''\n"
+         "      Instead of --initial-cluster: a DNS domain whose SRV records\n"
+         "      (_etcd-server-ssl._tcp, _etcd-server._tcp) list the first members.\n"
+         "  --discovery-srv-name ''\n"
+         "      Suffix of the SRV service names (_etcd-server-ssl-NAME._tcp, ...).\n"
          "  --strict-reconfig-check 'true'\n"
          "      Reject membership changes that would leave too few started (and, as the\n"
          "      leader sees them, reachable) members for a quorum.\n"
@@ -908,6 +919,6 @@ const char *config_usage(void) {
          "  -h, --help\n"
          "      Print this help and exit.\n"
          "\n"
-         "The other etcd 3.4 flags (proxy, DNS discovery, gRPC, experimental, ...) are\n"
+         "The other etcd 3.4 flags (proxy, gRPC, experimental, ...) are\n"
          "accepted for compatibility and ignored.\n";
 }

@@ -28,6 +28,9 @@ typedef struct config {
   char *discovery;               /* --discovery: a v2 keys URL to find the first members by
                                   * (then initial_cluster is NULL until the server finds them) */
   char *discovery_proxy;         /* --discovery-proxy: an HTTP proxy for the discovery requests */
+  char *discovery_srv;           /* --discovery-srv: a DNS domain whose SRV records list the
+                                  * first members (initial_cluster NULL, as with discovery) */
+  char *discovery_srv_name;      /* --discovery-srv-name: suffix of the SRV service names */
   uint64_t snapshot_count;       /* --snapshot-count, default 100000 */
   uint64_t heartbeat_ms;         /* --heartbeat-interval, default 100 */
   uint64_t election_ms;          /* --election-timeout, default 1000 */

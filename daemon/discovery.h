@@ -1,6 +1,6 @@
-/* discovery: etcd's v2 discovery protocol (--discovery URL): a new member finds the other
- * members of its first cluster through a directory of any etcd v2 keys API (etcd, or another
- * quorumd), instead of a static --initial-cluster. */
+/* discovery: how a new member finds the other members of its first cluster instead of a
+ * static --initial-cluster: etcd's v2 discovery protocol (--discovery URL: a directory of any
+ * etcd v2 keys API, etcd or another quorumd) and its DNS SRV bootstrap (--discovery-srv). */
 #ifndef QUORUM_DAEMON_DISCOVERY_H
 #define QUORUM_DAEMON_DISCOVERY_H
 
@@ -17,5 +17,14 @@
  * found", ...). */
 int discovery_join(const char *durl, const char *proxy, uint64_t id, const char *config,
                    char **initial_cluster, char *err, size_t errlen);
+
+/* discovery_srv.c: etcd's DNS bootstrap (--discovery-srv DOMAIN, --discovery-srv-name NAME):
+ * the SRV records of _etcd-server-ssl[-NAME]._tcp.DOMAIN (https) and
+ * _etcd-server[-NAME]._tcp.DOMAIN (http) in --initial-cluster form, this member (the record
+ * that resolves to one of peer_urls) under `name`, the others as "0", "1", ... Returns 0 with
+ * *initial_cluster (malloc'd), or a negative errno with etcd's message in err. */
+int discovery_srv(const char *domain, const char *service_name, const char *name,
+                  const char *const *peer_urls, size_t n_peer, char **initial_cluster, char *err,
+                  size_t errlen);
 
 #endif

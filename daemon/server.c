@@ -234,11 +234,11 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
   s->stats.start_time_ns = server_now_ns();
   const char *hooks = getenv("QUORUMD_TEST_HOOKS");
   s->test_hooks = hooks && !strcmp(hooks, "1");
-  /* --discovery: the first members come from the discovery service (a new member only; one
-   * that has its data dir already knows its cluster). */
+  /* --discovery, --discovery-srv: the first members come from the discovery service or DNS
+   * (a new member only; one that has its data dir already knows its cluster). */
   char *initial = NULL;
   int rc = 0;
-  if (cfg->discovery) {
+  if (cfg->discovery || cfg->discovery_srv) {
     sbuf self = {0};
     for (size_t i = 0; i < cfg->advertise_peer.n; i++) { /* "name=url,name=url2" */
       if (i) sbuf_putc(&self, ',');
@@ -254,14 +254,18 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
     if (datadir_exists(cfg->data_dir)) {
       initial = self.p ? strdup(self.p) : NULL;
       rc = initial ? 0 : -ENOMEM;
-    } else {
+    } else if (cfg->discovery) {
       rc = discovery_join(cfg->discovery, cfg->discovery_proxy, datadir_hash(seed, 0),
                           self.p ? self.p : "", &initial, err, errlen);
+    } else {
+      rc = discovery_srv(cfg->discovery_srv, cfg->discovery_srv_name, cfg->name,
+                         (const char *const *)cfg->advertise_peer.url, cfg->advertise_peer.n,
+                         &initial, err, errlen);
     }
     sbuf_free(&self);
     if (rc) return rc;
   }
-  rc = parse_initial(s, cfg, cfg->discovery ? initial : cfg->initial_cluster, err, errlen);
+  rc = parse_initial(s, cfg, initial ? initial : cfg->initial_cluster, err, errlen);
   free(initial);
   if (rc) return rc;
   const node_member *me = NULL;

@@ -302,3 +302,120 @@ def test_quorumd_members_discover_through_etcd(make_server, members):
     want = sorted((m.name, (m.peer_url,), (m.url,)) for m in ms)
     for m in ms:
         cluster_wait(lambda: member_names(m) == want, "%s lists both members" % m.name)
+
+
+# ------------------------------------------------------------------ --discovery-srv (DNS)
+class SrvServer:
+    """A DNS server on UDP 127.0.0.1 that answers SRV queries from `records`
+    ({"_etcd-server._tcp.example.test": [(target, port), ...]}) and NXDOMAIN otherwise."""
+
+    def __init__(self, records):
+        import socket as socketmod
+        self.records = records
+        self.sock = socketmod.socket(socketmod.AF_INET, socketmod.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.queries = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def labels(name):
+        return b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split(".")) + b"\0"
+
+    def serve(self):
+        import struct
+        while True:
+            try:
+                q, peer = self.sock.recvfrom(4096)
+            except OSError:
+                return
+            qid, _, qd = struct.unpack("!HHH", q[:6])
+            i, parts = 12, []
+            while q[i]:
+                parts.append(q[i + 1:i + 1 + q[i]].decode())
+                i += 1 + q[i]
+            qname, question = ".".join(parts), q[12:i + 5]
+            qtype = struct.unpack("!H", q[i + 1:i + 3])[0]
+            self.queries.append((qname, qtype))
+            recs = self.records.get(qname.lower()) if qtype == 33 else None
+            answers = b""
+            for target, port in recs or []:
+                rdata = struct.pack("!HHH", 0, 0, port) + self.labels(target)
+                answers += struct.pack("!HHHIH", 0xC00C, 33, 1, 60, len(rdata)) + rdata
+            flags = 0x8180 if recs else 0x8183
+            head = struct.pack("!HHHHHH", qid, flags, 1, len(recs or []), 0, 0)
+            self.sock.sendto(head + question + answers, peer)
+
+    def close(self):
+        self.sock.close()
+
+
+class SrvMember(DiscoveryMember):
+    def __init__(self, workdir, name, domain, dns, extra_args=()):
+        super().__init__(workdir, name, "", extra_args=extra_args)
+        self.domain, self.dns = domain, dns
+
+    def argv(self):
+        args = super().argv()
+        i = args.index("--discovery")
+        return args[:i] + ["--discovery-srv", self.domain] + args[i + 2:]
+
+    def _spawn_and_wait(self, timeout):
+        os.environ["QUORUMD_TEST_DNS"] = self.dns
+        try:
+            return super()._spawn_and_wait(timeout)
+        finally:
+            os.environ.pop("QUORUMD_TEST_DNS", None)
+
+
+def test_dns_srv_bootstrap(tmp_path):
+    """--discovery-srv: the members are the SRV records (http ones under _etcd-server, with
+    --discovery-srv-name as the suffix); this member is the record that resolves to its peer
+    URL, the others are "0", "1" until they publish their names, as etcd does."""
+    ms = []
+    dns = SrvServer({})
+    try:
+        for i in range(1, 4):
+            m = SrvMember(str(tmp_path / ("s%d" % i)), "s%d" % i, "example.test", dns.addr,
+                          extra_args=["--discovery-srv-name", "c1"])
+            ms.append(m)
+        dns.records["_etcd-server-c1._tcp.example.test"] = [("127.0.0.1.", m.peer_port) for m in ms]
+        start_all(ms)
+        want = sorted((m.name, (m.peer_url,), (m.url,)) for m in ms)
+        for m in ms:
+            cluster_wait(lambda: member_names(m) == want, "%s lists the three members" % m.name)
+        st, _, body = ms[0].request("PUT", "/v2/keys/k", body="value=v",
+                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert st in (200, 201)
+        st, _, body = ms[2].request("GET", "/v2/keys/k?quorum=true")
+        assert st == 200 and json.loads(body)["node"]["value"] == "v"
+        assert ("_etcd-server-ssl-c1._tcp.example.test", 33) in dns.queries
+
+        # A member that is not in the records, and a domain without any.
+        env = dict(os.environ, QUORUMD_TEST_DNS=dns.addr)
+        port, peer = cluster.free_port(), cluster.free_port()
+        base = [cluster.quorumd_binary(), "--name", "x", "--data-dir", str(tmp_path / "x"),
+                "--listen-client-urls", "http://127.0.0.1:%d" % port,
+                "--advertise-client-urls", "http://127.0.0.1:%d" % port,
+                "--listen-peer-urls", "http://127.0.0.1:%d" % peer,
+                "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % peer]
+        out = subprocess.run(base + ["--discovery-srv", "example.test", "--discovery-srv-name", "c1"],
+                             env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1 and \
+            'cannot find local etcd member "x" in SRV records' in out.stderr, out.stderr
+        out = subprocess.run(base + ["--discovery-srv", "nothing.test"], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1 and \
+            "discovery: no members in the DNS SRV records of nothing.test" in out.stderr, out.stderr
+        assert not os.path.exists(str(tmp_path / "x"))
+    finally:
+        bad = []
+        for m in ms:
+            if m.running():
+                m.stop()
+            log = m.all_logs(400000)
+            if any(x in log for x in SANITIZER_MARKS):
+                bad.append(log[-20000:])
+        dns.close()
+        assert not bad, bad

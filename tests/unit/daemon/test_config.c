@@ -503,7 +503,8 @@ static void test_tls_flags(void **state) {
  * alone, or started with defaults, where the operator asked for something else. */
 static void test_unsupported_modes_refused(void **state) {
   (void)state;
-  parse_fails(ARGV("--discovery-srv=example.com"), NULL, "--discovery-srv", "not supported");
+  parse_fails(ARGV("--discovery-srv=example.com", "--discovery=http://d:1/v2/keys/x"), NULL,
+              "multiple discovery or bootstrap flags", NULL);
   /* --discovery replaces --initial-cluster: both given is etcd's error. */
   parse_fails(ARGV("--discovery", "http://d:1/v2/keys/x", "--initial-cluster=a=http://a:1"),
               NULL, "multiple discovery or bootstrap flags", "\"initial-cluster\", \"discovery\"");
@@ -525,6 +526,11 @@ static void test_unsupported_modes_refused(void **state) {
   assert_int_equal(parse(&cfg, ARGV("--name=n"), ENVP("ETCD_DISCOVERY=http://d:1/v2/keys/x"), err,
                          sizeof err), 0);
   assert_string_equal(cfg.discovery, "http://d:1/v2/keys/x");
+  assert_null(cfg.initial_cluster);
+  config_free(&cfg);
+  parse_ok(&cfg, ARGV("--discovery-srv", "example.com", "--discovery-srv-name=c1"));
+  assert_string_equal(cfg.discovery_srv, "example.com");
+  assert_string_equal(cfg.discovery_srv_name, "c1");
   assert_null(cfg.initial_cluster);
   config_free(&cfg);
   parse_ok(&cfg, ARGV("--listen-metrics-urls=http://0.0.0.0:2381,http://127.0.0.1:2382"));
