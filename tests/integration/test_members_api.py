@@ -132,29 +132,31 @@ def _fnv(s, seed=0):
 CLUSTER_SEED = 0x9e3779b97f4a7c15
 
 
+def _start_with_token(tmp_path, name, pick):
+    """A quorumd started with the first token tok-N for which pick(peer_url, token) holds."""
+    import cluster
+    srv = cluster.Server(str(tmp_path / name), kind="quorumd", name=name)
+    srv.client_port, srv.peer_port = cluster.free_port(), cluster.free_port()
+    token = next(t for t in ("tok-%d" % i for i in range(1000000)) if pick(srv.peer_url, t))
+    srv.extra_args = ["--initial-cluster-token", token]
+    return srv.start(), token
+
+
 def test_ids_are_shown_without_zero_padding(tmp_path):
-    """etcd shows member and cluster ids as types.ID.String() does: hex without leading zeros.
-    The token is chosen so that both ids here begin with a zero nibble (1 in 256 tokens), and
-    every place that shows them must agree, as etcd's do (an id of 15 digits appears in one
-    cluster of 16)."""
+    """etcd shows member and cluster ids as types.ID.String() does: hex without leading zeros
+    (an id of 15 digits turns up in one cluster of 16). Tokens are chosen so that the member
+    id of one server and the cluster id of another begin with a zero nibble, and every place
+    that shows them must agree."""
     import cluster
     if cluster.is_etcd_target():
         return
-    srv = cluster.Server(str(tmp_path / "s"), kind="quorumd", name="z")
-    srv.client_port, srv.peer_port = cluster.free_port(), cluster.free_port()
-    token = next(t for t in ("tok-%d" % i for i in range(100000))
-                 if _fnv("%s|%s" % (srv.peer_url, t)) >> 60 == 0
-                 and _fnv("quorumd-cluster|%s" % t, CLUSTER_SEED) >> 60 == 0)
-    srv.extra_args = ["--initial-cluster-token", token]
-    srv.start()
+    srv, token = _start_with_token(tmp_path, "z", lambda url, t: _fnv("%s|%s" % (url, t)) >> 60 == 0)
     try:
         mid = "%x" % _fnv("%s|%s" % (srv.peer_url, token))
         cid = "%x" % _fnv("quorumd-cluster|%s" % token, CLUSTER_SEED)
-        assert len(mid) < 16 and len(cid) < 16
+        assert len(mid) < 16
         st, hdrs, body = http_request(srv.url, path="/v2/members")
         assert json.loads(body)["members"][0]["id"] == mid
-        assert hdrs["x-etcd-cluster-id"] == cid
-        st, hdrs, body = http_request(srv.url, path="/v2/keys/")
         assert hdrs["x-etcd-cluster-id"] == cid
         st, _, body = http_request(srv.url, path="/v2/members/leader")
         assert json.loads(body)["id"] == mid
@@ -170,5 +172,15 @@ def test_ids_are_shown_without_zero_padding(tmp_path):
                                    body=json.dumps({"peerURLs": [srv.peer_url]}).encode(),
                                    headers={"Content-Type": "application/json"})
         assert st == 204, body
+    finally:
+        srv.stop()
+    srv, token = _start_with_token(
+        tmp_path, "c", lambda url, t: _fnv("quorumd-cluster|%s" % t, CLUSTER_SEED) >> 60 == 0)
+    try:
+        cid = "%x" % _fnv("quorumd-cluster|%s" % token, CLUSTER_SEED)
+        assert len(cid) < 16
+        for path in ("/v2/members", "/v2/keys/"):
+            st, hdrs, body = http_request(srv.url, path=path)
+            assert hdrs["x-etcd-cluster-id"] == cid
     finally:
         srv.stop()
