@@ -222,10 +222,12 @@ def test_kill9_of_the_leader_loses_no_acknowledged_write(make_cluster, tmp_path)
         t0 = time.monotonic()
         new = c.leader(timeout=10)
         elected = time.monotonic() - t0
-        time.sleep(1.0)
+        # Writes go on. (A writer whose write a follower had forwarded to the dead leader
+        # waits for its request timeout, 6 s here, as with etcd: every writer may be one.)
+        wait_for(lambda: len(w.acked) > before + 10, timeout=20,
+                 what="writes acknowledged after the failover")
     assert new is not old
     assert before > 20, "too few writes before the kill: %d" % before
-    assert len(w.acked) > before, "no write acknowledged after the failover"
     assert elected < 5, elected
     for m in c.running():
         check_all_present(m, w.acked)
