@@ -137,17 +137,22 @@ def member_names(m):
                   for x in json.loads(body)["members"])
 
 
-def run_quorumd(tmp_path, name, durl, extra=()):
+def quorumd_argv(tmp_path, name, *bootstrap):
+    """The argv of a quorumd on fresh ports and the data dir <name>-data, bootstrapped by
+    the given flags."""
     port, peer = cluster.free_port(), cluster.free_port()
-    data = str(tmp_path / (name + "-data"))
-    argv = [cluster.quorumd_binary(), "--name", name, "--data-dir", data,
+    return [cluster.quorumd_binary(), "--name", name, "--data-dir", str(tmp_path / (name + "-data")),
             "--listen-client-urls", "http://127.0.0.1:%d" % port,
             "--advertise-client-urls", "http://127.0.0.1:%d" % port,
             "--listen-peer-urls", "http://127.0.0.1:%d" % peer,
-            "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % peer,
-            "--discovery", durl] + list(extra)
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    return out.returncode, out.stderr, data
+            "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % peer] + list(bootstrap)
+
+
+def run_quorumd(tmp_path, name, durl, extra=(), env=None):
+    argv = quorumd_argv(tmp_path, name, "--discovery", durl, *extra) if durl else \
+        quorumd_argv(tmp_path, name, *extra)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+    return out.returncode, out.stderr, str(tmp_path / (name + "-data"))
 
 
 def test_quorumd_members_discover_each_other(make_server, members, tmp_path):
@@ -211,13 +216,7 @@ def test_errors_are_etcds(make_server, tmp_path):
     # A member killed while it waits for the others has registered: started again with an
     # empty data dir it is told so (its id is taken), not let in twice.
     set_size(service, "dup", 2)
-    port, peer = cluster.free_port(), cluster.free_port()
-    argv = [cluster.quorumd_binary(), "--name", "e", "--data-dir", str(tmp_path / "e-data"),
-            "--listen-client-urls", "http://127.0.0.1:%d" % port,
-            "--advertise-client-urls", "http://127.0.0.1:%d" % port,
-            "--listen-peer-urls", "http://127.0.0.1:%d" % peer,
-            "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % peer,
-            "--discovery", base + "dup"]
+    argv = quorumd_argv(tmp_path, "e", "--discovery", base + "dup")
     p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         cluster_wait(lambda: len(json.loads(service.request("GET", "/v2/keys/dup")[2])
@@ -394,21 +393,12 @@ def test_dns_srv_bootstrap(tmp_path):
 
         # A member that is not in the records, and a domain without any.
         env = dict(os.environ, QUORUMD_TEST_DNS=dns.addr)
-        port, peer = cluster.free_port(), cluster.free_port()
-        base = [cluster.quorumd_binary(), "--name", "x", "--data-dir", str(tmp_path / "x"),
-                "--listen-client-urls", "http://127.0.0.1:%d" % port,
-                "--advertise-client-urls", "http://127.0.0.1:%d" % port,
-                "--listen-peer-urls", "http://127.0.0.1:%d" % peer,
-                "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % peer]
-        out = subprocess.run(base + ["--discovery-srv", "example.test", "--discovery-srv-name", "c1"],
-                             env=env, capture_output=True, text=True, timeout=60)
-        assert out.returncode == 1 and \
-            'cannot find local etcd member "x" in SRV records' in out.stderr, out.stderr
-        out = subprocess.run(base + ["--discovery-srv", "nothing.test"], env=env,
-                             capture_output=True, text=True, timeout=60)
-        assert out.returncode == 1 and \
-            "discovery: no members in the DNS SRV records of nothing.test" in out.stderr, out.stderr
-        assert not os.path.exists(str(tmp_path / "x"))
+        rc, err, data = run_quorumd(tmp_path, "x", None, env=env,
+                                    extra=["--discovery-srv", "example.test", "--discovery-srv-name", "c1"])
+        assert rc == 1 and 'cannot find local etcd member "x" in SRV records' in err, err
+        rc, err, data = run_quorumd(tmp_path, "x", None, env=env, extra=["--discovery-srv", "nothing.test"])
+        assert rc == 1 and "discovery: no members in the DNS SRV records of nothing.test" in err, err
+        assert not os.path.exists(data)
     finally:
         bad = []
         for m in ms:
