@@ -212,6 +212,18 @@ static int leader_silent(node *n) {
   return node_mono_ns() - n->lead_contact_ns > 3 * (int64_t)n->hb_ms * 1000000;
 }
 
+/* A read to ask a read index for at the end of this iteration. */
+static void reads_add(node *n, uint64_t id) {
+  if (n->n_reads_new == n->cap_reads_new) {
+    size_t nc = n->cap_reads_new ? n->cap_reads_new * 2 : 64;
+    uint64_t *v = realloc(n->reads_new, nc * sizeof *v);
+    if (!v) abort();
+    n->reads_new = v;
+    n->cap_reads_new = nc;
+  }
+  n->reads_new[n->n_reads_new++] = id;
+}
+
 static void handle_item(node *n, inbox_item *it) {
   if (it->kind == INBOX_PARTITION) {
     node_transport_partition(n, it->conf_node, it->conf_type != 0);
@@ -222,14 +234,7 @@ static void handle_item(node *n, inbox_item *it) {
     return;
   }
   if (it->kind == INBOX_READ) {
-    if (n->n_reads_new == n->cap_reads_new) {
-      size_t nc = n->cap_reads_new ? n->cap_reads_new * 2 : 64;
-      uint64_t *v = realloc(n->reads_new, nc * sizeof *v);
-      if (!v) abort();
-      n->reads_new = v;
-      n->cap_reads_new = nc;
-    }
-    n->reads_new[n->n_reads_new++] = it->conf_id;
+    reads_add(n, it->conf_id);
     return;
   }
   if (leader_silent(n) && !n->stopping_raft) {
@@ -297,7 +302,7 @@ static void flush_reads(node *n) {
     uint64_t *ids = malloc(n->n_reads_new * sizeof *ids);
     if (!ids) abort();
     memcpy(ids, n->reads_new, n->n_reads_new * sizeof *ids);
-    n->read_batches[n->n_read_batches++] = (read_batch){seq, ids, n->n_reads_new};
+    n->read_batches[n->n_read_batches++] = (read_batch){seq, ids, n->n_reads_new, node_mono_ns()};
   } else {
     for (size_t i = 0; i < n->n_reads_new; i++) {
       inbox_item it = {.kind = INBOX_READ, .conf_id = n->reads_new[i]};
@@ -337,6 +342,28 @@ static void prune_waiting(node *n) {
     free(rb->ids);
     *rb = n->read_batches[--n->n_read_batches];
   }
+}
+
+/* Read batches unanswered for an election timeout are asked for again: the request or its
+ * answer may have been lost with a connection or a leader (a restarted member's first
+ * messages, a leader that stepped down), and any read index obtained after the read
+ * arrived serves it. Their clients would otherwise wait for the request timeout. */
+static void reask_reads(node *n) {
+  int64_t now = node_mono_ns(), after = (int64_t)n->cfg.election_ms * 1000000;
+  int any = 0;
+  for (size_t i = 0; i < n->n_read_batches;) {
+    read_batch *rb = &n->read_batches[i];
+    if (now - rb->asked_ns <= after) {
+      i++;
+      continue;
+    }
+    for (size_t j = 0; j < rb->n; j++)
+      if (node_pend_has(n, rb->ids[j])) reads_add(n, rb->ids[j]);
+    free(rb->ids);
+    *rb = n->read_batches[--n->n_read_batches];
+    any = 1;
+  }
+  if (any) flush_reads(n);
 }
 
 static void retry_waiting(node *n) {
@@ -448,7 +475,10 @@ static void on_tick(uv_timer_t *t) {
   node *n = t->data;
   raft_tick(n->r);
   node_transport_collect(n);
-  if (++n->ticks % 10 == 0) prune_waiting(n);
+  if (++n->ticks % 10 == 0) {
+    prune_waiting(n);
+    if (!n->stopping_raft) reask_reads(n);
+  }
   process_ready(n);
   if (n->removed && !n->removed_reported) {
     n->removed_reported = 1;

@@ -61,6 +61,7 @@ typedef struct read_batch {
   uint64_t seq;  /* the read context */
   uint64_t *ids; /* the requests it answers (malloc'd) */
   size_t n;
+  int64_t asked_ns; /* when the read index was asked for (node_mono_ns) */
 } read_batch;
 
 /* The context of a membership change entry and of a member record: who proposed it and the
