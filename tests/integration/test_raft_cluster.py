@@ -483,7 +483,9 @@ def test_python_etcd_uses_the_cluster(make_cluster):
     follower = c.followers(leader)[0]
     hosts = tuple(("127.0.0.1", m.client_port) for m in c.members)
     client = etcd.Client(host=hosts, allow_reconnect=True, protocol="http")
-    assert sorted(client.machines) == sorted(m.url for m in c.members)
+    # (members publish their client URLs once they know the leader, as etcd's do)
+    wait_for(lambda: sorted(client.machines) == sorted(m.url for m in c.members),
+             what="python-etcd sees the three client URLs")
     wait_for(lambda: len(client.members) == 3 and all(x["name"] for x in client.members.values()),
              what="python-etcd sees 3 named members")
     fc = etcd.Client(host="127.0.0.1", port=follower.client_port, protocol="http")
