@@ -75,16 +75,11 @@ class DiscoveryMember(cluster.Server):
         self.peer_port = cluster.free_port()
 
     def argv(self):
-        args = [self.binary] + (["--enable-v2"] if self.kind == "etcd" else []) + [
-            "--name", self.name,
-            "--data-dir", self.data_dir,
-            "--listen-client-urls", self.url,
-            "--advertise-client-urls", self.url,
-            "--listen-peer-urls", self.peer_url,
-            "--initial-advertise-peer-urls", self.peer_url,
-            "--discovery", self.durl,
-            "--heartbeat-interval", "50", "--election-timeout", "500"]
-        return args + self.extra_args
+        """cluster.Server's, bootstrapped by --discovery instead of --initial-cluster."""
+        args = super().argv()
+        i = args.index("--initial-cluster")
+        return (args[:i] + ["--discovery", self.durl] + args[i + 2:len(args) - len(self.extra_args)]
+                + ["--heartbeat-interval", "50", "--election-timeout", "500"] + self.extra_args)
 
 
 @pytest.fixture
@@ -124,6 +119,13 @@ def start_all(ms, timeout=30):
     assert not errors, errors
 
 
+def wait_one_cluster(ms):
+    """Waits until every member of ms lists exactly ms (names, peer and client URLs)."""
+    want = sorted((m.name, (m.peer_url,), (m.url,)) for m in ms)
+    for m in ms:
+        cluster_wait(lambda: member_names(m) == want, "%s lists the %d members" % (m.name, len(ms)))
+
+
 def set_size(service, token, size):
     st, _, body = service.request("PUT", "/v2/keys/" + token + SIZE_KEY, body="value=%s" % size,
                                   headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -161,9 +163,7 @@ def test_quorumd_members_discover_each_other(make_server, members, tmp_path):
     durl = service.url + "/v2/keys/disc/c1"
     ms = members(3, durl)
     start_all(ms)
-    want = sorted((m.name, (m.peer_url,), (m.url,)) for m in ms)
-    for m in ms:
-        cluster_wait(lambda: member_names(m) == want, "%s lists the three members" % m.name)
+    wait_one_cluster(ms)
     # One cluster: a write through one member is read (quorum) through the others.
     st, _, body = ms[0].request("PUT", "/v2/keys/k", body="value=v",
                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -243,9 +243,7 @@ def test_discovery_proxy(make_server, members):
         for m in ms:
             m.extra_args += ["--discovery-proxy", proxy.url]
         start_all(ms)
-        want = sorted((m.name, (m.peer_url,), (m.url,)) for m in ms)
-        for m in ms:
-            cluster_wait(lambda: member_names(m) == want, "%s lists both members" % m.name)
+        wait_one_cluster(ms)
         paths = [p for _, p in proxy.seen]
         size_url = service.url + "/v2/keys/via-proxy/_config/size"
         assert paths.count(size_url) == 4            # twice per member
@@ -283,9 +281,7 @@ def test_etcd_members_discover_through_quorumd(make_server, members):
     set_size(service, "etcd-disc", 3)
     ms = members(3, service.url + "/v2/keys/etcd-disc", kind="etcd", prefix="e")
     start_all(ms)
-    want = sorted((m.name, (m.peer_url,), (m.url,)) for m in ms)
-    for m in ms:
-        cluster_wait(lambda: member_names(m) == want, "etcd %s lists the three members" % m.name)
+    wait_one_cluster(ms)
     st, _, body = service.request("GET", "/v2/keys/etcd-disc")
     vals = sorted(n["value"] for n in json.loads(body)["node"]["nodes"] if "value" in n)
     assert vals == sorted("%s=%s" % (m.name, m.peer_url) for m in ms)
@@ -298,9 +294,7 @@ def test_quorumd_members_discover_through_etcd(make_server, members):
     set_size(service, "q-disc", 2)
     ms = members(2, service.url + "/v2/keys/q-disc")
     start_all(ms)
-    want = sorted((m.name, (m.peer_url,), (m.url,)) for m in ms)
-    for m in ms:
-        cluster_wait(lambda: member_names(m) == want, "%s lists both members" % m.name)
+    wait_one_cluster(ms)
 
 
 # ------------------------------------------------------------------ --discovery-srv (DNS)
@@ -381,9 +375,7 @@ def test_dns_srv_bootstrap(tmp_path):
             ms.append(m)
         dns.records["_etcd-server-c1._tcp.example.test"] = [("127.0.0.1.", m.peer_port) for m in ms]
         start_all(ms)
-        want = sorted((m.name, (m.peer_url,), (m.url,)) for m in ms)
-        for m in ms:
-            cluster_wait(lambda: member_names(m) == want, "%s lists the three members" % m.name)
+        wait_one_cluster(ms)
         st, _, body = ms[0].request("PUT", "/v2/keys/k", body="value=v",
                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert st in (200, 201)
