@@ -99,7 +99,7 @@ static int answer_error(disc *d, const proto_v2_resp *r, const char *what) {
 }
 
 /* GET path into *ev, retrying while the service cannot be reached. Returns 0, 1 when the
- * answer was a v2 error with code `quiet_code` (*r kept for the caller), or negative errno. */
+ * answer was not a 200 event (*r kept for the caller), or a negative errno. */
 static int get_event(disc *d, const char *path, int wait, const char *what, proto_v2_event *ev,
                      proto_v2_resp *r) {
   for (;;) {
