@@ -327,8 +327,25 @@ void members_handle_partition(server *s, http_req *r, const char *query) {
     return;
   }
   const char *peer = strstr(query, "peer="), *drop = strstr(query, "drop=");
+  const char *type = strstr(query, "type="), *count = strstr(query, "count=");
+  if (peer && type) { /* one way: the next `count` messages of this type to peer are lost */
+    static const struct { const char *name; uint8_t type; } types[] = {
+        {"read_index", RAFT_MSG_READ_INDEX}, {"read_index_resp", RAFT_MSG_READ_INDEX_RESP},
+        {"heartbeat", RAFT_MSG_HEARTBEAT}, {"heartbeat_resp", RAFT_MSG_HEARTBEAT_RESP},
+        {"app", RAFT_MSG_APP}, {"app_resp", RAFT_MSG_APP_RESP}, {"prop", RAFT_MSG_PROP}};
+    size_t tl = strcspn(type + 5, "&");
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+      if (strlen(types[i].name) == tl && !strncmp(types[i].name, type + 5, tl)) {
+        node_drop_next(s->node, strtoull(peer + 5, NULL, 16), types[i].type,
+                       count ? (unsigned)strtoul(count + 6, NULL, 10) : 1);
+        routes_message(s, r, 200, "ok", 1);
+        return;
+      }
+    routes_message(s, r, 400, "unknown message type", 1);
+    return;
+  }
   if (!peer || !drop) {
-    routes_message(s, r, 400, "want peer=HEX|all&drop=1|0", 1);
+    routes_message(s, r, 400, "want peer=HEX|all&drop=1|0, or peer=HEX&type=NAME[&count=N]", 1);
     return;
   }
   uint64_t id = strncmp(peer + 5, "all", 3) ? strtoull(peer + 5, NULL, 16) : 0;

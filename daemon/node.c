@@ -154,6 +154,11 @@ void node_set_partition(node *n, uint64_t peer, bool drop) {
   node_inbox_push(n, it);
 }
 
+void node_drop_next(node *n, uint64_t peer, uint8_t type, unsigned count) {
+  inbox_item it = {.kind = INBOX_DROP_NEXT, .conf_node = peer, .conf_type = type, .conf_id = count};
+  node_inbox_push(n, it);
+}
+
 /* ------------------------------------------------------------------ raft thread */
 
 static void raft_log_cb(void *arg, int level, const char *text) {
@@ -227,6 +232,10 @@ static void reads_add(node *n, uint64_t id) {
 static void handle_item(node *n, inbox_item *it) {
   if (it->kind == INBOX_PARTITION) {
     node_transport_partition(n, it->conf_node, it->conf_type != 0);
+    return;
+  }
+  if (it->kind == INBOX_DROP_NEXT) {
+    node_transport_drop_next(n, it->conf_node, it->conf_type, (unsigned)it->conf_id);
     return;
   }
   if (it->kind == INBOX_TRANSFER) {

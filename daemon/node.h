@@ -140,4 +140,7 @@ void node_stop(node *n);
 /* Test hook: drop all peer traffic with `peer` (0 = every peer) when drop is set. */
 void node_set_partition(node *n, uint64_t peer, bool drop);
 
+/* Test hook: drop the next `count` peer messages of raft_msg_type `type` sent to `peer`. */
+void node_drop_next(node *n, uint64_t peer, uint8_t type, unsigned count);
+
 #endif

@@ -13,14 +13,15 @@
 
 #define NODE_MAX_MEMBERS RAFT_MAX_VOTERS
 
-enum { INBOX_PROPOSE = 1, INBOX_CONF, INBOX_PARTITION, INBOX_TRANSFER, INBOX_READ };
+enum { INBOX_PROPOSE = 1, INBOX_CONF, INBOX_PARTITION, INBOX_TRANSFER, INBOX_READ,
+       INBOX_DROP_NEXT };
 
 /* Something for the raft thread. data is malloc'd (an encoded record, or a member context). */
 typedef struct inbox_item {
   uint8_t kind;
-  uint8_t conf_type;  /* CONF: raft_conf_change_type; PARTITION: drop */
-  uint64_t conf_node; /* CONF: the member; PARTITION: the peer */
-  uint64_t conf_id;   /* CONF, READ: the request id */
+  uint8_t conf_type;  /* CONF: raft_conf_change_type; PARTITION: drop; DROP_NEXT: msg type */
+  uint64_t conf_node; /* CONF: the member; PARTITION, DROP_NEXT: the peer */
+  uint64_t conf_id;   /* CONF, READ: the request id; DROP_NEXT: how many */
   char *data;
   size_t len;
 } inbox_item;
@@ -181,6 +182,7 @@ void node_transport_send(node *n, const raft_message *m);
 void node_transport_send_all(node *n, const raft_message *msgs, size_t k);
 void node_transport_conf(node *n, uint8_t type, const node_member *m);
 void node_transport_partition(node *n, uint64_t peer, bool drop);
+void node_transport_drop_next(node *n, uint64_t peer, uint8_t type, unsigned count);
 void node_transport_stop(node *n);
 void node_transport_collect(node *n);
 void node_on_message(node *n, const raft_message *m);

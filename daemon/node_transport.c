@@ -141,6 +141,10 @@ void node_transport_partition(node *n, uint64_t peer, bool drop) {
     if (m[i].id != n->cfg.id) raft_transport_set_drop(n->tr, m[i].id, drop);
 }
 
+void node_transport_drop_next(node *n, uint64_t peer, uint8_t type, unsigned count) {
+  if (n->tr) raft_transport_drop_next(n->tr, peer, type, count);
+}
+
 void node_transport_stop(node *n) {
   if (n->tr) raft_transport_stop(n->tr);
   n->tr = NULL;

@@ -305,6 +305,12 @@ int raft_transport_send(raft_transport *t, const raft_message *m) {
   rt_peer *p = rt_peer_find(t, m->to);
   if (!p) return -ENOENT;
   if (p->drop) return 0;
+  if (p->drop_count && m->type == p->drop_type) {
+    p->drop_count--;
+    rt_log(t, 2, "test hook: dropped a message of type %u to %llx (%u more to drop)", m->type,
+           (unsigned long long)p->id, p->drop_count);
+    return 0;
+  }
   if (m->type == RAFT_MSG_SNAP) return rt_snap_send(p, m);
   rt_frame *f = rt_frame_new();
   if (!f) return -ENOMEM;
@@ -356,5 +362,14 @@ int raft_transport_set_drop(raft_transport *t, uint64_t id, bool on) {
     p->hb_sent_ns = 0;
     rt_snap_abort(p, true);
   }
+  return 0;
+}
+
+int raft_transport_drop_next(raft_transport *t, uint64_t id, uint8_t type, unsigned count) {
+  if (!raft_codec_is_wire_type(type)) return -EINVAL;
+  rt_peer *p = rt_peer_find(t, id);
+  if (!p) return -ENOENT;
+  p->drop_type = type;
+  p->drop_count = count;
   return 0;
 }

@@ -129,6 +129,11 @@ int raft_transport_peer_stats(const raft_transport *t, uint64_t id,
  * snapshot in flight to it fails). Returns -ENOENT for an unknown peer. */
 int raft_transport_set_drop(raft_transport *t, uint64_t id, bool on);
 
+/* Test-only fault hook: the next count messages of this type sent to peer id are dropped
+ * silently, each with a log line, while the connection stays up (one lost message, one way;
+ * count 0 cancels). Returns -ENOENT for an unknown peer, -EINVAL for a type not sent. */
+int raft_transport_drop_next(raft_transport *t, uint64_t id, uint8_t type, unsigned count);
+
 /* Parses "host:port" (numeric IPv4, [IPv6], or localhost). Returns 0 or -EINVAL. */
 int raft_transport_parse_addr(const char *s, struct sockaddr_storage *out);
 

@@ -91,6 +91,8 @@ struct rt_peer {
   uint64_t retry_at_ms;
   size_t queued_bytes;
   bool drop;
+  uint8_t drop_type;        /* drop_next: the next drop_count messages of this type */
+  unsigned drop_count;
   bool removed;
   int open_timers;          /* retry_timer and snap_out.timer until closed */
   int refs;                 /* connections whose peer this is (until their close callback) */

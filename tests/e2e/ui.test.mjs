@@ -416,6 +416,10 @@ test("find filters the loaded tree; jump opens a typed path", async () => {
   const page = await openUI("/t10");
   await treeItem(page, "/t10/alpha").locator(".tw").click();
   await treeItem(page, "/t10/beta").locator(".tw").click();
+  // The filter sees what is loaded: wait until both listings arrived (a directory with no
+  // subdirectories then loses its twisty).
+  for (const d of ["/t10/alpha", "/t10/beta"])
+    await waitText(treeItem(page, d).locator(".tw"), /^$/);
   await page.click("#find");
   await page.keyboard.type("needl");
   await eventually(async () => assert.equal(await treeItem(page, "/t10/beta").count(), 0), "beta filtered out");

@@ -2,7 +2,7 @@
 
 RaftCluster(tmpdir, n) starts n members with one --initial-cluster; each member is a
 cluster.Server whose argv names every member. Members run with QUORUMD_TEST_HOOKS=1 so a test
-can cut Raft traffic between two members (POST /debug/partition), and with short timeouts so
+can cut Raft traffic between two members, or lose single messages (POST /debug/partition), and with short timeouts so
 elections take a fraction of a second.
 """
 import json
@@ -60,6 +60,13 @@ class Member(cluster.Server):
     def partition(self, peer_id, drop=True):
         st, _, body = self.request("POST", "/debug/partition?peer=%s&drop=%d"
                                    % (peer_id, 1 if drop else 0))
+        assert st == 200, body
+
+    def drop_next(self, peer_id, msg_type, count=1):
+        """The next `count` peer messages of msg_type ("read_index", "app", ...) this member
+        sends to peer_id are lost; the connection stays up."""
+        st, _, body = self.request("POST", "/debug/partition?peer=%s&type=%s&count=%d"
+                                   % (peer_id, msg_type, count))
         assert st == 200, body
 
 

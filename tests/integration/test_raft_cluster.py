@@ -272,6 +272,34 @@ def test_a_partitioned_minority_cannot_commit_and_catches_up(make_cluster):
     assert c.leader().member_id() in (lid, oid, nid)
 
 
+def test_a_lost_read_index_request_is_asked_for_again(make_cluster):
+    """A follower's quorum read whose read-index request to the leader is lost while the
+    connection stays up is asked for again after an election timeout and answered with the
+    current value; the client does not wait for the request timeout (6 s here)."""
+    c = make_cluster(3).start()
+    leader = c.leader()
+    f1, _ = c.followers(leader)
+    st, _, body = put(leader, "/lost-read", "v1")
+    assert st == 201, body
+    st, _, body = put(leader, "/lost-read", "v2")
+    assert st == 200, body
+    idx = body["node"]["modifiedIndex"]
+    f1.drop_next(leader.member_id(), "read_index")
+    t0 = time.monotonic()
+    st, _, body = f1.keys("GET", "/lost-read", params={"quorum": "true"}, timeout=10)
+    elapsed = time.monotonic() - t0
+    assert st == 200, body
+    assert body["node"]["value"] == "v2" and body["node"]["modifiedIndex"] == idx
+    assert "test hook: dropped a message of type" in f1.log_text()
+    # Answered by the second request (sent an election timeout later), not the first.
+    assert ELECTION_S <= elapsed < 3.0, elapsed
+    # The hook is spent: the next quorum read takes a round trip.
+    t0 = time.monotonic()
+    st, _, body = f1.keys("GET", "/lost-read", params={"quorum": "true"})
+    assert st == 200 and body["node"]["value"] == "v2"
+    assert time.monotonic() - t0 < ELECTION_S
+
+
 def test_a_lagging_member_catches_up_by_snapshot(make_cluster):
     c = make_cluster(3, extra_args=("--snapshot-count", "50")).start()
     leader = c.leader()

@@ -518,6 +518,41 @@ static void test_drop_hook(void **state) {
   assert_true(f->n[1].got[0]->from == 2);
 }
 
+/* drop_next loses the next messages of one type to one peer, one way, and nothing else: the
+ * connection stays up, other types and other peers still get through, in order. */
+static void test_drop_next_hook(void **state) {
+  fixture *f = *state;
+  start_cluster(f, 3);
+  assert_int_equal(raft_transport_drop_next(f->n[1].t, 9, RAFT_MSG_HEARTBEAT, 1), -ENOENT);
+  assert_int_equal(raft_transport_drop_next(f->n[1].t, 2, RAFT_MSG_HUP, 1), -EINVAL);
+  assert_int_equal(raft_transport_drop_next(f->n[1].t, 2, RAFT_MSG_HEARTBEAT, 2), 0);
+  raft_message resp = heartbeat(1, 2, 7);
+  resp.type = RAFT_MSG_HEARTBEAT_RESP;
+  for (uint64_t term = 1; term <= 3; term++) {
+    raft_message hb = heartbeat(1, 2, term);
+    assert_int_equal(raft_transport_send(f->n[1].t, &hb), 0);
+    if (term == 1) assert_int_equal(raft_transport_send(f->n[1].t, &resp), 0);
+  }
+  raft_message hb3 = heartbeat(1, 3, 5), back = heartbeat(2, 1, 6);
+  assert_int_equal(raft_transport_send(f->n[1].t, &hb3), 0);
+  assert_int_equal(raft_transport_send(f->n[2].t, &back), 0);
+  wait_got(f, 2, 2);
+  wait_got(f, 3, 1);
+  wait_got(f, 1, 1);
+  run_for(f, 200);
+  assert_int_equal(f->n[2].n_got, 2); /* the response, then the third heartbeat */
+  assert_int_equal(f->n[2].got[0]->type, RAFT_MSG_HEARTBEAT_RESP);
+  assert_true(f->n[2].got[1]->type == RAFT_MSG_HEARTBEAT && f->n[2].got[1]->term == 3);
+  assert_true(f->n[3].n_got == 1 && f->n[3].got[0]->term == 5);
+  assert_true(f->n[1].n_got == 1 && f->n[1].got[0]->term == 6);
+  assert_true(f->n[1].warnings >= 2); /* one line per message dropped */
+  /* Spent: the next heartbeat arrives. */
+  raft_message hb4 = heartbeat(1, 2, 4);
+  assert_int_equal(raft_transport_send(f->n[1].t, &hb4), 0);
+  wait_got(f, 2, 3);
+  assert_true(f->n[2].got[2]->term == 4);
+}
+
 /* The heartbeat round trip is measured; remove_peer and update_peer take effect; stopping with
  * traffic in flight leaves nothing behind (the teardown closes the loop; ASan checks leaks). */
 static void test_rtt_update_remove_stop(void **state) {
@@ -669,6 +704,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_snapshot_several_mib, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_failures, setup, teardown),
       cmocka_unit_test_setup_teardown(test_drop_hook, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_drop_next_hook, setup, teardown),
       cmocka_unit_test_setup_teardown(test_removed_member_is_told, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rtt_update_remove_stop, setup, teardown),
       cmocka_unit_test_setup_teardown(test_backoff_spaces_attempts, setup, teardown),
