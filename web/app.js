@@ -16,6 +16,7 @@
   const QUEUE_NAME = /^\d{20}$/;
   const FLASH_MS = 1600;
   const TREE_MAX = 500;
+  const POLL_MS = 2000; // reloads of what is shown, for a user who may not watch (pollInstead)
 
   /* ---------------------------------------------------------------- endpoint and API */
   const params = new URLSearchParams(location.search);
@@ -53,8 +54,9 @@
     }
   }
 
-  /* One v2 request: resolves to {body, index} or throws ApiError. */
-  async function api(method, key, query, form) {
+  /* One v2 request: resolves to {body, index} or throws ApiError. quiet: a refusal does not
+   * open the sign-in. */
+  async function api(method, key, query, form, quiet) {
     const opt = { method, headers: withAuth() };
     if (form) {
       opt.body = new URLSearchParams(form).toString();
@@ -65,7 +67,7 @@
     let body = null;
     try { body = text ? JSON.parse(text) : null; } catch (e) { body = { message: text.trim() }; }
     if (!res.ok) {
-      if (needsSignIn(res.status, body)) openSignIn(true);
+      if (!quiet && needsSignIn(res.status, body)) openSignIn(true);
       throw new ApiError(res.status, body);
     }
     const h = res.headers.get("X-Etcd-Index");
@@ -85,7 +87,7 @@
    * error answer carries it in its body. */
   async function currentIndex() {
     try {
-      await api("GET", "/_quorumd_ui_probe_" + Math.random().toString(36).slice(2));
+      await api("GET", join(scope, "_quorumd_ui_probe_" + Math.random().toString(36).slice(2)));
     } catch (e) {
       if (e.body && typeof e.body.index === "number") return e.body.index;
       throw e;
@@ -94,6 +96,10 @@
   }
 
   /* ---------------------------------------------------------------- model */
+  /* The directory the page loads and watches: "/", or for a user who may not read "/" (roles
+   * granting a subtree), the highest directory on the way to the opened path that the user
+   * may read. The directories above it are shown with that one child and never loaded. */
+  let scope = "/";
   const nodes = new Map();
   const flashes = new Map(); // key -> time it changed (for the highlight)
 
@@ -175,12 +181,12 @@
   let inflight = 0;
 
   /* Loads one directory's children (one GET) and merges them in. */
-  async function loadDir(key) {
+  async function loadDir(key, quiet) {
     const seqAtSend = eventSeq;
     inflight++;
     let res;
     try {
-      res = await api("GET", key, { sorted: "true" });
+      res = await api("GET", key, { sorted: "true" }, null, quiet);
     } finally {
       inflight--;
     }
@@ -317,7 +323,9 @@
       for (let i = 0; i <= parts.length; i++) {
         path = i === 0 ? "/" : "/" + parts.slice(0, i).join("/");
         const node = nodes.get(path);
-        if (i === parts.length) {
+        if (node && node.above) {
+          /* above the scope: nothing to load */
+        } else if (i === parts.length) {
           if (!node || node.dir && !node.children || opts.reload) await loadDir(path);
         } else if (!node || !node.children) {
           await loadDir(path);
@@ -651,11 +659,14 @@
       try {
         const q = { wait: "true", recursive: "true", stream: "true" };
         if (watchIndex) q.waitIndex = String(watchIndex);
-        const res = await fetch(keyURL("/", q), { signal: ctl.signal, cache: "no-store", headers: withAuth() });
+        const res = await fetch(keyURL(scope, q), { signal: ctl.signal, cache: "no-store", headers: withAuth() });
         if (!res.ok) {
           let body = {};
           try { body = await res.json(); } catch (e) { /* not JSON */ }
-          if (needsSignIn(res.status, body)) openSignIn(true);
+          if (needsSignIn(res.status, body)) {
+            if (auth) { pollInstead(); return; }
+            openSignIn(true);
+          }
           if (body.errorCode === 401) { // history cleared: start over from now
             watchIndex = (body.index || 0) + 1;
             await reloadAll();
@@ -687,6 +698,19 @@
       }
     }
   }
+  /* A signed-in user who may read the scope's directories but not watch the scope (etcd grants
+   * a recursive read only through a pattern ending in "*" that covers the directory itself,
+   * e.g. /app* rather than /app and /app/*): the page reloads what it shows every few seconds. */
+  let pollTimer = null, polling = false;
+  function pollInstead() {
+    setLive("poll", "polling");
+    if (pollTimer) return;
+    pollTimer = setInterval(async () => {
+      if (polling || inflight) return;
+      polling = true;
+      try { await reloadAll(); } finally { polling = false; }
+    }, POLL_MS);
+  }
   function onEventLine(line) {
     let ev;
     try { ev = JSON.parse(line); } catch (e) { return; }
@@ -704,7 +728,7 @@
     render();
   }
   async function reloadAll() {
-    const loaded = Array.from(nodes.values()).filter((n) => n.dir && n.children).map((n) => n.key);
+    const loaded = Array.from(nodes.values()).filter((n) => n.dir && n.children && !n.above).map((n) => n.key);
     for (const k of loaded.sort()) {
       try { await loadDir(k); } catch (e) { if (e.code === 100) removeNode(k); }
     }
@@ -720,7 +744,7 @@
     while (from <= upTo && got.length < want) {
       let r;
       try {
-        r = await api("GET", "/", { wait: "true", recursive: "true", waitIndex: String(from) });
+        r = await api("GET", scope, { wait: "true", recursive: "true", waitIndex: String(from) }, null, true);
       } catch (e) {
         if (e.code === 401) { from = upTo - 5; if (from < 1) break; continue; }
         break;
@@ -1240,12 +1264,15 @@
   $("queue-bar").addEventListener("submit", (e) => { e.preventDefault(); pushQueue($("queue-value").value); });
   $("cluster-open").addEventListener("click", openCluster);
   /* Sign in: the credentials go with every request from now on (the page starts again). */
-  function openSignIn(refused) {
+  /* nowhere: "/" and every directory on the way to the opened path were refused. */
+  function openSignIn(refused, nowhere) {
     const dlg = $("dlg-login");
     if (dlg.open) return;
     $("login-user").value = authUser();
     $("login-password").value = "";
-    $("login-error").textContent = refused ? (auth ? "Access refused for " + authUser() + "." : "This server asks who you are.") : "";
+    $("login-error").textContent = !refused ? "" : !auth ? "This server asks who you are." :
+      "Access refused for " + authUser() + "." +
+      (nowhere ? " Open the page at a directory " + authUser() + " may read (…/ui/#/dir)." : "");
     dlg.showModal();
   }
   function setAuth(value) {
@@ -1293,17 +1320,49 @@
   window.addEventListener("popstate", () => navigate(hashKey(), { keepHash: true, fromHash: true }));
 
   /* ---------------------------------------------------------------- start */
+  /* Loads "/" or, when a signed-in user may not read it, the scope on the way to target;
+   * throws the refusal of "/" when there is none. */
+  async function loadScope(target) {
+    try {
+      return await loadDir("/", !!auth);
+    } catch (e) {
+      if (!auth || !(e instanceof ApiError) || !needsSignIn(e.status, e.body)) throw e;
+      const parts = target.split("/").filter(Boolean);
+      for (let i = 1; i <= parts.length; i++) {
+        const key = "/" + parts.slice(0, i).join("/");
+        let r;
+        try { r = await loadDir(key, true); } catch (e2) {
+          if (e2 instanceof ApiError && needsSignIn(e2.status, e2.body)) continue;
+          if (e2 instanceof ApiError && e2.code === 100) break;
+          throw e2;
+        }
+        if (!nodes.get(key).dir) break;
+        scope = key;
+        for (let a = parentOf(key), child = nodes.get(key); a; child = nodes.get(a), a = parentOf(a)) {
+          let n = nodes.get(a);
+          if (!n || !n.above) { n = makeNode(a, { dir: true }); n.above = true; n.children = new Map(); nodes.set(a, n); }
+          setChild(n, child);
+        }
+        return r;
+      }
+      openSignIn(true, true);
+      throw e;
+    }
+  }
+
   async function start() {
+    scope = "/";
+    nodes.clear();
     nodes.set("/", makeNode("/", { dir: true }));
     let idx = null;
     try {
-      const r = await loadDir("/");
+      const r = await loadScope(hashKey());
       idx = r.index;
       if (idx === null) idx = await currentIndex();
     } catch (e) {
       if (e instanceof ApiError && needsSignIn(e.status, e.body)) { // (the sign-in is open)
         setLive("off", "signed out");
-        $("dlg-login").addEventListener("close", () => { if (!nodes.get("/").children) start(); }, { once: true });
+        $("dlg-login").addEventListener("close", () => { if (!nodes.get(scope).children) start(); }, { once: true });
         return;
       }
       setLive("off", "unreachable");

@@ -292,6 +292,52 @@ test("sign in: a server with /v2/auth on asks who you are, and the user's rights
   await page.context().close();
 });
 
+test("a user who may read one subtree only: the page opens there, live, with / above it", async () => {
+  assert.ok(BASE3, "QUORUM_UI_URL3 is set");
+  const ROOT = "Basic " + Buffer.from("root:rootpw").toString("base64");
+  async function signIn(page, hash, user = "amy") {
+    await page.goto(`${BASE3}/ui/${hash}`);
+    await page.locator("#dlg-login[open]").waitFor();
+    await page.fill("#login-user", user);
+    await page.fill("#login-password", user + "pw");
+    await page.click("#login-ok");
+  }
+  // Opened at /: nothing amy may read on the way, and the page says where to open it.
+  let page = await newPage({ viewport: { width: 1280, height: 800 } });
+  await signIn(page, "#/");
+  await page.locator("#dlg-login[open]").waitFor();
+  await waitText(page.locator("#login-error"), "Access refused for amy. Open the page at a directory amy may read");
+  await page.context().close();
+  // Opened at /amy/sub: /amy is the highest directory amy may read; it is loaded and watched.
+  page = await newPage({ viewport: { width: 1280, height: 800 } });
+  await signIn(page, "#/amy/sub");
+  await page.waitForSelector("#live.on", { timeout: 10000 });
+  await waitText(page.locator("#login-open"), "amy");
+  await row(page, "/amy/sub/b").waitFor();
+  await treeItem(page, "/amy/sub").waitFor();
+  curl("-XPUT", "-H", "Authorization: " + ROOT, BASE3 + keyPath("/amy/sub/live"), "-d", "value=from-curl");
+  await row(page, "/amy/sub/live").waitFor();
+  // Up at /: the table lists /amy alone, and nothing is refused (/ is not read).
+  await treeItem(page, "/").locator(".tn").first().click();
+  await waitText(page.locator("#crumbs"), "/");
+  await eventually(async () => assert.deepEqual(await rowNames(page), ["/amy"]), "/ lists /amy");
+  assert.equal(await page.locator("#dlg-login[open]").count(), 0);
+  await openRow(page, "/amy", "amy");
+  await eventually(async () => assert.deepEqual(await rowNames(page), ["/amy/sub"]), "/amy lists sub");
+  assert.equal(await page.locator("#dlg-login[open]").count(), 0);
+  await page.context().close();
+  // ann may read /ann and /ann/* but, as in etcd, not watch /ann recursively: the page opens
+  // there and reloads what it shows instead of watching.
+  page = await newPage({ viewport: { width: 1280, height: 800 } });
+  await signIn(page, "#/ann", "ann");
+  await page.waitForSelector("#live.poll", { timeout: 10000 });
+  await row(page, "/ann/c").waitFor();
+  curl("-XPUT", "-H", "Authorization: " + ROOT, BASE3 + keyPath("/ann/polled"), "-d", "value=x");
+  await row(page, "/ann/polled").waitFor({ timeout: 8000 });
+  assert.equal(await page.locator("#dlg-login[open]").count(), 0);
+  await page.context().close();
+});
+
 test("delete a key; delete a directory only after confirming", async () => {
   await put("/t5/k", "x"); await put("/t5/d/a", "1"); await put("/t5/d/b", "2");
   const page = await openUI("/t5/k");

@@ -49,12 +49,20 @@ def test_ui_in_chromium(make_server, tmp_path):
     assert not missing, "not installed: %s (scripts/deps --test installs them)" % ", ".join(missing)
     a = make_server(name="ui-a")
     b = make_server(name="ui-b")
-    c = make_server(name="ui-c")  # with /v2/auth on: root, and "ed" who may write /ed/*
+    c = make_server(name="ui-c")  # /v2/auth on: root, "ed" who may write /ed/*, "amy" and "ann" (a subtree each)
     for method, path, body, hdrs in (
             ("PUT", "/v2/auth/users/root", {"user": "root", "password": "rootpw"}, None),
             ("PUT", "/v2/auth/roles/ed", {"role": "ed", "permissions": {"kv": {"read": ["/*"], "write": ["/ed/*"]}}}, None),
             ("PUT", "/v2/auth/users/ed", {"user": "ed", "password": "edpw", "roles": ["ed"]}, None),
             ("PUT", "/v2/keys/ed/k", "value=v", {"Content-Type": "application/x-www-form-urlencoded"}),
+            # "amy" may read /amy and below only (and watch it: /amy*), "ann" /ann and /ann/*
+            # (which etcd does not let her watch recursively): each page opens there
+            ("PUT", "/v2/auth/roles/amy", {"role": "amy", "permissions": {"kv": {"read": ["/amy*"], "write": ["/amy/*"]}}}, None),
+            ("PUT", "/v2/auth/users/amy", {"user": "amy", "password": "amypw", "roles": ["amy"]}, None),
+            ("PUT", "/v2/keys/amy/sub/b", "value=2", {"Content-Type": "application/x-www-form-urlencoded"}),
+            ("PUT", "/v2/auth/roles/ann", {"role": "ann", "permissions": {"kv": {"read": ["/ann", "/ann/*"], "write": ["/ann/*"]}}}, None),
+            ("PUT", "/v2/auth/users/ann", {"user": "ann", "password": "annpw", "roles": ["ann"]}, None),
+            ("PUT", "/v2/keys/ann/c", "value=3", {"Content-Type": "application/x-www-form-urlencoded"}),
             ("PUT", "/v2/auth/enable", None, None),
             ("PUT", "/v2/auth/roles/guest", {"role": "guest", "revoke": {"kv": {"read": ["/*"], "write": ["/*"]}}},
              {"Authorization": "Basic cm9vdDpyb290cHc="})):
