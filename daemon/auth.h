@@ -32,8 +32,13 @@ void auth_db_restore_begin(auth_db *db);
 void auth_db_restore_end(auth_db *db);
 
 /* Applies a PROTO_OP_AUTH record: changes the state (its store records go into the store's
- * current group) and fills res with the HTTP answer (status, JSON body; error_code 0). */
-void auth_db_apply(auth_db *db, const proto_record *rec, store_result *res);
+ * current group) and fills res with the HTTP answer (status, JSON body; error_code 0).
+ * *indexes: how many etcd indexes etcd's change takes, as it keeps this state as values of its
+ * v2 store under /2/ (store_take_indexes takes them): one per value written (enabling with no
+ * guest role writes two), and four more the first time the store's auth state is written
+ * (etcd makes /2, /2/users, /2/roles and /2/enabled then; a DELETE of a missing user or role
+ * gets that far). */
+void auth_db_apply(auth_db *db, const proto_record *rec, store_result *res, unsigned *indexes);
 
 bool auth_db_enabled(const auth_db *db);
 

@@ -78,6 +78,7 @@ static void state_clear(auth_db *db) {
   for (size_t i = 0; i < db->n_roles; i++) role_clear(&db->roles[i]);
   db->n_users = db->n_roles = 0;
   atomic_store(&db->enabled, false);
+  db->made_dirs = false;
 }
 
 /* Inserts u (taking its contents) in name order, replacing one of the same name. */
@@ -181,9 +182,11 @@ static void load_one(void *arg, const char *k, size_t kl, const char *v, size_t 
   auth_db *db = arg;
   if (kl == 2 && k[1] == 'e') {
     atomic_store(&db->enabled, vl == 4 && !memcmp(v, "true", 4));
+    db->made_dirs = true;
     return;
   }
   if (kl < 3) return;
+  db->made_dirs = true; /* (a user or role of a store from before the 'e' record was made) */
   if (k[1] == 'u') {
     auth_user_req q;
     if (auth_user_req_parse(v, vl, &q)) {
@@ -496,16 +499,19 @@ static void role_delete(auth_db *db, const char *name, store_result *res) {
   answer(res, 200, "", 0);
 }
 
-static void set_enabled(auth_db *db, bool on, store_result *res) {
+/* Returns how many values etcd writes for it (the guest role, the switch). */
+static unsigned set_enabled(auth_db *db, bool on, store_result *res) {
+  unsigned writes = 1;
   if (atomic_load(&db->enabled) == on) {
     answer_msg(res, 409, "%s", on ? "auth: already enabled" : "auth: already disabled");
-    return;
+    return 0;
   }
   if (on && !auth_user_find(db, AUTH_ROOT, 4)) {
     answer_msg(res, 409, "auth: No root user available, please create one");
-    return;
+    return 0;
   }
   if (on && !auth_role_find(db, AUTH_GUEST, 5)) { /* etcd's default guest: everything */
+    writes++;
     auth_role g = {.name = strdup(AUTH_GUEST), .read.null = true, .write.null = true};
     if (!g.name) abort();
     auth_list_add(&g.read, "/*");
@@ -516,16 +522,20 @@ static void set_enabled(auth_db *db, bool on, store_result *res) {
   store_meta_put(db->st, "Ae", 2, on ? "true" : "false", on ? 4 : 5);
   atomic_store_explicit(&db->enabled, on, memory_order_release);
   answer(res, 200, "", 0);
+  return writes;
 }
 
-void auth_db_apply(auth_db *db, const proto_record *rec, store_result *res) {
+void auth_db_apply(auth_db *db, const proto_record *rec, store_result *res, unsigned *indexes) {
   *res = (store_result){0};
+  *indexes = 0;
   char *path = strndup(rec->path, rec->path_len);
   if (!path) abort();
   bool del = rec->flags & PROTO_REC_AUTH_DELETE;
   pthread_rwlock_wrlock(&db->lock);
-  if (!strcmp(path, "/enable")) {
-    set_enabled(db, !del, res);
+  bool enable = !strcmp(path, "/enable");
+  unsigned writes = 0;
+  if (enable) {
+    writes = set_enabled(db, !del, res);
   } else if (!strncmp(path, "/users/", 7)) {
     if (del) user_delete(db, path + 7, res);
     else user_put(db, rec->value, rec->value_len, res);
@@ -535,6 +545,14 @@ void auth_db_apply(auth_db *db, const proto_record *rec, store_result *res) {
   } else {
     answer_msg(res, 400, "Invalid path");
   }
+  if (!enable && res->status / 100 == 2) writes = 1;
+  /* etcd's ensureAuthDirectories, before its first write (or delete) of a user or role. */
+  if ((writes || (del && res->status == 404)) && !db->made_dirs) {
+    db->made_dirs = true;
+    if (!enable) store_meta_put(db->st, "Ae", 2, "false", 5);
+    *indexes += 4;
+  }
+  *indexes += writes;
   pthread_rwlock_unlock(&db->lock);
   free(path);
 }

@@ -37,6 +37,7 @@ struct auth_db {
   pthread_rwlock_t lock; /* users and roles: written by the apply thread, read by checks */
   atomic_bool enabled;
   atomic_bool restoring; /* a snapshot is being installed: checks wait for the lock */
+  bool made_dirs;        /* etcd's /2 directories and /2/enabled exist (auth_db_apply) */
   auth_user *users; /* sorted by name */
   size_t n_users, cap_users;
   auth_role *roles; /* sorted by name; never "root" (built in) */

@@ -94,14 +94,21 @@ static node_done *apply_entry(node *n, apply_item *e) {
   if (rec.op == PROTO_OP_AUTH) {
     d = calloc(1, sizeof *d);
     if (!d) abort();
-    if (e->index > store_applied(n->s) && n->cfg.auth) auth_db_apply(n->cfg.auth, &rec, &d->res);
+    if (e->index > store_applied(n->s) && n->cfg.auth) {
+      unsigned k = 0;
+      size_t ce = 0;
+      auth_db_apply(n->cfg.auth, &rec, &d->res, &k);
+      if (k) store_take_indexes(n->s, k, rec.time, &d->events, &d->n_events, &ce);
+    }
     store_skip(n->s, e->index);
     if (rec.member == n->cfg.id && rec.id) d->ctx = node_pend_take(n, rec.id);
-    if (!d->ctx) {
+    if (!d->ctx && !d->n_events) {
       store_result_free(&d->res);
+      free(d->events);
       free(d);
       return NULL;
     }
+    if (!d->ctx) store_result_free(&d->res);
     d->res.etcd_index = store_index(n->s);
     return d;
   }

@@ -883,6 +883,23 @@ static int apply_sync(apply *a) {
   return rc;
 }
 
+void store_take_indexes(store *s, unsigned count, int64_t now, store_event ***events,
+                        size_t *n_events, size_t *cap_events) {
+  apply a = {.s = s, .index = s->apply_index, .now = now, .events = events,
+             .n_events = n_events, .cap_events = cap_events};
+  a.wb = leveldb_writebatch_create();
+  for (unsigned i = 0; i < count; i++) {
+    uint64_t next = s->apply_index + 1;
+    codec_node n = {.created = next, .modified = next, .value = "", .value_len = 0};
+    proto_node pn = to_proto("/2", 2, &n);
+    store_event *e = make_event(&a, STORE_ACT_SET, next, "/2", 2, &pn, NULL);
+    e->refresh = 1;
+    finish_change(&a, e, 0);
+  }
+  leveldb_writebatch_destroy(a.wb);
+  sbuf_free(&a.ops);
+}
+
 int store_apply(store *s, uint64_t log_index, const proto_record *rec, store_result *res,
                 store_event ***events, size_t *n_events, size_t *cap_events) {
   memset(res, 0, sizeof *res);

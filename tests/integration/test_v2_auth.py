@@ -6,8 +6,9 @@ created, updated with grant/revoke, deleted; every error etcd's v2 auth store an
 enabled and disabled; keys read and written as root, as a user with a role, as a guest, with
 wrong or malformed credentials) against a fresh etcd and a fresh server under test, and
 compares every answer: status, Content-Type, Allow, whether X-Etcd-Cluster-Id is sent, and
-the body (JSON compared as values; in /v2/keys answers the indexes are left out, since etcd's
-auth changes are writes of its v2 store that take indexes, quorumd's are not). Some answers
+the body (JSON compared as values), and every index relative to each server's index at the
+start: etcd keeps the auth state as values of its v2 store, so that its changes take etcd
+indexes, and quorumd's take the same number (the X-Etcd-Index header too, where sent). Some answers
 are also checked against their literal expected text, so that the test fails if both servers
 were to agree on something wrong.
 """
@@ -154,20 +155,27 @@ STEPS = [
 ]
 
 
-def _drop_indexes(v):
-    """A /v2/keys answer without its indexes, directory listings in key order (etcd lists
-    without sorted=true in its map's order)."""
+def _rel_indexes(v, base):
+    """A /v2/keys answer with its indexes made relative to base (0 stays 0: etcd's index of a
+    refused request), directory listings in key order (etcd lists without sorted=true in its
+    map's order)."""
     if isinstance(v, dict):
-        out = {k: _drop_indexes(x) for k, x in v.items() if k not in ("modifiedIndex", "createdIndex")}
+        out = {k: (x - base if x else x) if k in ("modifiedIndex", "createdIndex", "index")
+               else _rel_indexes(x, base) for k, x in v.items()}
         if isinstance(out.get("nodes"), list):
             out["nodes"].sort(key=lambda n: n.get("key", ""))
         return out
     if isinstance(v, list):
-        return [_drop_indexes(x) for x in v]
+        return [_rel_indexes(x, base) for x in v]
     return v
 
 
-def _answer(srv, method, path, body, headers):
+def _index(srv):
+    st, h, _ = srv.request("GET", "/v2/keys/", headers=ROOT)
+    return int(h["x-etcd-index"])
+
+
+def _answer(srv, method, path, body, headers, base):
     hdrs = dict(headers or {})
     if body is not None and path.startswith("/v2/keys"):
         hdrs["Content-Type"] = "application/x-www-form-urlencoded"
@@ -178,19 +186,22 @@ def _answer(srv, method, path, body, headers):
     except ValueError:
         parsed = text
     if path.startswith("/v2/keys"):
-        parsed = _drop_indexes(parsed)
+        parsed = _rel_indexes(parsed, base)
+    index = h.get("x-etcd-index")
     if isinstance(parsed, dict) and "members" in parsed:  # (ids and ports are each server's)
         parsed = [m["name"] for m in parsed["members"]]
     return {"status": st, "content-type": h.get("content-type"), "allow": h.get("allow"),
-            "cluster-id": "x-etcd-cluster-id" in h, "body": parsed}, text
+            "cluster-id": "x-etcd-cluster-id" in h, "body": parsed,
+            "etcd-index": int(index) - base if index not in (None, "0") else index}, text
 
 
 def test_auth_api_answers_as_etcd(make_server):
     etcd = make_server(kind="etcd")
     srv = make_server()
+    base_a, base_b = _index(etcd), _index(srv)
     for i, (method, path, body, headers, want_status, want_text) in enumerate(STEPS):
-        a, a_text = _answer(etcd, method, path, body, headers)
-        b, b_text = _answer(srv, method, path, body, headers)
+        a, a_text = _answer(etcd, method, path, body, headers, base_a)
+        b, b_text = _answer(srv, method, path, body, headers, base_b)
         what = "step %d: %s %s %s %s" % (i, method, path, body or "", (headers or {}).get("Authorization", ""))
         assert b == a, "%s\n etcd:   %r\n server: %r" % (what, a, b)
         if want_status is not None:
