@@ -733,6 +733,8 @@ static int check_tls(const config *cfg, char *err, size_t errlen) {
 
 int config_parse(config *cfg, int argc, char **argv, char **envp, char *err, size_t errlen) {
   memset(cfg, 0, sizeof *cfg);
+  cfg->argc = argc;
+  cfg->argv = argv;
   if (err && errlen > 0) {
     err[0] = '\0';
   }

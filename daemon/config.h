@@ -54,6 +54,8 @@ typedef struct config {
   int peer_auto_tls;             /* --peer-auto-tls: the same between members, unverified */
   int show_version;              /* --version was given */
   int show_help;                 /* --help / -h was given */
+  int argc;                      /* the command line as given (for /debug/vars; not owned) */
+  char **argv;
 } config;
 
 /* Fills *cfg from argv (argv[0] is the program) and then from envp (ETCD_* names; the command

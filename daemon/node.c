@@ -163,8 +163,12 @@ void node_drop_next(node *n, uint64_t peer, uint8_t type, unsigned count) {
 
 static void raft_log_cb(void *arg, int level, const char *text) {
   node *n = arg;
-  if (level >= 1 || n->verbose) fprintf(stderr, "quorumd: raft: %s\n", text);
+  if (level >= atomic_load_explicit(&n->log_level, memory_order_relaxed))
+    fprintf(stderr, "quorumd: raft: %s\n", text);
 }
+
+void node_set_log_level(node *n, int level) { atomic_store(&n->log_level, level); }
+int node_log_level(node *n) { return atomic_load(&n->log_level); }
 
 static void publish_status(node *n) {
   node_status st = {0};
@@ -581,7 +585,7 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
   n->st = st;
   n->cb = cb;
   n->cb_arg = arg;
-  n->verbose = getenv("QUORUMD_RAFT_DEBUG") != NULL;
+  n->log_level = getenv("QUORUMD_RAFT_DEBUG") ? NODE_LOG_DEBUG : cfg->log_level;
   if (!n->cfg.keep) n->cfg.keep = 1;
   if (!n->cfg.request_timeout_ms) n->cfg.request_timeout_ms = 5000 + 2 * cfg->election_ms;
   pthread_mutex_init(&n->mu, NULL);

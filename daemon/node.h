@@ -73,7 +73,11 @@ typedef struct node_config {
   const node_member *self; /* this member's attributes, published once a leader exists */
   uint64_t request_timeout_ms;
   struct auth_db *auth;   /* PROTO_OP_AUTH records change it (auth.h) */
+  int log_level;          /* NODE_LOG_*: the least level of Raft's lines that are printed */
 } node_config;
+
+/* Log levels (--log-level, PUT /config/local/log). */
+enum { NODE_LOG_DEBUG = 0, NODE_LOG_INFO, NODE_LOG_WARN, NODE_LOG_ERROR };
 
 typedef struct node_status {
   uint8_t role;
@@ -136,6 +140,10 @@ bool node_peer_active(node *n, uint64_t id);
  * hands over the last outcomes (errors for requests still waiting) and frees n (loop thread,
  * which then runs its close callbacks). */
 void node_stop(node *n);
+
+/* Changes the least level of the Raft and peer lines printed (NODE_LOG_*). Any thread. */
+void node_set_log_level(node *n, int level);
+int node_log_level(node *n);
 
 /* Test hook: drop all peer traffic with `peer` (0 = every peer) when drop is set. */
 void node_set_partition(node *n, uint64_t peer, bool drop);

@@ -81,7 +81,7 @@ struct node {
   stats *st;
   node_done_cb cb;
   void *cb_arg;
-  int verbose;
+  _Atomic int log_level; /* NODE_LOG_* */
   _Atomic uint64_t next_id; /* last request id */
   uv_timer_t expire_timer;   /* on the caller's loop */
 

@@ -24,11 +24,13 @@ static int url_hostport(const char *urls, int keep_scheme, char *out, size_t cap
 
 static void tr_on_message(void *arg, const raft_message *m) { node_on_message(arg, m); }
 
-/* Transport warnings (a refused connection, a bad frame) go to the log; debug lines only with
- * QUORUMD_RAFT_DEBUG. */
+/* Transport warnings (a refused connection, a bad frame) go to the log; its other lines only
+ * at the debug level. */
 static void tr_log(void *arg, int level, const char *text) {
   node *n = arg;
-  if (level >= 2 || n->verbose) fprintf(stderr, "quorumd: peers: %s\n", text);
+  int least = node_log_level(n);
+  if (level >= (least == NODE_LOG_DEBUG ? 0 : least > 2 ? least : 2))
+    fprintf(stderr, "quorumd: peers: %s\n", text);
 }
 
 static void tr_on_unreachable(void *arg, uint64_t peer) {

@@ -80,6 +80,8 @@ static const route get_routes[] = {
     {"/v2/stats/self", stats_handle_self, ROUTE_GET},
     {"/v2/stats/store", stats_handle_store, ROUTE_GET},
     {"/v2/stats/leader", stats_handle_leader, ROUTE_GET},
+    {"/debug/vars", debug_handle_vars, ROUTE_ANY},       /* (GET; 405 Allow: GET) */
+    {"/config/local/log", debug_handle_log, ROUTE_ANY},  /* (PUT; 405 Allow: PUT) */
 };
 
 /* Answers 405 when route rt does not take r's method; returns 1 then. */

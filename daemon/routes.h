@@ -31,5 +31,8 @@ void members_handle_machines(server *s, http_req *r);
  * all Raft traffic with that peer, to make partitions in whole-program tests. */
 void members_handle_partition(server *s, http_req *r, const char *query);
 void metrics_handle(server *s, http_req *r);
+/* etcd's GET /debug/vars and PUT /config/local/log (debug_vars.c). */
+void debug_handle_vars(server *s, http_req *r);
+void debug_handle_log(server *s, http_req *r);
 
 #endif

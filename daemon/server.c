@@ -125,6 +125,14 @@ typedef struct server_tls {
   tls_session_ctx *peer_client; /* connections to https:// members */
 } server_tls;
 
+/* --log-level (zap's names) as a NODE_LOG_* level. */
+static int log_level_of(const char *name) {
+  if (!name || !strcmp(name, "info")) return NODE_LOG_INFO;
+  if (!strcmp(name, "debug")) return NODE_LOG_DEBUG;
+  if (!strcmp(name, "warn")) return NODE_LOG_WARN;
+  return NODE_LOG_ERROR; /* error, dpanic, panic, fatal */
+}
+
 static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls, char *err,
                  size_t errlen);
 
@@ -319,7 +327,8 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
                     .peer_tls_server = tls->peer_server,
                     .peer_tls_client = tls->peer_client,
                     .self = &s->self,
-                    .auth = s->auth};
+                    .auth = s->auth,
+                    .log_level = log_level_of(cfg->log_level)};
   unsigned loops = cfg->http_loops ? (unsigned)cfg->http_loops : server_default_loops();
   if ((rc = server_shards_init(s, loops, err, errlen)) ||
       (rc = node_start(&s->node, loop, s->st, &s->stats, &nc, server_shards_sink, s, err,
