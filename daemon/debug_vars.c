@@ -15,10 +15,13 @@
 #include "daemon/routes.h"
 #include "daemon/store_i.h"
 
-/* jemalloc's control interface when the daemon runs on it (quorumd is linked with it; the
- * sanitizer build is not), else NULL and glibc's mallinfo2 is asked. */
+/* Whichever allocator the daemon runs on: jemalloc's control interface (quorumd is linked
+ * with it), AddressSanitizer's (the sanitizer build), else glibc's mallinfo2. Each is NULL
+ * when absent. */
 extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
     __attribute__((weak));
+extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
+extern size_t __sanitizer_get_heap_size(void) __attribute__((weak));
 
 /* Heap bytes in use by the program and bytes the allocator holds from the system. */
 static void heap_bytes(uint64_t *in_use, uint64_t *from_os) {
@@ -30,6 +33,11 @@ static void heap_bytes(uint64_t *in_use, uint64_t *from_os) {
     if (mallctl("stats.allocated", &v, &vl, NULL, 0) == 0) *in_use = v;
     vl = sizeof v;
     if (mallctl("stats.mapped", &v, &vl, NULL, 0) == 0) *from_os = v;
+    return;
+  }
+  if (__sanitizer_get_current_allocated_bytes && __sanitizer_get_heap_size) {
+    *in_use = __sanitizer_get_current_allocated_bytes();
+    *from_os = __sanitizer_get_heap_size();
     return;
   }
   struct mallinfo2 mi = mallinfo2();
