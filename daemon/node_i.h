@@ -183,6 +183,8 @@ void node_transport_send_all(node *n, const raft_message *msgs, size_t k);
 void node_transport_conf(node *n, uint8_t type, const node_member *m);
 void node_transport_partition(node *n, uint64_t peer, bool drop);
 void node_transport_drop_next(node *n, uint64_t peer, uint8_t type, unsigned count);
+/* The peer port's HTTP answers (node_peer_http.c): a raft_transport http_get callback. */
+char *node_peer_http_get(void *arg, const char *path, size_t path_len, size_t *len);
 void node_transport_stop(node *n);
 void node_transport_collect(node *n);
 void node_on_message(node *n, const raft_message *m);

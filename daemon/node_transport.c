@@ -93,7 +93,8 @@ int node_transport_start(node *n, char *err, size_t errlen) {
                                   .on_unreachable = tr_on_unreachable,
                                   .on_snapshot_status = tr_on_snapshot_status,
                                   .is_removed = tr_is_removed,
-                                  .on_removed = tr_on_removed};
+                                  .on_removed = tr_on_removed,
+                                  .http_get = node_peer_http_get};
   int rc = raft_transport_start(&n->rloop, &tc, &cbs, &n->tr);
   if (rc) {
     snprintf(err, errlen, "cannot listen for peers on %s: %s", listen, strerror(-rc));

@@ -73,6 +73,10 @@ typedef struct raft_transport_callbacks {
   void (*on_snapshot_status)(void *arg, uint64_t peer_id, bool ok);
   bool (*is_removed)(void *arg, uint64_t member_id); /* may be NULL: nobody is */
   void (*on_removed)(void *arg);                     /* may be NULL */
+  /* May be NULL. An HTTP GET on the peer port (etcd's peer handler answers GET /members
+   * there, which etcd's v2 proxies read) gets the bytes this returns for its path (a whole
+   * HTTP response, malloc'd; *len set), and the connection is then closed. */
+  char *(*http_get)(void *arg, const char *path, size_t path_len, size_t *len);
 } raft_transport_callbacks;
 
 /* Per-peer counters (for /v2/stats). "Sent" counts what the socket accepted. */

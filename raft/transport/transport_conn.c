@@ -97,13 +97,14 @@ static void write_cb(uv_write_t *req, int status) {
   rt_conn *c = f->conn;
   frame_written(c, f, status);
   bool chunk = f->kind == RAFT_CODEC_SNAP_CHUNK;
-  bool last = f->kind == RAFT_CODEC_REMOVED;
+  bool last = f->kind == RAFT_CODEC_REMOVED, http = f->kind == RT_FRAME_HTTP;
   rt_frame_free(f);
   if (status < 0) {
     if (!c->closing) rt_conn_close(c, 1, uv_strerror(status));
     return;
   }
   if (last && !c->closing) rt_conn_close(c, 0, "told a removed member");
+  if (http && !c->closing) rt_conn_close(c, 0, "answered an HTTP request");
   if (chunk && !c->closing) rt_snap_chunk_written(c);
 }
 
@@ -272,6 +273,14 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void conn_process(rt_conn *c) {
   raft_transport *t = c->t;
   size_t pos = 0;
+  if (c->http) {
+    c->rlen = 0;
+    return;
+  }
+  if (c->role == RT_CONN_IN && !c->handshaken && c->rlen >= 4 && !memcmp(c->rbuf, "GET ", 4)) {
+    rt_in_http(c);
+    return;
+  }
   while (!c->closing && !t->stopping) {
     size_t n = 0;
     int rc = raft_codec_frame_peek(c->rbuf + pos, c->rlen - pos, t->cfg.max_frame, &n);

@@ -58,6 +58,7 @@ struct rt_conn {
   /* inbound */
   bool handshaken;
   bool refused; /* told it is removed: what it sends next is dropped until the close */
+  bool http;    /* an HTTP request, answered: the rest is ignored until the close */
   uint64_t from;
   rt_snap_in snap_in;
   rt_conn *prev, *next; /* t->inbound list */
@@ -167,5 +168,9 @@ int rt_in_listen(raft_transport *t, const struct sockaddr *addr);
 void rt_in_close_listener(raft_transport *t);
 void rt_in_on_frame(rt_conn *c, raft_codec_frame *f, size_t frame_bytes);
 void rt_in_on_closed(rt_conn *c);
+/* An inbound connection whose first bytes are "GET ": answers once the head is in. */
+void rt_in_http(rt_conn *c);
+/* rt_frame.kind of an HTTP answer: the connection closes once it is written. */
+#define RT_FRAME_HTTP 0xfe
 
 #endif

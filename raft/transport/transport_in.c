@@ -11,6 +11,46 @@
 
 #include "raft/transport/transport_i.h"
 
+#define HTTP_HEAD_MAX 8192
+
+void rt_in_http(rt_conn *c) {
+  const char *b = (const char *)c->rbuf;
+  size_t end = 0;
+  for (size_t i = 0; i + 4 <= c->rlen && !end; i++)
+    if (!memcmp(b + i, "\r\n\r\n", 4)) end = i;
+  if (!end) {
+    if (c->rlen > HTTP_HEAD_MAX) rt_conn_close(c, 2, "HTTP request head too long");
+    return;
+  }
+  const char *path = b + 4;
+  size_t plen = 0;
+  while (4 + plen < end && path[plen] != ' ' && path[plen] != '\r') plen++;
+  size_t n = 0;
+  char *resp = c->t->cbs.http_get && plen ? c->t->cbs.http_get(c->t->cbs.arg, path, plen, &n) : NULL;
+  if (!resp) {
+    static const char nf[] = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                             "Content-Length: 19\r\nConnection: close\r\n\r\n404 page not found\n";
+    resp = malloc(sizeof nf - 1);
+    if (!resp) {
+      rt_conn_close(c, 3, "out of memory answering HTTP");
+      return;
+    }
+    memcpy(resp, nf, sizeof nf - 1);
+    n = sizeof nf - 1;
+  }
+  c->http = true;
+  c->rlen = 0;
+  rt_frame *f = rt_frame_new();
+  if (!f) {
+    free(resp);
+    rt_conn_close(c, 3, "out of memory answering HTTP");
+    return;
+  }
+  f->buf = (raft_codec_buf){.base = (uint8_t *)resp, .len = n, .cap = n};
+  f->kind = RT_FRAME_HTTP;
+  if (rt_conn_write(c, f) && !c->closing) rt_conn_close(c, 2, "cannot answer HTTP");
+}
+
 static void listener_closed_cb(uv_handle_t *h) {
   rt_handle_closed(h->data);
 }

@@ -1,0 +1,122 @@
+"""etcd's v2 proxy in front of a quorumd cluster: the peer port answers GET /members (and
+/version) over HTTP as etcd's peer handler does, so that a real etcd 3.4 started with
+`--proxy on --initial-cluster <quorumd peer URLs>` finds the members' client URLs and serves
+the cluster's v2 API: writes, reads, watches, and a member going away."""
+import http.client
+import json
+import os
+import threading
+import urllib.parse
+
+import pytest
+
+import cluster
+from raft_cluster import make_cluster, put, wait_for  # noqa: F401  (make_cluster: a fixture)
+
+pytestmark = [
+    pytest.mark.skipif(cluster.is_etcd_target(), reason="quorumd clusters only"),
+    pytest.mark.skipif(not cluster.etcd_binary(), reason="etcd is not installed"),
+]
+
+
+def peer_get(member, path):
+    u = urllib.parse.urlparse(member.peer_url)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+class EtcdProxy(cluster.Server):
+    """A real etcd in v2 proxy mode, given the cluster's peer URLs."""
+
+    def __init__(self, workdir, initial_cluster, mode="on"):
+        super().__init__(workdir, kind="etcd", name="proxy")
+        self.initial_cluster = initial_cluster
+        self.mode = mode
+
+    def argv(self):
+        return [self.binary, "--proxy", self.mode, "--data-dir", os.path.join(self.workdir, "data"),
+                "--listen-client-urls", self.url, "--initial-cluster", self.initial_cluster]
+
+
+@pytest.fixture
+def proxies(tmp_path):
+    made = []
+
+    def make(initial_cluster, mode="on"):
+        p = EtcdProxy(str(tmp_path / ("proxy%d" % len(made))), initial_cluster, mode)
+        made.append(p)
+        return p.start()
+    yield make
+    for p in made:
+        if p.running():
+            p.stop()
+
+
+def published(c):
+    st, _, body = c.members[0].request("GET", "/v2/members")
+    ms = json.loads(body)["members"] if st == 200 else []
+    return ms if len(ms) == len(c.members) and all(m["clientURLs"] for m in ms) else None
+
+
+def test_the_peer_port_answers_members_as_etcd(make_cluster):
+    c = make_cluster(3).start()
+    ms = wait_for(lambda: published(c), what="every member's client URLs")
+    st, hdr, _ = c.members[0].request("GET", "/v2/members")
+    cluster_id = hdr["x-etcd-cluster-id"]
+    want = sorted(({"id": int(m["id"], 16), "name": m["name"], "peerURLs": m["peerURLs"],
+                    "clientURLs": m["clientURLs"]} for m in ms), key=lambda m: m["id"])
+    for m in c.members:
+        st, h, body = peer_get(m, "/members")
+        assert st == 200 and h["content-type"] == "application/json", (st, h)
+        assert h["x-etcd-cluster-id"] == cluster_id
+        assert sorted(json.loads(body), key=lambda m: m["id"]) == want
+        st, h, body = peer_get(m, "/version")
+        assert st == 200 and json.loads(body) == {"etcdserver": "3.4.23", "etcdcluster": "3.4.0"}
+        st, h, body = peer_get(m, "/nothing")
+        assert (st, body) == (404, b"404 page not found\n")
+    # The peer protocol is untouched: the members still replicate.
+    st, _, _ = put(c.members[1], "/after-http", "v")
+    assert st == 201
+
+
+def test_a_real_etcd_proxy_serves_the_cluster(make_cluster, proxies):
+    c = make_cluster(3).start()
+    wait_for(lambda: published(c), what="every member's client URLs")
+    initial = ",".join("%s=%s" % (m.name, m.peer_url) for m in c.members)
+    px = proxies(initial)
+    st, _, body = px.keys("PUT", "/via/proxy", form={"value": "hello"})
+    assert st == 201 and body["node"]["value"] == "hello", body
+    for m in c.members:
+        wait_for(lambda m=m: m.keys("GET", "/via/proxy")[0] == 200, what="the write everywhere")
+    st, _, body = px.keys("GET", "/via/proxy", params={"quorum": "true"})
+    assert st == 200 and body["node"]["value"] == "hello"
+    # A watch through the proxy sees a write made on a member.
+    got = {}
+
+    def watch():
+        got["answer"] = px.keys("GET", "/via/w", params={"wait": "true"}, timeout=15)
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    wait_for(lambda: sum(m.watchers() for m in c.members) >= 1, what="the watch registered")
+    leader = c.leader()
+    st, _, _ = put(leader, "/via/w", "event")
+    assert st == 201
+    t.join(15)
+    st, _, body = got["answer"]
+    assert st == 200 and body["action"] == "set" and body["node"]["value"] == "event"
+    # One member goes away: the proxy goes on with the others.
+    c.followers(leader)[0].kill9()
+    for i in range(5):
+        st, _, body = px.keys("PUT", "/via/after-kill%d" % i, form={"value": "x"})
+        assert st == 201, body
+    # A read-only proxy reads and refuses writes (501, as etcd's).
+    ro = proxies(initial, mode="readonly")
+    st, _, body = ro.keys("GET", "/via/proxy")
+    assert st == 200 and body["node"]["value"] == "hello"
+    st, _, _ = ro.keys("PUT", "/via/ro", form={"value": "no"})
+    assert st == 501
