@@ -105,12 +105,12 @@ static const flag_def flag_table[] = {
     {"auto-compaction-retention", K_IGN_VALUE, 0, 0, NULL},
     {"auto-compaction-mode", K_IGN_VALUE, 0, 0, NULL},
     /* proxy */
-    {"proxy", K_OFF_ONLY, 0, 0, "proxy mode is not supported (only \"off\")"},
-    {"proxy-failure-wait", K_IGN_VALUE, 0, 0, NULL},
-    {"proxy-refresh-interval", K_IGN_VALUE, 0, 0, NULL},
-    {"proxy-dial-timeout", K_IGN_VALUE, 0, 0, NULL},
+    {"proxy", K_STR, 0, OFF(proxy), "off|on|readonly"},
+    {"proxy-failure-wait", K_U64, 0, OFF(proxy_failure_wait_ms), NULL},
+    {"proxy-refresh-interval", K_U64, 0, OFF(proxy_refresh_ms), NULL},
+    {"proxy-dial-timeout", K_U64, 0, OFF(proxy_dial_timeout_ms), NULL},
     {"proxy-write-timeout", K_IGN_VALUE, 0, 0, NULL},
-    {"proxy-read-timeout", K_IGN_VALUE, 0, 0, NULL},
+    {"proxy-read-timeout", K_U64, 0, OFF(proxy_read_timeout_ms), NULL},
     /* security: client TLS is served (above); what is not implemented is refused when set,
      * so that nobody runs with less security than the flags ask for */
     {"client-crl-file", K_NO_VALUE, 0, 0, "certificate revocation lists are not supported"},
@@ -605,7 +605,7 @@ static int fill_defaults(config *cfg) {
       default_urls(&cfg->advertise_peer, DEFAULT_PEER_URL) < 0 ||
       default_str(&cfg->initial_cluster_state, "new") < 0 ||
       default_str(&cfg->initial_cluster_token, "etcd-cluster") < 0 ||
-      default_str(&cfg->log_level, "info") < 0) {
+      default_str(&cfg->log_level, "info") < 0 || default_str(&cfg->proxy, "off") < 0) {
     return -ENOMEM;
   }
   if (cfg->cors && cfg->cors[0] == '\0') { /* etcd: empty means allow all */
@@ -740,6 +740,9 @@ int config_parse(config *cfg, int argc, char **argv, char **envp, char *err, siz
   }
   cfg->snapshot_count = DEFAULT_SNAPSHOT_COUNT;
   cfg->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
+  cfg->proxy_failure_wait_ms = 5000; /* etcd's proxy defaults */
+  cfg->proxy_refresh_ms = 30000;
+  cfg->proxy_dial_timeout_ms = 1000;
   cfg->election_ms = DEFAULT_ELECTION_MS;
   cfg->max_request_bytes = DEFAULT_MAX_REQUEST_BYTES;
   cfg->strict_reconfig_check = 1;
@@ -763,7 +766,8 @@ int config_parse(config *cfg, int argc, char **argv, char **envp, char *err, siz
                   "multiple discovery or bootstrap flags are set. Choose one of "
                   "\"initial-cluster\", \"discovery\" or \"discovery-srv\"");
     }
-    if (cfg->listen_client.n > 0 && cfg->advertise_client.n == 0) {
+    int proxy = cfg->proxy && strcmp(cfg->proxy, "off"); /* (a proxy advertises nothing) */
+    if (cfg->listen_client.n > 0 && cfg->advertise_client.n == 0 && !proxy) {
       return fail(err, errlen, -EINVAL,
                   "--advertise-client-urls is required when --listen-client-urls is set "
                   "explicitly");
@@ -807,6 +811,7 @@ void config_free(config *cfg) {
   free(cfg->peer_trusted_ca_file);
   free(cfg->cors);
   free(cfg->log_level);
+  free(cfg->proxy);
   memset(cfg, 0, sizeof *cfg);
 }
 
@@ -863,6 +868,19 @@ const char *config_usage(void) {
          "      (_etcd-server-ssl._tcp, _etcd-server._tcp) list the first members.\n"
          "  --discovery-srv-name ''\n"
          "      Suffix of the SRV service names (_etcd-server-ssl-NAME._tcp, ...).\n"
+         "\n"
+         "Proxy:\n"
+         "  --proxy 'off'\n"
+         "      'on' or 'readonly': no member here; client requests go on to the members of\n"
+         "      the cluster whose peer URLs --initial-cluster gives (readonly: GET only).\n"
+         "  --proxy-failure-wait 5000\n"
+         "      Milliseconds a member that failed is left out.\n"
+         "  --proxy-refresh-interval 30000\n"
+         "      Milliseconds between two lookups of the members.\n"
+         "  --proxy-dial-timeout 1000\n"
+         "      Milliseconds for a connection to a member (0 = 1000).\n"
+         "  --proxy-read-timeout 0\n"
+         "      Milliseconds a member's answer may pause (0 = no limit, for watches).\n"
          "  --strict-reconfig-check 'true'\n"
          "      Reject membership changes that would leave too few started (and, as the\n"
          "      leader sees them, reachable) members for a quorum.\n"
@@ -921,6 +939,6 @@ const char *config_usage(void) {
          "  -h, --help\n"
          "      Print this help and exit.\n"
          "\n"
-         "The other etcd 3.4 flags (proxy, gRPC, experimental, ...) are\n"
+         "The other etcd 3.4 flags (gRPC, experimental, ...) are\n"
          "accepted for compatibility and ignored.\n";
 }

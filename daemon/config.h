@@ -54,6 +54,11 @@ typedef struct config {
   int peer_auto_tls;             /* --peer-auto-tls: the same between members, unverified */
   int show_version;              /* --version was given */
   int show_help;                 /* --help / -h was given */
+  char *proxy;                   /* --proxy: off (default), on, readonly (daemon/proxy.c) */
+  uint64_t proxy_failure_wait_ms;  /* --proxy-failure-wait, default 5000 */
+  uint64_t proxy_refresh_ms;       /* --proxy-refresh-interval, default 30000 */
+  uint64_t proxy_dial_timeout_ms;  /* --proxy-dial-timeout, default 1000 */
+  uint64_t proxy_read_timeout_ms;  /* --proxy-read-timeout, default 0 (none) */
   int argc;                      /* the command line as given (for /debug/vars; not owned) */
   char **argv;
 } config;

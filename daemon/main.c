@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "daemon/config.h"
+#include "daemon/proxy.h"
 #include "daemon/server.h"
 
 extern char **environ;
@@ -42,6 +43,23 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   uv_loop_t loop;
   uv_loop_init(&loop);
+  if (strcmp(cfg.proxy, "off")) { /* --proxy on|readonly: no member here, only forwarding */
+    proxy *p;
+    if (proxy_start(&p, &cfg, &loop, err, sizeof err)) {
+      fprintf(stderr, "quorumd: %s\n", err);
+      uv_loop_close(&loop);
+      config_free(&cfg);
+      return 1;
+    }
+    for (size_t i = 0; i < cfg.listen_client.n; i++)
+      fprintf(stderr, "quorumd: proxy (%s) serving client requests on %s\n", cfg.proxy,
+              cfg.listen_client.url[i]);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    proxy_free(p);
+    uv_loop_close(&loop);
+    config_free(&cfg);
+    return 0;
+  }
   server s;
   if (server_start(&s, &cfg, &loop, err, sizeof err)) {
     fprintf(stderr, "quorumd: %s\n", err);

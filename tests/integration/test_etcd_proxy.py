@@ -1,7 +1,8 @@
-"""etcd's v2 proxy in front of a quorumd cluster: the peer port answers GET /members (and
-/version) over HTTP as etcd's peer handler does, so that a real etcd 3.4 started with
-`--proxy on --initial-cluster <quorumd peer URLs>` finds the members' client URLs and serves
-the cluster's v2 API: writes, reads, watches, and a member going away."""
+"""v2 proxies in front of a quorumd cluster. The peer port answers GET /members (and /version)
+over HTTP as etcd's peer handler does, so that a real etcd 3.4 started with `--proxy on
+--initial-cluster <quorumd peer URLs>` finds the members' client URLs; quorumd itself runs as
+such a proxy with the same flags. Each serves the cluster's v2 API: writes, reads, a watch, a
+member going away, read-only mode, and every member gone."""
 import http.client
 import json
 import os
@@ -11,7 +12,7 @@ import urllib.parse
 import pytest
 
 import cluster
-from raft_cluster import make_cluster, put, wait_for  # noqa: F401  (make_cluster: a fixture)
+from raft_cluster import RaftCluster, make_cluster, put, wait_for  # noqa: F401  (make_cluster: a fixture)
 
 pytestmark = [
     pytest.mark.skipif(cluster.is_etcd_target(), reason="quorumd clusters only"),
@@ -30,11 +31,11 @@ def peer_get(member, path):
         c.close()
 
 
-class EtcdProxy(cluster.Server):
-    """A real etcd in v2 proxy mode, given the cluster's peer URLs."""
+class Proxy(cluster.Server):
+    """A real etcd or a quorumd in v2 proxy mode, given the cluster's peer URLs."""
 
-    def __init__(self, workdir, initial_cluster, mode="on"):
-        super().__init__(workdir, kind="etcd", name="proxy")
+    def __init__(self, workdir, initial_cluster, mode="on", kind="etcd"):
+        super().__init__(workdir, kind=kind, name="proxy")
         self.initial_cluster = initial_cluster
         self.mode = mode
 
@@ -47,14 +48,17 @@ class EtcdProxy(cluster.Server):
 def proxies(tmp_path):
     made = []
 
-    def make(initial_cluster, mode="on"):
-        p = EtcdProxy(str(tmp_path / ("proxy%d" % len(made))), initial_cluster, mode)
+    def make(initial_cluster, mode="on", kind="etcd"):
+        p = Proxy(str(tmp_path / ("proxy%d" % len(made))), initial_cluster, mode, kind)
         made.append(p)
         return p.start()
     yield make
     for p in made:
         if p.running():
             p.stop()
+    for p in made:
+        log = p.all_logs(400000)
+        assert not any(x in log for x in RaftCluster.SANITIZER_MARKS), log[-20000:]
 
 
 def published(c):
@@ -84,11 +88,14 @@ def test_the_peer_port_answers_members_as_etcd(make_cluster):
     assert st == 201
 
 
-def test_a_real_etcd_proxy_serves_the_cluster(make_cluster, proxies):
+@pytest.mark.parametrize("kind", ["etcd", "quorumd"])
+def test_a_proxy_serves_the_cluster(make_cluster, proxies, kind):
     c = make_cluster(3).start()
     wait_for(lambda: published(c), what="every member's client URLs")
     initial = ",".join("%s=%s" % (m.name, m.peer_url) for m in c.members)
-    px = proxies(initial)
+    px = proxies(initial, kind=kind)
+    st, _, body = px.request("GET", "/v2/config/local/proxy")
+    assert st == 200 and sorted(json.loads(body)["endpoints"]) == sorted(m.url for m in c.members)
     st, _, body = px.keys("PUT", "/via/proxy", form={"value": "hello"})
     assert st == 201 and body["node"]["value"] == "hello", body
     for m in c.members:
@@ -115,8 +122,27 @@ def test_a_real_etcd_proxy_serves_the_cluster(make_cluster, proxies):
         st, _, body = px.keys("PUT", "/via/after-kill%d" % i, form={"value": "x"})
         assert st == 201, body
     # A read-only proxy reads and refuses writes (501, as etcd's).
-    ro = proxies(initial, mode="readonly")
+    ro = proxies(initial, mode="readonly", kind=kind)
     st, _, body = ro.keys("GET", "/via/proxy")
     assert st == 200 and body["node"]["value"] == "hello"
     st, _, _ = ro.keys("PUT", "/via/ro", form={"value": "no"})
     assert st == 501
+    # Every member gone: the members are tried, then left out.
+    for m in c.members:
+        if m.running():
+            m.kill9()
+    st, _, body = px.keys("GET", "/via/proxy")
+    assert st in (502, 503), (st, body)
+    st, _, body = px.keys("GET", "/via/proxy")
+    assert (st, body) == (503, {"message": "httpproxy: zero endpoints currently available"})
+
+
+def test_quorumd_as_proxy_of_a_real_etcd(make_server, proxies):
+    etcd = make_server(kind="etcd")
+    px = proxies("%s=%s" % (etcd.name, etcd.peer_url), kind="quorumd")
+    st, _, body = px.keys("PUT", "/through", form={"value": "q"})
+    assert st == 201 and body["node"]["value"] == "q", body
+    st, _, body = etcd.keys("GET", "/through")
+    assert st == 200 and body["node"]["value"] == "q"
+    st, _, body = px.request("GET", "/v2/config/local/proxy")
+    assert json.loads(body) == {"endpoints": [etcd.url]}

@@ -510,12 +510,21 @@ static void test_unsupported_modes_refused(void **state) {
               NULL, "multiple discovery or bootstrap flags", "\"initial-cluster\", \"discovery\"");
   parse_fails(ARGV("--name=x"), ENVP("ETCD_DISCOVERY=http://d:1/v2/keys/x", "ETCD_INITIAL_CLUSTER=x=http://a:1"),
               "multiple discovery or bootstrap flags", NULL);
-  parse_fails(ARGV("--proxy", "on"), NULL, "--proxy=on", "proxy mode is not supported");
-  parse_fails(ARGV("--proxy=readonly"), NULL, "--proxy=readonly", "only \"off\"");
+  parse_fails(ARGV("--proxy", "both"), NULL, "invalid value \"both\" for --proxy", "off, on or readonly");
   parse_fails(ARGV("--config-file", "/etc/etcd/etcd.conf.yml"), NULL, "--config-file",
               "ETCD_* variables");
   config cfg;
+  /* Proxy mode: its timers, and no --advertise-client-urls needed (a proxy advertises none). */
+  parse_ok(&cfg, ARGV("--proxy", "readonly", "--listen-client-urls", "http://127.0.0.1:1",
+                      "--proxy-failure-wait=100"));
+  assert_string_equal(cfg.proxy, "readonly");
+  assert_int_equal(cfg.proxy_failure_wait_ms, 100);
+  assert_int_equal(cfg.proxy_refresh_ms, 30000);
+  assert_int_equal(cfg.proxy_dial_timeout_ms, 1000);
+  assert_int_equal(cfg.proxy_read_timeout_ms, 0);
+  config_free(&cfg);
   parse_ok(&cfg, ARGV("--proxy=off", "--discovery=", "--force-new-cluster"));
+  assert_string_equal(cfg.proxy, "off");
   assert_int_equal(cfg.force_new_cluster, 1);
   assert_null(cfg.wal_dir);
   assert_null(cfg.discovery);

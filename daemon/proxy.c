@@ -1,0 +1,438 @@
+/* proxy: quorumd as etcd's v2 proxy (--proxy on|readonly). No Raft and no store: every
+ * client request goes on to a member's client URL, and its answer comes back as it arrives
+ * (a watch's events one by one). The members' client URLs come from GET /members on the
+ * cluster's peer URLs (--initial-cluster; etcd's members and quorumd's answer it), asked
+ * again every --proxy-refresh-interval. A member that cannot be reached is left out for
+ * --proxy-failure-wait, and the request tried on the next one as long as no answer has begun.
+ * readonly: anything but GET gets 501, as etcd's. GET /v2/config/local/proxy lists the
+ * members in use. */
+#include "daemon/proxy.h"
+
+#include <errno.h>
+#include <http_parser.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_tree.h>
+
+#include "daemon/http_server.h"
+#include "daemon/proxy_upstream.h"
+#include "proto/v2_json.h"
+#include "raft/transport/transport.h"
+
+#define MAX_ENDPOINTS 64
+#define MAX_PEERS 64
+
+typedef struct endpoint {
+  char url[256];        /* http://host:port */
+  char hostport[200];
+  struct sockaddr_storage addr;
+  uint64_t down_until;  /* uv_now: left out until then */
+} endpoint;
+
+struct proxy {
+  const config *cfg;
+  uv_loop_t *loop;
+  http_server *http;
+  int readonly;
+  char peers[MAX_PEERS][256]; /* peer URLs to ask for /members */
+  size_t n_peers;
+  endpoint eps[MAX_ENDPOINTS];
+  size_t n_eps;
+  unsigned rr;                /* where the next request starts in eps */
+  uv_timer_t refresh;
+  upstream *members_up;       /* the /members request in flight */
+  size_t peer_i;              /* which peer it went to */
+  int members_status;
+  sbuf members_body;
+  uv_signal_t sigint, sigterm;
+};
+
+/* One client request on its way. */
+typedef struct forward {
+  proxy *p;
+  http_req *r;       /* NULL once the client has gone */
+  upstream *up;
+  char *request;     /* the bytes sent to a member (a copy per attempt) */
+  size_t request_len;
+  size_t tried;      /* endpoints tried */
+  size_t scanned;    /* endpoints looked at (tried, or skipped as left out) */
+  char ep_url[256];  /* the one being tried */
+  size_t next;       /* the next index into eps to try */
+  int streaming;     /* the answer goes out chunked as it arrives */
+  int status;
+  sbuf headers, content_type, body; /* a whole answer, when not streaming */
+} forward;
+
+static uint64_t now_ms(proxy *p) { return uv_now(p->loop); }
+
+/* "http://host:port[/...]" → "host:port". Returns 0 or -1 (https, no port, too long). */
+static int url_hostport(const char *url, char *out, size_t cap) {
+  if (strncmp(url, "http://", 7)) return -1;
+  const char *h = url + 7;
+  size_t n = strcspn(h, "/");
+  if (!n || n >= cap) return -1;
+  memcpy(out, h, n);
+  out[n] = 0;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ members */
+
+static void refresh_soon(proxy *p, uint64_t ms);
+
+static void set_endpoints(proxy *p, yajl_val members) {
+  endpoint eps[MAX_ENDPOINTS];
+  size_t n = 0;
+  char peers[MAX_PEERS][256];
+  size_t np = 0;
+  for (size_t i = 0; i < members->u.array.len; i++) {
+    yajl_val m = members->u.array.values[i];
+    const char *cpath[] = {"clientURLs", NULL}, *ppath[] = {"peerURLs", NULL};
+    yajl_val cu = yajl_tree_get(m, cpath, yajl_t_array), pu = yajl_tree_get(m, ppath, yajl_t_array);
+    for (size_t j = 0; cu && j < cu->u.array.len && n < MAX_ENDPOINTS; j++) {
+      const char *u = YAJL_GET_STRING(cu->u.array.values[j]);
+      endpoint e = {0};
+      if (!u || strlen(u) >= sizeof e.url || url_hostport(u, e.hostport, sizeof e.hostport) ||
+          raft_transport_parse_addr(e.hostport, &e.addr))
+        continue;
+      snprintf(e.url, sizeof e.url, "%s", u);
+      for (size_t k = 0; k < p->n_eps; k++) /* a member left out stays left out */
+        if (!strcmp(p->eps[k].url, e.url)) e.down_until = p->eps[k].down_until;
+      eps[n++] = e;
+    }
+    for (size_t j = 0; pu && j < pu->u.array.len && np < MAX_PEERS; j++) {
+      const char *u = YAJL_GET_STRING(pu->u.array.values[j]);
+      if (u && strlen(u) < sizeof peers[0]) snprintf(peers[np++], sizeof peers[0], "%s", u);
+    }
+  }
+  memcpy(p->eps, eps, n * sizeof *eps);
+  p->n_eps = n;
+  if (np) {
+    memcpy(p->peers, peers, sizeof peers[0] * np);
+    p->n_peers = np;
+  }
+}
+
+static void members_head(void *arg, int status, const char *headers, const char *ctype) {
+  (void)headers;
+  (void)ctype;
+  ((proxy *)arg)->members_status = status;
+}
+
+static void members_body(void *arg, const char *data, size_t len) {
+  proxy *p = arg;
+  if (p->members_body.len < (4u << 20)) sbuf_put(&p->members_body, data, len);
+}
+
+static void ask_members(proxy *p);
+
+static void members_done(void *arg, int err, int got_head) {
+  (void)got_head;
+  proxy *p = arg;
+  p->members_up = NULL;
+  yajl_val v = NULL;
+  if (!err && p->members_status == 200) {
+    sbuf_putc(&p->members_body, 0);
+    v = yajl_tree_parse(p->members_body.p, NULL, 0);
+  }
+  sbuf_reset(&p->members_body);
+  if (v && YAJL_IS_ARRAY(v) && v->u.array.len) {
+    size_t before = p->n_eps;
+    set_endpoints(p, v);
+    yajl_tree_free(v);
+    if (p->n_eps != before || !before)
+      fprintf(stderr, "quorumd: proxy: %zu endpoint(s) found\n", p->n_eps);
+    refresh_soon(p, p->n_eps ? p->cfg->proxy_refresh_ms : 1000);
+    return;
+  }
+  if (v) yajl_tree_free(v);
+  if (++p->peer_i < p->n_peers) {
+    ask_members(p);
+    return;
+  }
+  fprintf(stderr, "quorumd: proxy: no member answered GET /members; asking again in 1 s\n");
+  refresh_soon(p, 1000);
+}
+
+static void ask_members(proxy *p) {
+  for (; p->peer_i < p->n_peers; p->peer_i++) {
+    char hp[200];
+    struct sockaddr_storage addr;
+    if (url_hostport(p->peers[p->peer_i], hp, sizeof hp) || raft_transport_parse_addr(hp, &addr))
+      continue;
+    char *req = malloc(512);
+    if (!req) break;
+    int n = snprintf(req, 512, "GET /members HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", hp);
+    upstream_cbs cbs = {members_head, members_body, members_done};
+    p->members_status = 0;
+    if (upstream_start(p->loop, (struct sockaddr *)&addr, req, (size_t)n,
+                       (unsigned)p->cfg->proxy_dial_timeout_ms, 5000, cbs, p, &p->members_up) == 0)
+      return;
+  }
+  refresh_soon(p, 1000);
+}
+
+static void refresh_cb(uv_timer_t *t) {
+  proxy *p = t->data;
+  if (p->members_up) return;
+  p->peer_i = 0;
+  ask_members(p);
+}
+
+static void refresh_soon(proxy *p, uint64_t ms) { uv_timer_start(&p->refresh, refresh_cb, ms, 0); }
+
+/* ------------------------------------------------------------------ forwarding */
+
+static void forward_free(forward *f) {
+  free(f->request);
+  sbuf_free(&f->headers);
+  sbuf_free(&f->content_type);
+  sbuf_free(&f->body);
+  free(f);
+}
+
+static void on_abort(http_req *r) {
+  forward *f = r->data;
+  f->r = NULL;
+  if (f->up) {
+    upstream_cancel(f->up);
+    f->up = NULL;
+  }
+  forward_free(f);
+}
+
+static void answer_message(http_req *r, int status, const char *msg) {
+  char body[160];
+  int n = snprintf(body, sizeof body, "{\"message\":\"%s\"}", msg);
+  r->on_abort = NULL;
+  http_respond(r, status, NULL, "application/json", body, (size_t)n);
+}
+
+static void up_head(void *arg, int status, const char *headers, const char *ctype) {
+  forward *f = arg;
+  f->status = status;
+  /* A body whose length the member gave comes back whole; a watch's comes as it arrives. */
+  f->streaming = strstr(f->request, "wait=") != NULL && status == 200 && f->r->method != HTTP_HEAD;
+  if (f->streaming) {
+    http_stream_begin(f->r, status, headers[0] ? headers : NULL, ctype, 1);
+    return;
+  }
+  sbuf_puts(&f->headers, headers);
+  sbuf_putc(&f->headers, 0);
+  if (ctype) {
+    sbuf_puts(&f->content_type, ctype);
+    sbuf_putc(&f->content_type, 0);
+  }
+}
+
+static void up_body(void *arg, const char *data, size_t len) {
+  forward *f = arg;
+  if (f->streaming) http_stream_write(f->r, data, len);
+  else sbuf_put(&f->body, data, len);
+}
+
+static int try_next(forward *f);
+
+static void up_done(void *arg, int err, int got_head) {
+  forward *f = arg;
+  proxy *p = f->p;
+  f->up = NULL;
+  http_req *r = f->r;
+  if (!got_head) {
+    for (size_t i = 0; i < p->n_eps; i++)
+      if (!strcmp(p->eps[i].url, f->ep_url)) p->eps[i].down_until = now_ms(p) + p->cfg->proxy_failure_wait_ms;
+    fprintf(stderr, "quorumd: proxy: %s failed (%s); left out for %" PRIu64 " ms\n", f->ep_url,
+            uv_strerror(err), p->cfg->proxy_failure_wait_ms);
+    if (try_next(f) == 0) return;
+    char msg[96];
+    snprintf(msg, sizeof msg, "httpproxy: unable to get response from %zu endpoint(s)", f->tried);
+    answer_message(r, 502, msg);
+    forward_free(f);
+    return;
+  }
+  r->on_abort = NULL;
+  if (f->streaming) {
+    http_stream_end(r);
+  } else {
+    http_respond(r, f->status, f->headers.len > 1 ? f->headers.p : NULL,
+                 f->content_type.len ? f->content_type.p : NULL, f->body.p ? f->body.p : "",
+                 f->body.len);
+  }
+  forward_free(f);
+}
+
+/* Sends the request to the next endpoint not left out. Returns 0, or -1 when none is left. */
+static int try_next(forward *f) {
+  proxy *p = f->p;
+  uint64_t now = now_ms(p);
+  while (f->scanned < p->n_eps) { /* each endpoint once per request */
+    endpoint *e = &p->eps[f->next % p->n_eps];
+    f->next++;
+    f->scanned++;
+    if (e->down_until > now) continue;
+    f->tried++;
+    snprintf(f->ep_url, sizeof f->ep_url, "%s", e->url);
+    char *copy = malloc(f->request_len);
+    if (!copy) return -1;
+    memcpy(copy, f->request, f->request_len);
+    upstream_cbs cbs = {up_head, up_body, up_done};
+    if (upstream_start(p->loop, (struct sockaddr *)&e->addr, copy, f->request_len,
+                       (unsigned)p->cfg->proxy_dial_timeout_ms,
+                       (unsigned)p->cfg->proxy_read_timeout_ms, cbs, f, &f->up) == 0)
+      return 0;
+    e->down_until = now + p->cfg->proxy_failure_wait_ms;
+  }
+  return -1;
+}
+
+static void config_answer(proxy *p, http_req *r) {
+  if (r->method != HTTP_GET) {
+    http_respond(r, 405, "Allow: GET\r\n", "text/plain; charset=utf-8", "Method Not Allowed\n", 19);
+    return;
+  }
+  yajl_gen g = proto_v2_gen_new();
+  yajl_gen_map_open(g);
+  proto_v2_gen_cstr(g, "endpoints");
+  yajl_gen_array_open(g);
+  uint64_t now = now_ms(p);
+  for (size_t i = 0; i < p->n_eps; i++)
+    if (p->eps[i].down_until <= now) proto_v2_gen_cstr(g, p->eps[i].url);
+  yajl_gen_array_close(g);
+  yajl_gen_map_close(g);
+  const unsigned char *buf;
+  size_t len;
+  yajl_gen_get_buf(g, &buf, &len);
+  sbuf b = {0};
+  sbuf_put(&b, buf, len);
+  sbuf_putc(&b, '\n');
+  http_respond(r, 200, NULL, "application/json", b.p, b.len);
+  sbuf_free(&b);
+  yajl_gen_free(g);
+}
+
+static void handle(void *arg, http_req *r) {
+  proxy *p = arg;
+  if (r->url.len >= 22 && !memcmp(r->url.p, "/v2/config/local/proxy", 22) &&
+      (r->url.len == 22 || r->url.p[22] == '?')) {
+    config_answer(p, r);
+    return;
+  }
+  if (p->readonly && r->method != HTTP_GET) {
+    http_respond(r, 501, NULL, NULL, "", 0);
+    return;
+  }
+  size_t up = 0;
+  uint64_t now = now_ms(p);
+  for (size_t i = 0; i < p->n_eps; i++) up += p->eps[i].down_until <= now;
+  if (!up) {
+    answer_message(r, 503, "httpproxy: zero endpoints currently available");
+    return;
+  }
+  forward *f = calloc(1, sizeof *f);
+  sbuf req = {0};
+  if (!f) abort();
+  f->p = p;
+  f->r = r;
+  sbuf_puts(&req, http_method_str((enum http_method)r->method));
+  sbuf_putc(&req, ' ');
+  sbuf_put(&req, r->url.p, r->url.len);
+  sbuf_puts(&req, " HTTP/1.1\r\nHost: ");
+  sbuf_put(&req, r->host.p, r->host.len);
+  if (r->content_type.len) {
+    sbuf_puts(&req, "\r\nContent-Type: ");
+    sbuf_put(&req, r->content_type.p, r->content_type.len);
+  }
+  if (r->authorization.len) {
+    sbuf_puts(&req, "\r\nAuthorization: ");
+    sbuf_put(&req, r->authorization.p, r->authorization.len);
+  }
+  sbuf_puts(&req, "\r\nContent-Length: ");
+  sbuf_put_dec(&req, r->body.len);
+  sbuf_puts(&req, "\r\nConnection: close\r\n\r\n");
+  sbuf_put(&req, r->body.p, r->body.len);
+  sbuf_putc(&req, 0); /* (for the strstr in up_head; not sent) */
+  f->request = req.p;
+  f->request_len = req.len - 1;
+  f->next = p->rr++;
+  r->data = f;
+  r->on_abort = on_abort;
+  if (try_next(f)) {
+    answer_message(r, 502, "httpproxy: unable to get response from 0 endpoint(s)");
+    forward_free(f);
+  }
+}
+
+/* ------------------------------------------------------------------ start and stop */
+
+static void closed_cb(uv_handle_t *h) { (void)h; }
+
+static void on_signal(uv_signal_t *s, int signum) {
+  proxy *p = s->data;
+  fprintf(stderr, "quorumd: received signal %d, shutting down\n", signum);
+  http_server_close(p->http);
+  if (p->members_up) upstream_cancel(p->members_up);
+  p->members_up = NULL;
+  uv_close((uv_handle_t *)&p->refresh, closed_cb);
+  uv_close((uv_handle_t *)&p->sigint, closed_cb);
+  uv_close((uv_handle_t *)&p->sigterm, closed_cb);
+}
+
+int proxy_start(proxy **out, const config *cfg, uv_loop_t *loop, char *err, size_t errlen) {
+  proxy *p = calloc(1, sizeof *p);
+  if (!p) return -ENOMEM;
+  p->cfg = cfg;
+  p->loop = loop;
+  p->readonly = !strcmp(cfg->proxy, "readonly");
+  /* The peer URLs of --initial-cluster ("name=url,name=url"; a name may have several). */
+  const char *ic = cfg->initial_cluster ? cfg->initial_cluster : "";
+  while (*ic && p->n_peers < MAX_PEERS) {
+    size_t k = strcspn(ic, ",");
+    const char *eq = memchr(ic, '=', k);
+    const char *u = eq ? eq + 1 : ic;
+    size_t ul = (size_t)(ic + k - u);
+    if (ul && ul < sizeof p->peers[0]) {
+      memcpy(p->peers[p->n_peers], u, ul);
+      p->peers[p->n_peers++][ul] = 0;
+    }
+    ic += k;
+    if (*ic == ',') ic++;
+  }
+  if (!p->n_peers) {
+    snprintf(err, errlen, "proxy: --initial-cluster names no peer URL to find the members at");
+    free(p);
+    return -EINVAL;
+  }
+  http_limits lim = {.max_header_bytes = 1 << 20, .max_url_bytes = 64 << 10,
+                     .max_body_bytes = cfg->max_request_bytes + (64u << 10)};
+  int rc = http_server_new(&p->http, loop, lim, cfg->cors, handle, p);
+  for (size_t i = 0; rc == 0 && i < cfg->listen_client.n; i++) {
+    if (!strncmp(cfg->listen_client.url[i], "https://", 8)) {
+      snprintf(err, errlen, "proxy: https:// client URLs are not supported in proxy mode");
+      rc = -EINVAL;
+      break;
+    }
+    rc = http_server_listen(p->http, cfg->listen_client.url[i], err, errlen);
+  }
+  if (rc) {
+    if (p->http) http_server_close(p->http);
+    free(p);
+    return rc;
+  }
+  uv_timer_init(loop, &p->refresh);
+  p->refresh.data = p;
+  uv_signal_init(loop, &p->sigint);
+  uv_signal_init(loop, &p->sigterm);
+  p->sigint.data = p->sigterm.data = p;
+  uv_signal_start(&p->sigint, on_signal, SIGINT);
+  uv_signal_start(&p->sigterm, on_signal, SIGTERM);
+  ask_members(p);
+  *out = p;
+  return 0;
+}
+
+void proxy_free(proxy *p) {
+  sbuf_free(&p->members_body);
+  free(p);
+}

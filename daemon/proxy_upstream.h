@@ -1,0 +1,32 @@
+/* proxy_upstream: one HTTP request to a member for the proxy (daemon/proxy.c), its answer
+ * handed on as it arrives. Loop thread. */
+#ifndef QUORUM_DAEMON_PROXY_UPSTREAM_H
+#define QUORUM_DAEMON_PROXY_UPSTREAM_H
+
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct upstream upstream;
+
+typedef struct upstream_cbs {
+  /* The answer's status and head: headers are "Name: value\r\n" lines without those that
+   * belong to the connection or that the proxy writes itself (Date, lengths, CORS);
+   * content_type NULL when none. */
+  void (*on_head)(void *arg, int status, const char *headers, const char *content_type);
+  void (*on_body)(void *arg, const char *data, size_t len);
+  /* Last call: err 0 when the answer is complete, else negative errno / libuv error; got_head
+   * says whether on_head was called (before it, another member may be tried). The upstream is
+   * freed after it returns. */
+  void (*on_done)(void *arg, int err, int got_head);
+} upstream_cbs;
+
+/* Connects to addr, sends request (len bytes, malloc'd: taken), and reports through cbs.
+ * dial_timeout_ms bounds the connect; read_timeout_ms (0: none) each wait for bytes.
+ * Returns 0 (then *out) or negative errno; nothing is reported then. */
+int upstream_start(uv_loop_t *loop, const struct sockaddr *addr, char *request, size_t len,
+                   unsigned dial_timeout_ms, unsigned read_timeout_ms, upstream_cbs cbs,
+                   void *arg, upstream **out);
+/* Abandons it (the client went away): no more callbacks; freed once its handles close. */
+void upstream_cancel(upstream *u);
+
+#endif
