@@ -96,7 +96,7 @@ static const flag_def flag_table[] = {
     {"socket-reuse-address", K_IGN_BOOL, 0, 0, NULL},
     /* clustering */
     {"discovery", K_STR, 0, OFF(discovery), NULL},
-    {"discovery-fallback", K_IGN_VALUE, 0, 0, NULL},
+    {"discovery-fallback", K_STR, 0, OFF(discovery_fallback), "exit|proxy"},
     {"discovery-proxy", K_STR, 0, OFF(discovery_proxy), NULL},
     {"discovery-srv", K_STR, 0, OFF(discovery_srv), NULL},
     {"discovery-srv-name", K_STR, 0, OFF(discovery_srv_name), NULL},
@@ -605,7 +605,8 @@ static int fill_defaults(config *cfg) {
       default_urls(&cfg->advertise_peer, DEFAULT_PEER_URL) < 0 ||
       default_str(&cfg->initial_cluster_state, "new") < 0 ||
       default_str(&cfg->initial_cluster_token, "etcd-cluster") < 0 ||
-      default_str(&cfg->log_level, "info") < 0 || default_str(&cfg->proxy, "off") < 0) {
+      default_str(&cfg->log_level, "info") < 0 || default_str(&cfg->proxy, "off") < 0 ||
+      default_str(&cfg->discovery_fallback, "proxy") < 0) {
     return -ENOMEM;
   }
   if (cfg->cors && cfg->cors[0] == '\0') { /* etcd: empty means allow all */
@@ -812,6 +813,7 @@ void config_free(config *cfg) {
   free(cfg->cors);
   free(cfg->log_level);
   free(cfg->proxy);
+  free(cfg->discovery_fallback);
   memset(cfg, 0, sizeof *cfg);
 }
 
@@ -861,6 +863,9 @@ const char *config_usage(void) {
          "  --discovery ''\n"
          "      Instead of --initial-cluster: the v2 keys URL of a discovery directory (etcd's\n"
          "      discovery protocol; its _config/size key holds the number of members).\n"
+         "  --discovery-fallback 'proxy'\n"
+         "      What a member does when the discovery directory is full: 'proxy' (serve the\n"
+         "      cluster as a proxy, see --proxy) or 'exit'.\n"
          "  --discovery-proxy ''\n"
          "      HTTP proxy to use for traffic to the discovery service.\n"
          "  --discovery-srv ''\n"

@@ -55,6 +55,7 @@ typedef struct config {
   int show_version;              /* --version was given */
   int show_help;                 /* --help / -h was given */
   char *proxy;                   /* --proxy: off (default), on, readonly (daemon/proxy.c) */
+  char *discovery_fallback;      /* --discovery-fallback: proxy (default) or exit */
   uint64_t proxy_failure_wait_ms;  /* --proxy-failure-wait, default 5000 */
   uint64_t proxy_refresh_ms;       /* --proxy-refresh-interval, default 30000 */
   uint64_t proxy_dial_timeout_ms;  /* --proxy-dial-timeout, default 1000 */

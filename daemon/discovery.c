@@ -31,6 +31,7 @@ typedef struct disc {
   found *v;
   size_t n, cap;
   uint64_t size, index;
+  bool full;     /* size members are there, and this one is not among them */
   char *err;
   size_t errlen;
 } disc;
@@ -180,6 +181,7 @@ static int check_cluster(disc *d) {
     if (!strcmp(d->v[i].name, d->self)) break;
     if (i + 1 >= d->size) {
       snprintf(d->err, d->errlen, "discovery: cluster is full");
+      d->full = true;
       return -EEXIST;
     }
   }
@@ -377,6 +379,7 @@ int discovery_join(const char *durl, const char *proxy, uint64_t id, const char 
   if (!rc) rc = wait_nodes(&d);
   if (!rc) rc = to_cluster(&d, initial_cluster);
   if (!rc) fprintf(stderr, "quorumd: discovery: the cluster is %s\n", *initial_cluster);
+  if (rc == -EEXIST && d.full && to_cluster(&d, initial_cluster) == 0) rc = -EUSERS;
   found_clear(&d);
   free(d.v);
   proto_v2_client_free(d.c);

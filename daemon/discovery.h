@@ -14,7 +14,8 @@
  * index make the cluster. Retries with backoff while the service cannot be reached, as etcd
  * does. Returns 0 with *initial_cluster (malloc'd, in --initial-cluster form), or a negative
  * errno with etcd's message in err ("discovery: cluster is full", "discovery: size key not
- * found", ...). */
+ * found", ...). A full cluster is -EUSERS, with the cluster in *initial_cluster all the same
+ * (for --discovery-fallback=proxy). */
 int discovery_join(const char *durl, const char *proxy, uint64_t id, const char *config,
                    char **initial_cluster, char *err, size_t errlen);
 

@@ -1,4 +1,5 @@
 /* main: quorumd's entry point: flags, start, serve until a signal, stop. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,22 @@ static void raise_fd_limit(void) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
+}
+
+/* --proxy on|readonly (or a discovery fallback): forwards until a signal. Returns the exit code. */
+static int run_proxy(config *cfg, uv_loop_t *loop) {
+  char err[1024];
+  proxy *p;
+  if (proxy_start(&p, cfg, loop, err, sizeof err)) {
+    fprintf(stderr, "quorumd: %s\n", err);
+    return 1;
+  }
+  for (size_t i = 0; i < cfg->listen_client.n; i++)
+    fprintf(stderr, "quorumd: proxy (%s) serving client requests on %s\n", cfg->proxy,
+            cfg->listen_client.url[i]);
+  uv_run(loop, UV_RUN_DEFAULT);
+  proxy_free(p);
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -44,24 +61,28 @@ int main(int argc, char **argv) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   if (strcmp(cfg.proxy, "off")) { /* --proxy on|readonly: no member here, only forwarding */
-    proxy *p;
-    if (proxy_start(&p, &cfg, &loop, err, sizeof err)) {
-      fprintf(stderr, "quorumd: %s\n", err);
-      uv_loop_close(&loop);
-      config_free(&cfg);
-      return 1;
-    }
-    for (size_t i = 0; i < cfg.listen_client.n; i++)
-      fprintf(stderr, "quorumd: proxy (%s) serving client requests on %s\n", cfg.proxy,
-              cfg.listen_client.url[i]);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    proxy_free(p);
+    int rc = run_proxy(&cfg, &loop);
     uv_loop_close(&loop);
     config_free(&cfg);
-    return 0;
+    return rc;
   }
   server s;
-  if (server_start(&s, &cfg, &loop, err, sizeof err)) {
+  memset(&s, 0, sizeof s);
+  int rc = server_start(&s, &cfg, &loop, err, sizeof err);
+  if (rc == -EUSERS && !strcmp(cfg.discovery_fallback, "proxy")) {
+    /* etcd's --discovery-fallback=proxy: a member too many serves the cluster as a proxy */
+    fprintf(stderr, "quorumd: %s: falling back to proxy of %s\n", err, s.fallback_cluster);
+    free(cfg.initial_cluster);
+    cfg.initial_cluster = s.fallback_cluster;
+    free(cfg.proxy);
+    cfg.proxy = strdup("on");
+    rc = cfg.proxy ? run_proxy(&cfg, &loop) : 1;
+    uv_loop_close(&loop);
+    config_free(&cfg);
+    return rc;
+  }
+  if (rc) {
+    free(s.fallback_cluster);
     fprintf(stderr, "quorumd: %s\n", err);
     uv_loop_close(&loop);
     config_free(&cfg);

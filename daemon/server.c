@@ -265,6 +265,10 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
     } else if (cfg->discovery) {
       rc = discovery_join(cfg->discovery, cfg->discovery_proxy, datadir_hash(seed, 0),
                           self.p ? self.p : "", &initial, err, errlen);
+      if (rc == -EUSERS) { /* full: the caller may become a proxy of this cluster */
+        s->fallback_cluster = initial;
+        initial = NULL;
+      }
     } else {
       rc = discovery_srv(cfg->discovery_srv, cfg->discovery_srv_name, cfg->name,
                          (const char *const *)cfg->advertise_peer.url, cfg->advertise_peer.n,

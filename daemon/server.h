@@ -72,6 +72,8 @@ struct server {
   int sync_pending;        /* a SYNC record is in the log and not yet applied */
   char id_hex[17];
   char cluster_hex[17];
+  char *fallback_cluster;  /* server_start's -EUSERS: discovery found the cluster full; this is
+                            * it, in --initial-cluster form (the caller frees it) */
   struct tls_session_ctx *peer_tls_server; /* https:// peer URLs (owned) */
   struct tls_session_ctx *peer_tls_client;
 };

@@ -178,10 +178,23 @@ def test_quorumd_members_discover_each_other(make_server, members, tmp_path):
     got = sorted((n["key"], n.get("value")) for n in nodes if not n["key"].endswith("/_config"))
     assert got == sorted(("/disc/c1/" + ids[m.name], "%s=%s" % (m.name, m.peer_url)) for m in ms)
 
-    # A fourth member is refused before it registers or makes a data dir.
-    rc, err, data = run_quorumd(tmp_path, "m4", durl)
+    # A fourth member is refused before it registers or makes a data dir: with
+    # --discovery-fallback=exit it exits; by default (etcd's "proxy") it serves the cluster as
+    # a proxy.
+    rc, err, data = run_quorumd(tmp_path, "m4", durl, extra=["--discovery-fallback=exit"])
     assert rc == 1 and "quorumd: discovery: cluster is full" in err, err
     assert not os.path.exists(data)
+    m5 = DiscoveryMember(str(tmp_path / "m5"), "m5", durl)
+    m5.start()
+    try:
+        st, _, body = m5.request("GET", "/v2/keys/k?quorum=true")
+        assert st == 200 and json.loads(body)["node"]["value"] == "v", body
+        st, _, body = m5.request("GET", "/v2/config/local/proxy")
+        assert sorted(json.loads(body)["endpoints"]) == sorted(m.url for m in ms)
+        assert "discovery: cluster is full: falling back to proxy" in m5.log_text()
+        assert not os.path.exists(m5.data_dir)
+    finally:
+        m5.stop()
     st, _, body = service.request("GET", "/v2/keys/disc/c1")
     assert len(json.loads(body)["node"]["nodes"]) == 3      # the three (_config is hidden)
 
