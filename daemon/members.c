@@ -24,17 +24,6 @@ typedef struct member_change {
   node_member m;
 } member_change;
 
-static void gen_url_list(yajl_gen g, const char *urls) {
-  yajl_gen_array_open(g);
-  while (*urls) {
-    size_t n = strcspn(urls, ",");
-    if (n) yajl_gen_string(g, (const unsigned char *)urls, n);
-    urls += n;
-    if (*urls == ',') urls++;
-  }
-  yajl_gen_array_close(g);
-}
-
 static void gen_member(yajl_gen g, const node_member *m) {
   char id[17];
   snprintf(id, sizeof id, "%" PRIx64, m->id);
@@ -44,9 +33,9 @@ static void gen_member(yajl_gen g, const node_member *m) {
   proto_v2_gen_cstr(g, "name");
   proto_v2_gen_cstr(g, m->name);
   proto_v2_gen_cstr(g, "peerURLs");
-  gen_url_list(g, m->peer_urls);
+  proto_v2_gen_csv(g, m->peer_urls);
   proto_v2_gen_cstr(g, "clientURLs");
-  gen_url_list(g, m->client_urls);
+  proto_v2_gen_csv(g, m->client_urls);
   yajl_gen_map_close(g);
 }
 

@@ -11,17 +11,6 @@
 #include "daemon/store_i.h"
 #include "proto/v2_json.h"
 
-static void gen_urls(yajl_gen g, const char *urls) {
-  yajl_gen_array_open(g);
-  while (*urls) {
-    size_t k = strcspn(urls, ",");
-    if (k) yajl_gen_string(g, (const unsigned char *)urls, k);
-    urls += k;
-    if (*urls == ',') urls++;
-  }
-  yajl_gen_array_close(g);
-}
-
 /* etcd's membership.Member as JSON: the id a number, name and clientURLs left out while empty. */
 static char *members_json(node *n, size_t *len) {
   node_member m[NODE_MAX_MEMBERS];
@@ -38,14 +27,14 @@ static char *members_json(node *n, size_t *len) {
     proto_v2_gen_cstr(g, "id");
     yajl_gen_number(g, id, (size_t)il);
     proto_v2_gen_cstr(g, "peerURLs");
-    gen_urls(g, m[i].peer_urls);
+    proto_v2_gen_csv(g, m[i].peer_urls);
     if (m[i].name[0]) {
       proto_v2_gen_cstr(g, "name");
       proto_v2_gen_cstr(g, m[i].name);
     }
     if (m[i].client_urls[0]) {
       proto_v2_gen_cstr(g, "clientURLs");
-      gen_urls(g, m[i].client_urls);
+      proto_v2_gen_csv(g, m[i].client_urls);
     }
     yajl_gen_map_close(g);
   }

@@ -75,6 +75,17 @@ void proto_v2_gen_cstr(yajl_gen g, const char *s) {
   proto_v2_gen_str(g, s, strlen(s));
 }
 
+void proto_v2_gen_csv(yajl_gen g, const char *csv) {
+  yajl_gen_array_open(g);
+  while (*csv) {
+    size_t n = strcspn(csv, ",");
+    if (n) proto_v2_gen_str(g, csv, n);
+    csv += n;
+    if (*csv == ',') csv++;
+  }
+  yajl_gen_array_close(g);
+}
+
 size_t proto_v2_rfc3339(int64_t ns, char *out) {
   time_t sec = (time_t)(ns / NS);
   long frac = (long)(ns % NS);

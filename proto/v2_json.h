@@ -36,6 +36,9 @@ void proto_v2_gen_str(yajl_gen g, const char *s, size_t n);
 
 /* Writes a NUL-terminated string. */
 void proto_v2_gen_cstr(yajl_gen g, const char *s);
+/* A comma-separated list ("http://a:1,http://b:2") as a JSON array of strings, empty items
+ * left out. */
+void proto_v2_gen_csv(yajl_gen g, const char *csv);
 
 /* Formats ns since the epoch as RFC 3339 in UTC with trailing zeros of the fraction trimmed
  * (Go's time.RFC3339Nano). out needs 40 bytes. Returns the length. */

@@ -166,18 +166,34 @@ def median(xs):
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def setup(prog, modes):
+    """The options of a comparison script (--quick, --quorumd, --etcd), its counts, a temp
+    dir, and the load generator compiled there: (args, counts, workdir, loadgen path)."""
+    ap = argparse.ArgumentParser(prog=prog)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--quorumd", required=True)
     ap.add_argument("--etcd", default=shutil.which("etcd"))
     a = ap.parse_args()
-    cfg = MODES["quick" if a.quick else "default"]
     if not a.etcd:
-        sys.exit("cluster_bench: no etcd binary (apt-get install etcd-server)")
-    workdir = tempfile.mkdtemp(prefix="quorum-cluster-bench-")
+        sys.exit("%s: no etcd binary (apt-get install etcd-server)" % prog)
+    workdir = tempfile.mkdtemp(prefix="quorum-%s-" % prog)
     lg = os.path.join(workdir, "loadgen")
     subprocess.run(["cc", "-O2", "-Wall", "-o", lg, os.path.join(HERE, "loadgen.c")], check=True)
+    return a, modes["quick" if a.quick else "default"], workdir, lg
+
+
+def terminate(proc, timeout=30):
+    """SIGTERM, then SIGKILL if it does not exit within timeout."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def main():
+    a, cfg, workdir, lg = setup("cluster_bench", MODES)
     res = {"quorumd": {}, "etcd": {}}
     errors = []
     try:

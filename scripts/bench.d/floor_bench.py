@@ -12,19 +12,16 @@ generator their sum bounds throughput (2 CPU-seconds per second of run).
 
 Run by `scripts/bench --floor [--quick]`.
 """
-import argparse
 import datetime
 import http.client
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 
-from cluster_bench import children, free_port, loadgen, median, request
+from cluster_bench import children, free_port, loadgen, median, request, setup, terminate
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODES = {"quick": dict(put16=5000, put128=15000, get=30000, reps=1),
@@ -67,17 +64,8 @@ def start(kind, binary, workdir, tag):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--quorumd", required=True)
-    ap.add_argument("--etcd", default=shutil.which("etcd"))
-    a = ap.parse_args()
-    cfg = MODES["quick" if a.quick else "default"]
-    if not a.etcd:
-        sys.exit("floor_bench: no etcd binary (apt-get install etcd-server)")
-    workdir = tempfile.mkdtemp(prefix="quorum-floor-bench-")
-    lg, fl = os.path.join(workdir, "loadgen"), os.path.join(workdir, "floor_server")
-    subprocess.run(["cc", "-O2", "-Wall", "-o", lg, os.path.join(HERE, "loadgen.c")], check=True)
+    a, cfg, workdir, lg = setup("floor_bench", MODES)
+    fl = os.path.join(workdir, "floor_server")
     subprocess.run(["cc", "-O2", "-Wall", "-o", fl, os.path.join(HERE, "floor_server.c")],
                    check=True)
     kinds = (("etcd", a.etcd), ("quorumd", a.quorumd), ("floor", fl))
@@ -110,12 +98,7 @@ def main():
                           f"{(c1 - c0) / r['ok'] * 1e6:.1f} µs CPU/request, loadgen "
                           f"{r['client_cpu_s'] / r['ok'] * 1e6:.1f} µs, errors {r['errors']}",
                           flush=True)
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                terminate(proc)
     finally:
         for p in children:
             if p.poll() is None:
