@@ -2,18 +2,22 @@
  * client request goes on to a member's client URL, and its answer comes back as it arrives
  * (a watch's events one by one). The members' client URLs come from GET /members on the
  * cluster's peer URLs (--initial-cluster; etcd's members and quorumd's answer it), asked
- * again every --proxy-refresh-interval. A member that cannot be reached is left out for
+ * again every --proxy-refresh-interval; the peer URLs last found are kept, as etcd's proxy
+ * keeps them, in DATA-DIR/proxy/cluster ({"PeerURLs":[...]}), which a restart starts from. A member that cannot be reached is left out for
  * --proxy-failure-wait, and the request tried on the next one as long as no answer has begun.
  * readonly: anything but GET gets 501, as etcd's. GET /v2/config/local/proxy lists the
  * members in use. */
 #include "daemon/proxy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <http_parser.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yajl/yajl_tree.h>
 
 #include "daemon/http_server.h"
@@ -46,6 +50,7 @@ struct proxy {
   size_t peer_i;              /* which peer it went to */
   int members_status;
   sbuf members_body;
+  int saved;                  /* the peer URLs are in DATA-DIR/proxy/cluster */
   uv_signal_t sigint, sigterm;
 };
 
@@ -82,6 +87,62 @@ static int url_hostport(const char *url, char *out, size_t cap) {
 
 static void refresh_soon(proxy *p, uint64_t ms);
 
+static void cluster_file(const proxy *p, char *path, size_t n, const char *suffix) {
+  snprintf(path, n, "%s/proxy/cluster%s", p->cfg->data_dir, suffix);
+}
+
+/* Keeps the peer URLs in DATA-DIR/proxy/cluster (written aside, synced, renamed). */
+static void save_peers(proxy *p) {
+  char dir[4200], path[4200], tmp[4200];
+  snprintf(dir, sizeof dir, "%s/proxy", p->cfg->data_dir);
+  mkdir(p->cfg->data_dir, 0700);
+  mkdir(dir, 0700);
+  cluster_file(p, path, sizeof path, "");
+  cluster_file(p, tmp, sizeof tmp, ".tmp");
+  yajl_gen g = proto_v2_gen_new();
+  yajl_gen_map_open(g);
+  proto_v2_gen_cstr(g, "PeerURLs");
+  yajl_gen_array_open(g);
+  for (size_t i = 0; i < p->n_peers; i++) proto_v2_gen_cstr(g, p->peers[i]);
+  yajl_gen_array_close(g);
+  yajl_gen_map_close(g);
+  const unsigned char *buf;
+  size_t len;
+  yajl_gen_get_buf(g, &buf, &len);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  int ok = fd >= 0 && write(fd, buf, len) == (ssize_t)len && fsync(fd) == 0;
+  if (fd >= 0) close(fd);
+  if (!ok || rename(tmp, path))
+    fprintf(stderr, "quorumd: proxy: cannot write %s: %s\n", path, strerror(errno));
+  yajl_gen_free(g);
+}
+
+/* The peer URLs kept by an earlier run, if any. Returns how many. */
+static size_t load_peers(proxy *p) {
+  char path[4200];
+  cluster_file(p, path, sizeof path, "");
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  char buf[16384];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  yajl_val v = yajl_tree_parse(buf, NULL, 0);
+  const char *kp[] = {"PeerURLs", NULL};
+  yajl_val a = v ? yajl_tree_get(v, kp, yajl_t_array) : NULL;
+  size_t got = 0;
+  for (size_t i = 0; a && i < a->u.array.len && got < MAX_PEERS; i++) {
+    const char *u = YAJL_GET_STRING(a->u.array.values[i]);
+    if (u && strlen(u) < sizeof p->peers[0]) snprintf(p->peers[got++], sizeof p->peers[0], "%s", u);
+  }
+  if (v) yajl_tree_free(v);
+  if (got) {
+    p->n_peers = got;
+    fprintf(stderr, "quorumd: proxy: using the peer URLs kept in %s\n", path);
+  }
+  return got;
+}
+
 static void set_endpoints(proxy *p, yajl_val members) {
   endpoint eps[MAX_ENDPOINTS];
   size_t n = 0;
@@ -109,9 +170,11 @@ static void set_endpoints(proxy *p, yajl_val members) {
   }
   memcpy(p->eps, eps, n * sizeof *eps);
   p->n_eps = n;
-  if (np) {
+  if (np && (np != p->n_peers || memcmp(p->peers, peers, sizeof peers[0] * np) || !p->saved)) {
     memcpy(p->peers, peers, sizeof peers[0] * np);
     p->n_peers = np;
+    save_peers(p);
+    p->saved = 1;
   }
 }
 
@@ -385,8 +448,9 @@ int proxy_start(proxy **out, const config *cfg, uv_loop_t *loop, char *err, size
   p->cfg = cfg;
   p->loop = loop;
   p->readonly = !strcmp(cfg->proxy, "readonly");
-  /* The peer URLs of --initial-cluster ("name=url,name=url"; a name may have several). */
-  const char *ic = cfg->initial_cluster ? cfg->initial_cluster : "";
+  /* The peer URLs kept by an earlier run, else those of --initial-cluster ("name=url,...";
+   * a name may have several). */
+  const char *ic = load_peers(p) ? "" : cfg->initial_cluster ? cfg->initial_cluster : "";
   while (*ic && p->n_peers < MAX_PEERS) {
     size_t k = strcspn(ic, ",");
     const char *eq = memchr(ic, '=', k);

@@ -146,3 +146,22 @@ def test_quorumd_as_proxy_of_a_real_etcd(make_server, proxies):
     assert st == 200 and body["node"]["value"] == "q"
     st, _, body = px.request("GET", "/v2/config/local/proxy")
     assert json.loads(body) == {"endpoints": [etcd.url]}
+
+
+@pytest.mark.parametrize("kind", ["etcd", "quorumd"])
+def test_a_proxy_restarts_from_the_peer_urls_it_kept(make_server, proxies, kind):
+    """As etcd's proxy, the peer URLs found are kept in DATA-DIR/proxy/cluster; a restart
+    starts from them, whatever --initial-cluster says then."""
+    etcd = make_server(kind="etcd")
+    px = proxies("%s=%s" % (etcd.name, etcd.peer_url), kind=kind)
+    st, _, _ = px.keys("PUT", "/kept", form={"value": "1"})
+    assert st == 201
+    path = os.path.join(px.workdir, "data", "proxy", "cluster")
+    wait_for(lambda: os.path.exists(path), what="the cluster file")
+    with open(path) as f:
+        assert json.load(f) == {"PeerURLs": [etcd.peer_url]}
+    px.stop()
+    px.initial_cluster = "gone=http://127.0.0.1:1"
+    px.start()
+    st, _, body = px.keys("GET", "/kept")
+    assert st == 200 and body["node"]["value"] == "1", body
