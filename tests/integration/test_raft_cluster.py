@@ -565,7 +565,8 @@ def test_garbage_on_the_peer_port_closes_that_connection_only(make_cluster):
     c = make_cluster(3).start()
     leader = c.leader()
     victim = c.followers(leader)[0]
-    for payload in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",      # not our protocol at all
+    for payload in (b"POST / HTTP/1.1\r\nHost: x\r\n\r\n",     # not our protocol at all
+                    b"GET /" + b"x" * 9000,                    # an HTTP head without an end
                     b"\x00\x00\x00\x05hello",                  # a frame that is not msgpack
                     b"\xff\xff\xff\xff" + b"x" * 64):          # an absurd length
         s = socket.create_connection(("127.0.0.1", victim.peer_port), timeout=5)
@@ -576,6 +577,18 @@ def test_garbage_on_the_peer_port_closes_that_connection_only(make_cluster):
         except ConnectionResetError:
             pass
         s.close()
+    # An HTTP GET of anything but /members or /version: etcd's 404, then the close.
+    s = socket.create_connection(("127.0.0.1", victim.peer_port), timeout=5)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.settimeout(5)
+    got = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    s.close()
+    assert got.startswith(b"HTTP/1.1 404 Not Found\r\n") and got.endswith(b"\r\n\r\n404 page not found\n"), got
     st, _, body = put(victim, "/still-fine", "yes")
     assert st == 201, body
     assert victim.running()
