@@ -192,7 +192,9 @@ def test_quorumd_members_discover_each_other(make_server, members, tmp_path):
         st, _, body = m5.request("GET", "/v2/config/local/proxy")
         assert sorted(json.loads(body)["endpoints"]) == sorted(m.url for m in ms)
         assert "discovery: cluster is full: falling back to proxy" in m5.log_text()
-        assert not os.path.exists(m5.data_dir)
+        # no member's data: only what a proxy keeps (the peer URLs it found, as etcd's)
+        assert os.listdir(m5.data_dir) == ["proxy"]
+        assert os.listdir(os.path.join(m5.data_dir, "proxy")) == ["cluster"]
     finally:
         m5.stop()
     st, _, body = service.request("GET", "/v2/keys/disc/c1")
