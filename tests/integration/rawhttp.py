@@ -185,6 +185,16 @@ class RawConn:
         return not self.wait_closed(wait)
 
 
+def read_until_close(sock):
+    """Every byte the peer sends until it closes the connection."""
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def request(server, method, path, timeout=10.0, **kw):
     with RawConn.to(server, timeout=timeout) as c:
         c.send(build(method, path, headers=dict(kw.pop("headers", {}) or {}, Connection="close"), **kw))

@@ -13,6 +13,7 @@ import time
 import pytest
 
 import cluster
+import rawhttp
 from raft_cluster import make_cluster, put, wait_for  # noqa: F401 (make_cluster: a fixture)
 
 ELECTION_S = 0.5  # raft_cluster.ELECTION_MS
@@ -581,12 +582,7 @@ def test_garbage_on_the_peer_port_closes_that_connection_only(make_cluster):
     s = socket.create_connection(("127.0.0.1", victim.peer_port), timeout=5)
     s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     s.settimeout(5)
-    got = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        got += chunk
+    got = rawhttp.read_until_close(s)
     s.close()
     assert got.startswith(b"HTTP/1.1 404 Not Found\r\n") and got.endswith(b"\r\n\r\n404 page not found\n"), got
     st, _, body = put(victim, "/still-fine", "yes")

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 import cluster
+import rawhttp
 from test_fs import Mount, quorumfs_binary
 from test_quorumctl import ctl_env, quorumctl_binary
 from test_quorumctl_tls import TLSEtcd, make_pki, tls_servers
@@ -181,12 +182,7 @@ def test_https_serves_the_v2_api_to_every_client(tls_server, pki):
     # Plain HTTP on the https port: Go's answer, then the connection closes.
     with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
         s.sendall(b"GET /v2/keys/tls/a HTTP/1.1\r\nHost: x\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = rawhttp.read_until_close(s)
     assert data == (b"HTTP/1.0 400 Bad Request\r\n\r\n"
                     b"Client sent an HTTP request to an HTTPS server.\n")
 
