@@ -34,14 +34,15 @@ def peer_get(member, path):
 class Proxy(cluster.Server):
     """A real etcd or a quorumd in v2 proxy mode, given the cluster's peer URLs."""
 
-    def __init__(self, workdir, initial_cluster, mode="on", kind="etcd"):
-        super().__init__(workdir, kind=kind, name="proxy")
+    def __init__(self, workdir, initial_cluster, mode="on", kind="etcd", extra_args=()):
+        super().__init__(workdir, kind=kind, name="proxy", extra_args=extra_args)
         self.initial_cluster = initial_cluster
         self.mode = mode
 
     def argv(self):
         return [self.binary, "--proxy", self.mode, "--data-dir", os.path.join(self.workdir, "data"),
-                "--listen-client-urls", self.url, "--initial-cluster", self.initial_cluster]
+                "--listen-client-urls", self.url, "--initial-cluster",
+                self.initial_cluster] + list(self.extra_args)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ travels over TLS too) and survives a restart; that its peer port speaks only TLS
 member with a certificate of the trusted CA; and that a member holding another CA's
 certificate cannot take part.
 """
+import json
 import shutil
 import socket
 import ssl
@@ -17,7 +18,10 @@ import time
 
 import pytest
 
+import cluster
+import rawhttp
 from raft_cluster import ClusterFactory
+from test_etcd_proxy import Proxy
 from test_quorumctl_tls import make_pki
 from test_raft_cluster import put, wait_for
 
@@ -160,3 +164,38 @@ def test_a_member_with_another_cas_certificate_takes_no_part(make_tls_cluster, p
     assert st == 404
     wait_for(lambda: "TLS:" in leader.log_text(), what="the leader logged the refused handshake")
     assert "TLS:" in rogue.log_text()
+
+
+def test_etcds_proxy_finds_the_members_over_tls(make_tls_cluster, pki, tmp_path):
+    """GET /members on an https:// peer URL: the same answer inside TLS (with a member's
+    certificate, as --peer-client-cert-auth wants), so that etcd's proxy, given the peer
+    certificate flags, fronts a TLS cluster."""
+    if not cluster.etcd_binary():
+        pytest.skip("etcd is not installed")
+    c = make_tls_cluster(3).start()
+    c.leader()
+    ctx = ssl.create_default_context(cafile=pki["ca.crt"])
+    ctx.load_cert_chain(pki["member.crt"], pki["member.key"])
+
+    def members():
+        with socket.create_connection(("127.0.0.1", c.members[0].peer_port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.sendall(b"GET /members HTTP/1.1\r\nHost: x\r\n\r\n")
+                data = rawhttp.read_until_close(s)
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
+        ms = json.loads(body)
+        return ms if all(m.get("clientURLs") for m in ms) and len(ms) == 3 else None
+    ms = wait_for(members, what="every member's client URLs over TLS")
+    assert sorted(m["peerURLs"][0] for m in ms) == sorted(m.peer_url for m in c.members)
+    px = Proxy(str(tmp_path / "proxy"), ",".join("%s=%s" % (m.name, m.peer_url) for m in c.members),
+               extra_args=["--peer-cert-file", pki["member.crt"], "--peer-key-file",
+                           pki["member.key"], "--peer-trusted-ca-file", pki["ca.crt"]])
+    px.start()
+    try:
+        st, _, body = px.keys("PUT", "/through-tls-proxy", form={"value": "ok"})
+        assert st == 201 and body["node"]["value"] == "ok", body
+        st, _, body = c.members[2].keys("GET", "/through-tls-proxy", params={"quorum": "true"})
+        assert st == 200 and body["node"]["value"] == "ok"
+    finally:
+        px.stop()
