@@ -22,6 +22,7 @@
 
 #include "daemon/http_server.h"
 #include "daemon/proxy_upstream.h"
+#include "proto/tls_session.h"
 #include "proto/v2_json.h"
 #include "raft/transport/transport.h"
 
@@ -29,16 +30,43 @@
 #define MAX_PEERS 64
 
 typedef struct endpoint {
-  char url[256];        /* http://host:port */
+  char url[256];        /* http(s)://host:port */
   char hostport[200];
+  char host[200];       /* what an https:// member's certificate must name */
+  int tls;
   struct sockaddr_storage addr;
   uint64_t down_until;  /* uv_now: left out until then */
 } endpoint;
+
+/* "http(s)://host:port[/...]" → the endpoint's address fields. Returns 0 or -1. */
+static int endpoint_parse(const char *url, endpoint *e) {
+  int tls = !strncmp(url, "https://", 8);
+  if (!tls && strncmp(url, "http://", 7)) return -1;
+  const char *h = url + (tls ? 8 : 7);
+  size_t n = strcspn(h, "/");
+  if (!n || n >= sizeof e->hostport || strlen(url) >= sizeof e->url) return -1;
+  memcpy(e->hostport, h, n);
+  e->hostport[n] = 0;
+  if (raft_transport_parse_addr(e->hostport, &e->addr)) return -1;
+  const char *colon = strrchr(e->hostport, ':');
+  size_t hl = colon ? (size_t)(colon - e->hostport) : n;
+  const char *hs = e->hostport;
+  if (hl >= 2 && hs[0] == '[' && hs[hl - 1] == ']') { /* [v6] */
+    hs++;
+    hl -= 2;
+  }
+  memcpy(e->host, hs, hl);
+  e->host[hl] = 0;
+  snprintf(e->url, sizeof e->url, "%s", url);
+  e->tls = tls;
+  return 0;
+}
 
 struct proxy {
   const config *cfg;
   uv_loop_t *loop;
   http_server *http;
+  tls_session_ctx *tls;       /* for https:// members: the --peer-* files, as etcd's proxy */
   int readonly;
   char peers[MAX_PEERS][256]; /* peer URLs to ask for /members */
   size_t n_peers;
@@ -72,16 +100,6 @@ typedef struct forward {
 
 static uint64_t now_ms(proxy *p) { return uv_now(p->loop); }
 
-/* "http://host:port[/...]" → "host:port". Returns 0 or -1 (https, no port, too long). */
-static int url_hostport(const char *url, char *out, size_t cap) {
-  if (strncmp(url, "http://", 7)) return -1;
-  const char *h = url + 7;
-  size_t n = strcspn(h, "/");
-  if (!n || n >= cap) return -1;
-  memcpy(out, h, n);
-  out[n] = 0;
-  return 0;
-}
 
 /* ------------------------------------------------------------------ members */
 
@@ -155,10 +173,7 @@ static void set_endpoints(proxy *p, yajl_val members) {
     for (size_t j = 0; cu && j < cu->u.array.len && n < MAX_ENDPOINTS; j++) {
       const char *u = YAJL_GET_STRING(cu->u.array.values[j]);
       endpoint e = {0};
-      if (!u || strlen(u) >= sizeof e.url || url_hostport(u, e.hostport, sizeof e.hostport) ||
-          raft_transport_parse_addr(e.hostport, &e.addr))
-        continue;
-      snprintf(e.url, sizeof e.url, "%s", u);
+      if (!u || endpoint_parse(u, &e)) continue;
       for (size_t k = 0; k < p->n_eps; k++) /* a member left out stays left out */
         if (!strcmp(p->eps[k].url, e.url)) e.down_until = p->eps[k].down_until;
       eps[n++] = e;
@@ -221,17 +236,17 @@ static void members_done(void *arg, int err, int got_head) {
 
 static void ask_members(proxy *p) {
   for (; p->peer_i < p->n_peers; p->peer_i++) {
-    char hp[200];
-    struct sockaddr_storage addr;
-    if (url_hostport(p->peers[p->peer_i], hp, sizeof hp) || raft_transport_parse_addr(hp, &addr))
-      continue;
+    endpoint e;
+    if (endpoint_parse(p->peers[p->peer_i], &e)) continue;
     char *req = malloc(512);
     if (!req) break;
-    int n = snprintf(req, 512, "GET /members HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", hp);
+    int n = snprintf(req, 512, "GET /members HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+                     e.hostport);
     upstream_cbs cbs = {members_head, members_body, members_done};
     p->members_status = 0;
-    if (upstream_start(p->loop, (struct sockaddr *)&addr, req, (size_t)n,
-                       (unsigned)p->cfg->proxy_dial_timeout_ms, 5000, cbs, p, &p->members_up) == 0)
+    if (upstream_start(p->loop, (struct sockaddr *)&e.addr, e.tls ? p->tls : NULL, e.host, req,
+                       (size_t)n, (unsigned)p->cfg->proxy_dial_timeout_ms, 5000, cbs, p,
+                       &p->members_up) == 0)
       return;
   }
   refresh_soon(p, 1000);
@@ -341,8 +356,8 @@ static int try_next(forward *f) {
     if (!copy) return -1;
     memcpy(copy, f->request, f->request_len);
     upstream_cbs cbs = {up_head, up_body, up_done};
-    if (upstream_start(p->loop, (struct sockaddr *)&e->addr, copy, f->request_len,
-                       (unsigned)p->cfg->proxy_dial_timeout_ms,
+    if (upstream_start(p->loop, (struct sockaddr *)&e->addr, e->tls ? p->tls : NULL, e->host, copy,
+                       f->request_len, (unsigned)p->cfg->proxy_dial_timeout_ms,
                        (unsigned)p->cfg->proxy_read_timeout_ms, cbs, f, &f->up) == 0)
       return 0;
     e->down_until = now + p->cfg->proxy_failure_wait_ms;
@@ -468,9 +483,21 @@ int proxy_start(proxy **out, const config *cfg, uv_loop_t *loop, char *err, size
     free(p);
     return -EINVAL;
   }
+  /* https:// members are reached with the peer TLS settings, as etcd's proxy does. */
+  int peer_files = cfg->peer_cert_file && *cfg->peer_cert_file;
+  int rc = tls_session_ctx_client(&p->tls, peer_files ? cfg->peer_cert_file : NULL,
+                                  peer_files ? cfg->peer_key_file : NULL,
+                                  cfg->peer_trusted_ca_file && *cfg->peer_trusted_ca_file
+                                      ? cfg->peer_trusted_ca_file
+                                      : NULL,
+                                  !cfg->peer_auto_tls, err, errlen);
+  if (rc) {
+    free(p);
+    return rc;
+  }
   http_limits lim = {.max_header_bytes = 1 << 20, .max_url_bytes = 64 << 10,
                      .max_body_bytes = cfg->max_request_bytes + (64u << 10)};
-  int rc = http_server_new(&p->http, loop, lim, cfg->cors, handle, p);
+  rc = http_server_new(&p->http, loop, lim, cfg->cors, handle, p);
   for (size_t i = 0; rc == 0 && i < cfg->listen_client.n; i++) {
     if (!strncmp(cfg->listen_client.url[i], "https://", 8)) {
       snprintf(err, errlen, "proxy: https:// client URLs are not supported in proxy mode");
@@ -481,6 +508,7 @@ int proxy_start(proxy **out, const config *cfg, uv_loop_t *loop, char *err, size
   }
   if (rc) {
     if (p->http) http_server_close(p->http);
+    tls_session_ctx_free(p->tls);
     free(p);
     return rc;
   }
@@ -497,6 +525,7 @@ int proxy_start(proxy **out, const config *cfg, uv_loop_t *loop, char *err, size
 }
 
 void proxy_free(proxy *p) {
+  tls_session_ctx_free(p->tls);
   sbuf_free(&p->members_body);
   free(p);
 }

@@ -1,6 +1,6 @@
-/* proxy_upstream: one HTTP/1.1 request to a member's http:// client URL over a connection of
- * its own (Connection: close), its answer parsed with http-parser and handed on as it
- * arrives: the head, then the body's bytes (a watch's events one by one), then the end. */
+/* proxy_upstream: one HTTP/1.1 request to a member over a connection of its own (Connection:
+ * close; inside TLS for https:// URLs), its answer parsed with http-parser and handed on as
+ * it arrives: the head, then the body's bytes (a watch's events one by one), then the end. */
 #include "daemon/proxy_upstream.h"
 
 #include <errno.h>
@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "daemon/http_util.h"
+#include "proto/tls_session.h"
 
 struct upstream {
   uv_tcp_t tcp;
@@ -28,7 +29,15 @@ struct upstream {
   int in_value;
   int head_sent, done, canceled, closing, handles;
   unsigned read_timeout_ms;
+  tls_session *tls;  /* https:// members */
+  int sent;          /* the request has gone into the session */
 };
+
+/* One write of bytes that must live until it is done. */
+typedef struct out_write {
+  uv_write_t req;
+  char data[];
+} out_write;
 
 /* Headers that belong to one connection, or that the proxy's own server writes itself. */
 static int dropped_header(const char *name, size_t n) {
@@ -44,6 +53,7 @@ static int dropped_header(const char *name, size_t n) {
 static void closed_cb(uv_handle_t *h) {
   upstream *u = h->data;
   if (--u->handles == 0) {
+    if (u->tls) tls_session_free(u->tls);
     free(u->request);
     sbuf_free(&u->headers);
     sbuf_free(&u->content_type);
@@ -136,12 +146,66 @@ static void timer_cb(uv_timer_t *t) {
   finish(u, -ETIMEDOUT);
 }
 
+static void out_written(uv_write_t *w, int status) {
+  upstream *u = w->data;
+  free(w);
+  if (status < 0 && !u->done) finish(u, status);
+}
+
+/* Sends what the TLS session has to send. Returns 0 or a libuv error. */
+static int tls_flush(upstream *u) {
+  size_t n;
+  const char *p = tls_session_output(u->tls, &n);
+  if (!n) return 0;
+  out_write *w = malloc(sizeof *w + n);
+  if (!w) return UV_ENOMEM;
+  memcpy(w->data, p, n);
+  tls_session_output_clear(u->tls);
+  w->req.data = u;
+  uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+  int rc = uv_write(&w->req, (uv_stream_t *)&u->tcp, &b, 1, out_written);
+  if (rc < 0) free(w);
+  return rc;
+}
+
+static void parse(upstream *u, const char *data, size_t n) {
+  size_t k = http_parser_execute(&u->parser, &u->settings, data, n);
+  if (!u->done && k != n) finish(u, -EPROTO);
+}
+
+/* Ciphertext read: into the session; the request once the handshake is done; the plaintext
+ * of the answer to the parser. */
+static void tls_in(upstream *u, const char *data, size_t n) {
+  if (tls_session_feed(u->tls, data, n)) {
+    finish(u, -EPROTO);
+    return;
+  }
+  char plain[16384];
+  ssize_t k = 0;
+  while (!u->done && (k = tls_session_read(u->tls, plain, sizeof plain)) > 0) parse(u, plain, (size_t)k);
+  if (u->done) return;
+  if (k == -1) {
+    finish(u, -EPROTO);
+    return;
+  }
+  if (!u->sent && tls_session_ready(u->tls)) {
+    u->sent = 1;
+    if (tls_session_write(u->tls, u->request, u->request_len)) {
+      finish(u, -EPROTO);
+      return;
+    }
+  }
+  int rc = tls_flush(u);
+  if (rc < 0) finish(u, rc);
+  else if (k == -2) http_parser_execute(&u->parser, &u->settings, NULL, 0); /* closed */
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   upstream *u = s->data;
   if (nread > 0 && !u->done) {
     if (u->read_timeout_ms) uv_timer_start(&u->timer, timer_cb, u->read_timeout_ms, 0);
-    size_t k = http_parser_execute(&u->parser, &u->settings, buf->base, (size_t)nread);
-    if (!u->done && k != (size_t)nread) finish(u, -EPROTO);
+    if (u->tls) tls_in(u, buf->base, (size_t)nread);
+    else parse(u, buf->base, (size_t)nread);
   } else if (nread < 0 && !u->done) {
     /* A close ends an answer without a length; anything else is a failure. */
     if (nread == UV_EOF) http_parser_execute(&u->parser, &u->settings, NULL, 0);
@@ -165,17 +229,26 @@ static void connect_cb(uv_connect_t *c, int status) {
   uv_timer_stop(&u->timer);
   if (u->read_timeout_ms) uv_timer_start(&u->timer, timer_cb, u->read_timeout_ms, 0);
   uv_tcp_nodelay(&u->tcp, 1);
-  uv_buf_t b = uv_buf_init(u->request, (unsigned)u->request_len);
-  u->write.data = u;
-  int rc = uv_write(&u->write, (uv_stream_t *)&u->tcp, &b, 1, write_cb);
+  int rc;
+  if (u->tls) { /* the request goes once the handshake is done (tls_in) */
+    rc = tls_session_start(u->tls) ? UV_EPROTO : tls_flush(u);
+  } else {
+    uv_buf_t b = uv_buf_init(u->request, (unsigned)u->request_len);
+    u->write.data = u;
+    rc = uv_write(&u->write, (uv_stream_t *)&u->tcp, &b, 1, write_cb);
+  }
   if (rc == 0) rc = uv_read_start((uv_stream_t *)&u->tcp, alloc_cb, read_cb);
   if (rc < 0) finish(u, rc);
 }
 
-int upstream_start(uv_loop_t *loop, const struct sockaddr *addr, char *request, size_t len,
-                   unsigned dial_timeout_ms, unsigned read_timeout_ms, upstream_cbs cbs,
-                   void *arg, upstream **out) {
+int upstream_start(uv_loop_t *loop, const struct sockaddr *addr, struct tls_session_ctx *tls,
+                   const char *host, char *request, size_t len, unsigned dial_timeout_ms,
+                   unsigned read_timeout_ms, upstream_cbs cbs, void *arg, upstream **out) {
   upstream *u = calloc(1, sizeof *u);
+  if (u && tls && !(u->tls = tls_session_new(tls, host))) {
+    free(u);
+    u = NULL;
+  }
   if (!u) {
     free(request);
     return -ENOMEM;

@@ -21,11 +21,14 @@ typedef struct upstream_cbs {
 } upstream_cbs;
 
 /* Connects to addr, sends request (len bytes, malloc'd: taken), and reports through cbs.
- * dial_timeout_ms bounds the connect; read_timeout_ms (0: none) each wait for bytes.
- * Returns 0 (then *out) or negative errno; nothing is reported then. */
-int upstream_start(uv_loop_t *loop, const struct sockaddr *addr, char *request, size_t len,
-                   unsigned dial_timeout_ms, unsigned read_timeout_ms, upstream_cbs cbs,
-                   void *arg, upstream **out);
+ * dial_timeout_ms bounds the connect; read_timeout_ms (0: none) each wait for bytes. With
+ * tls (a client context; NULL: plain TCP) the request goes inside a TLS session whose
+ * server certificate must match host. Returns 0 (then *out) or negative errno; nothing is
+ * reported then. */
+struct tls_session_ctx;
+int upstream_start(uv_loop_t *loop, const struct sockaddr *addr, struct tls_session_ctx *tls,
+                   const char *host, char *request, size_t len, unsigned dial_timeout_ms,
+                   unsigned read_timeout_ms, upstream_cbs cbs, void *arg, upstream **out);
 /* Abandons it (the client went away): no more callbacks; freed once its handles close. */
 void upstream_cancel(upstream *u);
 

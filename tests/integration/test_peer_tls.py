@@ -20,7 +20,7 @@ import pytest
 
 import cluster
 import rawhttp
-from raft_cluster import ClusterFactory
+from raft_cluster import ClusterFactory, RaftCluster
 from test_etcd_proxy import Proxy
 from test_quorumctl_tls import make_pki
 from test_raft_cluster import put, wait_for
@@ -166,10 +166,11 @@ def test_a_member_with_another_cas_certificate_takes_no_part(make_tls_cluster, p
     assert "TLS:" in rogue.log_text()
 
 
-def test_etcds_proxy_finds_the_members_over_tls(make_tls_cluster, pki, tmp_path):
+@pytest.mark.parametrize("kind", ["etcd", "quorumd"])
+def test_a_proxy_finds_the_members_over_tls(make_tls_cluster, pki, tmp_path, kind):
     """GET /members on an https:// peer URL: the same answer inside TLS (with a member's
-    certificate, as --peer-client-cert-auth wants), so that etcd's proxy, given the peer
-    certificate flags, fronts a TLS cluster."""
+    certificate, as --peer-client-cert-auth wants), so that a proxy (etcd's, quorumd's),
+    given the peer certificate flags, fronts a TLS cluster."""
     if not cluster.etcd_binary():
         pytest.skip("etcd is not installed")
     c = make_tls_cluster(3).start()
@@ -189,7 +190,7 @@ def test_etcds_proxy_finds_the_members_over_tls(make_tls_cluster, pki, tmp_path)
     ms = wait_for(members, what="every member's client URLs over TLS")
     assert sorted(m["peerURLs"][0] for m in ms) == sorted(m.peer_url for m in c.members)
     px = Proxy(str(tmp_path / "proxy"), ",".join("%s=%s" % (m.name, m.peer_url) for m in c.members),
-               extra_args=["--peer-cert-file", pki["member.crt"], "--peer-key-file",
+               kind=kind, extra_args=["--peer-cert-file", pki["member.crt"], "--peer-key-file",
                            pki["member.key"], "--peer-trusted-ca-file", pki["ca.crt"]])
     px.start()
     try:
@@ -199,3 +200,5 @@ def test_etcds_proxy_finds_the_members_over_tls(make_tls_cluster, pki, tmp_path)
         assert st == 200 and body["node"]["value"] == "ok"
     finally:
         px.stop()
+    log = px.all_logs(400000)
+    assert not any(x in log for x in RaftCluster.SANITIZER_MARKS), log[-20000:]
