@@ -93,6 +93,7 @@ typedef struct forward {
   size_t scanned;    /* endpoints looked at (tried, or skipped as left out) */
   char ep_url[256];  /* the one being tried */
   size_t next;       /* the next index into eps to try */
+  int watch;         /* the query asks for a watch (wait=...) */
   int streaming;     /* the answer goes out chunked as it arrives */
   int status;
   sbuf headers, content_type, body; /* a whole answer, when not streaming */
@@ -282,17 +283,24 @@ static void on_abort(http_req *r) {
 }
 
 static void answer_message(http_req *r, int status, const char *msg) {
-  char body[160];
-  int n = snprintf(body, sizeof body, "{\"message\":\"%s\"}", msg);
+  yajl_gen g = proto_v2_gen_new();
+  yajl_gen_map_open(g);
+  proto_v2_gen_cstr(g, "message");
+  proto_v2_gen_cstr(g, msg);
+  yajl_gen_map_close(g);
+  const unsigned char *buf;
+  size_t len;
+  yajl_gen_get_buf(g, &buf, &len);
   r->on_abort = NULL;
-  http_respond(r, status, NULL, "application/json", body, (size_t)n);
+  http_respond(r, status, NULL, "application/json", (const char *)buf, len);
+  yajl_gen_free(g);
 }
 
 static void up_head(void *arg, int status, const char *headers, const char *ctype) {
   forward *f = arg;
   f->status = status;
   /* A body whose length the member gave comes back whole; a watch's comes as it arrives. */
-  f->streaming = strstr(f->request, "wait=") != NULL && status == 200 && f->r->method != HTTP_HEAD;
+  f->streaming = f->watch && status == 200 && f->r->method != HTTP_HEAD;
   if (f->streaming) {
     http_stream_begin(f->r, status, headers[0] ? headers : NULL, ctype, 1);
     return;
@@ -430,9 +438,10 @@ static void handle(void *arg, http_req *r) {
   sbuf_put_dec(&req, r->body.len);
   sbuf_puts(&req, "\r\nConnection: close\r\n\r\n");
   sbuf_put(&req, r->body.p, r->body.len);
-  sbuf_putc(&req, 0); /* (for the strstr in up_head; not sent) */
   f->request = req.p;
-  f->request_len = req.len - 1;
+  f->request_len = req.len;
+  const char *q = memchr(r->url.p, '?', r->url.len);
+  f->watch = q && memmem(q, r->url.len - (size_t)(q - r->url.p), "wait=", 5) != NULL;
   f->next = p->rr++;
   r->data = f;
   r->on_abort = on_abort;
