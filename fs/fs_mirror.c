@@ -264,7 +264,8 @@ void fs_mirror_free(fs *f) {
 static void apply_delete(fs *f, const char *key, uint64_t index, fs_rops *ops) {
   fs_node *n = fs_itable_find(&f->nodes, key);
   if (!n || n->pending || n->replay == FS_REPLAY_DYING) return; /* unknown, ours, or local */
-  if (index && n->cached && n->modified_index > index) return; /* made again since (by us) */
+  /* made again since: by us, or read ahead of the watch */
+  if (index && (n->cached || n->linked) && n->modified_index > index) return;
   if (n == f->nodes.root) { /* the prefix itself: the root stays, empty */
     size_t cnt = 0;
     for (fs_node *c = n->child; c; c = c->next_sib) cnt++;
@@ -291,6 +292,9 @@ static void apply_set(fs *f, const proto_v2_knode *kn, fs_rops *ops) {
     return;
   }
   if (n && n->cached && n->modified_index >= kn->modified_index) return; /* ours, or older */
+  /* a read (lookup, open) ahead of the watch saw a newer state: this event is history; its
+   * own event will make the node part of the mirror, without a second st_mtime */
+  if (n && !n->cached && n->linked && n->modified_index > kn->modified_index) return;
   if (n && n->is_dir != kn->dir) { /* a kind change: gone, then new */
     remove_node(f, n, ops);
     n = NULL;

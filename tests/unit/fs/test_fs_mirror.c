@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "fs/fs.h"
+#include "fs/fs_attr.h"
 #include "fs/fs_mirror.h"
 #include "fs/fs_replay.h"
 
@@ -141,12 +142,54 @@ static void test_resync_keeps_deletes_newer_than_its_answer(void **state) {
   assert_int_equal(x->f.n_tombs, 0);
 }
 
+/* A read ahead of the watch: a lookup read /p/k at 6 (uncached); the watch then delivers the
+ * create at 5 and the change at 6. The value, index and st_mtime stay those read at 6. */
+static void test_late_event_older_than_a_read_changes_nothing(void **state) {
+  fixture *x = *state;
+  fs_node *k = fs_itable_intern(&x->f.nodes, "/p/k");
+  assert_non_null(k);
+  fs_kv kv = {.key = "/p/k", .value = "two", .len = 3, .created_index = 5, .modified_index = 6};
+  fs_attr_update(&x->f, k, &kv);
+  struct timespec seen = k->mtime;
+  assert_false(k->cached);
+  event(x, "set", "/p/k", 0, "one", 5);
+  assert_int_equal(k->modified_index, 6);
+  assert_string_equal(k->value, "two");
+  assert_memory_equal(&k->mtime, &seen, sizeof seen);
+  event(x, "set", "/p/k", 0, "two", 6);
+  assert_true(has(x, "/p/k"));
+  assert_string_equal(k->value, "two");
+  assert_memory_equal(&k->mtime, &seen, sizeof seen);
+  event(x, "set", "/p/k", 0, "three", 7); /* a newer one changes it */
+  assert_string_equal(k->value, "three");
+  assert_int_equal(k->modified_index, 7);
+}
+
+/* Someone made /p/r at 4, deleted it at 8 and made it again at 9; a lookup read it at 9 before
+ * the watch delivered any of that. The late create and delete leave the key as it was read. */
+static void test_late_delete_older_than_a_read_spares_the_key(void **state) {
+  fixture *x = *state;
+  fs_node *r = fs_itable_intern(&x->f.nodes, "/p/r");
+  assert_non_null(r);
+  fs_kv kv = {.key = "/p/r", .value = "again", .len = 5, .created_index = 9, .modified_index = 9};
+  fs_attr_update(&x->f, r, &kv);
+  event(x, "set", "/p/r", 0, "first", 4);
+  event(x, "delete", "/p/r", 0, NULL, 8);
+  assert_ptr_equal(fs_itable_find(&x->f.nodes, "/p/r"), r);
+  assert_string_equal(r->value, "again");
+  event(x, "set", "/p/r", 0, "again", 9);
+  assert_true(has(x, "/p/r"));
+  assert_int_equal(r->modified_index, 9);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_late_create_after_own_delete_stays_deleted, setup, teardown),
       cmocka_unit_test_setup_teardown(test_late_create_below_a_deleted_directory, setup, teardown),
       cmocka_unit_test_setup_teardown(test_late_delete_spares_a_key_made_again, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resync_keeps_deletes_newer_than_its_answer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_late_event_older_than_a_read_changes_nothing, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_late_delete_older_than_a_read_spares_the_key, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
