@@ -312,6 +312,91 @@ def test_quorumd_members_discover_through_etcd(make_server, members):
     wait_one_cluster(ms)
 
 
+# ------------------------------------------------------------------ etcd's discovery service
+DISCOVERY_SERVICE = "/usr/bin/discovery.etcd.io"
+
+
+class DiscoveryService:
+    """etcd's public discovery service (Debian's etcd-discovery: the program behind
+    discovery.etcd.io), keeping its tokens in BACKEND_URL's v2 keys API under
+    /_etcd/registry through etcd's Go v2 client, and proxying members' requests there."""
+
+    def __init__(self, workdir, backend_url):
+        if not os.path.exists(DISCOVERY_SERVICE):
+            pytest.fail("%s is missing: scripts/deps --test installs it (etcd-discovery)"
+                        % DISCOVERY_SERVICE, pytrace=False)
+        self.port = cluster.free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.log_path = os.path.join(str(workdir), "discovery-service.log")
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([DISCOVERY_SERVICE, "--addr", "127.0.0.1:%d" % self.port,
+                                      "--etcd", backend_url, "--host", self.url],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        cluster_wait(lambda: self._up(), "the discovery service listens")
+
+    def _up(self):
+        try:
+            return self.get("/robots.txt")[0] == 200
+        except OSError:
+            return False
+
+    def get(self, path):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            c.request("GET", path)
+            r = c.getresponse()
+            return r.status, r.read().decode()
+        finally:
+            c.close()
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
+@pytest.mark.parametrize("kind", ["quorumd", "etcd"])
+def test_etcds_discovery_service_on_quorumd(make_server, members, tmp_path, kind):
+    """The discovery service's own health check and token making (Go client Create and a
+    recursive Delete) against quorumd, then a cluster bootstrapped through its token URL."""
+    if kind == "etcd" and not cluster.etcd_binary():
+        pytest.skip("needs etcd")
+    backend = make_server(kind="quorumd", name="ds")
+    svc = DiscoveryService(tmp_path, backend.url)
+    try:
+        assert svc.get("/health") == (200, "OK")     # a size-0 token made, then deleted
+        st, body = svc.get("/new?size=three")
+        assert st == 400, body
+        st, durl = svc.get("/new?size=3")
+        assert st == 200, durl
+        prefix, token = durl.rsplit("/", 1)
+        assert prefix == svc.url and len(token) == 32 and int(token, 16) >= 0, durl
+        st, _, body = backend.request("GET", "/v2/keys/_etcd/registry?recursive=true")
+        tokens = json.loads(body)["node"]["nodes"]
+        assert [n["key"] for n in tokens] == ["/_etcd/registry/" + token]  # /health's is gone
+        st, body = svc.get("/%s/_config/size" % token)       # proxied by the service
+        assert st == 200 and json.loads(body)["node"]["value"] == "3", body
+
+        ms = members(3, durl, kind=kind, prefix=kind[0])
+        start_all(ms)
+        wait_one_cluster(ms)
+        st, body = svc.get("/" + token)
+        assert st == 200, body
+        got = sorted(n["value"] for n in json.loads(body)["node"]["nodes"] if "value" in n)
+        assert got == sorted("%s=%s" % (m.name, m.peer_url) for m in ms)
+        st, _, body = ms[1].request("PUT", "/v2/keys/k", body="value=v",
+                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert st in (200, 201), body
+        st, _, body = ms[2].request("GET", "/v2/keys/k?quorum=true")
+        assert st == 200 and json.loads(body)["node"]["value"] == "v", body
+        # the token is full: a fourth member is refused
+        rc, err, data = run_quorumd(tmp_path, "x4", durl, extra=["--discovery-fallback=exit"])
+        assert rc == 1 and "quorumd: discovery: cluster is full" in err, err
+        assert not os.path.exists(data)
+    finally:
+        svc.close()
+
+
 # ------------------------------------------------------------------ --discovery-srv (DNS)
 class SrvServer:
     """A DNS server on UDP 127.0.0.1 that answers SRV queries from `records`
