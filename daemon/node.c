@@ -379,6 +379,25 @@ static void reask_reads(node *n) {
   if (any) flush_reads(n);
 }
 
+/* A leader whose store has given out no index yet (a new cluster) proposes the indexes etcd's
+ * bootstrap takes: one per initial member (its member key) and one for the cluster version.
+ * With every member's publication at start that makes a new cluster of N members start at
+ * index 2N+1, as etcd's. Applied only while the store index is still 0, so a second proposal
+ * (after a failover) or one committed behind a write changes nothing. */
+static void propose_bootstrap(node *n) {
+  if (store_index(n->s) != 0) return;
+  raft_status st;
+  raft_get_status(n->r, &st);
+  if (!st.conf.n_voters) return;
+  proto_record rec = {.op = PROTO_OP_BOOTSTRAP, .path = "/", .path_len = 1,
+                      .prev_index = st.conf.n_voters + 1, .member = n->cfg.id,
+                      .time = wall_ns()};
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  if (proto_record_encode(&rec, &buf, &len, &cap) == 0) (void)raft_propose(n->r, buf, len);
+  free(buf);
+}
+
 static void retry_waiting(node *n) {
   if (!n->waiting.n) return;
   inbox_queue w = n->waiting;
@@ -442,6 +461,7 @@ static void process_ready(node *n) {
     publish_status(n);
     if (n->status.lead != RAFT_NONE && n->status.lead != had_leader) {
       n->lead_contact_ns = node_mono_ns();
+      if (n->status.lead == n->cfg.id) propose_bootstrap(n); /* ahead of the waiting writes */
       retry_waiting(n);
       node_publish_self(n);
     }

@@ -35,6 +35,18 @@ const node_member *node_member_find_locked(node *n, uint64_t id) {
   return NULL;
 }
 
+/* etcd keeps its members and cluster version in its v2 store (under /0, out of the keys API's
+ * sight), so each change of them takes store indexes: K hidden ones here, into *dp (made when
+ * NULL), so that X-Etcd-Index and every later key's indexes are the ones etcd would give. */
+static void take_indexes(node *n, node_done **dp, unsigned k, int64_t now) {
+  if (!*dp) {
+    *dp = calloc(1, sizeof **dp);
+    if (!*dp) abort();
+  }
+  size_t cap = (*dp)->n_events;
+  store_take_indexes(n->s, k, now, &(*dp)->events, &(*dp)->n_events, &cap);
+}
+
 /* Applies one committed entry; returns the outcome for the loop or NULL. */
 static node_done *apply_entry(node *n, apply_item *e) {
   node_done *d = NULL;
@@ -54,16 +66,19 @@ static node_done *apply_entry(node *n, apply_item *e) {
         } else {
           node_store_member_put(n, &mc.m);
         }
+        /* etcd: an add creates the member's key, an update sets it, a remove deletes it and
+         * records the id as removed */
+        take_indexes(n, &d, cc.type == RAFT_CONF_REMOVE_NODE ? 2 : 1, 0);
       }
       if (mc.origin == n->cfg.id) {
         void *ctx = node_pend_take(n, cc.id);
         if (ctx) {
-          d = calloc(1, sizeof *d);
+          if (!d) d = calloc(1, sizeof *d);
           if (!d) abort();
           d->ctx = ctx;
-          d->res.etcd_index = store_index(n->s);
         }
       }
+      if (d) d->res.etcd_index = store_index(n->s);
     }
     store_skip(n->s, e->index);
     return d;
@@ -81,15 +96,30 @@ static node_done *apply_entry(node *n, apply_item *e) {
     node_member_ctx mc;
     if (e->index > store_applied(n->s) && node_member_decode((const uint8_t *)rec.value,
                                                              rec.value_len, &mc) == 0) {
+      if (mc.m.id == n->cfg.id && rec.member == n->cfg.id) atomic_store(&n->published, 1);
       pthread_mutex_lock(&n->mu);
       const node_member *cur = node_member_find_locked(n, mc.m.id);
       int known = cur != NULL;
       if (known) node_members_set_locked(n, &mc.m);
       pthread_mutex_unlock(&n->mu);
-      if (known) node_store_member_put(n, &mc.m);
+      if (known) {
+        node_store_member_put(n, &mc.m);
+        take_indexes(n, &d, 1, rec.time); /* etcd's publish sets the member's attributes */
+      }
     }
     store_skip(n->s, e->index);
-    return NULL;
+    if (d) d->res.etcd_index = store_index(n->s);
+    return d;
+  }
+  if (rec.op == PROTO_OP_BOOTSTRAP) {
+    /* only first: a write committed before it (a leader that failed over before its record
+     * was committed) means the indexes are already given out */
+    if (e->index > store_applied(n->s) && store_index(n->s) == 0 && rec.prev_index > 0 &&
+        rec.prev_index <= 2 * NODE_MAX_MEMBERS)
+      take_indexes(n, &d, (unsigned)rec.prev_index, rec.time);
+    store_skip(n->s, e->index);
+    if (d) d->res.etcd_index = store_index(n->s);
+    return d;
   }
   if (rec.op == PROTO_OP_AUTH) {
     d = calloc(1, sizeof *d);

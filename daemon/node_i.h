@@ -111,7 +111,9 @@ struct node {
   uint64_t read_batch_seq;
   int stopping_raft;
   int removed, removed_reported;
-  int published;       /* this member's attributes were proposed in this term of leadership */
+  /* publication (node_member.c): proposed once per leader until the apply thread has applied
+   * this start's record, as etcd publishes at every start */
+  atomic_int published;
   uint64_t publish_lead;
 
   pthread_t raft_thread, apply_thread;

@@ -62,18 +62,17 @@ out:
   return rc;
 }
 
-/* Raft thread, when a leader is known: proposes this member's name and client URLs once per
- * leader, unless the members table already has them. */
+/* Raft thread, when a leader is known: proposes this member's name and client URLs, once per
+ * leader until applied: at every start, as etcd publishes (each publication takes a store
+ * index there, which clients see). */
 void node_publish_self(node *n) {
   const node_member *self = n->cfg.self;
-  if (!self || n->publish_lead == n->status.lead) return;
+  if (!self || atomic_load(&n->published) || n->publish_lead == n->status.lead) return;
+  node_member_ctx mc = {.origin = n->cfg.id, .m = *self};
   pthread_mutex_lock(&n->mu);
   const node_member *cur = node_member_find_locked(n, self->id);
-  int same = cur && !strcmp(cur->name, self->name) && !strcmp(cur->client_urls, self->client_urls);
-  pthread_mutex_unlock(&n->mu);
-  if (same) return;
-  node_member_ctx mc = {.origin = n->cfg.id, .m = *self};
   if (cur) memcpy(mc.m.peer_urls, cur->peer_urls, sizeof mc.m.peer_urls);
+  pthread_mutex_unlock(&n->mu);
   char *val;
   size_t vlen;
   if (node_member_encode(&mc, &val, &vlen)) return;

@@ -21,6 +21,8 @@ typedef enum proto_op {
   PROTO_OP_MEMBER,    /* a member publishes its attributes (value: encoded node_member) */
   PROTO_OP_AUTH,      /* a /v2/auth change (path: /enable, /users/NAME or /roles/NAME;
                          value: the request as auth_user_request / auth_role_request make it) */
+  PROTO_OP_BOOTSTRAP, /* a new cluster's first leader: the store indexes etcd's bootstrap takes
+                         (prev_index: how many; taken only while the store index is 0) */
   PROTO_OP_MAX
 } proto_op;
 

@@ -527,6 +527,11 @@
       updateDetailLive(node);
       return;
     }
+    // a TTL being typed survives the rebuild that a live change of the same key makes
+    const oldTTL = box.querySelector("#ttl-input");
+    const typedTTL = oldTTL && box.dataset.key === key && oldTTL.value !== "" ?
+      { value: oldTTL.value, focused: document.activeElement === oldTTL } : null;
+    box.dataset.key = key || "";
     if (!key) { box.replaceChildren(el("p", { class: "muted", text: "Select a key." })); return; }
     if (!node) {
       box.replaceChildren(el("h2", { class: "dk", text: key }),
@@ -542,6 +547,11 @@
       el("input", { id: "ttl-input", type: "number", min: "1", step: "1", placeholder: "seconds" }),
       el("button", { id: "ttl-set", type: "submit", text: "Set TTL" }),
       el("button", { id: "ttl-clear", type: "button", text: "Clear TTL", disabled: !node.ttl }));
+    if (typedTTL) {
+      const input = ttlForm.querySelector("#ttl-input");
+      input.value = typedTTL.value;
+      if (typedTTL.focused) queueMicrotask(() => input.focus());
+    }
     ttlForm.addEventListener("submit", (e) => { e.preventDefault(); setTTL(node.key, $("ttl-input").value); });
     ttlForm.querySelector("#ttl-clear").addEventListener("click", () => clearTTL(node.key));
     const head = el("h2", { class: "dk", id: "detail-key", text: node.key + (node.dir ? "/" : "") });
@@ -842,6 +852,8 @@
       const form = { ttl: String(s), refresh: "true", prevExist: "true" };
       if (node && node.dir) form.dir = "true";
       const r = await api("PUT", key, null, form);
+      const input = $("ttl-input");
+      if (input) input.value = "";
       applyEvent({ action: "update", node: r.body.node }, true);
       const n = nodes.get(key);
       if (n) fill(n, r.body.node);

@@ -234,16 +234,21 @@ test("TTL counts down, survives a plain edit, is changed by refresh and cleared"
   await page.click("#save");
   let n = await eventually(async () => { const x = await mustGet("/t4/k"); assert.equal(x.value, "v2"); return x; }, "edit");
   assert.ok(n.ttl > 20 && n.ttl <= 30, "TTL kept on edit: " + n.ttl);
-  // change it (refresh)
+  // change it (refresh); a live change of the key while the new TTL is typed keeps what was typed
+  await waitText(page.locator("#d-modified"), new RegExp(`^${n.modifiedIndex}$`)); // the edit shown
   await page.fill("#ttl-input", "500");
+  const changed = await put("/t4/k", "v3", { ttl: "25", prevExist: "true" });
+  await waitText(page.locator("#d-modified"), new RegExp(`^${changed.body.node.modifiedIndex}$`));
+  assert.equal(await page.locator("#ttl-input").inputValue(), "500");
   await page.click("#ttl-set");
   n = await eventually(async () => { const x = await mustGet("/t4/k"); assert.ok(x.ttl > 400); return x; }, "TTL set");
-  assert.equal(n.value, "v2");
+  assert.equal(n.value, "v3");
+  await eventually(async () => assert.equal(await page.locator("#ttl-input").inputValue(), ""), "TTL input emptied");
   await waitText(page.locator("#d-ttl"), /^8m/);
   // clear it
   await page.click("#ttl-clear");
   n = await eventually(async () => { const x = await mustGet("/t4/k"); assert.equal(x.ttl, undefined); return x; }, "TTL cleared");
-  assert.equal(n.value, "v2");
+  assert.equal(n.value, "v3");
   await waitText(page.locator("#d-ttl"), "none");
   await closePage(page);
 });
