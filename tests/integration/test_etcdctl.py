@@ -139,8 +139,7 @@ SCRIPT = [
      "write": ["mk", "--in-order", "/w/queue", "qv"]},
     ["-o", "extended", "watch", "--after-index", "{B+1}", "/a/b"],       # from history
     ["-o", "json", "watch", "--after-index", "{B+1}", "--recursive", "/t"],
-    # (--after-index A asks for waitIndex A+1; A=0 means "no index", so {B} cannot be used: a
-    # fresh quorumd starts at index 0)
+    # (--after-index A asks for waitIndex A+1, and A=0 means "no index")
     ["watch", "--after-index", "{B+1}", "/a/new"],
     {"exec_watch": "/w/e", "writes": [["set", "/w/e", "v1"], ["set", "/w/e", "v2"],
                                        ["rm", "/w/e"]]},
