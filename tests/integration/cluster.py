@@ -81,13 +81,24 @@ def quorumd_binary():
     return os.path.join(SOURCE_DIR, "build", "quorumd")
 
 
+_ports_given = set()
+
+
 def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A port free now and not handed out before in this process: the kernel may give the
+    same ephemeral port to two binds in a row once the first is closed, and a member whose
+    client and peer URLs got the same port cannot start."""
+    for _ in range(100):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        finally:
+            s.close()
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise RuntimeError("no fresh free port in 100 tries")
 
 
 def http_request(url, method="GET", path="/", body=None, headers=None, timeout=5.0):
