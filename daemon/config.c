@@ -111,14 +111,13 @@ static const flag_def flag_table[] = {
     {"proxy-dial-timeout", K_U64, 0, OFF(proxy_dial_timeout_ms), NULL},
     {"proxy-write-timeout", K_IGN_VALUE, 0, 0, NULL},
     {"proxy-read-timeout", K_U64, 0, OFF(proxy_read_timeout_ms), NULL},
-    /* security: client TLS is served (above); what is not implemented is refused when set,
-     * so that nobody runs with less security than the flags ask for */
-    {"client-crl-file", K_NO_VALUE, 0, 0, "certificate revocation lists are not supported"},
-    {"client-cert-allowed-hostname", K_NO_VALUE, 0, 0, "client certificate hostname checks are not supported"},
-    {"peer-crl-file", K_NO_VALUE, 0, 0, "certificate revocation lists are not supported"},
-    {"peer-cert-allowed-cn", K_NO_VALUE, 0, 0, "peer certificate name checks are not supported"},
-    {"peer-cert-allowed-hostname", K_NO_VALUE, 0, 0, "peer certificate hostname checks are not supported"},
-    {"cipher-suites", K_NO_VALUE, 0, 0, "Go cipher suite names are not supported (OpenSSL's defaults are used)"},
+    /* security beyond certificates and CAs (proto/tls_policy.h) */
+    {"client-crl-file", K_STR, 0, OFF(client_crl_file), NULL},
+    {"client-cert-allowed-hostname", K_STR, 0, OFF(client_cert_allowed_hostname), NULL},
+    {"peer-crl-file", K_STR, 0, OFF(peer_crl_file), NULL},
+    {"peer-cert-allowed-cn", K_STR, 0, OFF(peer_cert_allowed_cn), NULL},
+    {"peer-cert-allowed-hostname", K_STR, 0, OFF(peer_cert_allowed_hostname), NULL},
+    {"cipher-suites", K_STR, 0, OFF(cipher_suites), NULL},
     /* logging, metrics, profiling, auth, gateway */
     {"logger", K_IGN_VALUE, 0, 0, NULL},
     {"log-output", K_IGN_VALUE, 0, 0, NULL},
@@ -810,6 +809,12 @@ void config_free(config *cfg) {
   free(cfg->peer_cert_file);
   free(cfg->peer_key_file);
   free(cfg->peer_trusted_ca_file);
+  free(cfg->client_crl_file);
+  free(cfg->client_cert_allowed_hostname);
+  free(cfg->peer_crl_file);
+  free(cfg->peer_cert_allowed_cn);
+  free(cfg->peer_cert_allowed_hostname);
+  free(cfg->cipher_suites);
   free(cfg->cors);
   free(cfg->log_level);
   free(cfg->proxy);
@@ -924,8 +929,21 @@ const char *config_usage(void) {
          "  --peer-auto-tls 'false'\n"
          "      Without --peer-cert-file: TLS between members with self-signed certificates,\n"
          "      not verified (encryption without authentication).\n"
-         "  CRLs, allowed names and --cipher-suites are not supported: setting them is an\n"
-         "  error.\n"
+         "  --client-crl-file ''\n"
+         "      Path to a certificate revocation list (PEM or DER): client certificates it\n"
+         "      revokes are refused (read for every connection).\n"
+         "  --client-cert-allowed-hostname ''\n"
+         "      A client certificate must be valid for this host name.\n"
+         "  --peer-crl-file ''\n"
+         "      The same for the certificates of the other members.\n"
+         "  --peer-cert-allowed-cn ''\n"
+         "      A member's certificate must have this common name (or the host name below).\n"
+         "  --peer-cert-allowed-hostname ''\n"
+         "      A member's certificate must be valid for this host name (or have the CN above).\n"
+         "  --cipher-suites ''\n"
+         "      Comma-separated TLS 1.2 cipher suites by their IANA (Go) names, e.g.\n"
+         "      TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, for clients and members (TLS 1.3\n"
+         "      suites are not configurable; empty: OpenSSL's defaults).\n"
          "\n"
          "Logging:\n"
          "  --log-level 'info'\n"

@@ -50,6 +50,12 @@ typedef struct config {
   char *peer_key_file;           /* --peer-key-file: its private key */
   char *peer_trusted_ca_file;    /* --peer-trusted-ca-file: CAs for the other members */
   int peer_client_cert_auth;     /* --peer-client-cert-auth: members must present certificates */
+  char *client_crl_file;         /* --client-crl-file: revoked client certificates */
+  char *client_cert_allowed_hostname; /* --client-cert-allowed-hostname */
+  char *peer_crl_file;           /* --peer-crl-file: revoked member certificates */
+  char *peer_cert_allowed_cn;    /* --peer-cert-allowed-cn */
+  char *peer_cert_allowed_hostname; /* --peer-cert-allowed-hostname */
+  char *cipher_suites;           /* --cipher-suites: TLS 1.2 suites by IANA (Go) name */
   int auto_tls;                  /* --auto-tls: a self-signed certificate for https:// client URLs */
   int peer_auto_tls;             /* --peer-auto-tls: the same between members, unverified */
   int show_version;              /* --version was given */

@@ -500,6 +500,8 @@ int proxy_start(proxy **out, const config *cfg, uv_loop_t *loop, char *err, size
                                       ? cfg->peer_trusted_ca_file
                                       : NULL,
                                   !cfg->peer_auto_tls, err, errlen);
+  if (!rc && (rc = tls_session_ctx_ciphers(p->tls, cfg->cipher_suites, err, errlen)))
+    tls_session_ctx_free(p->tls);
   if (rc) {
     free(p);
     return rc;

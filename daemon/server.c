@@ -200,6 +200,22 @@ static int tls_load(const config *cfg, server_tls *tls, char *err, size_t errlen
     rc = tls_session_ctx_client(&tls->peer_client, cfg->peer_cert_file, cfg->peer_key_file,
                                 cfg->peer_trusted_ca_file, peer_files || !cfg->peer_auto_tls, err,
                                 errlen);
+  /* etcd's checks beyond the chain, and its cipher suites, on every context made above */
+  if (!rc && tls->client)
+    rc = tls_session_ctx_policy(tls->client, cfg->client_crl_file, NULL,
+                                cfg->client_cert_allowed_hostname, err, errlen);
+  if (!rc && tls->peer_server && cfg->peer_cert_allowed_cn && *cfg->peer_cert_allowed_cn &&
+      cfg->peer_cert_allowed_hostname && *cfg->peer_cert_allowed_hostname) {
+    snprintf(err, errlen, "AllowedCN and AllowedHostname are mutually exclusive (cn=\"%s\", "
+             "hostname=\"%s\")", cfg->peer_cert_allowed_cn, cfg->peer_cert_allowed_hostname);
+    rc = -EINVAL;
+  }
+  if (!rc && tls->peer_server)
+    rc = tls_session_ctx_policy(tls->peer_server, cfg->peer_crl_file, cfg->peer_cert_allowed_cn,
+                                cfg->peer_cert_allowed_hostname, err, errlen);
+  tls_session_ctx *all[] = {tls->client, tls->peer_server, tls->peer_client};
+  for (size_t i = 0; !rc && i < sizeof all / sizeof all[0]; i++)
+    if (all[i]) rc = tls_session_ctx_ciphers(all[i], cfg->cipher_suites, err, errlen);
   if (rc) tls_free(tls);
   return rc;
 }

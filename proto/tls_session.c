@@ -1,6 +1,8 @@
 /* tls_session: OpenSSL sessions over memory BIOs (see the header). */
 #include "proto/tls_session.h"
 
+#include "proto/tls_policy.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 struct tls_session_ctx {
   SSL_CTX *ssl;
   int server;
+  tls_policy policy; /* what a peer's certificate must also pass (server contexts) */
 };
 
 struct tls_session {
@@ -24,6 +27,7 @@ struct tls_session {
   BIO *in;  /* bytes from the socket, read by OpenSSL */
   BIO *out; /* records OpenSSL produced, for the socket */
   char err[256];
+  char refused[200]; /* why the policy refused the peer's certificate */
 };
 
 /* The first queued OpenSSL error as text ("" when there is none); clears the queue. */
@@ -206,7 +210,40 @@ int tls_session_ctx_client(tls_session_ctx **out, const char *cert_file, const c
 void tls_session_ctx_free(tls_session_ctx *ctx) {
   if (!ctx) return;
   SSL_CTX_free(ctx->ssl);
+  tls_policy_free(&ctx->policy);
   free(ctx);
+}
+
+/* OpenSSL's verdict on each certificate of the peer's chain, then the policy's. */
+static int verify_with_policy(int ok, X509_STORE_CTX *st) {
+  if (!ok) return 0;
+  SSL *ssl = X509_STORE_CTX_get_ex_data(st, SSL_get_ex_data_X509_STORE_CTX_idx());
+  const tls_session_ctx *c = ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
+  if (!c || !tls_policy_active(&c->policy)) return 1;
+  tls_session *t = SSL_get_app_data(ssl);
+  char why[200];
+  if (tls_policy_check(&c->policy, X509_STORE_CTX_get_current_cert(st),
+                       X509_STORE_CTX_get_error_depth(st), why, sizeof why) == 0)
+    return 1;
+  if (t) snprintf(t->refused, sizeof t->refused, "%s", why);
+  X509_STORE_CTX_set_error(st, X509_V_ERR_APPLICATION_VERIFICATION);
+  return 0;
+}
+
+int tls_session_ctx_policy(tls_session_ctx *ctx, const char *crl_file, const char *allowed_cn,
+                           const char *allowed_host, char *err, size_t errlen) {
+  tls_policy_free(&ctx->policy);
+  int rc = tls_policy_init(&ctx->policy, crl_file, allowed_cn, allowed_host, err, errlen);
+  if (rc) return rc;
+  if (tls_policy_active(&ctx->policy)) {
+    SSL_CTX_set_app_data(ctx->ssl, ctx);
+    SSL_CTX_set_verify(ctx->ssl, SSL_CTX_get_verify_mode(ctx->ssl), verify_with_policy);
+  }
+  return 0;
+}
+
+int tls_session_ctx_ciphers(tls_session_ctx *ctx, const char *names, char *err, size_t errlen) {
+  return tls_policy_ciphers(ctx->ssl, names, err, errlen);
 }
 
 tls_session *tls_session_new(tls_session_ctx *ctx, const char *host) {
@@ -218,6 +255,7 @@ tls_session *tls_session_new(tls_session_ctx *ctx, const char *host) {
   if (!t->ssl || !t->in || !t->out) goto fail;
   /* An empty memory BIO reports "retry" rather than end of file. */
   BIO_set_mem_eof_return(t->in, -1);
+  SSL_set_app_data(t->ssl, t);
   SSL_set_bio(t->ssl, t->in, t->out); /* the session owns both BIOs now */
   t->in = t->out = NULL;
   if (ctx->server) {
@@ -252,6 +290,10 @@ void tls_session_free(tls_session *t) {
 static int fail_with(tls_session *t, const char *fallback) {
   char why[200];
   ssl_error_text(why, sizeof why);
+  if (t->refused[0]) { /* the policy's reason says more than OpenSSL's */
+    snprintf(t->err, sizeof t->err, "%s", t->refused);
+    return -1;
+  }
   long vr = SSL_get_verify_result(t->ssl);
   if (vr != X509_V_OK)
     snprintf(t->err, sizeof t->err, "%s (%s)", why[0] ? why : fallback,

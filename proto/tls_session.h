@@ -34,6 +34,14 @@ int tls_session_ctx_server_auto(tls_session_ctx **out, const char *hosts, char *
 int tls_session_ctx_client(tls_session_ctx **out, const char *cert_file, const char *key_file,
                            const char *ca_file, int verify, char *err, size_t errlen);
 void tls_session_ctx_free(tls_session_ctx *ctx);
+/* On a server context that asks for certificates: etcd's further checks of the peer's
+ * (tls_policy.h: a CRL file, an allowed common name or host name; NULL or "" for none). The
+ * handshake of a peer that fails them fails, with the reason as the session's error.
+ * Returns 0, or -EINVAL/-ENOMEM with a message in err (an unreadable CRL file). */
+int tls_session_ctx_policy(tls_session_ctx *ctx, const char *crl_file, const char *allowed_cn,
+                           const char *allowed_host, char *err, size_t errlen);
+/* etcd's --cipher-suites on ctx (tls_policy_ciphers). Returns 0 or -EINVAL with a message. */
+int tls_session_ctx_ciphers(tls_session_ctx *ctx, const char *names, char *err, size_t errlen);
 
 /* A session on ctx (NULL when out of memory). host: on a client context, the name or IP the
  * server's certificate must match (NULL: not checked); ignored on a server context. */
