@@ -137,6 +137,7 @@ static const flag_def flag_table[] = {
     {"experimental-backend-bbolt-freelist-type", K_IGN_VALUE, 0, 0, NULL},
     {"experimental-enable-lease-checkpoint", K_IGN_BOOL, 0, 0, NULL},
     {"experimental-compaction-batch-limit", K_IGN_VALUE, 0, 0, NULL},
+    {"experimental-warning-apply-duration", K_IGN_VALUE, 0, 0, NULL},
     {"experimental-peer-skip-client-san-verification", K_IGN_BOOL, 0, 0, NULL},
     {"experimental-watch-progress-notify-interval", K_IGN_VALUE, 0, 0, NULL},
     /* pre-v3 flags etcd 3.4 still swallows (its flags.IgnoredFlag) */

@@ -55,6 +55,20 @@ def test_help_lists_flags():
         assert flag in r.stdout
 
 
+def test_every_flag_of_etcds_help_is_known():
+    """Each flag `etcd --help` (3.4) lists is one quorumd knows: used, accepted and ignored, or
+    refused with a reason, but never "unknown flag" (given with a value, then --version)."""
+    etcd = cluster.etcd_binary()
+    if not etcd:
+        pytest.skip("etcd is not installed")
+    out = subprocess.run([etcd, "--help"], capture_output=True, text=True, timeout=10)
+    flags = sorted({w for line in (out.stdout + out.stderr).splitlines()
+                    for w in line.split()[:1] if w.startswith("--") and len(w) > 3})
+    assert len(flags) > 60, flags
+    unknown = [f for f in flags if "unknown flag" in run([f + "=1", "--version"]).stderr]
+    assert not unknown, unknown
+
+
 def test_unknown_flag_is_named():
     r = run(["--no-such-flag", "1"])
     assert r.returncode != 0
