@@ -490,12 +490,22 @@ static void test_tls_flags(void **state) {
   assert_int_equal(cfg.auto_tls, 1);
   assert_int_equal(cfg.peer_auto_tls, 1);
   config_free(&cfg);
-  parse_fails(ARGV("--peer-crl-file=r"), NULL, "--peer-crl-file", "not supported");
-  parse_fails(ARGV("--client-crl-file=r.pem"), NULL, "--client-crl-file", "revocation");
-  parse_fails(ARGV("--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"), NULL,
-              "--cipher-suites", "not supported");
-  parse_fails(ARGV("--name=x"), ENVP("ETCD_PEER_CERT_ALLOWED_CN=x"), "ETCD_PEER_CERT_ALLOWED_CN",
-              "not supported");
+  /* etcd's further TLS settings (checked when the TLS contexts are made: server.c) */
+  parse_ok(&cfg, ARGV("--peer-crl-file=r", "--client-crl-file", "c.crl",
+                      "--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                      "--client-cert-allowed-hostname", "h.example", "--peer-cert-allowed-hostname",
+                      "m.example"));
+  assert_string_equal(cfg.peer_crl_file, "r");
+  assert_string_equal(cfg.client_crl_file, "c.crl");
+  assert_string_equal(cfg.cipher_suites, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+  assert_string_equal(cfg.client_cert_allowed_hostname, "h.example");
+  assert_string_equal(cfg.peer_cert_allowed_hostname, "m.example");
+  config_free(&cfg);
+  assert_int_equal(parse(&cfg, ARGV("--name=x"), ENVP("ETCD_PEER_CERT_ALLOWED_CN=member"), err,
+                         sizeof err),
+                   0);
+  assert_string_equal(cfg.peer_cert_allowed_cn, "member");
+  config_free(&cfg);
 }
 
 /* etcd flags that change what the member is or where its settings come from are refused when
