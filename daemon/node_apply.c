@@ -36,15 +36,16 @@ const node_member *node_member_find_locked(node *n, uint64_t id) {
 }
 
 /* etcd keeps its members and cluster version in its v2 store (under /0, out of the keys API's
- * sight), so each change of them takes store indexes: K hidden ones here, into *dp (made when
- * NULL), so that X-Etcd-Index and every later key's indexes are the ones etcd would give. */
-static void take_indexes(node *n, node_done **dp, unsigned k, int64_t now) {
+ * sight), so each change of them takes store indexes and counts in the store stats as the
+ * write etcd makes (counts): K hidden ones here, into *dp (made when NULL), so that
+ * X-Etcd-Index, every later key's indexes and /v2/stats/store are the ones etcd would give. */
+static void take_indexes(node *n, node_done **dp, unsigned k, stats_counter counts, int64_t now) {
   if (!*dp) {
     *dp = calloc(1, sizeof **dp);
     if (!*dp) abort();
   }
   size_t cap = (*dp)->n_events;
-  store_take_indexes(n->s, k, now, &(*dp)->events, &(*dp)->n_events, &cap);
+  store_take_indexes(n->s, k, counts, now, &(*dp)->events, &(*dp)->n_events, &cap);
 }
 
 /* Applies one committed entry; returns the outcome for the loop or NULL. */
@@ -66,9 +67,16 @@ static node_done *apply_entry(node *n, apply_item *e) {
         } else {
           node_store_member_put(n, &mc.m);
         }
-        /* etcd: an add creates the member's key, an update sets it, a remove deletes it and
-         * records the id as removed */
-        take_indexes(n, &d, cc.type == RAFT_CONF_REMOVE_NODE ? 2 : 1, 0);
+        /* etcd: an add creates the member's key, an update updates it, a remove deletes it
+         * and creates the key that records the id as removed */
+        if (cc.type == RAFT_CONF_REMOVE_NODE) {
+          take_indexes(n, &d, 1, STATS_DELETE_SUCCESS, 0);
+          take_indexes(n, &d, 1, STATS_CREATE_SUCCESS, 0);
+        } else {
+          take_indexes(n, &d, 1,
+                       cc.type == RAFT_CONF_UPDATE_NODE ? STATS_UPDATE_SUCCESS : STATS_CREATE_SUCCESS,
+                       0);
+        }
       }
       if (mc.origin == n->cfg.id) {
         void *ctx = node_pend_take(n, cc.id);
@@ -104,7 +112,7 @@ static node_done *apply_entry(node *n, apply_item *e) {
       pthread_mutex_unlock(&n->mu);
       if (known) {
         node_store_member_put(n, &mc.m);
-        take_indexes(n, &d, 1, rec.time); /* etcd's publish sets the member's attributes */
+        take_indexes(n, &d, 1, STATS_SETS_SUCCESS, rec.time); /* etcd's publish: a set */
       }
     }
     store_skip(n->s, e->index);
@@ -114,9 +122,12 @@ static node_done *apply_entry(node *n, apply_item *e) {
   if (rec.op == PROTO_OP_BOOTSTRAP) {
     /* only first: a write committed before it (a leader that failed over before its record
      * was committed) means the indexes are already given out */
-    if (e->index > store_applied(n->s) && store_index(n->s) == 0 && rec.prev_index > 0 &&
-        rec.prev_index <= 2 * NODE_MAX_MEMBERS)
-      take_indexes(n, &d, (unsigned)rec.prev_index, rec.time);
+    if (e->index > store_applied(n->s) && store_index(n->s) == 0 && rec.prev_index > 1 &&
+        rec.prev_index <= 2 * NODE_MAX_MEMBERS) {
+      /* a create per initial member, then a set of the cluster version */
+      take_indexes(n, &d, (unsigned)rec.prev_index - 1, STATS_CREATE_SUCCESS, rec.time);
+      take_indexes(n, &d, 1, STATS_SETS_SUCCESS, rec.time);
+    }
     store_skip(n->s, e->index);
     if (d) d->res.etcd_index = store_index(n->s);
     return d;
@@ -128,7 +139,7 @@ static node_done *apply_entry(node *n, apply_item *e) {
       unsigned k = 0;
       size_t ce = 0;
       auth_db_apply(n->cfg.auth, &rec, &d->res, &k);
-      if (k) store_take_indexes(n->s, k, rec.time, &d->events, &d->n_events, &ce);
+      if (k) store_take_indexes(n->s, k, STATS_N, rec.time, &d->events, &d->n_events, &ce);
     }
     store_skip(n->s, e->index);
     if (rec.member == n->cfg.id && rec.id) d->ctx = node_pend_take(n, rec.id);

@@ -12,6 +12,10 @@
 
 #define META_INDEX "mindex"
 #define META_APPLIED "mapplied"
+/* The /v2/stats/store counters, kept with each group: they count from the store's beginning
+ * across restarts, as etcd's (its v2 store keeps them in its snapshots and recounts the log
+ * after them). */
+#define META_STATS "mstats"
 
 static const char *const action_names[] = {
     [STORE_ACT_GET] = "get",       [STORE_ACT_SET] = "set",
@@ -86,6 +90,22 @@ static uint64_t meta_get(store *s, const char *name, char **errptr) {
   return x;
 }
 
+static void stats_load(store *s, char **errptr) {
+  if (!s->st) return;
+  size_t vlen = 0;
+  char *v = leveldb_get(s->db, s->ropts, META_STATS, strlen(META_STATS), &vlen, errptr);
+  for (size_t i = 0; v && i < STATS_N && (i + 1) * 8 <= vlen; i++)
+    atomic_store(&s->st->store[i], codec_get_be64(v + i * 8));
+  leveldb_free(v);
+}
+
+static void stats_put(store *s, sbuf *v) {
+  if (!s->st) return;
+  sbuf_reset(v);
+  for (size_t i = 0; i < STATS_N; i++) sbuf_put_be64(v, atomic_load(&s->st->store[i]));
+  leveldb_writebatch_put(s->group, META_STATS, strlen(META_STATS), v->p, v->len);
+}
+
 int store_open(store **out, const char *dir, int sync, stats *st, char *err, size_t errlen) {
   store *s = calloc(1, sizeof *s);
   char *lerr = NULL;
@@ -116,6 +136,7 @@ int store_open(store **out, const char *dir, int sync, stats *st, char *err, siz
   }
   s->index = meta_get(s, META_INDEX, &lerr);
   s->applied = meta_get(s, META_APPLIED, &lerr);
+  if (!lerr) stats_load(s, &lerr);
   s->apply_index = s->index;
   s->apply_applied = s->applied;
   s->group = leveldb_writebatch_create();
@@ -133,6 +154,7 @@ int store_open(store **out, const char *dir, int sync, stats *st, char *err, siz
     store_close(s);
     return rc;
   }
+  s->opened = 1;
   *out = s;
   return 0;
 }
@@ -141,6 +163,7 @@ int store_reload_meta(store *s) {
   char *lerr = NULL;
   uint64_t index = meta_get(s, META_INDEX, &lerr);
   uint64_t applied = meta_get(s, META_APPLIED, &lerr);
+  if (!lerr) stats_load(s, &lerr);
   if (lerr) {
     leveldb_free(lerr);
     return -EIO;
@@ -154,6 +177,15 @@ int store_reload_meta(store *s) {
 
 void store_close(store *s) {
   if (!s) return;
+  if (s->opened && s->st) { /* the reads counted since the last group */
+    sbuf v = {0};
+    leveldb_writebatch_clear(s->group);
+    stats_put(s, &v);
+    sbuf_free(&v);
+    char *lerr = NULL;
+    leveldb_write(s->db, s->wopts_nosync, s->group, &lerr);
+    leveldb_free(lerr);
+  }
   store_history_close(s);
   if (s->db) leveldb_close(s->db);
   if (s->opts) leveldb_options_destroy(s->opts);
@@ -512,6 +544,7 @@ int store_group_flush(store *s) {
   sbuf_reset(&v);
   sbuf_put_be64(&v, s->apply_applied);
   leveldb_writebatch_put(s->group, META_APPLIED, strlen(META_APPLIED), v.p, v.len);
+  stats_put(s, &v);
   sbuf_free(&v);
   char *lerr = NULL;
   /* The events go to the history file first, so it holds at least what the tree does. */
@@ -883,8 +916,8 @@ static int apply_sync(apply *a) {
   return rc;
 }
 
-void store_take_indexes(store *s, unsigned count, int64_t now, store_event ***events,
-                        size_t *n_events, size_t *cap_events) {
+void store_take_indexes(store *s, unsigned count, stats_counter counts, int64_t now,
+                        store_event ***events, size_t *n_events, size_t *cap_events) {
   apply a = {.s = s, .index = s->apply_index, .now = now, .events = events,
              .n_events = n_events, .cap_events = cap_events};
   a.wb = leveldb_writebatch_create();
@@ -895,6 +928,7 @@ void store_take_indexes(store *s, unsigned count, int64_t now, store_event ***ev
     store_event *e = make_event(&a, STORE_ACT_SET, next, "/2", 2, &pn, NULL);
     e->refresh = 1;
     finish_change(&a, e, 0);
+    if (counts < STATS_N) stats_inc(s->st, counts);
   }
   leveldb_writebatch_destroy(a.wb);
   sbuf_free(&a.ops);

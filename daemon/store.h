@@ -132,10 +132,13 @@ void store_meta_each(store *s, const char *prefix, size_t plen,
                      void *arg);
 void store_skip(store *s, uint64_t log_index);
 /* Takes count etcd indexes for changes etcd makes outside the keys (/v2/auth's state, which
- * etcd keeps as values under /2/; auth.h says how many): hidden events in the history, which
- * count in its 1000-event window as etcd's do and are never delivered to a watcher (as
- * refreshes); they are added to *events for the watcher hubs' histories. */
-void store_take_indexes(store *s, unsigned count, int64_t now, store_event ***events,
+ * etcd keeps as values under /2/, auth.h says how many; members and the cluster version,
+ * under /0/): hidden events in the history, which count in its 1000-event window as etcd's do
+ * and are never delivered to a watcher (as refreshes); they are added to *events for the
+ * watcher hubs' histories. Each also counts as one `counts` in the store stats (STATS_N:
+ * none). */
+void store_take_indexes(store *s, unsigned count, stats_counter counts, int64_t now,
+                        store_event ***events,
                         size_t *n_events, size_t *cap_events);
 /* A snapshot is every record of the database, made in steps so that the long one can run on
  * another thread: begin (with nothing being applied) pins the store as it is; write produces

@@ -25,6 +25,7 @@ typedef struct store_history {
 } store_history;
 
 struct store {
+  int opened; /* store_open succeeded: store_close keeps the stats */
   leveldb_t *db;
   leveldb_options_t *opts;
   leveldb_cache_t *cache;

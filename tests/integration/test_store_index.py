@@ -4,7 +4,9 @@ API's sight, so a new cluster of N members starts at 2N+1 (a member key per init
 the cluster version, a publication per member start); every later start of a member takes
 one more, an added member one, a removed one two, a peer URL update one. Measured on etcd
 3.4.23: 3 for one member (4 after a restart), 7 for three, then 8 after an add, 10 after a
-remove and 11 after an update. The one-member case runs against etcd too."""
+remove and 11 after an update. Those writes count in /v2/stats/store as etcd counts them
+(sets, creates, an update, a delete), and the counters go on across restarts as etcd's do.
+The one-member case runs against etcd too."""
 import json
 
 import pytest
@@ -15,6 +17,15 @@ from raft_cluster import make_cluster, wait_for  # noqa: F401  (make_cluster: a 
 J = {"Content-Type": "application/json"}
 
 
+def writes(m):
+    """The store stats' write counters that membership moves (sets, creates, updates,
+    deletes): (setsSuccess, createSuccess, updateSuccess, deleteSuccess)."""
+    st, _, body = m.request("GET", "/v2/stats/store")
+    assert st == 200
+    s = json.loads(body)
+    return s["setsSuccess"], s["createSuccess"], s["updateSuccess"], s["deleteSuccess"]
+
+
 def index(m):
     st, hdrs, _ = m.keys("GET", "/")
     assert st == 200
@@ -23,10 +34,12 @@ def index(m):
 
 def test_one_member_starts_at_three_and_each_start_takes_one(server):
     assert index(server) == 3
+    assert writes(server) == (2, 1, 0, 0)   # publication and cluster version; the member
     st, _, body = server.keys("PUT", "/k", form={"value": "v"})
     assert st == 201 and body["node"]["createdIndex"] == body["node"]["modifiedIndex"] == 4
     server.restart()
     wait_for(lambda: index(server) == 5, what="the publication of the restarted member")
+    assert writes(server) == (4, 1, 0, 0)   # the counters go on from before the restart
     st, _, body = server.keys("PUT", "/k", form={"value": "w"})
     assert st == 200 and body["node"]["modifiedIndex"] == body["node"]["createdIndex"] == 6
     assert body["prevNode"]["modifiedIndex"] == 4
@@ -38,6 +51,7 @@ def test_three_members_and_membership_changes(make_cluster):
     leader = c.leader()
     for m in c.members:
         wait_for(lambda: index(m) == 7, what="index 7 on " + m.name)
+        assert writes(m) == (4, 3, 0, 0)
     # an add takes one
     port = cluster.free_port()
     st, _, body = leader.request("POST", "/v2/members",
@@ -62,3 +76,7 @@ def test_three_members_and_membership_changes(make_cluster):
     f.stop()
     f.start()
     wait_for(lambda: all(index(m) == 13 for m in c.members), what="index 13 everywhere")
+    # sets: 3 publications, the version, the write, the publication again; creates: 3 member
+    # keys, the added one, the removed record; the peer URL update; the removal's delete
+    for m in c.members:
+        assert writes(m) == (6, 5, 1, 1)
