@@ -31,14 +31,25 @@ int auth_db_reload(auth_db *db);
 void auth_db_restore_begin(auth_db *db);
 void auth_db_restore_end(auth_db *db);
 
+/* The writes etcd's v2 store makes for an auth change, as it keeps this state as values under
+ * /2/: those done take an etcd index each (store_take_indexes takes them) and count as
+ * successes in /v2/stats/store, those the store refuses only count as failures. */
+typedef struct auth_writes {
+  unsigned creates, updates, deletes; /* done */
+  unsigned create_fails, delete_fails; /* refused: the user or role exists, or does not */
+} auth_writes;
+
+static inline unsigned auth_writes_indexes(const auth_writes *w) {
+  return w->creates + w->updates + w->deletes;
+}
+
 /* Applies a PROTO_OP_AUTH record: changes the state (its store records go into the store's
- * current group) and fills res with the HTTP answer (status, JSON body; error_code 0).
- * *indexes: how many etcd indexes etcd's change takes, as it keeps this state as values of its
- * v2 store under /2/ (store_take_indexes takes them): one per value written (enabling with no
- * guest role writes two), and four more the first time the store's auth state is written
- * (etcd makes /2, /2/users, /2/roles and /2/enabled then; a DELETE of a missing user or role
- * gets that far). */
-void auth_db_apply(auth_db *db, const proto_record *rec, store_result *res, unsigned *indexes);
+ * current group) and fills res with the HTTP answer (status, JSON body; error_code 0), and *w
+ * with etcd's writes for it: a user or role made is a create, changed an update, removed a
+ * delete; enabling creates the guest role when there is none and updates the switch;
+ * disabling updates it; and the first time the auth state is written etcd creates /2,
+ * /2/users, /2/roles and /2/enabled (a DELETE of a missing user or role gets that far). */
+void auth_db_apply(auth_db *db, const proto_record *rec, store_result *res, auth_writes *w);
 
 bool auth_db_enabled(const auth_db *db);
 

@@ -316,7 +316,8 @@ static void answer_role(store_result *res, int status, const auth_role *r) {
   auth_gen_take(g, &res->body, &res->body_len, true);
 }
 
-static void user_create(auth_db *db, auth_user_req *q, int status, store_result *res) {
+static void user_create(auth_db *db, auth_user_req *q, int status, store_result *res,
+                        auth_writes *w) {
   if (!strcmp(q->user, AUTH_ROOT) && auth_list_find(&q->roles, AUTH_ROOT) < 0) auth_list_add(&q->roles, AUTH_ROOT);
   if (!*q->password) {
     answer_msg(res, 400, "auth: Cannot create user %s with an empty password", q->user);
@@ -324,6 +325,7 @@ static void user_create(auth_db *db, auth_user_req *q, int status, store_result 
   }
   if (auth_user_find(db, q->user, strlen(q->user))) {
     answer_msg(res, 409, "auth: User %s already exists.", q->user);
+    w->create_fails++;
     return;
   }
   auth_user u = {.name = strdup(q->user), .hash = strdup(q->password)};
@@ -332,9 +334,10 @@ static void user_create(auth_db *db, auth_user_req *q, int status, store_result 
   persist_user(db, &u);
   users_put(db, &u);
   answer_user(res, status, q->user, &q->roles);
+  w->creates++;
 }
 
-static void user_update(auth_db *db, auth_user_req *q, store_result *res) {
+static void user_update(auth_db *db, auth_user_req *q, store_result *res, auth_writes *w) {
   auth_user *old = auth_user_find(db, q->user, strlen(q->user));
   if (!old) {
     answer_msg(res, 404, "auth: User %s does not exist.", q->user); /* (etcd's getUser) */
@@ -372,28 +375,30 @@ static void user_update(auth_db *db, auth_user_req *q, store_result *res) {
   persist_user(db, &u);
   users_put(db, &u); /* replaces old (and forgets its remembered password) */
   answer_user(res, 200, q->user, &roles);
+  w->updates++;
 out:
   auth_list_free(&cur);
   auth_list_free(&roles);
 }
 
-static void user_put(auth_db *db, const char *value, size_t len, store_result *res) {
+static void user_put(auth_db *db, const char *value, size_t len, store_result *res,
+                     auth_writes *w) {
   auth_user_req q;
   if (auth_user_req_parse(value, len, &q)) {
     answer_msg(res, 400, "Invalid JSON in request body.");
     return;
   }
   if (!q.grant.n && !q.revoke.n) {
-    if (q.roles.n) user_create(db, &q, 200, res);
-    else if (auth_user_find(db, q.user, strlen(q.user))) user_update(db, &q, res);
-    else user_create(db, &q, 201, res);
+    if (q.roles.n) user_create(db, &q, 200, res, w);
+    else if (auth_user_find(db, q.user, strlen(q.user))) user_update(db, &q, res, w);
+    else user_create(db, &q, 201, res, w);
   } else {
-    user_update(db, &q, res);
+    user_update(db, &q, res, w);
   }
   auth_user_req_free(&q);
 }
 
-static void user_delete(auth_db *db, const char *name, store_result *res) {
+static void user_delete(auth_db *db, const char *name, store_result *res, auth_writes *w) {
   if (atomic_load(&db->enabled) && !strcmp(name, AUTH_ROOT)) {
     answer_msg(res, 403, "auth: Cannot delete root user while auth is enabled.");
     return;
@@ -401,11 +406,13 @@ static void user_delete(auth_db *db, const char *name, store_result *res) {
   auth_user *u = auth_user_find(db, name, strlen(name));
   if (!u) {
     answer_msg(res, 404, "auth: User %s does not exist", name);
+    w->delete_fails++;
     return;
   }
   persist_del(db, 'u', name);
   users_del(db, u);
   answer(res, 200, "", 0);
+  w->deletes++;
 }
 
 /* Go's Permissions.Grant / Revoke: a change rewrites both lists (null becomes []). */
@@ -431,7 +438,8 @@ static void perms_revoke(auth_list *l, const auth_list *del) {
   auth_list_sort(l);
 }
 
-static void role_put(auth_db *db, const char *value, size_t len, store_result *res) {
+static void role_put(auth_db *db, const char *value, size_t len, store_result *res,
+                     auth_writes *w) {
   auth_role_req q;
   if (auth_role_req_parse(value, len, &q)) {
     answer_msg(res, 400, "Invalid JSON in request body.");
@@ -443,6 +451,7 @@ static void role_put(auth_db *db, const char *value, size_t len, store_result *r
   } else if (!grant && !revoke) { /* create */
     if (auth_role_find(db, q.role, strlen(q.role))) {
       answer_msg(res, 409, "auth: Role %s already exists.", q.role);
+      w->create_fails++;
     } else {
       auth_role r = {.name = strdup(q.role)};
       if (!r.name) abort();
@@ -451,6 +460,7 @@ static void role_put(auth_db *db, const char *value, size_t len, store_result *r
       persist_role(db, &r);
       answer_role(res, 201, &r);
       roles_put(db, &r);
+      w->creates++;
     }
   } else {
     const auth_role *old = auth_role_find(db, q.role, strlen(q.role));
@@ -479,12 +489,13 @@ static void role_put(auth_db *db, const char *value, size_t len, store_result *r
     persist_role(db, &r);
     answer_role(res, 200, &r);
     roles_put(db, &r);
+    w->updates++;
   }
 out:
   auth_role_req_free(&q);
 }
 
-static void role_delete(auth_db *db, const char *name, store_result *res) {
+static void role_delete(auth_db *db, const char *name, store_result *res, auth_writes *w) {
   if (!strcmp(name, AUTH_ROOT)) {
     answer_msg(res, 403, "auth: Cannot modify role %s: is root role.", name);
     return;
@@ -492,26 +503,28 @@ static void role_delete(auth_db *db, const char *name, store_result *res) {
   auth_role *r = (auth_role *)auth_role_find(db, name, strlen(name));
   if (!r) {
     answer_msg(res, 404, "auth: Role %s doesn't exist.", name);
+    w->delete_fails++;
     return;
   }
   persist_del(db, 'r', name);
   roles_del(db, r);
   answer(res, 200, "", 0);
+  w->deletes++;
 }
 
-/* Returns how many values etcd writes for it (the guest role, the switch). */
-static unsigned set_enabled(auth_db *db, bool on, store_result *res) {
-  unsigned writes = 1;
+/* etcd's writes: the guest role created when enabling without one, the switch updated. */
+static void set_enabled(auth_db *db, bool on, store_result *res, auth_writes *w) {
   if (atomic_load(&db->enabled) == on) {
     answer_msg(res, 409, "%s", on ? "auth: already enabled" : "auth: already disabled");
-    return 0;
+    return;
   }
   if (on && !auth_user_find(db, AUTH_ROOT, 4)) {
     answer_msg(res, 409, "auth: No root user available, please create one");
-    return 0;
+    return;
   }
+  w->updates++;
   if (on && !auth_role_find(db, AUTH_GUEST, 5)) { /* etcd's default guest: everything */
-    writes++;
+    w->creates++;
     auth_role g = {.name = strdup(AUTH_GUEST), .read.null = true, .write.null = true};
     if (!g.name) abort();
     auth_list_add(&g.read, "/*");
@@ -522,37 +535,33 @@ static unsigned set_enabled(auth_db *db, bool on, store_result *res) {
   store_meta_put(db->st, "Ae", 2, on ? "true" : "false", on ? 4 : 5);
   atomic_store_explicit(&db->enabled, on, memory_order_release);
   answer(res, 200, "", 0);
-  return writes;
 }
 
-void auth_db_apply(auth_db *db, const proto_record *rec, store_result *res, unsigned *indexes) {
+void auth_db_apply(auth_db *db, const proto_record *rec, store_result *res, auth_writes *w) {
   *res = (store_result){0};
-  *indexes = 0;
+  *w = (auth_writes){0};
   char *path = strndup(rec->path, rec->path_len);
   if (!path) abort();
   bool del = rec->flags & PROTO_REC_AUTH_DELETE;
   pthread_rwlock_wrlock(&db->lock);
   bool enable = !strcmp(path, "/enable");
-  unsigned writes = 0;
   if (enable) {
-    writes = set_enabled(db, !del, res);
+    set_enabled(db, !del, res, w);
   } else if (!strncmp(path, "/users/", 7)) {
-    if (del) user_delete(db, path + 7, res);
-    else user_put(db, rec->value, rec->value_len, res);
+    if (del) user_delete(db, path + 7, res, w);
+    else user_put(db, rec->value, rec->value_len, res, w);
   } else if (!strncmp(path, "/roles/", 7)) {
-    if (del) role_delete(db, path + 7, res);
-    else role_put(db, rec->value, rec->value_len, res);
+    if (del) role_delete(db, path + 7, res, w);
+    else role_put(db, rec->value, rec->value_len, res, w);
   } else {
     answer_msg(res, 400, "Invalid path");
   }
-  if (!enable && res->status / 100 == 2) writes = 1;
   /* etcd's ensureAuthDirectories, before its first write (or delete) of a user or role. */
-  if ((writes || (del && res->status == 404)) && !db->made_dirs) {
+  if ((auth_writes_indexes(w) || w->delete_fails) && !db->made_dirs) {
     db->made_dirs = true;
     if (!enable) store_meta_put(db->st, "Ae", 2, "false", 5);
-    *indexes += 4;
+    w->creates += 4;
   }
-  *indexes += writes;
   pthread_rwlock_unlock(&db->lock);
   free(path);
 }

@@ -136,10 +136,14 @@ static node_done *apply_entry(node *n, apply_item *e) {
     d = calloc(1, sizeof *d);
     if (!d) abort();
     if (e->index > store_applied(n->s) && n->cfg.auth) {
-      unsigned k = 0;
-      size_t ce = 0;
-      auth_db_apply(n->cfg.auth, &rec, &d->res, &k);
-      if (k) store_take_indexes(n->s, k, STATS_N, rec.time, &d->events, &d->n_events, &ce);
+      auth_writes w;
+      auth_db_apply(n->cfg.auth, &rec, &d->res, &w);
+      /* (d made above: take_indexes adds to it) */
+      if (w.creates) take_indexes(n, &d, w.creates, STATS_CREATE_SUCCESS, rec.time);
+      if (w.updates) take_indexes(n, &d, w.updates, STATS_UPDATE_SUCCESS, rec.time);
+      if (w.deletes) take_indexes(n, &d, w.deletes, STATS_DELETE_SUCCESS, rec.time);
+      for (unsigned i = 0; i < w.create_fails; i++) stats_inc(n->st, STATS_CREATE_FAIL);
+      for (unsigned i = 0; i < w.delete_fails; i++) stats_inc(n->st, STATS_DELETE_FAIL);
     }
     store_skip(n->s, e->index);
     if (rec.member == n->cfg.id && rec.id) d->ctx = node_pend_take(n, rec.id);

@@ -8,7 +8,9 @@ wrong or malformed credentials) against a fresh etcd and a fresh server under te
 compares every answer: status, Content-Type, Allow, whether X-Etcd-Cluster-Id is sent, and
 the body (JSON compared as values), and every index relative to each server's index at the
 start: etcd keeps the auth state as values of its v2 store, so that its changes take etcd
-indexes, and quorumd's take the same number (the X-Etcd-Index header too, where sent). Some answers
+indexes, and quorumd's take the same number (the X-Etcd-Index header too, where sent), and
+they count in /v2/stats/store as the same creates, updates and deletes (each step's change of
+the write counters is compared). Some answers
 are also checked against their literal expected text, so that the test fails if both servers
 were to agree on something wrong.
 """
@@ -175,7 +177,15 @@ def _index(srv):
     return int(h["x-etcd-index"])
 
 
+def _writes(srv):
+    """/v2/stats/store's write counters (the gets also count etcd's own reads, not compared)."""
+    st, _, body = srv.request("GET", "/v2/stats/store")
+    assert st == 200
+    return {k: v for k, v in json.loads(body).items() if not k.startswith("gets") and k != "watchers"}
+
+
 def _answer(srv, method, path, body, headers, base):
+    before = _writes(srv)
     hdrs = dict(headers or {})
     if body is not None and path.startswith("/v2/keys"):
         hdrs["Content-Type"] = "application/x-www-form-urlencoded"
@@ -190,9 +200,11 @@ def _answer(srv, method, path, body, headers, base):
     index = h.get("x-etcd-index")
     if isinstance(parsed, dict) and "members" in parsed:  # (ids and ports are each server's)
         parsed = [m["name"] for m in parsed["members"]]
+    after = _writes(srv)
     return {"status": st, "content-type": h.get("content-type"), "allow": h.get("allow"),
             "cluster-id": "x-etcd-cluster-id" in h, "body": parsed,
-            "etcd-index": int(index) - base if index not in (None, "0") else index}, text
+            "etcd-index": int(index) - base if index not in (None, "0") else index,
+            "store writes counted": {k: after[k] - before[k] for k in after if after[k] != before[k]}}, text
 
 
 def test_auth_api_answers_as_etcd(make_server):

@@ -41,9 +41,9 @@ static int change_n(auth_db *db, const char *path, const char *json, bool del, c
   r.value_len = len;
   if (del) r.flags |= PROTO_REC_AUTH_DELETE;
   store_result res;
-  unsigned k;
-  auth_db_apply(db, &r, &res, &k);
-  if (indexes) *indexes = k;
+  auth_writes w;
+  auth_db_apply(db, &r, &res, &w);
+  if (indexes) *indexes = auth_writes_indexes(&w);
   free(value);
   if (body) *body = strndup(res.body ? res.body : "", res.body_len);
   int st = res.status;
@@ -199,9 +199,9 @@ static void test_mangled_bodies_are_refused_or_applied(void **state) {
     proto_record r = {.op = PROTO_OP_AUTH, .path = path, .path_len = strlen(path), .value = value,
                       .value_len = vlen};
     store_result res;
-    unsigned k;
-    auth_db_apply(db, &r, &res, &k);
-    assert_true(k <= 5);
+    auth_writes w;
+    auth_db_apply(db, &r, &res, &w);
+    assert_true(auth_writes_indexes(&w) <= 5);
     assert_true(res.status == 200 || res.status == 201 || res.status == 400 || res.status == 404 ||
                 res.status == 409);
     store_result_free(&res);
