@@ -90,7 +90,7 @@ static uint64_t meta_get(store *s, const char *name, char **errptr) {
   return x;
 }
 
-static void stats_load(store *s, char **errptr) {
+static void meta_stats_load(store *s, char **errptr) {
   if (!s->st) return;
   size_t vlen = 0;
   char *v = leveldb_get(s->db, s->ropts, META_STATS, strlen(META_STATS), &vlen, errptr);
@@ -99,7 +99,7 @@ static void stats_load(store *s, char **errptr) {
   leveldb_free(v);
 }
 
-static void stats_put(store *s, sbuf *v) {
+static void meta_stats_put(store *s, sbuf *v) {
   if (!s->st) return;
   sbuf_reset(v);
   for (size_t i = 0; i < STATS_N; i++) sbuf_put_be64(v, atomic_load(&s->st->store[i]));
@@ -136,7 +136,7 @@ int store_open(store **out, const char *dir, int sync, stats *st, char *err, siz
   }
   s->index = meta_get(s, META_INDEX, &lerr);
   s->applied = meta_get(s, META_APPLIED, &lerr);
-  if (!lerr) stats_load(s, &lerr);
+  if (!lerr) meta_stats_load(s, &lerr);
   s->apply_index = s->index;
   s->apply_applied = s->applied;
   s->group = leveldb_writebatch_create();
@@ -163,7 +163,7 @@ int store_reload_meta(store *s) {
   char *lerr = NULL;
   uint64_t index = meta_get(s, META_INDEX, &lerr);
   uint64_t applied = meta_get(s, META_APPLIED, &lerr);
-  if (!lerr) stats_load(s, &lerr);
+  if (!lerr) meta_stats_load(s, &lerr);
   if (lerr) {
     leveldb_free(lerr);
     return -EIO;
@@ -180,7 +180,7 @@ void store_close(store *s) {
   if (s->opened && s->st) { /* the reads counted since the last group */
     sbuf v = {0};
     leveldb_writebatch_clear(s->group);
-    stats_put(s, &v);
+    meta_stats_put(s, &v);
     sbuf_free(&v);
     char *lerr = NULL;
     leveldb_write(s->db, s->wopts_nosync, s->group, &lerr);
@@ -544,7 +544,7 @@ int store_group_flush(store *s) {
   sbuf_reset(&v);
   sbuf_put_be64(&v, s->apply_applied);
   leveldb_writebatch_put(s->group, META_APPLIED, strlen(META_APPLIED), v.p, v.len);
-  stats_put(s, &v);
+  meta_stats_put(s, &v);
   sbuf_free(&v);
   char *lerr = NULL;
   /* The events go to the history file first, so it holds at least what the tree does. */
