@@ -290,10 +290,7 @@ __attribute__((format(printf, 3, 4))) static void answer_msg(store_result *res, 
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   yajl_gen g = proto_v2_gen_new();
-  yajl_gen_map_open(g);
-  proto_v2_gen_cstr(g, "message");
-  proto_v2_gen_cstr(g, msg);
-  yajl_gen_map_close(g);
+  proto_v2_gen_message(g, msg);
   char *body;
   size_t len;
   auth_gen_take(g, &body, &len, false);

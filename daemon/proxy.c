@@ -284,10 +284,7 @@ static void on_abort(http_req *r) {
 
 static void answer_message(http_req *r, int status, const char *msg) {
   yajl_gen g = proto_v2_gen_new();
-  yajl_gen_map_open(g);
-  proto_v2_gen_cstr(g, "message");
-  proto_v2_gen_cstr(g, msg);
-  yajl_gen_map_close(g);
+  proto_v2_gen_message(g, msg);
   const unsigned char *buf;
   size_t len;
   yajl_gen_get_buf(g, &buf, &len);

@@ -218,6 +218,13 @@ int proto_v2_error_status(int code) {
   return d ? d->status : 500;
 }
 
+void proto_v2_gen_message(yajl_gen g, const char *msg) {
+  yajl_gen_map_open(g);
+  PROTO_V2_GEN_KEY(g, "message");
+  proto_v2_gen_cstr(g, msg);
+  yajl_gen_map_close(g);
+}
+
 void proto_v2_gen_error(yajl_gen g, int code, const char *cause, size_t cause_len, uint64_t index) {
   const char *msg = proto_v2_error_message(code);
   yajl_gen_map_open(g);

@@ -52,6 +52,8 @@ yajl_gen proto_v2_gen_new(void);
 
 /* Writes {"errorCode":code,"message":msg,"cause":cause,"index":index} into g. */
 void proto_v2_gen_error(yajl_gen g, int code, const char *cause, size_t cause_len, uint64_t index);
+/* {"message":msg}: etcd's answer for errors outside the keys API (auth, members, proxy). */
+void proto_v2_gen_message(yajl_gen g, const char *msg);
 
 /* The fixed message of a v2 error code ("Key not found" for 100). */
 const char *proto_v2_error_message(int code);
