@@ -75,6 +75,7 @@ struct proxy {
   unsigned rr;                /* where the next request starts in eps */
   uv_timer_t refresh;
   upstream *members_up;       /* the /members request in flight */
+  upstream_pool *pool;        /* kept-alive connections to the members */
   size_t peer_i;              /* which peer it went to */
   int members_status;
   sbuf members_body;
@@ -207,8 +208,9 @@ static void members_body(void *arg, const char *data, size_t len) {
 
 static void ask_members(proxy *p);
 
-static void members_done(void *arg, int err, int got_head) {
+static void members_done(void *arg, int err, int got_head, int stale) {
   (void)got_head;
+  (void)stale;
   proxy *p = arg;
   p->members_up = NULL;
   yajl_val v = NULL;
@@ -245,8 +247,8 @@ static void ask_members(proxy *p) {
                      e.hostport);
     upstream_cbs cbs = {members_head, members_body, members_done};
     p->members_status = 0;
-    if (upstream_start(p->loop, (struct sockaddr *)&e.addr, e.tls ? p->tls : NULL, e.host, req,
-                       (size_t)n, (unsigned)p->cfg->proxy_dial_timeout_ms, 5000, cbs, p,
+    if (upstream_start(p->loop, NULL, (struct sockaddr *)&e.addr, e.tls ? p->tls : NULL, e.host,
+                       req, (size_t)n, (unsigned)p->cfg->proxy_dial_timeout_ms, 5000, cbs, p,
                        &p->members_up) == 0)
       return;
   }
@@ -317,12 +319,17 @@ static void up_body(void *arg, const char *data, size_t len) {
 }
 
 static int try_next(forward *f);
+static int send_to(forward *f, endpoint *e, upstream_pool *pool);
 
-static void up_done(void *arg, int err, int got_head) {
+static void up_done(void *arg, int err, int got_head, int stale) {
   forward *f = arg;
   proxy *p = f->p;
   f->up = NULL;
   http_req *r = f->r;
+  if (!got_head && stale) { /* a kept connection the member had closed: the member again */
+    for (size_t i = 0; i < p->n_eps; i++)
+      if (!strcmp(p->eps[i].url, f->ep_url) && send_to(f, &p->eps[i], NULL) == 0) return;
+  }
   if (!got_head) {
     for (size_t i = 0; i < p->n_eps; i++)
       if (!strcmp(p->eps[i].url, f->ep_url)) p->eps[i].down_until = now_ms(p) + p->cfg->proxy_failure_wait_ms;
@@ -346,7 +353,23 @@ static void up_done(void *arg, int err, int got_head) {
   forward_free(f);
 }
 
-/* Sends the request to the next endpoint not left out. Returns 0, or -1 when none is left. */
+/* Sends the request to e (on a kept connection from pool when one is idle). Returns 0 or
+ * negative errno. */
+static int send_to(forward *f, endpoint *e, upstream_pool *pool) {
+  proxy *p = f->p;
+  snprintf(f->ep_url, sizeof f->ep_url, "%s", e->url);
+  char *copy = malloc(f->request_len);
+  if (!copy) return -ENOMEM;
+  memcpy(copy, f->request, f->request_len);
+  upstream_cbs cbs = {up_head, up_body, up_done};
+  return upstream_start(p->loop, pool, (struct sockaddr *)&e->addr, e->tls ? p->tls : NULL,
+                        e->host, copy, f->request_len, (unsigned)p->cfg->proxy_dial_timeout_ms,
+                        (unsigned)p->cfg->proxy_read_timeout_ms, cbs, f, &f->up);
+}
+
+/* Sends the request to the next endpoint not left out. Returns 0, or -1 when none is left. A
+ * watch gets a connection of its own (it is held until the event); anything else goes on a
+ * kept-alive one. */
 static int try_next(forward *f) {
   proxy *p = f->p;
   uint64_t now = now_ms(p);
@@ -356,15 +379,7 @@ static int try_next(forward *f) {
     f->scanned++;
     if (e->down_until > now) continue;
     f->tried++;
-    snprintf(f->ep_url, sizeof f->ep_url, "%s", e->url);
-    char *copy = malloc(f->request_len);
-    if (!copy) return -1;
-    memcpy(copy, f->request, f->request_len);
-    upstream_cbs cbs = {up_head, up_body, up_done};
-    if (upstream_start(p->loop, (struct sockaddr *)&e->addr, e->tls ? p->tls : NULL, e->host, copy,
-                       f->request_len, (unsigned)p->cfg->proxy_dial_timeout_ms,
-                       (unsigned)p->cfg->proxy_read_timeout_ms, cbs, f, &f->up) == 0)
-      return 0;
+    if (send_to(f, e, f->watch ? NULL : p->pool) == 0) return 0;
     e->down_until = now + p->cfg->proxy_failure_wait_ms;
   }
   return -1;
@@ -431,14 +446,14 @@ static void handle(void *arg, http_req *r) {
     sbuf_puts(&req, "\r\nAuthorization: ");
     sbuf_put(&req, r->authorization.p, r->authorization.len);
   }
+  const char *q = memchr(r->url.p, '?', r->url.len);
+  f->watch = q && memmem(q, r->url.len - (size_t)(q - r->url.p), "wait=", 5) != NULL;
   sbuf_puts(&req, "\r\nContent-Length: ");
   sbuf_put_dec(&req, r->body.len);
-  sbuf_puts(&req, "\r\nConnection: close\r\n\r\n");
+  sbuf_puts(&req, f->watch ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
   sbuf_put(&req, r->body.p, r->body.len);
   f->request = req.p;
   f->request_len = req.len;
-  const char *q = memchr(r->url.p, '?', r->url.len);
-  f->watch = q && memmem(q, r->url.len - (size_t)(q - r->url.p), "wait=", 5) != NULL;
   f->next = p->rr++;
   r->data = f;
   r->on_abort = on_abort;
@@ -458,6 +473,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   http_server_close(p->http);
   if (p->members_up) upstream_cancel(p->members_up);
   p->members_up = NULL;
+  upstream_pool_close(p->pool);
   uv_close((uv_handle_t *)&p->refresh, closed_cb);
   uv_close((uv_handle_t *)&p->sigint, closed_cb);
   uv_close((uv_handle_t *)&p->sigterm, closed_cb);
@@ -503,6 +519,12 @@ int proxy_start(proxy **out, const config *cfg, uv_loop_t *loop, char *err, size
     free(p);
     return rc;
   }
+  p->pool = upstream_pool_new();
+  if (!p->pool) {
+    tls_session_ctx_free(p->tls);
+    free(p);
+    return -ENOMEM;
+  }
   http_limits lim = {.max_header_bytes = 1 << 20, .max_url_bytes = 64 << 10,
                      .max_body_bytes = cfg->max_request_bytes + (64u << 10)};
   rc = http_server_new(&p->http, loop, lim, cfg->cors, handle, p);
@@ -517,6 +539,7 @@ int proxy_start(proxy **out, const config *cfg, uv_loop_t *loop, char *err, size
   if (rc) {
     if (p->http) http_server_close(p->http);
     tls_session_ctx_free(p->tls);
+    upstream_pool_free(p->pool);
     free(p);
     return rc;
   }
@@ -533,6 +556,7 @@ int proxy_start(proxy **out, const config *cfg, uv_loop_t *loop, char *err, size
 }
 
 void proxy_free(proxy *p) {
+  upstream_pool_free(p->pool);
   tls_session_ctx_free(p->tls);
   sbuf_free(&p->members_body);
   free(p);

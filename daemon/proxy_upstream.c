@@ -1,10 +1,13 @@
-/* proxy_upstream: one HTTP/1.1 request to a member over a connection of its own (Connection:
- * close; inside TLS for https:// URLs), its answer parsed with http-parser and handed on as
- * it arrives: the head, then the body's bytes (a watch's events one by one), then the end. */
+/* proxy_upstream: one HTTP/1.1 request to a member (inside TLS for https:// URLs), its answer
+ * parsed with http-parser and handed on as it arrives: the head, then the body's bytes (a
+ * watch's events one by one), then the end. With a pool the connection is kept after a
+ * complete answer, idle (read from, so that a member's close is seen), for the next request
+ * to the same member: no connect and no TLS handshake per request. */
 #include "daemon/proxy_upstream.h"
 
 #include <errno.h>
 #include <http_parser.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -31,6 +34,23 @@ struct upstream {
   unsigned read_timeout_ms;
   tls_session *tls;  /* https:// members */
   int sent;          /* the request has gone into the session */
+  int writing;       /* u->write is in flight */
+  /* keep-alive */
+  upstream_pool *pool;          /* NULL: closed after this answer */
+  struct sockaddr_storage addr; /* the member, as upstream_start was given it */
+  struct tls_session_ctx *tls_ctx;
+  char host[256];
+  int complete;                 /* the answer ended (the parser stopped there) */
+  int idle;                     /* in the pool, between requests */
+  int reused;                   /* this request went on a kept connection */
+  int got_bytes;                /* bytes of this answer have come */
+  upstream *next_idle;
+};
+
+struct upstream_pool {
+  upstream *idle;
+  size_t n;
+  int closing;
 };
 
 /* One write of bytes that must live until it is done. */
@@ -76,10 +96,50 @@ static void shut(upstream *u) {
 static void finish(upstream *u, int err) {
   if (!u->done && !u->canceled) {
     u->done = 1;
-    u->cbs.on_done(u->arg, err, u->head_sent);
+    u->cbs.on_done(u->arg, err, u->head_sent, err && u->reused && !u->got_bytes);
   }
   u->done = 1;
   shut(u);
+}
+
+static void unpark(upstream *u) {
+  upstream **pp = &u->pool->idle;
+  while (*pp && *pp != u) pp = &(*pp)->next_idle;
+  if (*pp) *pp = u->next_idle;
+  u->next_idle = NULL;
+  u->pool->n--;
+  u->idle = 0;
+}
+
+static void timer_cb(uv_timer_t *t);
+
+/* Between requests: nothing of the last one is kept; the read goes on (any byte or a close
+ * now ends the connection). */
+static void park(upstream *u) {
+  free(u->request);
+  u->request = NULL;
+  u->request_len = 0;
+  u->cbs = (upstream_cbs){0};
+  u->arg = NULL;
+  u->idle = 1;
+  u->next_idle = u->pool->idle;
+  u->pool->idle = u;
+  u->pool->n++;
+  uv_timer_start(&u->timer, timer_cb, UPSTREAM_POOL_IDLE_MS, 0);
+}
+
+/* The answer is complete (clean: nothing follows it in what was read): reported, then the
+ * connection is kept when the member keeps it open, else closed. */
+static void answered(upstream *u, int clean) {
+  int keep = clean && u->pool && !u->pool->closing && !u->canceled && !u->done && !u->writing &&
+             http_should_keep_alive(&u->parser) && u->pool->n < UPSTREAM_POOL_IDLE;
+  if (!u->done && !u->canceled) {
+    u->done = 1;
+    u->cbs.on_done(u->arg, 0, u->head_sent, 0);
+  }
+  u->done = 1;
+  if (keep) park(u);
+  else shut(u);
 }
 
 static void flush_header(upstream *u) {
@@ -121,7 +181,8 @@ static int on_headers_complete(http_parser *p) {
   if (!u->canceled)
     u->cbs.on_head(u->arg, p->status_code, u->headers.p,
                    u->content_type.len ? u->content_type.p : NULL);
-  return 0;
+  /* the answer to a HEAD has no body whatever its Content-Length says (1: none follows) */
+  return u->request_len >= 5 && !memcmp(u->request, "HEAD ", 5);
 }
 
 static int on_body(http_parser *p, const char *at, size_t n) {
@@ -131,8 +192,8 @@ static int on_body(http_parser *p, const char *at, size_t n) {
 }
 
 static int on_message_complete(http_parser *p) {
-  finish(p->data, 0);
-  return 1; /* (nothing more is read from this connection) */
+  ((upstream *)p->data)->complete = 1;
+  return 1; /* the parser stops here: answered() decides what becomes of the connection */
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -143,6 +204,11 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void timer_cb(uv_timer_t *t) {
   upstream *u = t->data;
+  if (u->idle) { /* unused too long */
+    unpark(u);
+    shut(u);
+    return;
+  }
   finish(u, -ETIMEDOUT);
 }
 
@@ -170,7 +236,14 @@ static int tls_flush(upstream *u) {
 
 static void parse(upstream *u, const char *data, size_t n) {
   size_t k = http_parser_execute(&u->parser, &u->settings, data, n);
-  if (!u->done && k != n) finish(u, -EPROTO);
+  if (u->complete && !u->done) answered(u, k == n);
+  else if (!u->done && k != n) finish(u, -EPROTO);
+}
+
+/* The member closed the connection: that ends an answer without a length. */
+static void parse_eof(upstream *u) {
+  http_parser_execute(&u->parser, &u->settings, NULL, 0);
+  if (u->complete && !u->done) answered(u, 0);
 }
 
 /* Ciphertext read: into the session; the request once the handshake is done; the plaintext
@@ -197,18 +270,22 @@ static void tls_in(upstream *u, const char *data, size_t n) {
   }
   int rc = tls_flush(u);
   if (rc < 0) finish(u, rc);
-  else if (k == -2) http_parser_execute(&u->parser, &u->settings, NULL, 0); /* closed */
+  else if (k == -2) parse_eof(u); /* closed */
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   upstream *u = s->data;
-  if (nread > 0 && !u->done) {
+  if (u->idle && nread != 0) { /* the member closed it (or sent what nobody asked for) */
+    unpark(u);
+    shut(u);
+  } else if (nread > 0 && !u->done) {
+    u->got_bytes = 1;
     if (u->read_timeout_ms) uv_timer_start(&u->timer, timer_cb, u->read_timeout_ms, 0);
     if (u->tls) tls_in(u, buf->base, (size_t)nread);
     else parse(u, buf->base, (size_t)nread);
   } else if (nread < 0 && !u->done) {
     /* A close ends an answer without a length; anything else is a failure. */
-    if (nread == UV_EOF) http_parser_execute(&u->parser, &u->settings, NULL, 0);
+    if (nread == UV_EOF) parse_eof(u);
     if (!u->done) finish(u, nread == UV_EOF ? -ECONNRESET : (int)nread);
   }
   free(buf->base);
@@ -216,7 +293,21 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 
 static void write_cb(uv_write_t *w, int status) {
   upstream *u = w->data;
+  u->writing = 0;
   if (status < 0 && !u->done) finish(u, status);
+}
+
+/* Sends the request: inside the session on TLS, else as it is. Returns 0 or a libuv error. */
+static int send_request(upstream *u) {
+  if (u->tls) {
+    u->sent = 1;
+    return tls_session_write(u->tls, u->request, u->request_len) ? UV_EPROTO : tls_flush(u);
+  }
+  uv_buf_t b = uv_buf_init(u->request, (unsigned)u->request_len);
+  u->write.data = u;
+  int rc = uv_write(&u->write, (uv_stream_t *)&u->tcp, &b, 1, write_cb);
+  if (rc == 0) u->writing = 1;
+  return rc;
 }
 
 static void connect_cb(uv_connect_t *c, int status) {
@@ -230,20 +321,82 @@ static void connect_cb(uv_connect_t *c, int status) {
   if (u->read_timeout_ms) uv_timer_start(&u->timer, timer_cb, u->read_timeout_ms, 0);
   uv_tcp_nodelay(&u->tcp, 1);
   int rc;
-  if (u->tls) { /* the request goes once the handshake is done (tls_in) */
+  if (u->tls) /* the request goes once the handshake is done (tls_in) */
     rc = tls_session_start(u->tls) ? UV_EPROTO : tls_flush(u);
-  } else {
-    uv_buf_t b = uv_buf_init(u->request, (unsigned)u->request_len);
-    u->write.data = u;
-    rc = uv_write(&u->write, (uv_stream_t *)&u->tcp, &b, 1, write_cb);
-  }
+  else
+    rc = send_request(u);
   if (rc == 0) rc = uv_read_start((uv_stream_t *)&u->tcp, alloc_cb, read_cb);
   if (rc < 0) finish(u, rc);
 }
 
-int upstream_start(uv_loop_t *loop, const struct sockaddr *addr, struct tls_session_ctx *tls,
-                   const char *host, char *request, size_t len, unsigned dial_timeout_ms,
-                   unsigned read_timeout_ms, upstream_cbs cbs, void *arg, upstream **out) {
+static size_t addr_len(const struct sockaddr *a) {
+  return a->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+static int same_member(const upstream *u, const struct sockaddr *addr,
+                       const struct tls_session_ctx *tls, const char *host) {
+  if (u->tls_ctx != tls || strcmp(u->host, host ? host : "")) return 0;
+  const struct sockaddr *k = (const struct sockaddr *)&u->addr;
+  if (k->sa_family != addr->sa_family) return 0;
+  if (addr->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const void *)addr, *b = (const void *)k;
+    return a->sin6_port == b->sin6_port && !memcmp(&a->sin6_addr, &b->sin6_addr, 16);
+  }
+  const struct sockaddr_in *a = (const void *)addr, *b = (const void *)k;
+  return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
+}
+
+/* The next request on a kept connection u (out of the pool). Returns 0 or a libuv error. */
+static int reuse(upstream *u, char *request, size_t len, unsigned read_timeout_ms,
+                 upstream_cbs cbs, void *arg) {
+  u->cbs = cbs;
+  u->arg = arg;
+  u->request = request;
+  u->request_len = len;
+  u->read_timeout_ms = read_timeout_ms;
+  u->done = u->complete = u->head_sent = u->canceled = u->got_bytes = u->in_value = 0;
+  u->reused = 1;
+  sbuf_reset(&u->headers);
+  sbuf_reset(&u->content_type);
+  sbuf_reset(&u->hname);
+  sbuf_reset(&u->hvalue);
+  http_parser_init(&u->parser, HTTP_RESPONSE);
+  u->parser.data = u;
+  uv_timer_stop(&u->timer);
+  if (read_timeout_ms) uv_timer_start(&u->timer, timer_cb, read_timeout_ms, 0);
+  return send_request(u);
+}
+
+upstream_pool *upstream_pool_new(void) { return calloc(1, sizeof(upstream_pool)); }
+
+void upstream_pool_close(upstream_pool *pool) {
+  if (!pool) return;
+  pool->closing = 1;
+  while (pool->idle) {
+    upstream *u = pool->idle;
+    unpark(u);
+    shut(u);
+  }
+}
+
+void upstream_pool_free(upstream_pool *pool) { free(pool); }
+
+int upstream_start(uv_loop_t *loop, upstream_pool *pool, const struct sockaddr *addr,
+                   struct tls_session_ctx *tls, const char *host, char *request, size_t len,
+                   unsigned dial_timeout_ms, unsigned read_timeout_ms, upstream_cbs cbs,
+                   void *arg, upstream **out) {
+  for (upstream *k = pool ? pool->idle : NULL; k; k = k->next_idle) {
+    if (!same_member(k, addr, tls, host)) continue;
+    unpark(k);
+    if (reuse(k, request, len, read_timeout_ms, cbs, arg) == 0) {
+      *out = k;
+      return 0;
+    }
+    k->request = NULL; /* (a fresh connection below takes the request) */
+    k->done = 1;
+    shut(k);
+    break;
+  }
   upstream *u = calloc(1, sizeof *u);
   if (u && tls && !(u->tls = tls_session_new(tls, host))) {
     free(u);
@@ -258,6 +411,10 @@ int upstream_start(uv_loop_t *loop, const struct sockaddr *addr, struct tls_sess
   u->request = request;
   u->request_len = len;
   u->read_timeout_ms = read_timeout_ms;
+  u->pool = pool;
+  memcpy(&u->addr, addr, addr_len(addr));
+  u->tls_ctx = tls;
+  snprintf(u->host, sizeof u->host, "%s", host ? host : "");
   http_parser_init(&u->parser, HTTP_RESPONSE);
   u->parser.data = u;
   u->settings.on_header_field = on_header_field;

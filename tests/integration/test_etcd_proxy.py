@@ -6,6 +6,8 @@ member going away, read-only mode, and every member gone."""
 import http.client
 import json
 import os
+import shutil
+import subprocess
 import threading
 import urllib.parse
 
@@ -136,6 +138,49 @@ def test_a_proxy_serves_the_cluster(make_cluster, proxies, kind):
     assert st in (502, 503), (st, body)
     st, _, body = px.keys("GET", "/via/proxy")
     assert (st, body) == (503, {"message": "httpproxy: zero endpoints currently available"})
+
+
+def closed_connections(ports):
+    """TCP connections in TIME-WAIT with one end on one of ports (`ss`): each connection that
+    was closed leaves one for a minute."""
+    out = subprocess.run(["ss", "-tanH", "state", "time-wait"], capture_output=True, text=True,
+                         check=True).stdout
+    ends = {":%d" % p for p in ports}
+    return sum(1 for line in out.splitlines()
+               if any(col.endswith(e) for col in line.split()[-2:] for e in ends))
+
+
+@pytest.mark.parametrize("kind", ["etcd", "quorumd"])
+def test_a_proxy_keeps_its_connections_to_the_members(make_cluster, proxies, kind):
+    """Requests go on kept-alive connections (as etcd's proxy, on Go's HTTP transport): a
+    run of requests through the proxy closes (almost) no connection to the members."""
+    if not shutil.which("ss"):
+        pytest.fail("the ss command is missing (scripts/deps --test installs iproute2)")
+    c = make_cluster(3).start()
+    wait_for(lambda: published(c), what="every member's client URLs")
+    px = proxies(",".join("%s=%s" % (m.name, m.peer_url) for m in c.members), kind=kind)
+    st, _, _ = px.keys("PUT", "/keep/k", form={"value": "v"})
+    assert st == 201
+    ports = [int(m.url.rsplit(":", 1)[1]) for m in c.members]
+    before = closed_connections(ports)
+    for i in range(40):
+        st, _, body = px.keys("GET", "/keep/k")
+        assert st == 200 and body["node"]["value"] == "v"
+        st, _, body = px.keys("PUT", "/keep/n%d" % i, form={"value": str(i)})
+        assert st == 201, body
+    assert closed_connections(ports) - before < 8
+    # HEAD: the member's answer has a Content-Length and no body; the kept connection serves on
+    for _ in range(3):
+        st, hdrs, body = px.request("HEAD", "/v2/keys/keep/k", timeout=3)
+        assert (st, body) == (200, b"") and "x-etcd-index" in hdrs, (st, hdrs, body)
+        st, _, body = px.keys("GET", "/keep/k", timeout=3)
+        assert st == 200 and body["node"]["value"] == "v"
+    # a member that goes away while its connections are idle: the proxy goes on (a stale
+    # connection is not counted against a member that is up)
+    c.followers(c.leader())[0].kill9()
+    for i in range(10):
+        st, _, body = px.keys("GET", "/keep/k")
+        assert st == 200 and body["node"]["value"] == "v", (st, body)
 
 
 def test_quorumd_as_proxy_of_a_real_etcd(make_server, proxies):
