@@ -6,20 +6,22 @@
  *   user.etcd.key            ro
  *   user.etcd.index          ro, mount root only: the store's current X-Etcd-Index
  *   user.etcd.connected      ro, mount root only: "1" when the last request reached the cluster
- * Setting a read-only name gives EPERM; names outside user.etcd.* ENOTSUP. */
+ * Setting or removing a read-only name gives ENOTSUP, as do names outside user.etcd.*: tools
+ * that copy a tree with its attributes (mv of a directory, which is copied: EXDEV) then go on
+ * quietly, as they do where a file system does not support an attribute (with EPERM mv prints a
+ * warning per file and attribute). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fs/fs_attr.h"
+#include "fs/fs_handle.h"
 #include "fs/fs_ops.h"
 #include "fs/fs_store.h"
 
 #define XA "user.etcd."
 
-static const char *const ro_names[] = {XA "expiration", XA "createdIndex", XA "modifiedIndex",
-                                       XA "key", XA "index", XA "connected"};
 
 /* The node's etcd key, or NULL when INO is unknown; is_root tells the mount root. */
 static fs_node *xattr_node(fs *f, fuse_ino_t ino, int *is_root) {
@@ -118,6 +120,25 @@ void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   proto_v2_buf_free(&b);
 }
 
+/* Whether someone has NODE open (not the applier). */
+static int open_here(const fs_node *node) {
+  for (const fs_handle *h = node->handles; h; h = h->next)
+    if (!h->self) return 1;
+  return 0;
+}
+
+/* A TTL change made here (the key at modifiedIndex before, kv after) is no concurrent change of
+ * the value: the node's open handles take the new modifiedIndex as their base and the new TTL,
+ * so that their close neither fails (ESTALE) nor undoes the TTL. (mv of a directory and cp -a
+ * copy a key, set its attributes through the open file, then close it.) */
+static void handles_follow(fs_node *node, uint64_t before, const fs_kv *kv) {
+  for (fs_handle *h = node->handles; h; h = h->next) {
+    if (h->self) continue;
+    if (h->push == FS_PUSH_CAS && h->base_index == before) h->base_index = kv->modified_index;
+    h->expires_at = kv->expires_at;
+  }
+}
+
 /* ttl "" (or removexattr): PUT with ttl= and the same value (prevIndex, so a concurrent change
  * is not overwritten); on a directory an update (prevExist=true). */
 static int clear_ttl(fs *f, fs_node *node) {
@@ -133,11 +154,13 @@ static int clear_ttl(fs *f, fs_node *node) {
     fs_form_add_u64(&form, "prevIndex", kv.modified_index);
   }
   fs_form_add(&form, "ttl", "");
+  uint64_t before = kv.modified_index;
   fs_kv_free(&kv);
   e = form.oom ? ENOMEM : fs_store_req(f, "PUT", node->key, NULL, form.s, &kv);
   proto_v2_buf_free(&form);
   if (e) return e;
   fs_attr_written(f, node, &kv);
+  handles_follow(node, before, &kv);
   fs_kv_free(&kv);
   return 0;
 }
@@ -158,10 +181,23 @@ static int refresh_ttl(fs *f, fs_node *node, const char *value, size_t size) {
   fs_form_add(&form, "prevExist", "true");
   fs_form_add(&form, "ttl", num);
   fs_kv kv;
+  uint64_t before = 0;
+  if (open_here(node)) { /* the index the refresh moves from, for the open handles */
+    int e = fs_store_get(f, node->key, &kv);
+    if (e) {
+      proto_v2_buf_free(&form);
+      return e;
+    }
+    before = kv.modified_index;
+    int dir = kv.dir;
+    fs_kv_free(&kv);
+    if (!dir) fs_form_add_u64(&form, "prevIndex", before);
+  }
   int e = form.oom ? ENOMEM : fs_store_req(f, "PUT", node->key, NULL, form.s, &kv);
   proto_v2_buf_free(&form);
   if (e) return e;
   fs_attr_written(f, node, &kv);
+  if (before) handles_follow(node, before, &kv);
   fs_kv_free(&kv);
   return 0;
 }
@@ -172,9 +208,7 @@ static int set_name(fs *f, fuse_ino_t ino, const char *name, const char *value, 
   if (!node) return ENOENT;
   if (strncmp(name, XA, sizeof XA - 1) != 0) return ENOTSUP;
   if (strcmp(name, XA "ttl") != 0) {
-    for (size_t i = 0; i < sizeof ro_names / sizeof ro_names[0]; i++)
-      if (strcmp(name, ro_names[i]) == 0) return EPERM;
-    return ENOTSUP;
+    return ENOTSUP; /* read-only (all but ttl: see the top) or unknown */
   }
   if (node->is_post || node->pending || (is_root && strcmp(node->key, "/") == 0)) return EPERM;
   return value ? refresh_ttl(f, node, value, size) : clear_ttl(f, node);
