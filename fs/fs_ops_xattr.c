@@ -207,9 +207,7 @@ static int set_name(fs *f, fuse_ino_t ino, const char *name, const char *value, 
   fs_node *node = xattr_node(f, ino, &is_root);
   if (!node) return ENOENT;
   if (strncmp(name, XA, sizeof XA - 1) != 0) return ENOTSUP;
-  if (strcmp(name, XA "ttl") != 0) {
-    return ENOTSUP; /* read-only (all but ttl: see the top) or unknown */
-  }
+  if (strcmp(name, XA "ttl") != 0) return ENOTSUP; /* read-only (all but ttl) or unknown */
   if (node->is_post || node->pending || (is_root && strcmp(node->key, "/") == 0)) return EPERM;
   return value ? refresh_ttl(f, node, value, size) : clear_ttl(f, node);
 }
