@@ -136,6 +136,20 @@ static fs_node *parent_node(fs *f, const char *key) {
   return p;
 }
 
+/* NODE, new to the mirror below PARENT, stays HIDDEN until the applier's own create or mkdir
+ * (IN_CREATE; IN_MODIFY too for a value). */
+static void replay_create(fs_node *n, const fs_node *parent, fs_rops *ops) {
+  size_t before = ops->n;
+  n->replay = FS_REPLAY_HIDDEN;
+  fs_rops_add(ops, n->is_dir ? FS_ROP_MKDIR : FS_ROP_CREATE, n->key, parent->ino, n->ino);
+  if (ops->n == before) { /* out of memory: visible at once, without its events */
+    n->replay = FS_REPLAY_NONE;
+    return;
+  }
+  ops->v[ops->n - 1].nonempty = n->vlen > 0;
+  ops->v[ops->n - 1].mtime = n->mtime;
+}
+
 /* A node the mirror did not have: HIDDEN until the applier creates it, when the kernel may
  * hold its parent; else visible at once (the kernel has nothing to invalidate but the parent). */
 static fs_node *add_node(fs *f, const char *key, const proto_v2_knode *kn, fs_rops *ops) {
@@ -152,12 +166,7 @@ static fs_node *add_node(fs *f, const char *key, const proto_v2_knode *kn, fs_ro
     n->cached = 1;
   }
   if (kernel_knows(f, parent)) {
-    n->replay = FS_REPLAY_HIDDEN;
-    fs_rops_add(ops, n->is_dir ? FS_ROP_MKDIR : FS_ROP_CREATE, key, parent->ino, n->ino);
-    if (ops->n) {
-      ops->v[ops->n - 1].nonempty = n->vlen > 0;
-      ops->v[ops->n - 1].mtime = n->mtime;
-    }
+    replay_create(n, parent, ops);
   } else {
     fs_rops_add(ops, FS_ROP_INVAL_ENTRY, key, parent->ino, 0);
     fs_rops_add(ops, FS_ROP_INVAL_INODE, key, 0, parent->ino);
@@ -295,6 +304,17 @@ static void apply_set(fs *f, const proto_v2_knode *kn, fs_rops *ops) {
   /* a read (lookup, open) ahead of the watch saw a newer state: this event is history; its
    * own event will make the node part of the mirror, without a second st_mtime */
   if (n && !n->cached && n->linked && n->modified_index > kn->modified_index) return;
+  /* a file such a read found before its create reached the mirror: the kernel holds its name
+   * already and would raise no IN_CREATE; it forgets the name (open descriptors stay), and the
+   * applier creates it as any remote create. (A directory keeps its dentry: another one for
+   * the same inode would be an alias.) */
+  if (n && !n->cached && n->linked && !n->is_dir && !kn->dir && !n->is_post && n->parent &&
+      n->parent->cached && kernel_knows(f, n->parent)) {
+    set_from(f, n, kn, 0);
+    fs_rops_add(ops, FS_ROP_INVAL_ENTRY, kn->key, n->parent->ino, 0);
+    replay_create(n, n->parent, ops);
+    return;
+  }
   if (n && n->is_dir != kn->dir) { /* a kind change: gone, then new */
     remove_node(f, n, ops);
     n = NULL;

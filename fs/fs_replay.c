@@ -76,6 +76,21 @@ static int open_root(const char *mountpoint, int *rootfd) {
   return *rootfd;
 }
 
+/* The self create of a file found the name in the kernel already: a lookup read the file from
+ * the store while its create event was being applied, and its answer gave the kernel the name
+ * (after waiting for this replay in vain: the kernel's lookup held the directory). When the
+ * node is still that remote file, it is HIDDEN again, for one more try once the kernel has
+ * forgotten the name. */
+static int rehide(fs *f, const fs_rop *op) {
+  pthread_mutex_lock(&f->lock);
+  fs_node *n = fs_itable_find(&f->nodes, op->key);
+  int ok = n && n->ino == op->ino && n->linked && n->cached && !n->is_dir && !n->pending &&
+           n->replay != FS_REPLAY_DYING;
+  if (ok) n->replay = FS_REPLAY_HIDDEN;
+  pthread_mutex_unlock(&f->lock);
+  return ok;
+}
+
 /* One self call; 0 or -1 (errno). */
 static int self_call(fs *f, struct fuse_session *se, int root, const fs_rop *op) {
   const char *rel = fs_replay_relpath(f, op->key);
@@ -87,6 +102,11 @@ static int self_call(fs *f, struct fuse_session *se, int root, const fs_rop *op)
   switch (op->kind) {
     case FS_ROP_CREATE: {
       int fd = openat(root, rel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (fd < 0 && errno == EEXIST && rehide(f, op)) { /* a lookup answered meanwhile */
+        const char *name = fs_key_base(op->key);
+        fuse_lowlevel_notify_inval_entry(se, op->parent, name, strlen(name));
+        fd = openat(root, rel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      }
       if (fd < 0) return -1;
       if (op->nonempty) futimens(fd, times); /* IN_MODIFY: the value is there */
       close(fd);

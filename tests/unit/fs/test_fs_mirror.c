@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,6 +183,53 @@ static void test_late_delete_older_than_a_read_spares_the_key(void **state) {
   assert_int_equal(r->modified_index, 9);
 }
 
+/* The kind and key of each operation the events queued for the applier, as "KIND key;...". */
+static void expect_ops(fixture *x, const char *want) {
+  static const char *const names[] = {"create", "mkdir", "modify", "unlink",
+                                      "rmdir", "inval_inode", "inval_entry", "delete"};
+  char got[512] = "";
+  for (size_t i = 0; i < x->ops.n; i++) {
+    size_t l = strlen(got);
+    snprintf(got + l, sizeof got - l, "%s%s %s", l ? ";" : "", names[x->ops.v[i].kind],
+             x->ops.v[i].key);
+  }
+  assert_string_equal(got, want);
+  fs_rops_free(&x->ops);
+}
+
+/* With the kernel notified through its own VFS calls (-o notify=vfs, the default), a file that
+ * a lookup read ahead of the watch still gets its IN_CREATE when its create arrives: the
+ * kernel is told to forget the name, and the applier creates it. Events older than the read
+ * queue nothing; a directory read ahead keeps its dentry (no alias of a directory). */
+static void test_file_read_ahead_is_created_again_when_its_event_comes(void **state) {
+  fixture *x = *state;
+  x->f.notify_vfs = 1;
+  fs_node *k = fs_itable_intern(&x->f.nodes, "/p/k");
+  assert_non_null(k);
+  k->nlookup = 1; /* the kernel has the name */
+  fs_kv kv = {.key = "/p/k", .value = "two", .len = 3, .created_index = 5, .modified_index = 6};
+  fs_attr_update(&x->f, k, &kv);
+  event(x, "set", "/p/k", 0, "one", 5);
+  expect_ops(x, "");
+  assert_int_equal(k->replay, FS_REPLAY_NONE);
+  event(x, "set", "/p/k", 0, "two", 6);
+  expect_ops(x, "inval_entry /p/k;create /p/k");
+  assert_int_equal(k->replay, FS_REPLAY_HIDDEN);
+  assert_true(has(x, "/p/k"));
+  k->replay = FS_REPLAY_NONE; /* what the applier's create does */
+  event(x, "set", "/p/k", 0, "three", 7); /* from now on a change is a change */
+  expect_ops(x, "modify /p/k");
+
+  fs_node *d = fs_itable_intern(&x->f.nodes, "/p/d");
+  assert_non_null(d);
+  d->nlookup = 1;
+  fs_kv dkv = {.key = "/p/d", .dir = 1, .created_index = 8, .modified_index = 8};
+  fs_attr_update(&x->f, d, &dkv);
+  event(x, "set", "/p/d", 1, NULL, 8);
+  expect_ops(x, "inval_inode /p/d");
+  assert_int_equal(d->replay, FS_REPLAY_NONE);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_late_create_after_own_delete_stays_deleted, setup, teardown),
@@ -190,6 +238,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_resync_keeps_deletes_newer_than_its_answer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_late_event_older_than_a_read_changes_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_late_delete_older_than_a_read_spares_the_key, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_file_read_ahead_is_created_again_when_its_event_comes, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

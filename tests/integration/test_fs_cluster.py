@@ -1,0 +1,106 @@
+"""quorumfs on a three-member quorumd cluster: the mount is given every member's client URL and
+keeps working, with no change lost or doubled, when the member it talks to dies.
+
+The mount's requests and its watch both start on the first endpoint. Killing that member
+(kill -9, so no connection is closed cleanly before the process is gone) must move both to
+another member: a write through the mount still lands (a follower forwards it to the leader),
+a change made through another member still reaches the files and inotify, and changes made
+while the watch was reconnecting are replayed from the watch's index, not lost. The files are
+read (looked up) as soon as they can be, often before their create events reach the mount: each
+must still give inotify its IN_CREATE, once. Mounts are
+undone by the `mounts` fixture of test_fs.py; the cluster by `make_cluster`.
+"""
+import os
+import time
+
+import pytest
+
+import cluster
+from fs_inotify import Inotify, created, modified
+from raft_cluster import make_cluster, put, wait_for  # noqa: F401  (fixture used by name)
+from test_fs import _need_fuse, mounts, read_file, write_file  # noqa: F401
+
+pytestmark = [pytest.mark.time_limit(120),
+              pytest.mark.skipif(cluster.target() != "quorumd",
+                                 reason="starts a quorumd cluster")]
+
+
+def quorum_value(m, key):
+    st, _, body = m.keys("GET", key, params={"quorum": "true"}, timeout=5)
+    if st != 200:
+        return None
+    return body["node"].get("value")
+
+
+def file_is(path, content):
+    try:
+        return read_file(path) == content
+    except OSError:
+        return False
+
+
+def test_mount_survives_the_loss_of_the_member_it_talks_to(make_cluster, mounts):  # noqa: F811
+    c = make_cluster(3).start()
+    leader = c.leader()
+    m0, m1, m2 = c.members
+    st, _, body = put(leader, "/fsc/seed", "s")
+    assert st == 201, body
+    mnt = mounts(",".join(m.url for m in (m0, m1, m2)), prefix="/fsc")
+    iw = Inotify(mnt.dir)
+    try:
+        # the mount talks to m0 first: its writes land on every member
+        write_file(mnt.path("a"), b"one")
+        for m in c.members:
+            assert wait_for(lambda: quorum_value(m, "/fsc/a") == "one", what="a on " + m.name)
+
+        m0.kill9()
+        c.leader(among=[m1, m2], timeout=15)
+
+        # a change made through a survivor reaches the file and inotify
+        st, _, body = put(m1, "/fsc/b", "from-m1")
+        assert st == 201, body
+        assert wait_for(lambda: file_is(mnt.path("b"), b"from-m1"), timeout=15,
+                        what="b through the mount")
+        st, _, body = put(m2, "/fsc/a", "two")
+        assert st == 200, body
+        assert wait_for(lambda: file_is(mnt.path("a"), b"two"), timeout=15,
+                        what="a's new value through the mount")
+
+        # a write through the mount lands on the survivors
+        write_file(mnt.path("c"), b"from-mount")
+        for m in (m1, m2):
+            assert wait_for(lambda: quorum_value(m, "/fsc/c") == "from-mount",
+                            what="c on " + m.name)
+        assert sorted(os.listdir(mnt.dir)) == ["a", "b", "c", "seed"]
+
+        # m0 comes back; the next member the mount uses dies: still no change lost
+        m0.start()
+        assert wait_for(lambda: quorum_value(m0, "/fsc/c") == "from-mount", what="m0 caught up")
+        for i in range(5):  # changes made while the watch moves from one member to another
+            # (a write sent while the leader is down waits for the next one, as etcd's does)
+            wait_for(lambda: put(m0, "/fsc/burst%d" % i, str(i))[0] in (200, 201), timeout=15,
+                     what="burst%d written" % i)
+            if i == 1:
+                m1.kill9()
+        c.leader(among=[m0, m2], timeout=15)
+        for i in range(5):
+            assert wait_for(lambda: file_is(mnt.path("burst%d" % i), str(i).encode()),
+                            timeout=15, what="burst%d through the mount" % i)
+        write_file(mnt.path("d"), b"after-second-kill")
+        assert wait_for(lambda: quorum_value(m2, "/fsc/d") == "after-second-kill", what="d")
+        names = sorted(os.listdir(mnt.dir))
+        assert names == ["a", "b", "burst0", "burst1", "burst2", "burst3", "burst4", "c", "d",
+                         "seed"]
+        # each change reached inotify once, as the same change made locally would
+        expected = {"a": created("a") + modified("a")}
+        for name in ("b", "c", "d") + tuple("burst%d" % i for i in range(5)):
+            expected[name] = created(name)
+        want = {k: [kind for _, kind in v] for k, v in expected.items()}
+        deadline = time.monotonic() + 5
+        while iw.per_path() != want and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert iw.per_path() == want, "inotify events:\n got      %r\n expected %r\n raw %r\n%s" % (
+            iw.per_path(), want, iw.raw(), mnt.log())
+    finally:
+        iw.close()
