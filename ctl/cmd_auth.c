@@ -12,6 +12,7 @@
 
 #include "ctl/auth_json.h"
 #include "ctl/session.h"
+#include "proto/v2_json.h"
 
 int ctl_auth_opens_session(const char *group) {
   return group && (strcmp(group, "user") == 0 || strcmp(group, "role") == 0 ||
@@ -20,79 +21,16 @@ int ctl_auth_opens_session(const char *group) {
 
 /* ------------------------------------------------------------------ request bodies */
 
-/* A string for yajl. Go's json.Marshal writes each byte that is not valid UTF-8 as the escape
- * \ufffd: such a byte is given to yajl as a NUL (which a C string cannot hold otherwise), which
- * yajl writes as \u0000 and go_escapes turns into \ufffd. */
-static void gen_str(yajl_gen g, const char *s) {
-  const unsigned char *p = (const unsigned char *)s;
-  proto_v2_buf b = {0};
-  proto_v2_buf_add(&b, "", 0);
-  while (*p) {
-    size_t n = ctl_go_utf8_seq(p);
-    if (n) {
-      proto_v2_buf_add(&b, (const char *)p, n);
-      p += n;
-    } else {
-      proto_v2_buf_add(&b, "", 1);
-      p++;
-    }
-  }
-  if (b.oom) yajl_gen_string(g, (const unsigned char *)"", 0);
-  else yajl_gen_string(g, (const unsigned char *)b.s, b.len);
-  proto_v2_buf_free(&b);
-}
+/* A string as Go's json.Marshal writes it (invalid UTF-8 as \ufffd, HTML characters escaped). */
+static void gen_str(yajl_gen g, const char *s) { proto_v2_gen_str(g, s, strlen(s)); }
 
 #define GEN_KEY(g, lit) yajl_gen_string((g), (const unsigned char *)(lit), sizeof(lit) - 1)
-
-/* yajl's text with the escapes Go's encoder chooses instead of yajl's (the same JSON value):
- * "<", ">", "&", U+2028 and U+2029 escaped, \b and \f as \u0008 and \u000c, lower-case hex;
- * and \u0000 (gen_str's mark of a byte that is not UTF-8) as \ufffd. malloc'd; NULL on
- * out-of-memory. */
-static char *go_escapes(const unsigned char *s, size_t n) {
-  proto_v2_buf b = {0};
-  proto_v2_buf_add(&b, "", 0);
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = s[i];
-    if (c == '\\' && i + 1 < n) {
-      unsigned char e = s[++i];
-      if (e == 'b') {
-        proto_v2_buf_adds(&b, "\\u0008");
-      } else if (e == 'f') {
-        proto_v2_buf_adds(&b, "\\u000c");
-      } else if (e == 'u' && i + 4 < n) {
-        char u[7] = {'\\', 'u', 0, 0, 0, 0, 0};
-        for (int k = 0; k < 4; k++) {
-          unsigned char h = s[++i];
-          u[2 + k] = (char)(h >= 'A' && h <= 'F' ? h - 'A' + 'a' : h);
-        }
-        proto_v2_buf_add(&b, strcmp(u, "\\u0000") == 0 ? "\\ufffd" : u, 6);
-      } else {
-        char pair[2] = {'\\', (char)e};
-        proto_v2_buf_add(&b, pair, 2);
-      }
-    } else if (c == '<' || c == '>' || c == '&') {
-      char u[7];
-      snprintf(u, sizeof u, "\\u%04x", c);
-      proto_v2_buf_adds(&b, u);
-    } else if (c == 0xe2 && i + 2 < n && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {
-      proto_v2_buf_adds(&b, s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029");
-      i += 2;
-    } else {
-      proto_v2_buf_add(&b, (const char *)&c, 1);
-    }
-  }
-  if (b.oom) {
-    proto_v2_buf_free(&b);
-    return NULL;
-  }
-  return b.s;
-}
 
 static char *gen_finish(yajl_gen g) {
   const unsigned char *buf;
   size_t len;
   char *s = NULL;
-  if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok) s = go_escapes(buf, len);
+  if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok) s = strndup((const char *)buf, len);
   yajl_gen_free(g);
   return s;
 }

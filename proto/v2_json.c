@@ -34,19 +34,9 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
   return len;
 }
 
-void proto_v2_gen_str(yajl_gen g, const char *s, size_t n) {
-  const unsigned char *u = (const unsigned char *)s;
-  size_t i = 0;
-  while (i < n) {
-    size_t l = utf8_seq(u + i, n - i);
-    if (!l) break;
-    i += l;
-  }
-  if (i == n) {
-    yajl_gen_string(g, u, n);
-    return;
-  }
-  /* Rare path: rebuild with U+FFFD for each invalid byte. */
+/* The string with each byte that is not UTF-8 replaced by U+FFFD, as yajl writes it (for a
+ * map key, which yajl takes only as a string). */
+static void gen_str_replaced(yajl_gen g, const unsigned char *u, size_t n) {
   unsigned char stackbuf[512];
   size_t cap = n * 3;
   unsigned char *out = cap <= sizeof stackbuf ? stackbuf : malloc(cap);
@@ -55,7 +45,7 @@ void proto_v2_gen_str(yajl_gen g, const char *s, size_t n) {
     return;
   }
   size_t o = 0;
-  for (i = 0; i < n;) {
+  for (size_t i = 0; i < n;) {
     size_t l = utf8_seq(u + i, n - i);
     if (l) {
       memcpy(out + o, u + i, l);
@@ -68,6 +58,84 @@ void proto_v2_gen_str(yajl_gen g, const char *s, size_t n) {
     }
   }
   yajl_gen_string(g, out, o);
+  if (out != stackbuf) free(out);
+}
+
+/* An ASCII byte that yajl writes as Go does: printable and not HTML-escaped by Go, or one of
+ * the escapes both write alike (\" \\ \n \r \t). */
+static int same_in_yajl(unsigned c) {
+  return (c >= 0x20 && c != '<' && c != '>' && c != '&') || c == '\n' || c == '\r' || c == '\t';
+}
+
+static int is_u2028_or_9(const unsigned char *s, size_t l) {
+  return l == 3 && s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9);
+}
+
+void proto_v2_gen_str(yajl_gen g, const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < n) {
+    size_t l = u[i] < 0x80 ? (size_t)same_in_yajl(u[i]) : utf8_seq(u + i, n - i);
+    if (!l || is_u2028_or_9(u + i, l)) break;
+    i += l;
+  }
+  if (i == n) {
+    yajl_gen_string(g, u, n);
+    return;
+  }
+  /* Rare path: written here as Go's encoder writes it (etcd's json.Encoder, HTML escaping
+   * on): control bytes other than \t \n \r, "<", ">" and "&" as \u00xx (lower-case hex),
+   * U+2028 and U+2029 escaped, each byte that is not UTF-8 as \ufffd; then given to yajl as
+   * a finished token. */
+  static const char hex[] = "0123456789abcdef";
+  unsigned char stackbuf[1024];
+  size_t cap = n * 6 + 2;
+  unsigned char *out = cap <= sizeof stackbuf ? stackbuf : malloc(cap);
+  if (!out) {
+    yajl_gen_string(g, (const unsigned char *)"", 0);
+    return;
+  }
+  size_t o = 0;
+  out[o++] = '"';
+  for (i = 0; i < n;) {
+    unsigned c = u[i];
+    if (c < 0x80) {
+      i++;
+      if (c == '"' || c == '\\') {
+        out[o++] = '\\';
+        out[o++] = (unsigned char)c;
+      } else if (c == '\n' || c == '\r' || c == '\t') {
+        out[o++] = '\\';
+        out[o++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+      } else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+        memcpy(out + o, "\\u00", 4);
+        out[o + 4] = (unsigned char)hex[c >> 4];
+        out[o + 5] = (unsigned char)hex[c & 15];
+        o += 6;
+      } else {
+        out[o++] = (unsigned char)c;
+      }
+      continue;
+    }
+    size_t l = utf8_seq(u + i, n - i);
+    if (!l) {
+      memcpy(out + o, "\\ufffd", 6);
+      o += 6;
+      i++;
+    } else if (is_u2028_or_9(u + i, l)) {
+      memcpy(out + o, u[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
+      o += 6;
+      i += 3;
+    } else {
+      memcpy(out + o, u + i, l);
+      o += l;
+      i += l;
+    }
+  }
+  out[o++] = '"';
+  /* yajl_gen_number writes its text as it is; a map key must be a string */
+  if (yajl_gen_number(g, (const char *)out, o) == yajl_gen_keys_must_be_strings)
+    gen_str_replaced(g, u, n);
   if (out != stackbuf) free(out);
 }
 

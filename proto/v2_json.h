@@ -31,7 +31,8 @@ void proto_v2_gen_node(yajl_gen g, const proto_node *n, int64_t now_ns);
 void proto_v2_gen_node_open(yajl_gen g, const proto_node *n, int64_t now_ns);
 void proto_v2_gen_node_close(yajl_gen g, const proto_node *n);
 
-/* Writes a string, replacing invalid UTF-8 with U+FFFD as Go's encoder does. */
+/* Writes a string exactly as Go's encoding/json writes it in etcd's answers: invalid UTF-8 as
+ * \ufffd; "<", ">", "&", U+2028, U+2029 and control bytes other than \t \n \r as \u escapes. */
 void proto_v2_gen_str(yajl_gen g, const char *s, size_t n);
 
 /* Writes a NUL-terminated string. */

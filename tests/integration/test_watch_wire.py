@@ -1,8 +1,10 @@
 """Watch answers on the wire, byte-exact: the head of a waiting watch arrives at once (as etcd
 flushes it, so clients see 200 before any event), each answer is one chunked body ending in
 the last chunk, the connection stays usable after it (keep-alive), and a stream sends one
-chunk per event and no last chunk. Runs against real etcd with QUORUM_TARGET=etcd too."""
+chunk per event and no last chunk. And strings in answers escaped byte for byte as etcd's Go
+encoder escapes them. Runs against real etcd with QUORUM_TARGET=etcd too."""
 import json
+import urllib.parse
 import socket
 
 import pytest
@@ -93,3 +95,28 @@ def test_stream_sends_one_chunk_per_event_and_no_end(module_server):
         assert [(e["node"]["key"], e["node"]["value"], e["node"]["modifiedIndex"]) for e in got] \
             == [("/wire/s/x", "1", i1), ("/wire/s/y", "2", i2)]
         assert w.buf == b"" and w.is_open_now(0.3)
+
+
+def test_strings_are_escaped_byte_for_byte_as_etcd_escapes_them(module_server):
+    """Go's encoder (etcd's json.Encoder, HTML escaping on) writes "<", ">", "&", U+2028,
+    U+2029 and control bytes other than \\t \\n \\r as lower-case \\u escapes and each byte that
+    is not UTF-8 as \\ufffd, in keys, values and error causes alike: the same JSON as other
+    escapes, but clients and scripts that compare answers see the bytes."""
+    value = (b"\x08\x0c\x1f\t\n\r\"\\/\x7f<a&b>\xe2\x80\xa8\xe2\x80\xa9\xff\xed\xa0\x80x"
+             b"\xc3\xa9\xe2\x82\xac\xf0\x9d\x84\x9e")
+    want_value = (b'"\\u0008\\u000c\\u001f\\t\\n\\r\\"\\\\/\x7f\\u003ca\\u0026b\\u003e\\u2028'
+                  b'\\u2029\\ufffd\\ufffd\\ufffd\\ufffdx\xc3\xa9\xe2\x82\xac\xf0\x9d\x84\x9e"')
+    with RawConn.to(module_server) as c:
+        c.send(build("PUT", "/v2/keys/wire/esc%3C%26%3E", body=b"value=" + urllib.parse.quote_from_bytes(
+            value).encode(), headers=[("Content-Type", "application/x-www-form-urlencoded")]))
+        r = c.read_response("PUT")
+        assert r.status == 201, r
+        idx = r.json()["node"]["modifiedIndex"]
+        assert r.body == (b'{"action":"set","node":{"key":"/wire/esc\\u003c\\u0026\\u003e","value":'
+                          + want_value + b',"modifiedIndex":%d,"createdIndex":%d}}\n' % (idx, idx))
+        c.send(build("GET", "/v2/keys/wire/esc%3C%26%3E%E2%80%A8%FF"))
+        r = c.read_response()
+        assert r.status == 404, r
+        assert r.body == (b'{"errorCode":100,"message":"Key not found","cause":'
+                          b'"/wire/esc\\u003c\\u0026\\u003e\\u2028\\ufffd","index":%d}\n'
+                          % int(r.header("x-etcd-index")))

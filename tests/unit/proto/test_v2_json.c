@@ -229,28 +229,27 @@ static void test_str_valid_utf8(void **state) {
   assert_str_json("\xef\xbf\xbf\xf4\x8f\xbf\xbf", 7, "\"\xef\xbf\xbf\xf4\x8f\xbf\xbf\"");
 }
 
-/* Each invalid byte becomes one U+FFFD, as Go's decoder steps one byte at a time. */
+/* Each invalid byte becomes one \ufffd escape, as Go's encoder steps one byte at a time. */
 static void test_str_invalid_utf8_replaced(void **state) {
   (void)state;
   /* A stray continuation / impossible byte. */
-  assert_str_json("a\xff" "b", 3, "\"a\xef\xbf\xbd" "b\"");
-  assert_str_json("\x80", 1, "\"\xef\xbf\xbd\"");
+  assert_str_json("a\xff" "b", 3, "\"a\\ufffdb\"");
+  assert_str_json("\x80", 1, "\"\\ufffd\"");
   /* Overlong encoding of '/' (C0 AF): two bytes, two replacements. */
-  assert_str_json("\xc0\xaf", 2, "\"\xef\xbf\xbd\xef\xbf\xbd\"");
+  assert_str_json("\xc0\xaf", 2, "\"\\ufffd\\ufffd\"");
   /* Overlong 3-byte (E0 80 80). */
-  assert_str_json("\xe0\x80\x80", 3, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
+  assert_str_json("\xe0\x80\x80", 3, "\"\\ufffd\\ufffd\\ufffd\"");
   /* Surrogate half U+D800 (ED A0 80). */
-  assert_str_json("\xed\xa0\x80", 3, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
+  assert_str_json("\xed\xa0\x80", 3, "\"\\ufffd\\ufffd\\ufffd\"");
   /* Beyond U+10FFFF (F4 90 80 80). */
-  assert_str_json("\xf4\x90\x80\x80", 4,
-                  "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
+  assert_str_json("\xf4\x90\x80\x80", 4, "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
   /* Truncated sequence at the end: the lead and the continuation each replaced. */
-  assert_str_json("x\xe2\x82", 3, "\"x\xef\xbf\xbd\xef\xbf\xbd\"");
+  assert_str_json("x\xe2\x82", 3, "\"x\\ufffd\\ufffd\"");
   /* Valid text around an invalid byte is kept. */
-  assert_str_json("\xc3\xa9\xfe\xc3\xa9", 5, "\"\xc3\xa9\xef\xbf\xbd\xc3\xa9\"");
+  assert_str_json("\xc3\xa9\xfe\xc3\xa9", 5, "\"\xc3\xa9\\ufffd\xc3\xa9\"");
 }
 
-/* A long invalid string (beyond the stack buffer) is repaired too. */
+/* A long string written by the rare path (beyond its stack buffer) is whole. */
 static void test_str_invalid_long(void **state) {
   (void)state;
   char in[600];
@@ -259,33 +258,48 @@ static void test_str_invalid_long(void **state) {
   static char want[700];
   want[0] = '"';
   memset(want + 1, 'a', 599);
-  memcpy(want + 600, "\xef\xbf\xbd\"", 5);
+  memcpy(want + 600, "\\ufffd\"", 8);
   assert_str_json(in, sizeof in, want);
 }
 
-/* Control characters, quotes and backslashes are escaped; '/' is not. */
-static void test_str_control_chars_escaped(void **state) {
+/* Control characters, quotes and backslashes are escaped as Go escapes them ('/' and DEL are
+ * not); so are "<", ">", "&", U+2028 and U+2029 (etcd's json.Encoder escapes HTML). The
+ * expected texts are etcd 3.4's answers to the same values, byte for byte. */
+static void test_str_escapes_as_go(void **state) {
   (void)state;
   assert_str_json("a\nb\tc\rd", 7, "\"a\\nb\\tc\\rd\"");
   assert_str_json("q\"b\\s/", 6, "\"q\\\"b\\\\s/\"");
   assert_str_json("\x01\x19", 2, "\"\\u0001\\u0019\"");
-  /* Hex digits of \u escapes: yajl writes upper case (Go lower case); both are the same JSON. */
-  yajl_gen g = proto_v2_gen_new();
-  proto_v2_gen_str(g, "\x1f\x7f", 2);
-  const char *t = gen_take(g);
-  assert_int_equal(strlen(t), 9);
-  assert_int_equal(strncasecmp(t, "\"\\u001f\x7f\"", 9), 0); /* DEL is not escaped */
+  assert_str_json("\x08\x0c\x1f\x7f", 4, "\"\\u0008\\u000c\\u001f\x7f\"");
   assert_str_json("a\0b", 3, "\"a\\u0000b\"");
-  /* An invalid byte next to a control character: both handled. */
-  assert_str_json("\n\xff", 2, "\"\\n\xef\xbf\xbd\"");
+  assert_str_json("<a&b>", 5, "\"\\u003ca\\u0026b\\u003e\"");
+  assert_str_json("\xe2\x80\xa8\xe2\x80\xa9\xe2\x80\xaa", 9, "\"\\u2028\\u2029\xe2\x80\xaa\"");
+  assert_str_json("\n\xff", 2, "\"\\n\\ufffd\"");
+  const char v[] = "\x08\x0c\x1f\t\n\r\"\\/\x7f<a&b>\xe2\x80\xa8\xe2\x80\xa9\xff\xed\xa0\x80x"
+                   "\xf4\x90\x80\x80\xc3\xa9\xe2\x82\xac\xf0\x9d\x84\x9e";
+  assert_str_json(v, sizeof v - 1,
+                  "\"\\u0008\\u000c\\u001f\\t\\n\\r\\\"\\\\/\x7f\\u003ca\\u0026b\\u003e\\u2028\\u2029"
+                  "\\ufffd\\ufffd\\ufffd\\ufffdx\\ufffd\\ufffd\\ufffd\\ufffd\xc3\xa9\xe2\x82\xac"
+                  "\xf0\x9d\x84\x9e\"");
 }
 
-/* Keys and values in nodes go through the same repair. */
+/* A map key goes to yajl as a string (invalid bytes as U+FFFD), and the JSON stays whole. */
+static void test_str_as_map_key(void **state) {
+  (void)state;
+  yajl_gen g = proto_v2_gen_new();
+  yajl_gen_map_open(g);
+  proto_v2_gen_str(g, "<\xff", 2);
+  proto_v2_gen_str(g, "<", 1);
+  yajl_gen_map_close(g);
+  assert_string_equal(gen_take(g), "{\"<\xef\xbf\xbd\":\"\\u003c\"}");
+}
+
+/* Keys and values in nodes are written the same way. */
 static void test_node_strings_repaired(void **state) {
   (void)state;
   proto_node n = {.key = "/\xff", .key_len = 2, .value = "\x01", .value_len = 1,
                   .created_index = 1, .modified_index = 1};
-  assert_node_json(&n, 0, "{\"key\":\"/\xef\xbf\xbd\",\"value\":\"\\u0001\",\"modifiedIndex\":1,"
+  assert_node_json(&n, 0, "{\"key\":\"/\\ufffd\",\"value\":\"\\u0001\",\"modifiedIndex\":1,"
                           "\"createdIndex\":1}");
 }
 
@@ -385,7 +399,8 @@ int main(void) {
       cmocka_unit_test(test_str_valid_utf8),
       cmocka_unit_test(test_str_invalid_utf8_replaced),
       cmocka_unit_test(test_str_invalid_long),
-      cmocka_unit_test(test_str_control_chars_escaped),
+      cmocka_unit_test(test_str_escapes_as_go),
+      cmocka_unit_test(test_str_as_map_key),
       cmocka_unit_test(test_node_strings_repaired),
       cmocka_unit_test(test_error_json),
       cmocka_unit_test(test_error_json_without_cause),
