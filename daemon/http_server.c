@@ -90,27 +90,45 @@ typedef struct write_req {
 
 static const http_parser_settings parser_settings;
 
+/* Go's net/http StatusText for the codes an etcd answer can carry; NULL for others (Go's
+ * status line then says "status code N"). */
 const char *http_status_text(int status) {
   switch (status) {
+    case 100: return "Continue";
     case 200: return "OK";
     case 201: return "Created";
+    case 202: return "Accepted";
     case 204: return "No Content";
+    case 300: return "Multiple Choices";
     case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
     case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
     case 409: return "Conflict";
     case 410: return "Gone";
+    case 411: return "Length Required";
     case 412: return "Precondition Failed";
     case 413: return "Request Entity Too Large";
+    case 414: return "Request URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
     case 421: return "Misdirected Request";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 504: return "Gateway Timeout";
+    default: return NULL;
   }
 }
 
@@ -314,12 +332,18 @@ static void put_head(http_req *r, int status, const char *headers, const char *c
   sbuf_put(&r->out, "HTTP/1.1 ", 9);
   sbuf_put_dec(&r->out, (uint64_t)status);
   sbuf_putc(&r->out, ' ');
-  sbuf_puts(&r->out, http_status_text(status));
+  const char *text = http_status_text(status);
+  if (text) {
+    sbuf_puts(&r->out, text);
+  } else {
+    sbuf_puts(&r->out, "status code ");
+    sbuf_put_dec(&r->out, (uint64_t)status);
+  }
   sbuf_put(&r->out, "\r\n", 2);
-  if (!r->no_cors && cors_allowed(s, &r->origin)) {
+  if (!r->no_cors && cors_allowed(s, &r->origin)) { /* (Go writes headers sorted by name) */
     static const char cors[] =
-        "Access-Control-Allow-Methods: POST, GET, OPTIONS, PUT, DELETE\r\n"
         "Access-Control-Allow-Headers: accept, content-type, authorization\r\n"
+        "Access-Control-Allow-Methods: POST, GET, OPTIONS, PUT, DELETE\r\n"
         "Access-Control-Allow-Origin: ";
     sbuf_put(&r->out, cors, sizeof cors - 1);
     if (!strcmp(s->cors, "*")) sbuf_putc(&r->out, '*');
@@ -583,7 +607,8 @@ static void conn_bad_request(http_conn *c, int status) {
   r->dispatched = 1;
   conn_enqueue(c, r);
   char body[64];
-  int n = snprintf(body, sizeof body, "%d %s", status, http_status_text(status));
+  const char *text = http_status_text(status);
+  int n = snprintf(body, sizeof body, "%d %s", status, text ? text : "");
   http_respond(r, status, NULL, "text/plain; charset=utf-8", body, (size_t)n);
 }
 

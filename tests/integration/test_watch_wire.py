@@ -120,3 +120,37 @@ def test_strings_are_escaped_byte_for_byte_as_etcd_escapes_them(module_server):
         assert r.body == (b'{"errorCode":100,"message":"Key not found","cause":'
                           b'"/wire/esc\\u003c\\u0026\\u003e\\u2028\\ufffd","index":%d}\n'
                           % int(r.header("x-etcd-index")))
+
+
+CORS = ["Access-Control-Allow-Headers", "Access-Control-Allow-Methods",
+        "Access-Control-Allow-Origin"]
+
+
+@pytest.mark.parametrize("method,path,body,status_line,names,text", [
+    ("GET", "/v2/keys/wire/order", None, "HTTP/1.1 200 OK",
+     CORS + ["Content-Type", "X-Etcd-Cluster-Id", "X-Etcd-Index", "X-Raft-Index", "X-Raft-Term",
+             "Date", "Content-Length"], None),
+    ("GET", "/nope", None, "HTTP/1.1 404 Not Found",
+     CORS + ["Content-Type", "X-Content-Type-Options", "Date", "Content-Length"],
+     b"404 page not found\n"),
+    ("GET", "/v2/auth/nope", None, "HTTP/1.1 404 Not Found",
+     CORS + ["Content-Type", "X-Content-Type-Options", "Date", "Content-Length"],
+     b"404 page not found\n"),
+    ("POST", "/version", None, "HTTP/1.1 405 Method Not Allowed",
+     CORS + ["Allow", "Content-Type", "X-Content-Type-Options", "Date", "Content-Length"],
+     b"Method Not Allowed\n"),
+    ("POST", "/v2/members", b"{}", "HTTP/1.1 415 Unsupported Media Type", None, None),
+])
+def test_status_lines_and_header_order_as_etcd(module_server, method, path, body, status_line,
+                                                names, text):
+    """Go writes a header block sorted by name (then Date and Content-Length), http.Error's
+    answers carry X-Content-Type-Options, and a status line has Go's reason phrase."""
+    with RawConn.to(module_server) as c:
+        put(c, "/wire/order", "v")
+        c.send(build(method, path, body=body))
+        r = c.read_response(method)
+        assert r.raw_head.split(b"\r\n")[0].decode() == status_line, r.raw_head
+        if names is not None:
+            assert [k for k, _ in r.header_list] == names, r.raw_head
+        if text is not None:
+            assert r.body == text
