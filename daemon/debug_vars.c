@@ -74,6 +74,22 @@ static void gen_u64(yajl_gen g, const char *key, uint64_t v) {
   yajl_gen_integer(g, (long long)v);
 }
 
+/* One variable of expvar's page, which Go writes by hand: "{\n", then each variable (sorted by
+ * name) as "%q: %s" with its value's compact JSON, joined by ",\n", then "\n}\n". G holds the
+ * value, and is made ready for the next one. */
+static void var_add(sbuf *b, const char *name, yajl_gen g) {
+  const unsigned char *buf;
+  size_t len;
+  yajl_gen_get_buf(g, &buf, &len);
+  if (b->len > 2) sbuf_put(b, ",\n", 2);
+  sbuf_putc(b, '"');
+  sbuf_puts(b, name);
+  sbuf_put(b, "\": ", 3);
+  sbuf_put(b, (const char *)buf, len);
+  yajl_gen_clear(g);
+  yajl_gen_reset(g, NULL);
+}
+
 void debug_handle_vars(server *s, http_req *r) {
   if (r->method != HTTP_GET) {
     routes_text(r, 405, "GET", "Method Not Allowed\n");
@@ -85,15 +101,16 @@ void debug_handle_vars(server *s, http_req *r) {
   getrlimit(RLIMIT_NOFILE, &rl);
   uint64_t in_use, from_os;
   heap_bytes(&in_use, &from_os);
+  sbuf b = {0};
+  sbuf_put(&b, "{\n", 2);
   yajl_gen g = proto_v2_gen_new();
-  yajl_gen_map_open(g);
-  proto_v2_gen_cstr(g, "cmdline");
   yajl_gen_array_open(g);
   for (int i = 0; i < s->cfg->argc; i++) proto_v2_gen_cstr(g, s->cfg->argv[i]);
   yajl_gen_array_close(g);
-  gen_u64(g, "file_descriptor_limit", (uint64_t)rl.rlim_cur);
+  var_add(&b, "cmdline", g);
+  yajl_gen_integer(g, (long long)rl.rlim_cur);
+  var_add(&b, "file_descriptor_limit", g);
   /* Go's runtime.MemStats names, for the figures a C heap has. */
-  proto_v2_gen_cstr(g, "memstats");
   yajl_gen_map_open(g);
   gen_u64(g, "Alloc", in_use);
   gen_u64(g, "HeapAlloc", in_use);
@@ -101,7 +118,7 @@ void debug_handle_vars(server *s, http_req *r) {
   gen_u64(g, "Sys", from_os);
   gen_u64(g, "HeapSys", from_os);
   yajl_gen_map_close(g);
-  proto_v2_gen_cstr(g, "raft.status");
+  var_add(&b, "memstats", g);
   yajl_gen_map_open(g);
   gen_hex(g, "id", s->member_id);
   gen_u64(g, "term", st.raft.term);
@@ -127,13 +144,11 @@ void debug_handle_vars(server *s, http_req *r) {
   yajl_gen_map_close(g);
   gen_hex(g, "leadtransferee", st.raft.lead_transferee);
   yajl_gen_map_close(g);
-  yajl_gen_map_close(g);
-  char *body;
-  size_t len;
-  store_gen_finish(g, &body, &len);
+  var_add(&b, "raft.status", g);
   yajl_gen_free(g);
-  http_respond(r, 200, NULL, "application/json; charset=utf-8", body, len);
-  free(body);
+  sbuf_put(&b, "\n}\n", 3);
+  http_respond(r, 200, NULL, "application/json; charset=utf-8", b.p, b.len);
+  sbuf_free(&b);
 }
 
 /* ------------------------------------------------------------------ /config/local/log */

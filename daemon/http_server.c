@@ -369,16 +369,30 @@ int http_req_client_cn(const http_req *r, char *buf, size_t n) {
   return r->conn->tls ? tls_session_peer_cn(r->conn->tls, buf, n) : 0;
 }
 
-void http_respond(http_req *r, int status, const char *headers, const char *content_type,
-                  const char *body, size_t len) {
+static void respond(http_req *r, int status, const char *headers, const char *content_type,
+                    const char *sniffed_type, const char *body, size_t len) {
   put_head(r, status, headers, content_type);
   sbuf_put(&r->out, "Content-Length: ", 16);
   sbuf_put_dec(&r->out, len);
+  if (sniffed_type) {
+    sbuf_put(&r->out, "\r\nContent-Type: ", 16);
+    sbuf_puts(&r->out, sniffed_type);
+  }
   sbuf_put(&r->out, "\r\n\r\n", 4);
   if (r->method != HTTP_HEAD) sbuf_put(&r->out, body, len);
   r->answered = 1;
   r->on_abort = NULL;
   conn_pump(r->conn);
+}
+
+void http_respond(http_req *r, int status, const char *headers, const char *content_type,
+                  const char *body, size_t len) {
+  respond(r, status, headers, content_type, NULL, body, len);
+}
+
+void http_respond_sniffed(http_req *r, int status, const char *content_type, const char *body,
+                          size_t len) {
+  respond(r, status, NULL, NULL, content_type, body, len);
 }
 
 void http_stream_begin(http_req *r, int status, const char *headers, const char *content_type,

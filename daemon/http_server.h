@@ -86,6 +86,10 @@ int http_req_client_cn(const http_req *r, char *buf, size_t n);
 /* A complete response. headers: extra header lines, each ending in "\r\n" (or NULL). */
 void http_respond(http_req *r, int status, const char *headers, const char *content_type,
                   const char *body, size_t len);
+/* The same for a handler whose etcd counterpart sets no Content-Type: Go's server then adds
+ * the type it sniffed from the body, after Content-Length. */
+void http_respond_sniffed(http_req *r, int status, const char *content_type, const char *body,
+                          size_t len);
 /* A chunked response: begin sends the head (at once when flush is set, else with the first
  * chunk); write sends one chunk; end finishes; write_last sends a last chunk and finishes in
  * one write to the socket (a watcher's answer costs one system call, not two). */

@@ -306,7 +306,7 @@ void members_handle_machines(server *s, http_req *r) {
       if (*u == ',') u++;
     }
   }
-  http_respond(r, 200, NULL, "text/plain; charset=utf-8", b.p ? b.p : "", b.len);
+  http_respond_sniffed(r, 200, "text/plain; charset=utf-8", b.p ? b.p : "", b.len);
   sbuf_free(&b);
 }
 

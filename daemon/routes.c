@@ -57,7 +57,7 @@ static void handle_version(server *s, http_req *r) {
 static void handle_health(server *s, http_req *r) {
   (void)s;
   static const char body[] = "{\"health\":\"true\"}";
-  http_respond(r, 200, NULL, "text/plain; charset=utf-8", body, sizeof body - 1);
+  http_respond_sniffed(r, 200, "text/plain; charset=utf-8", body, sizeof body - 1);
 }
 
 typedef void (*route_fn)(server *s, http_req *r);

@@ -66,6 +66,15 @@ static const char *state_name(uint8_t role) {
   }
 }
 
+/* etcd writes its stats with w.Write(json.Marshal(...)): no newline at the end. */
+static void stats_reply(server *s, http_req *r, yajl_gen g) {
+  const unsigned char *buf;
+  size_t len;
+  yajl_gen_get_buf(g, &buf, &len);
+  routes_json(s, r, 200, (const char *)buf, len, 0);
+  yajl_gen_free(g);
+}
+
 void stats_handle_self(server *s, http_req *r) {
   node_status st;
   node_get_status(s->node, &st);
@@ -99,7 +108,7 @@ void stats_handle_self(server *s, http_req *r) {
   proto_v2_gen_cstr(g, "sendAppendRequestCnt");
   yajl_gen_integer(g, (long long)atomic_load(&s->stats.send_append));
   yajl_gen_map_close(g);
-  routes_json_gen(s, r, 200, g, 0);
+  stats_reply(s, r, g);
 }
 
 void stats_handle_store(server *s, http_req *r) {
@@ -112,7 +121,7 @@ void stats_handle_store(server *s, http_req *r) {
   proto_v2_gen_cstr(g, "watchers");
   yajl_gen_integer(g, (long long)atomic_load(&s->stats.watchers));
   yajl_gen_map_close(g);
-  routes_json_gen(s, r, 200, g, 0);
+  stats_reply(s, r, g);
 }
 
 void stats_handle_leader(server *s, http_req *r) {
@@ -162,5 +171,5 @@ void stats_handle_leader(server *s, http_req *r) {
   }
   yajl_gen_map_close(g);
   yajl_gen_map_close(g);
-  routes_json_gen(s, r, 200, g, 0);
+  stats_reply(s, r, g);
 }

@@ -674,7 +674,7 @@ def test_watchers_of_a_member_restored_by_snapshot_are_cleared(make_cluster):
         data += chunk
     s.close()
     assert b'"errorCode":400' in data and b"watcher is cleared due to etcd recovery" in data, data[-500:]
-    assert "installed a snapshot" in lag.log_text()
+    wait_for(lambda: "installed a snapshot" in lag.log_text(), what="the snapshot's log line")
     # The member serves the new state and new watches.
     st, _, body = lag.keys("GET", "/w", params={"recursive": "true"})
     assert st == 200 and len(body["node"]["nodes"]) == 1201

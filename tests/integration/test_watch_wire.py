@@ -154,3 +154,35 @@ def test_status_lines_and_header_order_as_etcd(module_server, method, path, body
             assert [k for k, _ in r.header_list] == names, r.raw_head
         if text is not None:
             assert r.body == text
+
+
+def test_stats_and_expvar_bodies_are_written_as_etcd_writes_them(module_server):
+    """etcd writes its stats with w.Write(json.Marshal(..)) (no newline at the end), its other
+    JSON answers with a json.Encoder (a newline), and /debug/vars is Go's expvar page: one
+    variable per line, sorted, "name": compact JSON. /health and /v2/machines set no
+    Content-Type, which Go's server then adds after Content-Length."""
+    with RawConn.to(module_server) as c:
+        for path, newline in (("/v2/stats/self", False), ("/v2/stats/leader", False),
+                              ("/v2/stats/store", False), ("/v2/members", True),
+                              ("/version", False)):
+            c.send(build("GET", path))
+            r = c.read_response()
+            if path == "/v2/stats/leader" and r.status == 403:
+                continue  # (not the leader: etcd's 403)
+            assert r.status == 200, (path, r)
+            assert r.body.endswith(b"}\n" if newline else b"}") and not r.body.endswith(
+                b"\n\n"), (path, r.body[-20:])
+        c.send(build("GET", "/debug/vars"))
+        r = c.read_response()
+        lines = r.body.decode().split("\n")
+        assert lines[0] == "{" and lines[-2:] == ["}", ""], r.body[:200]
+        names = [line.split('": ', 1)[0].lstrip('"') for line in lines[1:-2]]
+        assert names == sorted(names) and names[:2] == ["cmdline", "file_descriptor_limit"], names
+        assert all(line.endswith(",") for line in lines[1:-3]) and not lines[-3].endswith(",")
+        for line in lines[1:-2]:
+            json.loads("{%s}" % line.rstrip(","))
+        for path in ("/health", "/v2/machines"):
+            c.send(build("GET", path))
+            r = c.read_response()
+            assert [k for k, _ in r.header_list][-3:] == ["Date", "Content-Length",
+                                                            "Content-Type"], r.raw_head
