@@ -5,6 +5,7 @@
 #include "ctl/auth_json.h"
 
 #include "proto/go_json.h"
+#include "proto/v2_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,22 +21,7 @@ static int is_hex(unsigned char c) {
 }
 
 /* The length of the valid UTF-8 sequence at p (1-4), 0 when p does not start one. */
-size_t ctl_go_utf8_seq(const unsigned char *p) {
-  size_t n = 0;
-  unsigned cp = 0;
-  if (*p < 0x80) return 1;
-  if (*p >= 0xc2 && *p <= 0xdf) n = 2, cp = *p & 0x1fu;
-  else if (*p >= 0xe0 && *p <= 0xef) n = 3, cp = *p & 0x0fu;
-  else if (*p >= 0xf0 && *p <= 0xf4) n = 4, cp = *p & 0x07u;
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xc0) != 0x80) return 0; /* also stops at a terminating NUL */
-    cp = cp << 6 | (p[i] & 0x3fu);
-  }
-  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-      (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return n;
-}
+size_t ctl_go_utf8_seq(const unsigned char *p) { return proto_v2_utf8_seq(p, 4); }
 
 static unsigned hex4(const unsigned char *p) {
   unsigned v = 0;

@@ -44,7 +44,7 @@ static void export_node(const char *base, const proto_v2_knode *n, int *first) {
     printf(",\"dir\":true");
   } else {
     printf(",\"value\":");
-    ctl_json_string(stdout, n->value);
+    ctl_json_string_n(stdout, n->value, n->value_len);
   }
   if (n->ttl > 0) printf(",\"ttl\":%" PRId64, n->ttl);
   printf("}");
@@ -145,12 +145,28 @@ static int import_entry(ctl_ctx *ctx, const char *key, int dir, const char *valu
   return rc;
 }
 
+/* TEXT (JSON) holds the escape \u0000: yajl's tree would end that string at it, and the value
+ * imported would be cut short without a word. */
+static int has_nul_escape(const char *text) {
+  for (const char *p = text; *p; p++) {
+    if (*p != '\\' || !p[1]) continue;
+    if (p[1] == 'u' && strncmp(p + 2, "0000", 4) == 0) return 1;
+    p++; /* the escaped character (a backslash does not start another escape) */
+  }
+  return 0;
+}
+
 int ctl_cmd_import(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
   (void)cmd;
   if (a->argc == 0) return ctl_fail(CTL_EXIT_BAD_ARGS, "prefix required");
   ctl_args none = {0};
   char *text = ctl_arg_or_stdin(&none, 0);
   if (!text) return ctl_fail(CTL_EXIT_BAD_ARGS, "nothing to import on standard input");
+  if (has_nul_escape(text)) {
+    free(text);
+    return ctl_fail(CTL_EXIT_BAD_ARGS, "standard input holds a NUL byte (\\u0000), which import "
+                                       "cannot carry: nothing imported");
+  }
   char ebuf[256];
   yajl_val t = yajl_tree_parse(text, ebuf, sizeof ebuf);
   free(text);
@@ -202,7 +218,7 @@ static void du_walk(const proto_v2_knode *n, du_count *c, int top) {
     if (!top) c->dirs++;
   } else {
     c->keys++;
-    c->bytes += strlen(n->value);
+    c->bytes += n->value_len;
   }
   for (size_t i = 0; i < n->n_nodes; i++) du_walk(&n->nodes[i], c, 0);
 }

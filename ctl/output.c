@@ -4,29 +4,15 @@
 #include <inttypes.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at p (0 if invalid). */
-static size_t utf8_len(const unsigned char *p) {
-  unsigned c = p[0];
-  if (c < 0x80) return 1;
-  size_t n;
-  unsigned min;
-  if ((c & 0xe0) == 0xc0) n = 2, min = 0x80, c &= 0x1f;
-  else if ((c & 0xf0) == 0xe0) n = 3, min = 0x800, c &= 0x0f;
-  else if ((c & 0xf8) == 0xf0) n = 4, min = 0x10000, c &= 0x07;
-  else return 0;
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xc0) != 0x80) return 0;
-    c = (c << 6) | (p[i] & 0x3f);
-  }
-  if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
-  return n;
-}
+#include "proto/v2_json.h"
 
-void ctl_json_string(FILE *out, const char *s) {
+void ctl_json_string(FILE *out, const char *s) { ctl_json_string_n(out, s, strlen(s)); }
+
+void ctl_json_string_n(FILE *out, const char *s, size_t len) {
   static const char hex[] = "0123456789abcdef";
-  const unsigned char *p = (const unsigned char *)s;
+  const unsigned char *p = (const unsigned char *)s, *end = p + len;
   fputc('"', out);
-  while (*p) {
+  while (p < end) {
     unsigned c = *p;
     if (c < 0x80) {
       if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
@@ -39,7 +25,7 @@ void ctl_json_string(FILE *out, const char *s) {
       p++;
       continue;
     }
-    size_t n = utf8_len(p);
+    size_t n = proto_v2_utf8_seq(p, (size_t)(end - p));
     if (n == 0) {
       fputs("\\ufffd", out);
       p++;
@@ -64,7 +50,7 @@ void ctl_json_node(FILE *out, const proto_v2_knode *n) {
   ctl_json_string(out, n->key);
   if (n->dir) fputs(",\"dir\":true", out);
   fputs(",\"value\":", out);
-  ctl_json_string(out, n->value);
+  ctl_json_string_n(out, n->value, n->value_len);
   fputs(",\"nodes\":", out);
   if (!n->has_nodes) {
     fputs("null", out);
@@ -96,20 +82,32 @@ void ctl_json_event(FILE *out, const proto_v2_event *ev) {
   fputc('}', out);
 }
 
-static const char *node_value(const proto_v2_knode *n) { return n ? n->value : ""; }
+/* A node's value as Go's fmt prints a string: every byte, NUL bytes too. */
+static void put_value(FILE *out, const proto_v2_knode *n) {
+  if (n && n->value) fwrite(n->value, 1, n->value_len, out);
+}
 
 void ctl_print_response(FILE *out, const proto_v2_event *ev, const char *format) {
   const proto_v2_knode *n = ev->node;
   int is_delete = strcmp(ev->action, "delete") == 0;
   if (strcmp(format, "simple") == 0) {
-    if (!is_delete) fprintf(out, "%s\n", node_value(n));
-    else fprintf(out, "PrevNode.Value: %s\n", node_value(ev->prev_node));
+    if (is_delete) fputs("PrevNode.Value: ", out);
+    put_value(out, is_delete ? ev->prev_node : n);
+    fputc('\n', out);
   } else if (strcmp(format, "extended") == 0) {
     fprintf(out, "Key: %s\nCreated-Index: %" PRIu64 "\nModified-Index: %" PRIu64 "\n",
             n ? n->key : "", n ? n->created_index : 0, n ? n->modified_index : 0);
-    if (ev->prev_node) fprintf(out, "PrevNode.Value: %s\n", ev->prev_node->value);
+    if (ev->prev_node) {
+      fputs("PrevNode.Value: ", out);
+      put_value(out, ev->prev_node);
+      fputc('\n', out);
+    }
     fprintf(out, "TTL: %" PRId64 "\nIndex: %" PRIu64 "\n", n ? n->ttl : 0, ev->index);
-    if (!is_delete) fprintf(out, "\n%s\n", node_value(n));
+    if (!is_delete) {
+      fputc('\n', out);
+      put_value(out, n);
+      fputc('\n', out);
+    }
   } else if (strcmp(format, "json") == 0) {
     ctl_json_event(out, ev);
     fputc('\n', out);

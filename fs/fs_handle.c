@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fs/fs_attr.h"
+#include "proto/v2_json.h"
 
 static int reserve(fs_handle *h, size_t need) {
   if (need > FS_MAX_VALUE) return EFBIG;
@@ -82,10 +83,11 @@ static char *post_dir(const char *post_key) {
 
 int fs_handle_push(fs *f, fs_handle *h) {
   if (!h->dirty || h->self) return 0;
-  /* v2 values are strings: a NUL byte cannot be stored, so refuse it rather than cut it */
-  if (h->len && memchr(h->buf, 0, h->len)) {
+  /* a v2 value travels as a JSON string: any UTF-8 (NUL bytes too, as \u0000), but bytes
+   * that are not UTF-8 would be read back as U+FFFD; refuse them rather than change them */
+  if (!proto_v2_utf8_valid(h->buf, h->len)) {
     h->dirty = 0;
-    return EINVAL;
+    return EILSEQ;
   }
   fs_node *node = h->node;
   proto_v2_buf form = {0};

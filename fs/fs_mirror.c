@@ -88,7 +88,7 @@ static int kernel_knows(const fs *f, const fs_node *dir) {
 static void set_from(fs *f, fs_node *n, const proto_v2_knode *kn, int at_load) {
   n->is_dir = kn->dir;
   const char *v = kn->dir || !kn->value ? "" : kn->value;
-  fs_node_set_value(n, v, strlen(v));
+  fs_node_set_value(n, v, kn->dir || !kn->value ? 0 : kn->value_len);
   n->size = kn->dir ? 0 : n->vlen;
   n->created_index = kn->created_index;
   if (n->modified_index != kn->modified_index || (n->mtime.tv_sec == 0 && n->mtime.tv_nsec == 0)) {

@@ -65,9 +65,12 @@ static int kv_from(const proto_v2_knode *n, fs_kv *kv) {
   memset(kv, 0, sizeof *kv);
   kv->key = strdup(n->key ? n->key : "");
   kv->dir = n->dir;
-  kv->value = strdup(n->value ? n->value : "");
+  size_t vlen = n->value ? n->value_len : 0;
+  kv->value = malloc(vlen + 1);
   if (!kv->key || !kv->value) return ENOMEM;
-  kv->len = strlen(kv->value);
+  if (vlen) memcpy(kv->value, n->value, vlen);
+  kv->value[vlen] = 0;
+  kv->len = vlen;
   kv->created_index = n->created_index;
   kv->modified_index = n->modified_index;
   if (n->expiration && *n->expiration) {
@@ -156,13 +159,7 @@ void fs_form_add(proto_v2_buf *b, const char *name, const char *value) {
 }
 
 void fs_form_add_value(proto_v2_buf *b, const char *value, size_t len) {
-  char *v = strndup(value ? value : "", len);
-  if (!v) {
-    b->oom = 1;
-    return;
-  }
-  proto_v2_add_param(b, "value", v);
-  free(v);
+  proto_v2_add_param_n(b, "value", value ? value : "", value ? len : 0);
 }
 
 void fs_form_add_u64(proto_v2_buf *b, const char *name, uint64_t v) {

@@ -73,9 +73,10 @@ static int keep_in_query(unsigned char c) {
   return c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-static void add_escaped(proto_v2_buf *b, const char *s, int query) {
+static void add_escaped_n(proto_v2_buf *b, const char *s, size_t n, int query) {
   static const char hex[] = "0123456789ABCDEF";
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+  const unsigned char *end = (const unsigned char *)s + n;
+  for (const unsigned char *p = (const unsigned char *)s; p < end; p++) {
     if (query ? keep_in_query(*p) : keep_in_path(*p)) {
       proto_v2_buf_add(b, (const char *)p, 1);
     } else if (query && *p == ' ') {
@@ -85,6 +86,10 @@ static void add_escaped(proto_v2_buf *b, const char *s, int query) {
       proto_v2_buf_add(b, e, 3);
     }
   }
+}
+
+static void add_escaped(proto_v2_buf *b, const char *s, int query) {
+  add_escaped_n(b, s, strlen(s), query);
 }
 
 /* path.Clean of an absolute path into out (which has room for strlen(p) + 2). */
@@ -157,10 +162,14 @@ void proto_v2_auth_path(proto_v2_buf *b, const char *action, const char *name) {
 }
 
 void proto_v2_add_param(proto_v2_buf *b, const char *name, const char *value) {
+  proto_v2_add_param_n(b, name, value, strlen(value));
+}
+
+void proto_v2_add_param_n(proto_v2_buf *b, const char *name, const char *value, size_t len) {
   if (b->len && b->s[b->len - 1] != '?') proto_v2_buf_add(b, "&", 1);
   add_escaped(b, name, 1);
   proto_v2_buf_add(b, "=", 1);
-  add_escaped(b, value, 1);
+  add_escaped_n(b, value, len, 1);
 }
 
 /* ------------------------------------------------------------------ errors */
@@ -838,73 +847,7 @@ int proto_v2_sync(proto_v2_client *c, proto_v2_errors *err) {
 
 /* ------------------------------------------------------------------ keys */
 
-void proto_v2_knode_free(proto_v2_knode *n) {
-  if (!n) return;
-  free(n->key);
-  free(n->value);
-  free(n->expiration);
-  for (size_t i = 0; i < n->n_nodes; i++) proto_v2_knode_free(&n->nodes[i]);
-  free(n->nodes);
-  memset(n, 0, sizeof *n);
-}
-
-static int knode_from(yajl_val o, proto_v2_knode *n) {
-  memset(n, 0, sizeof *n);
-  n->key = str_or_empty(obj_get(o, "key"));
-  yajl_val d = obj_get(o, "dir");
-  n->dir = YAJL_IS_TRUE(d);
-  n->value = str_or_empty(obj_get(o, "value"));
-  yajl_val e = obj_get(o, "expiration");
-  const char *es = YAJL_IS_STRING(e) ? YAJL_GET_STRING(e) : NULL;
-  if (es) n->expiration = strdup(es);
-  n->ttl = (int64_t)get_u64(obj_get(o, "ttl"));
-  n->created_index = get_u64(obj_get(o, "createdIndex"));
-  n->modified_index = get_u64(obj_get(o, "modifiedIndex"));
-  yajl_val ns = obj_get(o, "nodes");
-  if (!n->key || !n->value) return -1;
-  if (YAJL_IS_ARRAY(ns)) {
-    n->has_nodes = 1;
-    n->nodes = calloc(ns->u.array.len ? ns->u.array.len : 1, sizeof *n->nodes);
-    if (!n->nodes) return -1;
-    for (size_t i = 0; i < ns->u.array.len; i++) {
-      yajl_val child = ns->u.array.values[i];
-      if (!YAJL_IS_OBJECT(child)) continue;
-      if (knode_from(child, &n->nodes[n->n_nodes++]) != 0) return -1;
-    }
-  }
-  return 0;
-}
-
-static proto_v2_knode *knode_new(yajl_val o) {
-  if (!YAJL_IS_OBJECT(o)) return NULL;
-  proto_v2_knode *n = calloc(1, sizeof *n);
-  if (!n) return NULL;
-  knode_from(o, n);
-  return n;
-}
-
-void proto_v2_event_free(proto_v2_event *ev) {
-  free(ev->action);
-  if (ev->node) proto_v2_knode_free(ev->node);
-  free(ev->node);
-  if (ev->prev_node) proto_v2_knode_free(ev->prev_node);
-  free(ev->prev_node);
-  memset(ev, 0, sizeof *ev);
-}
-
-int proto_v2_parse_event(const char *body, proto_v2_event *ev) {
-  memset(ev, 0, sizeof *ev);
-  yajl_val t = parse_json(body);
-  if (!YAJL_IS_OBJECT(t)) {
-    yajl_tree_free(t);
-    return -1;
-  }
-  ev->action = str_or_empty(obj_get(t, "action"));
-  ev->node = knode_new(obj_get(t, "node"));
-  ev->prev_node = knode_new(obj_get(t, "prevNode"));
-  yajl_tree_free(t);
-  return ev->action ? 0 : -1;
-}
+/* (events: v2_event.c) */
 
 void proto_v2_error_free(proto_v2_error *e) {
   free(e->message);

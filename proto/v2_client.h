@@ -131,7 +131,8 @@ int proto_v2_sync(proto_v2_client *c, proto_v2_errors *err);
 typedef struct proto_v2_knode {
   char *key;
   int dir;
-  char *value;
+  char *value;      /* may hold NUL bytes: value_len is its length */
+  size_t value_len;
   char *expiration; /* NULL when absent */
   int64_t ttl;
   uint64_t created_index, modified_index;
@@ -190,5 +191,7 @@ void proto_v2_auth_path(proto_v2_buf *b, const char *action, const char *name);
 /* Appends "name=value" query-escaped (like url.Values.Encode), with '&' before when the buffer
  * does not end in '?' and is not empty. */
 void proto_v2_add_param(proto_v2_buf *b, const char *name, const char *value);
+/* The same for a value of LEN bytes (NUL bytes included). */
+void proto_v2_add_param_n(proto_v2_buf *b, const char *name, const char *value, size_t len);
 
 #endif

@@ -14,8 +14,7 @@ yajl_gen proto_v2_gen_new(void) {
   return g;
 }
 
-/* Length of the valid UTF-8 sequence at s (max n bytes), or 0 when it is invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
+size_t proto_v2_utf8_seq(const unsigned char *s, size_t n) {
   unsigned c = s[0];
   size_t len;
   unsigned min;
@@ -34,6 +33,16 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
   return len;
 }
 
+int proto_v2_utf8_valid(const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  for (size_t i = 0; i < n;) {
+    size_t l = proto_v2_utf8_seq(u + i, n - i);
+    if (!l) return 0;
+    i += l;
+  }
+  return 1;
+}
+
 /* The string with each byte that is not UTF-8 replaced by U+FFFD, as yajl writes it (for a
  * map key, which yajl takes only as a string). */
 static void gen_str_replaced(yajl_gen g, const unsigned char *u, size_t n) {
@@ -46,7 +55,7 @@ static void gen_str_replaced(yajl_gen g, const unsigned char *u, size_t n) {
   }
   size_t o = 0;
   for (size_t i = 0; i < n;) {
-    size_t l = utf8_seq(u + i, n - i);
+    size_t l = proto_v2_utf8_seq(u + i, n - i);
     if (l) {
       memcpy(out + o, u + i, l);
       o += l;
@@ -75,7 +84,7 @@ void proto_v2_gen_str(yajl_gen g, const char *s, size_t n) {
   const unsigned char *u = (const unsigned char *)s;
   size_t i = 0;
   while (i < n) {
-    size_t l = u[i] < 0x80 ? (size_t)same_in_yajl(u[i]) : utf8_seq(u + i, n - i);
+    size_t l = u[i] < 0x80 ? (size_t)same_in_yajl(u[i]) : proto_v2_utf8_seq(u + i, n - i);
     if (!l || is_u2028_or_9(u + i, l)) break;
     i += l;
   }
@@ -117,7 +126,7 @@ void proto_v2_gen_str(yajl_gen g, const char *s, size_t n) {
       }
       continue;
     }
-    size_t l = utf8_seq(u + i, n - i);
+    size_t l = proto_v2_utf8_seq(u + i, n - i);
     if (!l) {
       memcpy(out + o, "\\ufffd", 6);
       o += 6;

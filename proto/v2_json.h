@@ -31,6 +31,14 @@ void proto_v2_gen_node(yajl_gen g, const proto_node *n, int64_t now_ns);
 void proto_v2_gen_node_open(yajl_gen g, const proto_node *n, int64_t now_ns);
 void proto_v2_gen_node_close(yajl_gen g, const proto_node *n);
 
+/* The length of the valid UTF-8 sequence at S (at most N bytes; it stops at the first byte
+ * that does not continue it, so a NUL-terminated S may be given any N >= 4), 0 when S does
+ * not start one: overlong forms, surrogates and code points above U+10FFFF are invalid, as in
+ * Go's utf8.DecodeRune. */
+size_t proto_v2_utf8_seq(const unsigned char *s, size_t n);
+/* 1 when the N bytes at S are all valid UTF-8. */
+int proto_v2_utf8_valid(const char *s, size_t n);
+
 /* Writes a string exactly as Go's encoding/json writes it in etcd's answers: invalid UTF-8 as
  * \ufffd; "<", ">", "&", U+2028, U+2029 and control bytes other than \t \n \r as \u escapes. */
 void proto_v2_gen_str(yajl_gen g, const char *s, size_t n);

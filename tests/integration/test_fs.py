@@ -426,11 +426,22 @@ def test_append_offset_and_truncate_edit_the_whole_value(fsenv):
     with open(m.path("k"), "ab") as f:
         f.write(b"+local")
     assert value(s, p + "/k") == "remote+local"
-    # NUL bytes cannot be stored in a v2 value: close fails, the store is unchanged
+    # a zero-filled gap: NUL bytes are stored (JSON's \u0000) and read back whole
     fd = os.open(m.path("k"), os.O_WRONLY)
-    os.pwrite(fd, b"x", 20)                        # leaves a zero-filled gap
-    expect_errno(errno.EINVAL, os.close, fd)
-    assert value(s, p + "/k") == "remote+local"
+    os.pwrite(fd, b"x", 20)
+    os.close(fd)
+    want = "remote+local" + "\0" * 8 + "x"
+    assert value(s, p + "/k") == want
+    assert read_file(m.path("k")) == want.encode() and os.stat(m.path("k")).st_size == 21
+    put(s, p + "/k", "a\0b\0")                     # a NUL value written elsewhere
+    wait_for(lambda: read_file(m.path("k")) == b"a\0b\0", what="the remote NUL value")
+    # bytes that are not UTF-8 would come back as U+FFFD: close fails (EILSEQ), nothing written
+    fd = os.open(m.path("k"), os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b"caf\xe9")
+    expect_errno(errno.EILSEQ, os.close, fd)
+    assert value(s, p + "/k") == "a\0b\0"
+    expect_errno(errno.EILSEQ, write_file, m.path("latin1"), b"\xff")
+    assert missing(s, p + "/latin1") and not os.path.exists(m.path("latin1"))
 
 
 def test_o_excl_creates_at_open(fsenv):

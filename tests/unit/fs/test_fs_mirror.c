@@ -50,6 +50,7 @@ static void event(fixture *x, const char *action, const char *key, int dir, cons
   kn.key = (char *)key;
   kn.dir = dir;
   kn.value = (char *)value;
+  kn.value_len = value ? strlen(value) : 0;
   kn.created_index = kn.modified_index = index;
   proto_v2_event ev = {.action = (char *)action, .node = &kn, .index = index};
   fs_mirror_apply(&x->f, &ev, &x->ops);

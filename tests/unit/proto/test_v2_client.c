@@ -135,6 +135,54 @@ static void test_parse_event(void **state) {
   proto_v2_event_free(&ev);
 }
 
+/* Values keep NUL bytes and their lengths (JSON's \u0000); more than 4 children (the nodes
+ * array grows); deep nesting; unknown members, nested objects and arrays skipped; the first
+ * of a repeated member counts; non-object nodes and children are not nodes. */
+static void test_parse_event_values_with_nul_and_odd_shapes(void **state) {
+  (void)state;
+  proto_v2_event ev;
+  const char *body =
+      "{\"x\":{\"action\":\"no\",\"node\":{}},\"action\":\"get\",\"action\":\"set\","
+      "\"node\":{\"key\":\"/d\",\"dir\":true,\"extra\":[{\"key\":\"no\"},[1,2]],\"nodes\":["
+      "{\"key\":\"/d/0\",\"value\":\"a\\u0000b\\u0000\"},7,\"s\",null,{\"key\":\"/d/1\",\"value\":\"\"},"
+      "{\"key\":\"/d/2\"},{\"key\":\"/d/3\",\"value\":5},{\"key\":\"/d/4\",\"value\":\"\\u00e9\"},"
+      "{\"key\":\"/d/5\",\"value\":\"first\",\"value\":\"second\",\"dir\":false,\"nodes\":[{"
+      "\"key\":\"/d/5/x\",\"nodes\":[{\"key\":\"/d/5/x/y\",\"value\":\"deep\"}]}]}]},"
+      "\"node\":{\"key\":\"/later\"},\"prevNode\":null}";
+  assert_int_equal(proto_v2_parse_event(body, &ev), 0);
+  assert_string_equal(ev.action, "get");
+  assert_non_null(ev.node);
+  assert_string_equal(ev.node->key, "/d");
+  assert_null(ev.prev_node);
+  assert_int_equal(ev.node->n_nodes, 6);
+  const proto_v2_knode *k = ev.node->nodes;
+  assert_string_equal(k[0].key, "/d/0");
+  assert_int_equal(k[0].value_len, 4);
+  assert_memory_equal(k[0].value, "a\0b\0", 5);
+  assert_int_equal(k[1].value_len, 0);
+  assert_string_equal(k[2].value, ""); /* absent */
+  assert_string_equal(k[3].value, ""); /* not a string */
+  assert_int_equal(k[3].value_len, 0);
+  assert_string_equal(k[4].value, "\xc3\xa9");
+  assert_int_equal(k[4].value_len, 2);
+  assert_string_equal(k[5].value, "first");
+  assert_false(k[5].dir);
+  assert_int_equal(k[5].n_nodes, 1);
+  assert_int_equal(k[5].nodes[0].n_nodes, 1);
+  assert_string_equal(k[5].nodes[0].nodes[0].value, "deep");
+  proto_v2_event_free(&ev);
+
+  assert_int_equal(proto_v2_parse_event("[{\"action\":\"get\"}]", &ev), -1);
+  assert_int_equal(proto_v2_parse_event("5", &ev), -1);
+  assert_int_equal(proto_v2_parse_event("{\"action\":\"get\"", &ev), -1);
+  assert_int_equal(proto_v2_parse_event("{\"action\":\"get\"} {}", &ev), -1);
+  assert_int_equal(proto_v2_parse_event("{\"action\":\"\xff\"}", &ev), -1); /* not UTF-8 */
+  assert_int_equal(proto_v2_parse_event("", &ev), -1);
+  assert_int_equal(proto_v2_parse_event("{}", &ev), 0);
+  assert_string_equal(ev.action, "");
+  proto_v2_event_free(&ev);
+}
+
 static void test_parse_members(void **state) {
   (void)state;
   proto_v2_members ms;
@@ -369,6 +417,7 @@ int main(void) {
       cmocka_unit_test(test_add_param),
       cmocka_unit_test(test_parse_error),
       cmocka_unit_test(test_parse_event),
+      cmocka_unit_test(test_parse_event_values_with_nul_and_odd_shapes),
       cmocka_unit_test(test_parse_members),
       cmocka_unit_test(test_error_texts),
       cmocka_unit_test(test_endpoints_normalised_in_order),

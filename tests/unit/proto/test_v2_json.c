@@ -283,6 +283,18 @@ static void test_str_escapes_as_go(void **state) {
                   "\xf0\x9d\x84\x9e\"");
 }
 
+/* Whole-buffer validation, NUL bytes included (they are UTF-8). */
+static void test_utf8_valid(void **state) {
+  (void)state;
+  assert_true(proto_v2_utf8_valid("", 0));
+  assert_true(proto_v2_utf8_valid("a\0b\xc3\xa9\xf0\x9d\x84\x9e", 9));
+  assert_false(proto_v2_utf8_valid("a\xff", 2));
+  assert_false(proto_v2_utf8_valid("\xc3", 1));          /* cut short */
+  assert_false(proto_v2_utf8_valid("\xed\xa0\x80", 3));  /* a surrogate */
+  assert_false(proto_v2_utf8_valid("\xc0\xaf", 2));      /* overlong */
+  assert_true(proto_v2_utf8_valid("\xc3\xa9x", 2));      /* only the N bytes count */
+}
+
 /* A map key goes to yajl as a string (invalid bytes as U+FFFD), and the JSON stays whole. */
 static void test_str_as_map_key(void **state) {
   (void)state;
@@ -401,6 +413,7 @@ int main(void) {
       cmocka_unit_test(test_str_invalid_long),
       cmocka_unit_test(test_str_escapes_as_go),
       cmocka_unit_test(test_str_as_map_key),
+      cmocka_unit_test(test_utf8_valid),
       cmocka_unit_test(test_node_strings_repaired),
       cmocka_unit_test(test_error_json),
       cmocka_unit_test(test_error_json_without_cause),
