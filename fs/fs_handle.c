@@ -30,6 +30,7 @@ fs_handle *fs_handle_new(fs_node *node, const char *value, size_t len) {
   }
   if (len) memcpy(h->buf, value, len);
   h->len = len;
+  h->utf8_ok = len; /* a stored value came as a JSON string: UTF-8 */
   h->node = node;
   h->next = node->handles;
   node->handles = h;
@@ -45,6 +46,39 @@ void fs_handle_free(fs_handle *h) {
   free(h);
 }
 
+/* The N (1-3) bytes at S start a UTF-8 character that more bytes could complete. */
+static int utf8_prefix(const unsigned char *s, size_t n) {
+  unsigned c = s[0];
+  size_t need = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+  if (!need || n >= need) return 0;
+  if (n >= 2) {
+    unsigned lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+    unsigned hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+    if (s[1] < lo || s[1] > hi) return 0;
+  }
+  return n < 3 || (s[2] & 0xc0) == 0x80;
+}
+
+/* Forgets what is known of the buffer from byte POS on (back to the start of its character). */
+static void utf8_unknown_from(fs_handle *h, size_t pos) {
+  if (pos >= h->utf8_ok) return;
+  while (pos > 0 && ((unsigned char)h->buf[pos] & 0xc0) == 0x80) pos--;
+  h->utf8_ok = pos;
+}
+
+/* Extends utf8_ok over the buffer; EILSEQ when a byte there can never be UTF-8. */
+static int utf8_check(fs_handle *h) {
+  const unsigned char *u = (const unsigned char *)h->buf;
+  size_t i = h->utf8_ok;
+  while (i < h->len) {
+    size_t l = proto_v2_utf8_seq(u + i, h->len - i);
+    if (!l) return utf8_prefix(u + i, h->len - i) ? 0 : EILSEQ;
+    i += l;
+    h->utf8_ok = i;
+  }
+  return 0;
+}
+
 int fs_handle_write(fs_handle *h, const char *data, size_t size, off_t off) {
   if (off < 0) return EINVAL;
   size_t pos = h->append ? h->len : (size_t)off;
@@ -55,7 +89,8 @@ int fs_handle_write(fs_handle *h, const char *data, size_t size, off_t off) {
   memcpy(h->buf + pos, data, size);
   if (pos + size > h->len) h->len = pos + size;
   h->dirty = h->written = 1;
-  return 0;
+  utf8_unknown_from(h, pos);
+  return utf8_check(h);
 }
 
 int fs_handle_truncate(fs_handle *h, uint64_t size) {
@@ -65,6 +100,7 @@ int fs_handle_truncate(fs_handle *h, uint64_t size) {
   if (size > h->len) memset(h->buf + h->len, 0, (size_t)size - h->len);
   h->len = (size_t)size;
   h->dirty = h->written = 1;
+  utf8_unknown_from(h, (size_t)size);
   return 0;
 }
 

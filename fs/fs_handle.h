@@ -25,6 +25,7 @@ typedef struct fs_handle {
   fs_node *node;
   char *buf;
   size_t len, cap;
+  size_t utf8_ok;       /* buf[0, utf8_ok) is known to be UTF-8, ending between characters */
   int dirty;
   int written;          /* dirty by write/ftruncate, not only by O_TRUNC or a create */
   int append;
@@ -39,7 +40,10 @@ typedef struct fs_handle {
 fs_handle *fs_handle_new(fs_node *node, const char *value, size_t len);
 void fs_handle_free(fs_handle *h);
 
-/* Writes DATA at OFF (at the end for O_APPEND handles), zero-filling a gap. Returns 0/errno. */
+/* Writes DATA at OFF (at the end for O_APPEND handles), zero-filling a gap. Returns 0 or an
+ * errno: EILSEQ when the buffer now holds bytes that are not UTF-8 and cannot become UTF-8
+ * by what follows them (the value would be refused at close anyway; a shell's redirection
+ * reports a write error where it ignores close's). */
 int fs_handle_write(fs_handle *h, const char *data, size_t size, off_t off);
 
 /* Sets the buffer's length, zero-filling when it grows. Returns 0 or an errno. */

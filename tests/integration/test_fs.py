@@ -442,6 +442,21 @@ def test_append_offset_and_truncate_edit_the_whole_value(fsenv):
     assert value(s, p + "/k") == "a\0b\0"
     expect_errno(errno.EILSEQ, write_file, m.path("latin1"), b"\xff")
     assert missing(s, p + "/latin1") and not os.path.exists(m.path("latin1"))
+    # a byte that nothing after it can make UTF-8 fails the write itself, which a shell's
+    # redirection reports (it ignores close's error); a cut-off character waits for close
+    r = subprocess.run(["bash", "-c", "printf 'caf\\xe9 au lait\\n' > " + m.path("latin1")],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1 and "write error: Invalid or incomplete multibyte" in r.stderr, r
+    assert missing(s, p + "/latin1")
+    fd = os.open(m.path("k"), os.O_WRONLY | os.O_APPEND)
+    assert os.write(fd, b"\xe2\x82") == 2        # the start of a character...
+    assert os.write(fd, b"\xac!") == 2            # ...completed by the next write
+    os.close(fd)
+    assert value(s, p + "/k") == "a\0b\0\u20ac!"
+    fd = os.open(m.path("k"), os.O_WRONLY | os.O_APPEND)
+    os.write(fd, b"\xe2\x82")
+    expect_errno(errno.EILSEQ, os.close, fd)       # ...or not
+    assert value(s, p + "/k") == "a\0b\0\u20ac!"
 
 
 def test_o_excl_creates_at_open(fsenv):
