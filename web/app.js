@@ -527,10 +527,12 @@
       updateDetailLive(node);
       return;
     }
-    // a TTL being typed survives the rebuild that a live change of the same key makes
+    // a TTL being typed survives the rebuild that any live change makes, and so does the focus
+    // of its (still empty) field: keys typed next must not go to a field no longer shown
     const oldTTL = box.querySelector("#ttl-input");
-    const typedTTL = oldTTL && box.dataset.key === key && oldTTL.value !== "" ?
-      { value: oldTTL.value, focused: document.activeElement === oldTTL } : null;
+    const ttlFocused = !!oldTTL && document.activeElement === oldTTL;
+    const typedTTL = oldTTL && box.dataset.key === key && (oldTTL.value !== "" || ttlFocused) ?
+      { value: oldTTL.value, focused: ttlFocused } : null;
     box.dataset.key = key || "";
     if (!key) { box.replaceChildren(el("p", { class: "muted", text: "Select a key." })); return; }
     if (!node) {
