@@ -372,14 +372,18 @@ int http_req_client_cn(const http_req *r, char *buf, size_t n) {
 static void respond(http_req *r, int status, const char *headers, const char *content_type,
                     const char *sniffed_type, const char *body, size_t len) {
   put_head(r, status, headers, content_type);
-  sbuf_put(&r->out, "Content-Length: ", 16);
-  sbuf_put_dec(&r->out, len);
-  if (sniffed_type) {
-    sbuf_put(&r->out, "\r\nContent-Type: ", 16);
-    sbuf_puts(&r->out, sniffed_type);
+  if (status == 204 || status == 304) { /* no body, and (as Go's server) no Content-Length */
+    sbuf_put(&r->out, "\r\n", 2);
+  } else {
+    sbuf_put(&r->out, "Content-Length: ", 16);
+    sbuf_put_dec(&r->out, len);
+    if (sniffed_type) {
+      sbuf_put(&r->out, "\r\nContent-Type: ", 16);
+      sbuf_puts(&r->out, sniffed_type);
+    }
+    sbuf_put(&r->out, "\r\n\r\n", 4);
+    if (r->method != HTTP_HEAD) sbuf_put(&r->out, body, len);
   }
-  sbuf_put(&r->out, "\r\n\r\n", 4);
-  if (r->method != HTTP_HEAD) sbuf_put(&r->out, body, len);
   r->answered = 1;
   r->on_abort = NULL;
   conn_pump(r->conn);

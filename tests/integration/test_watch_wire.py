@@ -140,6 +140,8 @@ CORS = ["Access-Control-Allow-Headers", "Access-Control-Allow-Methods",
      CORS + ["Allow", "Content-Type", "X-Content-Type-Options", "Date", "Content-Length"],
      b"Method Not Allowed\n"),
     ("POST", "/v2/members", b"{}", "HTTP/1.1 415 Unsupported Media Type", None, None),
+    ("PUT", "/config/local/log", b'{"Level":"INFO"}', "HTTP/1.1 204 No Content",
+     CORS + ["Date"], b""),  # (a 204 has no Content-Length)
 ])
 def test_status_lines_and_header_order_as_etcd(module_server, method, path, body, status_line,
                                                 names, text):
