@@ -15,6 +15,7 @@
 enum flag_kind {
   K_STR,        /* char * field; optional list of allowed values */
   K_URLS,       /* config_urls field: comma-separated http(s)://host:port URLs */
+  K_ORIGINS,    /* char * field: comma-separated origins, each "*" or a URL as K_URLS takes */
   K_U64,        /* uint64_t field: Go ParseUint (base 0, no sign) */
   K_BOOL,       /* int field: bare means true, or =true/false (Go ParseBool spellings) */
   K_IGN_VALUE,  /* an etcd flag taking a value, accepted and ignored */
@@ -56,7 +57,7 @@ static const flag_def flag_table[] = {
     {"heartbeat-interval", K_U64, 0, OFF(heartbeat_ms), NULL},
     {"election-timeout", K_U64, 0, OFF(election_ms), NULL},
     {"max-request-bytes", K_U64, 0, OFF(max_request_bytes), NULL},
-    {"cors", K_STR, 0, OFF(cors), NULL},
+    {"cors", K_ORIGINS, 0, OFF(cors), NULL},
     {"log-level", K_STR, 0, OFF(log_level), "debug|info|warn|error|dpanic|panic|fatal"},
     {"unsafe-no-fsync", K_BOOL, 0, OFF(unsafe_no_fsync), NULL},
     {"http-loops", K_U64, 0, OFF(http_loops), NULL},
@@ -416,6 +417,19 @@ static int set_value(config *cfg, const flag_def *d, const char *val, const sour
                      char *err, size_t errlen) {
   char *field = (char *)cfg + d->off;
   switch ((enum flag_kind)d->kind) {
+  case K_ORIGINS:
+    for (const char *p = val;;) { /* etcd: each must be "*" or scheme://host:port */
+      const char *comma = strchr(p, ',');
+      size_t n = comma ? (size_t)(comma - p) : strlen(p);
+      const char *why = n == 0 || (n == 1 && *p == '*') ? NULL : url_problem(p, n);
+      if (why) {
+        return fail(err, errlen, -EINVAL, "invalid URL \"%.*s\" for %s%.*s: %s", (int)n, p,
+                    src->prefix, src->len, src->name, why);
+      }
+      if (!comma) break;
+      p = comma + 1;
+    }
+    /* fall through */
   case K_STR: {
     if (d->choices && !in_choices(d->choices, val)) {
       char list[128];

@@ -265,3 +265,36 @@ def test_host_whitelist_refuses_other_hosts_over_http(make_server):
         assert st == 200, host
     st, _, _ = cluster.http_request(s.url, "GET", "/version", headers={"Host": "example.com.evil"})
     assert st == 421
+
+
+@pytest.mark.parametrize("kind", ["quorumd", "etcd"])
+def test_cors_origins_listed_are_answered_others_not(make_server, kind):
+    """--cors with a list: a request whose Origin is listed (exactly, port included) gets the
+    CORS headers naming it, a preflight too; another origin, or none, gets none. The same on
+    etcd 3.4, which this test also runs against."""
+    if kind == "etcd" and not cluster.etcd_binary():
+        pytest.skip("etcd is not installed")
+    s = make_server(kind=kind, extra_args=["--cors", "http://a.example:80,https://b.example:8443"])
+    for origin, allowed in (("http://a.example:80", True), ("https://b.example:8443", True),
+                            ("http://a.example", False), ("http://c.example:80", False),
+                            (None, False)):
+        hdrs_in = {"Origin": origin} if origin else {}
+        st, hdrs, _ = cluster.http_request(s.url, "GET", "/v2/keys/", headers=hdrs_in)
+        assert st == 200
+        assert hdrs.get("access-control-allow-origin") == (origin if allowed else None), (origin, hdrs)
+        assert ("access-control-allow-methods" in hdrs) == allowed
+        st, hdrs, _ = cluster.http_request(s.url, "OPTIONS", "/v2/keys/x", headers=dict(
+            hdrs_in, **{"Access-Control-Request-Method": "PUT"}))
+        assert st == 200 and hdrs.get("access-control-allow-origin") == (origin if allowed else None)
+
+
+def test_cors_values_etcd_refuses_are_refused(tmp_path):
+    """etcd takes "*" or scheme://host:port URLs for --cors (and ETCD_CORS), and refuses the
+    rest at start: so does quorumd, naming the value."""
+    for value, why in (("http://a.example", "host:port"), ("a.example:80", "http:// or https://"),
+                       ("http://a.example:80/x", "path")):
+        r = run(["--data-dir", str(tmp_path / "d"), "--cors", "*," + value])
+        assert r.returncode != 0 and value in r.stderr and "--cors" in r.stderr and why in r.stderr, r.stderr
+        r = run(["--data-dir", str(tmp_path / "d")], env={"ETCD_CORS": value})
+        assert r.returncode != 0 and "ETCD_CORS" in r.stderr, r.stderr
+    assert not os.path.exists(tmp_path / "d")
