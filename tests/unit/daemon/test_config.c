@@ -74,14 +74,14 @@ static void test_every_spelling(void **state) {
   }
   config cfg;
   parse_ok(&cfg, ARGV("-snapshot-count", "7", "--heartbeat-interval=10", "-election-timeout=50",
-                      "--max-request-bytes", "0x100", "--data-dir=/tmp/d", "--cors", "http://a.b",
+                      "--max-request-bytes", "0x100", "--data-dir=/tmp/d", "--cors", "http://a.b:80",
                       "-log-level", "debug", "--initial-cluster-token=tok"));
   assert_int_equal(cfg.snapshot_count, 7);
   assert_int_equal(cfg.heartbeat_ms, 10);
   assert_int_equal(cfg.election_ms, 50);
   assert_int_equal(cfg.max_request_bytes, 256);
   assert_string_equal(cfg.data_dir, "/tmp/d");
-  assert_string_equal(cfg.cors, "http://a.b");
+  assert_string_equal(cfg.cors, "http://a.b:80");
   assert_string_equal(cfg.log_level, "debug");
   assert_string_equal(cfg.initial_cluster_token, "tok");
   config_free(&cfg);
@@ -636,12 +636,34 @@ static void test_usage(void **state) {
 
 /* config_free after a failed parse releases what was stored before the failure (ASan checks),
  * and is safe on a zeroed config and twice in a row. */
+/* --cors takes "*" or URLs with a port, as etcd's flag does; anything else is refused. */
+static void test_cors_values(void **state) {
+  (void)state;
+  static char *const good[] = {"*", "", "http://a.b:80", "*,https://[::1]:8443,http://c:1"};
+  static char *const bad[] = {"http://a.b", "a.b:80", "http://a.b:80/p", "ftp://a:1",
+                                    "http://a:80,http://b"};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    config cfg;
+    char err[256] = "";
+    assert_int_equal(parse(&cfg, ARGV("--data-dir=/d", "--cors", good[i]), no_env, err, sizeof err), 0);
+    config_free(&cfg);
+  }
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    config cfg;
+    char err[256] = "";
+    assert_int_equal(parse(&cfg, ARGV("--data-dir=/d", "--cors", bad[i]), no_env, err, sizeof err),
+                     -EINVAL);
+    assert_non_null(strstr(err, "--cors"));
+    config_free(&cfg);
+  }
+}
+
 static void test_free_after_failure(void **state) {
   (void)state;
   config cfg;
   char err[256] = "";
   int rc = parse(&cfg,
-                 ARGV("--name=n", "--data-dir=/d", "--initial-cluster=n=http://a:1", "--cors=x",
+                 ARGV("--name=n", "--data-dir=/d", "--initial-cluster=n=http://a:1", "--cors=http://x:1",
                       "--log-level=warn", "--initial-cluster-token=t",
                       "--initial-cluster-state=existing", "--listen-peer-urls=http://a:1,http://b:2",
                       "--initial-advertise-peer-urls=http://a:1", "--listen-client-urls=http://a:3",
@@ -704,6 +726,7 @@ int main(void) {
       cmocka_unit_test(test_positional_rejected),
       cmocka_unit_test(test_version_and_help),
       cmocka_unit_test(test_usage),
+      cmocka_unit_test(test_cors_values),
       cmocka_unit_test(test_free_after_failure),
       cmocka_unit_test(test_no_error_buffer),
   };
