@@ -24,9 +24,7 @@ static const char *kind(yajl_val v) {
   return "object";
 }
 
-/* Checks one URL as types.NewURLs does; appends its normal form to out (comma-separated).
- * Returns 0, or 400 with msg. */
-static int check_url(const char *in, char *norm, size_t cap, char *msg, size_t mlen) {
+int members_check_url(const char *in, char *norm, size_t cap, char *msg, size_t mlen) {
   const char *b = in, *e = in + strlen(in);
   while (b < e && isspace((unsigned char)*b)) b++;
   while (e > b && isspace((unsigned char)e[-1])) e--;
@@ -194,7 +192,7 @@ int members_request_parse(const http_req *r, char *urls, size_t cap, char *msg, 
     yajl_val x = list->u.array.values[j];
     norm[j] = malloc(cap);
     if (!norm[j]) abort();
-    status = check_url(YAJL_IS_STRING(x) ? x->u.string : "", norm[j], cap, msg, mlen);
+    status = members_check_url(YAJL_IS_STRING(x) ? x->u.string : "", norm[j], cap, msg, mlen);
   }
   if (!status) {
     qsort(norm, nl, sizeof *norm, cmp_str);

@@ -14,6 +14,7 @@
 #include "daemon/datadir.h"
 #include "daemon/discovery.h"
 #include "proto/tls_session.h"
+#include "daemon/bootstrap_check.h"
 #include "daemon/routes.h"
 #include "daemon/v2_keys.h"
 
@@ -293,16 +294,23 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
     sbuf_free(&self);
     if (rc) return rc;
   }
-  rc = parse_initial(s, cfg, initial ? initial : cfg->initial_cluster, err, errlen);
+  const char *cluster_text = initial ? initial : cfg->initial_cluster;
+  rc = parse_initial(s, cfg, cluster_text, err, errlen);
+  const node_member *me = NULL;
+  for (size_t i = 0; !rc && i < s->n_initial; i++)
+    if (!strcmp(s->initial[i].name, cfg->name)) me = &s->initial[i];
+  if (!rc && !me) {
+    snprintf(err, errlen, "--initial-cluster has no member named \"%s\" (--name)", cfg->name);
+    rc = -EINVAL;
+  }
+  /* a member's first start: its cluster as etcd checks it (a restart keeps what it has) */
+  if (!rc && !datadir_exists(cfg->data_dir))
+    rc = bootstrap_check(cluster_text ? cluster_text : "", s->initial, s->n_initial, me,
+                         &cfg->advertise_peer,
+                         !cfg->initial_cluster_state || !strcmp(cfg->initial_cluster_state, "new"),
+                         err, errlen);
   free(initial);
   if (rc) return rc;
-  const node_member *me = NULL;
-  for (size_t i = 0; i < s->n_initial; i++)
-    if (!strcmp(s->initial[i].name, cfg->name)) me = &s->initial[i];
-  if (!me) {
-    snprintf(err, errlen, "--initial-cluster has no member named \"%s\" (--name)", cfg->name);
-    return -EINVAL;
-  }
   /* The cluster id comes from the token alone, so a member joining a running cluster (whose
    * --initial-cluster lists the members of today, not those of the first day) derives the
    * same one; members are still told apart by their ids (peer URLs and token). */

@@ -298,3 +298,54 @@ def test_cors_values_etcd_refuses_are_refused(tmp_path):
         r = run(["--data-dir", str(tmp_path / "d")], env={"ETCD_CORS": value})
         assert r.returncode != 0 and "ETCD_CORS" in r.stderr, r.stderr
     assert not os.path.exists(tmp_path / "d")
+
+
+BOOTSTRAP_CASES = [
+    # (--initial-cluster, --initial-advertise-peer-urls), {a} {b} {c}: free ports
+    ("a=notaurl", "http://127.0.0.1:{a}"),
+    ("a=http://127.0.0.1:{a}/x", "http://127.0.0.1:{a}"),
+    ("a=http://127.0.0.1:{a},b=http://127.0.0.1:{a}", "http://127.0.0.1:{a}"),
+    ("a=http://127.0.0.1:{b}", "http://127.0.0.1:{a}"),
+    ("a=http://127.0.0.1:{a},a=http://127.0.0.1:{b}", "http://127.0.0.1:{a}"),
+    ("a=http://127.0.0.1:{a}", "http://127.0.0.1:{a},http://127.0.0.1:{b}"),
+    ("a=http://localhost:{a}", "http://127.0.0.1:{a}"),
+]
+
+
+@pytest.mark.parametrize("initial,advertise", BOOTSTRAP_CASES)
+def test_bootstrap_refusals_are_etcds(tmp_path, initial, advertise):
+    """A new member's --initial-cluster checked as etcd checks it before its first start: a
+    malformed URL, a URL given to two members, this member's URLs not those it advertises
+    (sorted sets; "localhost" is not resolved). quorumd refuses each with etcd 3.4's message,
+    word for word, and writes nothing."""
+    etcd = cluster.etcd_binary()
+    if not etcd:
+        pytest.skip("etcd is not installed")
+    ports = {k: cluster.free_port() for k in "abc"}
+    args = ["--name", "a", "--initial-cluster", initial.format(**ports),
+            "--initial-advertise-peer-urls", advertise.format(**ports),
+            "--listen-peer-urls", "http://127.0.0.1:%d" % ports["a"],
+            "--listen-client-urls", "http://127.0.0.1:%d" % ports["c"],
+            "--advertise-client-urls", "http://127.0.0.1:%d" % ports["c"]]
+    e = subprocess.run([etcd, "--enable-v2", "--data-dir", str(tmp_path / "e")] + args,
+                       capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+    assert e.returncode != 0, e.stderr[-2000:]
+    want = [line.split(" C | etcdmain: ", 1)[1] for line in e.stderr.splitlines()
+            if " C | etcdmain: " in line]
+    assert len(want) == 1, e.stderr[-2000:]
+    r = run(["--data-dir", str(tmp_path / "q")] + args)
+    assert r.returncode != 0
+    assert r.stderr.splitlines()[0] == "quorumd: " + want[0]
+    assert not os.path.exists(tmp_path / "q")
+
+
+def test_bootstrap_takes_the_same_urls_in_another_order(make_server):
+    """The advertised URLs and the member's URLs in --initial-cluster are compared as sets."""
+    a, b = cluster.free_port(), cluster.free_port()
+    s = make_server(extra_args=["--initial-cluster",
+                                "t=http://127.0.0.1:%d,t=http://127.0.0.1:%d" % (a, b),
+                                "--initial-advertise-peer-urls",
+                                "http://127.0.0.1:%d,http://127.0.0.1:%d" % (b, a),
+                                "--listen-peer-urls", "http://127.0.0.1:%d" % a])
+    st, _, body = s.keys("PUT", "/boot", form={"value": "ok"})
+    assert st == 201, body
