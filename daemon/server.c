@@ -300,7 +300,8 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
   for (size_t i = 0; !rc && i < s->n_initial; i++)
     if (!strcmp(s->initial[i].name, cfg->name)) me = &s->initial[i];
   if (!rc && !me) {
-    snprintf(err, errlen, "--initial-cluster has no member named \"%s\" (--name)", cfg->name);
+    snprintf(err, errlen, "couldn't find local name \"%s\" in the initial cluster configuration",
+             cfg->name);
     rc = -EINVAL;
   }
   /* a member's first start: its cluster as etcd checks it (a restart keeps what it has) */

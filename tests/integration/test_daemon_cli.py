@@ -309,6 +309,7 @@ BOOTSTRAP_CASES = [
     ("a=http://127.0.0.1:{a},a=http://127.0.0.1:{b}", "http://127.0.0.1:{a}"),
     ("a=http://127.0.0.1:{a}", "http://127.0.0.1:{a},http://127.0.0.1:{b}"),
     ("a=http://localhost:{a}", "http://127.0.0.1:{a}"),
+    ("b=http://127.0.0.1:{a}", "http://127.0.0.1:{a}"),  # no member named a
 ]
 
 
