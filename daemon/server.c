@@ -15,6 +15,7 @@
 #include "daemon/discovery.h"
 #include "proto/tls_session.h"
 #include "daemon/bootstrap_check.h"
+#include "daemon/join_check.h"
 #include "daemon/routes.h"
 #include "daemon/v2_keys.h"
 
@@ -310,6 +311,9 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
                          &cfg->advertise_peer,
                          !cfg->initial_cluster_state || !strcmp(cfg->initial_cluster_state, "new"),
                          err, errlen);
+  if (!rc && !datadir_exists(cfg->data_dir) && !cfg->discovery && !cfg->discovery_srv &&
+      cfg->initial_cluster_state && !strcmp(cfg->initial_cluster_state, "existing"))
+    rc = join_check(cfg, s->initial, s->n_initial, me, err, errlen);
   free(initial);
   if (rc) return rc;
   /* The cluster id comes from the token alone, so a member joining a running cluster (whose

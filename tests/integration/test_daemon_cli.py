@@ -1,8 +1,10 @@
 """quorumd as a program: etcd's flags and ETCD_* variables, --version/--help, errors naming
 the flag, and the data dir's format record (a foreign or damaged dir is refused, untouched)."""
 import hashlib
+import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -350,3 +352,59 @@ def test_bootstrap_takes_the_same_urls_in_another_order(make_server):
                                 "--listen-peer-urls", "http://127.0.0.1:%d" % a])
     st, _, body = s.keys("PUT", "/boot", form={"value": "ok"})
     assert st == 201, body
+
+
+@pytest.mark.parametrize("kind", ["quorumd", "etcd"])
+def test_joining_an_existing_cluster_is_checked_against_it(make_server, tmp_path, kind):
+    """--initial-cluster-state existing: before its first start the member reads the running
+    cluster from the other members (GET /members on their peer URLs). Not added yet with
+    `member add`: refused ("member count is unequal"); no member reachable: refused ("cannot
+    fetch cluster info ..."); added: it starts and joins. The same on etcd 3.4."""
+    binary = cluster.quorumd_binary() if kind == "quorumd" else cluster.etcd_binary()
+    if not binary:
+        pytest.skip("etcd is not installed")
+    b = make_server(kind=kind, name="b")
+    pa, ca = cluster.free_port(), cluster.free_port()
+    a_peer, a_url = "http://127.0.0.1:%d" % pa, "http://127.0.0.1:%d" % ca
+
+    def start_a(initial, data):
+        argv = [binary] + (["--enable-v2"] if kind == "etcd" else []) + [
+            "--name", "a", "--data-dir", str(tmp_path / data),
+            "--listen-peer-urls", a_peer, "--initial-advertise-peer-urls", a_peer,
+            "--listen-client-urls", a_url, "--advertise-client-urls", a_url,
+            "--initial-cluster", initial, "--initial-cluster-state", "existing"]
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                stdin=subprocess.DEVNULL)
+
+    cluster_ab = "a=%s,b=%s" % (a_peer, b.peer_url)
+    p = start_a(cluster_ab, "a1")
+    out, _ = p.communicate(timeout=30)
+    assert p.returncode != 0 and "member count is unequal" in out, out[-3000:]
+    dead = cluster.free_port()
+    p = start_a("a=%s,b=http://127.0.0.1:%d" % (a_peer, dead), "a2")
+    out, _ = p.communicate(timeout=30)
+    assert p.returncode != 0, out[-3000:]
+    assert ("cannot fetch cluster info from peer urls: could not retrieve cluster information "
+            "from the given URLs") in out, out[-3000:]
+    st, _, body = b.request("POST", "/v2/members", body=json.dumps({"peerURLs": [a_peer]}),
+                            headers={"Content-Type": "application/json"})
+    assert st == 201, body
+    p = start_a(cluster_ab, "a3")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                st, _, body = cluster.http_request(a_url, "GET", "/v2/members")
+                if st == 200 and len(json.loads(body)["members"]) == 2:
+                    break
+            except OSError:
+                pass
+            assert p.poll() is None and time.monotonic() < deadline, p.stdout.read()[-3000:]
+            time.sleep(0.1)
+        st, _, _ = b.keys("PUT", "/joined", form={"value": "1"})
+        assert st == 201
+        st, _, body = cluster.http_request(a_url, "GET", "/v2/keys/joined?quorum=true")
+        assert st == 200 and json.loads(body)["node"]["value"] == "1"
+    finally:
+        p.terminate()
+        p.wait(timeout=20)
