@@ -134,21 +134,23 @@ int join_check(const config *cfg, const node_member *initial, size_t n, const no
     snprintf(local[i].name, sizeof local[i].name, "%s", initial[i].name);
     sort_csv(initial[i].peer_urls, local[i].urls, sizeof local[i].urls);
   }
-  char have[4096], why[1200] = "";
+  char have[4096];
   describe(remote, nr, have, sizeof have);
   if (nr != nl) {
-    snprintf(err, errlen, "error validating peerURLs {Members:[%s]}: member count is unequal", have);
+    if (snprintf(err, errlen, "error validating peerURLs {Members:[%s]}: member count is unequal",
+                 have) < 0)
+      err[0] = 0;
     return -EINVAL;
   }
   qsort(remote, nr, sizeof *remote, cmp_peer);
   qsort(local, nl, sizeof *local, cmp_peer);
   for (size_t i = 0; i < nr; i++)
     if (strcmp(remote[i].urls, local[i].urls)) {
-      snprintf(why, sizeof why, "resolved urls: \"%s\" != \"%s\"", remote[i].urls, local[i].urls);
-      snprintf(err, errlen,
-               "error validating peerURLs {Members:[%s]}: unmatched member while checking PeerURLs "
-               "(%s)",
-               have, why);
+      if (snprintf(err, errlen,
+                   "error validating peerURLs {Members:[%s]}: unmatched member while checking "
+                   "PeerURLs (resolved urls: \"%s\" != \"%s\")",
+                   have, remote[i].urls, local[i].urls) < 0)
+        err[0] = 0;
       return -EINVAL;
     }
   return 0;
