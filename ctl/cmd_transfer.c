@@ -16,9 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yajl/yajl_tree.h>
 
 #include "ctl/cmd_keys.h"
+#include "ctl/export_read.h"
 #include "ctl/output.h"
 #include "ctl/session.h"
 
@@ -69,13 +69,6 @@ int ctl_cmd_export(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
   return 0;
 }
 
-static yajl_val obj_get(yajl_val o, const char *name) {
-  if (!YAJL_IS_OBJECT(o)) return NULL;
-  for (size_t i = 0; i < o->u.object.len; i++)
-    if (strcmp(o->u.object.keys[i], name) == 0) return o->u.object.values[i];
-  return NULL;
-}
-
 /* prefix + "/" + path ("" path = prefix). malloc'd. */
 static char *join_key(const char *prefix, const char *path) {
   size_t n = strlen(prefix) + strlen(path) + 3;
@@ -89,8 +82,8 @@ static char *join_key(const char *prefix, const char *path) {
 }
 
 /* Writes one entry. Returns 0 or the exit code (error printed). */
-static int import_entry(ctl_ctx *ctx, const char *key, int dir, const char *value, long long ttl,
-                        int force) {
+static int import_entry(ctl_ctx *ctx, const char *key, int dir, const char *value,
+                        size_t value_len, long long ttl, int force) {
   proto_v2_buf q = {0}, form = {0};
   proto_v2_buf_add(&q, "", 0);
   proto_v2_buf_add(&form, "", 0);
@@ -104,7 +97,7 @@ static int import_entry(ctl_ctx *ctx, const char *key, int dir, const char *valu
     proto_v2_add_param(&q, "prevExist", "false");
   } else {
     if (!force) proto_v2_add_param(&q, "prevExist", "false");
-    proto_v2_add_param(&form, "value", value);
+    proto_v2_add_param_n(&form, "value", value, value_len);
   }
   int rc;
   proto_v2_event ev;
@@ -145,66 +138,40 @@ static int import_entry(ctl_ctx *ctx, const char *key, int dir, const char *valu
   return rc;
 }
 
-/* TEXT (JSON) holds the escape \u0000: yajl's tree would end that string at it, and the value
- * imported would be cut short without a word. */
-static int has_nul_escape(const char *text) {
-  for (const char *p = text; *p; p++) {
-    if (*p != '\\' || !p[1]) continue;
-    if (p[1] == 'u' && strncmp(p + 2, "0000", 4) == 0) return 1;
-    p++; /* the escaped character (a backslash does not start another escape) */
-  }
-  return 0;
-}
-
 int ctl_cmd_import(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
   (void)cmd;
   if (a->argc == 0) return ctl_fail(CTL_EXIT_BAD_ARGS, "prefix required");
   ctl_args none = {0};
   char *text = ctl_arg_or_stdin(&none, 0);
   if (!text) return ctl_fail(CTL_EXIT_BAD_ARGS, "nothing to import on standard input");
-  if (has_nul_escape(text)) {
-    free(text);
-    return ctl_fail(CTL_EXIT_BAD_ARGS, "standard input holds a NUL byte (\\u0000), which import "
-                                       "cannot carry: nothing imported");
-  }
-  char ebuf[256];
-  yajl_val t = yajl_tree_parse(text, ebuf, sizeof ebuf);
+  ctl_export_entry *v = NULL;
+  size_t n = 0;
+  int bad = ctl_export_read(text, &v, &n);
   free(text);
-  yajl_val entries = obj_get(t, "entries");
-  if (!YAJL_IS_ARRAY(entries)) {
-    yajl_tree_free(t);
-    return ctl_fail(CTL_EXIT_BAD_ARGS, "standard input is not a quorumctl export");
-  }
+  if (bad) return ctl_fail(CTL_EXIT_BAD_ARGS, "standard input is not a quorumctl export");
   int force = ctl_arg_bool(a, "force");
   size_t keys = 0, dirs = 0;
   int rc = 0;
-  for (size_t i = 0; rc == 0 && i < entries->u.array.len; i++) {
-    yajl_val e = entries->u.array.values[i];
-    yajl_val path = obj_get(e, "path"), value = obj_get(e, "value"), ttl = obj_get(e, "ttl");
-    int dir = YAJL_IS_TRUE(obj_get(e, "dir"));
-    if (!YAJL_IS_STRING(path) || (!dir && !YAJL_IS_STRING(value)) ||
-        (ttl && !YAJL_IS_INTEGER(ttl))) {
-      rc = ctl_fail(CTL_EXIT_BAD_ARGS, "standard input is not a quorumctl export");
-      break;
-    }
-    char *key = join_key(a->argv[0], YAJL_GET_STRING(path));
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    const ctl_export_entry *e = &v[i];
+    char *key = join_key(a->argv[0], e->path);
     if (!key) {
       rc = ctl_fail(CTL_EXIT_SERVER_ERROR, "out of memory");
       break;
     }
-    if (dir && strcmp(key, "/") == 0) {
+    if (e->dir && strcmp(key, "/") == 0) {
       free(key);
       continue; /* the root always exists */
     }
-    rc = import_entry(ctx, key, dir, dir ? "" : YAJL_GET_STRING(value),
-                      ttl ? (long long)YAJL_GET_INTEGER(ttl) : 0, force);
+    rc = import_entry(ctx, key, e->dir, e->dir ? "" : e->value, e->dir ? 0 : e->value_len,
+                      e->has_ttl ? e->ttl : 0, force);
     free(key);
     if (rc == 0) {
-      if (dir) dirs++;
+      if (e->dir) dirs++;
       else keys++;
     }
   }
-  yajl_tree_free(t);
+  ctl_export_free(v, n);
   if (rc == 0) printf("imported %zu keys and %zu directories under %s\n", keys, dirs, a->argv[0]);
   return rc;
 }

@@ -525,6 +525,18 @@ def test_export_import_du(make_server, kind):
         0, "imported 4 keys and 4 directories under /dst\n", "")
     assert _ctl(srv, "import", "/x", stdin="not json") == (
         1, "", "Error:  standard input is not a quorumctl export\n")
+    for bad in ('{"entries":[{"path":"a","value":5}]}', '{"entries":[{"value":"v"}]}',
+                '{"entries":[{"path":"a","value":"v","ttl":"9"}]}', '{"entries":{}}', "[]"):
+        assert _ctl(srv, "import", "/x", stdin=bad) == (
+            1, "", "Error:  standard input is not a quorumctl export\n"), bad
+    assert srv.keys("GET", "/x")[0] == 404  # nothing imported
+    # a value with NUL bytes (set with curl) goes out and back whole
+    st, _, _ = srv.keys("PUT", "/nul/k", form={"value": "a\0b\0"})
+    assert st == 201
+    rc, dump, _ = _ctl(srv, "export", "/nul")
+    assert '"value":"a\\u0000b\\u0000"' in dump, dump
+    assert _ctl(srv, "import", "/nul2", stdin=dump)[0] == 0
+    assert srv.keys("GET", "/nul2/k")[2]["node"]["value"] == "a\0b\0"
     assert _ctl(srv, "export") == (1, "", "Error:  prefix required\n")
     # a single key exports as itself
     assert _ctl(srv, "export", "/other") == (
