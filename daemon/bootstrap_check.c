@@ -126,6 +126,18 @@ static void join(const url_list *l, const char *each_prefix, char *out, size_t c
     o += (size_t)snprintf(out + o, cap - o, "%s%s%s", i ? "," : "", each_prefix, l->v[i]);
 }
 
+int bootstrap_urls_equal(const char *a_csv, const char *b_csv, char *why, size_t cap) {
+  url_list a = {0}, b = {0};
+  char err[URL_MAX + 160];
+  int rc = split(a_csv, &a, "", err, sizeof err) || split(b_csv, &b, "", err, sizeof err);
+  int same = 0;
+  if (rc) snprintf(why, cap, "%s", err);
+  else same = urls_equal(&a, &b, why, cap);
+  free(a.v);
+  free(b.v);
+  return same;
+}
+
 int bootstrap_check(const char *initial_cluster, const node_member *members, size_t n,
                     const node_member *self, const config_urls *advertise, int new_cluster,
                     char *err, size_t errlen) {

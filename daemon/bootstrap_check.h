@@ -15,4 +15,8 @@ int bootstrap_check(const char *initial_cluster, const node_member *members, siz
                     const node_member *self, const config_urls *advertise, int new_cluster,
                     char *err, size_t errlen);
 
+/* netutil.URLStringsEqual of two comma-separated URL lists (as sets; host names other than
+ * "localhost" compared by their first address): 1, or 0 with etcd's reason in why. */
+int bootstrap_urls_equal(const char *a_csv, const char *b_csv, char *why, size_t cap);
+
 #endif

@@ -12,12 +12,14 @@
 #include <string.h>
 #include <yajl/yajl_tree.h>
 
+#include "daemon/bootstrap_check.h"
 #include "proto/v2_client.h"
 
 #define URLS_MAX 2048
 #define JOIN_MAX 16 /* members read from an answer (a cluster has at most 7) */
 
 typedef struct peer {
+  char id[24]; /* hex, as etcd prints ids */
   char name[NODE_NAME_MAX];
   char urls[URLS_MAX]; /* sorted, comma-separated */
 } peer;
@@ -56,11 +58,15 @@ static int parse_members(const char *body, peer *out, size_t cap, size_t *n) {
   for (size_t i = 0; i < t->u.array.len && *n < cap; i++) {
     yajl_val m = t->u.array.values[i];
     const char *name_path[] = {"name", NULL}, *urls_path[] = {"peerURLs", NULL};
+    const char *id_path[] = {"id", NULL};
     yajl_val name = yajl_tree_get(m, name_path, yajl_t_string);
+    yajl_val id = yajl_tree_get(m, id_path, yajl_t_number);
     yajl_val urls = yajl_tree_get(m, urls_path, yajl_t_array);
     peer *p = &out[(*n)++];
     memset(p, 0, sizeof *p);
     if (name) snprintf(p->name, sizeof p->name, "%s", YAJL_GET_STRING(name));
+    if (id && YAJL_GET_NUMBER(id))
+      snprintf(p->id, sizeof p->id, "%llx", strtoull(YAJL_GET_NUMBER(id), NULL, 10));
     char csv[URLS_MAX] = "";
     size_t o = 0;
     for (size_t k = 0; urls && k < urls->u.array.len && o < sizeof csv; k++)
@@ -144,14 +150,24 @@ int join_check(const config *cfg, const node_member *initial, size_t n, const no
   }
   qsort(remote, nr, sizeof *remote, cmp_peer);
   qsort(local, nl, sizeof *local, cmp_peer);
-  for (size_t i = 0; i < nr; i++)
-    if (strcmp(remote[i].urls, local[i].urls)) {
+  /* each member of the cluster must have its URLs in --initial-cluster */
+  for (size_t i = 0; i < nr; i++) {
+    char why[1024] = "";
+    int found = 0;
+    for (size_t k = 0; k < nl && !found; k++)
+      found = bootstrap_urls_equal(remote[i].urls, local[k].urls, why, sizeof why);
+    if (!found) {
+      char urls[URLS_MAX];
+      snprintf(urls, sizeof urls, "%s", remote[i].urls);
+      for (char *q = urls; *q; q++)
+        if (*q == ',') *q = ' ';
       if (snprintf(err, errlen,
-                   "error validating peerURLs {Members:[%s]}: unmatched member while checking "
-                   "PeerURLs (resolved urls: \"%s\" != \"%s\")",
-                   have, remote[i].urls, local[i].urls) < 0)
+                   "error validating peerURLs {Members:[%s]}: PeerURLs: no match found for existing "
+                   "member (%s, [%s]), last resolver error (%s)",
+                   have, remote[i].id, urls, why) < 0)
         err[0] = 0;
       return -EINVAL;
     }
+  }
   return 0;
 }

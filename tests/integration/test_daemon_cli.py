@@ -389,6 +389,12 @@ def test_joining_an_existing_cluster_is_checked_against_it(make_server, tmp_path
     st, _, body = b.request("POST", "/v2/members", body=json.dumps({"peerURLs": [a_peer]}),
                             headers={"Content-Type": "application/json"})
     assert st == 201, body
+    # added, but the flags name another URL for it than the one added
+    other = "http://127.0.0.1:%d" % cluster.free_port()
+    p = start_a("a=%s,b=%s" % (other, b.peer_url), "a4")
+    out, _ = p.communicate(timeout=30)
+    assert p.returncode != 0, out[-3000:]
+    assert "PeerURLs: no match found for existing member (" in out, out[-3000:]
     p = start_a(cluster_ab, "a3")
     try:
         deadline = time.monotonic() + 30
