@@ -174,35 +174,16 @@ static fs_node *add_node(fs *f, const char *key, const proto_v2_knode *kn, fs_ro
   return n;
 }
 
-/* A node a read (lookup, open) took from the store before the watch delivered its create: in
- * the key map, not part of the mirror. */
-static int read_ahead(const fs_node *n) {
-  return n && n->linked && !n->cached && !n->pending && !n->is_post;
-}
-
-/* Makes such a node part of the mirror when its create event comes, with the events of a
- * remote create: the kernel holds the name already and would raise no IN_CREATE, so it is told
- * to forget it (open files and working directories keep their inode; a directory's dentry is
- * moved back by the applier's mkdir), and the applier creates it. KN: the node's event, or
- * NULL for a directory made by an event below it. */
-static void adopt(fs *f, fs_node *n, const proto_v2_knode *kn, fs_rops *ops) {
-  if (kn) set_from(f, n, kn, 0);
-  else n->cached = 1;
-  fs_rops_add(ops, FS_ROP_INVAL_ENTRY, n->key, n->parent->ino, 0);
-  replay_create(n, n->parent, ops);
-}
-
 /* The directory KEY, made (with its missing ancestors) when the mirror lacks it. */
 static fs_node *ensure_dir(fs *f, const char *key, fs_rops *ops) {
   fs_node *n = fs_itable_find(&f->nodes, key);
-  if (n && !(n->is_dir && read_ahead(n))) return n;
+  /* (a directory a lookup read from the store before its events came stays unmirrored: its
+   * listing is read from the store, complete, until a resync) */
+  if (n) return n;
   char *pk = parent_key(f, key);
   fs_node *p = pk ? ensure_dir(f, pk, ops) : NULL;
   free(pk);
-  if (!n) return p ? add_node(f, key, NULL, ops) : NULL;
-  /* made by this event (the mirror has all events before it): empty until the next ones */
-  if (p && p == n->parent && p->cached && kernel_knows(f, p)) adopt(f, n, NULL, ops);
-  return n; /* (else it stays unmirrored: its listing is read from the store) */
+  return p ? add_node(f, key, NULL, ops) : NULL;
 }
 
 static void mark_dying(fs_node *n) {
@@ -323,15 +304,16 @@ static void apply_set(fs *f, const proto_v2_knode *kn, fs_rops *ops) {
   /* a read (lookup, open) ahead of the watch saw a newer state: this event is history; its
    * own event will make the node part of the mirror, without a second st_mtime */
   if (n && !n->cached && n->linked && n->modified_index > kn->modified_index) return;
-  /* a node such a read found before its create reached the mirror (and its ancestors) */
-  if (read_ahead(n) && !n->is_dir == !kn->dir && n->parent) {
-    char *pk = parent_key(f, kn->key);
-    fs_node *p = pk ? ensure_dir(f, pk, ops) : NULL;
-    free(pk);
-    if (p && p == n->parent && p->cached && kernel_knows(f, p)) {
-      adopt(f, n, kn, ops);
-      return;
-    }
+  /* a file such a read found before its create reached the mirror: the kernel holds its name
+   * already and would raise no IN_CREATE; it forgets the name (open descriptors stay), and the
+   * applier creates it as any remote create. (A directory keeps its dentry: another one for
+   * the same inode would be an alias.) */
+  if (n && !n->cached && n->linked && !n->is_dir && !kn->dir && !n->is_post && n->parent &&
+      n->parent->cached && kernel_knows(f, n->parent)) {
+    set_from(f, n, kn, 0);
+    fs_rops_add(ops, FS_ROP_INVAL_ENTRY, kn->key, n->parent->ino, 0);
+    replay_create(n, n->parent, ops);
+    return;
   }
   if (n && n->is_dir != kn->dir) { /* a kind change: gone, then new */
     remove_node(f, n, ops);

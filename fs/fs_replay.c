@@ -76,16 +76,16 @@ static int open_root(const char *mountpoint, int *rootfd) {
   return *rootfd;
 }
 
-/* The self create or mkdir found the name in the kernel already: a lookup read the node from
+/* The self create of a file found the name in the kernel already: a lookup read the file from
  * the store while its create event was being applied, and its answer gave the kernel the name
  * (after waiting for this replay in vain: the kernel's lookup held the directory). When the
- * node is still that remote one, it is HIDDEN again, for one more try once the kernel has
+ * node is still that remote file, it is HIDDEN again, for one more try once the kernel has
  * forgotten the name. */
 static int rehide(fs *f, const fs_rop *op) {
   pthread_mutex_lock(&f->lock);
   fs_node *n = fs_itable_find(&f->nodes, op->key);
-  int ok = n && n->ino == op->ino && n->linked && n->cached && !n->is_dir == (op->kind == FS_ROP_CREATE) &&
-           !n->pending && n->replay != FS_REPLAY_DYING;
+  int ok = n && n->ino == op->ino && n->linked && n->cached && !n->is_dir && !n->pending &&
+           n->replay != FS_REPLAY_DYING;
   if (ok) n->replay = FS_REPLAY_HIDDEN;
   pthread_mutex_unlock(&f->lock);
   return ok;
@@ -112,15 +112,8 @@ static int self_call(fs *f, struct fuse_session *se, int root, const fs_rop *op)
       close(fd);
       return 0;
     }
-    case FS_ROP_MKDIR: {
-      int rc = mkdirat(root, rel, 0755);
-      if (rc != 0 && errno == EEXIST && rehide(f, op)) { /* a lookup answered meanwhile */
-        const char *name = fs_key_base(op->key);
-        fuse_lowlevel_notify_inval_entry(se, op->parent, name, strlen(name));
-        rc = mkdirat(root, rel, 0755);
-      }
-      return rc;
-    }
+    case FS_ROP_MKDIR:
+      return mkdirat(root, rel, 0755);
     case FS_ROP_MODIFY: {
       if (op->ino) fuse_lowlevel_notify_inval_inode(se, op->ino, 0, 0);
       int rc = utimensat(root, rel, times, 0); /* mtime only: IN_MODIFY */
