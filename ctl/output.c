@@ -2,6 +2,7 @@
 #include "ctl/output.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/v2_json.h"
@@ -9,36 +10,15 @@
 void ctl_json_string(FILE *out, const char *s) { ctl_json_string_n(out, s, strlen(s)); }
 
 void ctl_json_string_n(FILE *out, const char *s, size_t len) {
-  static const char hex[] = "0123456789abcdef";
-  const unsigned char *p = (const unsigned char *)s, *end = p + len;
-  fputc('"', out);
-  while (p < end) {
-    unsigned c = *p;
-    if (c < 0x80) {
-      if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
-      else if (c == '\n') fputs("\\n", out);
-      else if (c == '\r') fputs("\\r", out);
-      else if (c == '\t') fputs("\\t", out);
-      else if (c < 0x20 || c == '<' || c == '>' || c == '&')
-        fprintf(out, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
-      else fputc((int)c, out);
-      p++;
-      continue;
-    }
-    size_t n = proto_v2_utf8_seq(p, (size_t)(end - p));
-    if (n == 0) {
-      fputs("\\ufffd", out);
-      p++;
-      continue;
-    }
-    if (n == 3 && p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) {
-      fprintf(out, "\\u202%c", p[2] == 0xa8 ? '8' : '9');
-    } else {
-      fwrite(p, 1, n, out);
-    }
-    p += n;
+  char stackbuf[1024];
+  size_t cap = len * 6 + 2;
+  char *q = cap <= sizeof stackbuf ? stackbuf : malloc(cap);
+  if (!q) {
+    fputs("\"\"", out);
+    return;
   }
-  fputc('"', out);
+  fwrite(q, 1, proto_v2_go_quote(s, len, q), out);
+  if (q != stackbuf) free(q);
 }
 
 void ctl_json_node(FILE *out, const proto_v2_knode *n) {

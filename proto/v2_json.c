@@ -80,33 +80,13 @@ static int is_u2028_or_9(const unsigned char *s, size_t l) {
   return l == 3 && s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9);
 }
 
-void proto_v2_gen_str(yajl_gen g, const char *s, size_t n) {
-  const unsigned char *u = (const unsigned char *)s;
-  size_t i = 0;
-  while (i < n) {
-    size_t l = u[i] < 0x80 ? (size_t)same_in_yajl(u[i]) : proto_v2_utf8_seq(u + i, n - i);
-    if (!l || is_u2028_or_9(u + i, l)) break;
-    i += l;
-  }
-  if (i == n) {
-    yajl_gen_string(g, u, n);
-    return;
-  }
-  /* Rare path: written here as Go's encoder writes it (etcd's json.Encoder, HTML escaping
-   * on): control bytes other than \t \n \r, "<", ">" and "&" as \u00xx (lower-case hex),
-   * U+2028 and U+2029 escaped, each byte that is not UTF-8 as \ufffd; then given to yajl as
-   * a finished token. */
+size_t proto_v2_go_quote(const char *s, size_t n, char *dst) {
   static const char hex[] = "0123456789abcdef";
-  unsigned char stackbuf[1024];
-  size_t cap = n * 6 + 2;
-  unsigned char *out = cap <= sizeof stackbuf ? stackbuf : malloc(cap);
-  if (!out) {
-    yajl_gen_string(g, (const unsigned char *)"", 0);
-    return;
-  }
+  const unsigned char *u = (const unsigned char *)s;
+  unsigned char *out = (unsigned char *)dst;
   size_t o = 0;
   out[o++] = '"';
-  for (i = 0; i < n;) {
+  for (size_t i = 0; i < n;) {
     unsigned c = u[i];
     if (c < 0x80) {
       i++;
@@ -142,6 +122,30 @@ void proto_v2_gen_str(yajl_gen g, const char *s, size_t n) {
     }
   }
   out[o++] = '"';
+  return o;
+}
+
+void proto_v2_gen_str(yajl_gen g, const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < n) {
+    size_t l = u[i] < 0x80 ? (size_t)same_in_yajl(u[i]) : proto_v2_utf8_seq(u + i, n - i);
+    if (!l || is_u2028_or_9(u + i, l)) break;
+    i += l;
+  }
+  if (i == n) {
+    yajl_gen_string(g, u, n);
+    return;
+  }
+  /* Rare path: quoted here as Go quotes it, then given to yajl as a finished token. */
+  unsigned char stackbuf[1024];
+  size_t cap = n * 6 + 2;
+  unsigned char *out = cap <= sizeof stackbuf ? stackbuf : malloc(cap);
+  if (!out) {
+    yajl_gen_string(g, (const unsigned char *)"", 0);
+    return;
+  }
+  size_t o = proto_v2_go_quote(s, n, (char *)out);
   /* yajl_gen_number writes its text as it is; a map key must be a string */
   if (yajl_gen_number(g, (const char *)out, o) == yajl_gen_keys_must_be_strings)
     gen_str_replaced(g, u, n);

@@ -39,6 +39,12 @@ size_t proto_v2_utf8_seq(const unsigned char *s, size_t n);
 /* 1 when the N bytes at S are all valid UTF-8. */
 int proto_v2_utf8_valid(const char *s, size_t n);
 
+/* S[0..n) quoted as Go's encoding/json quotes a string in etcd's answers (HTML escaping on):
+ * control bytes other than \t \n \r, "<", ">" and "&" as \u00xx (lower-case hex), U+2028
+ * and U+2029 escaped, each byte that is not UTF-8 as \ufffd. Writes into DST (room for
+ * 6 * n + 2 bytes; not NUL-terminated) and returns the length. */
+size_t proto_v2_go_quote(const char *s, size_t n, char *dst);
+
 /* Writes a string exactly as Go's encoding/json writes it in etcd's answers: invalid UTF-8 as
  * \ufffd; "<", ">", "&", U+2028, U+2029 and control bytes other than \t \n \r as \u escapes. */
 void proto_v2_gen_str(yajl_gen g, const char *s, size_t n);
