@@ -6,6 +6,10 @@
  *   user.etcd.key            ro
  *   user.etcd.index          ro, mount root only: the store's current X-Etcd-Index
  *   user.etcd.connected      ro, mount root only: "1" when the last request reached the cluster
+ * Other user.* names have no value (ENODATA). The other namespaces (security.* such as SELinux
+ * labels, system.* POSIX ACLs, trusted.*) are not supported: reading one gives ENOTSUP, which
+ * ls, cp and rsync take as "this file system has none" and stop asking (`ls -l` asked three
+ * per file, each a round trip through FUSE).
  * Setting or removing a read-only name gives ENOTSUP, as do names outside user.etcd.*: tools
  * that copy a tree with its attributes (mv of a directory, which is copied: EXDEV) then go on
  * quietly, as they do where a file system does not support an attribute (with EPERM mv prints a
@@ -32,6 +36,7 @@ static fs_node *xattr_node(fs *f, fuse_ino_t ino, int *is_root) {
 
 /* The value of NAME into out (size n). Returns 0 or an errno (ENODATA when it has none). */
 static int xattr_value(fs *f, fs_node *node, int is_root, const char *name, char *out, size_t n) {
+  if (strncmp(name, "user.", 5) != 0) return ENOTSUP;
   if (strncmp(name, XA, sizeof XA - 1) != 0) return ENODATA;
   if (node->is_post || node->pending) return ENODATA;
   if (strcmp(name, XA "key") == 0) {

@@ -603,6 +603,13 @@ def test_xattrs(fsenv):
     assert "user.etcd.ttl" not in os.listxattr(path)
     expect_errno(errno.ENODATA, os.getxattr, path, "user.etcd.ttl")
     expect_errno(errno.ENODATA, os.getxattr, path, "user.etcd.nosuch")
+    expect_errno(errno.ENODATA, os.getxattr, path, "user.other")
+    # other namespaces are not supported: ENOTSUP, so that ls -l (which asks for the SELinux
+    # label and POSIX ACLs of every file) stops asking after the first file
+    for name in ("security.selinux", "system.posix_acl_access", "system.posix_acl_default",
+                 "trusted.x"):
+        expect_errno(errno.ENOTSUP, os.getxattr, path, name)
+        expect_errno(errno.ENOTSUP, os.getxattr, m.dir, name)
     # read-only ones: ENOTSUP (not EPERM), so that mv and cp copying attributes go on quietly
     expect_errno(errno.ENOTSUP, os.setxattr, path, "user.etcd.key", b"x")
     expect_errno(errno.ENOTSUP, os.setxattr, path, "user.etcd.modifiedIndex", b"1")
