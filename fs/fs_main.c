@@ -264,6 +264,9 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn) {
   (void)userdata;
   /* the page cache must never hide whose write it is (fuse.md): no writeback cache */
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  /* every listing with attributes (readdirplus), not only its first page: `ls -l` reads the
+   * whole directory before its first stat, so the kernel's auto mode looked up each entry */
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 }
 
 /* Handles the kernel never released (the connection was aborted) are freed with the mount. */
@@ -283,6 +286,7 @@ static void set_ops(struct fuse_lowlevel_ops *ops) {
   ops->setattr = fs_setattr;
   ops->opendir = fs_opendir;
   ops->readdir = fs_readdir;
+  ops->readdirplus = fs_readdirplus;
   ops->releasedir = fs_releasedir;
   ops->open = fs_open;
   ops->create = fs_create;

@@ -1,8 +1,12 @@
 /* fs_ops_dir: directory listings. opendir takes the directory's names once (from the mirror, or
  * from the store for directories that are not mirrored), sorted by name as the server sorts
- * with sorted=true, into a buffer of dirents that readdir serves in slices. Hidden "_" keys
- * are not listed (v2 does not return them), nor FS_POST_NAME, nor remote deletes not yet
- * replayed; remote creates not yet replayed are (a lookup of one waits for its replay). */
+ * with sorted=true, into an array of entries that readdir and readdirplus serve in slices (the
+ * offset of an entry is its index + 1). Hidden "_" keys are not listed (v2 does not return
+ * them), nor FS_POST_NAME, nor remote deletes not yet replayed; remote creates not yet replayed
+ * are (a lookup of one waits for its replay). readdirplus gives the attributes of the mirrored
+ * entries, so that `ls -l` and `find -size` make no lookup per entry; the others (a listing
+ * read from the store, a name whose create has not been replayed) go without, as in readdir,
+ * and the kernel looks them up. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,23 +16,35 @@
 #include "fs/fs_ops.h"
 #include "fs/fs_store.h"
 
+typedef struct fs_dirent {
+  char *name;
+  fuse_ino_t ino;
+  int dir;
+} fs_dirent;
+
 typedef struct fs_dirbuf {
-  char *p;
-  size_t size;
+  fs_dirent *v;
+  size_t n, cap;
 } fs_dirbuf;
 
-static int dirbuf_add(fuse_req_t req, fs_dirbuf *b, const char *name, fuse_ino_t ino, int dir) {
-  struct stat st;
-  memset(&st, 0, sizeof st);
-  st.st_ino = ino;
-  st.st_mode = dir ? S_IFDIR : S_IFREG;
-  size_t old = b->size;
-  size_t need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
-  char *p = realloc(b->p, old + need);
-  if (!p) return ENOMEM;
-  b->p = p;
-  b->size = old + need;
-  fuse_add_direntry(req, b->p + old, need, name, &st, (off_t)b->size);
+static void dirbuf_free(fs_dirbuf *b) {
+  if (!b) return;
+  for (size_t i = 0; i < b->n; i++) free(b->v[i].name);
+  free(b->v);
+  free(b);
+}
+
+static int dirbuf_add(fs_dirbuf *b, const char *name, fuse_ino_t ino, int dir) {
+  if (b->n == b->cap) {
+    size_t cap = b->cap ? 2 * b->cap : 16;
+    fs_dirent *v = realloc(b->v, cap * sizeof *v);
+    if (!v) return ENOMEM;
+    b->v = v;
+    b->cap = cap;
+  }
+  char *copy = strdup(name);
+  if (!copy) return ENOMEM;
+  b->v[b->n++] = (fs_dirent){copy, ino, dir};
   return 0;
 }
 
@@ -58,9 +74,9 @@ static int list_mirror(fuse_req_t req, fs_node *node, fs_dirbuf *b) {
         (c->replay == FS_REPLAY_HIDDEN || fs_mirror_visible(req, c)))
       v[k++] = c;
   if (k) qsort(v, k, sizeof *v, by_name);
-  int e = dirbuf_add(req, b, ".", node->ino, 1);
-  if (!e) e = dirbuf_add(req, b, "..", node->ino, 1);
-  for (size_t i = 0; !e && i < k; i++) e = dirbuf_add(req, b, fs_key_base(v[i]->key), v[i]->ino, v[i]->is_dir);
+  int e = dirbuf_add(b, ".", node->ino, 1);
+  if (!e) e = dirbuf_add(b, "..", node->ino, 1);
+  for (size_t i = 0; !e && i < k; i++) e = dirbuf_add(b, fs_key_base(v[i]->key), v[i]->ino, v[i]->is_dir);
   free(v);
   return e;
 }
@@ -72,9 +88,8 @@ static int open_dir(fuse_req_t req, fs *f, fuse_ino_t ino, fs_dirbuf **out) {
     if (!node->is_dir) return ENOTDIR;
     fs_dirbuf *b = calloc(1, sizeof *b);
     int e = b ? list_mirror(req, node, b) : ENOMEM;
-    if (e && b) {
-      free(b->p);
-      free(b);
+    if (e) {
+      dirbuf_free(b);
       return e;
     }
     *out = b;
@@ -95,8 +110,8 @@ static int open_dir(fuse_req_t req, fs *f, fuse_ino_t ino, fs_dirbuf **out) {
   if (node != f->nodes.root) fs_attr_update(f, node, &kv);
   fs_dirbuf *b = calloc(1, sizeof *b);
   e = b ? 0 : ENOMEM;
-  if (!e) e = dirbuf_add(req, b, ".", node->ino, 1);
-  if (!e) e = dirbuf_add(req, b, "..", node->ino, 1);
+  if (!e) e = dirbuf_add(b, ".", node->ino, 1);
+  if (!e) e = dirbuf_add(b, "..", node->ino, 1);
   for (size_t i = 0; !e && i < kv.n_names; i++) {
     const char *name = kv.names[i];
     if (!*name || name[0] == '_' || strcmp(name, FS_POST_NAME) == 0) continue;
@@ -105,13 +120,12 @@ static int open_dir(fuse_req_t req, fs *f, fuse_ino_t ino, fs_dirbuf **out) {
       e = ENOMEM;
       break;
     }
-    e = dirbuf_add(req, b, name, listed_ino(f, key), kv.names_dir[i]);
+    e = dirbuf_add(b, name, listed_ino(f, key), kv.names_dir[i]);
     free(key);
   }
   fs_kv_free(&kv);
-  if (e && b) {
-    free(b->p);
-    free(b);
+  if (e) {
+    dirbuf_free(b);
     return e;
   }
   *out = b;
@@ -127,29 +141,73 @@ void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     return;
   }
   fi->fh = (uint64_t)(uintptr_t)b;
-  if (fuse_reply_open(req, fi) != 0) {
-    free(b->p);
-    free(b);
+  if (fuse_reply_open(req, fi) != 0) dirbuf_free(b);
+}
+
+/* The attributes of entry D of directory DIR for readdirplus: a mirrored child the kernel may
+ * know (its lookup count is taken), else only d_ino and the type (e->ino 0: not looked up). */
+static void plus_entry(fuse_req_t req, fs *f, const fs_node *dir, const fs_dirent *d,
+                       struct fuse_entry_param *e) {
+  memset(e, 0, sizeof *e);
+  e->attr.st_ino = d->ino;
+  e->attr.st_mode = d->dir ? S_IFDIR : S_IFREG;
+  if (!dir || !dir->cached || strcmp(d->name, ".") == 0 || strcmp(d->name, "..") == 0) return;
+  char *key = fs_child_key(dir->key, d->name);
+  fs_node *c = key ? fs_itable_find(&f->nodes, key) : NULL;
+  free(key);
+  if (c && c->cached && c->replay == FS_REPLAY_NONE && !c->pending && !c->is_post &&
+      fs_mirror_visible(req, c))
+    fs_attr_entry(f, c, e);
+}
+
+static void serve_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                      struct fuse_file_info *fi, int plus) {
+  fs *f = fs_begin(req);
+  fs_dirbuf *b = (fs_dirbuf *)(uintptr_t)fi->fh;
+  const fs_node *dir = plus ? fs_node_of(f, ino) : NULL;
+  char *buf = size ? malloc(size) : NULL;
+  if (size && !buf) {
+    fuse_reply_err(req, ENOMEM);
+    return;
   }
+  size_t used = 0;
+  for (size_t i = off < 0 ? b->n : (size_t)off; i < b->n; i++) {
+    const fs_dirent *d = &b->v[i];
+    size_t need;
+    if (plus) { /* the size does not depend on the attributes: measure before any lookup */
+      struct fuse_entry_param none;
+      memset(&none, 0, sizeof none);
+      need = fuse_add_direntry_plus(req, NULL, 0, d->name, &none, 0);
+      if (used + need > size) break;
+      struct fuse_entry_param e;
+      plus_entry(req, f, dir, d, &e);
+      fuse_add_direntry_plus(req, buf + used, size - used, d->name, &e, (off_t)(i + 1));
+    } else {
+      struct stat st;
+      memset(&st, 0, sizeof st);
+      st.st_ino = d->ino;
+      st.st_mode = d->dir ? S_IFDIR : S_IFREG;
+      need = fuse_add_direntry(req, NULL, 0, d->name, NULL, 0);
+      if (used + need > size) break;
+      fuse_add_direntry(req, buf + used, size - used, d->name, &st, (off_t)(i + 1));
+    }
+    used += need;
+  }
+  fuse_reply_buf(req, buf, used);
+  free(buf);
 }
 
 void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
-  (void)ino;
-  fs_dirbuf *b = (fs_dirbuf *)(uintptr_t)fi->fh;
-  if (off < 0 || (size_t)off >= b->size) {
-    fuse_reply_buf(req, NULL, 0);
-    return;
-  }
-  size_t n = b->size - (size_t)off;
-  fuse_reply_buf(req, b->p + off, n < size ? n : size);
+  serve_dir(req, ino, size, off, fi, 0);
+}
+
+void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi) {
+  serve_dir(req, ino, size, off, fi, 1);
 }
 
 void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   (void)ino;
-  fs_dirbuf *b = (fs_dirbuf *)(uintptr_t)fi->fh;
-  if (b) {
-    free(b->p);
-    free(b);
-  }
+  dirbuf_free((fs_dirbuf *)(uintptr_t)fi->fh);
   fuse_reply_err(req, 0);
 }

@@ -360,6 +360,55 @@ def test_big_listing_big_value_and_hidden_writes(fsenv):
     assert missing(s, p + "/big/_meta")
 
 
+def opcodes(m):
+    """How many requests of each FUSE opcode the mount received (libfuse's -o debug log)."""
+    counts = {}
+    for line in m.log().splitlines():
+        i = line.find("opcode: ")
+        if i >= 0:
+            op = line[i + 8:].split()[0]
+            counts[op] = counts.get(op, 0) + 1
+    return counts
+
+
+def test_ls_l_gets_attributes_with_the_listing(make_server, mounts):
+    """readdirplus: `ls -l` of a mirrored directory takes every entry's attributes from the
+    listing (no LOOKUP per entry), and stops asking for SELinux labels and ACLs after the first
+    file (ENOTSUP); the sizes it shows follow remote changes."""
+    s = make_server()
+    names = ["f%03d" % i for i in range(200)]
+    for i, n in enumerate(names):
+        put(s, "/ls/d/" + n, "v" * (i % 50))
+    put(s, "/ls/d/sub/k", "x")
+    m = mounts(s, prefix="/ls", opts="debug")
+    before = opcodes(m)
+
+    def long_listing():
+        out = subprocess.run(["ls", "-l", "--time-style=+", m.path("d")], capture_output=True,
+                             timeout=20, check=True).stdout.decode()
+        rows = [line.split() for line in out.splitlines()[1:]]
+        return dict((r[-1], (r[0][0], int(r[4]))) for r in rows)
+
+    got = long_listing()
+    want = dict((n, ("-", i % 50)) for i, n in enumerate(names))
+    want["sub"] = ("d", 0)
+    assert got == want
+    after = opcodes(m)
+    assert after.get("READDIRPLUS", 0) > before.get("READDIRPLUS", 0)
+    assert after.get("LOOKUP", 0) - before.get("LOOKUP", 0) <= 1, after  # d itself
+    assert after.get("GETXATTR", 0) - before.get("GETXATTR", 0) <= 4, after
+    # a remote change reaches what ls -l shows, as for files looked up one by one
+    put(s, "/ls/d/f007", "longer than before")
+    wait_for(lambda: long_listing()["f007"] == ("-", 18), 5, "the new size listed")
+    assert os.stat(m.path("d", "f007")).st_size == 18
+    assert read_file(m.path("d", "f007")) == b"longer than before"
+    # and a remote delete takes the name away
+    st, _, _ = s.keys("DELETE", "/ls/d/f008")
+    assert st == 200
+    wait_for(lambda: "f008" not in long_listing(), 5, "the deleted name gone")
+    expect_errno(errno.ENOENT, os.stat, m.path("d", "f008"))
+
+
 # ------------------------------------------------------------------ (2) writes
 
 def test_new_value_reaches_store_once_whole_at_close(fsenv):
