@@ -27,7 +27,8 @@
 #include "fs/fs_inode.h"
 #include "proto/v2_client.h"
 
-/* The magic write-only name in every directory: writing it POSTs an in-order key. */
+/* The default magic write-only name in every directory (-o post_name=): writing it POSTs an
+ * in-order key. */
 #define FS_POST_NAME ".post"
 
 typedef struct fs_thread fs_thread;
@@ -51,6 +52,10 @@ typedef struct fs {
   mode_t umask;            /* files 0644 and directories 0755, minus this */
   int read_only;           /* -o ro: every change that is not a self-replay gives EROFS */
   int notify_vfs;          /* replay remote changes as VFS calls (inotify); 0 = invalidate only */
+  int lww;                 /* -o lww: a file's close writes its value whatever changed meanwhile */
+  int write_clears_ttl;    /* -o write_clears_ttl: a rewrite drops the key's TTL (v2's update) */
+  int quorum_reads;        /* -o quorum: reads from the store are quorum=true (linearizable) */
+  const char *post_name;   /* the in-order name of every directory (FS_POST_NAME by default) */
   int synced;              /* the watch stream is open: the mirror is current */
   int applier_tid;         /* thread id of the watch thread (its requests are self-replays) */
   int n_session_threads;

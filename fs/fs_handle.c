@@ -128,7 +128,8 @@ int fs_handle_push(fs *f, fs_handle *h) {
   fs_node *node = h->node;
   proto_v2_buf form = {0};
   fs_form_add_value(&form, h->buf, h->len);
-  if (h->expires_at > 0) fs_form_add_u64(&form, "ttl", (uint64_t)fs_ttl_left(h->expires_at));
+  if (h->expires_at > 0 && !f->write_clears_ttl)
+    fs_form_add_u64(&form, "ttl", (uint64_t)fs_ttl_left(h->expires_at));
   size_t base_len = form.len;
   fs_kv kv;
   int e;
@@ -142,7 +143,9 @@ int fs_handle_push(fs *f, fs_handle *h) {
     proto_v2_buf_free(&form);
     return e;
   }
-  if (h->push == FS_PUSH_CAS) {
+  if (f->lww && h->push != FS_PUSH_CREATE) {
+    /* last writer wins: no condition (a key deleted meanwhile is written again) */
+  } else if (h->push == FS_PUSH_CAS) {
     fs_form_add_u64(&form, "prevIndex", h->base_index);
   } else {
     fs_form_add(&form, "prevExist", h->push == FS_PUSH_CREATE ? "false" : "true");

@@ -12,7 +12,10 @@
  * changes as inotify events, default, or only invalidate caches), threads=N (session threads,
  * default 4), ca_file=PATH, cert_file=PATH, key_file=PATH (TLS for https:// endpoints, as
  * etcdctl's --ca-file/--cert-file/--key-file), username=USER[:PASSWORD] and password_file=PATH
- * (the /v2/auth user, as etcdctl's --username). fstab's own words (defaults, noauto, nofail, _netdev, user, x-*, ...) are
+ * (the /v2/auth user, as etcdctl's --username), lww (a file's value at close wins: no prevIndex
+ * check, no ESTALE), write_clears_ttl (a rewrite drops the TTL, as v2's update does; by default
+ * it is kept), quorum (reads from the store with quorum=true), post_name=NAME (the in-order
+ * name, default .post). fstab's own words (defaults, noauto, nofail, _netdev, user, x-*, ...) are
  * ignored; the other -o options go to FUSE (allow_other, nodev, nosuid, ...). -f stays in the
  * foreground, -d prints FUSE's debug log. Unmount with fusermount3 -u MOUNTPOINT (or
  * SIGTERM/SIGINT). */
@@ -38,6 +41,8 @@ typedef struct fs_cli {
   int foreground, debug;
   double attr_timeout, op_timeout;
   int read_only, notify_inval, threads;
+  int lww, write_clears_ttl, quorum_reads;
+  char post_name[256]; /* "" = FS_POST_NAME */
   long uid, gid, umask; /* -1: unset */
   char *ca_file, *cert_file, *key_file; /* TLS for https:// endpoints */
   char *username, *password_file;       /* /v2/auth credentials */
@@ -57,6 +62,10 @@ static void usage(FILE *out) {
           "  -o notify=vfs|inval  remote changes as inotify events (vfs, default) or only\n"
           "                     invalidated caches (inval)\n"
           "  -o threads=N       request threads (default 4)\n"
+          "  -o lww             a file's value at close wins (no ESTALE for concurrent edits)\n"
+          "  -o write_clears_ttl  writing a file drops its key's TTL (default: kept)\n"
+          "  -o quorum          reads from the store with quorum=true (linearizable)\n"
+          "  -o post_name=NAME  the in-order name of every directory (default .post)\n"
           "  -o ca_file=PATH    CA bundle for https:// endpoints (default: the system's)\n"
           "  -o cert_file=PATH,key_file=PATH  client certificate for https:// endpoints\n"
           "  -o username=USER[:PASSWORD]  the /v2/auth user to act as (HTTP Basic)\n"
@@ -143,6 +152,16 @@ static int parse_o(fs_cli *c, const char *list) {
       if (!*v) return -1;
       free(*slot);
       if (!(*slot = strdup(v))) return -1;
+    } else if (strcmp(opt, "lww") == 0) {
+      c->lww = 1;
+    } else if (strcmp(opt, "write_clears_ttl") == 0) {
+      c->write_clears_ttl = 1;
+    } else if (strcmp(opt, "quorum") == 0) {
+      c->quorum_reads = 1;
+    } else if (strncmp(opt, "post_name=", 10) == 0) {
+      const char *v = opt + 10;
+      if (!*v || strchr(v, '/') || strcmp(v, ".") == 0 || strcmp(v, "..") == 0) return -1;
+      snprintf(c->post_name, sizeof c->post_name, "%s", v);
     } else if (strncmp(opt, "threads=", 8) == 0) {
       long t;
       if (parse_long(opt + 8, 10, 64, &t) != 0 || t < 1) return -1;
@@ -402,6 +421,10 @@ static int run(fs_cli *c) {
   f.umask = c->umask >= 0 ? (mode_t)c->umask : 0;
   f.read_only = c->read_only;
   f.notify_vfs = !c->notify_inval;
+  f.lww = c->lww;
+  f.write_clears_ttl = c->write_clears_ttl;
+  f.quorum_reads = c->quorum_reads;
+  f.post_name = c->post_name[0] ? c->post_name : FS_POST_NAME;
   f.attr_timeout = c->attr_timeout;
   f.op_timeout_ms = op_ms;
   clock_gettime(CLOCK_REALTIME, &f.mount_time);

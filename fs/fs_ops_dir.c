@@ -2,7 +2,7 @@
  * from the store for directories that are not mirrored), sorted by name as the server sorts
  * with sorted=true, into an array of entries that readdir and readdirplus serve in slices (the
  * offset of an entry is its index + 1). Hidden "_" keys are not listed (v2 does not return
- * them), nor FS_POST_NAME, nor remote deletes not yet replayed; remote creates not yet replayed
+ * them), nor the in-order name (FS_POST_NAME), nor remote deletes not yet replayed; remote creates not yet replayed
  * are (a lookup of one waits for its replay). readdirplus gives the attributes of the mirrored
  * entries, so that `ls -l` and `find -size` make no lookup per entry; the others (a listing
  * read from the store, a name whose create has not been replayed) go without, as in readdir,
@@ -114,7 +114,7 @@ static int open_dir(fuse_req_t req, fs *f, fuse_ino_t ino, fs_dirbuf **out) {
   if (!e) e = dirbuf_add(b, "..", node->ino, 1);
   for (size_t i = 0; !e && i < kv.n_names; i++) {
     const char *name = kv.names[i];
-    if (!*name || name[0] == '_' || strcmp(name, FS_POST_NAME) == 0) continue;
+    if (!*name || name[0] == '_' || strcmp(name, f->post_name) == 0) continue;
     char *key = fs_child_key(node->key, name);
     if (!key) {
       e = ENOMEM;

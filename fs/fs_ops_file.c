@@ -160,7 +160,7 @@ static int create_node(fuse_req_t req, fs *f, fuse_ino_t parent, const char *nam
   fs_node *dir = fs_node_of(f, parent);
   if (!dir) return ENOENT;
   if (strlen(name) > 255) return ENAMETOOLONG;
-  if (strcmp(name, FS_POST_NAME) == 0) return EEXIST;
+  if (strcmp(name, f->post_name) == 0) return EEXIST;
   char *key = fs_child_key(dir->key, name);
   if (!key) return ENOMEM;
   fs_node *node = NULL;

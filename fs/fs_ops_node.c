@@ -45,7 +45,7 @@ static int lookup_entry(fuse_req_t req, fs *f, fuse_ino_t parent, const char *na
     err = ENOENT;
   } else if (node && node->cached) {
     /* from the mirror */
-  } else if (strcmp(name, FS_POST_NAME) == 0) {
+  } else if (strcmp(name, f->post_name) == 0) {
     node = fs_itable_intern(&f->nodes, key);
     if (node) {
       node->is_post = 1;

@@ -31,7 +31,7 @@ static int child_key(fs *f, fuse_ino_t parent, const char *name, char **key) {
 }
 
 static int mkdir_entry(fs *f, fuse_ino_t parent, const char *name, struct fuse_entry_param *ep) {
-  if (strcmp(name, FS_POST_NAME) == 0) return EEXIST;
+  if (strcmp(name, f->post_name) == 0) return EEXIST;
   char *key;
   int e = child_key(f, parent, name, &key);
   if (e) return e;
@@ -64,7 +64,7 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) 
 
 /* DELETE of KEY (QUERY: "dir=true" for rmdir); the node leaves the key map. */
 static int remove_key(fuse_req_t req, fs *f, fuse_ino_t parent, const char *name, const char *query) {
-  if (strcmp(name, FS_POST_NAME) == 0) return EPERM;
+  if (strcmp(name, f->post_name) == 0) return EPERM;
   if (fs_refuse_write(req)) return EROFS;
   char *key;
   int e = child_key(f, parent, name, &key);
@@ -105,7 +105,7 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
 
 static int rename_keys(fs *f, const char *src, const char *dst, unsigned int flags) {
   if (strcmp(src, dst) == 0) return 0;
-  if (strcmp(fs_key_base(src), FS_POST_NAME) == 0 || strcmp(fs_key_base(dst), FS_POST_NAME) == 0)
+  if (strcmp(fs_key_base(src), f->post_name) == 0 || strcmp(fs_key_base(dst), f->post_name) == 0)
     return EPERM;
   fs_node *node = fs_itable_find(&f->nodes, src);
   if (node && node->pending) return EBUSY; /* its value is still being written */

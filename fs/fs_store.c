@@ -151,7 +151,7 @@ int fs_store_req(fs *f, const char *method, const char *key, const char *query, 
 }
 
 int fs_store_get(fs *f, const char *key, fs_kv *out) {
-  return fs_store_req(f, "GET", key, "sorted=true", NULL, out);
+  return fs_store_req(f, "GET", key, f->quorum_reads ? "sorted=true&quorum=true" : "sorted=true", NULL, out);
 }
 
 void fs_form_add(proto_v2_buf *b, const char *name, const char *value) {

@@ -10,6 +10,7 @@ read (looked up) as soon as they can be, often before their create events reach 
 must still give inotify its IN_CREATE, once. Mounts are
 undone by the `mounts` fixture of test_fs.py; the cluster by `make_cluster`.
 """
+import errno
 import os
 import time
 
@@ -104,3 +105,24 @@ def test_mount_survives_the_loss_of_the_member_it_talks_to(make_cluster, mounts)
             iw.per_path(), want, iw.raw(), mnt.log())
     finally:
         iw.close()
+
+
+def test_quorum_option_reads_through_the_leader(make_cluster, mounts):  # noqa: F811
+    """-o quorum: what the mount reads from the store (hidden keys, which are never mirrored) is
+    read with quorum=true, so a member cut off from the majority cannot answer it (EIO after
+    op_timeout) where a plain read gets that member's possibly stale copy."""
+    c = make_cluster(3).start()
+    leader = c.leader()
+    st, _, body = put(leader, "/fsq/_h", "hidden")
+    assert st == 201, body
+    m0, m1, m2 = c.members
+    assert wait_for(lambda: quorum_value(m0, "/fsq/_h") == "hidden", what="_h on m0")
+    q = mounts(m0.url, prefix="/fsq", opts="quorum,op_timeout=2")
+    plain = mounts(m0.url, prefix="/fsq", opts="op_timeout=2")
+    assert read_file(q.path("_h")) == b"hidden"
+    m1.kill9()
+    m2.kill9()
+    assert read_file(plain.path("_h")) == b"hidden"
+    with pytest.raises(OSError) as ei:
+        read_file(q.path("_h"))
+    assert ei.value.errno == errno.EIO

@@ -205,3 +205,58 @@ def test_signal_interrupts_a_blocked_operation(mounts):  # noqa: F811
         assert os.listdir(m.dir) == []
     finally:
         hs.close()
+
+
+def test_lww_close_wins_over_concurrent_changes(module_server, mounts):  # noqa: F811
+    """-o lww: a file's value at close is written without the prevIndex check, so a
+    concurrent change is overwritten instead of giving ESTALE (the default is in test_fs.py)."""
+    s = module_server
+    p = "/opt_lww"
+    put(s, p + "/k", "base")
+    m = mounts(s, prefix=p, opts="lww")
+    fd = os.open(m.path("k"), os.O_RDWR)
+    os.write(fd, b"mine")
+    put(s, p + "/k", "theirs")
+    os.close(fd)
+    assert value(s, p + "/k") == "mine"
+    # deleted while open: the close writes it again
+    fd = os.open(m.path("k"), os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b"again")
+    st, _, _ = s.keys("DELETE", p + "/k")
+    assert st == 200
+    os.close(fd)
+    assert value(s, p + "/k") == "again"
+    wait_for(lambda: read_file(m.path("k")) == b"again", 5, "the file shows its value")
+
+
+def test_write_clears_ttl(module_server, mounts):  # noqa: F811
+    """-o write_clears_ttl: a rewrite is v2's plain update, which drops the TTL (by default the
+    TTL is kept: test_fs.py)."""
+    s = module_server
+    p = "/opt_wct"
+    put(s, p + "/k", "v1", ttl=100)
+    m = mounts(s, prefix=p, opts="write_clears_ttl")
+    write_file(m.path("k"), b"v2")
+    st, _, body = s.keys("GET", p + "/k")
+    assert st == 200 and body["node"]["value"] == "v2"
+    assert "ttl" not in body["node"] and "expiration" not in body["node"]
+
+
+def test_post_name_option(module_server, mounts, tmp_path):  # noqa: F811
+    s = module_server
+    p = "/opt_post"
+    m = mounts(s, prefix=p, opts="post_name=+new")
+    os.mkdir(m.path("q"))
+    write_file(m.path("q", "+new"), b"job")
+    write_file(m.path("q", ".post"), b"plain")  # an ordinary name now
+    st, _, body = s.keys("GET", p + "/q", params={"sorted": "true"})
+    nodes = body["node"]["nodes"]
+    names = [os.path.basename(x["key"]) for x in nodes]
+    assert names[0] == ".post" and nodes[0]["value"] == "plain"
+    assert len(names) == 2 and len(names[1]) == 20 and names[1].isdigit() and nodes[1]["value"] == "job"
+    assert sorted(os.listdir(m.path("q"))) == sorted(names)
+    # a name with a slash (or empty) is refused
+    for bad in ("post_name=a/b", "post_name="):
+        r = subprocess.run([quorumfs_binary(), "mount", s.url, str(tmp_path), "-f", "-o", bad],
+                           capture_output=True, timeout=10)
+        assert r.returncode == 2 and b"usage" in r.stderr, r

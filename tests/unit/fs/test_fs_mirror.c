@@ -26,6 +26,7 @@ static int setup(void **state) {
   fixture *x = calloc(1, sizeof *x);
   assert_non_null(x);
   x->f.prefix = strdup("/p");
+  x->f.post_name = FS_POST_NAME;
   assert_int_equal(fs_itable_init(&x->f.nodes, "/p"), 0);
   x->f.nodes.root->is_dir = 1;
   x->f.nodes.root->cached = 1;
