@@ -31,10 +31,11 @@ const ctl_flag ctl_global_flags[] = {
 };
 const size_t ctl_n_global_flags = N(ctl_global_flags);
 
-static const ctl_flag ttl_flag = {"ttl", CTL_FLAG_INT, "key time-to-live in seconds", "0"};
+/* a macro, not a const object: C11 takes only constant expressions in initializers */
+#define TTL_FLAG {"ttl", CTL_FLAG_INT, "key time-to-live in seconds", "0"}
 
 static const ctl_flag set_flags[] = {
-    ttl_flag,
+    TTL_FLAG,
     {"swap-with-value", CTL_FLAG_STRING, "previous value", ""},
     {"swap-with-index", CTL_FLAG_INT, "previous index", "0"},
 };
@@ -44,9 +45,9 @@ static const ctl_flag get_flags[] = {
 };
 static const ctl_flag mk_flags[] = {
     {"in-order", CTL_FLAG_BOOL, "create in-order key under directory <key>", ""},
-    ttl_flag,
+    TTL_FLAG,
 };
-static const ctl_flag ttl_flags[] = {ttl_flag};
+static const ctl_flag ttl_flags[] = {TTL_FLAG};
 static const ctl_flag rm_flags[] = {
     {"dir", CTL_FLAG_BOOL, "removes the key if it is an empty directory or a key-value pair", ""},
     {"recursive, r", CTL_FLAG_BOOL, "removes the key and all child keys(if it is a directory)", ""},

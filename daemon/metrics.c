@@ -9,7 +9,7 @@
 
 #include "daemon/routes.h"
 
-static void put(sbuf *b, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static void put(sbuf *b, const char *fmt, ...) {
   char line[512];
   va_list ap;
   va_start(ap, fmt);

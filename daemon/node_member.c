@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "daemon/node_i.h"
+#include "proto/msgpack_scan.h"
 
 static void pack_cstr(msgpack_packer *pk, const char *s) {
   size_t n = strlen(s);
@@ -32,14 +33,14 @@ int node_member_encode(const node_member_ctx *mc, char **out, size_t *len) {
 
 static int get_str(const msgpack_object *o, char *dst, size_t cap) {
   if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= cap) return -EINVAL;
-  memcpy(dst, o->via.str.ptr, o->via.str.size);
+  if (o->via.str.size) memcpy(dst, o->via.str.ptr, o->via.str.size); /* "" may have no ptr */
   dst[o->via.str.size] = 0;
   return 0;
 }
 
 int node_member_decode(const uint8_t *data, size_t len, node_member_ctx *mc) {
   memset(mc, 0, sizeof *mc);
-  if (!data || !len) return -EINVAL;
+  if (!data || !len || proto_msgpack_scan(data, len)) return -EINVAL;
   msgpack_unpacked up;
   msgpack_unpacked_init(&up);
   size_t off = 0;

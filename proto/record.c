@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/msgpack_scan.h"
+
 #define RECORD_FIELDS 11
 
 typedef struct growbuf {
@@ -85,6 +87,7 @@ int proto_record_decode(const char *data, size_t len, proto_record *rec) {
   uint64_t v[7];
   int rc = -EINVAL;
   memset(rec, 0, sizeof *rec);
+  if (proto_msgpack_scan((const uint8_t *)data, len)) return -EINVAL;
   msgpack_unpacked_init(&up);
   if (msgpack_unpack_next(&up, data, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len) goto out;
   const msgpack_object *o = &up.data;

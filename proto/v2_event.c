@@ -97,7 +97,7 @@ static int on_null(void *ctx) {
 static int on_boolean(void *ctx, int b) {
   eparse *p = ctx;
   frame *f = top(p);
-  if (take(p) == K_DIR) f->n->dir = b;
+  if (take(p) == K_DIR && f->kind == F_KNODE) f->n->dir = b; /* not the event's own "dir" */
   return 1;
 }
 
@@ -105,7 +105,9 @@ static int on_number(void *ctx, const char *s, size_t l) {
   eparse *p = ctx;
   frame *f = top(p);
   const unsigned char *u = (const unsigned char *)s;
-  switch (take(p)) {
+  member m = take(p);
+  if (m == K_OTHER || f->kind != F_KNODE) return 1; /* the event's own "ttl" is no node's */
+  switch (m) {
     case K_TTL: f->n->ttl = (int64_t)number(u, l); break;
     case K_CI: f->n->created_index = number(u, l); break;
     case K_MI: f->n->modified_index = number(u, l); break;

@@ -133,6 +133,14 @@ static void test_parse_event(void **state) {
 
   assert_int_equal(proto_v2_parse_event("not json", &ev), -1);
   proto_v2_event_free(&ev);
+
+  /* a node's members on the event itself belong to no node (this crashed: found by
+   * tests/fuzz/fuzz_v2_answers) */
+  assert_int_equal(proto_v2_parse_event("{\"dir\":true,\"ttl\":5,\"createdIndex\":1,"
+                                        "\"modifiedIndex\":2,\"action\":\"get\"}", &ev), 0);
+  assert_string_equal(ev.action, "get");
+  assert_null(ev.node);
+  proto_v2_event_free(&ev);
 }
 
 /* Values keep NUL bytes and their lengths (JSON's \u0000); more than 4 children (the nodes
