@@ -431,6 +431,7 @@ static int run(fs_cli *c) {
   f.nodes.root->mtime = f.mount_time;
   pthread_mutex_lock(&f.lock);
   int e = load_root(&f);
+  fs_session_request_done(&f); /* the prefix's creation, when it was missing, is over */
   pthread_mutex_unlock(&f.lock);
   if (e) {
     fprintf(stderr, "quorumfs: %s: %s\n", f.prefix, e == EIO ? "cannot reach the cluster" : strerror(e));

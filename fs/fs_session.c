@@ -139,8 +139,7 @@ void fs_session_wait_writes(fs *f, const char *key) {
     if (pthread_cond_timedwait(&f->idle, &f->lock, &deadline) == ETIMEDOUT) break;
 }
 
-/* After a request: it no longer writes anything. */
-static void request_done(fs *f) {
+void fs_session_request_done(fs *f) {
   fs_thread *t = pthread_getspecific(f->thread_key);
   if (!t) return;
   t->req = NULL;
@@ -170,7 +169,7 @@ static int serve(fs_session *s, struct fuse_buf *fbuf) {
   }
   pthread_mutex_lock(&f->lock);
   fuse_session_process_buf(s->se, fbuf);
-  request_done(f);
+  fs_session_request_done(f);
   pthread_mutex_unlock(&f->lock);
   return res;
 }

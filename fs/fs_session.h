@@ -30,6 +30,11 @@ int fs_session_net_end(fs *f);
 /* With f->lock held: waits (bounded) until no request is writing KEY, an ancestor of it or
  * a key below it. */
 void fs_session_wait_writes(fs *f, const char *key);
+/* The calling thread's request has ended: it writes nothing any more (called after every
+ * FUSE request, and by the main thread after its own writes at mount, which are no FUSE
+ * request: their record would hold up every event below them until it timed out). Under
+ * f->lock. */
+void fs_session_request_done(fs *f);
 
 /* Frees every thread's state: clients and records (after the session ended). */
 void fs_session_free(fs *f);

@@ -313,3 +313,27 @@ def test_confd_style_renderer_follows_api_changes(module_server, mounts, tmp_pat
     finally:
         os.killpg(r.pid, signal.SIGTERM)
         r.wait(timeout=5)
+
+
+def test_remote_change_right_after_mounting_a_new_prefix(module_server, mounts):  # noqa: F811
+    """A prefix that does not exist is created by the mount (a PUT from its main thread, which
+    is no FUSE request). That write's record used to stay until the main thread happened to
+    serve a FUSE request, and until then every event below the prefix waited for it (up to
+    2 x op_timeout + 1 s): a remote change reached inotify 11 s late, and an unmount waited as
+    long. With 16 request threads the main thread rarely serves the few requests made here."""
+    s = module_server
+    for i in range(4):
+        p = "/newprefix%d_%d" % (os.getpid(), i)
+        st, _, _ = s.keys("GET", p)
+        assert st == 404
+        m = mounts(s, prefix=p, opts="threads=16")
+        iw = Inotify(m.dir)
+        try:
+            time.sleep(0.3)
+            put(s, p + "/k", "v")
+            iw.expect(created("k"), timeout=2.0, settle=0.1)
+        finally:
+            iw.close()
+        t0 = time.monotonic()
+        assert m.unmount() == 0
+        assert time.monotonic() - t0 < 3.0
