@@ -257,18 +257,19 @@ static char **split_endpoints(const char *list, size_t *n) {
   return v;
 }
 
-/* Loads the mirror of the prefix, which must be a directory (created when missing). */
-static int load_root(fs *f) {
+/* Loads the mirror of the prefix, which must be a directory (created when missing). On EIO,
+ * *why may say what the endpoints answered (malloc'd). */
+static int load_root(fs *f, char **why) {
   proto_v2_client *c = fs_client(f);
   if (!c) return ENOMEM;
   proto_v2_event ev;
   uint64_t index = 0;
-  int e = fs_mirror_fetch(c, f->prefix, &ev, &index);
+  int e = fs_mirror_fetch(c, f->prefix, &ev, &index, why);
   if (e == ENOENT && strcmp(f->prefix, "/") != 0) {
     proto_v2_client_start_clock(c);
     e = fs_store_req(f, "PUT", f->prefix, NULL, "dir=true&prevExist=false", NULL);
     if (e == EEXIST) e = 0;
-    if (!e) e = fs_mirror_fetch(c, f->prefix, &ev, &index);
+    if (!e) e = fs_mirror_fetch(c, f->prefix, &ev, &index, why);
   }
   if (e) return e;
   if (!ev.node->dir) e = ENOTDIR;
@@ -430,13 +431,20 @@ static int run(fs_cli *c) {
   clock_gettime(CLOCK_REALTIME, &f.mount_time);
   f.nodes.root->mtime = f.mount_time;
   pthread_mutex_lock(&f.lock);
-  int e = load_root(&f);
+  char *why = NULL;
+  int e = load_root(&f, &why);
   fs_session_request_done(&f); /* the prefix's creation, when it was missing, is over */
   pthread_mutex_unlock(&f.lock);
   if (e) {
-    fprintf(stderr, "quorumfs: %s: %s\n", f.prefix, e == EIO ? "cannot reach the cluster" : strerror(e));
+    /* what each endpoint answered, as quorumctl and etcdctl print it ("error #0: ...") */
+    size_t wl = why ? strlen(why) : 0;
+    while (wl && why[wl - 1] == '\n') why[--wl] = 0;
+    fprintf(stderr, "quorumfs: %s: %s%s%s\n", f.prefix, e == EIO ? "cannot reach the cluster" : strerror(e),
+            wl ? "\n" : "", wl ? why : "");
+    free(why);
     goto out;
   }
+  free(why);
 
   struct fuse_lowlevel_ops ops;
   set_ops(&ops);

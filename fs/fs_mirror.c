@@ -8,7 +8,8 @@
 #include "fs/fs_errno.h"
 #include "fs/fs_store.h"
 
-int fs_mirror_fetch(proto_v2_client *c, const char *prefix, proto_v2_event *ev, uint64_t *index) {
+int fs_mirror_fetch(proto_v2_client *c, const char *prefix, proto_v2_event *ev, uint64_t *index,
+                    char **why) {
   memset(ev, 0, sizeof *ev);
   *index = 0;
   proto_v2_buf path = {0};
@@ -23,7 +24,10 @@ int fs_mirror_fetch(proto_v2_client *c, const char *prefix, proto_v2_event *ev, 
   proto_v2_client_start_clock(c);
   int rc = proto_v2_do(c, "GET", path.s, NULL, NULL, 0, &r, &err);
   proto_v2_buf_free(&path);
-  if (rc != 0) return err.kind == PROTO_V2_NOMEM ? ENOMEM : EIO;
+  if (rc != 0) {
+    if (why) *why = proto_v2_errors_text(&err);
+    return err.kind == PROTO_V2_NOMEM ? ENOMEM : EIO;
+  }
   int e = 0;
   if (r.status >= 300) {
     e = fs_errno_from_answer(r.status, r.body);

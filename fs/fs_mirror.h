@@ -13,8 +13,10 @@
 
 /* GET PREFIX?recursive=true&sorted=true with client C: *ev holds the answer and *index its
  * X-Etcd-Index. Returns 0, ENOENT (the prefix does not exist: *index still set) or another
- * errno (EIO: unreachable). */
-int fs_mirror_fetch(proto_v2_client *c, const char *prefix, proto_v2_event *ev, uint64_t *index);
+ * errno (EIO: unreachable; then *why, when WHY is not NULL, is what each endpoint answered,
+ * malloc'd, or NULL). */
+int fs_mirror_fetch(proto_v2_client *c, const char *prefix, proto_v2_event *ev, uint64_t *index,
+                    char **why);
 
 /* Fills the mirror from ROOT, the prefix's node (NULL: an empty root), at mount. */
 void fs_mirror_load(fs *f, const proto_v2_knode *root);

@@ -195,7 +195,7 @@ static int resync(fs_watch *w) {
   fs *f = w->f;
   proto_v2_event ev;
   uint64_t index = 0;
-  int e = fs_mirror_fetch(w->client, f->prefix, &ev, &index);
+  int e = fs_mirror_fetch(w->client, f->prefix, &ev, &index, NULL);
   if (e && e != ENOENT) return -1;
   fs_rops ops = {0};
   pthread_mutex_lock(&f->lock);

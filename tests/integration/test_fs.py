@@ -302,6 +302,8 @@ def test_mount_refused_without_cluster(tmp_path):
                        timeout=20, capture_output=True)
     assert r.returncode == 1
     assert b"cannot reach the cluster" in r.stderr
+    # and why, per endpoint, as etcdctl words it
+    assert ("error #0: dial tcp 127.0.0.1:%d: connect: connection refused" % port).encode() in r.stderr, r.stderr
     assert time.monotonic() - t0 < 8
     assert not os.path.ismount(str(mnt))
     r = subprocess.run([quorumfs_binary(), "mount", "onlyone"], timeout=5, capture_output=True)
