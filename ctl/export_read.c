@@ -129,6 +129,11 @@ static int on_end_map(void *c) {
   if (top_kind(p) == F_ENTRY) {
     ctl_export_entry *e = cur(p);
     if (!p->path_ok || (!e->dir && !p->value_ok) || p->ttl_bad) p->bad = 1;
+    if (e->dir && e->value) { /* a directory has no value, whatever the file says */
+      free(e->value);
+      e->value = NULL;
+      e->value_len = 0;
+    }
     p->seen = 1u << K_ENTRIES; /* back in the top object */
   }
   p->depth--;
