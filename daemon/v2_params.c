@@ -62,7 +62,7 @@ int v2_params_parse(v2_params *p, const http_req *r) {
     p->cause = p->ps.error;
     return 210;
   }
-  const char *q = memchr(r->url.p, '?', r->url.len);
+  const char *q = r->url.len ? memchr(r->url.p, '?', r->url.len) : NULL;
   if (q && http_params_parse(&p->ps, q + 1, r->url.len - (size_t)(q + 1 - r->url.p))) {
     p->cause = p->ps.error;
     return 210;

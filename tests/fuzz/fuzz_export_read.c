@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
 void fuzz_seeds(fuzz_emit emit, void *ctx) {
   static const char *texts[] = {
-      "{\"prefix\":\"/app\",\"entries\":[{\"path\":\"\",\"dir\":true},{\"path\":\"/a\",\"value\":\"1\"},"
-      "{\"path\":\"/d\",\"dir\":true,\"ttl\":30},{\"path\":\"/d/x\",\"value\":\"a\\u0000b\",\"ttl\":5}]}",
+      ("{\"prefix\":\"/app\",\"entries\":[{\"path\":\"\",\"dir\":true},{\"path\":\"/a\",\"value\":\"1\"},"
+       "{\"path\":\"/d\",\"dir\":true,\"ttl\":30},{\"path\":\"/d/x\",\"value\":\"a\\u0000b\",\"ttl\":5}]}"),
       "{\"entries\":[]}",
       "{\"entries\":[{\"path\":\"/k\",\"value\":\"\\ud83d\\ude00\"}],\"extra\":{\"nested\":[1,2,{}]}}",
       /* found by the driver: a directory with a value kept it (import ignored it) */
