@@ -525,7 +525,7 @@ int proxy_start(proxy **out, const config *cfg, uv_loop_t *loop, char *err, size
     free(p);
     return -ENOMEM;
   }
-  http_limits lim = {.max_header_bytes = 1 << 20, .max_url_bytes = 64 << 10,
+  http_limits lim = {.max_header_bytes = 1 << 20, .max_url_bytes = HTTP_MAX_URL_BYTES,
                      .max_body_bytes = cfg->max_request_bytes + (64u << 10)};
   rc = http_server_new(&p->http, loop, lim, cfg->cors, handle, p);
   for (size_t i = 0; rc == 0 && i < cfg->listen_client.n; i++) {

@@ -374,7 +374,8 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
     s->auth = NULL;
     return rc;
   }
-  http_limits lim = {.max_header_bytes = 1 << 20, .max_url_bytes = 64 << 10, .max_body_bytes = 10u << 20};
+  http_limits lim = {.max_header_bytes = 1 << 20, .max_url_bytes = HTTP_MAX_URL_BYTES,
+                     .max_body_bytes = 10u << 20};
   if (cfg->max_request_bytes + (64u << 10) > lim.max_body_bytes)
     lim.max_body_bytes = cfg->max_request_bytes + (64u << 10);
   rc = server_shards_open(s, lim, tls->client, err, errlen);

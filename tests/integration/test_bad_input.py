@@ -347,6 +347,11 @@ RAW_ROWS = [
         key="/raw-longkey",
         note="etcd 3.4 closes the connection when the request line exceeds 4 KiB (its cmux "
              "sniffer); a 4xx answer is as good; either way nothing may be written"),
+    Raw("key_of_5000_levels", form_put(b"/raw-deep" + b"/a" * 5000, b"value=x", cl(7)),
+        ("closed_or", {414}), key="/raw-deep",
+        note="10 KB of target: etcd closes the connection (request line over 4 KiB); quorumd "
+             "answers 414 (its limit is 8 KiB: a key's storage grows with the square of its "
+             "depth); nothing is written"),
     # accepted: these must work
     Raw("chunked_body", form_put(b"/raw-chunked", b"3\r\nval\r\n5\r\nue=hi\r\n0\r\n\r\n",
                                  b"Transfer-Encoding: chunked\r\n"), ("ok", 201, "hi"), key="/raw-chunked"),
@@ -367,6 +372,8 @@ RAW_ROWS = [
         b"application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\nvalue=1", ("ok", 201, "1"), key="/raw-abs"),
     Raw("key_of_4000_bytes", form_put(b"/raw-4k/" + b"k" * 4000, b"value=x", cl(7)), ("ok", 201, "x"),
         key="/raw-4k/" + "k" * 4000),
+    Raw("key_of_1900_levels", form_put(b"/raw-1900" + b"/a" * 1900, b"value=x", cl(7)), ("ok", 201, "x"),
+        key="/raw-1900" + "/a" * 1900),
 ]
 
 
