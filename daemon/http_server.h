@@ -52,11 +52,12 @@ struct http_req {
 /* Why a request's body is missing: the handler answers (etcd: 210 "Invalid POST form"). */
 enum { HTTP_BODY_OK = 0, HTTP_BODY_TOO_LARGE, HTTP_BODY_MALFORMED };
 
-/* The longest request target quorumd takes (414 beyond). etcd 3.4 closes the connection when
- * the request line passes 4 KiB (its cmux sniffer), so no etcd client sends more; and every
- * directory level of a key stores the whole path above it, so a key's storage grows with the
- * square of its depth: a 40 KB key of 20,000 levels took 770 MB of disk and 1.4 GB of memory
- * with the 64 KiB this was before; 8 KiB bounds one write to ~30 MB. */
+/* The longest request target quorumd takes (414 beyond). Every directory level of a key
+ * stores the whole path above it, so a key's storage grows with the square of its depth: a
+ * 40 KB key of 20,000 levels took 770 MB of disk and 1.4 GB of memory with the 64 KiB this
+ * was before; 8 KiB bounds one write to ~30 MB. etcd 3.4 closes a connection whose first
+ * request line passes 4 KiB (its cmux sniffer) but takes longer ones later on a kept-alive
+ * connection (up to Go's 1 MiB of headers): a deliberate difference (docs/DESIGN.md). */
 #define HTTP_MAX_URL_BYTES (8u << 10)
 
 typedef struct http_limits {

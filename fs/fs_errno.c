@@ -32,6 +32,7 @@ int fs_errno_from_answer(long status, const char *body) {
   }
   if (status == 401 || status == 403) return EACCES;
   if (status == 413) return EFBIG;
+  if (status == 414) return ENAMETOOLONG; /* the key, escaped in the URL, is past the server's limit */
   if (status == 404) return ENOENT;
   return EIO;
 }
