@@ -16,6 +16,7 @@
 #include "proto/tls_session.h"
 #include "daemon/bootstrap_check.h"
 #include "daemon/join_check.h"
+#include "daemon/listen_check.h"
 #include "daemon/routes.h"
 #include "daemon/v2_keys.h"
 
@@ -263,7 +264,12 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
   /* --discovery, --discovery-srv: the first members come from the discovery service or DNS
    * (a new member only; one that has its data dir already knows its cluster). */
   char *initial = NULL;
-  int rc = 0;
+  /* Every address we will listen on is free, before the discovery service hears of us or the
+   * data dir is created (etcd binds its listeners first and leaves nothing behind). */
+  int rc = listen_check(&cfg->listen_peer, err, errlen);
+  if (!rc) rc = listen_check(&cfg->listen_client, err, errlen);
+  if (!rc) rc = listen_check(&cfg->listen_metrics, err, errlen);
+  if (rc) return rc;
   if (cfg->discovery || cfg->discovery_srv) {
     sbuf self = {0};
     for (size_t i = 0; i < cfg->advertise_peer.n; i++) { /* "name=url,name=url2" */

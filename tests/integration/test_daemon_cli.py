@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -18,6 +19,15 @@ def run(args, env=None, timeout=10):
     e.update(env or {})
     return subprocess.run([cluster.quorumd_binary()] + args, capture_output=True, text=True,
                           timeout=timeout, env=e, stdin=subprocess.DEVNULL)
+
+
+def answers(port):
+    """True once a server on 127.0.0.1:port answers GET /version."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/version" % port, timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False
 
 
 def tree_digest(root):
@@ -141,7 +151,8 @@ def test_foreign_data_dir_refused_untouched(tmp_path):
     (d / "member" / "wal" / "0.wal").write_bytes(b"etcd data")
     before = tree_digest(str(d))
     r = run(["--data-dir", str(d), "--listen-client-urls", "http://127.0.0.1:%d" % cluster.free_port(),
-             "--advertise-client-urls", "http://127.0.0.1:1"])
+             "--advertise-client-urls", "http://127.0.0.1:1",
+             "--listen-peer-urls", "http://127.0.0.1:%d" % cluster.free_port()])
     assert r.returncode != 0
     assert str(d) in r.stderr and "refus" in r.stderr
     assert tree_digest(str(d)) == before
@@ -154,7 +165,8 @@ def test_other_format_record_refused_untouched(tmp_path):
     (d / "tree").mkdir()
     before = tree_digest(str(d))
     r = run(["--data-dir", str(d), "--listen-client-urls", "http://127.0.0.1:%d" % cluster.free_port(),
-             "--advertise-client-urls", "http://127.0.0.1:1"])
+             "--advertise-client-urls", "http://127.0.0.1:1",
+             "--listen-peer-urls", "http://127.0.0.1:%d" % cluster.free_port()])
     assert r.returncode != 0
     assert "refus" in r.stderr
     assert tree_digest(str(d)) == before
@@ -189,10 +201,61 @@ def test_corrupt_database_refused(tmp_path, make_server):
 def test_second_daemon_on_same_dir_refused(tmp_path, make_server):
     s = make_server()
     r = run(["--data-dir", s.data_dir, "--listen-client-urls", "http://127.0.0.1:%d" % cluster.free_port(),
-             "--advertise-client-urls", "http://127.0.0.1:1"])
+             "--advertise-client-urls", "http://127.0.0.1:1",
+             "--listen-peer-urls", "http://127.0.0.1:%d" % cluster.free_port()])
     assert r.returncode != 0
     assert "lock" in r.stderr.lower()
     assert s.keys("GET", "/")[0] == 200
+
+
+@pytest.mark.parametrize("busy", ["client", "peer", "metrics"])
+def test_a_port_in_use_fails_the_start_before_the_data_dir(tmp_path, make_server, busy):
+    """A start that cannot listen (another process has the port) fails as etcd's does, with the
+    address and the reason, before it creates a data dir or changes one: nothing is written.
+    The same member then starts on free ports."""
+    import socket
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    taken = holder.getsockname()[1]
+    try:
+        ports = {k: cluster.free_port() for k in ("client", "peer", "metrics")}
+        ports[busy] = taken
+        url = {k: "http://127.0.0.1:%d" % p for k, p in ports.items()}
+
+        def args(d):
+            return ["--name", "a", "--data-dir", str(d),
+                    "--listen-client-urls", url["client"], "--advertise-client-urls", url["client"],
+                    "--listen-peer-urls", url["peer"], "--initial-advertise-peer-urls", url["peer"],
+                    "--initial-cluster", "a=" + url["peer"], "--listen-metrics-urls", url["metrics"]]
+        d = tmp_path / "new"
+        r = run(args(d))
+        assert r.returncode == 1, r.stderr
+        assert r.stderr.splitlines()[-1] == \
+            "quorumd: cannot listen on %s: address already in use" % url[busy], r.stderr
+        assert not os.path.exists(d)
+        # An existing member's data dir is left exactly as it was.
+        s = make_server()
+        assert s.keys("PUT", "/k", form={"value": "v"})[0] == 201
+        s.stop()
+        before = tree_digest(s.data_dir)
+        r = run(args(s.data_dir))
+        assert r.returncode == 1, r.stderr
+        assert "address already in use" in r.stderr
+        assert tree_digest(s.data_dir) == before
+    finally:
+        holder.close()
+    r = subprocess.Popen([cluster.quorumd_binary()] + args(d), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline and not answers(ports["client"]):
+            time.sleep(0.05)
+        assert answers(ports["client"])
+        assert os.path.exists(d / "quorumd.meta")
+    finally:
+        r.terminate()
+        assert r.wait(10) == 0
 
 
 def test_ready_line_logged(make_server):
