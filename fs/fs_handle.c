@@ -117,12 +117,29 @@ static char *post_dir(const char *post_key) {
   return n ? strndup(post_key, n) : strdup("/");
 }
 
+/* The empty key an O_EXCL open created, removed when its first value was refused. The
+ * DELETE is not taken for this mount's own: its event comes back as a remote delete would, and
+ * the applier unlinks the name (the kernel's dentry, IN_DELETE) and drops the node. */
+static void undo_create(fs *f, fs_handle *h) {
+  char q[40];
+  snprintf(q, sizeof q, "prevIndex=%llu", (unsigned long long)h->created_index);
+  h->created_index = 0;
+  fs_kv gone;
+  int e = fs_store_req(f, "DELETE", h->node->key, q, NULL, &gone);
+  if (e == 0) fs_kv_free(&gone);
+  else if (e != ESTALE && e != ENOENT) /* changed or removed meanwhile: not ours to remove */
+    fprintf(stderr, "quorumfs: %s: removing the key whose value was refused failed: %s\n",
+            h->node->key, strerror(e));
+}
+
 int fs_handle_push(fs *f, fs_handle *h) {
   if (!h->dirty || h->self) return 0;
   /* a v2 value travels as a JSON string: any UTF-8 (NUL bytes too, as \u0000), but bytes
    * that are not UTF-8 would be read back as U+FFFD; refuse them rather than change them */
   if (!proto_v2_utf8_valid(h->buf, h->len)) {
     h->dirty = 0;
+    if (h->created_index && h->push == FS_PUSH_CAS && h->base_index == h->created_index)
+      undo_create(f, h);
     return EILSEQ;
   }
   fs_node *node = h->node;
@@ -172,6 +189,7 @@ int fs_handle_push(fs *f, fs_handle *h) {
   }
   fs_attr_written(f, node, &kv);
   h->base_index = kv.modified_index;
+  h->created_index = 0;
   h->push = FS_PUSH_CAS;
   h->dirty = 0;
   fs_kv_free(&kv);

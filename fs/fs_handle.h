@@ -32,6 +32,8 @@ typedef struct fs_handle {
   int self;             /* opened by the applier (a replay): never pushed */
   fs_push push;
   uint64_t base_index;  /* modifiedIndex the buffer was read at (FS_PUSH_CAS) */
+  uint64_t created_index; /* O_EXCL: the index of the empty key this open created, until a
+                           * value is stored through it (0 otherwise) */
   double expires_at;    /* the node's TTL at open (kept on rewrite); 0 = none */
   struct fs_handle *next; /* in node->handles */
 } fs_handle;
@@ -50,7 +52,11 @@ int fs_handle_write(fs_handle *h, const char *data, size_t size, off_t off);
 int fs_handle_truncate(fs_handle *h, uint64_t size);
 
 /* Sends a dirty buffer to the store and updates the node. Returns 0 or an errno; after an
- * error the buffer is dropped (the error was reported once, nothing is queued). */
+ * error the buffer is dropped (the error was reported once, nothing is queued). A first value
+ * refused (EILSEQ) for a key this open created with O_EXCL also removes that key, if it is
+ * still the empty one created (prevIndex): a refused value leaves no file behind, as with a
+ * create without O_EXCL, which stores nothing before its value (vim's binary swap file then
+ * goes to its next directory and leaves no stale .swp in the mount). */
 int fs_handle_push(fs *f, fs_handle *h);
 
 /* The size the kernel should see for NODE: a dirty handle's buffer, else the stored value. */

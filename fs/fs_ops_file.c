@@ -173,7 +173,7 @@ static int create_node(fuse_req_t req, fs *f, fuse_ino_t parent, const char *nam
       h = fs_handle_new(node, "", 0);
       if (h) {
         h->push = FS_PUSH_CAS;
-        h->base_index = kv.modified_index;
+        h->base_index = h->created_index = kv.modified_index;
       }
       e = h ? 0 : ENOMEM;
       fs_kv_free(&kv);

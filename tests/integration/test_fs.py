@@ -510,6 +510,59 @@ def test_append_offset_and_truncate_edit_the_whole_value(fsenv):
     assert value(s, p + "/k") == "a\0b\0\u20ac!"
 
 
+def test_a_refused_first_value_leaves_no_o_excl_file(fsenv):
+    """open(O_CREAT|O_EXCL) creates the key at once; when the first value written to it is
+    refused (bytes that are not UTF-8: EILSEQ from write and close), the empty key it created
+    is removed, as a create without O_EXCL stores nothing: no stale file is left (vim's binary
+    swap file). A value stored through the handle before, or a change made elsewhere since the
+    create, is kept."""
+    s, m, p = fsenv
+    fd = os.open(m.path("x.swp"), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    assert value(s, p + "/x.swp") == ""
+    expect_errno(errno.EILSEQ, os.write, fd, b"b0VIM 9.0\0\xff")
+    expect_errno(errno.EILSEQ, os.close, fd)
+    assert missing(s, p + "/x.swp")
+    wait_for(lambda: "x.swp" not in os.listdir(m.path()) and not os.path.exists(m.path("x.swp")),
+             what="the name to go")
+    fd = os.open(m.path("x.swp"), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)  # free again
+    os.write(fd, b"text")
+    os.close(fd)
+    assert value(s, p + "/x.swp") == "text"
+    # a value stored through the handle (fsync) is what a later refused one leaves
+    fd = os.open(m.path("kept"), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    os.write(fd, b"ok")
+    os.fsync(fd)
+    expect_errno(errno.EILSEQ, os.write, fd, b"\xff")
+    expect_errno(errno.EILSEQ, os.close, fd)
+    assert value(s, p + "/kept") == "ok"
+    # written elsewhere after the create: not this open's key to remove
+    fd = os.open(m.path("theirs"), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    put(s, p + "/theirs", "remote")
+    expect_errno(errno.EILSEQ, os.write, fd, b"\xff")
+    expect_errno(errno.EILSEQ, os.close, fd)
+    assert value(s, p + "/theirs") == "remote"
+    wait_for(lambda: read_file(m.path("theirs")) == b"remote", what="the remote value")
+
+
+@pytest.mark.skipif(not shutil.which("vim"), reason="vim is not installed")
+def test_vim_edits_a_key_twice_and_leaves_no_swap_file(fsenv, tmp_path):
+    """vim's swap file is binary, which the mount refuses (vim says E297 and keeps it in
+    /var/tmp); the empty .swp it created first is removed, so the next vim of the same file
+    finds no stale swap file (it asked "swap file exists?" and the edit was lost)."""
+    s, m, p = fsenv
+    put(s, p + "/app.conf", "port=1\nhost=a\n")
+    env = dict(os.environ, HOME=str(tmp_path))
+    for old, new in (("port=1", "port=2"), ("host=a", "host=b")):
+        subprocess.run(["vim", "--clean", "-E", "-s", "app.conf"], cwd=m.path(),
+                       input="%%s/%s/%s/\nwq\n" % (old, new), text=True, env=env,
+                       capture_output=True, timeout=30)
+        wait_for(lambda: not any(n.endswith(".swp") for n in os.listdir(m.path())),
+                 what="no swap file in the mount")
+    assert value(s, p + "/app.conf") == "port=2\nhost=b\n"
+    st, body = get(s, p)
+    assert [n["key"] for n in body["node"]["nodes"]] == [p + "/app.conf"]
+
+
 def test_o_excl_creates_at_open(fsenv):
     s, m, p = fsenv
     put(s, p + "/exists", "x")
