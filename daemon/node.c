@@ -12,11 +12,13 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemon/node_i.h"
 #include "raft/storage/wal_import.h"
@@ -26,6 +28,17 @@ int64_t node_mono_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void node_fatal(const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "quorumd: fatal: %s\n", msg);
+  fflush(stderr);
+  _exit(1);
 }
 
 static int64_t wall_ns(void) {
@@ -432,8 +445,7 @@ static void process_ready(node *n) {
       if (rc) {
         /* Nothing of this batch may be acknowledged or sent: stop, as etcd does when its WAL
          * fails. */
-        fprintf(stderr, "quorumd: fatal: cannot write the raft log: %s\n", raft_strerror(rc));
-        abort();
+        node_fatal("cannot write the raft log: %s", raft_strerror(rc));
       }
       if (rd.must_sync && n->cfg.sync) stats_fsync(n->st, (uint64_t)(node_mono_ns() - t0));
     }

@@ -161,8 +161,7 @@ static node_done *apply_entry(node *n, apply_item *e) {
   if (!d) abort();
   size_t ce = 0;
   if (store_apply(n->s, e->index, &rec, &d->res, &d->events, &d->n_events, &ce)) {
-    fprintf(stderr, "quorumd: fatal: cannot apply log entry %" PRIu64 "\n", e->index);
-    abort();
+    node_fatal("cannot apply log entry %" PRIu64 " (the tree store cannot be read)", e->index);
   }
   if (rec.member == n->cfg.id && rec.id) {
     d->ctx = node_pend_take(n, rec.id);
@@ -214,10 +213,8 @@ static void apply_batch(node *n, apply_queue *b) {
     else head = d;
     last = d;
   }
-  if (store_group_flush(n->s)) {
-    fprintf(stderr, "quorumd: fatal: cannot write the tree store\n");
-    abort();
-  }
+  int rc = store_group_flush(n->s);
+  if (rc) node_fatal("cannot write the tree store: %s", strerror(-rc));
   uint64_t applied = store_applied(n->s);
   /* Reads whose index is now applied can be answered. */
   size_t keep = 0;

@@ -200,6 +200,11 @@ void node_snapshot_stop(node *n);
 void node_wait_applied(node *n);
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t node_mono_ns(void);
+/* A write to the data dir failed (a full disk, an I/O error): prints "quorumd: fatal: ..." and
+ * exits with status 1 at once, as etcd does (no core dump, no exit handlers running under the
+ * other threads). Everything acknowledged is in the fsynced Raft log, so a restart (after the
+ * cause is fixed) finds it. */
+void node_fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* Tells the loop that the store was replaced (watchers cleared, history reloaded). */
 void node_notify_recovered(node *n);
 

@@ -121,11 +121,8 @@ void node_snapshot_install(node *n, const raft_snapshot *snap) {
             snap->meta.index, store_applied(n->s));
     abort();
   }
-  if (rc) {
-    fprintf(stderr, "quorumd: fatal: cannot install the snapshot at index %" PRIu64 "\n",
-            snap->meta.index);
-    abort();
-  }
+  if (rc) node_fatal("cannot install the snapshot at index %" PRIu64 ": %s", snap->meta.index,
+                     strerror(rc < 0 ? -rc : EIO));
   atomic_store(&n->synced_applied, snap->meta.index);
   refresh_members(n);
   node_removed_load(n);

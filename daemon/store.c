@@ -548,9 +548,10 @@ int store_group_flush(store *s) {
   sbuf_free(&v);
   char *lerr = NULL;
   /* The events go to the history file first, so it holds at least what the tree does. */
-  if (store_history_write(s)) {
-    fprintf(stderr, "quorumd: cannot write the event history\n");
-    return -EIO;
+  int rc = store_history_write(s);
+  if (rc) {
+    fprintf(stderr, "quorumd: cannot write the event history: %s\n", strerror(-rc));
+    return rc;
   }
   leveldb_write(s->db, s->wopts_nosync, s->group, &lerr);
   leveldb_writebatch_clear(s->group);
