@@ -55,6 +55,7 @@ typedef struct fs {
   int lww;                 /* -o lww: a file's close writes its value whatever changed meanwhile */
   int write_clears_ttl;    /* -o write_clears_ttl: a rewrite drops the key's TTL (v2's update) */
   int quorum_reads;        /* -o quorum: reads from the store are quorum=true (linearizable) */
+  int quiet;               /* -o quiet: chmod/chown succeed and change nothing (vfat's quiet) */
   const char *post_name;   /* the in-order name of every directory (FS_POST_NAME by default) */
   int synced;              /* the watch stream is open: the mirror is current */
   int applier_tid;         /* thread id of the watch thread (its requests are self-replays) */

@@ -153,10 +153,14 @@ static int setattr_node(fuse_req_t req, fs *f, fuse_ino_t ino, const struct stat
   if (fs_refuse_write(req)) return EROFS;
   struct stat cur;
   fs_attr_fill(f, node, &cur);
-  /* modes and owners are fixed: refuse real changes, accept no-ops (so cp -p and rsync work) */
-  if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777) != (cur.st_mode & 07777)) return EPERM;
-  if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != cur.st_uid) return EPERM;
-  if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != cur.st_gid) return EPERM;
+  /* modes and owners are fixed: refuse real changes, accept no-ops (so cp -p and rsync work);
+   * with -o quiet accept every change and keep nothing */
+  if (!f->quiet) {
+    if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777) != (cur.st_mode & 07777))
+      return EPERM;
+    if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != cur.st_uid) return EPERM;
+    if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != cur.st_gid) return EPERM;
+  }
   if (to_set & FUSE_SET_ATTR_SIZE) {
     if (node->is_dir) return EISDIR;
     if (node->is_post) return 0;

@@ -242,6 +242,31 @@ def test_write_clears_ttl(module_server, mounts):  # noqa: F811
     assert "ttl" not in body["node"] and "expiration" not in body["node"]
 
 
+def test_quiet_accepts_chmod_and_chown_and_keeps_nothing(module_server, mounts, tmp_path):  # noqa: F811
+    """-o quiet (vfat's word): chmod and chown succeed and change nothing, so install(1), which
+    makes its file 0600 first, and tools that chmod a temporary file work (without it they give
+    EPERM: test_fs.py). The modes shown stay the mount's."""
+    s = module_server
+    p = "/opt_quiet"
+    m = mounts(s, prefix=p, opts="quiet")
+    src = tmp_path / "src.conf"
+    src.write_text("a=1\n")
+    r = subprocess.run(["install", "-m", "600", str(src), m.path("app.conf")],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    assert value(s, p + "/app.conf") == "a=1\n"
+    os.chmod(m.path("app.conf"), 0o600)
+    if os.geteuid() == 0:                   # (the kernel refuses others a chown first)
+        os.chown(m.path("app.conf"), 12345, 12345)
+    st = os.stat(m.path("app.conf"))
+    assert (st.st_mode & 0o777, st.st_uid) == (0o644, os.getuid())
+    # without it, the same install fails with EPERM at its first chmod
+    plain = mounts(s, prefix=p + "_plain")
+    r = subprocess.run(["install", "-m", "600", str(src), plain.path("app.conf")],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1 and "Operation not permitted" in r.stderr, r
+
+
 def test_post_name_option(module_server, mounts, tmp_path):  # noqa: F811
     s = module_server
     p = "/opt_post"
