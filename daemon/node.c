@@ -612,6 +612,13 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
   node *n = calloc(1, sizeof *n);
   if (!n) return -ENOMEM;
   n->cfg = *cfg;
+  /* A request is matched to its entry by (member id, request id) when the entry is applied, and
+   * entries this member proposed before a restart can still be committed and applied after it
+   * (forwarded ones the leader had). So the ids of every start lie above those of the starts
+   * before it, as etcd's (time-based) request ids do: a start would have to make 2^20 requests
+   * in each millisecond it ran to reach the next start's first id. */
+  atomic_store(&n->next_id, (uint64_t)(wall_ns() / 1000000) << 20);
+  n->read_batch_seq = atomic_load(&n->next_id); /* read index contexts likewise */
   n->loop = loop;
   n->s = s;
   n->st = st;

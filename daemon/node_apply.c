@@ -110,10 +110,13 @@ static node_done *apply_entry(node *n, apply_item *e) {
       int known = cur != NULL;
       if (known) node_members_set_locked(n, &mc.m);
       pthread_mutex_unlock(&n->mu);
-      if (known) {
-        node_store_member_put(n, &mc.m);
-        take_indexes(n, &d, 1, STATS_SETS_SUCCESS, rec.time); /* etcd's publish: a set */
-      }
+      if (known) node_store_member_put(n, &mc.m);
+      /* etcd's publish is a set of the member's attributes, skipped for a removed member. A
+       * member publishes only once added, so "not removed by now" is etcd's "a member now",
+       * decided from the log alone: a member that joined later and replays this entry knows
+       * today's members, not those of then, and must take the indexes every member took. */
+      if (!store_removed_has(n->s, mc.m.id))
+        take_indexes(n, &d, 1, STATS_SETS_SUCCESS, rec.time);
     }
     store_skip(n->s, e->index);
     if (d) d->res.etcd_index = store_index(n->s);

@@ -82,7 +82,7 @@ struct node {
   node_done_cb cb;
   void *cb_arg;
   _Atomic int log_level; /* NODE_LOG_* */
-  _Atomic uint64_t next_id; /* last request id */
+  _Atomic uint64_t next_id; /* last request id: starts at the start's wall clock in ms << 20 */
   uv_timer_t expire_timer;   /* on the caller's loop */
 
   /* raft thread only */
@@ -108,7 +108,7 @@ struct node {
   size_t n_reads_new, cap_reads_new;
   struct read_batch *read_batches; /* asked for, not yet ready */
   size_t n_read_batches, cap_read_batches;
-  uint64_t read_batch_seq;
+  uint64_t read_batch_seq; /* last read index context: starts as next_id does, for the same reason */
   int stopping_raft;
   int removed, removed_reported;
   /* publication (node_member.c): proposed once per leader until the apply thread has applied

@@ -148,7 +148,8 @@ int store_open(store **out, const char *dir, int sync, stats *st, char *err, siz
     store_close(s);
     return -EIO;
   }
-  int rc = store_history_open(s, dir);
+  int rc = store_removed_load(s);
+  if (!rc) rc = store_history_open(s, dir);
   if (rc) {
     snprintf(err, errlen, "cannot open the event history in %s: %s", dir, strerror(-rc));
     store_close(s);
@@ -196,6 +197,7 @@ void store_close(store *s) {
   if (s->wopts_sync) leveldb_writeoptions_destroy(s->wopts_sync);
   if (s->group) leveldb_writebatch_destroy(s->group);
   overlay_free(&s->ovl);
+  free(s->removed);
   overlay_free(&s->dirs);
   free(s);
 }

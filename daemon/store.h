@@ -5,6 +5,7 @@
 #define QUORUM_DAEMON_STORE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -123,6 +124,9 @@ void store_members_each(store *s, void (*fn)(void *arg, const void *data, size_t
  * its old data dir can be told, however long after. */
 void store_removed_put(store *s, uint64_t id);
 void store_removed_each(store *s, void (*fn)(void *arg, uint64_t id), void *arg);
+/* Whether id was removed as of the entry being applied (apply side): the same answer on every
+ * member at the same log index, whatever each knows of the membership of today. */
+bool store_removed_has(const store *s, uint64_t id);
 /* Other state machine records ('A': /v2/auth's users, roles and switch): put and delete go
  * into the current group; each calls fn for every record whose key starts with prefix. */
 void store_meta_put(store *s, const char *key, size_t klen, const char *val, size_t vlen);

@@ -46,7 +46,14 @@ struct store {
                                   write below them); emptied whenever any directory goes */
   leveldb_writeoptions_t *wopts_sync;
   store_history hist;
+  /* the ids of removed members as of the last applied entry, the group included (apply side:
+   * loaded at open and after a snapshot, added to by store_removed_put) */
+  uint64_t *removed;
+  size_t n_removed, cap_removed;
 };
+
+/* store_raft.c: (re)loads s->removed from the database. 0 or -ENOMEM. */
+int store_removed_load(store *s);
 
 /* store_history.c: open (read the files, import 'h' keys, settle on the tree's index) and
  * close; reload after a snapshot replaced the tree; the apply side stages a group's events,

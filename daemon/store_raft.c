@@ -11,6 +11,8 @@
 #define SNAP_MAGIC "QSNAP1"
 #define SNAP_MAGIC_LEN 6
 
+static int removed_add(store *s, uint64_t id);
+
 static void member_key(char k[9], uint64_t id) {
   k[0] = 'M';
   for (int i = 8; i >= 1; i--, id >>= 8) k[i] = (char)(id & 0xff);
@@ -48,6 +50,36 @@ void store_removed_put(store *s, uint64_t id) {
   k[0] = 'R';
   leveldb_writebatch_put(s->group, k, 9, "", 0);
   s->group_dirty = 1;
+  if (removed_add(s, id)) abort();
+}
+
+static int removed_add(store *s, uint64_t id) {
+  if (store_removed_has(s, id)) return 0;
+  if (s->n_removed == s->cap_removed) {
+    size_t nc = s->cap_removed ? s->cap_removed * 2 : 8;
+    uint64_t *v = realloc(s->removed, nc * sizeof *v);
+    if (!v) return -ENOMEM;
+    s->removed = v;
+    s->cap_removed = nc;
+  }
+  s->removed[s->n_removed++] = id;
+  return 0;
+}
+
+bool store_removed_has(const store *s, uint64_t id) {
+  for (size_t i = 0; i < s->n_removed; i++)
+    if (s->removed[i] == id) return true;
+  return false;
+}
+
+static void load_removed_one(void *arg, uint64_t id) {
+  if (removed_add(arg, id)) abort();
+}
+
+int store_removed_load(store *s) {
+  s->n_removed = 0;
+  store_removed_each(s, load_removed_one, s);
+  return 0;
 }
 
 void store_removed_each(store *s, void (*fn)(void *arg, uint64_t id), void *arg) {
@@ -203,5 +235,6 @@ int store_snapshot_restore(store *s, const char *data, size_t len) {
   overlay_clear(&s->ovl);
   overlay_clear(&s->dirs);
   int rc = store_reload_meta(s);
+  if (!rc) rc = store_removed_load(s);
   return rc ? rc : store_history_reload(s);
 }

@@ -210,7 +210,8 @@ def check_all_present(m, acked):
     assert st == 200, body
     have = {n["key"]: (n["value"], n["modifiedIndex"]) for n in body["node"].get("nodes", [])}
     missing = [k for k in acked if have.get(k) != acked[k]]
-    assert not missing, "acknowledged writes lost or changed on %s: %r" % (m.name, missing[:10])
+    assert not missing, "acknowledged writes lost or changed on %s (acknowledged, stored): %r" % (
+        m.name, [(k, acked[k], have.get(k)) for k in missing[:10]])
 
 
 def test_kill9_of_the_leader_loses_no_acknowledged_write(make_cluster, tmp_path):
@@ -599,6 +600,90 @@ def test_garbage_on_the_peer_port_closes_that_connection_only(make_cluster):
     assert st == 201, body
     assert victim.running()
     assert "peers:" in victim.log_text(), victim.log_text()
+
+
+def test_a_member_that_joins_by_replaying_the_log_gives_the_indexes_of_the_others(make_cluster):
+    """A member that joins a running cluster and catches up from the log (no snapshot: the log
+    still starts at index 1) replays the publication of a member removed before it joined. It
+    took an index on every member then, so it takes one on the joiner too: every member gives
+    the same X-Etcd-Index and modifiedIndex, and a compare-and-swap by index made through the
+    joiner changes the same value everywhere (the joiner was one index behind, so the same
+    prevIndex succeeded on it and failed on the others: the stores parted)."""
+    c = make_cluster(3).start()
+    leader = c.leader()
+    for i in range(3):
+        assert put(leader, "/k%d" % i, "v")[0] == 201
+    victim = c.followers(leader)[0]
+    st, _, body = leader.request("DELETE", "/v2/members/" + victim.member_id())
+    assert st == 204, body
+    wait_for(lambda: not victim.running(), what="the removed member stops")
+    c.members.remove(victim)
+    new = c.add_member_object("m3")
+    st, _, body = leader.request("POST", "/v2/members", body=json.dumps({"peerURLs": [new.peer_url]}),
+                                 headers={"Content-Type": "application/json"})
+    assert st == 201, body
+    new.state = "existing"
+    new.start()
+    wait_for(lambda: new.keys("GET", "/k2")[0] == 200, what="the new member catches up")
+    assert "installed a snapshot" not in new.log_text()
+    st, _, body = put(new, "/cas", "first")
+    assert st == 201, body
+    index = body["node"]["modifiedIndex"]
+    st, _, body = new.keys("PUT", "/cas", form={"value": "second", "prevIndex": str(index)})
+    assert st == 200 and body["node"]["value"] == "second", body
+
+    def same_everywhere():
+        seen = set()
+        for m in c.members:
+            st, hdrs, body = m.keys("GET", "/cas")
+            st0, _, body0 = m.keys("GET", "/k0")
+            seen.add((st, hdrs.get("X-Etcd-Index"), json.dumps(body, sort_keys=True),
+                      body0["node"]["modifiedIndex"]))
+        return len(seen) == 1 and seen
+    got = wait_for(same_everywhere, what="the same answers on every member")
+    assert json.loads(next(iter(got))[2])["node"]["value"] == "second"
+
+
+def test_entries_proposed_before_a_restart_answer_no_request_made_after_it(make_cluster):
+    """A follower forwards writes, the leader commits them without the follower seeing them (its
+    appends to the follower are dropped), and the follower is killed with the writes waiting.
+    Started again, it forwards new writes while the old entries are still to come. When they
+    arrive, each answers nobody: every new write gets its own key's answer (request ids used to
+    start at 1 at every start, so an old entry answered the new request with its id)."""
+    c = make_cluster(3).start()
+    leader = c.leader()
+    f = c.followers(leader)[0]
+    fid = f.member_id()
+    leader.drop_next(fid, "app", 1000000)
+    answers = {}
+
+    def write(m, key):
+        try:
+            answers[key] = put(m, key, "v", timeout=30)
+        except OSError as e:
+            answers[key] = e
+    old = [threading.Thread(target=write, args=(f, "/old/k%d" % i), daemon=True) for i in range(6)]
+    for t in old:
+        t.start()
+    wait_for(lambda: all(leader.keys("GET", "/old/k%d" % i)[0] == 200 for i in range(6)),
+             what="the old writes committed without the follower")
+    f.kill9()
+    for t in old:
+        t.join(10)
+    f.start()
+    new = [threading.Thread(target=write, args=(f, "/new/k%d" % i), daemon=True) for i in range(6)]
+    for t in new:
+        t.start()
+    wait_for(lambda: all(leader.keys("GET", "/new/k%d" % i)[0] == 200 for i in range(6)),
+             what="the new writes committed without the follower")
+    leader.drop_next(fid, "app", 0)
+    for t in new:
+        t.join(30)
+    for i in range(6):
+        st, _, body = answers["/new/k%d" % i]
+        assert st == 201 and body["node"]["key"] == "/new/k%d" % i, (i, st, body)
+        assert leader.keys("GET", "/new/k%d" % i)[2]["node"]["modifiedIndex"] == \
+            body["node"]["modifiedIndex"]
 
 
 def test_a_one_member_cluster_grows_to_three(make_cluster):

@@ -1,0 +1,194 @@
+"""A chaos run of a 3-member cluster of real quorumd processes: writers and register clients
+work through random members while a nemesis, from one seed, kills members (any, the leader, or
+all at once) and restarts them, isolates one (the transport's fault hook, both directions),
+pauses one (SIGSTOP), replaces one (removed through the API, a new member joins with
+`--initial-cluster-state existing`) and writes keys and directories with 1-2 s TTLs. Snapshots
+are taken every 300 entries, so restarts and joins catch up by snapshot too.
+
+Afterwards every member is up and:
+* every acknowledged write is present, with its index, on every member;
+* the put / compare-and-swap / quorum-get history is linearizable (tests/lin);
+* once the TTLs have run out, every member holds the same tree at the same index.
+
+QUORUM_CHAOS_SECONDS lengthens the run (default 40, 25 in the sanitizer build);
+QUORUM_CHAOS_SEED replays a nemesis schedule (the seed is printed)."""
+import json
+import os
+import random
+import signal
+import time
+
+import pytest
+
+import cluster
+from raft_cluster import make_cluster, wait_for  # noqa: F401 (make_cluster: a fixture)
+from test_raft_cluster import Registers, Writers, check_all_present
+
+pytestmark = pytest.mark.skipif(cluster.is_etcd_target(), reason="quorumd clusters only")
+
+SANITIZED = os.environ.get("QUORUM_SANITIZED") == "1"
+
+
+class Nemesis:
+    def __init__(self, c, rnd):
+        self.c = c
+        self.rnd = rnd
+        self.ids = {m.name: m.member_id() for m in c.members}
+        self.removed = []  # members replaced (their logs are checked too)
+        self.joined = 0
+        self.log = []
+        self.t0 = time.monotonic()
+
+    def note(self, what):
+        self.log.append("%6.2f %s" % (time.monotonic() - self.t0, what))
+
+    def up(self):
+        return [m for m in self.c.members if m.running()]
+
+    def kill(self, leader):
+        m = None
+        if leader:
+            try:
+                m = self.c.leader(timeout=5)
+            except AssertionError:
+                pass
+        m = m or self.rnd.choice(self.c.members)
+        if not m.running():
+            return
+        self.note("kill -9 %s%s" % (m.name, " (leader)" if leader else ""))
+        m.kill9()
+        time.sleep(self.rnd.uniform(0.2, 3))
+        m.start()
+
+    def kill_all(self):
+        self.note("kill -9 every member")
+        for m in self.up():
+            m.kill9()
+        time.sleep(self.rnd.uniform(0.2, 2))
+        for m in self.c.members:
+            m.start()
+
+    def isolate(self):
+        m = self.rnd.choice(self.c.members)
+        others = [o for o in self.c.members if o is not m]
+        self.note("isolate %s" % m.name)
+        for o in others:
+            m.partition(self.ids[o.name], True)
+            o.partition(self.ids[m.name], True)
+        time.sleep(self.rnd.uniform(0.5, 4))
+        for o in others:
+            m.partition(self.ids[o.name], False)
+            o.partition(self.ids[m.name], False)
+
+    def pause(self):
+        m = self.rnd.choice(self.c.members)
+        self.note("pause %s" % m.name)
+        os.kill(m.proc.pid, signal.SIGSTOP)
+        time.sleep(self.rnd.uniform(0.5, 3))
+        os.kill(m.proc.pid, signal.SIGCONT)
+
+    def ask(self, members, method, path, body=None, want=(), tries=40):
+        """The request through the given members in turn until one answers a status in want."""
+        for t in range(tries):
+            try:
+                st, _, got = members[t % len(members)].request(
+                    method, path, body=body, headers={"Content-Type": "application/json"},
+                    timeout=10)
+                if st in want:
+                    return st
+            except OSError:
+                pass
+            time.sleep(0.5)
+        return None
+
+    def replace(self):
+        victim = self.rnd.choice(self.c.members)
+        others = [m for m in self.c.members if m is not victim]
+        st = self.ask(others, "DELETE", "/v2/members/" + self.ids[victim.name], want=(204,))
+        self.note("remove %s: %s" % (victim.name, st))
+        assert st == 204, "the member could not be removed:\n" + "\n".join(self.log)
+        time.sleep(0.5)
+        if victim.running():
+            victim.kill9()
+        self.c.members.remove(victim)
+        self.removed.append(victim)
+        self.joined += 1
+        new = self.c.add_member_object("n%d" % self.joined)
+        st = self.ask(others, "POST", "/v2/members",
+                      body=json.dumps({"peerURLs": [new.peer_url]}), want=(201,))
+        self.note("add %s: %s" % (new.name, st))
+        assert st == 201, "the member could not be added:\n" + "\n".join(self.log)
+        new.state = "existing"
+        new.start()
+        self.ids[new.name] = new.member_id()
+
+    def ttls(self):
+        m = self.rnd.choice(self.up())
+        self.note("TTL writes through %s" % m.name)
+        for _ in range(10):
+            try:
+                m.keys("PUT", "/ttl/k%d" % self.rnd.randrange(50),
+                       form={"value": "t", "ttl": str(self.rnd.choice([1, 2]))}, timeout=5)
+                m.keys("PUT", "/ttldir/d%d" % self.rnd.randrange(5),
+                       form={"dir": "true", "ttl": "1"}, timeout=5)
+            except OSError:
+                pass
+
+    def step(self):
+        act = self.rnd.choice(["kill", "kill_leader", "kill_all", "isolate", "pause", "replace",
+                               "ttls", "ttls", "calm"])
+        if act == "calm":
+            time.sleep(self.rnd.uniform(0.5, 2))
+        elif act.startswith("kill_all"):
+            self.kill_all()
+        elif act.startswith("kill"):
+            self.kill(act == "kill_leader")
+        else:
+            getattr(self, act)()
+
+
+def trees(members):
+    out = []
+    for m in members:
+        st, hdrs, body = m.keys("GET", "/", params={"recursive": "true", "sorted": "true"})
+        out.append((st, hdrs.get("X-Etcd-Index"), json.dumps(body, sort_keys=True)))
+    return out
+
+
+@pytest.mark.time_limit(280)
+def test_chaos_loses_nothing_and_stays_linearizable(make_cluster, tmp_path):
+    seconds = float(os.environ.get("QUORUM_CHAOS_SECONDS", "25" if SANITIZED else "40"))
+    seed = int(os.environ.get("QUORUM_CHAOS_SEED", str(random.randrange(1 << 30))))
+    print("chaos seed %d (QUORUM_CHAOS_SEED=%d replays the nemesis)" % (seed, seed))
+    c = make_cluster(3, extra_args=["--snapshot-count", "300"]).start()
+    nem = Nemesis(c, random.Random(seed))
+    try:
+        # (Writers and Registers pick from c.members as it is: replaced members leave it.)
+        with Writers(c.members) as w, Registers(c.members) as regs:
+            while time.monotonic() - nem.t0 < seconds:
+                nem.step()
+            nem.note("nemesis stops")
+            for m in c.members:
+                if not m.running():
+                    m.start()
+            c.leader(timeout=20)
+            time.sleep(1)  # writes after the last fault
+        assert len(w.acked) > 100 and len(regs.history) > 100, (len(w.acked), len(regs.history))
+        for m in c.members:
+            check_all_present(m, w.acked)
+        regs.check(str(tmp_path))
+        time.sleep(3)  # the last TTLs run out
+        wait_for(lambda: len(set(trees(c.members))) == 1, timeout=30,
+                 what="the same tree at the same index on every member")
+        st, _, body = c.members[0].keys("GET", "/ttl")
+        assert st == 404 or not body["node"].get("nodes"), body
+    except BaseException:
+        print("nemesis (seed %d):\n%s" % (seed, "\n".join(nem.log)))
+        raise
+    finally:
+        for m in nem.removed:
+            if m.running():
+                m.kill9()
+        bad = [m.name for m in nem.removed
+               if any(mark in m.all_logs(limit=400000) for mark in c.SANITIZER_MARKS)]
+        assert not bad, "sanitizer reports in the logs of %s" % bad
