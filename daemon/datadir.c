@@ -109,8 +109,8 @@ static int read_meta(const char *dir, datadir *d, char *err, size_t errlen) {
 }
 
 int datadir_open(datadir *d, const char *dir, const char *wal_dir, const char *name,
-                 const char *peer_urls, const char *cluster_seed, const char *token, char *err,
-                 size_t errlen) {
+                 const char *peer_urls, uint64_t member_id, const char *cluster_seed,
+                 const char *token, char *err, size_t errlen) {
   memset(d, 0, sizeof *d);
   char first[256] = "";
   struct stat st;
@@ -141,7 +141,7 @@ int datadir_open(datadir *d, const char *dir, const char *wal_dir, const char *n
     }
     char seed[8192];
     snprintf(seed, sizeof seed, "%s|%s", peer_urls, token);
-    d->member_id = datadir_hash(seed, 0);
+    d->member_id = member_id ? member_id : datadir_hash(seed, 0);
     snprintf(seed, sizeof seed, "%s|%s", cluster_seed, token);
     d->cluster_id = datadir_hash(seed, 0x9e3779b97f4a7c15ULL);
     if ((rc = write_meta(dir, d, name, err, errlen))) return rc;

@@ -17,13 +17,14 @@ typedef struct datadir {
   int created; /* initialised by this call */
 } datadir;
 
-/* Opens or initialises dir. For a new directory the member id is derived from peer_urls
- * (comma-joined) and token, the cluster id from cluster_seed (the initial members' ids) and
- * token. wal_dir (NULL or "": dir/wal) is where the raft log lives. Returns 0 or negative
- * errno with a one-line message in err. */
+/* Opens or initialises dir. For a new directory the member id is member_id when it is not 0
+ * (a member joining a running cluster takes the id the cluster gave it), else derived from
+ * peer_urls (comma-joined) and token; the cluster id from cluster_seed and token. wal_dir
+ * (NULL or "": dir/wal) is where the raft log lives. Returns 0 or negative errno with a
+ * one-line message in err. */
 int datadir_open(datadir *d, const char *dir, const char *wal_dir, const char *name,
-                 const char *peer_urls, const char *cluster_seed, const char *token, char *err,
-                 size_t errlen);
+                 const char *peer_urls, uint64_t member_id, const char *cluster_seed,
+                 const char *token, char *err, size_t errlen);
 
 /* Whether dir holds a member already (its format record exists). */
 int datadir_exists(const char *dir);

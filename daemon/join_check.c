@@ -20,6 +20,8 @@
 
 typedef struct peer {
   char id[24]; /* hex, as etcd prints ids */
+  uint64_t idv;
+  size_t at;   /* local: its index in --initial-cluster */
   char name[NODE_NAME_MAX];
   char urls[URLS_MAX]; /* sorted, comma-separated */
 } peer;
@@ -65,8 +67,10 @@ static int parse_members(const char *body, peer *out, size_t cap, size_t *n) {
     peer *p = &out[(*n)++];
     memset(p, 0, sizeof *p);
     if (name) snprintf(p->name, sizeof p->name, "%s", YAJL_GET_STRING(name));
-    if (id && YAJL_GET_NUMBER(id))
-      snprintf(p->id, sizeof p->id, "%llx", strtoull(YAJL_GET_NUMBER(id), NULL, 10));
+    if (id && YAJL_GET_NUMBER(id)) {
+      p->idv = strtoull(YAJL_GET_NUMBER(id), NULL, 10);
+      snprintf(p->id, sizeof p->id, "%llx", (unsigned long long)p->idv);
+    }
     char csv[URLS_MAX] = "";
     size_t o = 0;
     for (size_t k = 0; urls && k < urls->u.array.len && o < sizeof csv; k++)
@@ -88,11 +92,8 @@ static void describe(const peer *v, size_t n, char *out, size_t cap) {
                           v[i].urls);
 }
 
-int join_check(const config *cfg, const node_member *initial, size_t n, const node_member *self,
+int join_check(const config *cfg, node_member *initial, size_t n, const node_member *self,
                char *err, size_t errlen) {
-  /* (--peer-auto-tls: the members' certificates cannot be verified here; etcd's client skips
-   * verification, this one does not: no check) */
-  if (cfg->peer_auto_tls) return 0;
   /* getRemotePeerURLs: every other member's peer URLs, sorted */
   char *eps[JOIN_MAX * 4];
   char pool[JOIN_MAX * 4][512];
@@ -112,10 +113,12 @@ int join_check(const config *cfg, const node_member *initial, size_t n, const no
   peer remote[JOIN_MAX];
   size_t nr = 0;
   int got = 0;
+  /* (--peer-auto-tls: the members' certificates are self-signed; etcd's client does not verify
+   * them, nor does this one) */
   proto_v2_client_opts o = {.endpoints = (const char *const *)eps, .n_endpoints = ne,
                             .cert_file = cfg->peer_cert_file, .key_file = cfg->peer_key_file,
                             .ca_file = cfg->peer_trusted_ca_file, .request_timeout_ms = 2000,
-                            .dial_timeout_ms = 1000};
+                            .dial_timeout_ms = 1000, .insecure = cfg->peer_auto_tls};
   proto_v2_client *c = ne ? proto_v2_client_new(&o) : NULL;
   for (size_t i = 0; c && i < ne && !got; i++) {
     char url[600];
@@ -139,6 +142,7 @@ int join_check(const config *cfg, const node_member *initial, size_t n, const no
   for (size_t i = 0; i < nl; i++) {
     snprintf(local[i].name, sizeof local[i].name, "%s", initial[i].name);
     sort_csv(initial[i].peer_urls, local[i].urls, sizeof local[i].urls);
+    local[i].at = i;
   }
   char have[4096];
   describe(remote, nr, have, sizeof have);
@@ -155,7 +159,9 @@ int join_check(const config *cfg, const node_member *initial, size_t n, const no
     char why[1024] = "";
     int found = 0;
     for (size_t k = 0; k < nl && !found; k++)
-      found = bootstrap_urls_equal(remote[i].urls, local[k].urls, why, sizeof why);
+      if ((found = bootstrap_urls_equal(remote[i].urls, local[k].urls, why, sizeof why)) &&
+          remote[i].idv)
+        initial[local[k].at].id = remote[i].idv; /* the id the cluster knows it by */
     if (!found) {
       char urls[URLS_MAX];
       snprintf(urls, sizeof urls, "%s", remote[i].urls);

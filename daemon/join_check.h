@@ -10,9 +10,11 @@
 
 /* INITIAL[0..n) from --initial-cluster, SELF among them: GET /members from the other
  * members' peer URLs (the first that answers) must list as many members, with the same peer
- * URLs. Returns 0, or -EINVAL with etcd's message in err ("cannot fetch cluster info from
- * peer urls: ...", "error validating peerURLs ...: member count is unequal", ...). */
-int join_check(const config *cfg, const node_member *initial, size_t n, const node_member *self,
+ * URLs, and each member of INITIAL takes the id the cluster knows it by (etcd's
+ * ValidateClusterAndAssignIDs: an added member's id is not derived from its URLs). Returns 0,
+ * or -EINVAL with etcd's message in err ("cannot fetch cluster info from peer urls: ...",
+ * "error validating peerURLs ...: member count is unequal", ...). */
+int join_check(const config *cfg, node_member *initial, size_t n, const node_member *self,
                char *err, size_t errlen);
 
 #endif

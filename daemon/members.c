@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <yajl/yajl_tree.h>
 
 #include "daemon/datadir.h"
@@ -167,8 +168,14 @@ static void add(server *s, http_req *r, const node_member *ms, size_t nm) {
       routes_message(s, r, 409, "membership: peerURL exists", 1);
       return;
     }
+  /* etcd's NewMember with the time: every add makes a new id, also for peer URLs a removed
+   * member had (its id stays removed for good). The joining member takes its id from the
+   * cluster (join_check), not from its URLs. */
   char seed[2048];
-  snprintf(seed, sizeof seed, "%s|%s", m.peer_urls, s->cfg->initial_cluster_token);
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  snprintf(seed, sizeof seed, "%s|%s|%lld.%09ld", m.peer_urls, s->cfg->initial_cluster_token,
+           (long long)now.tv_sec, now.tv_nsec);
   m.id = datadir_hash(seed, 0);
   if (find(ms, nm, m.id)) {
     routes_message(s, r, 409, "membership: ID exists", 1);

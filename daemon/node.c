@@ -635,6 +635,14 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
   if (rc) goto fail;
   if ((rc = bootstrap(n, err, errlen))) goto fail;
   node_removed_load(n);
+  /* A member that applied its own removal is not one any more; it would sit there, outside the
+   * configuration, never asking anyone (etcd refuses to start it, as the removed member it is). */
+  if (node_removed_has(n, n->cfg.id) && !cfg->force_new_cluster) {
+    snprintf(err, errlen, "this member was removed from the cluster (to add it again: member add, "
+                          "an empty data dir, --initial-cluster-state existing)");
+    rc = -EPERM;
+    goto fail;
+  }
   /* The store applied it, so it was committed, even if the hard state saying so was lost. */
   if (raft_wal_raise_commit(n->wal, store_applied(s))) {
     snprintf(err, errlen, "cannot write the raft hard state");

@@ -230,6 +230,8 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop, char *err, size_
   rc = start(s, cfg, loop, &tls, err, errlen);
   if (rc) {
     tls_free(&tls); /* (the HTTP server's, if it got it, is NULL here) */
+    free(s->initial);
+    s->initial = NULL;
     return rc;
   }
   s->peer_tls_server = tls.peer_server; /* the server's from now on */
@@ -327,7 +329,7 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
    * same one; members are still told apart by their ids (peer URLs and token). */
   const char *cseed = "quorumd-cluster";
   datadir dd;
-  rc = datadir_open(&dd, cfg->data_dir, cfg->wal_dir, cfg->name, me->peer_urls, cseed,
+  rc = datadir_open(&dd, cfg->data_dir, cfg->wal_dir, cfg->name, me->peer_urls, me->id, cseed,
                     cfg->initial_cluster_token, err, errlen);
   if (rc) return rc;
   s->member_id = dd.member_id;

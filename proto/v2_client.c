@@ -555,6 +555,10 @@ static int attempt(proto_v2_client *c, const char *method, const char *ep, const
   if (c->cert_file && *c->cert_file) curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
   if (c->key_file && *c->key_file) curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
   if (c->ca_file && *c->ca_file) curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+  if (c->o.insecure) {
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
   if (c->proxy && *c->proxy) curl_easy_setopt(h, CURLOPT_PROXY, c->proxy);
   if (c->username && *c->username) {
     curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);

@@ -50,6 +50,8 @@ typedef struct proto_v2_client_opts {
   long total_timeout_ms;    /* for the whole command (not for waits); 0 = none */
   long dial_timeout_ms;     /* connect; 0 = 30 s or the total timeout if smaller */
   int debug;                /* print each request as a cURL command on stderr */
+  int insecure;             /* https: the server's certificate is not verified (the self-signed
+                             * ones of --peer-auto-tls members, as etcd's client does) */
 } proto_v2_client_opts;
 
 typedef struct proto_v2_client proto_v2_client;

@@ -141,6 +141,21 @@ def test_peer_auto_tls_encrypts_without_files(tmp_path):
         # The peer port speaks TLS with a self-signed certificate.
         pem = ssl.get_server_certificate(("127.0.0.1", leader.peer_port))
         assert b"quorumd" in ssl.PEM_cert_to_DER_cert(pem)
+        # A member joins: it reads the cluster (and its own id) from the members' peer ports
+        # without verifying their self-signed certificates, as etcd's does.
+        victim = c.followers(leader)[0]
+        st, _, body = leader.request("DELETE", "/v2/members/" + victim.member_id())
+        assert st == 204, body
+        wait_for(lambda: not victim.running(), what="the removed member stops")
+        shutil.rmtree(victim.data_dir)
+        st, _, body = leader.request("POST", "/v2/members",
+                                     body=json.dumps({"peerURLs": [victim.peer_url]}),
+                                     headers={"Content-Type": "application/json"})
+        assert st == 201, body
+        victim.state = "existing"
+        victim.start()
+        wait_for(lambda: victim.keys("GET", "/auto/k")[0] == 200, what="the new member catches up")
+        assert victim.member_id() == json.loads(body)["id"]
     finally:
         make.finish()
 

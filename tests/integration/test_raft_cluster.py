@@ -7,6 +7,7 @@ brought back by a snapshot, membership changes, and a full restart.
 import json
 import os
 import random
+import shutil
 import threading
 import time
 
@@ -420,6 +421,45 @@ def test_a_member_removed_while_down_is_told_so_and_stops(make_cluster):
     assert sorted(x["name"] for x in ms) == sorted(m.name for m in c.members if m is not victim)
     st, _, body = put(c.leader(), "/after", "still-two")
     assert st == 200, body
+
+
+def test_a_removed_member_is_added_again_under_its_peer_urls(make_cluster):
+    """The README's way back for a removed member: member add with its peer URLs, an empty
+    data dir, --initial-cluster-state existing. The add makes a new id (etcd's are time-based;
+    ids were derived from the URLs, so it was the removed id again and the member was told it
+    was removed and stopped); the member takes that id from the cluster, catches up and
+    serves, and a start with its old data dir (the old id) is still refused."""
+    c = make_cluster(3).start()
+    leader = c.leader()
+    assert put(leader, "/before", "x")[0] == 201
+    victim = c.followers(leader)[0]
+    old_id = victim.member_id()
+    st, _, body = leader.request("DELETE", "/v2/members/" + old_id)
+    assert st == 204, body
+    wait_for(lambda: not victim.running(), what="the removed member stops")
+    old_dir = victim.data_dir + ".old"
+    os.rename(victim.data_dir, old_dir)
+    st, _, body = add_member(leader, victim.peer_url)
+    assert st == 201, body
+    new_id = json.loads(body)["id"]
+    assert new_id != old_id
+    victim.state = "existing"
+    victim.start()
+    wait_for(lambda: victim.keys("GET", "/before")[0] == 200, what="the member catches up")
+    assert victim.member_id() == new_id
+    assert put(victim, "/after", "y")[0] == 201
+    ms = json.loads(c.leader().request("GET", "/v2/members")[2])["members"]
+    assert sorted(x["id"] for x in ms) == sorted(m.member_id() for m in c.members)
+    # the old data dir, under the same URLs, is the removed member: told so, it stops
+    victim.stop()
+    shutil.rmtree(victim.data_dir)
+    os.rename(old_dir, victim.data_dir)
+    try:
+        victim.start(timeout=15)
+    except cluster.ServerStartError:
+        pass  # told during start-up
+    victim.proc.wait(timeout=15)
+    assert "this member was removed from the cluster" in victim.log_text()
 
 
 def add_member(m, peer_url):
