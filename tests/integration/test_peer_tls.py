@@ -23,7 +23,7 @@ import rawhttp
 from raft_cluster import ClusterFactory, RaftCluster
 from test_etcd_proxy import Proxy
 from test_quorumctl_tls import make_pki
-from test_raft_cluster import put, wait_for
+from test_raft_cluster import add_member, put, wait_for
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
@@ -148,9 +148,7 @@ def test_peer_auto_tls_encrypts_without_files(tmp_path):
         assert st == 204, body
         wait_for(lambda: not victim.running(), what="the removed member stops")
         shutil.rmtree(victim.data_dir)
-        st, _, body = leader.request("POST", "/v2/members",
-                                     body=json.dumps({"peerURLs": [victim.peer_url]}),
-                                     headers={"Content-Type": "application/json"})
+        st, _, body = add_member(leader, victim.peer_url)
         assert st == 201, body
         victim.state = "existing"
         victim.start()

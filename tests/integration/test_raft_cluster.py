@@ -659,8 +659,7 @@ def test_a_member_that_joins_by_replaying_the_log_gives_the_indexes_of_the_other
     wait_for(lambda: not victim.running(), what="the removed member stops")
     c.members.remove(victim)
     new = c.add_member_object("m3")
-    st, _, body = leader.request("POST", "/v2/members", body=json.dumps({"peerURLs": [new.peer_url]}),
-                                 headers={"Content-Type": "application/json"})
+    st, _, body = add_member(leader, new.peer_url)
     assert st == 201, body
     new.state = "existing"
     new.start()
