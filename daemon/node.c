@@ -428,7 +428,13 @@ static void process_ready(node *n) {
   while (raft_has_ready(n->r)) {
     raft_ready rd;
     raft_get_ready(n->r, &rd);
-    if (rd.has_snapshot) node_snapshot_install(n, &rd.snapshot);
+    if (rd.has_snapshot) {
+      node_snapshot_install(n, &rd.snapshot);
+      if (n->cfg.die_after_snapshot_install) {
+        fprintf(stderr, "quorumd: test hook: killed after installing the snapshot in the store\n");
+        raise(SIGKILL);
+      }
+    }
     /* A leader sends before its own write (Raft thesis §10.2.1): followers append while the
      * leader syncs, and the leader counts its own entries only after raft_advance, i.e. once
      * they are durable. Not when this batch changes term or vote: those go to disk first. */
@@ -635,6 +641,12 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
   if (rc) goto fail;
   if ((rc = bootstrap(n, err, errlen))) goto fail;
   node_removed_load(n);
+  if (node_snapshot_finish_install(n)) {
+    snprintf(err, errlen, "the tree store is at index %" PRIu64 ", beyond the raft log (%" PRIu64
+                          ")", store_applied(s), raft_wal_last_index(n->wal));
+    rc = -EIO;
+    goto fail;
+  }
   /* A member that applied its own removal is not one any more; it would sit there, outside the
    * configuration, never asking anyone (etcd refuses to start it, as the removed member it is). */
   if (node_removed_has(n, n->cfg.id) && !cfg->force_new_cluster) {

@@ -53,6 +53,7 @@ typedef struct node_member {
 } node_member;
 
 typedef struct node_config {
+  bool die_after_snapshot_install; /* test hook: SIGKILL between the store and the log */
   uint64_t id;
   uint64_t cluster_id;
   const char *log_path;     /* the raft log's directory (wal_storage) */

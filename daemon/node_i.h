@@ -194,6 +194,10 @@ void node_on_message(node *n, const raft_message *m);
 /* node_snapshot.c (raft thread) */
 int node_snapshot_make(void *arg, raft_snapshot *out);
 void node_snapshot_install(node *n, const raft_snapshot *snap);
+/* At start: a store ahead of the log is a snapshot install interrupted between the two; the
+ * log's reset is written from the snapshot state kept beside the store. 0, or -EIO when the
+ * store is ahead and nothing explains it. */
+int node_snapshot_finish_install(node *n);
 void node_compact(node *n);
 /* Waits for a snapshot dump in progress and drops any unused one (the node is stopping). */
 void node_snapshot_stop(node *n);

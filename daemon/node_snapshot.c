@@ -110,11 +110,64 @@ static void refresh_members(node *n) {
     if (m[i].id != n->cfg.id) node_transport_conf(n, RAFT_CONF_ADD_NODE, &m[i]);
 }
 
+/* A snapshot's index, term and configuration: be64 index, term, voter count, voters. */
+static size_t meta_encode(const raft_snapshot_meta *m, uint8_t *out) {
+  uint64_t v[3 + RAFT_MAX_VOTERS] = {m->index, m->term, m->conf.n_voters};
+  size_t n = 3;
+  for (size_t i = 0; i < m->conf.n_voters && i < RAFT_MAX_VOTERS; i++) v[n++] = m->conf.voters[i];
+  for (size_t i = 0; i < n; i++)
+    for (int b = 0; b < 8; b++) out[8 * i + (size_t)b] = (uint8_t)(v[i] >> (56 - 8 * b));
+  return 8 * n;
+}
+
+static uint64_t get_be64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int b = 0; b < 8; b++) v = v << 8 | p[b];
+  return v;
+}
+
+static int meta_decode(const uint8_t *p, size_t len, raft_snapshot_meta *m) {
+  if (len < 24) return -1;
+  memset(m, 0, sizeof *m);
+  m->index = get_be64(p);
+  m->term = get_be64(p + 8);
+  uint64_t nv = get_be64(p + 16);
+  if (nv > RAFT_MAX_VOTERS || len != 24 + 8 * nv) return -1;
+  m->conf.n_voters = (size_t)nv;
+  for (size_t i = 0; i < nv; i++) m->conf.voters[i] = get_be64(p + 24 + 8 * i);
+  return 0;
+}
+
+int node_snapshot_finish_install(node *n) {
+  uint64_t applied = store_applied(n->s);
+  if (applied <= raft_wal_last_index(n->wal)) return 0;
+  char *v = NULL;
+  size_t len = 0;
+  raft_snapshot_meta m;
+  int rc = store_snapshot_meta_get(n->s, &v, &len);
+  if (rc == 1 && meta_decode((const uint8_t *)v, len, &m) == 0 && m.index == applied) {
+    fprintf(stderr, "quorumd: completing the install of the snapshot at index %" PRIu64
+                    " (the member stopped between its store and its log)\n", m.index);
+    rc = raft_wal_save(n->wal, NULL, &m, NULL, 0, true) ? -EIO : 0;
+  } else {
+    rc = -EIO; /* the store is ahead of the log, and no install explains it */
+  }
+  free(v);
+  return rc;
+}
+
 void node_snapshot_install(node *n, const raft_snapshot *snap) {
   node_wait_applied(n);
   if (store_applied(n->s) >= snap->meta.index) return; /* already there */
   if (n->cfg.auth) auth_db_restore_begin(n->cfg.auth);
-  int rc = store_snapshot_restore(n->s, (const char *)snap->data.base, snap->data.len);
+  /* The store goes first, synced, with the snapshot's Raft state beside it: the log's reset
+   * follows (process_ready), and a member stopped in between completes it at its next start
+   * (node_snapshot_finish_install). The other way round, a stop in between would leave a log
+   * that starts after a state the store does not hold. */
+  uint8_t meta[8 * (3 + RAFT_MAX_VOTERS)];
+  size_t meta_len = meta_encode(&snap->meta, meta);
+  int rc = store_snapshot_restore(n->s, (const char *)snap->data.base, snap->data.len, meta,
+                                  meta_len);
   if (n->cfg.auth) auth_db_restore_end(n->cfg.auth); /* (before anything answers from it) */
   if (rc == 0 && store_applied(n->s) != snap->meta.index) {
     fprintf(stderr, "quorumd: fatal: snapshot for index %" PRIu64 " holds index %" PRIu64 "\n",

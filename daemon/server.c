@@ -350,7 +350,9 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
   /* Every member listens for peers, a lone one too (as etcd): it can be grown to a cluster
    * with POST /v2/members. */
   join_urls(&cfg->listen_peer, listen_peer, sizeof listen_peer);
-  node_config nc = {.id = s->member_id,
+  const char *die = getenv("QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL");
+  node_config nc = {.die_after_snapshot_install = s->test_hooks && die && !strcmp(die, "1"),
+                    .id = s->member_id,
                     .cluster_id = s->cluster_id,
                     .log_path = dd.log_path,
                     .old_log_path = dd.old_log_path,

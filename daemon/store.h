@@ -151,7 +151,12 @@ typedef struct store_dump store_dump;
 int store_snapshot_begin(store *s, store_dump **out);
 int store_snapshot_write(store_dump *d, char **out, size_t *len);
 void store_snapshot_end(store_dump *d);
-int store_snapshot_restore(store *s, const char *data, size_t len);
+int store_snapshot_restore(store *s, const char *data, size_t len, const void *meta,
+                           size_t meta_len);
+/* The META given to the last store_snapshot_restore (the Raft snapshot's index, term and
+ * configuration, written in the same synced batch as the store): 1 with *out (malloc'd), 0
+ * when there is none, or a negative errno. */
+int store_snapshot_meta_get(store *s, char **out, size_t *len);
 /* Rereads the etcd index and applied index from the database. */
 int store_reload_meta(store *s);
 

@@ -188,7 +188,26 @@ void store_snapshot_end(store_dump *d) {
   free(d);
 }
 
-int store_snapshot_restore(store *s, const char *data, size_t len) {
+#define SNAP_META_KEY "msnapmeta"
+
+int store_snapshot_meta_get(store *s, char **out, size_t *len) {
+  char *lerr = NULL;
+  char *v = leveldb_get(s->db, s->ropts, SNAP_META_KEY, strlen(SNAP_META_KEY), len, &lerr);
+  *out = NULL;
+  if (lerr) {
+    leveldb_free(lerr);
+    leveldb_free(v);
+    return -EIO;
+  }
+  if (!v) return 0;
+  *out = malloc(*len ? *len : 1);
+  if (*out) memcpy(*out, v, *len);
+  leveldb_free(v);
+  return *out ? 1 : -ENOMEM;
+}
+
+int store_snapshot_restore(store *s, const char *data, size_t len, const void *meta,
+                           size_t meta_len) {
   const unsigned char *p = (const unsigned char *)data, *end = p + len;
   if (len < SNAP_MAGIC_LEN || memcmp(p, SNAP_MAGIC, SNAP_MAGIC_LEN)) return -EINVAL;
   p += SNAP_MAGIC_LEN;
@@ -221,6 +240,8 @@ int store_snapshot_restore(store *s, const char *data, size_t len) {
     leveldb_writebatch_put(wb, k, kl, (const char *)p + 4, vl);
     p += 4 + vl;
   }
+  /* (after the dump's own, which may hold the sender's) */
+  if (meta) leveldb_writebatch_put(wb, SNAP_META_KEY, strlen(SNAP_META_KEY), meta, meta_len);
   leveldb_writeoptions_t *wo = leveldb_writeoptions_create();
   leveldb_writeoptions_set_sync(wo, s->sync);
   char *lerr = NULL;

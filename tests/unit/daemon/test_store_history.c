@@ -187,7 +187,7 @@ static void test_snapshot_carries_history(void **state) {
   store_snapshot_end(d);
   writes(f, 3); /* the other store restores over a history of its own */
   reopen(f);
-  assert_int_equal(store_snapshot_restore(f->s, data, len), 0);
+  assert_int_equal(store_snapshot_restore(f->s, data, len, NULL, 0), 0);
   free(data);
   assert_true(store_index(f->s) == 30);
   expect_history(f, 1, 30);
