@@ -12,6 +12,7 @@
 
 #include "daemon/auth.h"
 #include "daemon/node_i.h"
+#include "daemon/store_codec.h"
 
 static int snap_state(node *n) {
   pthread_mutex_lock(&n->mu);
@@ -120,21 +121,15 @@ static size_t meta_encode(const raft_snapshot_meta *m, uint8_t *out) {
   return 8 * n;
 }
 
-static uint64_t get_be64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int b = 0; b < 8; b++) v = v << 8 | p[b];
-  return v;
-}
-
 static int meta_decode(const uint8_t *p, size_t len, raft_snapshot_meta *m) {
   if (len < 24) return -1;
   memset(m, 0, sizeof *m);
-  m->index = get_be64(p);
-  m->term = get_be64(p + 8);
-  uint64_t nv = get_be64(p + 16);
+  m->index = codec_get_be64(p);
+  m->term = codec_get_be64(p + 8);
+  uint64_t nv = codec_get_be64(p + 16);
   if (nv > RAFT_MAX_VOTERS || len != 24 + 8 * nv) return -1;
   m->conf.n_voters = (size_t)nv;
-  for (size_t i = 0; i < nv; i++) m->conf.voters[i] = get_be64(p + 24 + 8 * i);
+  for (size_t i = 0; i < nv; i++) m->conf.voters[i] = codec_get_be64(p + 24 + 8 * i);
   return 0;
 }
 
