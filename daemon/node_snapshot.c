@@ -112,13 +112,11 @@ static void refresh_members(node *n) {
 }
 
 /* A snapshot's index, term and configuration: be64 index, term, voter count, voters. */
-static size_t meta_encode(const raft_snapshot_meta *m, uint8_t *out) {
-  uint64_t v[3 + RAFT_MAX_VOTERS] = {m->index, m->term, m->conf.n_voters};
-  size_t n = 3;
-  for (size_t i = 0; i < m->conf.n_voters && i < RAFT_MAX_VOTERS; i++) v[n++] = m->conf.voters[i];
-  for (size_t i = 0; i < n; i++)
-    for (int b = 0; b < 8; b++) out[8 * i + (size_t)b] = (uint8_t)(v[i] >> (56 - 8 * b));
-  return 8 * n;
+static void meta_encode(const raft_snapshot_meta *m, sbuf *out) {
+  sbuf_put_be64(out, m->index);
+  sbuf_put_be64(out, m->term);
+  sbuf_put_be64(out, m->conf.n_voters);
+  for (size_t i = 0; i < m->conf.n_voters; i++) sbuf_put_be64(out, m->conf.voters[i]);
 }
 
 static int meta_decode(const uint8_t *p, size_t len, raft_snapshot_meta *m) {
@@ -159,10 +157,11 @@ void node_snapshot_install(node *n, const raft_snapshot *snap) {
    * follows (process_ready), and a member stopped in between completes it at its next start
    * (node_snapshot_finish_install). The other way round, a stop in between would leave a log
    * that starts after a state the store does not hold. */
-  uint8_t meta[8 * (3 + RAFT_MAX_VOTERS)];
-  size_t meta_len = meta_encode(&snap->meta, meta);
-  int rc = store_snapshot_restore(n->s, (const char *)snap->data.base, snap->data.len, meta,
-                                  meta_len);
+  sbuf meta = {0};
+  meta_encode(&snap->meta, &meta);
+  int rc = store_snapshot_restore(n->s, (const char *)snap->data.base, snap->data.len, meta.p,
+                                  meta.len);
+  sbuf_free(&meta);
   if (n->cfg.auth) auth_db_restore_end(n->cfg.auth); /* (before anything answers from it) */
   if (rc == 0 && store_applied(n->s) != snap->meta.index) {
     fprintf(stderr, "quorumd: fatal: snapshot for index %" PRIu64 " holds index %" PRIu64 "\n",
