@@ -36,8 +36,13 @@ struct fs_watch;
 
 typedef struct fs {
   proto_v2_client_opts client_opts; /* each session thread makes its own client from these */
-  char **endpoints;
+  char **endpoints;          /* as given at mount */
   size_t n_endpoints;
+  pthread_mutex_t ep_mu;     /* the list in use (fs_endpoints.c): the given endpoints, then the */
+  char **ep_cur;             /* members' client URLs not among them, from /v2/members */
+  size_t n_ep_cur;
+  unsigned ep_gen;           /* bumped when ep_cur changes (atomic) */
+  double sync_interval;      /* -o sync_interval=S between /v2/members reads; 0 = never */
   pthread_key_t thread_key;  /* the calling thread's fs_thread */
   fs_thread *threads;        /* every fs_thread made (freed at unmount) */
   char *prefix;            /* etcd key of the mount root: "/" or "/app" (no trailing slash) */

@@ -7,7 +7,9 @@
  * ENDPOINTS is a comma-separated list of client URLs (tried in turn); a SOURCE may be written
  * quorumfs#ENDPOINTS. Our own -o options: attr_timeout=S (kernel attr/entry cache, default 1),
  * op_timeout=S (bound of one operation across all endpoints; an unreachable cluster gives EIO
- * after it, default 5), prefix=KEY, ro (enforced by quorumfs, so remote changes are still
+ * after it, default 5), sync_interval=S (the members' client URLs read from /v2/members every S
+ * seconds, used after the given endpoints; default 30, 0 never), prefix=KEY, ro (enforced by
+ * quorumfs, so remote changes are still
  * replayed), uid=N, gid=N, umask=OOO (owner and modes shown), notify=vfs|inval (replay remote
  * changes as inotify events, default, or only invalidate caches), threads=N (session threads,
  * default 4), ca_file=PATH, cert_file=PATH, key_file=PATH (TLS for https:// endpoints, as
@@ -34,6 +36,7 @@
 #include "fs/fs_ops.h"
 #include "fs/fs_session.h"
 #include "fs/fs_store.h"
+#include "fs/fs_endpoints.h"
 #include "fs/fs_watch.h"
 
 typedef struct fs_cli {
@@ -41,7 +44,7 @@ typedef struct fs_cli {
   char *prefix;
   char *fuse_opts; /* comma-separated, for FUSE */
   int foreground, debug;
-  double attr_timeout, op_timeout;
+  double attr_timeout, op_timeout, sync_interval;
   int read_only, notify_inval, threads;
   int lww, write_clears_ttl, quorum_reads, quiet;
   char post_name[256]; /* "" = FS_POST_NAME */
@@ -57,6 +60,8 @@ static void usage(FILE *out) {
           "  --prefix KEY     mount this directory of the key tree (default /)\n"
           "  -o attr_timeout=S  kernel attribute cache in seconds (default 1)\n"
           "  -o op_timeout=S    give up (EIO) after S seconds without the cluster (default 5)\n"
+          "  -o sync_interval=S  read the members' client URLs every S seconds and use them\n"
+          "                     after the given endpoints (default 30; 0: never)\n"
           "  -o prefix=KEY      the same as --prefix\n"
           "  -o ro              refuse every change with EROFS (remote changes still show)\n"
           "  -o uid=N,gid=N     owner of every file (default: the mounting user)\n"
@@ -127,6 +132,8 @@ static int parse_o(fs_cli *c, const char *list) {
     opt[n] = 0;
     if (strncmp(opt, "attr_timeout=", 13) == 0) {
       if (parse_seconds(opt + 13, &c->attr_timeout) != 0) return -1;
+    } else if (strncmp(opt, "sync_interval=", 14) == 0) {
+      if (parse_seconds(opt + 14, &c->sync_interval) != 0) return -1;
     } else if (strncmp(opt, "op_timeout=", 11) == 0) {
       if (parse_seconds(opt + 11, &c->op_timeout) != 0 || c->op_timeout < 0.1) return -1;
     } else if (strncmp(opt, "prefix=", 7) == 0) {
@@ -194,6 +201,7 @@ static int parse_args(int argc, char **argv, fs_cli *c, int helper) {
   memset(c, 0, sizeof *c);
   c->attr_timeout = 1.0;
   c->op_timeout = 5.0;
+  c->sync_interval = 30.0;
   c->uid = c->gid = c->umask = -1;
   c->threads = 4;
   int first = 2;
@@ -345,7 +353,9 @@ static int serve(fs *f, struct fuse_session *se, int threads) {
   /* events after the mount's index */
   f->watch = fs_watch_start(f, se, f->mount_index + 1);
   if (!f->watch) fprintf(stderr, "quorumfs: cannot start the watch: remote changes show after attr_timeout\n");
+  fs_endpoints *sync = fs_endpoints_start(f);
   int rc = fs_session_loop(s) < 0 ? 1 : 0;
+  fs_endpoints_stop(sync);
   fs_watch_stop(f->watch);
   f->watch = NULL;
   fuse_session_unmount(se);
@@ -391,11 +401,14 @@ static int run(fs_cli *c) {
   pthread_mutex_init(&f.lock, NULL);
   pthread_cond_init(&f.idle, NULL);
   pthread_key_create(&f.thread_key, NULL);
+  pthread_mutex_init(&f.ep_mu, NULL);
   f.endpoints = split_endpoints(c->endpoints, &f.n_endpoints);
+  f.ep_cur = split_endpoints(c->endpoints, &f.n_ep_cur);
+  f.sync_interval = c->sync_interval;
   f.prefix = clean_prefix(c->prefix ? c->prefix : "/");
   f.mountpoint = realpath(c->mountpoint, NULL);
   int rc = 1;
-  if (!f.endpoints || !f.prefix || f.n_endpoints == 0) {
+  if (!f.endpoints || !f.ep_cur || !f.prefix || f.n_endpoints == 0) {
     fprintf(stderr, "quorumfs: no endpoints\n");
     rc = 2;
     goto out;
@@ -491,6 +504,8 @@ out:
   fs_session_free(&f);
   for (size_t i = 0; f.endpoints && i < f.n_endpoints; i++) free(f.endpoints[i]);
   free(f.endpoints);
+  fs_endpoints_free_copy(f.ep_cur, f.n_ep_cur);
+  pthread_mutex_destroy(&f.ep_mu);
   free(f.prefix);
   free(f.mountpoint);
   free(c->fuse_opts);

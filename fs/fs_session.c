@@ -2,6 +2,8 @@
  * flight. */
 #include "fs/fs_session.h"
 
+#include "fs/fs_endpoints.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -17,6 +19,7 @@
 struct fs_thread {
   fs *f;
   proto_v2_client *client;
+  unsigned ep_gen; /* of the client's endpoint list (fs_endpoints) */
   fuse_req_t req;
   atomic_int interrupted;
   char **writing; /* keys the current request is writing */
@@ -55,6 +58,7 @@ fs *fs_begin(fuse_req_t req) {
   if (t) {
     t->req = req;
     atomic_store(&t->interrupted, 0);
+    fs_endpoints_refresh(f, t->client, &t->ep_gen);
     proto_v2_client_start_clock(t->client);
   }
   return f;

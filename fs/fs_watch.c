@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs/fs_endpoints.h"
 #include "fs/fs_mirror.h"
 #include "fs/fs_replay.h"
 #include "fs/fs_session.h"
@@ -32,6 +33,7 @@ struct fs_watch {
   proto_v2_client *client; /* for the resync's GET */
   char **eps;
   size_t n_eps, cur;
+  unsigned ep_gen, client_gen; /* of eps and of the client's list (fs_endpoints) */
   uint64_t next_index;
   int rootfd;
 };
@@ -138,9 +140,34 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
   return atomic_load(&w->stop) ? 1 : 0;
 }
 
+/* The mount's endpoint list, when it changed (fs_endpoints), staying on the endpoint in use if
+ * it is still listed. */
+static void take_endpoints(fs_watch *w) {
+  fs_endpoints_refresh(w->f, w->client, &w->client_gen);
+  if (__atomic_load_n(&w->f->ep_gen, __ATOMIC_ACQUIRE) == w->ep_gen) return;
+  char **eps;
+  size_t n;
+  unsigned g;
+  if (fs_endpoints_copy(w->f, &eps, &n, &g) != 0) return;
+  if (!n) {
+    fs_endpoints_free_copy(eps, n);
+    return;
+  }
+  const char *now = w->eps[w->cur % w->n_eps];
+  size_t cur = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(eps[i], now) == 0) cur = i;
+  fs_endpoints_free_copy(w->eps, w->n_eps);
+  w->eps = eps;
+  w->n_eps = n;
+  w->cur = cur;
+  w->ep_gen = g;
+}
+
 /* One stream watch, its events applied as they come. Returns 0 when the answer ended
  * (rx->status, the rest in rx->body) or -1 (transport: refused, cut, or stopped). */
 static int poll_once(fs_watch *w, fs_rx *rx) {
+  take_endpoints(w);
   const char *ep = w->eps[w->cur % w->n_eps];
   size_t el = strlen(ep);
   while (el && ep[el - 1] == '/') el--;

@@ -126,3 +126,43 @@ def test_quorum_option_reads_through_the_leader(make_cluster, mounts):  # noqa: 
     with pytest.raises(OSError) as ei:
         read_file(q.path("_h"))
     assert ei.value.errno == errno.EIO
+
+
+def test_mount_follows_members_replaced_one_by_one(make_cluster, mounts):  # noqa: F811
+    """Every member the mount was given is replaced, one at a time (removed through the API, a
+    new member on new ports joins): the mount reads the members' client URLs from /v2/members
+    (-o sync_interval, etcd's client sync) and goes on with the new members, after the given
+    ones that are gone. Remote changes still reach the files, writes still land."""
+    import json
+    c = make_cluster(3).start()
+    assert put(c.leader(), "/fsr/seed", "s")[0] == 201
+    given = list(c.members)
+    mnt = mounts(",".join(m.url for m in given), prefix="/fsr", opts="sync_interval=0.5")
+    for k, old in enumerate(given):
+        survivor = next(m for m in c.members if m is not old and m.running())
+        old_id = old.member_id()
+        # (refused as "unhealthy cluster" until the member added last has been up a while:
+        # --strict-reconfig-check)
+        wait_for(lambda: survivor.request("DELETE", "/v2/members/" + old_id)[0] in (204, 410),
+                 timeout=20, what="the removal of " + old.name)
+        wait_for(lambda: not old.running(), what="the removed member stops")
+        c.members.remove(old)
+        leader = c.leader(timeout=15)  # (a new one, when the removed member led)
+        new = c.add_member_object("r%d" % k)
+        st, _, body = leader.request("POST", "/v2/members",
+                                     body=json.dumps({"peerURLs": [new.peer_url]}),
+                                     headers={"Content-Type": "application/json"}, timeout=20)
+        assert st == 201, body
+        new.state = "existing"
+        new.start()
+        wait_for(lambda: new.keys("GET", "/fsr/seed")[0] == 200, what="the new member catches up")
+        # a change made now is seen through whichever members the mount can still reach
+        assert put(new, "/fsr/after%d" % k, "v%d" % k)[0] == 201
+        wait_for(lambda: file_is(mnt.path("after%d" % k), b"v%d" % k), timeout=15,
+                 what="after%d through the mount" % k)
+    # none of the given members is left
+    assert not any(m.running() for m in given)
+    write_file(mnt.path("local"), b"still")
+    for m in c.members:
+        wait_for(lambda: quorum_value(m, "/fsr/local") == "still", what="local on " + m.name)
+    assert "quorumfs: endpoints:" in mnt.log()
