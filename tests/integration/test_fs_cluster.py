@@ -160,6 +160,11 @@ def test_mount_follows_members_replaced_one_by_one(make_cluster, mounts):  # noq
         assert put(new, "/fsr/after%d" % k, "v%d" % k)[0] == 201
         wait_for(lambda: file_is(mnt.path("after%d" % k), b"v%d" % k), timeout=15,
                  what="after%d through the mount" % k)
+        # The operator's pace: the next member goes once the mount has read the new one's
+        # client URL (replaced faster than the sync reads the members, any etcd client is lost).
+        wait_for(lambda: any(line.startswith("quorumfs: endpoints:") and new.url in line
+                             for line in mnt.log().splitlines()),
+                 timeout=10, what="the mount's list has " + new.name)
     # none of the given members is left
     assert not any(m.running() for m in given)
     write_file(mnt.path("local"), b"still")
