@@ -10,18 +10,23 @@ Afterwards every member is up and:
 * the put / compare-and-swap / quorum-get history is linearizable (tests/lin);
 * once the TTLs have run out, every member holds the same tree at the same index.
 
-QUORUM_CHAOS_SECONDS lengthens the run (default 40, 25 in the sanitizer build);
-QUORUM_CHAOS_SEED replays a nemesis schedule (the seed is printed)."""
+A second test runs the same nemesis for 30 s under a quorumfs mount of every member (normal
+build): the mount must then list exactly the store's keys, with their values.
+
+QUORUM_CHAOS_SECONDS lengthens the run (default 40, 25 in the sanitizer build, 30 with the
+mount); QUORUM_CHAOS_SEED replays a nemesis schedule (the seed is printed)."""
 import json
 import os
 import random
 import signal
+import threading
 import time
 
 import pytest
 
 import cluster
 from raft_cluster import make_cluster, wait_for  # noqa: F401 (make_cluster: a fixture)
+from test_fs import _need_fuse, mounts  # noqa: F401 (fixtures)
 from test_raft_cluster import Registers, Writers, check_all_present
 
 pytestmark = pytest.mark.skipif(cluster.is_etcd_target(), reason="quorumd clusters only")
@@ -192,3 +197,62 @@ def test_chaos_loses_nothing_and_stays_linearizable(make_cluster, tmp_path):
         bad = [m.name for m in nem.removed
                if any(mark in m.all_logs(limit=400000) for mark in c.SANITIZER_MARKS)]
         assert not bad, "sanitizer reports in the logs of %s" % bad
+
+
+@pytest.mark.time_limit(240)
+@pytest.mark.skipif(SANITIZED, reason="the normal build's (a FUSE mount beside 3 members)")
+def test_a_mount_through_chaos_shows_the_store(make_cluster, mounts):  # noqa: F811
+    """A quorumfs mount of every member (-o sync_interval=0.5: it follows replacements) while
+    the nemesis runs, with writers through the API and a process rewriting files through the
+    mount: afterwards the mount lists exactly the store's keys, with the store's values."""
+    seconds = float(os.environ.get("QUORUM_CHAOS_SECONDS", "30"))
+    seed = int(os.environ.get("QUORUM_CHAOS_SEED", str(random.randrange(1 << 30))))
+    print("chaos seed %d (QUORUM_CHAOS_SEED=%d replays the nemesis)" % (seed, seed))
+    c = make_cluster(3, extra_args=["--snapshot-count", "300"]).start()
+    assert c.leader().keys("PUT", "/load", form={"dir": "true"})[0] == 201
+    mnt = mounts(",".join(m.url for m in c.members), prefix="/load", opts="sync_interval=0.5")
+    nem = Nemesis(c, random.Random(seed))
+    stop = threading.Event()
+
+    def rewrite():
+        i = 0
+        while not stop.is_set():
+            i += 1
+            try:
+                with open(mnt.path("f%d" % (i % 20)), "w") as f:
+                    f.write("local %d" % i)
+            except OSError:
+                time.sleep(0.05)  # (EIO or ESTALE while the cluster is away: nothing is queued)
+    t = threading.Thread(target=rewrite, daemon=True)
+    t.start()
+    try:
+        with Writers(c.members):
+            while time.monotonic() - nem.t0 < seconds:
+                nem.step()
+            for m in c.members:
+                if not m.running():
+                    m.start()
+            c.leader(timeout=20)
+        stop.set()
+        t.join(15)
+
+        def same():
+            st, _, body = c.leader().keys("GET", "/load", params={"recursive": "true",
+                                                                   "quorum": "true"})
+            store = {os.path.basename(n["key"]): n.get("value") for n in body["node"]["nodes"]}
+            if set(os.listdir(mnt.dir)) != set(store):
+                return False
+            for name in sorted(store)[:1000] + ["f%d" % i for i in range(20) if "f%d" % i in store]:
+                with open(mnt.path(name)) as f:
+                    if f.read() != store[name]:
+                        return False
+            return True
+        wait_for(same, timeout=30, what="the mount showing the store")
+    except BaseException:
+        print("nemesis (seed %d):\n%s" % (seed, "\n".join(nem.log)))
+        raise
+    finally:
+        stop.set()
+        for m in nem.removed:
+            if m.running():
+                m.kill9()
