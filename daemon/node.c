@@ -529,6 +529,7 @@ static void on_tick(uv_timer_t *t) {
   if (++n->ticks % 10 == 0) {
     prune_waiting(n);
     if (!n->stopping_raft) reask_reads(n);
+    if (!n->stopping_raft) node_publish_self(n);
   }
   process_ready(n);
   if (n->removed && !n->removed_reported) {

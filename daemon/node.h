@@ -114,6 +114,9 @@ int node_read(node *n, void *ctx);
 
 /* A consistent copy of the members (returns how many, at most max). Any thread. */
 size_t node_members(node *n, node_member *out, size_t max);
+/* Whether this member's publication of this start has been applied here (etcd's
+ * ReadyNotify), or it has nothing to publish. Any thread. */
+bool node_ready(node *n);
 /* Whether id was a member and was removed (ids are never reused). Any thread. */
 bool node_member_removed(node *n, uint64_t id);
 void node_get_status(node *n, node_status *st);

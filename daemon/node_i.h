@@ -115,6 +115,7 @@ struct node {
    * this start's record, as etcd publishes at every start */
   atomic_int published;
   uint64_t publish_lead;
+  int64_t publish_ns; /* when it was last proposed (monotonic) */
 
   pthread_t raft_thread, apply_thread;
   /* A snapshot for a follower, dumped on a thread of its own (node_snapshot.c). */

@@ -63,12 +63,18 @@ out:
   return rc;
 }
 
-/* Raft thread, when a leader is known: proposes this member's name and client URLs, once per
- * leader until applied: at every start, as etcd publishes (each publication takes a store
- * index there, which clients see). */
+/* Raft thread, when a leader is known: proposes this member's name and client URLs, at every
+ * start, as etcd publishes (each publication takes a store index there, which clients see).
+ * Proposed again to each new leader and, as etcd retries, after each request timeout until
+ * applied: the member serves clients only once it is (node_ready), and a proposal can be lost
+ * on its way to the leader. */
 void node_publish_self(node *n) {
   const node_member *self = n->cfg.self;
-  if (!self || atomic_load(&n->published) || n->publish_lead == n->status.lead) return;
+  if (!self || atomic_load(&n->published) || n->status.lead == RAFT_NONE) return;
+  int64_t now = node_mono_ns();
+  if (n->publish_lead == n->status.lead &&
+      now - n->publish_ns < (int64_t)n->cfg.request_timeout_ms * 1000000)
+    return;
   node_member_ctx mc = {.origin = n->cfg.id, .m = *self};
   pthread_mutex_lock(&n->mu);
   const node_member *cur = node_member_find_locked(n, self->id);
@@ -81,8 +87,10 @@ void node_publish_self(node *n) {
                       .value_len = vlen, .member = n->cfg.id};
   char *buf = NULL;
   size_t len = 0, cap = 0;
-  if (proto_record_encode(&rec, &buf, &len, &cap) == 0 && raft_propose(n->r, buf, len) == 0)
+  if (proto_record_encode(&rec, &buf, &len, &cap) == 0 && raft_propose(n->r, buf, len) == 0) {
     n->publish_lead = n->status.lead;
+    n->publish_ns = now;
+  }
   free(buf);
   free(val);
 }
@@ -155,3 +163,5 @@ void node_removed_load(node *n) {
 }
 
 bool node_member_removed(node *n, uint64_t id) { return node_removed_has(n, id); }
+
+bool node_ready(node *n) { return !n->cfg.self || atomic_load(&n->published); }

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "daemon/http_util.h"
+#include "daemon/routes_ready.h"
 #include "daemon/store_i.h"
 #include "daemon/ui.h"
 #include "daemon/v2_auth.h"
@@ -198,6 +199,13 @@ static int host_refused(server *s, http_req *r) {
   return 1;
 }
 
+/* The APIs a member serves only once it is ready (routes_ready.c): those that show the store
+ * (keys, members, machines, users and roles). Statistics, health, version and metrics are
+ * served from the start, so a member can be watched while it catches up. */
+static bool needs_ready(const char *p, size_t n) {
+  return n >= 4 && !memcmp(p, "/v2/", 4) && !(n >= 10 && !memcmp(p, "/v2/stats/", 10));
+}
+
 void routes_dispatch(void *arg, http_req *r) {
   server *s = ((server_shard *)arg)->srv;
   if (host_refused(s, r)) return;
@@ -231,6 +239,7 @@ void routes_dispatch(void *arg, http_req *r) {
   }
   /* (a bare "?" is no query: Go's Location then has none) */
   if (redirect_unclean(r, path.p, path.len, q && tlen - raw_len > 1 ? query.p : NULL)) goto out;
+  if (needs_ready(path.p, path.len) && routes_ready_hold(arg, r)) goto out;
 
   size_t kp = sizeof KEYS_PREFIX - 1;
   if (path.len >= kp && !memcmp(path.p, KEYS_PREFIX, kp) && (path.len == kp || path.p[kp] == '/')) {

@@ -28,6 +28,8 @@ typedef struct server_waiter {
 
 #define SERVER_MAX_SHARDS 8
 
+typedef struct routes_held routes_held;
+
 /* One HTTP loop (server_shard.c): its HTTP server, its watcher hub, and the outcomes queued
  * for it. Shard 0 is the main loop. */
 typedef struct server_shard {
@@ -48,6 +50,9 @@ typedef struct server_shard {
   unsigned lag_ms;        /* test hook: outcomes are delivered this late (lag_timer) */
   uv_timer_t lag_timer;
   pthread_t thread;
+  uv_timer_t ready_timer; /* requests held until the member is ready (routes_ready.c) */
+  int ready_timer_ok;
+  struct routes_held *held_head, *held_tail;
 } server_shard;
 
 struct server {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon/routes.h"
+#include "daemon/routes_ready.h"
 #include "proto/tls_session.h"
 
 /* ------------------------------------------------------------------ outcomes */
@@ -166,6 +167,7 @@ static void on_stop(uv_async_t *a) {
   pthread_mutex_unlock(&sh->mu);
   uv_close((uv_handle_t *)&sh->out_async, NULL);
   uv_close((uv_handle_t *)&sh->stop_async, NULL);
+  routes_ready_close(sh);
   if (sh->lag_ms) uv_close((uv_handle_t *)&sh->lag_timer, NULL);
 }
 
@@ -285,6 +287,7 @@ void server_shards_stop(server *s) {
   /* The listeners go first, so nothing is handed to a shard that is closing. */
   http_server_close(s->shards[0].http);
   s->shards[0].http = NULL;
+  routes_ready_close(&s->shards[0]);
   for (unsigned i = 1; i < s->n_shards; i++) {
     server_shard *sh = &s->shards[i];
     if (sh->running) {

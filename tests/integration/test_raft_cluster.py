@@ -726,9 +726,10 @@ def test_a_member_that_joins_by_replaying_the_log_gives_the_indexes_of_the_other
 def test_entries_proposed_before_a_restart_answer_no_request_made_after_it(make_cluster):
     """A follower forwards writes, the leader commits them without the follower seeing them (its
     appends to the follower are dropped), and the follower is killed with the writes waiting.
-    Started again, it forwards new writes while the old entries are still to come. When they
+    Started again, it is sent new writes while the old entries are still to come. When they
     arrive, each answers nobody: every new write gets its own key's answer (request ids used to
-    start at 1 at every start, so an old entry answered the new request with its id)."""
+    start at 1 at every start, so an old entry answered the new request with its id; now the
+    member also holds requests until it has caught up)."""
     c = make_cluster(3).start()
     leader = c.leader()
     f = c.followers(leader)[0]
@@ -753,8 +754,10 @@ def test_entries_proposed_before_a_restart_answer_no_request_made_after_it(make_
     new = [threading.Thread(target=write, args=(f, "/new/k%d" % i), daemon=True) for i in range(6)]
     for t in new:
         t.start()
-    wait_for(lambda: all(leader.keys("GET", "/new/k%d" % i)[0] == 200 for i in range(6)),
-             what="the new writes committed without the follower")
+    # Not caught up, it holds them (routes_ready): the old entries come first, then its
+    # publication, then the new writes. Time-based request ids stay the second guard.
+    time.sleep(1.0)
+    assert all(leader.keys("GET", "/new/k%d" % i)[0] == 404 for i in range(6))
     leader.drop_next(fid, "app", 0)
     for t in new:
         t.join(30)
@@ -849,3 +852,58 @@ def test_watchers_of_a_member_restored_by_snapshot_are_cleared(make_cluster):
     st, _, body = lag.keys("GET", "/w/after", params={"wait": "true", "waitIndex": str(idx + 1)},
                            timeout=10)
     assert st == 200 and body["node"]["value"] == "y", body
+
+
+def test_a_restarted_member_serves_keys_only_once_it_has_caught_up(make_cluster):
+    """etcd's ReadyNotify: a member serves the keys and members APIs once its publication of
+    this start is applied, so it never answers from the store it had while it was down. Here
+    the others drop what they send it, so it cannot catch up: key and member requests wait
+    (statistics and health answer); once they reach it, the new value is what it gives."""
+    c = make_cluster(3).start()
+    leader = c.leader()
+    assert put(leader, "/ready/k", "before")[0] == 201
+    victim = next(m for m in c.members if m is not leader)
+    vid = victim.member_id()
+    victim.stop()
+    assert put(leader, "/ready/k", "after")[0] == 200
+    others = [m for m in c.members if m is not victim]
+    for o in others:
+        o.partition(vid, True)
+    victim.start()
+    assert victim.stats_self()["id"] == vid
+    with pytest.raises(OSError):
+        victim.keys("GET", "/ready/k", timeout=1.5)
+    with pytest.raises(OSError):
+        victim.request("GET", "/v2/members", timeout=1.0)
+    for o in others:
+        o.partition(vid, False)
+    st, _, body = victim.keys("GET", "/ready/k", timeout=15)
+    assert st == 200 and body["node"]["value"] == "after", body
+
+
+def test_a_joining_member_serves_keys_only_once_it_has_caught_up(make_cluster):
+    """A member that joins with an empty data dir answers no key or member request from its
+    empty store: they wait until it has caught up (here, until the leader lets its appends
+    through), then show every key and every member's client URLs."""
+    c = make_cluster(1).start()
+    leader = c.leader()
+    for i in range(20):
+        assert put(leader, "/join/k%02d" % i, "v%d" % i)[0] == 201
+    new = c.add_member_object("n1")
+    st, _, body = leader.request("POST", "/v2/members",
+                                 body=json.dumps({"peerURLs": [new.peer_url]}),
+                                 headers={"Content-Type": "application/json"})
+    assert st == 201, body
+    leader.partition(json.loads(body)["id"], True)
+    new.state = "existing"
+    new.start()
+    with pytest.raises(OSError):
+        new.keys("GET", "/join/k19", timeout=1.5)
+    with pytest.raises(OSError):
+        new.request("GET", "/v2/members", timeout=1.0)
+    leader.partition(json.loads(body)["id"], False)
+    st, _, got = new.keys("GET", "/join/k19", timeout=15)
+    assert st == 200 and got["node"]["value"] == "v19", got
+    st, _, got = new.request("GET", "/v2/members", timeout=5)
+    assert sorted(tuple(m["clientURLs"]) for m in json.loads(got)["members"]) \
+        == sorted([(leader.url,), (new.url,)])
