@@ -66,8 +66,10 @@ static int listed(char *const *v, size_t n, const char *s) {
 /* The given endpoints, then the members' client URLs not among them, as the new list when it
  * differs from the current one (as a set beyond the given ones). */
 static void adopt(fs *f, const proto_v2_members *ms) {
-  size_t cap = f->n_endpoints;
-  for (size_t i = 0; i < ms->n; i++) cap += ms->m[i].n_client;
+  size_t cap = f->n_endpoints, total = 0;
+  for (size_t i = 0; i < ms->n; i++) total += ms->m[i].n_client;
+  if (!total) return; /* (a member that knows no client URL yet: nothing to learn) */
+  cap += total;
   char **v = calloc(cap ? cap : 1, sizeof *v);
   if (!v) return;
   size_t n = 0;
