@@ -304,11 +304,20 @@ int raft_transport_send(raft_transport *t, const raft_message *m) {
   if (!raft_codec_is_wire_type(m->type)) return -EINVAL;
   rt_peer *p = rt_peer_find(t, m->to);
   if (!p) return -ENOENT;
-  if (p->drop) return 0;
-  if (p->drop_count && m->type == p->drop_type) {
+  bool dropped = p->drop;
+  if (!dropped && p->drop_count && m->type == p->drop_type) {
     p->drop_count--;
     rt_log(t, 2, "test hook: dropped a message of type %u to %llx (%u more to drop)", m->type,
            (unsigned long long)p->id, p->drop_count);
+    dropped = true;
+  }
+  if (dropped) {
+    /* As over a cut network: a snapshot that cannot be sent is reported failed (the core
+     * waits for that report before it replicates to the peer again). */
+    if (m->type == RAFT_MSG_SNAP) {
+      p->stats.snapshot_failures++;
+      rt_notify_snapshot(p, false);
+    }
     return 0;
   }
   if (m->type == RAFT_MSG_SNAP) return rt_snap_send(p, m);

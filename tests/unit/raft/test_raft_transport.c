@@ -505,10 +505,24 @@ static void test_drop_hook(void **state) {
   assert_int_equal(f->n[2].n_got, 0);
   assert_int_equal(f->n[1].n_got, 10); /* only member 3's */
   for (size_t i = 0; i < 10; i++) assert_true(f->n[1].got[i]->from == 3);
-  /* A snapshot to a dropped peer fails. */
+  /* A snapshot to a dropped peer fails, and is reported failed as over a cut network (the
+   * core replicates to the peer again only after the report). */
   raft_snapshot snap = {.meta = {.index = 3, .term = 1}};
   raft_message s = {.type = RAFT_MSG_SNAP, .from = 1, .to = 2, .term = 1, .snapshot = &snap};
   assert_int_equal(raft_transport_send(f->n[1].t, &s), 0);
+  snap_wait w = {1, 2};
+  assert_true(run_until(f, snap_reported, &w, 1000));
+  assert_int_equal(f->n[1].snap_fail[2], 1);
+  assert_int_equal(f->n[1].snap_ok[2], 0);
+  /* So does one lost by drop_next. */
+  assert_int_equal(raft_transport_set_drop(f->n[1].t, 2, false), 0);
+  assert_int_equal(raft_transport_drop_next(f->n[1].t, 2, RAFT_MSG_SNAP, 1), 0);
+  f->n[1].snap_fail[2] = 0;
+  assert_int_equal(raft_transport_send(f->n[1].t, &s), 0);
+  assert_true(run_until(f, snap_reported, &w, 1000));
+  assert_int_equal(f->n[1].snap_fail[2], 1);
+  run_for(f, 100);
+  assert_int_equal(f->n[2].n_got, 0);
   assert_int_equal(raft_transport_set_drop(f->n[1].t, 2, false), 0);
   node_clear(&f->n[1]);
   assert_int_equal(raft_transport_send(f->n[1].t, &a), 0);
