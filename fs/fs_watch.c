@@ -51,7 +51,15 @@ typedef struct fs_rx {
   size_t n_events;
   uint64_t registered; /* the answer's X-Etcd-Index: the index when the watch was registered */
   int restart;         /* the last event came from the history: end this stream (see below) */
+  int64_t answer_by;   /* monotonic ms: no status line by then ends the attempt (0: never) */
+  int unanswered;      /* ended so */
 } fs_rx;
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Applies one event; returns its index (0: not an event). */
 static uint64_t handle_event(fs_watch *w, const char *json) {
@@ -131,13 +139,22 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   return len;
 }
 
+/* Ends the attempt when the mount stops, or when the member has not answered within the
+ * mount's op_timeout: a member holds requests until it has caught up with the cluster (etcd's
+ * and quorumd's do), and one that cannot catch up would hold the watch for as long as that
+ * lasts while the other members go on. */
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
   (void)dt;
   (void)dn;
   (void)ut;
   (void)un;
-  fs_watch *w = ud;
-  return atomic_load(&w->stop) ? 1 : 0;
+  fs_rx *rx = ud;
+  if (atomic_load(&rx->w->stop)) return 1;
+  if (!rx->status && rx->answer_by && mono_ms() > rx->answer_by) {
+    rx->unanswered = 1;
+    return 1;
+  }
+  return 0;
 }
 
 /* The mount's endpoint list, when it changed (fs_endpoints), staying on the endpoint in use if
@@ -205,7 +222,9 @@ static int poll_once(fs_watch *w, fs_rx *rx) {
   curl_easy_setopt(h, CURLOPT_HEADERDATA, rx);
   curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-  curl_easy_setopt(h, CURLOPT_XFERINFODATA, w);
+  curl_easy_setopt(h, CURLOPT_XFERINFODATA, rx);
+  long op_ms = w->f->client_opts.total_timeout_ms;
+  rx->answer_by = op_ms > 0 ? mono_ms() + op_ms : 0;
   CURLcode rc = curl_easy_perform(h);
   proto_v2_buf_free(&url);
   set_synced(w->f, 0);
@@ -282,7 +301,10 @@ static void *watch_main(void *ud) {
     }
     /* lost (or an unusable answer): reconnect from next_index (the history replays what was
      * missed, or a 401 resyncs), trying the next endpoint, backing off from 50 ms to 2 s */
-    if (!lost)
+    if (!lost && rx.unanswered)
+      fprintf(stderr, "quorumfs: watch: %s did not answer within op_timeout (not caught up with "
+                      "the cluster?); trying the next endpoint\n", w->eps[w->cur % w->n_eps]);
+    else if (!lost)
       fprintf(stderr, "quorumfs: watch: %s (HTTP %ld); reconnecting\n",
               rc ? "connection lost" : "unexpected answer", status);
     lost = 1;

@@ -171,3 +171,28 @@ def test_mount_follows_members_replaced_one_by_one(make_cluster, mounts):  # noq
     for m in c.members:
         wait_for(lambda: quorum_value(m, "/fsr/local") == "still", what="local on " + m.name)
     assert "quorumfs: endpoints:" in mnt.log()
+
+
+def test_the_watch_leaves_a_member_that_holds_it(make_cluster, mounts):  # noqa: F811
+    """The mount's first endpoint is a member that restarted and cannot catch up (the others
+    drop what they send it), so it holds every key request, the watch's too (etcd's members
+    do the same until they are ready). The watch gives up on it after op_timeout (5 s) and watches
+    through the next member: a remote change still reaches inotify."""
+    c = make_cluster(3).start()
+    leader = c.leader()
+    assert put(leader, "/held/seed", "s")[0] == 201
+    victim = next(m for m in c.members if m is not leader)
+    vid = victim.member_id()
+    victim.stop()
+    for o in c.members:
+        if o is not victim:
+            o.partition(vid, True)
+    victim.start()
+    mnt = mounts(victim.url + "," + leader.url, prefix="/held")
+    iw = Inotify(mnt.dir)
+    try:
+        assert put(leader, "/held/after", "a")[0] == 201
+        iw.expect(created("after"), timeout=15)
+        assert "did not answer within op_timeout" in mnt.log()
+    finally:
+        iw.close()
