@@ -236,20 +236,32 @@ def test_a_mount_through_chaos_shows_the_store(make_cluster, mounts):  # noqa: F
         stop.set()
         t.join(15)
 
+        diff = []
+
         def same():
             st, _, body = c.leader().keys("GET", "/load", params={"recursive": "true",
                                                                    "quorum": "true"})
             store = {os.path.basename(n["key"]): n.get("value") for n in body["node"]["nodes"]}
-            if set(os.listdir(mnt.dir)) != set(store):
+            listed = set(os.listdir(mnt.dir))
+            if listed != set(store):
+                diff[:] = ["listed, not stored", sorted(listed - set(store))[:10],
+                           "stored, not listed", sorted(set(store) - listed)[:10]]
                 return False
             for name in sorted(store)[:1000] + ["f%d" % i for i in range(20) if "f%d" % i in store]:
                 with open(mnt.path(name)) as f:
-                    if f.read() != store[name]:
+                    got = f.read()
+                    if got != store[name]:
+                        diff[:] = [name, "read", got, "stored", store[name]]
                         return False
             return True
         wait_for(same, timeout=30, what="the mount showing the store")
     except BaseException:
         print("nemesis (seed %d):\n%s" % (seed, "\n".join(nem.log)))
+        print("the mount's endpoint lists:\n" + "\n".join(
+            x for x in mnt.log().splitlines() if x.startswith("quorumfs: endpoints:")))
+        print("the end of the mount's log:\n" + mnt.log()[-3000:])
+        print("members:", [(m.name, m.url, m.running()) for m in c.members])
+        print("the difference:", locals().get("diff"))
         raise
     finally:
         stop.set()
