@@ -65,9 +65,9 @@ out:
 
 /* Raft thread, when a leader is known: proposes this member's name and client URLs, at every
  * start, as etcd publishes (each publication takes a store index there, which clients see).
- * Proposed again to each new leader and, as etcd retries, after each request timeout until
- * applied: the member serves clients only once it is (node_ready), and a proposal can be lost
- * on its way to the leader. */
+ * Proposed again to each new leader, after the transport lost what it had queued for the
+ * leader (node_transport.c), and, as etcd retries, after each request timeout, until applied:
+ * the member serves clients only once it is (node_ready). */
 void node_publish_self(node *n) {
   const node_member *self = n->cfg.self;
   if (!self || atomic_load(&n->published) || n->status.lead == RAFT_NONE) return;

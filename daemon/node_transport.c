@@ -36,6 +36,9 @@ static void tr_log(void *arg, int level, const char *text) {
 static void tr_on_unreachable(void *arg, uint64_t peer) {
   node *n = arg;
   raft_report_unreachable(n->r, peer);
+  /* What was queued for the peer is lost: a publication forwarded to the leader is proposed
+   * again at the next check (node_publish_self), not a request timeout later. */
+  if (peer == n->status.lead && !atomic_load(&n->published)) n->publish_lead = RAFT_NONE;
 }
 
 static void tr_on_snapshot_status(void *arg, uint64_t peer, bool ok) {

@@ -218,6 +218,8 @@ def check_all_present(m, acked):
 def test_kill9_of_the_leader_loses_no_acknowledged_write(make_cluster, tmp_path):
     c = make_cluster(3).start()
     old = c.leader()
+    for m in c.members:  # (each serves keys once its publication is applied)
+        wait_for(lambda: m.keys("GET", "/")[0] == 200, what=m.name + " ready")
     with Writers(c.members) as w, Registers(c.members) as regs:
         time.sleep(1.0)
         before = len(w.acked)
