@@ -728,7 +728,12 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
   return 0;
 fail:
   if (n->r) raft_free(n->r);
-  if (n->rloop_ok) uv_loop_close(&n->rloop);
+  if (n->rloop_ok) {
+    /* A transport that could not listen (its port taken since listen_check) is freed by its
+     * handles' close callbacks: run them. */
+    uv_run(&n->rloop, UV_RUN_DEFAULT);
+    uv_loop_close(&n->rloop);
+  }
   raft_wal_close(n->wal);
   pthread_mutex_destroy(&n->mu);
   pthread_mutex_destroy(&n->pmu);
