@@ -202,6 +202,21 @@ def make_cluster(tmp_path):
     make.finish()
 
 
+def restart_cut_off(c, m, while_down=None):
+    """Stops member m and starts it again while the other members drop what they send it, so
+    it cannot catch up (it holds key requests); while_down() runs while it is stopped. Returns
+    m's id (the others' o.partition(id, False) lets it catch up)."""
+    mid = m.member_id()
+    m.stop()
+    if while_down:
+        while_down()
+    for o in c.members:
+        if o is not m:
+            o.partition(mid, True)
+    m.start()
+    return mid
+
+
 def put(m, key, value, timeout=10.0, **params):
     form = {"value": value}
     form.update(params)

@@ -18,7 +18,7 @@ import pytest
 
 import cluster
 from fs_inotify import Inotify, created, modified
-from raft_cluster import make_cluster, put, wait_for  # noqa: F401  (fixture used by name)
+from raft_cluster import make_cluster, put, restart_cut_off, wait_for  # noqa: F401  (fixture)
 from test_fs import _need_fuse, mounts, read_file, write_file  # noqa: F401
 
 pytestmark = [pytest.mark.time_limit(120),
@@ -182,12 +182,7 @@ def test_the_watch_leaves_a_member_that_holds_it(make_cluster, mounts):  # noqa:
     leader = c.leader()
     assert put(leader, "/held/seed", "s")[0] == 201
     victim = next(m for m in c.members if m is not leader)
-    vid = victim.member_id()
-    victim.stop()
-    for o in c.members:
-        if o is not victim:
-            o.partition(vid, True)
-    victim.start()
+    restart_cut_off(c, victim)
     mnt = mounts(victim.url + "," + leader.url, prefix="/held")
     iw = Inotify(mnt.dir)
     try:

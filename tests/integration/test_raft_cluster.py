@@ -15,7 +15,7 @@ import pytest
 
 import cluster
 import rawhttp
-from raft_cluster import make_cluster, put, wait_for  # noqa: F401 (make_cluster: a fixture)
+from raft_cluster import make_cluster, put, restart_cut_off, wait_for  # noqa: F401 (a fixture)
 
 ELECTION_S = 0.5  # raft_cluster.ELECTION_MS
 
@@ -865,13 +865,11 @@ def test_a_restarted_member_serves_keys_only_once_it_has_caught_up(make_cluster)
     leader = c.leader()
     assert put(leader, "/ready/k", "before")[0] == 201
     victim = next(m for m in c.members if m is not leader)
-    vid = victim.member_id()
-    victim.stop()
-    assert put(leader, "/ready/k", "after")[0] == 200
+
+    def change():
+        assert put(leader, "/ready/k", "after")[0] == 200
+    vid = restart_cut_off(c, victim, while_down=change)
     others = [m for m in c.members if m is not victim]
-    for o in others:
-        o.partition(vid, True)
-    victim.start()
     assert victim.stats_self()["id"] == vid
     with pytest.raises(OSError):
         victim.keys("GET", "/ready/k", timeout=1.5)
