@@ -13,15 +13,13 @@
 #define READY_POLL_MS 5
 
 struct routes_held {
-  http_req *r;
-  server_shard *sh;
+  http_req *r; /* held on server_shard_of(r) */
   routes_held *prev, *next;
 };
 
 bool routes_ready(server *s) { return !s->node || node_ready(s->node); }
 
-static void unlink_held(routes_held *h) {
-  server_shard *sh = h->sh;
+static void unlink_held(server_shard *sh, routes_held *h) {
   if (h->prev) h->prev->next = h->next;
   else sh->held_head = h->next;
   if (h->next) h->next->prev = h->prev;
@@ -30,7 +28,7 @@ static void unlink_held(routes_held *h) {
 
 static void held_abort(http_req *r) {
   routes_held *h = r->data;
-  unlink_held(h);
+  unlink_held(server_shard_of(r), h);
   free(h);
 }
 
@@ -40,7 +38,7 @@ static void on_poll(uv_timer_t *t) {
   uv_timer_stop(t);
   while (sh->held_head) {
     routes_held *h = sh->held_head;
-    unlink_held(h);
+    unlink_held(sh, h);
     http_req *r = h->r;
     free(h);
     r->on_abort = NULL;
@@ -64,7 +62,6 @@ bool routes_ready_hold(server_shard *sh, http_req *r) {
     r->ext_free = NULL;
   }
   h->r = r;
-  h->sh = sh;
   h->prev = sh->held_tail;
   if (sh->held_tail) sh->held_tail->next = h;
   else sh->held_head = h;
@@ -77,13 +74,7 @@ bool routes_ready_hold(server_shard *sh, http_req *r) {
 }
 
 void routes_ready_close(server_shard *sh) {
-  while (sh->held_head) { /* (the connections' close has aborted them already) */
-    routes_held *h = sh->held_head;
-    unlink_held(h);
-    h->r->on_abort = NULL;
-    h->r->data = NULL;
-    free(h);
-  }
+  /* (nothing is held: closing the connections has aborted every held request) */
   if (sh->ready_timer_ok) uv_close((uv_handle_t *)&sh->ready_timer, NULL);
   sh->ready_timer_ok = 0;
 }

@@ -15,7 +15,8 @@ bool routes_ready(server *s);
  * again, in arrival order, once the member is ready, or dropped if its client goes first. */
 bool routes_ready_hold(server_shard *sh, http_req *r);
 
-/* At a shard's stop, on its loop, after its connections are closed. */
+/* At a shard's stop, on its loop, after its connections are closed (which let go of every
+ * held request). */
 void routes_ready_close(server_shard *sh);
 
 #endif
