@@ -70,6 +70,8 @@ typedef struct fs {
   long op_timeout_ms;      /* bound of one filesystem operation across all endpoints */
   struct timespec mount_time;
   uint64_t mount_index;    /* X-Etcd-Index at mount: nodes not modified since get mount_time */
+  size_t mount_ep;         /* the endpoint that answered the mount's first read: the watch's
+                            * first (one listed before it may be down or holding requests) */
   uint64_t last_index;     /* X-Etcd-Index of the last answer */
   int connected;           /* the last request reached the cluster */
   struct fs_tomb *tombs;   /* own deletes the watch has not yet passed (fs_mirror.c) */

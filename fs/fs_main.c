@@ -289,6 +289,7 @@ static int load_root(fs *f, char **why) {
   if (!ev.node->dir) e = ENOTDIR;
   else fs_mirror_load(f, ev.node);
   f->mount_index = index;
+  f->mount_ep = proto_v2_client_pinned(c);
   f->connected = 1;
   proto_v2_event_free(&ev);
   return e;
@@ -423,6 +424,7 @@ static int run(fs_cli *c) {
   f.client_opts.total_timeout_ms = op_ms;
   f.client_opts.request_timeout_ms = op_ms < 2000 ? op_ms : 2000;
   f.client_opts.dial_timeout_ms = op_ms < 1000 ? op_ms : 1000;
+  f.client_opts.share_total = 1;
   f.client_opts.ca_file = c->ca_file;
   f.client_opts.cert_file = c->cert_file;
   f.client_opts.key_file = c->key_file;

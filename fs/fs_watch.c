@@ -301,7 +301,7 @@ static void *watch_main(void *ud) {
     }
     /* lost (or an unusable answer): reconnect from next_index (the history replays what was
      * missed, or a 401 resyncs), trying the next endpoint, backing off from 50 ms to 2 s */
-    if (!lost && rx.unanswered)
+    if (rx.unanswered) /* each time: it names the member, after a connection lost too */
       fprintf(stderr, "quorumfs: watch: %s did not answer within op_timeout (not caught up with "
                       "the cluster?); trying the next endpoint\n", w->eps[w->cur % w->n_eps]);
     else if (!lost)
@@ -329,6 +329,7 @@ fs_watch *fs_watch_start(fs *f, struct fuse_session *se, uint64_t from) {
   w->client = proto_v2_client_new(&f->client_opts);
   int bad = !w->eps || !w->curl || !w->client || w->n_eps == 0;
   for (size_t i = 0; !bad && i < w->n_eps; i++) bad = !(w->eps[i] = strdup(f->endpoints[i]));
+  w->cur = f->mount_ep;
   if (bad || pthread_create(&w->thread, NULL, watch_main, w) != 0) {
     fs_watch_stop(w);
     return NULL;

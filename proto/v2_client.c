@@ -287,6 +287,8 @@ void proto_v2_client_free(proto_v2_client *c) {
 size_t proto_v2_client_n_endpoints(const proto_v2_client *c) { return c->n_eps; }
 const char *proto_v2_client_endpoint(const proto_v2_client *c, size_t i) { return c->eps[i]; }
 
+size_t proto_v2_client_pinned(const proto_v2_client *c) { return c->pinned; }
+
 void proto_v2_client_set_cancel(proto_v2_client *c, int (*cancel)(void *ud), void *ud) {
   c->cancel = cancel;
   c->cancel_ud = ud;
@@ -509,10 +511,11 @@ static int tls_failure(proto_v2_client *c, CURL *h, CURLcode rc, proto_v2_errors
   return 0;
 }
 
-/* One attempt against one URL. Returns 0 (answered), 1 (failed: message added), 2 (deadline). */
+/* One attempt against one URL, with `untried` endpoints (this one included) left to try.
+ * Returns 0 (answered), 1 (failed: message added), 2 (deadline). */
 static int attempt(proto_v2_client *c, const char *method, const char *ep, const char *url,
-                   const char *content_type, const char *body, int wait, proto_v2_resp *r,
-                   proto_v2_errors *err) {
+                   const char *content_type, const char *body, int wait, size_t untried,
+                   proto_v2_resp *r, proto_v2_errors *err) {
   CURL *h = c->curl;
   curl_easy_reset(h);
   proto_v2_buf b = {0};
@@ -526,9 +529,11 @@ static int attempt(proto_v2_client *c, const char *method, const char *ep, const
     if (c->deadline_ms) {
       int64_t left = c->deadline_ms - now_ms();
       if (left <= 0) return 2;
-      if (limit == 0 || left <= limit) {
-        limit = (long)left;
-        limit_is_total = 1;
+      int64_t share = left;
+      if (c->o.share_total && untried > 1) share = left / (int64_t)untried;
+      if (limit == 0 || share <= limit) {
+        limit = (long)share;
+        limit_is_total = share == left;
       }
     }
   }
@@ -651,8 +656,8 @@ static int attempt(proto_v2_client *c, const char *method, const char *ep, const
 }
 
 static int do_one(proto_v2_client *c, const char *method, const char *ep, const char *path,
-                  const char *content_type, const char *body, int wait, proto_v2_resp *r,
-                  proto_v2_errors *err) {
+                  const char *content_type, const char *body, int wait, size_t untried,
+                  proto_v2_resp *r, proto_v2_errors *err) {
   size_t el = strlen(ep);
   while (el && ep[el - 1] == '/') el--;
   proto_v2_buf url = {0};
@@ -663,7 +668,7 @@ static int do_one(proto_v2_client *c, const char *method, const char *ep, const 
     proto_v2_buf_free(&url);
     return 1;
   }
-  int rc = attempt(c, method, ep, url.s, content_type, body, wait, r, err);
+  int rc = attempt(c, method, ep, url.s, content_type, body, wait, untried, r, err);
   proto_v2_buf_free(&url);
   return rc;
 }
@@ -679,7 +684,7 @@ int proto_v2_do(proto_v2_client *c, const char *method, const char *path, const 
   for (size_t i = 0; i < c->n_eps; i++) {
     size_t k = (c->pinned + i) % c->n_eps;
     const char *ep = c->eps[k];
-    int rc = do_one(c, method, ep, path, content_type, body, wait, r, err);
+    int rc = do_one(c, method, ep, path, content_type, body, wait, c->n_eps - i, r, err);
     if (rc == 2) {
       err->kind = PROTO_V2_DEADLINE;
       return -1;
@@ -710,7 +715,7 @@ int proto_v2_do(proto_v2_client *c, const char *method, const char *path, const 
 int proto_v2_get_url(proto_v2_client *c, const char *url, proto_v2_resp *r, proto_v2_errors *err) {
   memset(err, 0, sizeof *err);
   memset(r, 0, sizeof *r);
-  int rc = attempt(c, "GET", url, url, NULL, NULL, 1, r, err);
+  int rc = attempt(c, "GET", url, url, NULL, NULL, 1, 1, r, err);
   if (rc == 0) return 0;
   if (err->kind == PROTO_V2_CONFIG || err->kind == PROTO_V2_NOMEM) return -1;
   err->kind = rc == 2 ? PROTO_V2_DEADLINE : PROTO_V2_CLUSTER;

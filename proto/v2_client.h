@@ -49,6 +49,10 @@ typedef struct proto_v2_client_opts {
   long request_timeout_ms;  /* until a response (not for waits); 0 = none */
   long total_timeout_ms;    /* for the whole command (not for waits); 0 = none */
   long dial_timeout_ms;     /* connect; 0 = 30 s or the total timeout if smaller */
+  int share_total;          /* a request tries each endpoint left for at most an equal share
+                             * of what is left of the total timeout (quorumfs: a member that
+                             * holds requests leaves time for the others); 0: the first may
+                             * take all of it, as with etcdctl */
   int debug;                /* print each request as a cURL command on stderr */
   int insecure;             /* https: the server's certificate is not verified (the self-signed
                              * ones of --peer-auto-tls members, as etcd's client does) */
@@ -62,6 +66,8 @@ void proto_v2_client_free(proto_v2_client *c);
 
 size_t proto_v2_client_n_endpoints(const proto_v2_client *c);
 const char *proto_v2_client_endpoint(const proto_v2_client *c, size_t i);
+/* The index of the endpoint that gave the last answer (the one tried first next time). */
+size_t proto_v2_client_pinned(const proto_v2_client *c);
 
 /* Replaces the endpoints (the new list is copied). Returns 0, or -1 on out-of-memory. */
 int proto_v2_client_set_endpoints(proto_v2_client *c, const char *const *eps, size_t n);

@@ -870,15 +870,16 @@ def test_cluster_down_cached_reads_work_writes_and_unknown_names_eio(make_server
 
 
 class _HangingServer:
-    """Answers the mount's first GET like a v2 server, then accepts and never answers."""
+    """Answers the mount's first GET like a v2 server (unless answer_first is False), then
+    accepts and never answers."""
 
-    def __init__(self):
+    def __init__(self, answer_first=True):
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
         self.conns = []
-        self.answered = 0
+        self.answered = 0 if answer_first else 1
         self.stop = False
         self.t = threading.Thread(target=self.run, daemon=True)
         self.t.start()

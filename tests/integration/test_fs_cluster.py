@@ -12,6 +12,8 @@ undone by the `mounts` fixture of test_fs.py; the cluster by `make_cluster`.
 """
 import errno
 import os
+import socket
+import threading
 import time
 
 import pytest
@@ -24,6 +26,64 @@ from test_fs import _need_fuse, mounts, read_file, write_file  # noqa: F401
 pytestmark = [pytest.mark.time_limit(120),
               pytest.mark.skipif(cluster.target() != "quorumd",
                                  reason="starts a quorumd cluster")]
+
+
+class _Relay:
+    """A TCP relay from a port of its own to a member's client port; close() drops every
+    connection, as a member that dies does."""
+
+    def __init__(self, target_url):
+        host, port = target_url.rsplit("/", 1)[-1].rsplit(":", 1)
+        self.target = (host, int(port))
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.conns = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                u = socket.create_connection(self.target)
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.conns += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+        with self.lock:
+            for s in self.conns:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
 
 
 def quorum_value(m, key):
@@ -174,20 +234,28 @@ def test_mount_follows_members_replaced_one_by_one(make_cluster, mounts):  # noq
 
 
 def test_the_watch_leaves_a_member_that_holds_it(make_cluster, mounts):  # noqa: F811
-    """The mount's first endpoint is a member that restarted and cannot catch up (the others
-    drop what they send it), so it holds every key request, the watch's too (etcd's members
-    do the same until they are ready). The watch gives up on it after op_timeout (5 s) and watches
-    through the next member: a remote change still reaches inotify."""
+    """The mount's watch runs through its first endpoint (a relay to the leader); the next one
+    is a member that restarted and cannot catch up (the others drop what they send it), so it
+    holds every key request, the watch's too (etcd's members do the same until they are ready).
+    When the first endpoint goes away, the watch tries that member, gives up on it after
+    op_timeout (5 s) and watches through the last one: a remote change still reaches inotify."""
     c = make_cluster(3).start()
     leader = c.leader()
     assert put(leader, "/held/seed", "s")[0] == 201
     victim = next(m for m in c.members if m is not leader)
     restart_cut_off(c, victim)
-    mnt = mounts(victim.url + "," + leader.url, prefix="/held")
-    iw = Inotify(mnt.dir)
+    relay = _Relay(leader.url)
     try:
-        assert put(leader, "/held/after", "a")[0] == 201
-        iw.expect(created("after"), timeout=15)
-        assert "did not answer within op_timeout" in mnt.log()
+        mnt = mounts(",".join([relay.url, victim.url, leader.url]), prefix="/held",
+                     opts="sync_interval=0")
+        assert read_file(mnt.path("seed")) == b"s"
+        iw = Inotify(mnt.dir)
+        try:
+            relay.close()
+            assert put(leader, "/held/after", "a")[0] == 201
+            iw.expect(created("after"), timeout=15)
+            assert "did not answer within op_timeout" in mnt.log()
+        finally:
+            iw.close()
     finally:
-        iw.close()
+        relay.close()

@@ -207,6 +207,35 @@ def test_signal_interrupts_a_blocked_operation(mounts):  # noqa: F811
         hs.close()
 
 
+def test_a_first_endpoint_that_never_answers_leaves_op_timeout_for_the_next(module_server, mounts,  # noqa: F811
+                                                                            tmp_path):
+    """op_timeout bounds a whole operation: a listed member that accepts and never answers (one
+    that holds requests while it catches up does that) gets a share of it, not all of it, and
+    the next member answers in time; the mount's watch starts on the member that answered."""
+    put(module_server, "/hang/k", "one")
+    hs = _HangingServer(answer_first=False)
+    try:
+        t0 = time.monotonic()
+        m = mounts(hs.url + "," + module_server.url, prefix="/hang",
+                   opts="op_timeout=2,sync_interval=0")
+        assert time.monotonic() - t0 < 3.0
+        with open(m.path("k")) as f:
+            assert f.read() == "one"
+        # a remote change reaches the mount through its watch, not after the watch has first
+        # waited op_timeout on the silent member
+        put(module_server, "/hang/k", "two")
+        deadline = time.monotonic() + 1.0
+        while open(m.path("k")).read() != "two":
+            assert time.monotonic() < deadline, "the remote change did not arrive within 1 s"
+            time.sleep(0.05)
+        with open(m.path("new"), "w") as f:
+            f.write("three")
+        assert value(module_server, "/hang/new") == "three"
+        assert "did not answer within op_timeout" not in m.log()
+    finally:
+        hs.close()
+
+
 def test_lww_close_wins_over_concurrent_changes(module_server, mounts):  # noqa: F811
     """-o lww: a file's value at close is written without the prevIndex check, so a
     concurrent change is overwritten instead of giving ESTALE (the default is in test_fs.py)."""

@@ -339,6 +339,60 @@ static void *respond(void *arg) {
   return NULL;
 }
 
+/* A first endpoint that accepts (the kernel's backlog) and never answers, then one that does:
+ * with share_total the first gets half of the total timeout and the second answers in time;
+ * without it (etcdctl's way) the first takes it all and the request ends in the deadline. */
+static void test_share_total_leaves_time_for_the_next(void **state) {
+  (void)state;
+  int ps;
+  int silent = refusing_socket(&ps);
+  assert_int_equal(listen(silent, 4), 0);
+  responder r;
+  memset(&r, 0, sizeof r);
+  r.fd = refusing_socket(&r.port);
+  r.count = 1;
+  assert_int_equal(listen(r.fd, 4), 0);
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, respond, &r), 0);
+  char e1[64], e2[64];
+  snprintf(e1, sizeof e1, "127.0.0.1:%d", ps);
+  snprintf(e2, sizeof e2, "127.0.0.1:%d", r.port);
+  const char *eps[] = {e1, e2};
+  for (int share = 1; share >= 0; share--) {
+    proto_v2_client_opts o = {0};
+    o.endpoints = eps;
+    o.n_endpoints = 2;
+    o.request_timeout_ms = 2000;
+    o.total_timeout_ms = 800;
+    o.share_total = share;
+    proto_v2_client *c = proto_v2_client_new(&o);
+    assert_non_null(c);
+    proto_v2_client_start_clock(c);
+    proto_v2_resp resp;
+    proto_v2_errors err;
+    int rc = proto_v2_do(c, "GET", "/v2/keys/a", NULL, NULL, 0, &resp, &err);
+    if (share) {
+      assert_int_equal(rc, 0);
+      assert_int_equal(resp.status, 200);
+      assert_int_equal(proto_v2_client_pinned(c), 1);
+      assert_int_equal(err.n, 1);
+      char want[128];
+      snprintf(want, sizeof want, "client: endpoint http://%s exceeded header timeout", e1);
+      assert_string_equal(err.msg[0], want);
+      proto_v2_resp_free(&resp);
+    } else {
+      assert_int_equal(rc, -1);
+      assert_int_equal(err.kind, PROTO_V2_DEADLINE);
+      assert_int_equal(proto_v2_client_pinned(c), 0);
+    }
+    proto_v2_client_free(c);
+  }
+  pthread_join(th, NULL);
+  assert_string_equal(r.lines[0], "GET /v2/keys/a HTTP/1.1");
+  close(r.fd);
+  close(silent);
+}
+
 static void test_failover_order_and_pinning(void **state) {
   (void)state;
   int p1, p2;
@@ -430,6 +484,7 @@ int main(void) {
       cmocka_unit_test(test_error_texts),
       cmocka_unit_test(test_endpoints_normalised_in_order),
       cmocka_unit_test(test_failover_order_and_pinning),
+      cmocka_unit_test(test_share_total_leaves_time_for_the_next),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();
