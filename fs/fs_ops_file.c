@@ -22,6 +22,7 @@ static void set_fi(struct fuse_file_info *fi, fs_handle *h) {
   fi->fh = (uint64_t)(uintptr_t)h;
   fi->direct_io = 1;
   fi->keep_cache = 0;
+  fi->noflush = h->self; /* the applier's close: no FLUSH to wait for (RELEASE is not waited) */
   h->append = (fi->flags & O_APPEND) != 0;
 }
 
