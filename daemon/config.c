@@ -564,8 +564,32 @@ static int parse_args(config *cfg, int argc, char **argv, unsigned char *seen, i
   return 0;
 }
 
+/* Adds a line to cfg->env_notes. */
+static int note(config *cfg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int note(config *cfg, const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  size_t old = cfg->env_notes ? strlen(cfg->env_notes) : 0, add = strlen(line);
+  char *p = realloc(cfg->env_notes, old + add + 2);
+  if (!p) {
+    return -ENOMEM;
+  }
+  memcpy(p + old, line, add);
+  p[old + add] = '\n';
+  p[old + add + 1] = '\0';
+  cfg->env_notes = p;
+  return 0;
+}
+
 /* Applies ETCD_* variables for flags not given on the command line; the first occurrence of a
- * variable counts (as with getenv), empty values are skipped and unknown names ignored. */
+ * variable counts (as with getenv) and empty values are skipped. What etcd's pkg/flags logs
+ * about them goes to cfg->env_notes: each variable used; a variable that is no flag's (a typo),
+ * or empty; and one shadowed by its flag (etcd 3.4 refuses to start then; here the command line
+ * wins, as etcd 3.3 did, with the same warning). ETCD_VERSION is left alone: images set it. */
 static int apply_env(config *cfg, char **envp, unsigned char *seen, char *err, size_t errlen) {
   for (char **e = envp; e && *e; e++) {
     const char *kv = *e;
@@ -576,16 +600,28 @@ static int apply_env(config *cfg, char **envp, unsigned char *seen, char *err, s
     if (!eq) {
       continue;
     }
+    int klen = (int)(eq - kv);
     int idx = lookup_env(kv + 5, (size_t)(eq - (kv + 5)));
-    if (idx < 0 || seen[idx] || (flag_table[idx].opts & F_NOENV) || eq[1] == '\0') {
+    int rc = 0;
+    if (idx >= 0 && (flag_table[idx].opts & F_NOENV)) {
       continue;
+    } else if (idx >= 0 && seen[idx] == 1) {
+      rc = note(cfg, "warning: recognized environment variable %.*s, but unused: shadowed by "
+                     "corresponding flag", klen, kv);
+    } else if (idx < 0 || eq[1] == '\0') {
+      rc = note(cfg, "warning: unrecognized environment variable %s", kv);
+    } else if (!seen[idx]) {
+      source src = {"", kv, klen};
+      rc = set_value(cfg, &flag_table[idx], eq + 1, &src, err, errlen);
+      if (rc < 0) {
+        return rc;
+      }
+      seen[idx] = 2;
+      rc = note(cfg, "recognized and used environment variable %s", kv);
     }
-    source src = {"", kv, (int)(eq - kv)};
-    int rc = set_value(cfg, &flag_table[idx], eq + 1, &src, err, errlen);
     if (rc < 0) {
-      return rc;
+      return oom(err, errlen);
     }
-    seen[idx] = 2;
   }
   return 0;
 }
@@ -802,6 +838,7 @@ void config_free(config *cfg) {
   if (!cfg) {
     return;
   }
+  free(cfg->env_notes);
   free(cfg->name);
   free(cfg->data_dir);
   free(cfg->wal_dir);

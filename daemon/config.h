@@ -66,6 +66,9 @@ typedef struct config {
   uint64_t proxy_refresh_ms;       /* --proxy-refresh-interval, default 30000 */
   uint64_t proxy_dial_timeout_ms;  /* --proxy-dial-timeout, default 1000 */
   uint64_t proxy_read_timeout_ms;  /* --proxy-read-timeout, default 0 (none) */
+  char *env_notes;               /* what the ETCD_* variables did, one line each, as etcd's
+                                  * pkg/flags logs it ("recognized and used environment variable
+                                  * ETCD_NAME=x", "warning: unrecognized ..."); NULL when none */
   int argc;                      /* the command line as given (for /debug/vars; not owned) */
   char **argv;
 } config;

@@ -56,6 +56,12 @@ int main(int argc, char **argv) {
     config_free(&cfg);
     return 0;
   }
+  for (const char *l = cfg.env_notes; l && *l;) { /* as etcd logs them */
+    const char *nl = strchr(l, '\n');
+    int n = nl ? (int)(nl - l) : (int)strlen(l);
+    fprintf(stderr, "quorumd: %.*s\n", n, l);
+    l += n + (nl != NULL);
+  }
   raise_fd_limit();
   signal(SIGPIPE, SIG_IGN);
   uv_loop_t loop;

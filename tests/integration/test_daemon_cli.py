@@ -135,14 +135,22 @@ def test_env_variables_configure_the_server(tmp_path):
 
 
 def test_flag_wins_over_env(tmp_path, make_server):
-    """--name on the command line wins over ETCD_NAME."""
-    os.environ["ETCD_NAME"] = "fromenv"
+    """--name on the command line wins over ETCD_NAME, with etcd's warning (etcd 3.4 refuses to
+    start instead); a variable that is no flag's (a typo) is warned about as etcd does, and one
+    used is logged."""
+    os.environ.update(ETCD_NAME="fromenv", ETCD_SNAPSHOT_COUNTS="5", ETCD_SNAPSHOT_COUNT="7")
     try:
         s = make_server(name="fromflag")
     finally:
-        del os.environ["ETCD_NAME"]
+        for k in ("ETCD_NAME", "ETCD_SNAPSHOT_COUNTS", "ETCD_SNAPSHOT_COUNT"):
+            del os.environ[k]
     st, _, body = cluster.http_request(s.url, path="/v2/members")
     assert st == 200 and b'"name":"fromflag"' in body
+    log = s.log_text()
+    assert ("quorumd: warning: recognized environment variable ETCD_NAME, but unused: shadowed "
+            "by corresponding flag\n") in log
+    assert "quorumd: warning: unrecognized environment variable ETCD_SNAPSHOT_COUNTS=5\n" in log
+    assert "quorumd: recognized and used environment variable ETCD_SNAPSHOT_COUNT=7\n" in log
 
 
 def test_foreign_data_dir_refused_untouched(tmp_path):

@@ -117,6 +117,18 @@ static void test_env_below_flag(void **state) {
   assert_string_equal(cfg.listen_peer.url[1], "http://10.0.0.2:2380");
   assert_string_equal(cfg.initial_cluster_state, "existing");
   assert_int_equal(cfg.heartbeat_ms, 100); /* empty variables are skipped, as etcd does */
+  /* what etcd's pkg/flags logs of them, in the environment's order */
+  assert_string_equal(cfg.env_notes,
+                      "warning: recognized environment variable ETCD_NAME, but unused: shadowed "
+                      "by corresponding flag\n"
+                      "recognized and used environment variable ETCD_DATA_DIR=/env/dir\n"
+                      "warning: recognized environment variable ETCD_SNAPSHOT_COUNT, but unused: "
+                      "shadowed by corresponding flag\n"
+                      "recognized and used environment variable ETCD_UNSAFE_NO_FSYNC=true\n"
+                      "recognized and used environment variable "
+                      "ETCD_LISTEN_PEER_URLS=http://10.0.0.1:2380,http://10.0.0.2:2380\n"
+                      "recognized and used environment variable ETCD_INITIAL_CLUSTER_STATE=existing\n"
+                      "warning: unrecognized environment variable ETCD_HEARTBEAT_INTERVAL=\n");
   config_free(&cfg);
 
   /* A bad variable shadowed by a flag is never looked at. */
@@ -127,7 +139,8 @@ static void test_env_below_flag(void **state) {
   config_free(&cfg);
 }
 
-/* Unknown ETCD_* variables, non-ETCD variables and ETCD_VERSION are ignored. */
+/* Unknown ETCD_* variables, non-ETCD variables and ETCD_VERSION are ignored (the unknown ones
+ * with a warning). */
 static void test_env_unknown_ignored(void **state) {
   (void)state;
   config cfg;
@@ -139,10 +152,15 @@ static void test_env_unknown_ignored(void **state) {
                    0);
   assert_string_equal(cfg.name, "x");
   assert_int_equal(cfg.show_version, 0);
+  /* with a warning, as etcd gives (not for ETCD_VERSION, which images set) */
+  assert_string_equal(cfg.env_notes,
+                      "warning: unrecognized environment variable ETCD_NO_SUCH_FLAG=1\n"
+                      "warning: unrecognized environment variable ETCD_name=lower\n");
   config_free(&cfg);
   /* NULL envp is an empty environment. */
   assert_int_equal(config_parse(&cfg, 2, ARGV("--name=x"), NULL, err, sizeof err), 0);
   assert_string_equal(cfg.name, "x");
+  assert_null(cfg.env_notes);
   config_free(&cfg);
 }
 
