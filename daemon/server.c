@@ -17,7 +17,9 @@
 #include "daemon/bootstrap_check.h"
 #include "daemon/join_check.h"
 #include "daemon/listen_check.h"
+#include "daemon/notify_systemd.h"
 #include "daemon/routes.h"
+#include "daemon/routes_ready.h"
 #include "daemon/v2_keys.h"
 
 #define SYNC_INTERVAL_MS 500
@@ -59,6 +61,16 @@ static void on_ttl_timer(uv_timer_t *t) {
   if (!next || next > now) return;
   proto_record rec = {.op = PROTO_OP_SYNC, .time = now, .path = "/", .path_len = 1};
   if (server_propose(s, &rec, SERVER_SYNC_CTX) == 0) s->sync_pending = 1;
+}
+
+/* Every 10 ms until the member is ready (routes_ready: this start's publication is applied, so
+ * it answers keys): then READY=1 to systemd, where etcd sends it (after ReadyNotify). */
+static void on_ready_notify(uv_timer_t *t) {
+  server *s = t->data;
+  if (!routes_ready(s)) return;
+  uv_timer_stop(t);
+  int rc = notify_systemd("READY=1");
+  if (rc < 0) fprintf(stderr, "quorumd: cannot notify systemd (NOTIFY_SOCKET): %s\n", strerror(-rc));
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -401,6 +413,9 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
   uv_timer_init(loop, &s->ttl_timer);
   s->ttl_timer.data = s;
   uv_timer_start(&s->ttl_timer, on_ttl_timer, SYNC_INTERVAL_MS, SYNC_INTERVAL_MS);
+  uv_timer_init(loop, &s->ready_notify);
+  s->ready_notify.data = s;
+  uv_timer_start(&s->ready_notify, on_ready_notify, 0, 10);
   uv_signal_init(loop, &s->sigint);
   uv_signal_init(loop, &s->sigterm);
   s->sigint.data = s->sigterm.data = s;
@@ -415,6 +430,7 @@ void server_stop(server *s) {
   server_shards_stop(s);
   if (uv_is_active((uv_handle_t *)&s->ttl_timer) || s->ttl_timer.data) {
     uv_close((uv_handle_t *)&s->ttl_timer, NULL);
+    uv_close((uv_handle_t *)&s->ready_notify, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
   }

@@ -73,6 +73,7 @@ struct server {
   node_member self;
   int test_hooks;          /* QUORUMD_TEST_HOOKS=1: /debug/partition answers */
   uv_timer_t ttl_timer;
+  uv_timer_t ready_notify;  /* until the member is ready: then systemd's READY=1 (main loop) */
   uv_signal_t sigint, sigterm;
   int sync_pending;        /* a SYNC record is in the log and not yet applied */
   char id_hex[17];

@@ -3,7 +3,10 @@ the flag, and the data dir's format record (a foreign or damaged dir is refused,
 import hashlib
 import json
 import os
+import shutil
+import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 
@@ -151,6 +154,34 @@ def test_flag_wins_over_env(tmp_path, make_server):
             "by corresponding flag\n") in log
     assert "quorumd: warning: unrecognized environment variable ETCD_SNAPSHOT_COUNTS=5\n" in log
     assert "quorumd: recognized and used environment variable ETCD_SNAPSHOT_COUNT=7\n" in log
+
+
+def test_systemd_readiness_notification(make_server):
+    """Under a unit of Type=notify (Debian's etcd.service is one) the member tells systemd that it
+    is ready, as etcd does: one datagram READY=1 to $NOTIFY_SOCKET, a path or a name in the
+    abstract namespace ('@'), sent once it serves keys."""
+    sockdir = tempfile.mkdtemp(prefix="qn", dir="/tmp")
+    try:
+        for name in (os.path.join(sockdir, "notify"), "@quorum-test-%d" % os.getpid()):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.bind("\0" + name[1:] if name.startswith("@") else name)
+            sock.settimeout(20)
+            os.environ["NOTIFY_SOCKET"] = name
+            try:
+                s = make_server()
+            finally:
+                del os.environ["NOTIFY_SOCKET"]
+            try:
+                assert sock.recv(64) == b"READY=1"
+                st, _, _ = s.keys("PUT", "/notified", form={"value": name})
+                assert st in (200, 201)
+                sock.settimeout(0.3)
+                with pytest.raises(socket.timeout):  # once
+                    sock.recv(64)
+            finally:
+                sock.close()
+    finally:
+        shutil.rmtree(sockdir)
 
 
 def test_foreign_data_dir_refused_untouched(tmp_path):

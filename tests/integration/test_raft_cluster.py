@@ -8,6 +8,8 @@ import json
 import os
 import random
 import shutil
+import socket
+import tempfile
 import threading
 import time
 
@@ -868,17 +870,34 @@ def test_a_restarted_member_serves_keys_only_once_it_has_caught_up(make_cluster)
 
     def change():
         assert put(leader, "/ready/k", "after")[0] == 200
-    vid = restart_cut_off(c, victim, while_down=change)
-    others = [m for m in c.members if m is not victim]
-    assert victim.stats_self()["id"] == vid
-    with pytest.raises(OSError):
-        victim.keys("GET", "/ready/k", timeout=1.5)
-    with pytest.raises(OSError):
-        victim.request("GET", "/v2/members", timeout=1.0)
-    for o in others:
-        o.partition(vid, False)
-    st, _, body = victim.keys("GET", "/ready/k", timeout=15)
-    assert st == 200 and body["node"]["value"] == "after", body
+    # systemd's readiness notification (Type=notify units) comes at the same point, as etcd's
+    sockdir = tempfile.mkdtemp(prefix="qn", dir="/tmp")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(os.path.join(sockdir, "n"))
+    os.environ["NOTIFY_SOCKET"] = os.path.join(sockdir, "n")
+    try:
+        vid = restart_cut_off(c, victim, while_down=change)
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+    try:
+        others = [m for m in c.members if m is not victim]
+        assert victim.stats_self()["id"] == vid
+        with pytest.raises(OSError):
+            victim.keys("GET", "/ready/k", timeout=1.5)
+        with pytest.raises(OSError):
+            victim.request("GET", "/v2/members", timeout=1.0)
+        notify.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            notify.recv(64)
+        for o in others:
+            o.partition(vid, False)
+        notify.settimeout(15)
+        assert notify.recv(64) == b"READY=1"
+        st, _, body = victim.keys("GET", "/ready/k", timeout=1)
+        assert st == 200 and body["node"]["value"] == "after", body
+    finally:
+        notify.close()
+        shutil.rmtree(sockdir)
 
 
 def test_a_joining_member_serves_keys_only_once_it_has_caught_up(make_cluster):
