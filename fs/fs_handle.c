@@ -171,7 +171,8 @@ int fs_handle_push(fs *f, fs_handle *h) {
     proto_v2_buf_free(&form);
     return ENOMEM;
   }
-  e = fs_store_req(f, "PUT", node->key, NULL, form.s, &kv);
+  e = h->push == FS_PUSH_CAS ? fs_store_put_cas(f, node->key, form.s, h->buf, h->len, &kv)
+                             : fs_store_req(f, "PUT", node->key, NULL, form.s, &kv);
   if (e == EEXIST && h->push == FS_PUSH_CREATE) {
     /* created by someone else since: our close replaces it, as a local create would */
     form.len = base_len;

@@ -94,9 +94,39 @@ static int kv_from(const proto_v2_knode *n, fs_kv *kv) {
   return 0;
 }
 
+/* An attempt that failed in ERR may have reached its member: anything but a failed dial. */
+static int maybe_reached(const proto_v2_errors *err) {
+  for (size_t i = 0; i < err->n && i < PROTO_V2_MAX_ERRORS; i++)
+    if (strncmp(err->msg[i], "dial tcp", 8) != 0) return 1;
+  return 0;
+}
+
 int fs_store_req(fs *f, const char *method, const char *key, const char *query, const char *form,
                  fs_kv *out) {
+  return fs_store_req_retried(f, method, key, query, form, out, NULL);
+}
+
+int fs_store_put_cas(fs *f, const char *key, const char *form, const char *value, size_t vlen,
+                     fs_kv *out) {
+  int twice = 0;
+  int e = fs_store_req_retried(f, "PUT", key, NULL, form, out, &twice);
+  if (e != ESTALE || !twice) return e;
+  fs_kv cur;
+  int g = fs_store_req(f, "GET", key, "quorum=true", NULL, &cur);
+  if (g == 0 && !cur.dir && cur.len == vlen && memcmp(cur.value, value, vlen) == 0) {
+    fprintf(stderr, "quorumfs: PUT %s: an attempt that timed out was applied: the condition "
+                    "failed on this write itself, whose value the key holds\n", key);
+    *out = cur;
+    return 0;
+  }
+  if (g == 0) fs_kv_free(&cur);
+  return e;
+}
+
+int fs_store_req_retried(fs *f, const char *method, const char *key, const char *query,
+                         const char *form, fs_kv *out, int *maybe_applied) {
   if (out) memset(out, 0, sizeof *out);
+  if (maybe_applied) *maybe_applied = 0;
   proto_v2_buf path = {0};
   proto_v2_keys_path(&path, key);
   if (query && *query) {
@@ -131,6 +161,7 @@ int fs_store_req(fs *f, const char *method, const char *key, const char *query, 
     return EIO;
   }
   f->connected = 1;
+  if (maybe_applied) *maybe_applied = maybe_reached(&err);
   if (r.has_index) f->last_index = r.etcd_index;
   int e = 0;
   if (r.status >= 300) {

@@ -32,6 +32,19 @@ void fs_kv_free(fs_kv *kv);
 int fs_store_req(fs *f, const char *method, const char *key, const char *query, const char *form,
                  fs_kv *out);
 
+/* fs_store_req, and *maybe_applied (when not NULL) tells whether the request went to another
+ * endpoint after one that may have received it (a timeout after connecting, a cut connection,
+ * a 5xx answer): a write may then have been applied by that first attempt too. */
+int fs_store_req_retried(fs *f, const char *method, const char *key, const char *query,
+                         const char *form, fs_kv *out, int *maybe_applied);
+
+/* PUT of VALUE (VLEN bytes) to KEY with FORM, whose prevIndex condition (101) may fail because
+ * of the request's own earlier attempt: a timeout on one member, applied there all the same,
+ * then the same write on the next. When that can be and the key holds VALUE now (a quorum
+ * read), the write is done: 0, with the key's node in *out. Else as fs_store_req. */
+int fs_store_put_cas(fs *f, const char *key, const char *form, const char *value, size_t vlen,
+                     fs_kv *out);
+
 /* GET (sorted=true, so listings come in key order). */
 int fs_store_get(fs *f, const char *key, fs_kv *out);
 

@@ -627,10 +627,14 @@ static int attempt(proto_v2_client *c, const char *method, const char *ep, const
       return 1;
     }
     case CURLE_OPERATION_TIMEDOUT: {
+      /* connected in this transfer, or on a kept-alive connection (no connect time then, but
+       * the request went out): a header timeout, and the member may have the request */
       curl_off_t connected_us = 0;
+      long sent = 0;
       curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connected_us);
+      curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
       if (limit_is_total) return 2;
-      if (connected_us <= 0) {
+      if (connected_us <= 0 && sent <= 0) {
         err_add(err, 1, "dial tcp %s: i/o timeout", addr);
       } else {
         /* not a connection error for etcdctl: a sync that gets it goes on */

@@ -7,8 +7,10 @@ import errno
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -234,6 +236,91 @@ def test_a_first_endpoint_that_never_answers_leaves_op_timeout_for_the_next(modu
         assert "did not answer within op_timeout" not in m.log()
     finally:
         hs.close()
+
+
+class _LostAnswers:
+    """A relay to a server that passes every request on but loses the answers to PUTs (the
+    connection stays open, silent), as when a member applies a write and its answer never
+    arrives."""
+
+    def __init__(self, target_port):
+        self.target = ("127.0.0.1", target_port)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.conns = []
+        self.puts = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            u = socket.create_connection(self.target)
+            self.conns += [c, u]
+            state = {"lose": False}
+            threading.Thread(target=self._up, args=(c, u, state), daemon=True).start()
+            threading.Thread(target=self._down, args=(u, c, state), daemon=True).start()
+
+    def _up(self, c, u, state):
+        try:
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    break
+                if data.startswith(b"PUT "):
+                    state["lose"] = True
+                    self.puts += 1
+                u.sendall(data)
+        except OSError:
+            pass
+
+    def _down(self, u, c, state):
+        try:
+            while True:
+                data = u.recv(65536)
+                if not data:
+                    break
+                if not state["lose"]:
+                    c.sendall(data)
+        except OSError:
+            pass
+
+    def close(self):
+        self.sock.close()
+        for s in self.conns:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def test_a_write_applied_by_an_attempt_that_timed_out_is_not_estale(module_server, mounts):  # noqa: F811
+    """A close's write (with prevIndex: the value it read) reaches a member that applies it but
+    whose answer is lost; after its share of op_timeout the mount sends it to the next member,
+    where prevIndex no longer holds: its own first attempt changed the key. The key holds the
+    value written, so close() succeeds (it was ESTALE, "changed in the store since it was
+    opened"), and the value is written once."""
+    before = put(module_server, "/lost/k", "one")["modifiedIndex"]
+    relay = _LostAnswers(module_server.port)
+    try:
+        m = mounts(relay.url + "," + module_server.url, prefix="/lost",
+                   opts="op_timeout=3,sync_interval=0")
+        with open(m.path("k"), "r+") as f:  # no O_TRUNC: the write is a compare-and-swap
+            f.write("two")
+        assert relay.puts == 1
+        st, _, body = module_server.keys("GET", "/lost/k")
+        assert body["node"]["value"] == "two"
+        # the first change after "one" is the one there is
+        st, _, first = module_server.keys("GET", "/lost/k", params={
+            "wait": "true", "waitIndex": str(before + 1)})
+        assert st == 200 and first["node"]["modifiedIndex"] == body["node"]["modifiedIndex"]
+        assert "an attempt that timed out was applied" in m.log()
+    finally:
+        relay.close()
 
 
 def test_lww_close_wins_over_concurrent_changes(module_server, mounts):  # noqa: F811

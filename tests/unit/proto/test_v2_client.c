@@ -339,6 +339,70 @@ static void *respond(void *arg) {
   return NULL;
 }
 
+/* Answers the first request on a kept-alive connection, then reads the second and stays
+ * silent until the client hangs up. */
+static void *answer_once_keep_alive(void *arg) {
+  int fd = *(int *)arg;
+  int c = accept(fd, NULL, NULL);
+  if (c < 0) return NULL;
+  char buf[4096];
+  for (int req = 0; req < 2; req++) {
+    size_t n = 0;
+    while (n < sizeof buf - 1) {
+      ssize_t k = read(c, buf + n, sizeof buf - 1 - n);
+      if (k <= 0) break;
+      n += (size_t)k;
+      buf[n] = 0;
+      if (strstr(buf, "\r\n\r\n")) break;
+    }
+    if (req == 0) {
+      static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                   "Content-Length: 2\r\n\r\n{}";
+      ssize_t w = write(c, answer, sizeof answer - 1);
+      (void)w;
+    }
+  }
+  while (read(c, buf, sizeof buf) > 0) {
+  }
+  close(c);
+  return NULL;
+}
+
+/* A timeout on a kept-alive connection (no connect in that transfer) is a header timeout, not a
+ * dial timeout: the request went out and the member may have it. */
+static void test_timeout_on_a_kept_alive_connection(void **state) {
+  (void)state;
+  int port;
+  int fd = refusing_socket(&port);
+  assert_int_equal(listen(fd, 4), 0);
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, answer_once_keep_alive, &fd), 0);
+  char ep[64];
+  snprintf(ep, sizeof ep, "127.0.0.1:%d", port);
+  const char *eps[] = {ep};
+  proto_v2_client_opts o = {0};
+  o.endpoints = eps;
+  o.n_endpoints = 1;
+  o.request_timeout_ms = 300;
+  proto_v2_client *c = proto_v2_client_new(&o);
+  assert_non_null(c);
+  proto_v2_resp resp;
+  proto_v2_errors err;
+  assert_int_equal(proto_v2_do(c, "GET", "/v2/keys/a", NULL, NULL, 0, &resp, &err), 0);
+  proto_v2_resp_free(&resp);
+  assert_int_equal(proto_v2_do(c, "PUT", "/v2/keys/a", "application/x-www-form-urlencoded",
+                               "value=1", 0, &resp, &err),
+                   -1);
+  assert_int_equal(err.kind, PROTO_V2_CLUSTER);
+  assert_int_equal(err.n, 1);
+  char want[128];
+  snprintf(want, sizeof want, "client: endpoint http://%s exceeded header timeout", ep);
+  assert_string_equal(err.msg[0], want);
+  proto_v2_client_free(c);
+  pthread_join(th, NULL);
+  close(fd);
+}
+
 /* A first endpoint that accepts (the kernel's backlog) and never answers, then one that does:
  * with share_total the first gets half of the total timeout and the second answers in time;
  * without it (etcdctl's way) the first takes it all and the request ends in the deadline. */
@@ -485,6 +549,7 @@ int main(void) {
       cmocka_unit_test(test_endpoints_normalised_in_order),
       cmocka_unit_test(test_failover_order_and_pinning),
       cmocka_unit_test(test_share_total_leaves_time_for_the_next),
+      cmocka_unit_test(test_timeout_on_a_kept_alive_connection),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();
