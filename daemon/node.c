@@ -71,16 +71,27 @@ static void fail_request(node *n, void *ctx, const char *cause) {
   node_done_push(n, d);
 }
 
-/* Every 100 ms on the loop: requests past their deadline get error 300. */
+/* Every 100 ms on the loop: requests past their deadline get error 300, with etcd's cause
+ * (parseProposeCtxErr): one that began in the two election timeouts before a new leader was
+ * seen probably went to the leader that failed. */
 static void on_expire_timer(uv_timer_t *t) {
   node *n = t->data;
   int64_t now = node_mono_ns();
+  int64_t elected = atomic_load(&n->lead_elected_ns);
+  int64_t window = 2 * (int64_t)n->cfg.election_ms * 1000000;
   void *expired[64];
+  int64_t deadlines[64];
   size_t ne;
   do {
-    ne = node_pend_expired(n, now, expired, 64);
-    for (size_t i = 0; i < ne; i++)
-      if (expired[i]) fail_request(n, expired[i], "etcdserver: request timed out");
+    ne = node_pend_expired(n, now, expired, deadlines, 64);
+    for (size_t i = 0; i < ne; i++) {
+      if (!expired[i]) continue;
+      int64_t start = deadlines[i] - (int64_t)n->cfg.request_timeout_ms * 1000000;
+      fail_request(n, expired[i],
+                   elected && start > elected - window && start < elected
+                       ? "etcdserver: request timed out, possibly due to previous leader failure"
+                       : "etcdserver: request timed out");
+    }
   } while (ne == 64);
 }
 
@@ -479,6 +490,7 @@ static void process_ready(node *n) {
     publish_status(n);
     if (n->status.lead != RAFT_NONE && n->status.lead != had_leader) {
       n->lead_contact_ns = node_mono_ns();
+      atomic_store(&n->lead_elected_ns, n->lead_contact_ns);
       if (n->status.lead == n->cfg.id) propose_bootstrap(n); /* ahead of the waiting writes */
       retry_waiting(n);
       node_publish_self(n);

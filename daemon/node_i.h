@@ -102,6 +102,7 @@ struct node {
   unsigned hb_ms;          /* heartbeat interval */
   uint64_t persisted_vote; /* the vote in the last hard state written */
   int64_t lead_contact_ns; /* last message from the leader (monotonic) */
+  _Atomic int64_t lead_elected_ns; /* when a new leader was last seen (monotonic; 0: never) */
   /* ReadIndex batching: the reads that arrived in one loop iteration share one
    * raft_read_index (one heartbeat round), as etcd's linearizable read loop does. */
   uint64_t *reads_new;     /* request ids collected in this iteration */
@@ -155,7 +156,7 @@ void node_pend_put(node *n, uint64_t id, void *ctx, int64_t deadline);
 void *node_pend_take(node *n, uint64_t id);
 int node_pend_has(node *n, uint64_t id);
 /* Takes up to max requests past their deadline into out; returns how many. */
-size_t node_pend_expired(node *n, int64_t now, void **out, size_t max);
+size_t node_pend_expired(node *n, int64_t now, void **out, int64_t *deadlines, size_t max);
 
 /* node_apply.c */
 void node_members_set_locked(node *n, const node_member *m); /* mu held */

@@ -83,12 +83,13 @@ void *node_pend_take(node *n, uint64_t id) {
   return ctx;
 }
 
-size_t node_pend_expired(node *n, int64_t now, void **out, size_t max) {
+size_t node_pend_expired(node *n, int64_t now, void **out, int64_t *deadlines, size_t max) {
   size_t ne = 0;
   pthread_mutex_lock(&n->pmu);
   for (size_t i = 0; i < n->pend.cap && ne < max; i++) {
     pend_slot *p = &n->pend.v[i];
     if (p->id && p->deadline < now) {
+      deadlines[ne] = p->deadline;
       out[ne++] = pend_take(&n->pend, p->id);
       i = (size_t)-1; /* the table shifted: rescan */
     }

@@ -263,6 +263,7 @@ def test_a_partitioned_minority_cannot_commit_and_catches_up(make_cluster):
     t0 = time.monotonic()
     st, _, body = put(lonely, "/minority", "x", timeout=30)
     assert st == 500 and body["errorCode"] == 300, (st, body)
+    assert body["cause"] == "etcdserver: request timed out"  # (no new leader came meanwhile)
     st, _, body = lonely.keys("GET", "/during", params={"quorum": "true"}, timeout=30)
     assert st >= 500 or (st == 200 and body["node"]["value"] == "majority"), (st, body)
     assert st != 200, "a partitioned member answered a quorum read"
@@ -277,6 +278,24 @@ def test_a_partitioned_minority_cannot_commit_and_catches_up(make_cluster):
     st, _, body = put(lonely, "/after", "healed")
     assert st == 201, body
     assert c.leader().member_id() in (lid, oid, nid)
+
+
+def test_a_write_lost_with_its_leader_times_out_with_etcds_cause(make_cluster):
+    """A write that a follower forwards to a leader that has just died is lost with it; the
+    follower answers it after the request timeout (5 s + 2 election timeouts), as etcd does, with
+    etcd's cause for a request that began shortly before a new leader was elected. The write
+    never happened."""
+    c = make_cluster(3).start()
+    leader = c.leader()
+    follower, _ = c.followers(leader)
+    leader.kill9()
+    t0 = time.monotonic()
+    st, _, body = put(follower, "/lost-with-leader", "x", timeout=30)
+    assert st == 500 and body["errorCode"] == 300, (st, body)
+    assert body["cause"] == "etcdserver: request timed out, possibly due to previous leader failure"
+    assert 5.5 < time.monotonic() - t0 < 9
+    st, _, _ = follower.keys("GET", "/lost-with-leader", params={"quorum": "true"})
+    assert st == 404
 
 
 def test_a_lost_read_index_request_is_asked_for_again(make_cluster):
