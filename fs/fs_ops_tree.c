@@ -78,9 +78,9 @@ static int remove_key(fuse_req_t req, fs *f, fuse_ino_t parent, const char *name
     e = 0; /* never stored: forgetting the local create is the whole delete */
   } else {
     fs_kv gone;
-    e = fs_store_req(f, "DELETE", key, query, NULL, &gone);
+    e = fs_store_delete(f, key, query, &gone);
     if (e == 0) {
-      fs_mirror_deleted(f, key, gone.modified_index);
+      fs_mirror_deleted(f, key, gone.modified_index); /* (0: not known, nothing kept) */
       fs_kv_free(&gone);
     }
   }
@@ -127,7 +127,7 @@ static int rename_keys(fs *f, const char *src, const char *dst, unsigned int fla
     proto_v2_buf q = {0};
     fs_form_add_u64(&q, "prevIndex", kv.modified_index);
     fs_kv gone;
-    e = q.oom ? ENOMEM : fs_store_req(f, "DELETE", src, q.s, NULL, &gone);
+    e = q.oom ? ENOMEM : fs_store_delete(f, src, q.s, &gone);
     proto_v2_buf_free(&q);
     if (!e) {
       fs_mirror_deleted(f, src, gone.modified_index);

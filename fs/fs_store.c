@@ -123,6 +123,18 @@ int fs_store_put_cas(fs *f, const char *key, const char *form, const char *value
   return e;
 }
 
+int fs_store_delete(fs *f, const char *key, const char *query, fs_kv *out) {
+  int twice = 0;
+  int e = fs_store_req_retried(f, "DELETE", key, query, NULL, out, &twice);
+  if (e == ENOENT && twice) {
+    fprintf(stderr, "quorumfs: DELETE %s: an attempt that timed out was applied: the key was "
+                    "gone for this delete itself\n", key);
+    memset(out, 0, sizeof *out);
+    return 0;
+  }
+  return e;
+}
+
 int fs_store_req_retried(fs *f, const char *method, const char *key, const char *query,
                          const char *form, fs_kv *out, int *maybe_applied) {
   if (out) memset(out, 0, sizeof *out);

@@ -45,6 +45,10 @@ int fs_store_req_retried(fs *f, const char *method, const char *key, const char 
 int fs_store_put_cas(fs *f, const char *key, const char *form, const char *value, size_t vlen,
                      fs_kv *out);
 
+/* DELETE of KEY with QUERY (or NULL). A "not found" after a try that may have reached its member
+ * (its answer lost) is that try's delete: 0, with *out empty (modified_index 0: not known). */
+int fs_store_delete(fs *f, const char *key, const char *query, fs_kv *out);
+
 /* GET (sorted=true, so listings come in key order). */
 int fs_store_get(fs *f, const char *key, fs_kv *out);
 

@@ -239,9 +239,9 @@ def test_a_first_endpoint_that_never_answers_leaves_op_timeout_for_the_next(modu
 
 
 class _LostAnswers:
-    """A relay to a server that passes every request on but loses the answers to PUTs (the
-    connection stays open, silent), as when a member applies a write and its answer never
-    arrives."""
+    """A relay to a server that passes every request on but loses the answers to PUTs and
+    DELETEs (the connection stays open, silent), as when a member applies a write and its
+    answer never arrives."""
 
     def __init__(self, target_port):
         self.target = ("127.0.0.1", target_port)
@@ -271,7 +271,7 @@ class _LostAnswers:
                 data = c.recv(65536)
                 if not data:
                     break
-                if data.startswith(b"PUT "):
+                if data.startswith(b"PUT ") or data.startswith(b"DELETE "):
                     state["lose"] = True
                     self.puts += 1
                 u.sendall(data)
@@ -303,7 +303,7 @@ def test_a_write_applied_by_an_attempt_that_timed_out_is_not_estale(module_serve
     whose answer is lost; after its share of op_timeout the mount sends it to the next member,
     where prevIndex no longer holds: its own first attempt changed the key. The key holds the
     value written, so close() succeeds (it was ESTALE, "changed in the store since it was
-    opened"), and the value is written once."""
+    opened"), and the value is written once. An unlink likewise succeeds (it was ENOENT)."""
     before = put(module_server, "/lost/k", "one")["modifiedIndex"]
     relay = _LostAnswers(module_server.port)
     try:
@@ -318,7 +318,16 @@ def test_a_write_applied_by_an_attempt_that_timed_out_is_not_estale(module_serve
         st, _, first = module_server.keys("GET", "/lost/k", params={
             "wait": "true", "waitIndex": str(before + 1)})
         assert st == 200 and first["node"]["modifiedIndex"] == body["node"]["modifiedIndex"]
-        assert "an attempt that timed out was applied" in m.log()
+        assert "PUT /lost/k: an attempt that timed out was applied" in m.log()
+        # a delete likewise: the next member has no such key, because of this delete itself
+        # (a new mount: every request of its threads goes to the relay first)
+        m2 = mounts(relay.url + "," + module_server.url, prefix="/lost",
+                    opts="op_timeout=3,sync_interval=0")
+        os.unlink(m2.path("k"))
+        assert module_server.keys("GET", "/lost/k")[0] == 404
+        assert not os.path.exists(m2.path("k"))
+        assert "DELETE /lost/k: an attempt that timed out was applied" in m2.log()
+        assert relay.puts == 2
     finally:
         relay.close()
 
