@@ -110,9 +110,15 @@ int join_check(const config *cfg, node_member *initial, size_t n, const node_mem
     }
   }
   qsort(eps, ne, sizeof *eps, cmp_str);
-  peer remote[JOIN_MAX];
-  size_t nr = 0;
-  int got = 0;
+  /* etcd takes the first answer. A member still catching up answers from its old list, without
+   * this member's addition (or with a member removed since): the first answer that lists this
+   * member's peer URLs has applied the addition and everything before it, and is taken instead;
+   * when none does, the first (etcd's, and its errors). */
+  peer remote[JOIN_MAX], cand[JOIN_MAX];
+  size_t nr = 0, nc = 0;
+  int got = 0, fresh = 0;
+  char mine[URLS_MAX];
+  sort_csv(self->peer_urls, mine, sizeof mine);
   /* (--peer-auto-tls: the members' certificates are self-signed; etcd's client does not verify
    * them, nor does this one) */
   proto_v2_client_opts o = {.endpoints = (const char *const *)eps, .n_endpoints = ne,
@@ -120,14 +126,21 @@ int join_check(const config *cfg, node_member *initial, size_t n, const node_mem
                             .ca_file = cfg->peer_trusted_ca_file, .request_timeout_ms = 2000,
                             .dial_timeout_ms = 1000, .insecure = cfg->peer_auto_tls};
   proto_v2_client *c = ne ? proto_v2_client_new(&o) : NULL;
-  for (size_t i = 0; c && i < ne && !got; i++) {
+  for (size_t i = 0; c && i < ne && !fresh; i++) {
     char url[600];
     snprintf(url, sizeof url, "%s/members", eps[i]);
     proto_v2_resp r;
     proto_v2_errors e;
     if (proto_v2_get_url(c, url, &r, &e) != 0) continue;
-    got = r.status == 200 && parse_members(r.body, remote, sizeof remote / sizeof *remote, &nr) == 0;
+    int ok = r.status == 200 && parse_members(r.body, cand, sizeof cand / sizeof *cand, &nc) == 0;
     proto_v2_resp_free(&r);
+    if (!ok) continue;
+    for (size_t k = 0; k < nc && !fresh; k++) fresh = strcmp(cand[k].urls, mine) == 0;
+    if (!got || fresh) {
+      memcpy(remote, cand, nc * sizeof *cand);
+      nr = nc;
+      got = 1;
+    }
   }
   proto_v2_client_free(c);
   if (!got) {

@@ -123,9 +123,31 @@ class Nemesis:
                       body=json.dumps({"peerURLs": [new.peer_url]}), want=(201,))
         self.note("add %s: %s" % (new.name, st))
         assert st == 201, "the member could not be added:\n" + "\n".join(self.log)
+        # As an operator would (and must, with etcd): the new member starts once the members
+        # it will ask for the cluster's list have applied both changes; one still behind would
+        # list the removed member, and the join is refused ("error validating peerURLs").
+        self.settle(others, self.ids[victim.name], new.peer_url)
         new.state = "existing"
         new.start()
         self.ids[new.name] = new.member_id()
+
+    def settle(self, members, gone_id, new_peer_url, timeout=10.0):
+        def settled():
+            for m in members:
+                if not m.running():
+                    continue
+                try:
+                    st, _, body = m.request("GET", "/v2/members", timeout=2)
+                    listed = json.loads(body)["members"]
+                except (OSError, ValueError, KeyError):
+                    return False
+                if st != 200 or any(x["id"] == gone_id for x in listed) or \
+                        not any(new_peer_url in x["peerURLs"] for x in listed):
+                    return False
+            return True
+        deadline = time.monotonic() + timeout
+        while not settled() and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def ttls(self):
         m = self.rnd.choice(self.up())

@@ -298,6 +298,33 @@ def test_a_write_lost_with_its_leader_times_out_with_etcds_cause(make_cluster):
     assert st == 404
 
 
+def test_a_joining_member_is_not_refused_by_a_member_still_behind(make_cluster):
+    """A new member checks its --initial-cluster against the running cluster's list, read from
+    the peer URLs in sorted order (etcd takes the first answer). When the first member asked is
+    behind (it has not applied the addition of the new member), its list is not the cluster's:
+    the joiner goes on to a member whose list has it, and joins (etcd would refuse to start:
+    "member count is unequal")."""
+    c = make_cluster(3).start()
+    behind = min(c.members, key=lambda m: m.peer_url)  # the first that the joiner asks
+    bid = behind.member_id()
+    others = [m for m in c.members if m is not behind]
+    behind.partition("all")
+    for o in others:
+        o.partition(bid)
+    leader = c.leader(among=others, timeout=15)
+    new = c.add_member_object("late")
+    st, _, body = leader.request("POST", "/v2/members",
+                                 body=json.dumps({"peerURLs": [new.peer_url]}),
+                                 headers={"Content-Type": "application/json"}, timeout=20)
+    assert st == 201, body
+    st, _, raw = cluster.http_request(behind.peer_url, path="/members")
+    assert st == 200 and new.peer_url.encode() not in raw  # what etcd's joiner would go by
+    new.state = "existing"
+    new.start()
+    assert put(leader, "/joined", "yes")[0] == 201
+    wait_for(lambda: new.keys("GET", "/joined")[0] == 200, what="the new member catches up")
+
+
 def test_a_lost_read_index_request_is_asked_for_again(make_cluster):
     """A follower's quorum read whose read-index request to the leader is lost while the
     connection stays up is asked for again after an election timeout and answered with the
