@@ -59,6 +59,7 @@ static const flag_def flag_table[] = {
     {"max-request-bytes", K_U64, 0, OFF(max_request_bytes), NULL},
     {"cors", K_ORIGINS, 0, OFF(cors), NULL},
     {"log-level", K_STR, 0, OFF(log_level), "debug|info|warn|error|dpanic|panic|fatal"},
+    {"log-outputs", K_STR, 0, OFF(log_outputs), NULL},
     {"unsafe-no-fsync", K_BOOL, 0, OFF(unsafe_no_fsync), NULL},
     {"http-loops", K_U64, 0, OFF(http_loops), NULL},
     {"cert-file", K_STR, 0, OFF(cert_file), NULL},
@@ -122,7 +123,6 @@ static const flag_def flag_table[] = {
     /* logging, metrics, profiling, auth, gateway */
     {"logger", K_IGN_VALUE, 0, 0, NULL},
     {"log-output", K_IGN_VALUE, 0, 0, NULL},
-    {"log-outputs", K_IGN_VALUE, 0, 0, NULL},
     {"log-package-levels", K_IGN_VALUE, 0, 0, NULL},
     {"debug", K_IGN_BOOL, 0, 0, NULL},
     {"enable-pprof", K_IGN_BOOL, 0, 0, NULL},
@@ -656,6 +656,7 @@ static int fill_defaults(config *cfg) {
       default_str(&cfg->initial_cluster_state, "new") < 0 ||
       default_str(&cfg->initial_cluster_token, "etcd-cluster") < 0 ||
       default_str(&cfg->log_level, "info") < 0 || default_str(&cfg->proxy, "off") < 0 ||
+      default_str(&cfg->log_outputs, "default") < 0 ||
       default_str(&cfg->discovery_fallback, "proxy") < 0) {
     return -ENOMEM;
   }
@@ -869,6 +870,7 @@ void config_free(config *cfg) {
   free(cfg->cipher_suites);
   free(cfg->cors);
   free(cfg->log_level);
+  free(cfg->log_outputs);
   free(cfg->proxy);
   free(cfg->discovery_fallback);
   memset(cfg, 0, sizeof *cfg);
@@ -1000,6 +1002,8 @@ const char *config_usage(void) {
          "Logging:\n"
          "  --log-level 'info'\n"
          "      One of debug, info, warn, error, dpanic, panic, fatal.\n"
+         "  --log-outputs 'default'\n"
+         "      Where the log goes: default or stderr, stdout, or a file's path (appended to).\n"
          "\n"
          "Unsafe:\n"
          "  --unsafe-no-fsync 'false'\n"

@@ -38,6 +38,7 @@ typedef struct config {
   char *cors;                    /* --cors, comma-separated origins, default "*" */
   char *host_whitelist;          /* --host-whitelist: Host names allowed over plain HTTP (NULL: all) */
   char *log_level;               /* --log-level: debug, info (default), warn, error */
+  char *log_outputs;             /* --log-outputs: default (stderr), stderr, stdout or a path */
   int unsafe_no_fsync;           /* --unsafe-no-fsync: skip fsync (tests of nothing durable only) */
   int force_new_cluster;         /* --force-new-cluster: restart as a one-member cluster */
   int strict_reconfig_check;     /* --strict-reconfig-check (default true): refuse unsafe changes */

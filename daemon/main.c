@@ -1,10 +1,12 @@
 /* main: quorumd's entry point: flags, start, serve until a signal, stop. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "daemon/config.h"
@@ -21,6 +23,27 @@ static void raise_fd_limit(void) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
+}
+
+/* --log-outputs: the log is what quorumd writes to stderr; stdout or a file (appended to) takes
+ * its place. One output: etcd's default logger (capnslog) takes one too, its zap logger a list.
+ * Returns 0, or -1 with a message on stderr. */
+static int log_to(const char *outputs) {
+  if (!strcmp(outputs, "default") || !strcmp(outputs, "stderr")) return 0;
+  if (strchr(outputs, ',') || !*outputs) {
+    fprintf(stderr, "quorumd: --log-outputs=%s: quorumd writes its log to one output (default, "
+                    "stderr, stdout or a file's path)\n", outputs);
+    return -1;
+  }
+  int fd = !strcmp(outputs, "stdout") ? dup(STDOUT_FILENO)
+                                      : open(outputs, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) {
+    fprintf(stderr, "quorumd: cannot open the log output %s: %s\n", outputs, strerror(errno));
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  close(fd);
+  return 0;
 }
 
 /* --proxy on|readonly (or a discovery fallback): forwards until a signal. Returns the exit code. */
@@ -58,6 +81,10 @@ int main(int argc, char **argv) {
     printf("quorumd Version: %s\nAPI: etcd v2 keys (compatible with etcd 3.4.23 clients)\n", QUORUM_VERSION);
     config_free(&cfg);
     return 0;
+  }
+  if (log_to(cfg.log_outputs) != 0) {
+    config_free(&cfg);
+    return 1;
   }
   for (const char *l = cfg.env_notes; l && *l;) { /* as etcd logs them */
     const char *nl = strchr(l, '\n');

@@ -137,6 +137,55 @@ def test_env_variables_configure_the_server(tmp_path):
     assert p.returncode == 0
 
 
+def test_log_outputs(tmp_path):
+    """--log-outputs (and ETCD_LOG_OUTPUTS) as etcd's: the log goes to a file (appended to, mode
+    0600), to stdout, or to stderr (default); a list of outputs or a file that cannot be opened is
+    refused at start."""
+    sanitizer_marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+    for how in ("flag", "env", "stdout"):
+        port, peer = cluster.free_port(), cluster.free_port()
+        url = "http://127.0.0.1:%d" % port
+        logfile = tmp_path / ("%s.log" % how)
+        args = [cluster.quorumd_binary(), "--data-dir", str(tmp_path / ("d-" + how)),
+                "--listen-client-urls", url, "--advertise-client-urls", url,
+                "--listen-peer-urls", "http://127.0.0.1:%d" % peer,
+                "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % peer,
+                "--initial-cluster", "default=http://127.0.0.1:%d" % peer]
+        env = dict(os.environ)
+        if how == "flag":
+            args += ["--log-outputs", str(logfile)]
+        elif how == "env":
+            env["ETCD_LOG_OUTPUTS"] = str(logfile)
+        else:
+            args += ["--log-outputs", "stdout"]
+        with open(tmp_path / ("%s.out" % how), "w") as out:
+            p = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.PIPE, text=True,
+                                 stdin=subprocess.DEVNULL)
+            try:
+                deadline = time.time() + 10
+                while not answers(port):
+                    assert time.time() < deadline, "server did not start"
+                    time.sleep(0.05)
+            finally:
+                p.terminate()
+                _, err = p.communicate(timeout=10)
+        assert p.returncode == 0
+        assert err == ""  # nothing left on stderr
+        log = (tmp_path / ("%s.out" % how) if how == "stdout" else logfile).read_text()
+        assert "quorumd: ready to serve client requests on %s\n" % url in log
+        assert "received signal 15, shutting down" in log
+        assert not any(m in log for m in sanitizer_marks), log[-5000:]
+        if how != "stdout":
+            assert oct(os.stat(logfile).st_mode & 0o777) == "0o600"
+    r = run(["--data-dir", str(tmp_path / "x"), "--log-outputs", "stderr," + str(tmp_path / "y.log")])
+    assert r.returncode == 1
+    assert "quorumd writes its log to one output" in r.stderr
+    r = run(["--data-dir", str(tmp_path / "x"), "--log-outputs", str(tmp_path / "no" / "such.log")])
+    assert r.returncode == 1
+    assert "cannot open the log output %s: No such file or directory" % (tmp_path / "no" / "such.log") in r.stderr
+    assert not os.path.exists(tmp_path / "x")
+
+
 def test_flag_wins_over_env(tmp_path, make_server):
     """--name on the command line wins over ETCD_NAME, with etcd's warning (etcd 3.4 refuses to
     start instead); a variable that is no flag's (a typo) is warned about as etcd does, and one
