@@ -12,78 +12,19 @@ undone by the `mounts` fixture of test_fs.py; the cluster by `make_cluster`.
 """
 import errno
 import os
-import socket
-import threading
 import time
 
 import pytest
 
 import cluster
 from fs_inotify import Inotify, created, modified
+from relay import Relay
 from raft_cluster import make_cluster, put, restart_cut_off, wait_for  # noqa: F401  (fixture)
 from test_fs import _need_fuse, mounts, read_file, write_file  # noqa: F401
 
 pytestmark = [pytest.mark.time_limit(120),
               pytest.mark.skipif(cluster.target() != "quorumd",
                                  reason="starts a quorumd cluster")]
-
-
-class _Relay:
-    """A TCP relay from a port of its own to a member's client port; close() drops every
-    connection, as a member that dies does."""
-
-    def __init__(self, target_url):
-        host, port = target_url.rsplit("/", 1)[-1].rsplit(":", 1)
-        self.target = (host, int(port))
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
-        self.conns = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            try:
-                u = socket.create_connection(self.target)
-            except OSError:
-                c.close()
-                continue
-            with self.lock:
-                self.conns += [c, u]
-            for a, b in ((c, u), (u, c)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(a, b):
-        try:
-            while True:
-                data = a.recv(65536)
-                if not data:
-                    break
-                b.sendall(data)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def close(self):
-        self.sock.close()
-        with self.lock:
-            for s in self.conns:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
 
 
 def quorum_value(m, key):
@@ -244,7 +185,7 @@ def test_the_watch_leaves_a_member_that_holds_it(make_cluster, mounts):  # noqa:
     assert put(leader, "/held/seed", "s")[0] == 201
     victim = next(m for m in c.members if m is not leader)
     restart_cut_off(c, victim)
-    relay = _Relay(leader.url)
+    relay = Relay(leader.port)
     try:
         mnt = mounts(",".join([relay.url, victim.url, leader.url]), prefix="/held",
                      opts="sync_interval=0")

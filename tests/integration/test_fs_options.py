@@ -7,15 +7,14 @@ import errno
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 
 import pytest
 
 from fs_inotify import Inotify, modified
+from relay import Relay
 from test_fs import (Mount, _HangingServer, _need_fuse, expect_errno, mounts, put,  # noqa: F401
                      quorumfs_binary, read_file, value, wait_for, write_file)
 
@@ -238,66 +237,6 @@ def test_a_first_endpoint_that_never_answers_leaves_op_timeout_for_the_next(modu
         hs.close()
 
 
-class _LostAnswers:
-    """A relay to a server that passes every request on but loses the answers to PUTs and
-    DELETEs (the connection stays open, silent), as when a member applies a write and its
-    answer never arrives."""
-
-    def __init__(self, target_port):
-        self.target = ("127.0.0.1", target_port)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
-        self.conns = []
-        self.puts = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            u = socket.create_connection(self.target)
-            self.conns += [c, u]
-            state = {"lose": False}
-            threading.Thread(target=self._up, args=(c, u, state), daemon=True).start()
-            threading.Thread(target=self._down, args=(u, c, state), daemon=True).start()
-
-    def _up(self, c, u, state):
-        try:
-            while True:
-                data = c.recv(65536)
-                if not data:
-                    break
-                if data.startswith(b"PUT ") or data.startswith(b"DELETE "):
-                    state["lose"] = True
-                    self.puts += 1
-                u.sendall(data)
-        except OSError:
-            pass
-
-    def _down(self, u, c, state):
-        try:
-            while True:
-                data = u.recv(65536)
-                if not data:
-                    break
-                if not state["lose"]:
-                    c.sendall(data)
-        except OSError:
-            pass
-
-    def close(self):
-        self.sock.close()
-        for s in self.conns:
-            try:
-                s.close()
-            except OSError:
-                pass
-
-
 def test_a_write_applied_by_an_attempt_that_timed_out_is_not_estale(module_server, mounts):  # noqa: F811
     """A close's write (with prevIndex: the value it read) reaches a member that applies it but
     whose answer is lost; after its share of op_timeout the mount sends it to the next member,
@@ -305,13 +244,13 @@ def test_a_write_applied_by_an_attempt_that_timed_out_is_not_estale(module_serve
     value written, so close() succeeds (it was ESTALE, "changed in the store since it was
     opened"), and the value is written once. An unlink likewise succeeds (it was ENOENT)."""
     before = put(module_server, "/lost/k", "one")["modifiedIndex"]
-    relay = _LostAnswers(module_server.port)
+    relay = Relay(module_server.port, lose_answers_to=("PUT", "DELETE"))
     try:
         m = mounts(relay.url + "," + module_server.url, prefix="/lost",
                    opts="op_timeout=3,sync_interval=0")
         with open(m.path("k"), "r+") as f:  # no O_TRUNC: the write is a compare-and-swap
             f.write("two")
-        assert relay.puts == 1
+        assert relay.lost == 1
         st, _, body = module_server.keys("GET", "/lost/k")
         assert body["node"]["value"] == "two"
         # the first change after "one" is the one there is
@@ -327,7 +266,7 @@ def test_a_write_applied_by_an_attempt_that_timed_out_is_not_estale(module_serve
         assert module_server.keys("GET", "/lost/k")[0] == 404
         assert not os.path.exists(m2.path("k"))
         assert "DELETE /lost/k: an attempt that timed out was applied" in m2.log()
-        assert relay.puts == 2
+        assert relay.lost == 2
     finally:
         relay.close()
 

@@ -306,6 +306,19 @@ static int refusing_socket(int *port) {
   return s;
 }
 
+/* Reads one request's head (up to its blank line) from C into BUF, NUL-terminated. */
+static void read_request(int c, char *buf, size_t cap) {
+  size_t n = 0;
+  buf[0] = 0;
+  while (n < cap - 1) {
+    ssize_t k = read(c, buf + n, cap - 1 - n);
+    if (k <= 0) break;
+    n += (size_t)k;
+    buf[n] = 0;
+    if (strstr(buf, "\r\n\r\n")) break;
+  }
+}
+
 /* A responder that answers `count` requests, one per connection, and records the request
  * lines. */
 typedef struct responder {
@@ -319,15 +332,7 @@ static void *respond(void *arg) {
     int c = accept(r->fd, NULL, NULL);
     if (c < 0) break;
     char buf[4096];
-    size_t n = 0;
-    while (n < sizeof buf - 1) {
-      ssize_t k = read(c, buf + n, sizeof buf - 1 - n);
-      if (k <= 0) break;
-      n += (size_t)k;
-      buf[n] = 0;
-      if (strstr(buf, "\r\n\r\n")) break;
-    }
-    buf[n] = 0;
+    read_request(c, buf, sizeof buf);
     snprintf(r->lines[i], sizeof r->lines[i], "%.*s", (int)strcspn(buf, "\r\n"), buf);
     static const char answer[] =
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Etcd-Index: 42\r\n"
@@ -347,14 +352,7 @@ static void *answer_once_keep_alive(void *arg) {
   if (c < 0) return NULL;
   char buf[4096];
   for (int req = 0; req < 2; req++) {
-    size_t n = 0;
-    while (n < sizeof buf - 1) {
-      ssize_t k = read(c, buf + n, sizeof buf - 1 - n);
-      if (k <= 0) break;
-      n += (size_t)k;
-      buf[n] = 0;
-      if (strstr(buf, "\r\n\r\n")) break;
-    }
+    read_request(c, buf, sizeof buf);
     if (req == 0) {
       static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                    "Content-Length: 2\r\n\r\n{}";
