@@ -57,8 +57,7 @@ static int run_proxy(config *cfg, uv_loop_t *loop) {
   for (size_t i = 0; i < cfg->listen_client.n; i++)
     fprintf(stderr, "quorumd: proxy (%s) serving client requests on %s\n", cfg->proxy,
             cfg->listen_client.url[i]);
-  int n = notify_systemd("READY=1"); /* listening: etcd's proxy notifies here too */
-  if (n < 0) fprintf(stderr, "quorumd: cannot notify systemd (NOTIFY_SOCKET): %s\n", strerror(-n));
+  notify_systemd_ready(); /* listening: etcd's proxy notifies here too */
   uv_run(loop, UV_RUN_DEFAULT);
   proxy_free(p);
   return 0;

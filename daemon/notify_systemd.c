@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -27,4 +28,9 @@ int notify_systemd(const char *state) {
   int e = n < 0 ? -errno : 0;
   close(fd);
   return e;
+}
+
+void notify_systemd_ready(void) {
+  int rc = notify_systemd("READY=1");
+  if (rc < 0) fprintf(stderr, "quorumd: cannot notify systemd (NOTIFY_SOCKET): %s\n", strerror(-rc));
 }

@@ -10,4 +10,7 @@
  * started by systemd), or a negative errno (-EINVAL for an address that is neither). */
 int notify_systemd(const char *state);
 
+/* READY=1, with a line on stderr when it could not be sent. */
+void notify_systemd_ready(void);
+
 #endif

@@ -69,8 +69,7 @@ static void on_ready_notify(uv_timer_t *t) {
   server *s = t->data;
   if (!routes_ready(s)) return;
   uv_timer_stop(t);
-  int rc = notify_systemd("READY=1");
-  if (rc < 0) fprintf(stderr, "quorumd: cannot notify systemd (NOTIFY_SOCKET): %s\n", strerror(-rc));
+  notify_systemd_ready();
 }
 
 static void on_signal(uv_signal_t *h, int signum) {

@@ -344,6 +344,15 @@ static void *respond(void *arg) {
   return NULL;
 }
 
+/* A responder for COUNT requests on a loopback port of its own, answering on thread *TH. */
+static void responder_start(responder *r, int count, pthread_t *th) {
+  memset(r, 0, sizeof *r);
+  r->fd = refusing_socket(&r->port);
+  r->count = count;
+  assert_int_equal(listen(r->fd, 4), 0);
+  assert_int_equal(pthread_create(th, NULL, respond, r), 0);
+}
+
 /* Answers the first request on a kept-alive connection, then reads the second and stays
  * silent until the client hangs up. */
 static void *answer_once_keep_alive(void *arg) {
@@ -410,12 +419,8 @@ static void test_share_total_leaves_time_for_the_next(void **state) {
   int silent = refusing_socket(&ps);
   assert_int_equal(listen(silent, 4), 0);
   responder r;
-  memset(&r, 0, sizeof r);
-  r.fd = refusing_socket(&r.port);
-  r.count = 1;
-  assert_int_equal(listen(r.fd, 4), 0);
   pthread_t th;
-  assert_int_equal(pthread_create(&th, NULL, respond, &r), 0);
+  responder_start(&r, 1, &th);
   char e1[64], e2[64];
   snprintf(e1, sizeof e1, "127.0.0.1:%d", ps);
   snprintf(e2, sizeof e2, "127.0.0.1:%d", r.port);
@@ -460,12 +465,8 @@ static void test_failover_order_and_pinning(void **state) {
   int p1, p2;
   int s1 = refusing_socket(&p1), s2 = refusing_socket(&p2);
   responder r;
-  memset(&r, 0, sizeof r);
-  r.fd = refusing_socket(&r.port);
-  r.count = 2;
-  assert_int_equal(listen(r.fd, 4), 0);
   pthread_t th;
-  assert_int_equal(pthread_create(&th, NULL, respond, &r), 0);
+  responder_start(&r, 2, &th);
 
   char e1[64], e2[64], e3[64];
   snprintf(e1, sizeof e1, "127.0.0.1:%d", p1);
