@@ -1,6 +1,8 @@
 /* fs_handle: open-file buffers and the whole-value push. */
 #include "fs/fs_handle.h"
 
+#include "fs/fs_mirror.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,7 +156,10 @@ int fs_handle_push(fs *f, fs_handle *h) {
     char *dir = form.oom ? NULL : post_dir(node->key);
     e = dir ? fs_store_req(f, "POST", dir, NULL, form.s, &kv) : ENOMEM;
     free(dir);
-    if (e == 0) fs_kv_free(&kv);
+    if (e == 0) {
+      fs_mirror_wait_listed(f, kv.key, 1000); /* ls after close shows it */
+      fs_kv_free(&kv);
+    }
     h->len = 0;
     h->dirty = 0;
     proto_v2_buf_free(&form);

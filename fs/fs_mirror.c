@@ -84,6 +84,25 @@ fs_node *fs_mirror_wait_replay(fs *f, const char *key) {
 
 void fs_mirror_replayed(fs *f) { pthread_cond_broadcast(&f->idle); }
 
+void fs_mirror_wait_listed(fs *f, const char *key, long ms) {
+  struct timespec end;
+  clock_gettime(CLOCK_REALTIME, &end);
+  int64_t end_ns = (int64_t)end.tv_sec * 1000000000 + end.tv_nsec + (int64_t)ms * 1000000;
+  for (;;) {
+    fs_node *n = fs_itable_find(&f->nodes, key);
+    if (n && n->cached && n->replay != FS_REPLAY_HIDDEN) return;
+    if (!__atomic_load_n(&f->synced, __ATOMIC_ACQUIRE)) return;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    if (now_ns >= end_ns) return;
+    int64_t step = now_ns + 10000000 < end_ns ? now_ns + 10000000 : end_ns; /* (not every
+                                                                          * change broadcasts) */
+    struct timespec at = {(time_t)(step / 1000000000), (long)(step % 1000000000)};
+    pthread_cond_timedwait(&f->idle, &f->lock, &at);
+  }
+}
+
 /* The kernel may hold DIR's inode (so someone may watch it): replay changes below it. */
 static int kernel_knows(const fs *f, const fs_node *dir) {
   return f->notify_vfs && dir && (dir == f->nodes.root || dir->nlookup > 0 || dir->replay == FS_REPLAY_HIDDEN);

@@ -47,6 +47,12 @@ int fs_mirror_visible(fuse_req_t req, const fs_node *node);
  * that IN_CREATE, which is better than an ENOENT for a key that exists). Returns KEY's node. */
 fs_node *fs_mirror_wait_replay(fs *f, const char *key);
 
+/* KEY was just made in the store by this mount through a POST (an in-order key, named by the
+ * store, so the mount learns it from its watch): waits (f->lock held) up to MS until the key is
+ * in the mirror and its create replayed, so that a listing after the write's close shows it.
+ * No wait while the watch is down. */
+void fs_mirror_wait_listed(fs *f, const char *key, long ms);
+
 /* A replay state changed (fs_mirror_wait_replay's waiters look again). */
 void fs_mirror_replayed(fs *f);
 
