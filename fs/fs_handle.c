@@ -4,6 +4,7 @@
 #include "fs/fs_mirror.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,8 +135,61 @@ static void undo_create(fs *f, fs_handle *h) {
             h->node->key, strerror(e));
 }
 
+void fs_handle_wait(fs *f, fs_handle *h) {
+  while (h->pushing || h->node->removing) pthread_cond_wait(&f->idle, &f->lock);
+}
+
+static int push_now(fs *f, fs_handle *h);
+
 int fs_handle_push(fs *f, fs_handle *h) {
+  fs_handle_wait(f, h);
   if (!h->dirty || h->self) return 0;
+  if (h->orphan) {
+    h->dirty = 0;
+    return 0;
+  }
+  h->pushing = 1;
+  int e = push_now(f, h);
+  h->pushing = 0;
+  h->flushed = 0;
+  pthread_cond_broadcast(&f->idle);
+  return e;
+}
+
+void fs_handle_push_closed(fs *f, fs_node *node) {
+  for (;;) { /* (the list may change while a push is on the network: scan again) */
+    fs_handle *due = node->handles;
+    while (due && !(due->flushed && due->dirty && !due->written && !due->self)) due = due->next;
+    if (!due) return;
+    if (due->pushing || node->removing) { /* its RELEASE is sending it (or an unlink is on its
+                                          * way): wait once, as the RELEASE frees the handle
+                                          * after it, and scan the list again */
+      pthread_cond_wait(&f->idle, &f->lock);
+      continue;
+    }
+    int e = fs_handle_push(f, due);
+    due->flushed = 0; /* (pushed or dropped: due no more) */
+    if (e)
+      fprintf(stderr, "quorumfs: %s: storing the value of a closed file failed: %s\n", node->key,
+              strerror(e));
+  }
+}
+
+void fs_handle_wait_node(fs *f, fs_node *node) {
+  for (;;) {
+    fs_handle *busy = node->handles;
+    while (busy && !busy->pushing) busy = busy->next;
+    if (!busy) return;
+    pthread_cond_wait(&f->idle, &f->lock); /* (busy may be freed once its push ends) */
+  }
+}
+
+void fs_handle_orphan(fs_node *node) {
+  for (fs_handle *h = node->handles; h; h = h->next) h->orphan = 1;
+}
+
+/* fs_handle_push's network part. */
+static int push_now(fs *f, fs_handle *h) {
   /* a v2 value travels as a JSON string: any UTF-8 (NUL bytes too, as \u0000), but bytes
    * that are not UTF-8 would be read back as U+FFFD; refuse them rather than change them */
   if (!proto_v2_utf8_valid(h->buf, h->len)) {

@@ -30,6 +30,11 @@ typedef struct fs_handle {
   int written;          /* dirty by write/ftruncate, not only by O_TRUNC or a create */
   int append;
   int self;             /* opened by the applier (a replay): never pushed */
+  int flushed;          /* dirty only by O_TRUNC or a create when its opener closed a
+                         * descriptor: due now, sent at RELEASE or at the next use of the key */
+  int orphan;           /* its name was removed here: what is written goes nowhere, as in an
+                         * unlinked open file */
+  int pushing;          /* a push is on the network (the mount's lock released) */
   fs_push push;
   uint64_t base_index;  /* modifiedIndex the buffer was read at (FS_PUSH_CAS) */
   uint64_t created_index; /* O_EXCL: the index of the empty key this open created, until a
@@ -58,6 +63,24 @@ int fs_handle_truncate(fs_handle *h, uint64_t size);
  * create without O_EXCL, which stores nothing before its value (vim's binary swap file then
  * goes to its next directory and leaves no stale .swp in the mount). */
 int fs_handle_push(fs *f, fs_handle *h);
+
+/* Waits (the mount's lock released) until no push of H is on the network: a write, a
+ * truncation or a release of H never runs beside its push. */
+void fs_handle_wait(fs *f, fs_handle *h);
+
+/* Close-to-open: sends the due values of NODE's handles (flushed, see above) before another
+ * use of its key reads or replaces the stored value. "open(O_TRUNC); close(); open(); read()"
+ * reads "", and a rename or a truncate(2) after such a close applies to the truncated value.
+ * An error is logged (the close that made it due has returned). */
+void fs_handle_push_closed(fs *f, fs_node *node);
+
+/* Waits until no push of NODE's handles is on the network. */
+void fs_handle_wait_node(fs *f, fs_node *node);
+
+/* NODE's name was removed by this mount: every handle becomes an orphan (never pushed). A file
+ * created and unlinked while open is not stored at its close, and an edit of an unlinked file
+ * closes without ESTALE, as with an unlinked open file. */
+void fs_handle_orphan(fs_node *node);
 
 /* The size the kernel should see for NODE: a dirty handle's buffer, else the stored value. */
 uint64_t fs_handle_size(const fs_node *node);

@@ -19,6 +19,7 @@ typedef struct fs_node {
   int is_dir;
   int is_post;        /* the magic FS_POST_NAME entry of a directory */
   int pending;        /* created locally (O_CREAT), not yet in the store */
+  int removing;       /* this mount's DELETE of the key is on the network: pushes wait */
   uint64_t size;      /* value length */
   uint64_t created_index, modified_index;
   struct timespec mtime; /* when this client first saw modified_index */

@@ -61,8 +61,10 @@ static int by_name(const void *a, const void *b) {
   return strcmp(fs_key_base((*(fs_node *const *)a)->key), fs_key_base((*(fs_node *const *)b)->key));
 }
 
-/* The listing of a mirrored directory: its mirrored children, and those a lookup read from the
- * store ahead of the watch (a name that can be opened is listed). */
+/* The listing of a mirrored directory: its mirrored children, those a lookup read from the
+ * store ahead of the watch, and files created here whose value is still to be stored (a name
+ * that can be opened is listed: "touch f; ls" shows f, although an empty new file goes to the
+ * store at RELEASE, which the kernel sends after close() has returned). */
 static int list_mirror(fuse_req_t req, fs_node *node, fs_dirbuf *b) {
   size_t n = 0;
   for (fs_node *c = node->child; c; c = c->next_sib) n++;
@@ -70,7 +72,7 @@ static int list_mirror(fuse_req_t req, fs_node *node, fs_dirbuf *b) {
   if (n && !v) return ENOMEM;
   size_t k = 0;
   for (fs_node *c = node->child; c; c = c->next_sib)
-    if ((c->cached || c->nlookup > 0) && !c->pending && !c->is_post && fs_key_base(c->key)[0] != '_' &&
+    if ((c->cached || c->nlookup > 0 || c->pending) && !c->is_post && fs_key_base(c->key)[0] != '_' &&
         (c->replay == FS_REPLAY_HIDDEN || fs_mirror_visible(req, c)))
       v[k++] = c;
   if (k) qsort(v, k, sizeof *v, by_name);

@@ -66,6 +66,7 @@ static int open_node(fuse_req_t req, fs *f, fuse_ino_t ino, struct fuse_file_inf
   if (node->is_dir) return EISDIR;
   if (fs_self(req)) return self_handle(node, out);
   if (writable(fi) && fs_refuse_write(req)) return EROFS;
+  fs_handle_push_closed(f, node); /* close-to-open: a closed "> key" is read as "" */
   if (!writable(fi) && node->cached && !node->pending) { /* from the mirror */
     fs_handle *h = fs_handle_new(node, node->value, node->vlen);
     if (!h) return ENOMEM;
@@ -277,7 +278,9 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
               struct fuse_file_info *fi) {
   (void)ino;
+  fs *f = fs_begin(req);
   fs_handle *h = (fs_handle *)(uintptr_t)fi->fh;
+  fs_handle_wait(f, h);
   h->append = (fi->flags & O_APPEND) != 0; /* the file's flags now (fcntl may change them) */
   int e = fs_handle_write(h, buf, size, off);
   if (e) fuse_reply_err(req, e);
@@ -285,12 +288,14 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 }
 
 /* A shell's "> key" opens, dup2()s and closes the first fd before writing: a handle that is
- * dirty only because of O_TRUNC or a create waits for a write (or for RELEASE), so the store
- * never sees the transient empty value. */
+ * dirty only because of O_TRUNC or a create waits for a write, for RELEASE, or for the next
+ * use of the key (fs_handle_push_closed), so the store never sees the transient empty value. */
 void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   (void)ino;
   fs *f = fs_begin(req);
   fs_handle *h = (fs_handle *)(uintptr_t)fi->fh;
+  fs_handle_wait(f, h);
+  if (!h->written && h->dirty) h->flushed = 1;
   fuse_reply_err(req, h->written ? fs_handle_push(f, h) : 0);
 }
 
@@ -306,6 +311,7 @@ void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   fs *f = fs_begin(req);
   fs_handle *h = (fs_handle *)(uintptr_t)fi->fh;
   fs_node *node = h->node;
+  fs_handle_wait(f, h); /* (a push of it by another request's fs_handle_push_closed) */
   /* ": > key" and "touch new": nothing was written, the empty value goes now (an error can
    * only be logged: RELEASE has no caller to return it to) */
   if (h->dirty) {

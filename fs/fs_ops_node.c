@@ -119,6 +119,7 @@ void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
 /* truncate(2) without an open file: one read-modify-write of the value. */
 static int truncate_key(fs *f, fs_node *node, uint64_t size) {
   if (size > FS_MAX_VALUE) return EFBIG;
+  fs_handle_push_closed(f, node); /* "> key; truncate -s N key": N zero bytes */
   fs_kv kv;
   int e = fs_store_get(f, node->key, &kv);
   if (e) return e;
@@ -165,6 +166,7 @@ static int setattr_node(fuse_req_t req, fs *f, fuse_ino_t ino, const struct stat
     if (node->is_dir) return EISDIR;
     if (node->is_post) return 0;
     fs_handle *h = fi ? (fs_handle *)(uintptr_t)fi->fh : NULL;
+    if (h) fs_handle_wait(f, h);
     int e = h ? fs_handle_truncate(h, (uint64_t)attr->st_size)
               : truncate_key(f, node, (uint64_t)attr->st_size);
     if (e) return e;

@@ -4,11 +4,13 @@
  * The applier's mkdir/unlink/rmdir (fs_self) finish a remote change in the mirror only; with
  * -o ro everyone else's give EROFS. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fs/fs_attr.h"
+#include "fs/fs_handle.h"
 #include "fs/fs_mirror.h"
 #include "fs/fs_ops.h"
 #include "fs/fs_store.h"
@@ -74,15 +76,24 @@ static int remove_key(fuse_req_t req, fs *f, fuse_ino_t parent, const char *name
     e = node && node->replay == FS_REPLAY_DYING ? 0 : ENOENT;
   } else if (node && !fs_mirror_visible(req, node)) {
     e = ENOENT;
-  } else if (node && node->pending) {
-    e = 0; /* never stored: forgetting the local create is the whole delete */
   } else {
-    fs_kv gone;
-    e = fs_store_delete(f, key, query, &gone);
-    if (e == 0) {
-      fs_mirror_deleted(f, key, gone.modified_index); /* (0: not known, nothing kept) */
-      fs_kv_free(&gone);
+    if (node) fs_handle_wait_node(f, node); /* (a close's push on the network ends first) */
+    if (node && node->pending) {
+      e = 0; /* never stored: forgetting the local create is the whole delete */
+    } else {
+      if (node) node->removing = 1; /* the handles' pushes wait for the DELETE */
+      fs_kv gone;
+      e = fs_store_delete(f, key, query, &gone);
+      if (node) {
+        node->removing = 0;
+        pthread_cond_broadcast(&f->idle);
+      }
+      if (e == 0) {
+        fs_mirror_deleted(f, key, gone.modified_index); /* (0: not known, nothing kept) */
+        fs_kv_free(&gone);
+      }
     }
+    if (e == 0 && node) fs_handle_orphan(node); /* its open files write nowhere now */
   }
   if (e == 0 && node) {
     fs_itable_unlink(&f->nodes, node);
@@ -107,7 +118,12 @@ static int rename_keys(fs *f, const char *src, const char *dst, unsigned int fla
   if (strcmp(src, dst) == 0) return 0;
   if (strcmp(fs_key_base(src), f->post_name) == 0 || strcmp(fs_key_base(dst), f->post_name) == 0)
     return EPERM;
+  /* ("> f; mv f g": g is ""; each push may release the lock: nodes are found again after) */
   fs_node *node = fs_itable_find(&f->nodes, src);
+  if (node) fs_handle_push_closed(f, node);
+  fs_node *target = fs_itable_find(&f->nodes, dst);
+  if (target) fs_handle_push_closed(f, target);
+  node = fs_itable_find(&f->nodes, src);
   if (node && node->pending) return EBUSY; /* its value is still being written */
   fs_kv kv;
   int e = fs_store_get(f, src, &kv);

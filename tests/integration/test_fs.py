@@ -454,6 +454,62 @@ def test_new_value_reaches_store_once_whole_at_close(fsenv):
     assert value(s, p + "/touched") == ""
 
 
+def test_close_to_open_after_a_truncating_or_creating_close(fsenv):
+    """An empty value goes to the store at RELEASE, which the kernel sends after close() has
+    returned: what the next call does with the key must already see it (found by
+    test_fs_differential). Each case runs 20 times: without the fix most rounds fail."""
+    s, m, p = fsenv
+    for i in range(20):
+        write_file(m.path("k"), b"abc")
+        os.close(os.open(m.path("k"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
+        assert read_file(m.path("k")) == b"", i      # not the old value
+        write_file(m.path("t"), b"abc")
+        os.close(os.open(m.path("t"), os.O_WRONLY | os.O_TRUNC))
+        os.truncate(m.path("t"), 2)                   # truncates "", not "abc"
+        assert read_file(m.path("t")) == b"\0\0", i
+        write_file(m.path("r"), b"abc")
+        os.close(os.open(m.path("r"), os.O_WRONLY | os.O_TRUNC))
+        os.rename(m.path("r"), m.path("r2"))          # moves "", and is no EBUSY
+        assert read_file(m.path("r2")) == b"", i
+        os.close(os.open(m.path("new%d" % i), os.O_WRONLY | os.O_CREAT))
+        assert "new%d" % i in os.listdir(m.dir), i   # listed at once
+        os.rename(m.path("new%d" % i), m.path("moved%d" % i))
+    assert value(s, p + "/k") == "" and value(s, p + "/r2") == "" and value(s, p + "/t") == "\0\0"
+    assert missing(s, p + "/r")
+    wait_for(lambda: all(value(s, p + "/moved%d" % i) == "" for i in range(20)), 4, "the moves")
+    assert sorted(os.listdir(m.dir)) == sorted(["k", "t", "r2"] + ["moved%d" % i for i in range(20)])
+    assert "storing the value" not in m.log()
+
+
+def test_a_file_unlinked_while_open_is_not_stored_by_its_close(fsenv):
+    """As on any filesystem, writes to an open file whose name was removed go nowhere: its
+    close succeeds and stores nothing (a file created, unlinked and closed used to come back
+    at close, and an edited one gave ESTALE from close)."""
+    s, m, p = fsenv
+    for flags in (os.O_CREAT, os.O_CREAT | os.O_EXCL):
+        fd = os.open(m.path("scratch"), os.O_RDWR | flags, 0o600)
+        os.write(fd, b"scratch data")
+        os.unlink(m.path("scratch"))
+        assert os.pread(fd, 100, 0) == b"scratch data"
+        os.close(fd)                                  # no ESTALE
+        fd = os.open(m.path("empty"), os.O_WRONLY | flags, 0o600)
+        os.unlink(m.path("empty"))
+        os.close(fd)
+    put(s, p + "/old", "abc")
+    fd = os.open(m.path("old"), os.O_RDWR)
+    os.write(fd, b"X")
+    os.unlink(m.path("old"))
+    os.close(fd)                                      # no ESTALE
+    fd = os.open(m.path("old2"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.unlink(m.path("old2"))
+    os.close(fd)
+    time.sleep(0.3)                                   # (RELEASE comes after close)
+    for k in ("scratch", "empty", "old", "old2"):
+        assert missing(s, p + "/" + k), k
+    assert os.listdir(m.dir) == []
+    assert "ESTALE" not in m.log() and "failed" not in m.log()
+
+
 def test_append_offset_and_truncate_edit_the_whole_value(fsenv):
     s, m, p = fsenv
     put(s, p + "/k", "hello world")
