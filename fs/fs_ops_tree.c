@@ -114,6 +114,30 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
   fuse_reply_err(req, remove_key(req, f, parent, name, NULL));
 }
 
+/* A file still being created (open, never stored) is renamed here alone: its node takes the
+ * new name, and its close stores it there (replacing what the store has, as a local rename
+ * replaces the target). */
+/* A file still being created (open, never stored) is renamed here alone: its node takes the
+ * new name, and its close stores it there (replacing what the store has, as a local rename
+ * replaces the target). -1 when the file was stored meanwhile (the caller renames it as any). */
+static int rename_pending(fs *f, const char *src, const char *dst, unsigned int flags) {
+  if (flags & RENAME_NOREPLACE) {
+    fs_kv kv;
+    int e = fs_store_get(f, dst, &kv);
+    if (e == 0) {
+      fs_kv_free(&kv);
+      return EEXIST;
+    }
+    if (e != ENOENT) return e;
+  }
+  fs_node *node = fs_itable_find(&f->nodes, src);
+  if (!node) return ENOENT;
+  if (!node->pending) return -1;
+  fs_node *old = fs_itable_find(&f->nodes, dst);
+  if (old && old != node) fs_handle_orphan(old); /* replaced: its open files write nowhere */
+  return fs_itable_move(&f->nodes, node, dst) != 0 ? ENOMEM : 0;
+}
+
 static int rename_keys(fs *f, const char *src, const char *dst, unsigned int flags) {
   if (strcmp(src, dst) == 0) return 0;
   if (strcmp(fs_key_base(src), f->post_name) == 0 || strcmp(fs_key_base(dst), f->post_name) == 0)
@@ -123,8 +147,13 @@ static int rename_keys(fs *f, const char *src, const char *dst, unsigned int fla
   if (node) fs_handle_push_closed(f, node);
   fs_node *target = fs_itable_find(&f->nodes, dst);
   if (target) fs_handle_push_closed(f, target);
+  target = fs_itable_find(&f->nodes, dst);
+  if (target) fs_handle_wait_node(f, target); /* (no close of it lands after the rename) */
   node = fs_itable_find(&f->nodes, src);
-  if (node && node->pending) return EBUSY; /* its value is still being written */
+  if (node && node->pending) {
+    int pe = rename_pending(f, src, dst, flags);
+    if (pe != -1) return pe;
+  }
   fs_kv kv;
   int e = fs_store_get(f, src, &kv);
   if (e) return e;
@@ -132,6 +161,10 @@ static int rename_keys(fs *f, const char *src, const char *dst, unsigned int fla
     fs_kv_free(&kv);
     return EXDEV; /* mv falls back to copy + remove */
   }
+  /* the target's open files are held while the store changes, then write nowhere */
+  target = fs_itable_find(&f->nodes, dst);
+  int hold = target && target->handles;
+  if (hold) target->removing = 1;
   proto_v2_buf form = {0};
   fs_form_add_value(&form, kv.value, kv.len);
   if (kv.expires_at > 0) fs_form_add_u64(&form, "ttl", (uint64_t)fs_ttl_left(kv.expires_at));
@@ -139,6 +172,11 @@ static int rename_keys(fs *f, const char *src, const char *dst, unsigned int fla
   fs_kv put;
   e = form.oom ? ENOMEM : fs_store_req(f, "PUT", dst, NULL, form.s, &put);
   proto_v2_buf_free(&form);
+  if (hold) {
+    target->removing = 0;
+    pthread_cond_broadcast(&f->idle);
+    if (!e) fs_handle_orphan(target);
+  }
   if (!e) {
     proto_v2_buf q = {0};
     fs_form_add_u64(&q, "prevIndex", kv.modified_index);
@@ -152,9 +190,17 @@ static int rename_keys(fs *f, const char *src, const char *dst, unsigned int fla
     if (e)
       fprintf(stderr, "quorumfs: rename %s -> %s: the target was written but the source could not "
                       "be removed (errno %d)\n", src, dst, e);
+    node = fs_itable_find(&f->nodes, src);
     if (!e && node) {
-      if (fs_itable_move(&f->nodes, node, dst) != 0) e = ENOMEM;
-      else fs_attr_written(f, node, &put);
+      if (fs_itable_move(&f->nodes, node, dst) != 0) {
+        e = ENOMEM;
+      } else {
+        fs_attr_written(f, node, &put);
+        /* its open files read the value moved: their check is now against its new index */
+        for (fs_handle *h = node->handles; h; h = h->next)
+          if (h->push == FS_PUSH_CAS && h->base_index == kv.modified_index)
+            h->base_index = put.modified_index;
+      }
     } else if (!e) {
       fs_node *old = fs_itable_find(&f->nodes, dst);
       if (old) {

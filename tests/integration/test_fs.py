@@ -510,6 +510,46 @@ def test_a_file_unlinked_while_open_is_not_stored_by_its_close(fsenv):
     assert "ESTALE" not in m.log() and "failed" not in m.log()
 
 
+def test_open_files_follow_a_rename(fsenv):
+    """A file renamed while open is written at its new name by its close, as on any filesystem:
+    a file still being created (never stored) is renamed here alone (it was EBUSY); an edited
+    one keeps its check against the moved value (it was ESTALE); an open file whose name a
+    rename replaced writes nowhere (it was ESTALE)."""
+    s, m, p = fsenv
+    fd = os.open(m.path("a"), os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, b"x")
+    os.rename(m.path("a"), m.path("b"))
+    assert os.listdir(m.dir) == ["b"]
+    os.write(fd, b"y")
+    os.close(fd)
+    assert value(s, p + "/b") == "xy" and missing(s, p + "/a")
+    fd = os.open(m.path("c"), os.O_WRONLY | os.O_CREAT, 0o644)   # over an existing key
+    os.rename(m.path("c"), m.path("b"))
+    os.close(fd)
+    wait_for(lambda: value(s, p + "/b") == "", 4, "the empty new b")
+    fd = os.open(m.path("x"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)  # (stored empty)
+    os.write(fd, b"excl")
+    os.rename(m.path("x"), m.path("x2"))
+    os.close(fd)
+    assert value(s, p + "/x2") == "excl" and missing(s, p + "/x")
+    put(s, p + "/e", "old")
+    fd = os.open(m.path("e"), os.O_RDWR)
+    os.write(fd, b"N")
+    os.rename(m.path("e"), m.path("e2"))
+    os.write(fd, b"E")
+    os.close(fd)                                                 # no ESTALE
+    assert value(s, p + "/e2") == "NEd" and missing(s, p + "/e")
+    put(s, p + "/t", "target")
+    put(s, p + "/src", "source")
+    fd = os.open(m.path("t"), os.O_WRONLY | os.O_APPEND)
+    os.rename(m.path("src"), m.path("t"))
+    os.write(fd, b" lost")
+    os.close(fd)                                                 # no ESTALE
+    assert value(s, p + "/t") == "source" and missing(s, p + "/src")
+    assert read_file(m.path("t")) == b"source"
+    assert "ESTALE" not in m.log() and "failed" not in m.log()
+
+
 def test_append_offset_and_truncate_edit_the_whole_value(fsenv):
     s, m, p = fsenv
     put(s, p + "/k", "hello world")
