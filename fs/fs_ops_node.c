@@ -142,6 +142,15 @@ static int truncate_key(fs *f, fs_node *node, uint64_t size) {
   return e;
 }
 
+/* Created by this mount and open since: a local create not stored yet, or an O_EXCL create
+ * whose first value is still to come. */
+static int being_created(const fs_node *node) {
+  if (node->pending) return 1;
+  for (const fs_handle *h = node->handles; h; h = h->next)
+    if (h->created_index && !h->orphan) return 1;
+  return 0;
+}
+
 static int setattr_node(fuse_req_t req, fs *f, fuse_ino_t ino, const struct stat *attr, int to_set,
                         struct fuse_file_info *fi, struct stat *out, double *timeout) {
   fs_node *node = fs_node_of(f, ino);
@@ -154,10 +163,13 @@ static int setattr_node(fuse_req_t req, fs *f, fuse_ino_t ino, const struct stat
   if (fs_refuse_write(req)) return EROFS;
   struct stat cur;
   fs_attr_fill(f, node, &cur);
-  /* modes and owners are fixed: refuse real changes, accept no-ops (so cp -p and rsync work);
-   * with -o quiet accept every change and keep nothing */
+  /* modes and owners are fixed: refuse real changes, accept no-ops (so cp -p works); with
+   * -o quiet accept every change and keep nothing. A file this mount is creating takes any
+   * mode, as its create's mode is not kept either: mkstemp makes a file 0600 and fchmod()s it
+   * (rsync -a does, and gives up on EPERM) */
   if (!f->quiet) {
-    if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777) != (cur.st_mode & 07777))
+    if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777) != (cur.st_mode & 07777) &&
+        !being_created(node))
       return EPERM;
     if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != cur.st_uid) return EPERM;
     if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != cur.st_gid) return EPERM;

@@ -743,6 +743,36 @@ def test_mkdir_rmdir_unlink_rm_r(fsenv):
     os.utime(m.path("file"))                      # touch is accepted
 
 
+def test_rsync_a_copies_a_tree_in(fsenv, tmp_path):
+    """rsync -a writes each file as a mkstemp file (0600), fchmod()s it and renames it: a file
+    this mount is creating takes any mode (the create's mode is not kept either), where a
+    stored file's mode stays fixed (EPERM)."""
+    if not shutil.which("rsync"):
+        pytest.skip("rsync is not installed")
+    s, m, p = fsenv
+    src = tmp_path / "src"
+    (src / "sub" / "deep").mkdir(parents=True)
+    (src / "a.conf").write_bytes(b"hello\n")
+    (src / "sub" / "b.ini").write_bytes(b"x=1\ny=2\n")
+    (src / "sub" / "deep" / "empty").write_bytes(b"")
+    for f in ("a.conf", "sub/b.ini", "sub/deep/empty"):
+        os.chmod(src / f, 0o644)
+    for d in ("sub", "sub/deep"):
+        os.chmod(src / d, 0o755)
+    r = subprocess.run(["rsync", "-a", str(src) + "/", m.path("copy") + "/"], capture_output=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    (src / "a.conf").write_bytes(b"changed\n")
+    r = subprocess.run(["rsync", "-a", str(src) + "/", m.path("copy") + "/"], capture_output=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert value(s, p + "/copy/a.conf") == "changed\n"
+    assert value(s, p + "/copy/sub/b.ini") == "x=1\ny=2\n"
+    assert value(s, p + "/copy/sub/deep/empty") == ""
+    assert sorted(os.listdir(m.path("copy"))) == ["a.conf", "sub"]   # no temporary file left
+    expect_errno(errno.EPERM, os.chmod, m.path("copy", "a.conf"), 0o600)
+
+
 def test_rename_file_emulated_and_dir_exdev(fsenv):
     s, m, p = fsenv
     put(s, p + "/a", "A", ttl=100)

@@ -44,7 +44,7 @@ def seeds():
 
 
 def text(rng):
-    n = rng.choice([0, 1, 3, 10, 40, 200, 3000])
+    n = rng.choice([0, 1, 3, 10, 40, 200, 3000, 3000, 100000 if rng.random() < 0.1 else 5])
     return "".join(rng.choice(CHARS) for _ in range(n)).encode("utf-8")
 
 
@@ -103,6 +103,27 @@ def rename_open(src, dst, flags, d1, d2, hold_target):
     finally:
         if tfd is not None:
             os.close(tfd)
+
+
+def mv(src, dst):
+    """mv(1) for a directory: rename, else (EXDEV) copy and remove. A directory is moved into
+    an existing one, as mv does."""
+    import shutil
+    if not os.path.isdir(src):
+        raise FileNotFoundError(errno.ENOENT, "not a directory here", src)
+    if os.path.isdir(dst):
+        dst = os.path.join(dst, os.path.basename(src))
+        if os.path.exists(dst):
+            raise FileExistsError(errno.EEXIST, "exists", dst)
+    elif os.path.exists(dst):
+        raise NotADirectoryError(errno.ENOTDIR, "a file", dst)
+    try:
+        os.rename(src, dst)
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+        shutil.copytree(src, dst)
+        shutil.rmtree(src)
 
 
 def read_all(path):
@@ -192,8 +213,8 @@ class Run:
         rng = self.rng
         kind = rng.choice(["write", "write", "append", "pwrite", "truncate", "excl", "read",
                            "stat", "listdir", "mkdir", "mkdir", "rmdir", "unlink", "rename",
-                           "rename", "rename_open", "scratch", "remote_put", "remote_delete", "remote_mkdir",
-                           "other_write", "other_unlink", "other_mkdir"])
+                           "rename", "rename_open", "move", "scratch", "remote_put", "remote_delete", "remote_mkdir",
+                           "other_write", "other_unlink", "other_mkdir", "other_rename"])
         p = self.path()
         if kind == "write":
             d = text(rng)
@@ -230,6 +251,14 @@ class Run:
                     and os.path.normpath(src) != os.path.normpath(dst))
             return kind, (src, dst, flags, d1, d2, hold), lambda r: outcome(lambda: rename_open(
                 os.path.join(r, src), os.path.join(r, dst), flags, d1, d2, hold))
+        if kind == "move":  # mv: a directory's rename is EXDEV here, so it copies and removes
+            dirs = self.existing("dir")
+            src = rng.choice(dirs) if dirs and rng.random() < 0.7 else p
+            dst = self.path()
+            if os.path.normpath(dst).startswith(os.path.normpath(src) + "/") or dst == src:
+                dst = rng.choice(NAMES[:6]) + ".moved"
+            return kind, (src, dst), lambda r: outcome(lambda: mv(os.path.join(r, src),
+                                                                  os.path.join(r, dst)))
         if kind == "scratch":
             d = text(rng)
             return kind, (p, d), lambda r: outcome(lambda: scratch(os.path.join(r, p), d))
@@ -279,7 +308,10 @@ class Run:
             fn = {"other_write": lambda r, d=text(self.rng): write_all(
                       os.path.join(r, p), d, os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
                   "other_unlink": lambda r: os.unlink(os.path.join(r, p)),
-                  "other_mkdir": lambda r: os.mkdir(os.path.join(r, p))}[kind]
+                  "other_mkdir": lambda r: os.mkdir(os.path.join(r, p)),
+                  "other_rename": lambda r, q=self.path(), how=(
+                      mv if os.path.isdir(os.path.join(self.model, p)) else os.rename): how(
+                      os.path.join(r, p), os.path.join(r, q))}[kind]
             want = outcome(lambda: fn(self.model))
             got = outcome(lambda: fn(self.other.dir))
             assert got == want, "%s on the other mount: model %r, mount %r" % (kind, want, got)
