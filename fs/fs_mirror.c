@@ -313,20 +313,25 @@ static void apply_delete(fs *f, const char *key, uint64_t index, fs_rops *ops) {
   remove_node(f, n, ops);
 }
 
-static void apply_set(fs *f, const proto_v2_knode *kn, fs_rops *ops) {
+/* Returns 1 when the set replaces a file by a directory (v2's set with dir=true over a file)
+ * and SPLIT allows it in two steps: only the file's removal is in OPS, and the event is to be
+ * applied again once they have run. The applier's unlink must find the old node under the key
+ * (it is the one the kernel holds) before the directory's node can take it, so that a watcher
+ * sees IN_DELETE and then IN_CREATE|IN_ISDIR. */
+static int apply_set(fs *f, const proto_v2_knode *kn, fs_rops *ops, int split) {
   fs_node *n = fs_itable_find(&f->nodes, kn->key);
-  if (n && n->pending) return; /* a local create still being written owns the name */
-  if (deleted_since(f, kn->key, kn->modified_index)) return; /* we deleted it after this */
+  if (n && n->pending) return 0; /* a local create still being written owns the name */
+  if (deleted_since(f, kn->key, kn->modified_index)) return 0; /* we deleted it after this */
   if (n == f->nodes.root) {
     n->created_index = kn->created_index;
     n->modified_index = kn->modified_index;
     fs_rops_add(ops, FS_ROP_INVAL_INODE, kn->key, 0, n->ino);
-    return;
+    return 0;
   }
-  if (n && n->cached && n->modified_index >= kn->modified_index) return; /* ours, or older */
+  if (n && n->cached && n->modified_index >= kn->modified_index) return 0; /* ours, or older */
   /* a read (lookup, open) ahead of the watch saw a newer state: this event is history; its
    * own event will make the node part of the mirror, without a second st_mtime */
-  if (n && !n->cached && n->linked && n->modified_index > kn->modified_index) return;
+  if (n && !n->cached && n->linked && n->modified_index > kn->modified_index) return 0;
   /* a file such a read found before its create reached the mirror: the kernel holds its name
    * already and would raise no IN_CREATE; it forgets the name (open descriptors stay), and the
    * applier creates it as any remote create. (A directory keeps its dentry: another one for
@@ -336,10 +341,11 @@ static void apply_set(fs *f, const proto_v2_knode *kn, fs_rops *ops) {
     set_from(f, n, kn, 0);
     fs_rops_add(ops, FS_ROP_INVAL_ENTRY, kn->key, n->parent->ino, 0);
     replay_create(n, n->parent, ops);
-    return;
+    return 0;
   }
   if (n && n->is_dir != kn->dir) { /* a kind change: gone, then new */
     remove_node(f, n, ops);
+    if (split && fs_itable_find(&f->nodes, kn->key) == n) return 1; /* the applier unlinks it */
     n = NULL;
   }
   if (!n) {
@@ -347,7 +353,7 @@ static void apply_set(fs *f, const proto_v2_knode *kn, fs_rops *ops) {
     fs_node *p = pk ? ensure_dir(f, pk, ops) : NULL;
     free(pk);
     if (p && p->is_dir) add_node(f, kn->key, kn, ops);
-    return;
+    return 0;
   }
   int was_cached = n->cached;
   set_from(f, n, kn, 0);
@@ -357,17 +363,20 @@ static void apply_set(fs *f, const proto_v2_knode *kn, fs_rops *ops) {
   } else {
     fs_rops_add(ops, FS_ROP_INVAL_INODE, n->key, 0, n->ino);
   }
+  return 0;
 }
 
-void fs_mirror_apply(fs *f, const proto_v2_event *ev, fs_rops *ops) {
+int fs_mirror_apply(fs *f, const proto_v2_event *ev, fs_rops *ops, int again) {
   const proto_v2_knode *kn = ev->node;
-  if (!kn || !kn->key || !ev->action || fs_mirror_hidden(f, kn->key)) return;
+  if (!kn || !kn->key || !ev->action || fs_mirror_hidden(f, kn->key)) return 0;
   const char *a = ev->action;
+  int rc = 0;
   if (strcmp(a, "delete") == 0 || strcmp(a, "compareAndDelete") == 0 || strcmp(a, "expire") == 0)
     apply_delete(f, kn->key, kn->modified_index, ops);
   else
-    apply_set(f, kn, ops);
-  if (f->n_tombs) tombs_passed(f, kn->modified_index);
+    rc = apply_set(f, kn, ops, !again);
+  if (!rc && f->n_tombs) tombs_passed(f, kn->modified_index);
+  return rc;
 }
 
 /* ------------------------------------------------------------------ resync */
@@ -448,7 +457,7 @@ void fs_mirror_resync(fs *f, const proto_v2_knode *root, uint64_t index, fs_rops
     const proto_v2_knode *kn = fl.v[i];
     if (!kn->key || fs_mirror_hidden(f, kn->key)) continue;
     fs_node *n = fs_itable_find(&f->nodes, kn->key);
-    if (!n || !n->cached || n->modified_index != kn->modified_index) apply_set(f, kn, ops);
+    if (!n || !n->cached || n->modified_index != kn->modified_index) apply_set(f, kn, ops, 0);
   }
   free(fl.v);
 }

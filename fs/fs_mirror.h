@@ -24,8 +24,10 @@ void fs_mirror_load(fs *f, const proto_v2_knode *root);
 /* Applies one watch event; the kernel's side of it is appended to OPS. An event older than
  * what this mount already knows of its key changes nothing: the node's own modifiedIndex, or
  * for a key this mount deleted (or a key below it) the delete's index, which is remembered
- * (fs_mirror_deleted) until the watch passes it. */
-void fs_mirror_apply(fs *f, const proto_v2_event *ev, fs_rops *ops);
+ * (fs_mirror_deleted) until the watch passes it. Returns 1 when OPS hold only the first step
+ * of the change (a file replaced by a directory: the file's removal): the caller runs them and
+ * applies the event again with AGAIN set, which never returns 1. */
+int fs_mirror_apply(fs *f, const proto_v2_event *ev, fs_rops *ops, int again);
 
 /* This mount deleted KEY (and everything below it) at INDEX: events for it before INDEX that
  * the watch has yet to deliver must not bring it back. */

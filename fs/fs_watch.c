@@ -67,13 +67,16 @@ static uint64_t handle_event(fs_watch *w, const char *json) {
   proto_v2_event ev;
   memset(&ev, 0, sizeof ev);
   if (proto_v2_parse_event(json, &ev) == 0 && ev.node) {
-    fs_rops ops = {0};
     fs *f = w->f;
-    pthread_mutex_lock(&f->lock);
-    if (ev.node->key) fs_session_wait_writes(f, ev.node->key);
-    fs_mirror_apply(f, &ev, &ops);
-    pthread_mutex_unlock(&f->lock);
-    fs_replay_run(f, w->se, f->mountpoint, &w->rootfd, &ops);
+    for (int again = 0; again < 2; again++) {
+      fs_rops ops = {0};
+      pthread_mutex_lock(&f->lock);
+      if (ev.node->key) fs_session_wait_writes(f, ev.node->key);
+      int more = fs_mirror_apply(f, &ev, &ops, again);
+      pthread_mutex_unlock(&f->lock);
+      fs_replay_run(f, w->se, f->mountpoint, &w->rootfd, &ops);
+      if (!more) break;
+    }
     if (ev.node->modified_index >= w->next_index) w->next_index = ev.node->modified_index + 1;
     index = ev.node->modified_index;
   }

@@ -403,3 +403,108 @@ def test_mount_matches_a_local_directory(module_server, mounts, tmp_path, seed):
         label, diff(want, store_tree(module_server, prefix)))
     other = wait_equal(b.dir, want, 5.0)
     assert other == want, "%s: the second mount differs at the end:\n%s" % (label, diff(want, other))
+
+
+def merged(events):
+    """{path: [kind, ...]} with repeated MODIFYs of a path in a row merged."""
+    out = {}
+    for path, kind in events:
+        seq = out.setdefault(path, [])
+        if not (kind == "MODIFY" and seq and seq[-1] == "MODIFY"):
+            seq.append(kind)
+    return out
+
+
+def as_replayed(events, before, model):
+    """A rename made through the other mount reaches this one as the store saw it: the target
+    written (CREATE, MODIFY if not empty, CLOSE_WRITE; or MODIFY, CLOSE_WRITE over a file),
+    the source deleted. The local directory reports MOVED_FROM/MOVED_TO instead."""
+    out = []
+    for path, kind in events:
+        if kind == "MOVED_FROM":
+            out.append((path, "DELETE"))
+        elif kind == "MOVED_TO":
+            if path in before:
+                out += [(path, "MODIFY"), (path, "CLOSE_WRITE")]
+            else:
+                out.append((path, "CREATE"))
+                if os.path.getsize(os.path.join(model, path)):
+                    out.append((path, "MODIFY"))
+                out.append((path, "CLOSE_WRITE"))
+        else:
+            out.append((path, kind))
+    return out
+
+
+@pytest.mark.parametrize("seed", seeds()[:1])
+def test_inotify_events_match_a_local_directory(module_server, mounts, tmp_path, seed):  # noqa: F811
+    """What a program watching the mount with inotify sees, for changes made on the mount
+    itself and elsewhere (the other mount, the API), against the same changes on a local
+    directory watched the same way: per path, the same events (README, Events). Directory
+    moves and changes that make missing parent directories are left out: inotifywait -r
+    watches a new directory only after its CREATE, so what follows at once inside it is
+    missed or not, by chance, on either side."""
+    from fs_inotify import Inotify
+    label = "seed %d (replay: FSDIFF_SEED=%d)" % (seed, seed)
+    print(label)
+    rng = random.Random(seed)
+    prefix = "/fsev%d" % seed
+    st, _, _ = module_server.keys("PUT", prefix, form={"dir": "true"})
+    assert st == 201
+    model = tmp_path / "model"
+    model.mkdir()
+    a = mounts(module_server, prefix=prefix)
+    b = mounts(module_server, prefix=prefix)
+    run = Run(rng, str(model), a, module_server, prefix)
+    run.other = b
+    iw_model, iw_mount = Inotify(str(model)), Inotify(a.dir)
+    history = []
+    try:
+        for i in range(min(OPS, 80)):
+            kind, args, fn = run.op()
+            p = args[0]
+            parent = os.path.dirname(os.path.join(str(model), p))
+            if kind in ("move", "scratch") or (kind in ("remote_put", "remote_mkdir", "other_rename")
+                                                and not os.path.isdir(parent)):
+                continue
+            if kind == "other_rename" and os.path.isdir(os.path.join(str(model), p)):
+                continue
+            before = tree(str(model))
+            if fn is None:
+                st = run.remote(kind, p)
+                history.append("%d %s %r -> %s" % (i, kind, args, st))
+            else:
+                res = run.on_model(kind, args, fn)
+                got = fn(a.dir)
+                history.append("%d %s %r -> %r" % (i, kind, tuple(
+                    x if not isinstance(x, bytes) else x[:20] for x in args), res[0]))
+                assert got == res, "%s: %s: model %r, mount %r" % (label, history[-1], res, got)
+            if fn is not None and res == ("err", "EILSEQ"):
+                time.sleep(0.2)  # (the model was written back: its events are not the op's)
+                iw_model.clear()
+                iw_mount.clear()
+                continue
+            time.sleep(0.05)
+            deadline = time.monotonic() + 4.0
+            while True:
+                want_raw = iw_model.kinds()
+                if kind == "other_rename":
+                    want_raw = as_replayed(want_raw, before, str(model))
+                want = merged(want_raw)
+                have = merged(iw_mount.kinds())
+                if have == want or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            time.sleep(0.2)  # nothing more comes
+            want = merged(as_replayed(iw_model.kinds(), before, str(model))
+                          if kind == "other_rename" else iw_model.kinds())
+            have = merged(iw_mount.kinds())
+            assert have == want, "%s: after %s the events differ:\n mount %r\n local %r\n%s" % (
+                label, history[-1], have, want, "\n".join(history[-15:]))
+            iw_model.clear()
+            iw_mount.clear()
+            assert tree(a.dir) == tree(str(model)), "%s: after %s the trees differ:\n%s" % (
+                label, history[-1], diff(tree(str(model)), tree(a.dir)))
+    finally:
+        iw_model.close()
+        iw_mount.close()

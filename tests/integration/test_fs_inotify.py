@@ -88,6 +88,24 @@ def test_api_changes_give_the_events_of_local_changes(ienv):
     assert os.stat(m.path("c")).st_size == 8
 
 
+def test_a_file_replaced_by_a_directory_gives_delete_then_create(ienv):
+    """v2's set with dir=true replaces a file by a directory: a watcher sees the file go and
+    the directory come, as after rm and mkdir (found by test_fs_differential: no event at all
+    before, the applier's unlink met the directory's node)."""
+    s, m, p, iw = ienv
+    put(s, p + "/f", "abc")
+    iw.expect(created("f"))
+    iw.clear()
+    st, _, body = s.keys("PUT", p + "/f", form={"dir": "true"})
+    assert st == 200 and body["prevNode"]["value"] == "abc", (st, body)
+    iw.expect(deleted("f") + mkdired("f"))
+    assert os.path.isdir(m.path("f"))
+    settle_for_watch(None, iw=iw, name="f")
+    put(s, p + "/f/inner", "x")
+    iw.expect(deleted("f") + mkdired("f") + created("f/inner"))
+    assert read_file(m.path("f", "inner")) == b"x"
+
+
 def test_deep_create_and_ttl_expiry(ienv):
     s, m, p, iw = ienv
     put(s, p + "/a/b/k", "v")                          # v2 makes a and a/b with the key's event

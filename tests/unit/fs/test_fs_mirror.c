@@ -54,7 +54,7 @@ static void event(fixture *x, const char *action, const char *key, int dir, cons
   kn.value_len = value ? strlen(value) : 0;
   kn.created_index = kn.modified_index = index;
   proto_v2_event ev = {.action = (char *)action, .node = &kn, .index = index};
-  fs_mirror_apply(&x->f, &ev, &x->ops);
+  fs_mirror_apply(&x->f, &ev, &x->ops, 0);
 }
 
 /* The mirror holds KEY (a cached node). */
@@ -232,9 +232,40 @@ static void test_file_read_ahead_is_created_again_when_its_event_comes(void **st
   assert_int_equal(d->replay, FS_REPLAY_NONE);
 }
 
+/* v2's set with dir=true replaces a file by a directory: the applier first unlinks the file
+ * (IN_DELETE; its unlink finds the old node under the key), and the event applied again makes
+ * the directory (IN_CREATE|IN_ISDIR). In one step the directory's node took the file's, the
+ * unlink failed and a watcher saw nothing. */
+static void test_file_replaced_by_a_directory_in_two_steps(void **state) {
+  fixture *x = *state;
+  x->f.notify_vfs = 1;
+  event(x, "set", "/p/f", 0, "abc", 5);
+  expect_ops(x, "create /p/f");
+  fs_node *old = fs_itable_find(&x->f.nodes, "/p/f");
+  assert_non_null(old);
+  old->replay = FS_REPLAY_NONE; /* the applier created it */
+  proto_v2_knode kn;
+  memset(&kn, 0, sizeof kn);
+  kn.key = "/p/f";
+  kn.dir = 1;
+  kn.created_index = kn.modified_index = 6;
+  proto_v2_event ev = {.action = "set", .node = &kn, .index = 6};
+  assert_int_equal(fs_mirror_apply(&x->f, &ev, &x->ops, 0), 1);
+  expect_ops(x, "unlink /p/f");
+  assert_int_equal(old->replay, FS_REPLAY_DYING);
+  own_delete(x, "/p/f", 0); /* what the applier's unlink does (no tomb: it is not ours) */
+  assert_int_equal(fs_mirror_apply(&x->f, &ev, &x->ops, 1), 0);
+  expect_ops(x, "mkdir /p/f");
+  fs_node *d = fs_itable_find(&x->f.nodes, "/p/f");
+  assert_non_null(d);
+  assert_true(d->is_dir);
+  assert_int_equal(d->replay, FS_REPLAY_HIDDEN);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_late_create_after_own_delete_stays_deleted, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_file_replaced_by_a_directory_in_two_steps, setup, teardown),
       cmocka_unit_test_setup_teardown(test_late_create_below_a_deleted_directory, setup, teardown),
       cmocka_unit_test_setup_teardown(test_late_delete_spares_a_key_made_again, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resync_keeps_deletes_newer_than_its_answer, setup, teardown),
