@@ -154,30 +154,39 @@ static int rename_keys(fs *f, const char *src, const char *dst, unsigned int fla
     int pe = rename_pending(f, src, dst, flags);
     if (pe != -1) return pe;
   }
-  fs_kv kv;
-  int e = fs_store_get(f, src, &kv);
-  if (e) return e;
-  if (kv.dir) {
-    fs_kv_free(&kv);
-    return EXDEV; /* mv falls back to copy + remove */
-  }
-  /* the target's open files are held while the store changes, then write nowhere */
-  target = fs_itable_find(&f->nodes, dst);
-  int hold = target && target->handles;
-  if (hold) target->removing = 1;
-  proto_v2_buf form = {0};
-  fs_form_add_value(&form, kv.value, kv.len);
-  if (kv.expires_at > 0) fs_form_add_u64(&form, "ttl", (uint64_t)fs_ttl_left(kv.expires_at));
-  if (flags & RENAME_NOREPLACE) fs_form_add(&form, "prevExist", "false");
-  fs_kv put;
-  e = form.oom ? ENOMEM : fs_store_req(f, "PUT", dst, NULL, form.s, &put);
-  proto_v2_buf_free(&form);
-  if (hold) {
-    target->removing = 0;
-    pthread_cond_broadcast(&f->idle);
-    if (!e) fs_handle_orphan(target);
-  }
-  if (!e) {
+  /* GET the source, PUT its value at the target, DELETE the source if it is still the value
+   * moved (v2 has no rename). A source changed meanwhile (ESTALE) is moved again, with its new
+   * value: the rename then comes after that change. A source removed meanwhile (ENOENT) is
+   * gone as a rename would leave it: the target holds what it was. */
+  fs_kv kv, put;
+  int e, moved = 0;
+  for (int attempt = 0;; attempt++) {
+    e = fs_store_get(f, src, &kv);
+    if (e) return moved && e == ENOENT ? 0 : e; /* (removed after a try moved it: done) */
+    if (kv.dir) {
+      fs_kv_free(&kv);
+      return EXDEV; /* mv falls back to copy + remove */
+    }
+    /* the target's open files are held while the store changes, then write nowhere */
+    target = fs_itable_find(&f->nodes, dst);
+    int hold = target && target->handles;
+    if (hold) target->removing = 1;
+    proto_v2_buf form = {0};
+    fs_form_add_value(&form, kv.value, kv.len);
+    if (kv.expires_at > 0) fs_form_add_u64(&form, "ttl", (uint64_t)fs_ttl_left(kv.expires_at));
+    if ((flags & RENAME_NOREPLACE) && !moved) fs_form_add(&form, "prevExist", "false");
+    e = form.oom ? ENOMEM : fs_store_req(f, "PUT", dst, NULL, form.s, &put);
+    proto_v2_buf_free(&form);
+    if (hold) {
+      target->removing = 0;
+      pthread_cond_broadcast(&f->idle);
+      if (!e) fs_handle_orphan(target);
+    }
+    if (e) {
+      fs_kv_free(&kv);
+      return e;
+    }
+    moved = 1;
     proto_v2_buf q = {0};
     fs_form_add_u64(&q, "prevIndex", kv.modified_index);
     fs_kv gone;
@@ -186,30 +195,41 @@ static int rename_keys(fs *f, const char *src, const char *dst, unsigned int fla
     if (!e) {
       fs_mirror_deleted(f, src, gone.modified_index);
       fs_kv_free(&gone);
+      break;
     }
-    if (e)
+    if (e == ENOENT) { /* removed by someone else since it was read */
+      e = 0;
+      break;
+    }
+    if (e != ESTALE || attempt == 3) {
       fprintf(stderr, "quorumfs: rename %s -> %s: the target was written but the source could not "
                       "be removed (errno %d)\n", src, dst, e);
-    node = fs_itable_find(&f->nodes, src);
-    if (!e && node) {
-      if (fs_itable_move(&f->nodes, node, dst) != 0) {
-        e = ENOMEM;
-      } else {
-        fs_attr_written(f, node, &put);
-        /* its open files read the value moved: their check is now against its new index */
-        for (fs_handle *h = node->handles; h; h = h->next)
-          if (h->push == FS_PUSH_CAS && h->base_index == kv.modified_index)
-            h->base_index = put.modified_index;
-      }
-    } else if (!e) {
-      fs_node *old = fs_itable_find(&f->nodes, dst);
-      if (old) {
-        fs_itable_unlink(&f->nodes, old);
-        fs_itable_maybe_free(&f->nodes, old);
-      }
+      fs_kv_free(&kv);
+      fs_kv_free(&put);
+      return e;
     }
+    fs_kv_free(&kv); /* changed since it was read: move its new value */
     fs_kv_free(&put);
   }
+  node = fs_itable_find(&f->nodes, src);
+  if (node) {
+    if (fs_itable_move(&f->nodes, node, dst) != 0) {
+      e = ENOMEM;
+    } else {
+      fs_attr_written(f, node, &put);
+      /* its open files read the value moved: their check is now against its new index */
+      for (fs_handle *h = node->handles; h; h = h->next)
+        if (h->push == FS_PUSH_CAS && h->base_index == kv.modified_index)
+          h->base_index = put.modified_index;
+    }
+  } else {
+    fs_node *old = fs_itable_find(&f->nodes, dst);
+    if (old) {
+      fs_itable_unlink(&f->nodes, old);
+      fs_itable_maybe_free(&f->nodes, old);
+    }
+  }
+  fs_kv_free(&put);
   fs_kv_free(&kv);
   return e;
 }

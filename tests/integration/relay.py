@@ -1,14 +1,16 @@
 """A TCP relay to a server's port, for tests of clients that meet a member that fails:
 close() drops every connection at once (a member that dies), and lose_answers_to makes it pass
 requests of those methods on but lose their answers, the connection staying open and silent (a
-member that applies a write whose answer never arrives)."""
+member that applies a write whose answer never arrives), and on_request(data) runs before each
+request's bytes are passed on (a test changes the store "meanwhile")."""
 import socket
 import threading
 
 
 class Relay:
-    def __init__(self, target_port, lose_answers_to=()):
+    def __init__(self, target_port, lose_answers_to=(), on_request=None):
         self.target = ("127.0.0.1", target_port)
+        self.on_request = on_request
         self.lose = tuple(m.encode() + b" " for m in lose_answers_to)
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -42,6 +44,8 @@ class Relay:
                 data = c.recv(65536)
                 if not data:
                     break
+                if self.on_request is not None:
+                    self.on_request(data)
                 if self.lose and data.startswith(self.lose):
                     state["lose"] = True
                     self.lost += 1

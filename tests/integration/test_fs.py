@@ -743,6 +743,42 @@ def test_mkdir_rmdir_unlink_rm_r(fsenv):
     os.utime(m.path("file"))                      # touch is accepted
 
 
+def test_rename_moves_a_source_changed_or_removed_while_it_moves(module_server, mounts):
+    """v2 has no rename: the mount reads the source, writes the target and deletes the source
+    if it still holds the value moved. A source changed in between is moved again with its new
+    value (the rename comes after the change); one removed in between is gone, as a rename
+    leaves it. Before, the second left the target written and failed with ENOENT, and the
+    first failed with ESTALE (here the kernel retries a rename that fails with ESTALE once, so
+    it passed; under contention the stress test saw hundreds fail)."""
+    from relay import Relay
+    s = module_server
+    p = "/rename_race"
+    put(s, p + "/src", "one")
+    put(s, p + "/src2", "three")
+    change = {}
+
+    def meanwhile(data):  # just before the mount's DELETE of a source reaches the store
+        for key, act in list(change.items()):
+            if data.startswith(b"DELETE /v2/keys" + (p + "/" + key).encode() + b"?"):
+                del change[key]
+                act()
+    relay = Relay(s.port, on_request=meanwhile)
+    try:
+        m = mounts(relay.url, prefix=p)
+        change["src"] = lambda: put(s, p + "/src", "two")
+        os.rename(m.path("src"), m.path("dst"))
+        assert not change
+        assert value(s, p + "/dst") == "two" and missing(s, p + "/src")
+        change["src2"] = lambda: s.keys("DELETE", p + "/src2")
+        os.rename(m.path("src2"), m.path("dst2"))
+        assert not change
+        assert value(s, p + "/dst2") == "three" and missing(s, p + "/src2")
+        wait_for(lambda: sorted(os.listdir(m.dir)) == ["dst", "dst2"], 4, "the listing")
+        assert read_file(m.path("dst")) == b"two"
+    finally:
+        relay.close()
+
+
 def test_rsync_a_copies_a_tree_in(fsenv, tmp_path):
     """rsync -a writes each file as a mkstemp file (0600), fchmod()s it and renames it: a file
     this mount is creating takes any mode (the create's mode is not kept either), where a
