@@ -1,8 +1,9 @@
-/* commands: the table of quorumctl's commands (etcdctl v2's, user/role/auth included, then
- * export/import/du) with their flags and help texts, and the global flags. */
+/* commands: the table of quorumctl's commands (etcdctl v2's, user/role/auth/backup included,
+ * then export/import/du) with their flags and help texts, and the global flags. */
 #include <string.h>
 
 #include "ctl/cmd_auth.h"
+#include "ctl/cmd_backup.h"
 #include "ctl/cmd_keys.h"
 #include "ctl/cmd_member.h"
 #include "ctl/cmd_transfer.h"
@@ -76,6 +77,14 @@ static const ctl_flag import_flags[] = {
     {"force", CTL_FLAG_BOOL, "overwrite keys that already exist (default: fail on the first one)", ""},
 };
 
+static const ctl_flag backup_flags[] = {
+    {"data-dir", CTL_FLAG_STRING, "Path to the etcd data dir", ""},
+    {"wal-dir", CTL_FLAG_STRING, "Path to the etcd wal dir", ""},
+    {"backup-dir", CTL_FLAG_STRING, "Path to the backup dir", ""},
+    {"backup-wal-dir", CTL_FLAG_STRING, "Path to the backup wal dir", ""},
+    {"with-v3", CTL_FLAG_BOOL, "Backup v3 backend data", ""},
+};
+
 static const ctl_command member_subs[] = {
     {"list", "enumerate existing cluster members", " ", NULL, NULL, 0, ctl_cmd_member_list, NULL, 0, 0},
     {"add", "add a new member to the etcd cluster", "<name> <peerURL>", NULL, NULL, 0, ctl_cmd_member_add, NULL, 0, 0},
@@ -127,6 +136,7 @@ static const ctl_command auth_subs[] = {
 };
 
 const ctl_command ctl_commands[] = {
+    {"backup", "backup an etcd directory", " ", NULL, FL(backup_flags), ctl_cmd_backup, NULL, 0, 0},
     {"cluster-health", "check the health of the etcd cluster", " ", NULL, FL(health_flags), ctl_cmd_cluster_health, NULL, 0, 0},
     {"mk", "make a new key with a given value", "<key> <value>", NULL, FL(mk_flags), ctl_cmd_mk, NULL, 0, 0},
     {"mkdir", "make a new directory", "<key>", NULL, FL(ttl_flags), ctl_cmd_mkdir, NULL, 0, 0},

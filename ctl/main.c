@@ -48,6 +48,7 @@ static int run_command(ctl_ctx *ctx, const ctl_command *cmd, const char *parent,
        (strcmp(cmd->name, "update") == 0 && a.argc != 2)))
     needs_client = 0;
   if (parent && ctl_auth_opens_session(parent)) needs_client = 0; /* user/role/auth: after their checks */
+  if (!parent && strcmp(cmd->name, "backup") == 0) needs_client = 0; /* files only */
   if (needs_client) {
     ctx->health = !parent && strcmp(cmd->name, "cluster-health") == 0;
     rc = ctl_session_open(ctx, sync);

@@ -332,8 +332,8 @@ def run_script(binary, srv, workdir):
 def normaliser(srv, base):
     return transcript.normaliser(srv, base, first=[
         (r"\bquorumctl\b", lambda m: "etcdctl"),
-        # the app help lists different commands (no backup/user/role/auth; export/import/du)
-        # and another version: only the usage error before it is compared.
+        # the app help lists different commands (export/import/du) and another version: only
+        # the usage error before it is compared.
         (r"(?s)NAME:\n   etcdctl - A simple command line client for etcd\.\n.*",
          lambda m: "<app help>"),
     ])

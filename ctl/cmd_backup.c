@@ -1,0 +1,374 @@
+/* cmd_backup: `backup`, etcdctl v2's: a copy of a quorumd member's data dir, running or
+ * stopped, that `quorumd --data-dir BACKUP --force-new-cluster` starts as a new one-member
+ * cluster with every change the member had applied (etcd's disaster recovery).
+ *
+ * Nothing is asked of the member: its files are copied while it may be writing them, in an
+ * order that gives a consistent state, then checked by opening the copy, and copied again when
+ * the check fails (a compaction ran meanwhile):
+ *   1. the tree's LevelDB: its write-ahead logs first, then CURRENT and the MANIFEST it names,
+ *      then the tables (hard links: they never change). What the copied logs lack was flushed
+ *      into a table that the later MANIFEST lists, so the copy is the tree as of some moment;
+ *      a table compacted away before it was linked makes the open fail ("missing files").
+ *   2. the Raft log's segments, after the tree: they hold at least every entry the copied tree
+ *      has applied, and the copy is good when its first entry is at or below the tree's
+ *      applied index + 1 (no segment was deleted in between).
+ * The event history files are not copied (the restored member starts with an empty history,
+ * as a restarted etcd does). As etcdctl backup does, the copy gets a new member id and cluster
+ * id, so that it cannot join the old cluster by mistake. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <leveldb/c.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl/cmd_backup.h"
+#include "raft/storage/wal_storage.h"
+
+#define BACKUP_FORMAT "quorumd-data 2"
+#define BACKUP_TRIES 20
+
+typedef struct backup_paths {
+  char data[PATH_MAX], wal[PATH_MAX], dest[PATH_MAX], dest_wal[PATH_MAX];
+  char tree[PATH_MAX], dest_tree[PATH_MAX];
+} backup_paths;
+
+static int join(char *out, const char *dir, const char *name) {
+  return snprintf(out, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* Copies SRC to DST (created, 0600), synced. -errno; -ENOENT when SRC is gone. */
+static int copy_file(const char *src, const char *dst) {
+  int in = open(src, O_RDONLY | O_CLOEXEC);
+  if (in < 0) return -errno;
+  int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (out < 0) {
+    int e = -errno;
+    close(in);
+    return e;
+  }
+  char buf[1 << 16];
+  int e = 0;
+  for (;;) {
+    ssize_t n = read(in, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      e = -errno;
+      break;
+    }
+    if (n == 0) break;
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = write(out, buf + off, (size_t)(n - off));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        e = -errno;
+        break;
+      }
+      off += w;
+    }
+    if (e) break;
+  }
+  if (!e && fsync(out) != 0) e = -errno;
+  close(in);
+  if (close(out) != 0 && !e) e = -errno;
+  return e;
+}
+
+/* A table never changes once written: a hard link, or a copy across file systems. */
+static int link_or_copy(const char *src, const char *dst) {
+  if (link(src, dst) == 0) return 0;
+  if (errno == ENOENT) return -ENOENT;
+  return copy_file(src, dst);
+}
+
+static int ends_with(const char *s, const char *suffix) {
+  size_t a = strlen(s), b = strlen(suffix);
+  return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* Removes the files directly in DIR and DIR itself (a copy of ours: no subdirectories). */
+static void remove_copy(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *de;
+  char p[PATH_MAX];
+  while ((de = readdir(d)) != NULL)
+    if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && join(p, dir, de->d_name) == 0)
+      unlink(p);
+  closedir(d);
+  rmdir(dir);
+}
+
+static int sync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  int e = fsync(fd) != 0 ? -errno : 0;
+  close(fd);
+  return e;
+}
+
+/* Copies the files of SRC whose names PICK accepts into DST, with HOW. -ENOENT when one of
+ * them disappeared on the way (the caller tries again). */
+static int copy_some(const char *src, const char *dst, int (*pick)(const char *),
+                     int (*how)(const char *, const char *)) {
+  DIR *d = opendir(src);
+  if (!d) return -errno;
+  struct dirent *de;
+  int e = 0;
+  char a[PATH_MAX], b[PATH_MAX];
+  while (!e && (de = readdir(d)) != NULL) {
+    if (!pick(de->d_name)) continue;
+    if (join(a, src, de->d_name) || join(b, dst, de->d_name)) e = -ENAMETOOLONG;
+    else e = how(a, b);
+  }
+  closedir(d);
+  return e;
+}
+
+static int is_ldb_log(const char *n) { return ends_with(n, ".log"); }
+static int is_table(const char *n) { return ends_with(n, ".ldb") || ends_with(n, ".sst"); }
+static int is_segment(const char *n) { return strlen(n) == 20 && ends_with(n, ".wal"); }
+
+/* Step 1: the tree's LevelDB. */
+static int copy_tree(const backup_paths *p, char *err, size_t errlen) {
+  if (mkdir(p->dest_tree, 0700) != 0) {
+    snprintf(err, errlen, "cannot create %s: %s", p->dest_tree, strerror(errno));
+    return -errno;
+  }
+  int e = copy_some(p->tree, p->dest_tree, is_ldb_log, copy_file);
+  char cur[PATH_MAX], manifest[256] = "", a[PATH_MAX], b[PATH_MAX];
+  if (!e && join(cur, p->tree, "CURRENT") == 0) {
+    FILE *f = fopen(cur, "r");
+    if (!f) e = -errno;
+    else {
+      if (!fgets(manifest, sizeof manifest, f)) e = -EIO;
+      fclose(f);
+    }
+  }
+  size_t ml = strlen(manifest);
+  if (!e && (ml < 2 || manifest[ml - 1] != '\n' || strchr(manifest, '/'))) e = -EIO;
+  if (!e) {
+    manifest[ml - 1] = 0;
+    if (join(a, p->tree, manifest) || join(b, p->dest_tree, manifest)) e = -ENAMETOOLONG;
+    else e = copy_file(a, b);
+  }
+  if (!e) {
+    manifest[ml - 1] = '\n';
+    FILE *f = join(b, p->dest_tree, "CURRENT") == 0 ? fopen(b, "w") : NULL;
+    if (!f || fputs(manifest, f) == EOF || fflush(f) != 0 || fsync(fileno(f)) != 0) e = -EIO;
+    if (f && fclose(f) != 0) e = -EIO;
+  }
+  if (!e) e = copy_some(p->tree, p->dest_tree, is_table, link_or_copy);
+  if (!e) e = sync_dir(p->dest_tree);
+  if (e && e != -ENOENT && e != -EIO)
+    snprintf(err, errlen, "cannot copy %s: %s", p->tree, strerror(-e));
+  return e;
+}
+
+/* The copied tree opens, and its applied Raft index. */
+static int check_tree(const backup_paths *p, uint64_t *applied, char *err, size_t errlen) {
+  leveldb_options_t *o = leveldb_options_create();
+  leveldb_options_set_paranoid_checks(o, 1);
+  char *lerr = NULL;
+  leveldb_t *db = leveldb_open(o, p->dest_tree, &lerr);
+  leveldb_options_destroy(o);
+  if (!db) {
+    snprintf(err, errlen, "%s", lerr ? lerr : "cannot open the copied tree");
+    leveldb_free(lerr);
+    return -EAGAIN;
+  }
+  leveldb_readoptions_t *ro = leveldb_readoptions_create();
+  size_t len = 0;
+  char *v = leveldb_get(db, ro, "mapplied", 8, &len, &lerr);
+  leveldb_readoptions_destroy(ro);
+  int e = 0;
+  *applied = 0;
+  if (lerr) {
+    snprintf(err, errlen, "%s", lerr);
+    leveldb_free(lerr);
+    e = -EIO;
+  } else if (v && len == 8) {
+    for (int i = 0; i < 8; i++) *applied = (*applied << 8) | (unsigned char)v[i];
+  }
+  leveldb_free(v);
+  leveldb_close(db);
+  return e;
+}
+
+/* Step 2: the Raft log's segments, and their check against the tree's applied index. */
+static int copy_wal(const backup_paths *p, uint64_t applied, uint64_t *last, char *err,
+                    size_t errlen) {
+  if (mkdir(p->dest_wal, 0700) != 0) {
+    snprintf(err, errlen, "cannot create %s: %s", p->dest_wal, strerror(errno));
+    return -errno;
+  }
+  int e = copy_some(p->wal, p->dest_wal, is_segment, copy_file);
+  if (!e) e = sync_dir(p->dest_wal);
+  if (e) {
+    if (e != -ENOENT) snprintf(err, errlen, "cannot copy %s: %s", p->wal, strerror(-e));
+    return e;
+  }
+  raft_wal *w;
+  raft_wal_opts o = {.create = false, .sync = true, .segment_bytes = 0};
+  e = raft_wal_open(&w, p->dest_wal, &o, err, errlen);
+  if (e) return -EAGAIN; /* a segment recycled while it was read */
+  uint64_t first = raft_wal_first_index(w);
+  *last = raft_wal_last_index(w);
+  raft_wal_close(w);
+  if (first > applied + 1) {
+    snprintf(err, errlen, "the copied raft log starts at %" PRIu64 ", after the tree's %" PRIu64,
+             first, applied);
+    return -EAGAIN;
+  }
+  return 0;
+}
+
+/* The format record: ids and name of the member. */
+static int read_meta(const char *dir, uint64_t *id, uint64_t *cid, char *name, size_t nlen,
+                     char *err, size_t errlen) {
+  char path[PATH_MAX];
+  if (join(path, dir, "quorumd.meta")) return -ENAMETOOLONG;
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    int e = errno;
+    char m[PATH_MAX];
+    struct stat st;
+    if (join(m, dir, "member") == 0 && stat(m, &st) == 0 && S_ISDIR(st.st_mode))
+      snprintf(err, errlen, "%s is an etcd data dir: back it up with etcdctl backup", dir);
+    else
+      snprintf(err, errlen, "%s is not a quorumd data dir (%s: %s)", dir, path, strerror(e));
+    return -e;
+  }
+  char line[512];
+  int ok = fgets(line, sizeof line, f) && strcmp(line, BACKUP_FORMAT "\n") == 0;
+  *id = *cid = 0;
+  name[0] = 0;
+  while (ok && fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\n")] = 0;
+    if (strncmp(line, "member-id ", 10) == 0) *id = strtoull(line + 10, NULL, 16);
+    else if (strncmp(line, "cluster-id ", 11) == 0) *cid = strtoull(line + 11, NULL, 16);
+    else if (strncmp(line, "name ", 5) == 0) snprintf(name, nlen, "%s", line + 5);
+  }
+  fclose(f);
+  if (!ok || !*id || !*cid) {
+    snprintf(err, errlen, "%s: not a format this quorumctl knows (%s)", path, BACKUP_FORMAT);
+    return -EINVAL;
+  }
+  return 0;
+}
+
+static uint64_t new_id(void) {
+  uint64_t v = 0;
+  while (v == 0)
+    if (getrandom(&v, sizeof v, 0) != sizeof v) v = (uint64_t)time(NULL) * 2654435761u;
+  return v;
+}
+
+static int write_meta(const char *dir, uint64_t id, uint64_t cid, const char *name) {
+  char path[PATH_MAX], tmp[PATH_MAX];
+  if (join(path, dir, "quorumd.meta") || join(tmp, dir, "quorumd.meta.tmp")) return -ENAMETOOLONG;
+  FILE *f = fopen(tmp, "w");
+  if (!f) return -errno;
+  int bad = fprintf(f, BACKUP_FORMAT "\nmember-id %016" PRIx64 "\ncluster-id %016" PRIx64 "\nname %s\n",
+                    id, cid, name) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0;
+  if (fclose(f) != 0) bad = 1;
+  if (bad || rename(tmp, path) != 0) return -EIO;
+  return sync_dir(dir);
+}
+
+/* DIR does not exist (made, 0700) or is empty. */
+static int fresh_dir(const char *dir, char *err, size_t errlen) {
+  if (mkdir(dir, 0700) == 0) return 0;
+  if (errno != EEXIST) {
+    snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+    return -errno;
+  }
+  DIR *d = opendir(dir);
+  if (!d) {
+    snprintf(err, errlen, "cannot open %s: %s", dir, strerror(errno));
+    return -errno;
+  }
+  struct dirent *de;
+  int empty = 1;
+  while ((de = readdir(d)) != NULL)
+    if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) empty = 0;
+  closedir(d);
+  if (!empty) {
+    snprintf(err, errlen, "%s is not empty: a backup goes to a new directory", dir);
+    return -EEXIST;
+  }
+  return 0;
+}
+
+static int fail(const char *msg) {
+  fflush(stdout);
+  fprintf(stderr, "Error: %s\n", msg);
+  return 1;
+}
+
+int ctl_cmd_backup(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
+  (void)cmd;
+  int debug = ctl_arg_bool(&ctx->global, "debug");
+  const char *data = ctl_arg_str(a, "data-dir"), *dest = ctl_arg_str(a, "backup-dir");
+  const char *wal = ctl_arg_str(a, "wal-dir"), *dest_wal = ctl_arg_str(a, "backup-wal-dir");
+  if (!data || !*data || !dest || !*dest) return fail("backup needs --data-dir and --backup-dir");
+  backup_paths p;
+  char err[3 * PATH_MAX] = "";
+  if (snprintf(p.data, PATH_MAX, "%s", data) >= PATH_MAX ||
+      snprintf(p.dest, PATH_MAX, "%s", dest) >= PATH_MAX || join(p.tree, data, "tree") ||
+      join(p.dest_tree, dest, "tree") ||
+      (wal && *wal ? snprintf(p.wal, PATH_MAX, "%s", wal) >= PATH_MAX : join(p.wal, data, "wal")) ||
+      (dest_wal && *dest_wal ? snprintf(p.dest_wal, PATH_MAX, "%s", dest_wal) >= PATH_MAX
+                             : join(p.dest_wal, dest, "wal")))
+    return fail("a path is too long");
+  uint64_t id = 0, cid = 0;
+  char name[512];
+  if (read_meta(p.data, &id, &cid, name, sizeof name, err, sizeof err)) return fail(err);
+  char real_data[PATH_MAX], real_dest[PATH_MAX];
+  if (fresh_dir(p.dest, err, sizeof err)) return fail(err);
+  if (realpath(p.data, real_data) && realpath(p.dest, real_dest) &&
+      strncmp(real_dest, real_data, strlen(real_data)) == 0 &&
+      (real_dest[strlen(real_data)] == '/' || real_dest[strlen(real_data)] == 0))
+    return fail("the backup dir is inside the data dir");
+  if (dest_wal && *dest_wal && fresh_dir(p.dest_wal, err, sizeof err)) return fail(err);
+  if (dest_wal && *dest_wal) rmdir(p.dest_wal); /* (made again by copy_wal) */
+  uint64_t applied = 0, last = 0;
+  int e = -EAGAIN;
+  for (int t = 0; t < BACKUP_TRIES && (e == -EAGAIN || e == -ENOENT || e == -EIO); t++) {
+    if (t) {
+      if (debug) fprintf(stderr, "backup: copying again (the member changed it meanwhile: %s)\n", err);
+      remove_copy(p.dest_tree);
+      remove_copy(p.dest_wal);
+      struct timespec ts = {0, 50 * 1000000L};
+      nanosleep(&ts, NULL);
+    }
+    err[0] = 0;
+    e = copy_tree(&p, err, sizeof err);
+    if (!e) e = check_tree(&p, &applied, err, sizeof err);
+    if (!e) e = copy_wal(&p, applied, &last, err, sizeof err);
+  }
+  if (e) {
+    remove_copy(p.dest_tree);
+    remove_copy(p.dest_wal);
+    if (!err[0]) snprintf(err, sizeof err, "cannot copy %s: %s", p.data, strerror(-e));
+    return fail(err);
+  }
+  uint64_t nid = new_id(), ncid = new_id();
+  if ((e = write_meta(p.dest, nid, ncid, name)) != 0) {
+    snprintf(err, sizeof err, "cannot write %s/quorumd.meta: %s", p.dest, strerror(-e));
+    return fail(err);
+  }
+  printf("backup of member %" PRIx64 " of cluster %" PRIx64 " (raft index %" PRIu64
+         ") written to %s as member %" PRIx64 " of cluster %" PRIx64
+         "; start it with: quorumd --data-dir %s%s%s --force-new-cluster\n",
+         id, cid, applied, p.dest, nid, ncid, p.dest, dest_wal && *dest_wal ? " --wal-dir " : "",
+         dest_wal && *dest_wal ? p.dest_wal : "");
+  return 0;
+}

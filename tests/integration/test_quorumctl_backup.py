@@ -1,0 +1,121 @@
+"""quorumctl backup (etcdctl v2's): a copy of a member's data dir, taken while the member
+writes, that `quorumd --force-new-cluster` starts as a new one-member cluster.
+
+A member takes writes from four clients (8 KiB values and --snapshot-count 100: LevelDB
+flushes and compacts, and the Raft log's segments roll and are deleted, while it is copied) and
+three backups are taken under that load. Each one, started on its own,
+holds every write acknowledged before its backup began, and nothing but a prefix of the
+writes (no gap: the copy is the store as of one moment), answers under a new member id and
+cluster id (as etcdctl backup gives the copy), and takes new writes. Then the refusals.
+"""
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+import cluster
+from test_quorumctl import quorumctl_binary
+
+pytestmark = pytest.mark.time_limit(180)
+
+
+def backup(*args):
+    p = subprocess.run([quorumctl_binary(), "backup"] + list(args), capture_output=True,
+                       timeout=60)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def keys_below(srv, d):
+    st, _, body = srv.keys("GET", d, params={"recursive": "true"})
+    if st == 404:
+        return {}
+    assert st == 200, (st, body)
+    return {n["key"]: n["value"] for n in body["node"].get("nodes", [])}
+
+
+def test_backups_under_load_restore_as_new_clusters(tmp_path):
+    if cluster.target() == "etcd":
+        pytest.skip("a quorumd data dir")
+    src = cluster.Server(str(tmp_path / "src"), extra_args=["--snapshot-count", "100"]).start()
+    threads_n, big = 4, "x" * 8192  # (8 KiB values: LevelDB flushes, the log's segments roll)
+    acked = [[] for _ in range(threads_n)]
+    stop = threading.Event()
+
+    def writer(j):
+        i = 0
+        while not stop.is_set():
+            i += 1
+            st, _, _ = src.keys("PUT", "/w/t%d/k%06d" % (j, i), form={"value": "%d%s" % (i, big)})
+            assert st in (200, 201)
+            acked[j].append(i)
+
+    ts = [threading.Thread(target=writer, args=(j,), daemon=True) for j in range(threads_n)]
+    for t in ts:
+        t.start()
+    points = []
+    try:
+        for n in range(3):
+            time.sleep(1.0)
+            before = [len(a) for a in acked]
+            dest = str(tmp_path / ("backup%d" % n))
+            rc, out, err = backup("--data-dir", src.data_dir, "--backup-dir", dest)
+            assert rc == 0, err
+            assert "start it with: quorumd --data-dir %s --force-new-cluster" % dest in out, out
+            points.append((dest, before))
+    finally:
+        stop.set()
+        for t in ts:
+            t.join(timeout=10)
+    assert sum(len(a) for a in acked) > 1000, "too few writes to roll the log: %d" % sum(
+        len(a) for a in acked)
+    src_members = json.loads(src.request("GET", "/v2/members")[2])["members"]
+    src_cluster = src.request("GET", "/v2/keys/")[1].get("x-etcd-cluster-id")
+    src.stop()
+    for n, (dest, before) in enumerate(points):
+        r = cluster.Server(str(tmp_path / ("restored%d" % n)), extra_args=["--force-new-cluster"])
+        r.data_dir = dest
+        r.start()
+        try:
+            for j in range(threads_n):
+                got = keys_below(r, "/w/t%d" % j)
+                idx = sorted(int(k.rsplit("k", 1)[1]) for k in got)
+                assert idx == list(range(1, len(idx) + 1)), "backup %d: not a prefix" % n
+                assert len(idx) >= before[j], "backup %d lost acknowledged writes (%d < %d)" % (
+                    n, len(idx), before[j])
+                assert all(got["/w/t%d/k%06d" % (j, i)] == "%d%s" % (i, big) for i in idx)
+            members = json.loads(r.request("GET", "/v2/members")[2])["members"]
+            assert len(members) == 1 and members[0]["id"] != src_members[0]["id"], members
+            assert members[0]["peerURLs"] == [r.peer_url]
+            st, hdrs, _ = r.request("GET", "/v2/keys/")
+            assert hdrs.get("x-etcd-cluster-id") not in (None, src_cluster)
+            st, _, body = r.keys("PUT", "/after", form={"value": "x"})
+            assert st == 201, body
+        finally:
+            r.stop()
+
+
+def test_backup_refusals(tmp_path):
+    rc, out, err = backup("--backup-dir", str(tmp_path / "b"))
+    assert (rc, out, err) == (1, "", "Error: backup needs --data-dir and --backup-dir\n")
+    rc, out, err = backup("--data-dir", str(tmp_path), "--backup-dir", str(tmp_path / "b"))
+    assert rc == 1 and err.startswith("Error: %s is not a quorumd data dir" % tmp_path), err
+    (tmp_path / "etcd" / "member").mkdir(parents=True)
+    rc, out, err = backup("--data-dir", str(tmp_path / "etcd"), "--backup-dir", str(tmp_path / "b"))
+    assert (rc, err) == (1, "Error: %s is an etcd data dir: back it up with etcdctl backup\n"
+                         % (tmp_path / "etcd")), err
+    if cluster.target() == "etcd":
+        return
+    src = cluster.Server(str(tmp_path / "src")).start()
+    src.stop()
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "x").write_text("keep")
+    rc, out, err = backup("--data-dir", src.data_dir, "--backup-dir", str(full))
+    assert (rc, err) == (1, "Error: %s is not empty: a backup goes to a new directory\n" % full)
+    assert (full / "x").read_text() == "keep" and sorted(os.listdir(full)) == ["x"]
+    rc, out, err = backup("--data-dir", src.data_dir, "--backup-dir",
+                          os.path.join(src.data_dir, "inside"))
+    assert (rc, err) == (1, "Error: the backup dir is inside the data dir\n")
