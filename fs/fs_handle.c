@@ -2,6 +2,7 @@
 #include "fs/fs_handle.h"
 
 #include "fs/fs_mirror.h"
+#include "fs/fs_session.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -211,6 +212,7 @@ static int push_now(fs *f, fs_handle *h) {
     e = dir ? fs_store_req(f, "POST", dir, NULL, form.s, &kv) : ENOMEM;
     free(dir);
     if (e == 0) {
+      fs_session_writes_answered(f); /* (the watch must not wait for this request in turn) */
       fs_mirror_wait_listed(f, kv.key, 1000); /* ls after close shows it */
       fs_kv_free(&kv);
     }

@@ -143,6 +143,14 @@ void fs_session_wait_writes(fs *f, const char *key) {
     if (pthread_cond_timedwait(&f->idle, &f->lock, &deadline) == ETIMEDOUT) break;
 }
 
+void fs_session_writes_answered(fs *f) {
+  fs_thread *t = pthread_getspecific(f->thread_key);
+  if (!t || !t->n_writing) return;
+  for (size_t i = 0; i < t->n_writing; i++) free(t->writing[i]);
+  t->n_writing = 0;
+  pthread_cond_broadcast(&f->idle);
+}
+
 void fs_session_request_done(fs *f) {
   fs_thread *t = pthread_getspecific(f->thread_key);
   if (!t) return;

@@ -35,6 +35,10 @@ void fs_session_wait_writes(fs *f, const char *key);
  * request: their record would hold up every event below them until it timed out). Under
  * f->lock. */
 void fs_session_request_done(fs *f);
+/* The calling thread's writes so far have their answers: it is no longer recorded as writing
+ * them, although its request goes on (a .post close that then waits for the watch to list
+ * the key it made: the watch must not wait for it in turn). Under f->lock. */
+void fs_session_writes_answered(fs *f);
 
 /* Frees every thread's state: clients and records (after the session ended). */
 void fs_session_free(fs *f);

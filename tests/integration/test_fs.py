@@ -937,6 +937,14 @@ def test_post_creates_in_order_keys(fsenv):
     assert sorted(listed) == sorted(os.path.basename(x["key"]) for x in nodes)
     assert read_file(m.path("queue", os.path.basename(nodes[0]["key"]))) == b"job1"
     expect_errno(errno.EACCES, os.open, m.path("queue", ".post"), os.O_RDONLY)
+    # each close waits until its key is listed, for the watch to bring it: that wait held the
+    # watch itself (it waited for the close's write to end) until a 1 s timeout, so 20 posts
+    # took 20 s. (A bound for a hang, not a speed goal: they take milliseconds.)
+    t0 = time.monotonic()
+    for i in range(20):
+        write_file(m.path("queue", ".post"), b"more%d" % i)
+        assert len(os.listdir(m.path("queue"))) == 3 + i
+    assert time.monotonic() - t0 < 10, "20 .post writes took %.1f s" % (time.monotonic() - t0)
 
 
 # ------------------------------------------------------------------ (6) errors and outages
