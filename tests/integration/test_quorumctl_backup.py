@@ -17,6 +17,7 @@ import time
 import pytest
 
 import cluster
+from raft_cluster import make_cluster, put, wait_for  # noqa: F401 (make_cluster: a fixture)
 from test_quorumctl import quorumctl_binary
 
 pytestmark = pytest.mark.time_limit(180)
@@ -119,3 +120,40 @@ def test_backup_refusals(tmp_path):
     rc, out, err = backup("--data-dir", src.data_dir, "--backup-dir",
                           os.path.join(src.data_dir, "inside"))
     assert (rc, err) == (1, "Error: the backup dir is inside the data dir\n")
+
+
+def test_a_followers_backup_of_a_3_member_cluster(make_cluster, tmp_path):
+    """The copy of a follower of a running 3-member cluster: restored, it is a cluster of one
+    (the three old members, the copied one included, gone from /v2/members: the copy has a new
+    id) with every key the cluster had acknowledged before the backup, and the cluster goes
+    on, untouched."""
+    if cluster.target() == "etcd":
+        pytest.skip("quorumd clusters only")
+    c = make_cluster(3).start()
+    leader = c.leader(timeout=20)
+    follower = c.followers(leader)[0]
+    for i in range(50):
+        st, _, body = put(leader, "/c/k%02d" % i, "v%d" % i)
+        assert st == 201, body
+    # the follower has applied them (its quorum reads go through the leader: read it plainly)
+    wait_for(lambda: follower.keys("GET", "/c/k49")[0] == 200, what="the follower has k49")
+    dest = str(tmp_path / "fbackup")
+    rc, out, err = backup("--data-dir", follower.data_dir, "--backup-dir", dest)
+    assert rc == 0, err
+    st, _, body = put(leader, "/c/after", "x")
+    assert st == 201, body
+    r = cluster.Server(str(tmp_path / "restored"), extra_args=["--force-new-cluster"])
+    r.data_dir = dest
+    r.start()
+    try:
+        assert "3 other member(s) removed" in r.log_text(), r.log_text()  # (new id)
+        got = keys_below(r, "/c")
+        assert all(got.get("/c/k%02d" % i) == "v%d" % i for i in range(50)), sorted(got)
+        members = json.loads(r.request("GET", "/v2/members")[2])["members"]
+        assert [m["peerURLs"] for m in members] == [[r.peer_url]], members
+        st, _, body = r.keys("PUT", "/c/restored", form={"value": "y"})
+        assert st == 201, body
+    finally:
+        r.stop()
+    assert leader.keys("GET", "/c/after")[0] == 200
+    assert len(json.loads(leader.request("GET", "/v2/members")[2])["members"]) == 3
