@@ -331,6 +331,12 @@ int ctl_cmd_backup(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
   uint64_t id = 0, cid = 0;
   char name[512];
   if (read_meta(p.data, &id, &cid, name, sizeof name, err, sizeof err)) return fail(err);
+  struct stat st;
+  if (stat(p.wal, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    snprintf(err, sizeof err, "no raft log in %s (a member started with --wal-dir keeps it there: "
+             "give that with --wal-dir)", p.wal);
+    return fail(err);
+  }
   char real_data[PATH_MAX], real_dest[PATH_MAX];
   if (fresh_dir(p.dest, err, sizeof err)) return fail(err);
   if (realpath(p.data, real_data) && realpath(p.dest, real_dest) &&
@@ -357,6 +363,7 @@ int ctl_cmd_backup(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
   if (e) {
     remove_copy(p.dest_tree);
     remove_copy(p.dest_wal);
+    rmdir(p.dest); /* (when it is empty: made here, or given empty) */
     if (!err[0]) snprintf(err, sizeof err, "cannot copy %s: %s", p.data, strerror(-e));
     return fail(err);
   }

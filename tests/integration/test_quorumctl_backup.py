@@ -120,6 +120,11 @@ def test_backup_refusals(tmp_path):
     rc, out, err = backup("--data-dir", src.data_dir, "--backup-dir",
                           os.path.join(src.data_dir, "inside"))
     assert (rc, err) == (1, "Error: the backup dir is inside the data dir\n")
+    rc, out, err = backup("--data-dir", src.data_dir, "--wal-dir", str(tmp_path / "nowal"),
+                          "--backup-dir", str(tmp_path / "b2"))
+    assert (rc, err) == (1, "Error: no raft log in %s (a member started with --wal-dir keeps it "
+                            "there: give that with --wal-dir)\n" % (tmp_path / "nowal")), err
+    assert not (tmp_path / "b2").exists()
 
 
 def test_a_followers_backup_of_a_3_member_cluster(make_cluster, tmp_path):
