@@ -344,7 +344,7 @@ static int apply_set(fs *f, const proto_v2_knode *kn, fs_rops *ops, int split) {
     return 0;
   }
   if (n && n->is_dir != kn->dir) { /* a kind change: gone, then new */
-    remove_node(f, n, ops);
+    if (n->replay != FS_REPLAY_DYING) remove_node(f, n, ops); /* (a resync's removed it) */
     if (split && fs_itable_find(&f->nodes, kn->key) == n) return 1; /* the applier unlinks it */
     n = NULL;
   }
@@ -440,8 +440,9 @@ static void collect_gone(fs *f, const fs_node *dir, const flat *fl, keys *out) {
   }
 }
 
-void fs_mirror_resync(fs *f, const proto_v2_knode *root, uint64_t index, fs_rops *ops) {
+int fs_mirror_resync(fs *f, const proto_v2_knode *root, uint64_t index, fs_rops *ops, int again) {
   tombs_passed(f, index);
+  int split = 0;
   flat fl = {0};
   if (root) flatten(&fl, root);
   if (fl.n) qsort(fl.v, fl.n, sizeof *fl.v, by_key);
@@ -457,7 +458,9 @@ void fs_mirror_resync(fs *f, const proto_v2_knode *root, uint64_t index, fs_rops
     const proto_v2_knode *kn = fl.v[i];
     if (!kn->key || fs_mirror_hidden(f, kn->key)) continue;
     fs_node *n = fs_itable_find(&f->nodes, kn->key);
-    if (!n || !n->cached || n->modified_index != kn->modified_index) apply_set(f, kn, ops, 0);
+    if (!n || !n->cached || n->modified_index != kn->modified_index)
+      split |= apply_set(f, kn, ops, !again);
   }
   free(fl.v);
+  return split;
 }

@@ -34,8 +34,10 @@ int fs_mirror_apply(fs *f, const proto_v2_event *ev, fs_rops *ops, int again);
 void fs_mirror_deleted(fs *f, const char *key, uint64_t index);
 
 /* Brings the mirror to ROOT (a fresh recursive GET answered at INDEX; NULL: the prefix is
- * gone), as if every difference had come as an event. */
-void fs_mirror_resync(fs *f, const proto_v2_knode *root, uint64_t index, fs_rops *ops);
+ * gone), as if every difference had come as an event. Returns 1 when a file became a
+ * directory: OPS remove the file, and the caller runs them and calls again with AGAIN set
+ * (as fs_mirror_apply). */
+int fs_mirror_resync(fs *f, const proto_v2_knode *root, uint64_t index, fs_rops *ops, int again);
 
 /* Frees the remembered deletes (at unmount). */
 void fs_mirror_free(fs *f);

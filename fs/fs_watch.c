@@ -246,13 +246,16 @@ static int resync(fs_watch *w) {
   uint64_t index = 0;
   int e = fs_mirror_fetch(w->client, f->prefix, &ev, &index, NULL);
   if (e && e != ENOENT) return -1;
-  fs_rops ops = {0};
-  pthread_mutex_lock(&f->lock);
-  fs_session_wait_writes(f, f->prefix);
-  fs_mirror_resync(f, e ? NULL : ev.node, index, &ops);
-  pthread_mutex_unlock(&f->lock);
+  for (int again = 0; again < 2; again++) { /* (a second pass for files become directories) */
+    fs_rops ops = {0};
+    pthread_mutex_lock(&f->lock);
+    fs_session_wait_writes(f, f->prefix);
+    int more = fs_mirror_resync(f, e ? NULL : ev.node, index, &ops, again);
+    pthread_mutex_unlock(&f->lock);
+    fs_replay_run(f, w->se, f->mountpoint, &w->rootfd, &ops);
+    if (!more) break;
+  }
   if (!e) proto_v2_event_free(&ev);
-  fs_replay_run(f, w->se, f->mountpoint, &w->rootfd, &ops);
   w->next_index = index + 1;
   return 0;
 }

@@ -180,6 +180,7 @@ def test_history_cleared_resync_replays_the_difference(make_server, mounts):  # 
     put(s, p + "/change", "old")
     put(s, p + "/gone", "g")
     put(s, p + "/gonedir/x", "1")
+    put(s, p + "/becomesdir", "file")
     m = mounts(s, prefix=p)
     os.listdir(m.path("gonedir"))
     iw = Inotify(m.dir)
@@ -195,6 +196,8 @@ def test_history_cleared_resync_replays_the_difference(make_server, mounts):  # 
             st, _, _ = s.keys("DELETE", p + "/gonedir", params={"recursive": "true"})
             assert st == 200
             put(s, p + "/newdir/y", "2")
+            st, _, _ = s.keys("PUT", p + "/becomesdir", form={"dir": "true"})  # over the file
+            assert st == 200
             sess = requests.Session()  # >1000 writes: waitIndex leaves the history (401)
             for i in range(1100):
                 r = sess.put(s.url + "/v2/keys/other/churn", data={"value": str(i)}, timeout=5)
@@ -204,7 +207,8 @@ def test_history_cleared_resync_replays_the_difference(make_server, mounts):  # 
         wait_for(lambda: "resyncing" in m.log(), 10, "the 401 resync")
         want = {"change": modified("change"), "new": created("new"), "gone": deleted("gone"),
                 "gonedir/x": deleted("gonedir/x"), "gonedir": deleted("gonedir", isdir=True),
-                "newdir": mkdired("newdir")}
+                "newdir": mkdired("newdir"),
+                "becomesdir": deleted("becomesdir") + mkdired("becomesdir")}
         want = {k: [e for _, e in v] for k, v in want.items()}
 
         def done():
@@ -216,7 +220,8 @@ def test_history_cleared_resync_replays_the_difference(make_server, mounts):  # 
         assert {k: got.get(k) for k in want} == want, iw.raw()
         assert "keep" not in got
         assert read_file(m.path("change")) == b"new value"
-        assert sorted(os.listdir(m.dir)) == ["change", "keep", "new", "newdir"]
+        assert sorted(os.listdir(m.dir)) == ["becomesdir", "change", "keep", "new", "newdir"]
+        assert os.path.isdir(m.path("becomesdir"))
         assert read_file(m.path("newdir", "y")) == b"2"
         # and the watch goes on after the resync
         iw.clear()

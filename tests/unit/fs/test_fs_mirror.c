@@ -136,12 +136,12 @@ static void test_resync_keeps_deletes_newer_than_its_answer(void **state) {
   root.dir = 1;
   root.nodes = kids;
   root.n_nodes = 1;
-  fs_mirror_resync(&x->f, &root, 18, &x->ops);
+  fs_mirror_resync(&x->f, &root, 18, &x->ops, 0);
   assert_false(has(x, "/p/c"));
   assert_int_equal(x->f.n_tombs, 1);
   /* one answered after the delete forgets it */
   root.n_nodes = 0;
-  fs_mirror_resync(&x->f, &root, 21, &x->ops);
+  fs_mirror_resync(&x->f, &root, 21, &x->ops, 0);
   assert_int_equal(x->f.n_tombs, 0);
 }
 
@@ -262,10 +262,47 @@ static void test_file_replaced_by_a_directory_in_two_steps(void **state) {
   assert_int_equal(d->replay, FS_REPLAY_HIDDEN);
 }
 
+/* The same replacement found by a resync (the history was gone, 401): two passes as well, the
+ * second making the directory and what is in it. */
+static void test_resync_replaces_a_file_by_a_directory_in_two_passes(void **state) {
+  fixture *x = *state;
+  x->f.notify_vfs = 1;
+  event(x, "set", "/p/f", 0, "abc", 5);
+  expect_ops(x, "create /p/f");
+  fs_itable_find(&x->f.nodes, "/p/f")->replay = FS_REPLAY_NONE;
+  proto_v2_knode inner;
+  memset(&inner, 0, sizeof inner);
+  inner.key = "/p/f/x";
+  inner.value = "x";
+  inner.created_index = inner.modified_index = 7;
+  proto_v2_knode dir;
+  memset(&dir, 0, sizeof dir);
+  dir.key = "/p/f";
+  dir.dir = 1;
+  dir.nodes = &inner;
+  dir.n_nodes = 1;
+  dir.created_index = dir.modified_index = 6;
+  proto_v2_knode root;
+  memset(&root, 0, sizeof root);
+  root.key = "/p";
+  root.dir = 1;
+  root.nodes = &dir;
+  root.n_nodes = 1;
+  assert_int_equal(fs_mirror_resync(&x->f, &root, 8, &x->ops, 0), 1);
+  expect_ops(x, "unlink /p/f");
+  own_delete(x, "/p/f", 0); /* the applier's unlink */
+  assert_int_equal(fs_mirror_resync(&x->f, &root, 8, &x->ops, 1), 0);
+  expect_ops(x, "mkdir /p/f;create /p/f/x");
+  assert_true(fs_itable_find(&x->f.nodes, "/p/f")->is_dir);
+  assert_true(has(x, "/p/f/x"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_late_create_after_own_delete_stays_deleted, setup, teardown),
       cmocka_unit_test_setup_teardown(test_file_replaced_by_a_directory_in_two_steps, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_resync_replaces_a_file_by_a_directory_in_two_passes, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_late_create_below_a_deleted_directory, setup, teardown),
       cmocka_unit_test_setup_teardown(test_late_delete_spares_a_key_made_again, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resync_keeps_deletes_newer_than_its_answer, setup, teardown),
