@@ -2,6 +2,7 @@
 #include "fs/fs_errno.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "proto/v2_client.h"
 
@@ -27,7 +28,11 @@ int fs_errno_from_answer(long status, const char *body) {
   proto_v2_error e;
   if (body && proto_v2_parse_error(body, &e) == 0) {
     int code = e.code;
+    /* a form past the server's 10 MiB (etcd's Go ParseForm limit, and quorumd's):
+     * 210 "Invalid POST form", cause "http: POST too large" */
+    int too_large = code == 210 && e.cause && strstr(e.cause, "too large");
     proto_v2_error_free(&e);
+    if (too_large) return EFBIG;
     if (code) return fs_errno_from_code(code);
   }
   if (status == 401 || status == 403) return EACCES;

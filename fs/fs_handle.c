@@ -86,8 +86,11 @@ static int utf8_check(fs_handle *h) {
 int fs_handle_write(fs_handle *h, const char *data, size_t size, off_t off) {
   if (off < 0) return EINVAL;
   size_t pos = h->append ? h->len : (size_t)off;
-  if (pos + size < pos) return EFBIG;
-  int e = reserve(h, pos + size + 1);
+  int e = pos + size < pos ? EFBIG : reserve(h, pos + size + 1);
+  if (e == EFBIG) { /* the file cannot be stored: its close stores nothing (not a cut value) */
+    h->too_big = 1;
+    h->dirty = h->written = 1;
+  }
   if (e) return e;
   if (pos > h->len) memset(h->buf + h->len, 0, pos - h->len);
   memcpy(h->buf + pos, data, size);
@@ -98,7 +101,7 @@ int fs_handle_write(fs_handle *h, const char *data, size_t size, off_t off) {
 }
 
 int fs_handle_truncate(fs_handle *h, uint64_t size) {
-  if (size > FS_MAX_VALUE) return EFBIG;
+  if (size > FS_MAX_VALUE) return EFBIG; /* (the value is unchanged: nothing refused) */
   int e = reserve(h, (size_t)size + 1);
   if (e) return e;
   if (size > h->len) memset(h->buf + h->len, 0, (size_t)size - h->len);
@@ -193,11 +196,12 @@ void fs_handle_orphan(fs_node *node) {
 static int push_now(fs *f, fs_handle *h) {
   /* a v2 value travels as a JSON string: any UTF-8 (NUL bytes too, as \u0000), but bytes
    * that are not UTF-8 would be read back as U+FFFD; refuse them rather than change them */
-  if (!proto_v2_utf8_valid(h->buf, h->len)) {
+  int refused = h->too_big ? EFBIG : !proto_v2_utf8_valid(h->buf, h->len) ? EILSEQ : 0;
+  if (refused) {
     h->dirty = 0;
     if (h->created_index && h->push == FS_PUSH_CAS && h->base_index == h->created_index)
       undo_create(f, h);
-    return EILSEQ;
+    return refused;
   }
   fs_node *node = h->node;
   proto_v2_buf form = {0};
@@ -247,6 +251,10 @@ static int push_now(fs *f, fs_handle *h) {
     h->dirty = 0;
     if (e == ESTALE)
       fprintf(stderr, "quorumfs: %s changed in the store since it was opened (ESTALE)\n", node->key);
+    /* too large once escaped in the form: refused as a value past FS_MAX_VALUE is */
+    if (e == EFBIG && h->created_index && h->push == FS_PUSH_CAS &&
+        h->base_index == h->created_index)
+      undo_create(f, h);
     return e;
   }
   fs_attr_written(f, node, &kv);

@@ -19,7 +19,10 @@ typedef enum fs_push {
   FS_PUSH_POST,    /* FS_POST_NAME: POST to the directory */
 } fs_push;
 
-#define FS_MAX_VALUE (64u << 20)
+/* The largest value a write may make: etcd and quorumd refuse a form past 10 MiB (Go's
+ * ParseForm limit), so a file past it fails with EFBIG at the write that makes it so, not at
+ * close. (A value of that size escaped in the form can still be too large: EFBIG at close.) */
+#define FS_MAX_VALUE (10u << 20)
 
 typedef struct fs_handle {
   fs_node *node;
@@ -35,6 +38,7 @@ typedef struct fs_handle {
   int orphan;           /* its name was removed here: what is written goes nowhere, as in an
                          * unlinked open file */
   int pushing;          /* a push is on the network (the mount's lock released) */
+  int too_big;          /* a write went past FS_MAX_VALUE (EFBIG): the close stores nothing */
   fs_push push;
   uint64_t base_index;  /* modifiedIndex the buffer was read at (FS_PUSH_CAS) */
   uint64_t created_index; /* O_EXCL: the index of the empty key this open created, until a

@@ -550,6 +550,46 @@ def test_open_files_follow_a_rename(fsenv):
     assert "ESTALE" not in m.log() and "failed" not in m.log()
 
 
+def test_a_file_too_large_for_a_value_is_refused_whole(fsenv):
+    """etcd and quorumd refuse a form past 10 MiB (Go's ParseForm limit, error 210 "http: POST
+    too large"). A write that takes a file past 10 MiB fails with EFBIG, and its close stores
+    nothing: not a cut value (it stored the first 10 MiB), and no empty key left by an O_EXCL
+    create. A value under 10 MiB that escapes past it in the form is EFBIG at close (it was
+    EINVAL). The key keeps its old value; a new file does not appear."""
+    s, m, p = fsenv
+    chunk = b"a" * (1 << 20)
+
+    def write_big(name, flags, chunks):
+        fd = os.open(m.path(name), flags, 0o644)
+        failed = None
+        try:
+            for _ in range(chunks):
+                os.write(fd, chunk)
+        except OSError as e:
+            failed = e.errno
+        try:
+            os.close(fd)
+        except OSError as e:
+            return failed, e.errno
+        return failed, None
+
+    assert write_big("new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 11) == (errno.EFBIG, errno.EFBIG)
+    assert write_big("excl", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 11) == (errno.EFBIG, errno.EFBIG)
+    put(s, p + "/old", "old value")
+    assert write_big("old", os.O_WRONLY | os.O_TRUNC, 11) == (errno.EFBIG, errno.EFBIG)
+    # 4 MB of "%": 12 MB once escaped in the form
+    fd = os.open(m.path("escaped"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.write(fd, b"%" * 4000000)
+    expect_errno(errno.EFBIG, os.close, fd)
+    write_file(m.path("fits"), b"%" * 3000000)   # 9 MB escaped: stored whole
+    time.sleep(0.3)                               # (RELEASE comes after close)
+    for k in ("new", "excl", "escaped"):
+        assert missing(s, p + "/" + k), k
+    assert value(s, p + "/old") == "old value"
+    assert len(value(s, p + "/fits")) == 3000000
+    assert sorted(os.listdir(m.dir)) == ["fits", "old"]
+
+
 def test_append_offset_and_truncate_edit_the_whole_value(fsenv):
     s, m, p = fsenv
     put(s, p + "/k", "hello world")
