@@ -341,6 +341,7 @@ static void set_ops(struct fuse_lowlevel_ops *ops) {
   ops->getxattr = fs_getxattr;
   ops->listxattr = fs_listxattr;
   ops->removexattr = fs_removexattr;
+  ops->statfs = fs_statfs;
 }
 
 /* Mounted: serve until unmounted or signalled. The watch (the applier) is stopped while the

@@ -550,6 +550,23 @@ def test_open_files_follow_a_rename(fsenv):
     assert "ESTALE" not in m.log() and "failed" not in m.log()
 
 
+def test_statfs_reports_the_values_and_room(fsenv):
+    """df: v2 reports no capacity, so the mount gives 1 PiB with the bytes of its values used
+    and its nodes as inodes (libfuse's default was zeros: a full filesystem, which file
+    managers refuse to copy into)."""
+    s, m, p = fsenv
+    put(s, p + "/a", "x" * 5000)
+    put(s, p + "/b", "0123456789")
+    put(s, p + "/d/e", "")
+    wait_for(lambda: sorted(os.listdir(m.dir)) == ["a", "b", "d"], 4, "the keys")
+    wait_for(lambda: os.listdir(m.path("d")) == ["e"], 4, "d/e")
+    st = os.statvfs(m.dir)
+    assert (st.f_bsize, st.f_frsize, st.f_namemax) == (4096, 4096, 255)
+    assert st.f_blocks == (1 << 50) // 4096
+    assert st.f_blocks - st.f_bfree == 2 and st.f_bavail == st.f_bfree   # 5010 bytes
+    assert st.f_files == 1 << 32 and st.f_files - st.f_ffree == 5        # root, a, b, d, d/e
+
+
 def test_a_file_too_large_for_a_value_is_refused_whole(fsenv):
     """etcd and quorumd refuse a form past 10 MiB (Go's ParseForm limit, error 210 "http: POST
     too large"). A write that takes a file past 10 MiB fails with EFBIG, and its close stores
