@@ -107,6 +107,7 @@ int fs_handle_truncate(fs_handle *h, uint64_t size) {
   if (size > h->len) memset(h->buf + h->len, 0, (size_t)size - h->len);
   h->len = (size_t)size;
   h->dirty = h->written = 1;
+  h->too_big = 0; /* (cut back after a write that went too far: what is left can be stored) */
   utf8_unknown_from(h, (size_t)size);
   return 0;
 }
