@@ -599,12 +599,18 @@ def test_a_file_too_large_for_a_value_is_refused_whole(fsenv):
     os.write(fd, b"%" * 4000000)
     expect_errno(errno.EFBIG, os.close, fd)
     write_file(m.path("fits"), b"%" * 3000000)   # 9 MB escaped: stored whole
+    fd = os.open(m.path("cut"), os.O_WRONLY | os.O_CREAT, 0o644)  # cut back after the EFBIG:
+    expect_errno(errno.EFBIG, os.pwrite, fd, b"x", 11 << 20)      # what is left is stored
+    os.write(fd, b"abc")
+    os.ftruncate(fd, 2)
+    os.close(fd)
+    assert value(s, p + "/cut") == "ab"
     time.sleep(0.3)                               # (RELEASE comes after close)
     for k in ("new", "excl", "escaped"):
         assert missing(s, p + "/" + k), k
     assert value(s, p + "/old") == "old value"
     assert len(value(s, p + "/fits")) == 3000000
-    assert sorted(os.listdir(m.dir)) == ["fits", "old"]
+    assert sorted(os.listdir(m.dir)) == ["cut", "fits", "old"]
 
 
 def test_append_offset_and_truncate_edit_the_whole_value(fsenv):
