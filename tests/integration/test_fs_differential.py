@@ -460,7 +460,7 @@ def test_inotify_events_match_a_local_directory(module_server, mounts, tmp_path,
     iw_model, iw_mount = Inotify(str(model)), Inotify(a.dir)
     history = []
     try:
-        for i in range(min(OPS, 80)):
+        for i in range(min(OPS, 40)):
             kind, args, fn = run.op()
             p = args[0]
             parent = os.path.dirname(os.path.join(str(model), p))
