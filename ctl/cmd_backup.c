@@ -30,9 +30,9 @@
 #include <unistd.h>
 
 #include "ctl/cmd_backup.h"
+#include "daemon/datadir.h"
 #include "raft/storage/wal_storage.h"
 
-#define BACKUP_FORMAT "quorumd-data 2"
 #define BACKUP_TRIES 20
 
 typedef struct backup_paths {
@@ -230,38 +230,18 @@ static int copy_wal(const backup_paths *p, uint64_t applied, uint64_t *last, cha
   return 0;
 }
 
-/* The format record: ids and name of the member. */
-static int read_meta(const char *dir, uint64_t *id, uint64_t *cid, char *name, size_t nlen,
-                     char *err, size_t errlen) {
-  char path[PATH_MAX];
+/* DIR holds a format record (datadir_read_meta reads it); an etcd data dir is named so. */
+static int has_meta(const char *dir, char *err, size_t errlen) {
+  char path[PATH_MAX], m[PATH_MAX];
   if (join(path, dir, "quorumd.meta")) return -ENAMETOOLONG;
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    int e = errno;
-    char m[PATH_MAX];
-    struct stat st;
-    if (join(m, dir, "member") == 0 && stat(m, &st) == 0 && S_ISDIR(st.st_mode))
-      snprintf(err, errlen, "%s is an etcd data dir: back it up with etcdctl backup", dir);
-    else
-      snprintf(err, errlen, "%s is not a quorumd data dir (%s: %s)", dir, path, strerror(e));
-    return -e;
-  }
-  char line[512];
-  int ok = fgets(line, sizeof line, f) && strcmp(line, BACKUP_FORMAT "\n") == 0;
-  *id = *cid = 0;
-  name[0] = 0;
-  while (ok && fgets(line, sizeof line, f)) {
-    line[strcspn(line, "\n")] = 0;
-    if (strncmp(line, "member-id ", 10) == 0) *id = strtoull(line + 10, NULL, 16);
-    else if (strncmp(line, "cluster-id ", 11) == 0) *cid = strtoull(line + 11, NULL, 16);
-    else if (strncmp(line, "name ", 5) == 0) snprintf(name, nlen, "%s", line + 5);
-  }
-  fclose(f);
-  if (!ok || !*id || !*cid) {
-    snprintf(err, errlen, "%s: not a format this quorumctl knows (%s)", path, BACKUP_FORMAT);
-    return -EINVAL;
-  }
-  return 0;
+  if (access(path, F_OK) == 0) return 0;
+  int e = errno;
+  struct stat st;
+  if (join(m, dir, "member") == 0 && stat(m, &st) == 0 && S_ISDIR(st.st_mode))
+    snprintf(err, errlen, "%s is an etcd data dir: back it up with etcdctl backup", dir);
+  else
+    snprintf(err, errlen, "%s is not a quorumd data dir (%s: %s)", dir, path, strerror(e));
+  return -e;
 }
 
 static uint64_t new_id(void) {
@@ -269,18 +249,6 @@ static uint64_t new_id(void) {
   while (v == 0)
     if (getrandom(&v, sizeof v, 0) != sizeof v) v = (uint64_t)time(NULL) * 2654435761u;
   return v;
-}
-
-static int write_meta(const char *dir, uint64_t id, uint64_t cid, const char *name) {
-  char path[PATH_MAX], tmp[PATH_MAX];
-  if (join(path, dir, "quorumd.meta") || join(tmp, dir, "quorumd.meta.tmp")) return -ENAMETOOLONG;
-  FILE *f = fopen(tmp, "w");
-  if (!f) return -errno;
-  int bad = fprintf(f, BACKUP_FORMAT "\nmember-id %016" PRIx64 "\ncluster-id %016" PRIx64 "\nname %s\n",
-                    id, cid, name) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0;
-  if (fclose(f) != 0) bad = 1;
-  if (bad || rename(tmp, path) != 0) return -EIO;
-  return sync_dir(dir);
 }
 
 /* DIR does not exist (made, 0700) or is empty. */
@@ -328,9 +296,12 @@ int ctl_cmd_backup(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
       (dest_wal && *dest_wal ? snprintf(p.dest_wal, PATH_MAX, "%s", dest_wal) >= PATH_MAX
                              : join(p.dest_wal, dest, "wal")))
     return fail("a path is too long");
-  uint64_t id = 0, cid = 0;
+  datadir src;
+  memset(&src, 0, sizeof src);
   char name[512];
-  if (read_meta(p.data, &id, &cid, name, sizeof name, err, sizeof err)) return fail(err);
+  if (has_meta(p.data, err, sizeof err) ||
+      datadir_read_meta(p.data, &src, name, sizeof name, err, sizeof err))
+    return fail(err);
   struct stat st;
   if (stat(p.wal, &st) != 0 || !S_ISDIR(st.st_mode)) {
     snprintf(err, sizeof err, "no raft log in %s (a member started with --wal-dir keeps it there: "
@@ -367,15 +338,14 @@ int ctl_cmd_backup(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
     if (!err[0]) snprintf(err, sizeof err, "cannot copy %s: %s", p.data, strerror(-e));
     return fail(err);
   }
-  uint64_t nid = new_id(), ncid = new_id();
-  if ((e = write_meta(p.dest, nid, ncid, name)) != 0) {
-    snprintf(err, sizeof err, "cannot write %s/quorumd.meta: %s", p.dest, strerror(-e));
-    return fail(err);
-  }
+  datadir copy = src;
+  copy.member_id = new_id();
+  copy.cluster_id = new_id();
+  if (datadir_write_meta(p.dest, &copy, name, err, sizeof err)) return fail(err);
   printf("backup of member %" PRIx64 " of cluster %" PRIx64 " (raft index %" PRIu64
          ") written to %s as member %" PRIx64 " of cluster %" PRIx64
          "; start it with: quorumd --data-dir %s%s%s --force-new-cluster\n",
-         id, cid, applied, p.dest, nid, ncid, p.dest, dest_wal && *dest_wal ? " --wal-dir " : "",
+         src.member_id, src.cluster_id, applied, p.dest, copy.member_id, copy.cluster_id, p.dest, dest_wal && *dest_wal ? " --wal-dir " : "",
          dest_wal && *dest_wal ? p.dest_wal : "");
   return 0;
 }

@@ -56,7 +56,8 @@ static int fsync_path(const char *p, int flags) {
   return rc;
 }
 
-static int write_meta(const char *dir, const datadir *d, const char *name, char *err, size_t errlen) {
+int datadir_write_meta(const char *dir, const datadir *d, const char *name, char *err,
+                       size_t errlen) {
   char path[4200], tmp[4200];
   snprintf(path, sizeof path, "%s/%s", dir, META_FILE);
   snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, META_FILE);
@@ -82,8 +83,10 @@ static int write_meta(const char *dir, const datadir *d, const char *name, char 
   return 0;
 }
 
-static int read_meta(const char *dir, datadir *d, char *err, size_t errlen) {
-  char path[4200], line[256];
+int datadir_read_meta(const char *dir, datadir *d, char *name, size_t nlen, char *err,
+                      size_t errlen) {
+  char path[4200], line[512];
+  if (name && nlen) name[0] = 0;
   snprintf(path, sizeof path, "%s/%s", dir, META_FILE);
   FILE *f = fopen(path, "r");
   if (!f) {
@@ -96,6 +99,8 @@ static int read_meta(const char *dir, datadir *d, char *err, size_t errlen) {
   while (ok && fgets(line, sizeof line, f)) {
     if (sscanf(line, "member-id %" SCNx64, &d->member_id) == 1) have_m = 1;
     else if (sscanf(line, "cluster-id %" SCNx64, &d->cluster_id) == 1) have_c = 1;
+    else if (name && nlen && !strncmp(line, "name ", 5))
+      snprintf(name, nlen, "%.*s", (int)strcspn(line + 5, "\n"), line + 5);
   }
   fclose(f);
   if (!ok || !have_m || !have_c) {
@@ -126,7 +131,7 @@ int datadir_open(datadir *d, const char *dir, const char *wal_dir, const char *n
   char meta[4200];
   snprintf(meta, sizeof meta, "%s/%s", dir, META_FILE);
   if (access(meta, F_OK) == 0) {
-    if ((rc = read_meta(dir, d, err, errlen))) return rc;
+    if ((rc = datadir_read_meta(dir, d, NULL, 0, err, errlen))) return rc;
   } else {
     rc = nonempty(dir, first, sizeof first);
     if (rc < 0) {
@@ -144,7 +149,7 @@ int datadir_open(datadir *d, const char *dir, const char *wal_dir, const char *n
     d->member_id = member_id ? member_id : datadir_hash(seed, 0);
     snprintf(seed, sizeof seed, "%s|%s", cluster_seed, token);
     d->cluster_id = datadir_hash(seed, 0x9e3779b97f4a7c15ULL);
-    if ((rc = write_meta(dir, d, name, err, errlen))) return rc;
+    if ((rc = datadir_write_meta(dir, d, name, err, errlen))) return rc;
     d->created = 1;
   }
   if (snprintf(d->tree_path, sizeof d->tree_path, "%s/tree", dir) >= (int)sizeof d->tree_path ||

@@ -26,6 +26,14 @@ int datadir_open(datadir *d, const char *dir, const char *wal_dir, const char *n
                  const char *peer_urls, uint64_t member_id, const char *cluster_seed,
                  const char *token, char *err, size_t errlen);
 
+/* The format record DIR/quorumd.meta: read (the ids into d, the member's name into NAME when
+ * given; -EINVAL for another format), and written atomically (synced). 0 or a negative errno
+ * with a message in err. quorumctl backup uses both. */
+int datadir_read_meta(const char *dir, datadir *d, char *name, size_t nlen, char *err,
+                      size_t errlen);
+int datadir_write_meta(const char *dir, const datadir *d, const char *name, char *err,
+                       size_t errlen);
+
 /* Whether dir holds a member already (its format record exists). */
 int datadir_exists(const char *dir);
 

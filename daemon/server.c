@@ -414,7 +414,7 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
   uv_timer_start(&s->ttl_timer, on_ttl_timer, SYNC_INTERVAL_MS, SYNC_INTERVAL_MS);
   uv_timer_init(loop, &s->ready_notify);
   s->ready_notify.data = s;
-  uv_timer_start(&s->ready_notify, on_ready_notify, 0, 10);
+  if (getenv("NOTIFY_SOCKET")) uv_timer_start(&s->ready_notify, on_ready_notify, 0, 10); /* (systemd) */
   uv_signal_init(loop, &s->sigint);
   uv_signal_init(loop, &s->sigterm);
   s->sigint.data = s->sigterm.data = s;

@@ -138,6 +138,51 @@ static int rename_pending(fs *f, const char *src, const char *dst, unsigned int 
   return fs_itable_move(&f->nodes, node, dst) != 0 ? ENOMEM : 0;
 }
 
+/* One try of a rename: GET the source, PUT its value at the target (the target's open files
+ * held meanwhile, then orphans: their name now holds another file), DELETE the source if it
+ * still holds the value moved. *WROTE tells whether the target was written; then KV (the
+ * source as read) and PUT (the target's answer) are the caller's to free, and the result is
+ * the DELETE's. */
+static int move_once(fs *f, const char *src, const char *dst, int noreplace, fs_kv *kv,
+                     fs_kv *put, int *wrote) {
+  *wrote = 0;
+  int e = fs_store_get(f, src, kv);
+  if (e) return e;
+  if (kv->dir) {
+    fs_kv_free(kv);
+    return EXDEV; /* mv falls back to copy + remove */
+  }
+  fs_node *target = fs_itable_find(&f->nodes, dst);
+  int hold = target && target->handles;
+  if (hold) target->removing = 1;
+  proto_v2_buf form = {0};
+  fs_form_add_value(&form, kv->value, kv->len);
+  if (kv->expires_at > 0) fs_form_add_u64(&form, "ttl", (uint64_t)fs_ttl_left(kv->expires_at));
+  if (noreplace) fs_form_add(&form, "prevExist", "false");
+  e = form.oom ? ENOMEM : fs_store_req(f, "PUT", dst, NULL, form.s, put);
+  proto_v2_buf_free(&form);
+  if (hold) {
+    target->removing = 0;
+    pthread_cond_broadcast(&f->idle);
+    if (!e) fs_handle_orphan(target);
+  }
+  if (e) {
+    fs_kv_free(kv);
+    return e;
+  }
+  *wrote = 1;
+  proto_v2_buf q = {0};
+  fs_form_add_u64(&q, "prevIndex", kv->modified_index);
+  fs_kv gone;
+  e = q.oom ? ENOMEM : fs_store_delete(f, src, q.s, &gone);
+  proto_v2_buf_free(&q);
+  if (!e) {
+    fs_mirror_deleted(f, src, gone.modified_index);
+    fs_kv_free(&gone);
+  }
+  return e;
+}
+
 static int rename_keys(fs *f, const char *src, const char *dst, unsigned int flags) {
   if (strcmp(src, dst) == 0) return 0;
   if (strcmp(fs_key_base(src), f->post_name) == 0 || strcmp(fs_key_base(dst), f->post_name) == 0)
@@ -154,62 +199,27 @@ static int rename_keys(fs *f, const char *src, const char *dst, unsigned int fla
     int pe = rename_pending(f, src, dst, flags);
     if (pe != -1) return pe;
   }
-  /* GET the source, PUT its value at the target, DELETE the source if it is still the value
-   * moved (v2 has no rename). A source changed meanwhile (ESTALE) is moved again, with its new
-   * value: the rename then comes after that change. A source removed meanwhile (ENOENT) is
-   * gone as a rename would leave it: the target holds what it was. */
+  /* v2 has no rename. A source changed meanwhile (ESTALE) is moved again, with its new value:
+   * the rename then comes after that change. A source removed meanwhile (ENOENT) is gone as a
+   * rename would leave it: the target holds what it was. */
   fs_kv kv, put;
   int e, moved = 0;
   for (int attempt = 0;; attempt++) {
-    e = fs_store_get(f, src, &kv);
-    if (e) return moved && e == ENOENT ? 0 : e; /* (removed after a try moved it: done) */
-    if (kv.dir) {
-      fs_kv_free(&kv);
-      return EXDEV; /* mv falls back to copy + remove */
-    }
-    /* the target's open files are held while the store changes, then write nowhere */
-    target = fs_itable_find(&f->nodes, dst);
-    int hold = target && target->handles;
-    if (hold) target->removing = 1;
-    proto_v2_buf form = {0};
-    fs_form_add_value(&form, kv.value, kv.len);
-    if (kv.expires_at > 0) fs_form_add_u64(&form, "ttl", (uint64_t)fs_ttl_left(kv.expires_at));
-    if ((flags & RENAME_NOREPLACE) && !moved) fs_form_add(&form, "prevExist", "false");
-    e = form.oom ? ENOMEM : fs_store_req(f, "PUT", dst, NULL, form.s, &put);
-    proto_v2_buf_free(&form);
-    if (hold) {
-      target->removing = 0;
-      pthread_cond_broadcast(&f->idle);
-      if (!e) fs_handle_orphan(target);
-    }
-    if (e) {
-      fs_kv_free(&kv);
-      return e;
-    }
+    int wrote;
+    e = move_once(f, src, dst, (flags & RENAME_NOREPLACE) && !moved, &kv, &put, &wrote);
+    if (!wrote) return moved && e == ENOENT ? 0 : e; /* (removed after a try moved it: done) */
     moved = 1;
-    proto_v2_buf q = {0};
-    fs_form_add_u64(&q, "prevIndex", kv.modified_index);
-    fs_kv gone;
-    e = q.oom ? ENOMEM : fs_store_delete(f, src, q.s, &gone);
-    proto_v2_buf_free(&q);
-    if (!e) {
-      fs_mirror_deleted(f, src, gone.modified_index);
-      fs_kv_free(&gone);
-      break;
-    }
-    if (e == ENOENT) { /* removed by someone else since it was read */
+    if (e == 0 || e == ENOENT) { /* (ENOENT: removed by someone else since it was read) */
       e = 0;
       break;
     }
+    fs_kv_free(&kv);
+    fs_kv_free(&put);
     if (e != ESTALE || attempt == 3) {
       fprintf(stderr, "quorumfs: rename %s -> %s: the target was written but the source could not "
                       "be removed (errno %d)\n", src, dst, e);
-      fs_kv_free(&kv);
-      fs_kv_free(&put);
       return e;
     }
-    fs_kv_free(&kv); /* changed since it was read: move its new value */
-    fs_kv_free(&put);
   }
   node = fs_itable_find(&f->nodes, src);
   if (node) {

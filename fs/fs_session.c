@@ -155,10 +155,7 @@ void fs_session_request_done(fs *f) {
   fs_thread *t = pthread_getspecific(f->thread_key);
   if (!t) return;
   t->req = NULL;
-  if (!t->n_writing) return;
-  for (size_t i = 0; i < t->n_writing; i++) free(t->writing[i]);
-  t->n_writing = 0;
-  pthread_cond_broadcast(&f->idle);
+  fs_session_writes_answered(f);
 }
 
 struct fs_session {

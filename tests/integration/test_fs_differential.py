@@ -355,27 +355,33 @@ def wait_equal(root, want, timeout):
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("seed", seeds())
-def test_mount_matches_a_local_directory(module_server, mounts, tmp_path, seed):  # noqa: F811
+def start(server, mounts, tmp_path, seed, name):  # noqa: F811
+    """A run of SEED on a fresh prefix: its label, the Run, and the model's and the mount's
+    roots (run.other is the second mount of the prefix)."""
     label = "seed %d (replay: FSDIFF_SEED=%d)" % (seed, seed)
     print(label)
-    rng = random.Random(seed)
-    prefix = "/fsdiff%d" % seed
-    st, _, _ = module_server.keys("PUT", prefix, form={"dir": "true"})
+    prefix = "/%s%d" % (name, seed)
+    st, _, _ = server.keys("PUT", prefix, form={"dir": "true"})
     assert st == 201
     model = tmp_path / "model"
     model.mkdir()
-    a = mounts(module_server, prefix=prefix)
-    b = mounts(module_server, prefix=prefix)
-    run = Run(rng, str(model), a, module_server, prefix)
-    run.other = b
+    a = mounts(server, prefix=prefix)
+    run = Run(random.Random(seed), str(model), a, server, prefix)
+    run.other = mounts(server, prefix=prefix)
+    return label, run, str(model), a
+
+
+@pytest.mark.parametrize("seed", seeds())
+def test_mount_matches_a_local_directory(module_server, mounts, tmp_path, seed):  # noqa: F811
+    label, run, model, a = start(module_server, mounts, tmp_path, seed, "fsdiff")
+    b, prefix = run.other, run.prefix
     history = []
     for i in range(OPS):
         kind, args, fn = run.op()
         if fn is None:
             st = run.remote(kind, args[0])
             history.append("%d %s %r -> HTTP %d" % (i, kind, args, st))
-            want = tree(str(model))
+            want = tree(model)
             got = wait_equal(a.dir, want, 5.0)
             assert got == want, "%s: after %s the mount differs:\n%s\n%s" % (
                 label, history[-1], diff(want, got), "\n".join(history[-25:]))
@@ -387,7 +393,7 @@ def test_mount_matches_a_local_directory(module_server, mounts, tmp_path, seed):
                                                           for x in args), shown))
         assert got == expect, "%s: op %s: model %r, mount %r\n%s" % (
             label, history[-1], expect, got, "\n".join(history[-25:]))
-        want = tree(str(model))
+        want = tree(model)
         have = tree(a.dir)
         assert have == want, "%s: after %s the mount differs:\n%s\n%s" % (
             label, history[-1], diff(want, have), "\n".join(history[-25:]))
@@ -395,7 +401,7 @@ def test_mount_matches_a_local_directory(module_server, mounts, tmp_path, seed):
             other = wait_equal(b.dir, want, 5.0)
             assert other == want, "%s: the second mount did not follow by op %d:\n%s\n%s" % (
                 label, i, diff(want, other), "\n".join(history[-25:]))
-    want = tree(str(model))
+    want = tree(model)
     deadline = time.monotonic() + 5.0  # (an empty new file is stored at RELEASE, after close())
     while store_tree(module_server, prefix) != want and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -445,25 +451,14 @@ def test_inotify_events_match_a_local_directory(module_server, mounts, tmp_path,
     watches a new directory only after its CREATE, so what follows at once inside it is
     missed or not, by chance, on either side."""
     from fs_inotify import Inotify
-    label = "seed %d (replay: FSDIFF_SEED=%d)" % (seed, seed)
-    print(label)
-    rng = random.Random(seed)
-    prefix = "/fsev%d" % seed
-    st, _, _ = module_server.keys("PUT", prefix, form={"dir": "true"})
-    assert st == 201
-    model = tmp_path / "model"
-    model.mkdir()
-    a = mounts(module_server, prefix=prefix)
-    b = mounts(module_server, prefix=prefix)
-    run = Run(rng, str(model), a, module_server, prefix)
-    run.other = b
-    iw_model, iw_mount = Inotify(str(model)), Inotify(a.dir)
+    label, run, model, a = start(module_server, mounts, tmp_path, seed, "fsev")
+    iw_model, iw_mount = Inotify(model), Inotify(a.dir)
     history = []
     try:
         for i in range(min(OPS, 40)):
             kind, args, fn = run.op()
             p = args[0]
-            parent = os.path.dirname(os.path.join(str(model), p))
+            parent = os.path.dirname(os.path.join(model, p))
             if kind in ("move", "scratch") or (kind in ("remote_put", "remote_mkdir", "other_rename")
                                                 and not os.path.isdir(parent)):
                 continue
@@ -472,9 +467,9 @@ def test_inotify_events_match_a_local_directory(module_server, mounts, tmp_path,
             # its parent and name, and reports CLOSE_WRITE under the new file's name)
             if kind == "rename_open" and args[5]:
                 continue
-            if kind == "other_rename" and os.path.isdir(os.path.join(str(model), p)):
+            if kind == "other_rename" and os.path.isdir(os.path.join(model, p)):
                 continue
-            before = tree(str(model))
+            before = tree(model)
             if fn is None:
                 st = run.remote(kind, p)
                 history.append("%d %s %r -> %s" % (i, kind, args, st))
@@ -494,22 +489,22 @@ def test_inotify_events_match_a_local_directory(module_server, mounts, tmp_path,
             while True:
                 want_raw = iw_model.kinds()
                 if kind == "other_rename":
-                    want_raw = as_replayed(want_raw, before, str(model))
+                    want_raw = as_replayed(want_raw, before, model)
                 want = merged(want_raw)
                 have = merged(iw_mount.kinds())
                 if have == want or time.monotonic() > deadline:
                     break
                 time.sleep(0.05)
             time.sleep(0.2)  # nothing more comes
-            want = merged(as_replayed(iw_model.kinds(), before, str(model))
+            want = merged(as_replayed(iw_model.kinds(), before, model)
                           if kind == "other_rename" else iw_model.kinds())
             have = merged(iw_mount.kinds())
             assert have == want, "%s: after %s the events differ:\n mount %r\n local %r\n%s" % (
                 label, history[-1], have, want, "\n".join(history[-15:]))
             iw_model.clear()
             iw_mount.clear()
-            assert tree(a.dir) == tree(str(model)), "%s: after %s the trees differ:\n%s" % (
-                label, history[-1], diff(tree(str(model)), tree(a.dir)))
+            assert tree(a.dir) == tree(model), "%s: after %s the trees differ:\n%s" % (
+                label, history[-1], diff(tree(model), tree(a.dir)))
     finally:
         iw_model.close()
         iw_mount.close()

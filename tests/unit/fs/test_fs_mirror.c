@@ -44,8 +44,8 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void event(fixture *x, const char *action, const char *key, int dir, const char *value,
-                  uint64_t index) {
+/* A node as an answer or an event carries it, made at INDEX; children set by the caller. */
+static proto_v2_knode knode(const char *key, int dir, const char *value, uint64_t index) {
   proto_v2_knode kn;
   memset(&kn, 0, sizeof kn);
   kn.key = (char *)key;
@@ -53,6 +53,12 @@ static void event(fixture *x, const char *action, const char *key, int dir, cons
   kn.value = (char *)value;
   kn.value_len = value ? strlen(value) : 0;
   kn.created_index = kn.modified_index = index;
+  return kn;
+}
+
+static void event(fixture *x, const char *action, const char *key, int dir, const char *value,
+                  uint64_t index) {
+  proto_v2_knode kn = knode(key, dir, value, index);
   proto_v2_event ev = {.action = (char *)action, .node = &kn, .index = index};
   fs_mirror_apply(&x->f, &ev, &x->ops, 0);
 }
@@ -125,16 +131,9 @@ static void test_resync_keeps_deletes_newer_than_its_answer(void **state) {
   fixture *x = *state;
   own_delete(x, "/p/c", 20);
   /* a fresh GET answered at 18 still has /p/c */
-  proto_v2_knode kids[1];
-  memset(kids, 0, sizeof kids);
-  kids[0].key = "/p/c";
-  kids[0].value = "c";
-  kids[0].created_index = kids[0].modified_index = 15;
-  proto_v2_knode root;
-  memset(&root, 0, sizeof root);
-  root.key = "/p";
-  root.dir = 1;
-  root.nodes = kids;
+  proto_v2_knode kid = knode("/p/c", 0, "c", 15);
+  proto_v2_knode root = knode("/p", 1, NULL, 0);
+  root.nodes = &kid;
   root.n_nodes = 1;
   fs_mirror_resync(&x->f, &root, 18, &x->ops, 0);
   assert_false(has(x, "/p/c"));
@@ -232,23 +231,25 @@ static void test_file_read_ahead_is_created_again_when_its_event_comes(void **st
   assert_int_equal(d->replay, FS_REPLAY_NONE);
 }
 
+/* The file /p/f, made at 5 elsewhere and replayed here (the kernel knows it). */
+static fs_node *replayed_file(fixture *x) {
+  x->f.notify_vfs = 1;
+  event(x, "set", "/p/f", 0, "abc", 5);
+  expect_ops(x, "create /p/f");
+  fs_node *n = fs_itable_find(&x->f.nodes, "/p/f");
+  assert_non_null(n);
+  n->replay = FS_REPLAY_NONE; /* the applier created it */
+  return n;
+}
+
 /* v2's set with dir=true replaces a file by a directory: the applier first unlinks the file
  * (IN_DELETE; its unlink finds the old node under the key), and the event applied again makes
  * the directory (IN_CREATE|IN_ISDIR). In one step the directory's node took the file's, the
  * unlink failed and a watcher saw nothing. */
 static void test_file_replaced_by_a_directory_in_two_steps(void **state) {
   fixture *x = *state;
-  x->f.notify_vfs = 1;
-  event(x, "set", "/p/f", 0, "abc", 5);
-  expect_ops(x, "create /p/f");
-  fs_node *old = fs_itable_find(&x->f.nodes, "/p/f");
-  assert_non_null(old);
-  old->replay = FS_REPLAY_NONE; /* the applier created it */
-  proto_v2_knode kn;
-  memset(&kn, 0, sizeof kn);
-  kn.key = "/p/f";
-  kn.dir = 1;
-  kn.created_index = kn.modified_index = 6;
+  fs_node *old = replayed_file(x);
+  proto_v2_knode kn = knode("/p/f", 1, NULL, 6);
   proto_v2_event ev = {.action = "set", .node = &kn, .index = 6};
   assert_int_equal(fs_mirror_apply(&x->f, &ev, &x->ops, 0), 1);
   expect_ops(x, "unlink /p/f");
@@ -266,26 +267,12 @@ static void test_file_replaced_by_a_directory_in_two_steps(void **state) {
  * second making the directory and what is in it. */
 static void test_resync_replaces_a_file_by_a_directory_in_two_passes(void **state) {
   fixture *x = *state;
-  x->f.notify_vfs = 1;
-  event(x, "set", "/p/f", 0, "abc", 5);
-  expect_ops(x, "create /p/f");
-  fs_itable_find(&x->f.nodes, "/p/f")->replay = FS_REPLAY_NONE;
-  proto_v2_knode inner;
-  memset(&inner, 0, sizeof inner);
-  inner.key = "/p/f/x";
-  inner.value = "x";
-  inner.created_index = inner.modified_index = 7;
-  proto_v2_knode dir;
-  memset(&dir, 0, sizeof dir);
-  dir.key = "/p/f";
-  dir.dir = 1;
+  replayed_file(x);
+  proto_v2_knode inner = knode("/p/f/x", 0, "x", 7);
+  proto_v2_knode dir = knode("/p/f", 1, NULL, 6);
   dir.nodes = &inner;
   dir.n_nodes = 1;
-  dir.created_index = dir.modified_index = 6;
-  proto_v2_knode root;
-  memset(&root, 0, sizeof root);
-  root.key = "/p";
-  root.dir = 1;
+  proto_v2_knode root = knode("/p", 1, NULL, 0);
   root.nodes = &dir;
   root.n_nodes = 1;
   assert_int_equal(fs_mirror_resync(&x->f, &root, 8, &x->ops, 0), 1);
