@@ -11,6 +11,7 @@ order follows the random ids).
 cluster-health --forever: both tools run at once against one etcd; after two rounds of output
 (a round every 10 s) each gets SIGINT, which etcdctl answers with exit status 0.
 """
+import json
 import os
 import re
 import signal
@@ -75,7 +76,6 @@ def start_pair(workdir):
 
 
 def member_ids(srv):
-    import json
     st, _, body = srv.request("GET", "/v2/members")
     assert st == 200
     return {m["name"]: m["id"] for m in json.loads(body)["members"]}
@@ -101,6 +101,13 @@ def membership_script(binary, workdir):
         for args in steps:
             res = run(binary, a.url, args)
             out.append((" ".join(args[:4]).replace(ids["b"], "<id-b>"), res))
+            if "update" in args and res[0] == 0:
+                # the update is acknowledged once the leader applied it; a (which the lists ask)
+                # may apply it later, on etcd as on quorumd (a loaded machine shows it)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and not any(
+                        extra in m["peerURLs"] for m in json.loads(a.request("GET", "/v2/members")[2])["members"]):
+                    time.sleep(0.05)
             if args[-2:] == ["remove", ids["b"]] and res[0] == 0:
                 # wait until b has applied its removal (it exits), so that the next list is stable
                 # and until a leads alone (b may have been the leader)
