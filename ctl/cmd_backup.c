@@ -6,9 +6,12 @@
  * order that gives a consistent state, then checked by opening the copy, and copied again when
  * the check fails (a compaction ran meanwhile):
  *   1. the tree's LevelDB: its write-ahead logs first, then CURRENT and the MANIFEST it names,
- *      then the tables (hard links: they never change). What the copied logs lack was flushed
- *      into a table that the later MANIFEST lists, so the copy is the tree as of some moment;
- *      a table compacted away before it was linked makes the open fail ("missing files").
+ *      then the tables. What the copied logs lack was flushed into a table that the later
+ *      MANIFEST lists, so the copy is the tree as of some moment; a table compacted away
+ *      before it was copied makes the open fail ("missing files"). Tables are copied, never
+ *      hard-linked: a table the member wrote after its MANIFEST was copied has a number that
+ *      the copy's LevelDB gives to its next table, which it creates with O_TRUNC, so a link
+ *      would let the check's open overwrite the member's file.
  *   2. the Raft log's segments, after the tree: they hold at least every entry the copied tree
  *      has applied, and the copy is good when its first entry is at or below the tree's
  *      applied index + 1 (no segment was deleted in between).
@@ -79,13 +82,6 @@ static int copy_file(const char *src, const char *dst) {
   close(in);
   if (close(out) != 0 && !e) e = -errno;
   return e;
-}
-
-/* A table never changes once written: a hard link, or a copy across file systems. */
-static int link_or_copy(const char *src, const char *dst) {
-  if (link(src, dst) == 0) return 0;
-  if (errno == ENOENT) return -ENOENT;
-  return copy_file(src, dst);
 }
 
 static int ends_with(const char *s, const char *suffix) {
@@ -165,7 +161,7 @@ static int copy_tree(const backup_paths *p, char *err, size_t errlen) {
     if (!f || fputs(manifest, f) == EOF || fflush(f) != 0 || fsync(fileno(f)) != 0) e = -EIO;
     if (f && fclose(f) != 0) e = -EIO;
   }
-  if (!e) e = copy_some(p->tree, p->dest_tree, is_table, link_or_copy);
+  if (!e) e = copy_some(p->tree, p->dest_tree, is_table, copy_file);
   if (!e) e = sync_dir(p->dest_tree);
   if (e && e != -ENOENT && e != -EIO)
     snprintf(err, errlen, "cannot copy %s: %s", p->tree, strerror(-e));

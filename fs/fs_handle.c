@@ -237,16 +237,24 @@ static int push_now(fs *f, fs_handle *h) {
     proto_v2_buf_free(&form);
     return ENOMEM;
   }
-  e = h->push == FS_PUSH_CAS ? fs_store_put_cas(f, node->key, form.s, h->buf, h->len, &kv)
-                             : fs_store_req(f, "PUT", node->key, NULL, form.s, &kv);
+  /* (the node may be renamed while the PUT is on its way: the key sent is kept) */
+  char *key = strdup(node->key);
+  if (!key) {
+    proto_v2_buf_free(&form);
+    return ENOMEM;
+  }
+  e = h->push == FS_PUSH_CAS ? fs_store_put_cas(f, key, form.s, h->buf, h->len, &kv)
+                             : fs_store_req(f, "PUT", key, NULL, form.s, &kv);
   if (e == EEXIST && h->push == FS_PUSH_CREATE) {
     /* created by someone else since: our close replaces it, as a local create would */
     form.len = base_len;
     form.s[base_len] = 0;
     fs_form_add(&form, "prevExist", "true");
-    e = form.oom ? ENOMEM : fs_store_req(f, "PUT", node->key, NULL, form.s, &kv);
+    e = form.oom ? ENOMEM : fs_store_req(f, "PUT", key, NULL, form.s, &kv);
   }
   proto_v2_buf_free(&form);
+  int moved = strcmp(key, node->key) != 0;
+  free(key);
   if (e == ENOENT && h->push != FS_PUSH_CREATE) e = ESTALE; /* deleted while open */
   if (e) {
     h->dirty = 0;
@@ -258,7 +266,9 @@ static int push_now(fs *f, fs_handle *h) {
       undo_create(f, h);
     return e;
   }
-  fs_attr_written(f, node, &kv);
+  /* a node renamed meanwhile is the new name's: the answer is the old name's, which the
+   * watch brings into the mirror */
+  if (!moved) fs_attr_written(f, node, &kv);
   h->base_index = kv.modified_index;
   h->created_index = 0;
   h->push = FS_PUSH_CAS;

@@ -116,9 +116,6 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
 
 /* A file still being created (open, never stored) is renamed here alone: its node takes the
  * new name, and its close stores it there (replacing what the store has, as a local rename
- * replaces the target). */
-/* A file still being created (open, never stored) is renamed here alone: its node takes the
- * new name, and its close stores it there (replacing what the store has, as a local rename
  * replaces the target). -1 when the file was stored meanwhile (the caller renames it as any). */
 static int rename_pending(fs *f, const char *src, const char *dst, unsigned int flags) {
   if (flags & RENAME_NOREPLACE) {
@@ -131,6 +128,10 @@ static int rename_pending(fs *f, const char *src, const char *dst, unsigned int 
     if (e != ENOENT) return e;
   }
   fs_node *node = fs_itable_find(&f->nodes, src);
+  if (!node) return ENOENT;
+  /* a close storing it is on its way: once it is answered, the file is stored (or not) */
+  fs_handle_wait_node(f, node);
+  node = fs_itable_find(&f->nodes, src);
   if (!node) return ENOENT;
   if (!node->pending) return -1;
   fs_node *old = fs_itable_find(&f->nodes, dst);

@@ -157,21 +157,29 @@ int fs_store_req_retried(fs *f, const char *method, const char *key, const char 
   proto_v2_resp r;
   proto_v2_errors err;
   fs_session_net_begin(f, strcmp(method, "GET") == 0 ? NULL : key);
+  /* (KEY may be a node's, which a rename frees while the lock is released: not used below) */
   int rc = proto_v2_do(c, method, path.s, form ? "application/x-www-form-urlencoded" : NULL, form, 0,
                        &r, &err);
   int intr = fs_session_net_end(f);
-  proto_v2_buf_free(&path);
-  if (rc != 0 && intr) return EINTR; /* FUSE_INTERRUPT: the caller got a signal */
+  if (rc != 0 && intr) {
+    proto_v2_buf_free(&path);
+    return EINTR; /* FUSE_INTERRUPT: the caller got a signal */
+  }
   if (rc != 0) {
     f->connected = 0;
-    if (err.kind == PROTO_V2_NOMEM) return ENOMEM;
+    if (err.kind == PROTO_V2_NOMEM) {
+      proto_v2_buf_free(&path);
+      return ENOMEM;
+    }
     char *msg = proto_v2_errors_text(&err);
     size_t ml = msg ? strlen(msg) : 0;
     while (ml && msg[ml - 1] == '\n') msg[--ml] = 0;
-    fprintf(stderr, "quorumfs: %s %s: %s\n", method, key, ml ? msg : "cluster unavailable");
+    fprintf(stderr, "quorumfs: %s %s: %s\n", method, path.s, ml ? msg : "cluster unavailable");
     free(msg);
+    proto_v2_buf_free(&path);
     return EIO;
   }
+  proto_v2_buf_free(&path);
   f->connected = 1;
   if (maybe_applied) *maybe_applied = maybe_reached(&err);
   if (r.has_index) f->last_index = r.etcd_index;

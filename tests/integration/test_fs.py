@@ -842,6 +842,40 @@ def test_rename_moves_a_source_changed_or_removed_while_it_moves(module_server, 
         relay.close()
 
 
+def test_rename_of_a_new_file_while_its_close_stores_it(module_server, mounts):
+    """A new file's first close stores it (a create); a rename of it that comes while that
+    store is on its way moves the stored key. Before, the rename took the file for one still
+    being created and renamed it in the mount alone: the store kept the old name, the mount
+    showed the new one, whose name was never stored (the stress test found it)."""
+    from relay import Relay
+    s = module_server
+    p = "/rename_closing"
+    s.keys("PUT", p, form={"dir": "true"})
+    in_flight = threading.Event()
+
+    def meanwhile(data):  # the close's PUT of "new" is held up for a while
+        if data.startswith(b"PUT /v2/keys" + (p + "/new ").encode()):
+            in_flight.set()
+            time.sleep(0.5)
+    relay = Relay(s.port, on_request=meanwhile)
+    try:
+        m = mounts(relay.url, prefix=p)
+        fd = os.open(m.path("new"), os.O_WRONLY | os.O_CREAT, 0o644)
+        os.write(fd, b"data")
+        closed = []
+        closer = threading.Thread(target=lambda: closed.append(os.close(fd)))
+        closer.start()
+        assert in_flight.wait(5), "the close sent no PUT"
+        os.rename(m.path("new"), m.path("moved"))
+        closer.join(10)
+        assert closed == [None]
+        assert value(s, p + "/moved") == "data" and missing(s, p + "/new")
+        wait_for(lambda: os.listdir(m.dir) == ["moved"], 4, "the listing")
+        assert read_file(m.path("moved")) == b"data"
+    finally:
+        relay.close()
+
+
 def test_rsync_a_copies_a_tree_in(fsenv, tmp_path):
     """rsync -a writes each file as a mkstemp file (0600), fchmod()s it and renames it: a file
     this mount is creating takes any mode (the create's mode is not kept either), where a

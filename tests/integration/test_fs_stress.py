@@ -97,7 +97,8 @@ def test_concurrent_calls_on_two_mounts(module_server, mounts):  # noqa: F811
     for t in threads:
         t.join(timeout=seconds + 60)
     assert not any(t.is_alive() for t in threads), "a call did not return"
-    assert not errors, "unexpected errors (%d):\n%s" % (len(errors), "\n".join(errors[:20]))
+    assert not errors, "unexpected errors (%d):\n%s\nmount logs:\n%s" % (
+        len(errors), "\n".join(errors[:20]), "\n".join(m.log()[-3000:] for m in (a, b)))
     print("calls: %d answered, %d with an allowed error" % (counts["ok"], counts["err"]))
     assert counts["ok"] > 50, counts
     for m in (a, b):
@@ -106,4 +107,5 @@ def test_concurrent_calls_on_two_mounts(module_server, mounts):  # noqa: F811
     want = store_tree(module_server, prefix)
     for m in (a, b):
         got = wait_equal(m.dir, want, 5.0)
-        assert got == want, "mount %s differs from the store" % m.dir
+        assert got == want, "mount %s differs from the store (log below)\n%s" % (
+            m.dir, m.log()[-6000:])

@@ -70,10 +70,23 @@ def test_backups_under_load_restore_as_new_clusters(tmp_path):
         stop.set()
         for t in ts:
             t.join(timeout=10)
+        assert src.running(), "the member stopped during the backups:\n" + src.log_text()
     assert sum(len(a) for a in acked) > 1000, "too few writes to roll the log: %d" % sum(
         len(a) for a in acked)
     src_members = json.loads(src.request("GET", "/v2/members")[2])["members"]
     src_cluster = src.request("GET", "/v2/keys/")[1].get("x-etcd-cluster-id")
+
+    def source_intact(when):
+        # a backup reads the member's files and never changes them (a copy's check once
+        # overwrote a table the member had just written: the member stopped, or lost writes)
+        for j in range(threads_n):
+            got = keys_below(src, "/w/t%d" % j)
+            missing = [i for i in acked[j] if got.get("/w/t%d/k%06d" % (j, i)) != "%d%s" % (i, big)]
+            assert not missing, "%s: the member lost writes %r..." % (when, missing[:5])
+
+    source_intact("after the backups")
+    src.restart()
+    source_intact("after a restart")
     src.stop()
     for n, (dest, before) in enumerate(points):
         r = cluster.Server(str(tmp_path / ("restored%d" % n)), extra_args=["--force-new-cluster"])
