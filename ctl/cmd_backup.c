@@ -14,7 +14,8 @@
  *      would let the check's open overwrite the member's file.
  *   2. the Raft log's segments, after the tree: they hold at least every entry the copied tree
  *      has applied, and the copy is good when its first entry is at or below the tree's
- *      applied index + 1 (no segment was deleted in between).
+ *      applied index + 1 (no segment was deleted in between) and its last one at or above the
+ *      applied index (no segment was recycled while it was read).
  * The event history files are not copied (the restored member starts with an empty history,
  * as a restarted etcd does). As etcdctl backup does, the copy gets a new member id and cluster
  * id, so that it cannot join the old cluster by mistake. */
@@ -221,6 +222,11 @@ static int copy_wal(const backup_paths *p, uint64_t applied, uint64_t *last, cha
   if (first > applied + 1) {
     snprintf(err, errlen, "the copied raft log starts at %" PRIu64 ", after the tree's %" PRIu64,
              first, applied);
+    return -EAGAIN;
+  }
+  if (*last < applied) { /* (a segment recycled while it was read: its copy ends early) */
+    snprintf(err, errlen, "the copied raft log ends at %" PRIu64 ", before the tree's %" PRIu64,
+             *last, applied);
     return -EAGAIN;
   }
   return 0;
