@@ -11,16 +11,23 @@
 
 static void attr_set(fs *f, fs_node *node, const fs_kv *kv, int mirror);
 
+/* The answer is another key's: the node was renamed while it was on its way (the lock is
+ * released around every request). */
+static int renamed(const fs_node *node, const fs_kv *kv) {
+  return kv->key && strcmp(kv->key, node->key) != 0;
+}
+
 void fs_attr_update(fs *f, fs_node *node, const fs_kv *kv) {
   /* a mirrored node changes with the watch only (else a change read here first would not be
    * recognised as new when its event comes, and would raise no inotify event) */
-  if (node->cached && !node->pending) return;
+  if ((node->cached && !node->pending) || renamed(node, kv)) return;
   attr_set(f, node, kv, 0);
 }
 
 void fs_attr_written(fs *f, fs_node *node, const fs_kv *kv) {
   /* the watch may have applied a newer state while this answer was on its way */
   if (node->cached && !node->pending && kv->modified_index < node->modified_index) return;
+  if (renamed(node, kv)) return;
   attr_set(f, node, kv, 1);
 }
 
