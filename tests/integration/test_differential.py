@@ -45,6 +45,8 @@ import os
 
 import pytest
 
+import cluster
+
 from difffuzz import Generator, Normalizer, Req, bug1_target, differences, etcd_watch_bug, send
 
 SEEDS = [1, 2, 3, 4, 5, 6, 7, 8]
@@ -195,3 +197,27 @@ def test_documented_etcd_bugs_are_left_out(make_server):
     assert seen == ["etcd bug 1", "etcd bug 2", "etcd bug 3", "etcd bug 4"], dict(skipped)
     assert skipped["etcd bug 2 (directory TTL update): its modifiedIndex not compared"] == 2
     assert compared == n - 3, dict(skipped)
+
+
+@pytest.mark.time_limit(90)
+@pytest.mark.parametrize("seed", seeds()[:2])
+@pytest.mark.parametrize("backend", ["quorumd", "etcd"])
+def test_differential_through_quorumd_proxy(make_server, tmp_path, seed, backend):
+    """The same sequences sent to etcd and to a quorumd `--proxy on` in front of a fresh
+    quorumd member, or of a fresh etcd: the proxy must pass every answer on as the member gave
+    it (status, headers compared here, bodies, redirects)."""
+    if cluster.target() == "etcd":
+        pytest.skip("quorumd's proxy")
+    from test_etcd_proxy import Proxy
+    ref = make_server(kind="etcd", name="ref")
+    member = make_server(kind=None if backend == "quorumd" else "etcd", name="m1")
+    proxy = Proxy(str(tmp_path / "proxy"), "m1=%s" % member.peer_url, kind="quorumd")
+    proxy.start()
+    try:
+        label = "seed %d through the proxy to %s (replay: DIFF_SEED=%d)" % (seed, backend, seed)
+        compared, skipped = run_sequence(label, Generator(seed), ref, proxy, OPS)
+        assert compared > OPS * 0.8, (compared, skipped)
+    finally:
+        proxy.stop()
+        log = proxy.all_logs(200000)
+        assert not any(m in log for m in ("ERROR: AddressSanitizer", "runtime error:")), log[-8000:]

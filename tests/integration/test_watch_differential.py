@@ -224,7 +224,32 @@ def normalised_watch(w, base, stale, req, etcd_dups=None):
 def test_live_watches_get_what_etcd_sends(make_server, seed):
     ref = make_server(kind="etcd", name="ref")
     sut = make_server()
-    label = "seed %d (replay: WDIFF_SEED=%d)" % (seed, seed)
+    compare_watches(ref, sut, seed, "seed %d (replay: WDIFF_SEED=%d)" % (seed, seed))
+
+
+@pytest.mark.time_limit(90)
+def test_live_watches_through_quorumd_proxy(make_server, tmp_path):
+    """The same through a quorumd `--proxy on` in front of a quorumd member: long polls and
+    streams pass through the proxy as the member sends them."""
+    import cluster
+    if cluster.target() == "etcd":
+        pytest.skip("quorumd's proxy")
+    from test_etcd_proxy import Proxy
+    seed = seeds()[0]
+    ref = make_server(kind="etcd", name="ref")
+    member = make_server(name="m1")
+    proxy = Proxy(str(tmp_path / "proxy"), "m1=%s" % member.peer_url, kind="quorumd")
+    proxy.start()
+    try:
+        compare_watches(ref, proxy, seed, "seed %d through the proxy (replay: WDIFF_SEED=%d)"
+                        % (seed, seed))
+    finally:
+        proxy.stop()
+        log = proxy.all_logs(200000)
+        assert not any(m in log for m in ("ERROR: AddressSanitizer", "runtime error:")), log[-8000:]
+
+
+def compare_watches(ref, sut, seed, label):
     gen, rnd = Generator(seed), random.Random(seed * 7919 + 1)
     base_r, base_s = ref.index(), sut.index()
     stale = set()      # etcd bug 2: directories whose modifiedIndex etcd keeps stale
