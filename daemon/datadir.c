@@ -83,6 +83,78 @@ int datadir_write_meta(const char *dir, const datadir *d, const char *name, char
   return 0;
 }
 
+#define REQUESTS_FILE "quorumd.requests"
+
+/* Writes V to DIR's record atomically (synced). */
+static int write_requests(const char *dir, uint64_t v, char *err, size_t errlen) {
+  char path[4200], tmp[4200];
+  snprintf(path, sizeof path, "%s/%s", dir, REQUESTS_FILE);
+  snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, REQUESTS_FILE);
+  FILE *f = fopen(tmp, "w");
+  if (!f) {
+    snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+    return -errno;
+  }
+  fprintf(f, "%" PRIu64 "\n", v);
+  if (fflush(f) || fsync(fileno(f))) {
+    int e = errno;
+    fclose(f);
+    unlink(tmp);
+    snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(e));
+    return -e;
+  }
+  fclose(f);
+  if (rename(tmp, path)) {
+    int e = errno;
+    unlink(tmp);
+    snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(e));
+    return -e;
+  }
+  int rc = fsync_path(dir, O_RDONLY | O_DIRECTORY);
+  if (rc) snprintf(err, errlen, "cannot sync %s: %s", dir, strerror(-rc));
+  return rc;
+}
+
+void datadir_request_restore(const char *dir, uint64_t prev) {
+  char path[4200], err[256];
+  snprintf(path, sizeof path, "%s/%s", dir, REQUESTS_FILE);
+  if (!prev) {
+    unlink(path);
+    fsync_path(dir, O_RDONLY | O_DIRECTORY);
+  } else {
+    write_requests(dir, prev, err, sizeof err);
+  }
+}
+
+int datadir_request_base(const char *dir, uint64_t now_ms, uint64_t *base, uint64_t *prev,
+                         char *err, size_t errlen) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", dir, REQUESTS_FILE);
+  uint64_t b = now_ms << 20, last = 0;
+  FILE *f = fopen(path, "r");
+  if (f) {
+    int ok = fscanf(f, "%" SCNu64, &last) == 1;
+    fclose(f);
+    if (!ok) {
+      snprintf(err, errlen, "%s is damaged (it holds no number)", path);
+      return -EINVAL;
+    }
+  } else if (errno != ENOENT) {
+    snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    return -errno;
+  }
+  if (last && b < last + DATADIR_REQUEST_SPAN) b = last + DATADIR_REQUEST_SPAN;
+  if (b < last) { /* (wrapped: 2^20 starts) */
+    snprintf(err, errlen, "%s: request ids exhausted", path);
+    return -EOVERFLOW;
+  }
+  int rc = write_requests(dir, b, err, errlen);
+  if (rc) return rc;
+  *base = b;
+  if (prev) *prev = last;
+  return 0;
+}
+
 int datadir_read_meta(const char *dir, datadir *d, char *name, size_t nlen, char *err,
                       size_t errlen) {
   char path[4200], line[512];

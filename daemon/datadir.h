@@ -34,6 +34,18 @@ int datadir_read_meta(const char *dir, datadir *d, char *name, size_t nlen, char
 int datadir_write_meta(const char *dir, const datadir *d, const char *name, char *err,
                        size_t errlen);
 
+/* The first request id of this start (node_config.request_base): above every request id and
+ * read context an earlier start of this member used, whatever the wall clock did since (an
+ * entry proposed before a restart can be applied after it, and is matched to its request by
+ * id). It is max(now_ms << 20, the last start's + 2^44: no start makes 2^44 requests), recorded
+ * in DIR/quorumd.requests (synced) before it is returned; *prev is the last start's (0: none).
+ * 0 or a negative errno with a message in err. datadir_request_restore puts PREV back (a start
+ * that fails afterwards leaves the data dir as it found it). */
+#define DATADIR_REQUEST_SPAN (1ULL << 44)
+int datadir_request_base(const char *dir, uint64_t now_ms, uint64_t *base, uint64_t *prev,
+                         char *err, size_t errlen);
+void datadir_request_restore(const char *dir, uint64_t prev);
+
 /* Whether dir holds a member already (its format record exists). */
 int datadir_exists(const char *dir);
 

@@ -634,9 +634,11 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
   /* A request is matched to its entry by (member id, request id) when the entry is applied, and
    * entries this member proposed before a restart can still be committed and applied after it
    * (forwarded ones the leader had). So the ids of every start lie above those of the starts
-   * before it, as etcd's (time-based) request ids do: a start would have to make 2^20 requests
-   * in each millisecond it ran to reach the next start's first id. */
-  atomic_store(&n->next_id, (uint64_t)(wall_ns() / 1000000) << 20);
+   * before it: the data dir records each start's first id (datadir_request_base), which is
+   * time-based as etcd's are but never below the last start's + 2^44, so that a clock set back
+   * between two starts cannot make them meet. */
+  atomic_store(&n->next_id, cfg->request_base ? cfg->request_base
+                                              : (uint64_t)(wall_ns() / 1000000) << 20);
   n->read_batch_seq = atomic_load(&n->next_id); /* read index contexts likewise */
   n->loop = loop;
   n->s = s;

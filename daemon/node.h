@@ -75,6 +75,7 @@ typedef struct node_config {
   uint64_t request_timeout_ms;
   struct auth_db *auth;   /* PROTO_OP_AUTH records change it (auth.h) */
   int log_level;          /* NODE_LOG_*: the least level of Raft's lines that are printed */
+  uint64_t request_base;  /* the first request id (datadir_request_base); 0: the wall clock's */
 } node_config;
 
 /* Log levels (--log-level, PUT /config/local/log). */

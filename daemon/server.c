@@ -361,6 +361,19 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
   /* Every member listens for peers, a lone one too (as etcd): it can be grown to a cluster
    * with POST /v2/members. */
   join_urls(&cfg->listen_peer, listen_peer, sizeof listen_peer);
+  /* (recorded after the tree opened and undone when the log does not: a data dir refused
+   * is left as it was) */
+  uint64_t request_base, request_prev;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  if ((rc = datadir_request_base(cfg->data_dir,
+                                 (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000,
+                                 &request_base, &request_prev, err, errlen))) {
+    store_close(s->st);
+    auth_db_close(s->auth);
+    s->auth = NULL;
+    return rc;
+  }
   const char *die = getenv("QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL");
   node_config nc = {.die_after_snapshot_install = s->test_hooks && die && !strcmp(die, "1"),
                     .id = s->member_id,
@@ -382,7 +395,8 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
                     .peer_tls_client = tls->peer_client,
                     .self = &s->self,
                     .auth = s->auth,
-                    .log_level = log_level_of(cfg->log_level)};
+                    .log_level = log_level_of(cfg->log_level),
+                    .request_base = request_base};
   unsigned loops = cfg->http_loops ? (unsigned)cfg->http_loops : server_default_loops();
   if ((rc = server_shards_init(s, loops, err, errlen)) ||
       (rc = node_start(&s->node, loop, s->st, &s->stats, &nc, server_shards_sink, s, err,
@@ -393,6 +407,7 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
     store_close(s->st);
     auth_db_close(s->auth);
     s->auth = NULL;
+    datadir_request_restore(cfg->data_dir, request_prev);
     return rc;
   }
   http_limits lim = {.max_header_bytes = 1 << 20, .max_url_bytes = HTTP_MAX_URL_BYTES,
