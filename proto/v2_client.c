@@ -531,7 +531,9 @@ static int attempt(proto_v2_client *c, const char *method, const char *ep, const
       if (left <= 0) return 2;
       int64_t share = left;
       if (c->o.share_total && untried > 1) share = left / (int64_t)untried;
-      if (limit == 0 || share <= limit) {
+      /* sharing the total, the last endpoint left takes what is left of it: the cap on one
+       * request is there to move on to the next, and there is none */
+      if (limit == 0 || share <= limit || (c->o.share_total && untried == 1)) {
         limit = (long)share;
         limit_is_total = share == left;
       }

@@ -50,8 +50,10 @@ typedef struct proto_v2_client_opts {
   long total_timeout_ms;    /* for the whole command (not for waits); 0 = none */
   long dial_timeout_ms;     /* connect; 0 = 30 s or the total timeout if smaller */
   int share_total;          /* a request tries each endpoint left for at most an equal share
-                             * of what is left of the total timeout (quorumfs: a member that
-                             * holds requests leaves time for the others); 0: the first may
+                             * of what is left of the total timeout, and the last one for all
+                             * of what is left, request_timeout_ms notwithstanding (quorumfs: a
+                             * member that holds requests leaves time for the others, and a
+                             * slow lone member gets the whole op_timeout); 0: the first may
                              * take all of it, as with etcdctl */
   int debug;                /* print each request as a cURL command on stderr */
   int insecure;             /* https: the server's certificate is not verified (the self-signed

@@ -237,6 +237,28 @@ def test_a_first_endpoint_that_never_answers_leaves_op_timeout_for_the_next(modu
         hs.close()
 
 
+def test_a_lone_member_slower_than_a_request_gets_the_whole_op_timeout(module_server, mounts):  # noqa: F811
+    """A mount of one member gives up after op_timeout, not after the 2 s one request gets when
+    another member could be asked instead: a write the member answers after 3 s (a disk stalled
+    by other writers) is stored and its close succeeds. Before, it failed with EIO at 2 s."""
+    slow = {"on": False}
+
+    def meanwhile(data):
+        if slow["on"] and data.startswith(b"PUT /v2/keys/slowlone/k"):
+            time.sleep(3.0)
+    relay = Relay(module_server.port, on_request=meanwhile)
+    try:
+        m = mounts(relay.url, prefix="/slowlone", opts="op_timeout=5,sync_interval=0")
+        slow["on"] = True
+        t0 = time.monotonic()
+        with open(m.path("k"), "w") as f:
+            f.write("late")
+        assert 2.9 < time.monotonic() - t0 < 5.0
+        assert value(module_server, "/slowlone/k") == "late"
+    finally:
+        relay.close()
+
+
 def test_a_write_applied_by_an_attempt_that_timed_out_is_not_estale(module_server, mounts):  # noqa: F811
     """A close's write (with prevIndex: the value it read) reaches a member that applies it but
     whose answer is lost; after its share of op_timeout the mount sends it to the next member,
