@@ -35,6 +35,7 @@ Replay: WDIFF_SEED=n (comma-separated list allowed), WDIFF_ROUNDS=N (default 6).
 import json
 import os
 import random
+import select
 import socket
 import time
 
@@ -138,12 +139,9 @@ class Watch:
             self.payload += self.raw[line_end + 2:line_end + 2 + size]
             self.raw = self.raw[line_end + 2 + size + 2:]
 
-    def pump(self, quiet=0.02, limit=5.0):
-        """Reads until nothing more arrives for QUIET seconds (or the answer is complete)."""
-        deadline = time.monotonic() + limit
-        while not self.done and time.monotonic() < deadline:
-            if not self._recv(quiet):
-                break
+    def pump(self):
+        """Reads what has arrived (the socket is readable)."""
+        if not self.done and self._recv(1.0):
             self._decode()
 
     def values(self):
@@ -163,6 +161,22 @@ class Watch:
 
     def close(self):
         self.sock.close()
+
+
+def pump_all(watches, quiet=0.3, limit=10.0):
+    """Reads every watch until none has received anything for QUIET seconds (the last events
+    on their way, on a loaded machine too)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        live = [w for w in watches if not w.done]
+        if not live:
+            return
+        ready, _, _ = select.select([w.sock for w in live], [], [], quiet)
+        if not ready:
+            return
+        for w in live:
+            if w.sock in ready:
+                w.pump()
 
 
 def watch_spec(gen, rnd, cur_rel):
@@ -222,6 +236,9 @@ def normalised_watch(w, base, stale, req, etcd_dups=None):
 @pytest.mark.time_limit(90)
 @pytest.mark.parametrize("seed", seeds())
 def test_live_watches_get_what_etcd_sends(make_server, seed):
+    import cluster
+    if cluster.target() == "etcd":
+        pytest.skip("etcd against itself (its repeated events are dropped on one side only)")
     ref = make_server(kind="etcd", name="ref")
     sut = make_server()
     compare_watches(ref, sut, seed, "seed %d (replay: WDIFF_SEED=%d)" % (seed, seed))
@@ -311,10 +328,8 @@ def compare_watches(ref, sut, seed, label):
                     if isinstance(node, dict) and node.get("dir"):
                         stale.add((node.get("key"), node.get("createdIndex")))
                 gen.learn(req, rr, base_r)
-            time.sleep(0.3)  # (the last events on their way)
+            pump_all([w for _, a, b in pairs for w in (a, b)])
             for i, (spec, a, b) in enumerate(pairs):
-                a.pump()
-                b.pump()
                 na = normalised_watch(a, base_r, stale, spec, etcd_dups)
                 nb = normalised_watch(b, base_s, stale, spec)
                 if i in gaps:
