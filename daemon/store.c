@@ -32,8 +32,33 @@ void store_event_unref(store_event *e) {
   if (e && atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1) {
     free(e->key);
     free(e->json);
+    free(e->removed);
     free(e);
   }
+}
+
+int store_event_removed(const store_event *e, const char *path, size_t len) {
+  for (size_t o = 0; o + 4 <= e->removed_len;) {
+    uint32_t l;
+    memcpy(&l, e->removed + o, 4);
+    if (l == len && !memcmp(e->removed + o + 4, path, len)) return 1;
+    o += 4 + (size_t)l;
+  }
+  return 0;
+}
+
+/* Adds PATH to a removed-paths list being built; past STORE_REMOVED_MAX it is given up
+ * (*known cleared, the buffer freed). */
+static void removed_add(sbuf *list, int *known, const char *path, size_t len) {
+  if (!*known) return;
+  if (list->len + 4 + len > STORE_REMOVED_MAX) {
+    *known = 0;
+    sbuf_free(list);
+    return;
+  }
+  uint32_t l = (uint32_t)len;
+  sbuf_put(list, (const char *)&l, 4);
+  sbuf_put(list, path, len);
 }
 
 void store_event_ring_push(store_event_ring *r, store_event *e) {
@@ -454,7 +479,7 @@ static void wb_del_node(apply *a, const char *path, size_t len, const codec_node
 }
 
 /* Deletes every node below dir (not dir itself). */
-static int wb_del_subtree(apply *a, const char *dir, size_t len) {
+static int wb_del_subtree(apply *a, const char *dir, size_t len, sbuf *removed, int *known) {
   sbuf prefix = {0}, path = {0};
   int rc = 0;
   leveldb_iterator_t *it = leveldb_create_iterator(a->s->db, a->s->ropts);
@@ -474,6 +499,7 @@ static int wb_del_subtree(apply *a, const char *dir, size_t len) {
         continue;
       }
       wb_del_node(a, path.p, path.len, &n);
+      removed_add(removed, known, path.p, path.len);
     }
   }
   leveldb_iter_destroy(it);
@@ -614,6 +640,17 @@ static store_event *make_event(apply *a, int action, uint64_t index, const char 
   store_gen_finish(g, &e->json, &e->json_len);
   yajl_gen_free(g);
   return e;
+}
+
+/* A directory's delete or expiry: e keeps the paths removed below it (see store.h). */
+static void event_take_removed(store_event *e, sbuf *removed, int known) {
+  e->removed_known = (uint8_t)known;
+  if (known) {
+    e->removed = removed->p; /* (NULL for an empty directory) */
+    e->removed_len = removed->len;
+  } else {
+    sbuf_free(removed);
+  }
 }
 
 /* Records e as the result of this change: history, watchers, and the response. */
@@ -814,6 +851,8 @@ static int apply_delete(apply *a, int cad) {
     return fail(a, 102, r->path, r->path_len, bad);
   }
   if (cad && !compare_or_fail(a, &old, bad)) return 0;
+  sbuf removed = {0};
+  int known = 1;
   if (old.n.dir) {
     /* The scans below read LevelDB: write the group out first. */
     if (store_group_flush(a->s)) {
@@ -838,8 +877,9 @@ static int apply_delete(apply *a, int cad) {
         store_node_release(&old);
         return fail(a, 108, r->path, r->path_len, bad);
       }
-    } else if (wb_del_subtree(a, r->path, r->path_len)) {
+    } else if (wb_del_subtree(a, r->path, r->path_len, &removed, &known)) {
       store_node_release(&old);
+      sbuf_free(&removed);
       record_discard(a);
       return -EIO;
     }
@@ -851,6 +891,7 @@ static int apply_delete(apply *a, int cad) {
                    .created_index = old.n.created, .modified_index = next};
   store_event *e = make_event(a, cad ? STORE_ACT_CAD : STORE_ACT_DELETE, next, r->path,
                               r->path_len, &pn, &prev);
+  if (old.n.dir) event_take_removed(e, &removed, known);
   store_node_release(&old);
   stats_inc(a->s->st, ok);
   return finish_change(a, e, 200);
@@ -893,8 +934,11 @@ static int apply_sync(apply *a) {
       record_stage(a);
       continue;
     }
-    if (old.n.dir && wb_del_subtree(a, path.p, path.len)) {
+    sbuf removed = {0};
+    int known = 1;
+    if (old.n.dir && wb_del_subtree(a, path.p, path.len, &removed, &known)) {
       store_node_release(&old);
+      sbuf_free(&removed);
       rc = -EIO;
       break;
     }
@@ -905,6 +949,7 @@ static int apply_sync(apply *a) {
     proto_node pn = {.key = path.p, .key_len = path.len, .dir = old.n.dir, .no_value = 1,
                      .created_index = old.n.created, .modified_index = next};
     store_event *e = make_event(a, STORE_ACT_EXPIRE, next, path.p, path.len, &pn, &prev);
+    if (old.n.dir) event_take_removed(e, &removed, known);
     store_node_release(&old);
     store_result *res = a->res;
     a->res = NULL;

@@ -42,7 +42,19 @@ typedef struct store_event {
   size_t key_len;
   char *json;          /* the event body with its trailing newline */
   size_t json_len;
+  /* A directory's delete or expiry: the paths of the nodes removed below it, each as a 4-byte
+   * length and its bytes (etcd notifies the watchers of those paths alone, not of keys below
+   * that do not exist). removed_known 0: not kept (more than STORE_REMOVED_MAX bytes, or an
+   * event read back from disk): every watcher below is notified. */
+  char *removed;
+  size_t removed_len;
+  uint8_t removed_known;
 } store_event;
+
+#define STORE_REMOVED_MAX (64u << 10)
+
+/* Whether PATH is one of e->removed (e->removed_known set). */
+int store_event_removed(const store_event *e, const char *path, size_t len);
 
 void store_event_ref(store_event *e);
 void store_event_unref(store_event *e);

@@ -178,7 +178,10 @@ void watch_hub_publish(watch_hub *h, store_event *e) {
     b = bucket_find(h, e->key, i, 0);
     if (b) notify_bucket(h, b, e, i == e->key_len, 0);
   }
-  /* A deleted or expired directory also reaches the watchers of everything below it. */
+  /* A deleted or expired directory also reaches the watchers of the nodes removed below it
+   * (etcd's hub notifies each removed node's path; a watcher of a key below that did not exist
+   * is not told). When the store did not keep the list (a very large directory), every
+   * watcher below is. */
   if (e->dir && (e->action == STORE_ACT_DELETE || e->action == STORE_ACT_EXPIRE) && h->count) {
     /* Collect the paths first: buckets vanish as their last one-shot watcher fires. Keys may
      * hold any byte, NUL included, so each copy keeps its length. */
@@ -187,7 +190,9 @@ void watch_hub_publish(watch_hub *h, store_event *e) {
     if (!paths) abort();
     for (size_t i = 0; i < h->nslots; i++)
       for (watch_bucket *x = h->tab[i]; x; x = x->next)
-        if (below(e->key, e->key_len, x->path, x->len)) sbuf_put(&paths[nb++], x->path, x->len);
+        if (below(e->key, e->key_len, x->path, x->len) &&
+            (!e->removed_known || store_event_removed(e, x->path, x->len)))
+          sbuf_put(&paths[nb++], x->path, x->len);
     for (size_t i = 0; i < nb; i++) {
       watch_bucket *x = bucket_find(h, paths[i].p, paths[i].len, 0);
       if (x) notify_bucket(h, x, e, 0, 1);

@@ -1,7 +1,9 @@
 /* watch_hub: v2 watchers keyed by path, and the last STORE_HISTORY events for waitIndex.
  * Loop thread only. Matching follows etcd's v2 watcher hub (exact key; any key below for
  * recursive watchers, skipping keys hidden relative to the watched path; and any delete or
- * expiry of an ancestor directory), without the raw string-prefix bug of etcd's history scan. */
+ * expiry of an ancestor directory: live, of a node that was removed with it, as etcd notifies
+ * the removed nodes' paths; from the history, of any key below it, as etcd's scan matches),
+ * without the raw string-prefix bug of etcd's history scan. */
 #ifndef QUORUM_DAEMON_WATCH_HUB_H
 #define QUORUM_DAEMON_WATCH_HUB_H
 

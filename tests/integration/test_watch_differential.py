@@ -19,12 +19,9 @@ test_differential.py: bug 1's request is not sent, bug 2's directory keeps its m
 out of the comparison; bugs 3 and 4 are history scans, which these watchers never make (each
 waits for an index after the one it was registered at). One more that this test found: etcd
 sends a stream watcher on a key that is deleted (or expires) the delete event twice in a row;
-quorumd sends it once (docs/DESIGN.md), and etcd's repeat is dropped before comparing. And
-one deliberate difference (docs/DESIGN.md): a directory's delete reaches a watcher of a key
-below it that does not exist then in quorumd (as both servers answer such a watch from their
-history), not in etcd's live notification. Before each delete the test asks etcd which
-watched keys below its target exist; quorumd's event for the others is dropped before
-comparing (and a long poll it answered is not compared further).
+quorumd sends it once (docs/DESIGN.md), and etcd's repeat is dropped before comparing. (It
+also found that a directory's delete reached, in quorumd, the watchers of keys below it that
+did not exist: etcd notifies the removed nodes alone, and so does quorumd now.)
 
 A last round sets keys, a hidden key and a directory with a child to expire in a second,
 watches them (each key, the directory and its child, recursively from above and from the
@@ -46,7 +43,6 @@ from difffuzz import Generator, Normalizer, Req, bug1_target, differences, send
 SEEDS = [1, 2]
 ROUNDS = int(os.environ.get("WDIFF_ROUNDS", "6"))
 WATCHERS = 14   # per round
-STALE = "<ignored: etcd bug 2>"   # (difffuzz.Normalizer's mark)
 WRITES = 20     # per round
 
 
@@ -273,7 +269,6 @@ def compare_watches(ref, sut, seed, label):
     history = []
     compared = events = 0
     etcd_dups = []
-    absent_deletes = []   # the deliberate difference above: quorumd's events not compared
     for rnd_no in range(ROUNDS + 1):
         expiry = rnd_no == ROUNDS   # the last round: keys and a directory that expire
         if expiry:
@@ -287,7 +282,6 @@ def compare_watches(ref, sut, seed, label):
         specs = [Req("GET", k, q) for k, q in EXPIRY_WATCHES] if expiry else \
             [watch_spec(gen, rnd, cur_r) for _ in range(WATCHERS)]
         pairs = []
-        gaps = {}      # watcher number -> indexes of directory deletes etcd does not send it
         try:
             for spec in specs:
                 a, b = Watch(ref.port, spec.path(base_r)), Watch(sut.port, spec.path(base_s))
@@ -302,19 +296,7 @@ def compare_watches(ref, sut, seed, label):
                     st, _, data = send(ref.port, Req("GET", req.key), base_r)
                     if st == 200 and not json.loads(data).get("node", {}).get("dir"):
                         continue
-                absent = []   # watched keys below a delete's target that do not exist now
-                if req.method == "DELETE":
-                    for i, (spec, _, _) in enumerate(pairs):
-                        if len(spec.key) > len(req.key) and spec.key[:len(req.key)] == req.key \
-                                and send(ref.port, Req("GET", spec.key), base_r)[0] != 200:
-                            absent.append(i)
                 rr, rs = send(ref.port, req, base_r), send(sut.port, req, base_s)
-                if absent and rr[0] == 200:
-                    b = json.loads(rr[2])
-                    if b.get("node", {}).get("dir"):
-                        n = Normalizer(base_r, set()).node(b["node"], False)
-                        for i in absent:
-                            gaps.setdefault(i, set()).add((n["key"], n["modifiedIndex"]))
                 history.append("round %d: %s -> %s / %s" % (rnd_no, req.describe(), rr[0], rs[0]))
                 assert rr[0] == rs[0], "%s: a write answered differently (test_differential.py " \
                     "compares those): %s\n%s" % (label, req.describe(), "\n".join(history[-10:]))
@@ -332,18 +314,6 @@ def compare_watches(ref, sut, seed, label):
             for i, (spec, a, b) in enumerate(pairs):
                 na = normalised_watch(a, base_r, stale, spec, etcd_dups)
                 nb = normalised_watch(b, base_s, stale, spec)
-                if i in gaps:
-                    def gap(v):  # (a stale directory's index reads "<ignored ...>")
-                        node = v.get("node") or {} if isinstance(v, dict) else {}
-                        return v.get("action") == "delete" and any(
-                            node.get("key") == k and node.get("modifiedIndex") in (m, STALE)
-                            for k, m in gaps[i])
-                    extra = [v for v in nb["values"] if isinstance(v, dict) and gap(v)]
-                    if extra and not spec.flag("stream"):
-                        absent_deletes.append(spec.describe())
-                        continue    # quorumd's answer is that delete; etcd waits on
-                    nb["values"] = [v for v in nb["values"] if not any(v is x for x in extra)]
-                    absent_deletes.extend(spec.describe() for _ in extra)
                 events += len(na["values"])
                 diffs = differences(na, nb)
                 if diffs:
@@ -360,6 +330,5 @@ def compare_watches(ref, sut, seed, label):
                 a.close()
                 b.close()
     print("%s: %d watches compared, %d events received; etcd's repeated delete events on "
-          "streams dropped: %d; directory deletes sent by quorumd alone (the watched key did "
-          "not exist): %d" % (label, compared, events, len(etcd_dups), len(absent_deletes)))
+          "streams dropped: %d" % (label, compared, events, len(etcd_dups)))
     assert events > ROUNDS * 3, "too few events reached the watchers: %d" % events

@@ -257,6 +257,54 @@ static void test_ancestor_delete_and_expire(void **state) {
 
 /* Deleting the whole tree from a directory right below the root reaches one-shot watchers
  * deep below it, each exactly once, and empties the hub. */
+/* A directory's delete that lists the nodes removed with it (as the store makes it) reaches
+ * the watchers of those nodes (hidden ones too, non-recursive ones too) and not those of keys
+ * below that did not exist; the history scan still matches any key below. */
+static void test_ancestor_delete_reaches_removed_nodes_only(void **state) {
+  (void)state;
+  static const int actions[] = {STORE_ACT_DELETE, STORE_ACT_EXPIRE};
+  for (size_t k = 0; k < 2; k++) {
+    watch_hub *h = watch_hub_new(0, NULL);
+    probe there, hidden, absent, deep_absent, self;
+    watch(h, &there, "/d/x", 0, 0, 0);
+    watch(h, &hidden, "/d/_h", 0, 0, 0);
+    watch(h, &absent, "/d/nothere", 0, 0, 0);
+    watch(h, &deep_absent, "/d/x/y", 0, 0, 0);
+    watch(h, &self, "/d", 0, 0, 0);
+    store_event *e = ev(4, actions[k], "/d", 1);
+    const char *removed[] = {"/d/x", "/d/_h"};
+    size_t len = 0;
+    for (int i = 0; i < 2; i++) len += 4 + strlen(removed[i]);
+    e->removed = malloc(len);
+    assert_non_null(e->removed);
+    for (int i = 0; i < 2; i++) {
+      uint32_t l = (uint32_t)strlen(removed[i]);
+      memcpy(e->removed + e->removed_len, &l, 4);
+      memcpy(e->removed + e->removed_len + 4, removed[i], l);
+      e->removed_len += 4 + l;
+    }
+    e->removed_known = 1;
+    watch_hub_publish(h, e);
+    store_event_unref(e);
+    assert_int_equal(there.n, 1);
+    assert_int_equal(hidden.n, 1);
+    assert_int_equal(self.n, 1);
+    assert_int_equal(absent.n, 0);
+    assert_int_equal(deep_absent.n, 0);
+    /* from the history, any key below matches */
+    watcher w = scan_w("/d/nothere", 0);
+    uint64_t cleared = 1;
+    store_event *hit = watch_hub_scan(h, &w, 4, &cleared);
+    assert_true(hit && hit->index == 4);
+    unwatch(h, &there);
+    unwatch(h, &hidden);
+    unwatch(h, &absent);
+    unwatch(h, &deep_absent);
+    unwatch(h, &self);
+    watch_hub_free(h);
+  }
+}
+
 static void test_ancestor_delete_one_shot(void **state) {
   (void)state;
   watch_hub *h = watch_hub_new(0, NULL);
@@ -535,6 +583,7 @@ int main(void) {
       cmocka_unit_test(test_hidden_below_root),
       cmocka_unit_test(test_ancestor_delete_and_expire),
       cmocka_unit_test(test_ancestor_delete_one_shot),
+      cmocka_unit_test(test_ancestor_delete_reaches_removed_nodes_only),
       cmocka_unit_test(test_since_filter),
       cmocka_unit_test(test_one_shot_and_stream),
       cmocka_unit_test(test_stream_removed_during_delivery),
