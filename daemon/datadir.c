@@ -56,47 +56,19 @@ static int fsync_path(const char *p, int flags) {
   return rc;
 }
 
-int datadir_write_meta(const char *dir, const datadir *d, const char *name, char *err,
-                       size_t errlen) {
+/* Replaces DIR/FILE with TEXT atomically: a temporary file written and synced, renamed, the
+ * directory synced (a failure of that last sync is reported when STRICT). */
+static int write_synced(const char *dir, const char *file, const char *text, int strict,
+                        char *err, size_t errlen) {
   char path[4200], tmp[4200];
-  snprintf(path, sizeof path, "%s/%s", dir, META_FILE);
-  snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, META_FILE);
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, file);
   FILE *f = fopen(tmp, "w");
   if (!f) {
     snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
     return -errno;
   }
-  fprintf(f, "%s\nmember-id %016" PRIx64 "\ncluster-id %016" PRIx64 "\nname %s\n", DATADIR_FORMAT,
-          d->member_id, d->cluster_id, name);
-  if (fflush(f) || fsync(fileno(f))) {
-    int e = errno;
-    fclose(f);
-    snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(e));
-    return -e;
-  }
-  fclose(f);
-  if (rename(tmp, path)) {
-    snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
-    return -errno;
-  }
-  fsync_path(dir, O_RDONLY | O_DIRECTORY);
-  return 0;
-}
-
-#define REQUESTS_FILE "quorumd.requests"
-
-/* Writes V to DIR's record atomically (synced). */
-static int write_requests(const char *dir, uint64_t v, char *err, size_t errlen) {
-  char path[4200], tmp[4200];
-  snprintf(path, sizeof path, "%s/%s", dir, REQUESTS_FILE);
-  snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, REQUESTS_FILE);
-  FILE *f = fopen(tmp, "w");
-  if (!f) {
-    snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-    return -errno;
-  }
-  fprintf(f, "%" PRIu64 "\n", v);
-  if (fflush(f) || fsync(fileno(f))) {
+  if (fputs(text, f) == EOF || fflush(f) || fsync(fileno(f))) {
     int e = errno;
     fclose(f);
     unlink(tmp);
@@ -111,8 +83,30 @@ static int write_requests(const char *dir, uint64_t v, char *err, size_t errlen)
     return -e;
   }
   int rc = fsync_path(dir, O_RDONLY | O_DIRECTORY);
-  if (rc) snprintf(err, errlen, "cannot sync %s: %s", dir, strerror(-rc));
-  return rc;
+  if (rc && strict) {
+    snprintf(err, errlen, "cannot sync %s: %s", dir, strerror(-rc));
+    return rc;
+  }
+  return 0;
+}
+
+int datadir_write_meta(const char *dir, const datadir *d, const char *name, char *err,
+                       size_t errlen) {
+  char text[8192];
+  if (snprintf(text, sizeof text, "%s\nmember-id %016" PRIx64 "\ncluster-id %016" PRIx64
+               "\nname %s\n", DATADIR_FORMAT, d->member_id, d->cluster_id, name) >= (int)sizeof text) {
+    snprintf(err, errlen, "the member's name is too long");
+    return -ENAMETOOLONG;
+  }
+  return write_synced(dir, META_FILE, text, 0, err, errlen);
+}
+
+#define REQUESTS_FILE "quorumd.requests"
+
+static int write_requests(const char *dir, uint64_t v, char *err, size_t errlen) {
+  char text[32];
+  snprintf(text, sizeof text, "%" PRIu64 "\n", v);
+  return write_synced(dir, REQUESTS_FILE, text, 1, err, errlen);
 }
 
 void datadir_request_restore(const char *dir, uint64_t prev) {

@@ -306,6 +306,24 @@ def differences(a, b, where="", out=None):
 
 
 # ------------------------------------------------------------------------------ documented etcd bugs
+def note_stale_dir(ref_port, req, body, base, stale):
+    """etcd bug 2: after a directory's TTL update (a PUT answered with action update on a
+    directory), etcd keeps the directory's old modifiedIndex stored. BODY is etcd's normalised
+    answer; the directory's (key, createdIndex) goes into STALE. Returns True when it did."""
+    if req.method != "PUT" or not isinstance(body, dict) or body.get("action") != "update":
+        return False
+    node = body.get("node")
+    if node is None:    # noValueOnSuccess: ask etcd what was updated
+        st, _, data = send(ref_port, Req("GET", req.key), base)
+        node = Normalizer(base, set()).node(json.loads(data).get("node"), False) \
+            if st == 200 else None
+    if isinstance(node, dict) and node.get("dir"):
+        stale.add((node.get("key"), node.get("createdIndex")))
+        return True
+    return False
+
+
+
 def is_below(key, d):
     return d == "/" and key != "/" or key.startswith(d + "/")
 

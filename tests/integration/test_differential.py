@@ -47,7 +47,8 @@ import pytest
 
 import cluster
 
-from difffuzz import Generator, Normalizer, Req, bug1_target, differences, etcd_watch_bug, send
+from difffuzz import (Generator, Normalizer, Req, bug1_target, differences, etcd_watch_bug,
+                      note_stale_dir, send)
 
 SEEDS = [1, 2, 3, 4, 5, 6, 7, 8]
 OPS = int(os.environ.get("DIFF_OPS", "250"))
@@ -113,16 +114,8 @@ def run_sequence(label, gen, ref, sut, n_ops):
                        side_by_side(nr, ns), "\n  ".join(history[-15:-1]) or "(none)"),
                     pytrace=False)
             compared += 1
-        b = nr.get("body")
-        if req.method == "PUT" and isinstance(b, dict) and b.get("action") == "update":
-            node = b.get("node")
-            if node is None:    # noValueOnSuccess: ask etcd what was updated
-                st, _, data = send(ref.port, Req("GET", req.key), base_r)
-                node = Normalizer(base_r, set()).node(json.loads(data).get("node"), False) \
-                    if st == 200 else None
-            if isinstance(node, dict) and node.get("dir"):
-                stale.add((node.get("key"), node.get("createdIndex")))
-                skipped["etcd bug 2 (directory TTL update): its modifiedIndex not compared"] += 1
+        if note_stale_dir(ref.port, req, nr.get("body"), base_r, stale):
+            skipped["etcd bug 2 (directory TTL update): its modifiedIndex not compared"] += 1
         gen.learn(req, rr, base_r)
     if mismatches:
         pytest.fail("%s: %d answers differ (DIFF_KEEP_GOING=1; later ones may follow from "

@@ -38,7 +38,7 @@ import time
 
 import pytest
 
-from difffuzz import Generator, Normalizer, Req, bug1_target, differences, send
+from difffuzz import Generator, Normalizer, Req, bug1_target, differences, note_stale_dir, send
 
 SEEDS = [1, 2]
 ROUNDS = int(os.environ.get("WDIFF_ROUNDS", "6"))
@@ -300,15 +300,8 @@ def compare_watches(ref, sut, seed, label):
                 history.append("round %d: %s -> %s / %s" % (rnd_no, req.describe(), rr[0], rs[0]))
                 assert rr[0] == rs[0], "%s: a write answered differently (test_differential.py " \
                     "compares those): %s\n%s" % (label, req.describe(), "\n".join(history[-10:]))
-                b = Normalizer(base_r, stale).response(rr, req).get("body")
-                if isinstance(b, dict) and b.get("action") == "update":
-                    node = b.get("node")
-                    if node is None:    # noValueOnSuccess: ask etcd what was updated
-                        st, _, data = send(ref.port, Req("GET", req.key), base_r)
-                        node = Normalizer(base_r, set()).node(json.loads(data).get("node"), False) \
-                            if st == 200 else None
-                    if isinstance(node, dict) and node.get("dir"):
-                        stale.add((node.get("key"), node.get("createdIndex")))
+                note_stale_dir(ref.port, req, Normalizer(base_r, stale).response(rr, req).get("body"),
+                               base_r, stale)
                 gen.learn(req, rr, base_r)
             pump_all([w for _, a, b in pairs for w in (a, b)])
             for i, (spec, a, b) in enumerate(pairs):
