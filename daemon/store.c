@@ -17,65 +17,6 @@
  * after them). */
 #define META_STATS "mstats"
 
-static const char *const action_names[] = {
-    [STORE_ACT_GET] = "get",       [STORE_ACT_SET] = "set",
-    [STORE_ACT_CREATE] = "create", [STORE_ACT_UPDATE] = "update",
-    [STORE_ACT_CAS] = "compareAndSwap", [STORE_ACT_DELETE] = "delete",
-    [STORE_ACT_CAD] = "compareAndDelete", [STORE_ACT_EXPIRE] = "expire",
-};
-
-const char *store_action_name(int action) { return action_names[action]; }
-
-void store_event_ref(store_event *e) { atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed); }
-
-void store_event_unref(store_event *e) {
-  if (e && atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1) {
-    free(e->key);
-    free(e->json);
-    free(e->removed);
-    free(e);
-  }
-}
-
-int store_event_removed(const store_event *e, const char *path, size_t len) {
-  for (size_t o = 0; o + 4 <= e->removed_len;) {
-    uint32_t l;
-    memcpy(&l, e->removed + o, 4);
-    if (l == len && !memcmp(e->removed + o + 4, path, len)) return 1;
-    o += 4 + (size_t)l;
-  }
-  return 0;
-}
-
-/* Adds PATH to a removed-paths list being built; past STORE_REMOVED_MAX it is given up
- * (*known cleared, the buffer freed). */
-static void removed_add(sbuf *list, int *known, const char *path, size_t len) {
-  if (!*known) return;
-  if (list->len + 4 + len > STORE_REMOVED_MAX) {
-    *known = 0;
-    sbuf_free(list);
-    return;
-  }
-  uint32_t l = (uint32_t)len;
-  sbuf_put(list, (const char *)&l, 4);
-  sbuf_put(list, path, len);
-}
-
-void store_event_ring_push(store_event_ring *r, store_event *e) {
-  if (r->n == STORE_HISTORY) {
-    store_event_unref(r->ev[r->head]);
-    r->head = (r->head + 1) % STORE_HISTORY;
-    r->n--;
-  }
-  r->ev[(r->head + r->n) % STORE_HISTORY] = e;
-  r->n++;
-}
-
-void store_event_ring_clear(store_event_ring *r) {
-  for (size_t i = 0; i < r->n; i++) store_event_unref(store_event_ring_at(r, i));
-  r->head = r->n = 0;
-}
-
 void store_result_free(store_result *r) {
   free(r->body);
   r->body = NULL;
@@ -499,7 +440,7 @@ static int wb_del_subtree(apply *a, const char *dir, size_t len, sbuf *removed, 
         continue;
       }
       wb_del_node(a, path.p, path.len, &n);
-      removed_add(removed, known, path.p, path.len);
+      store_event_removed_add(removed, known, path.p, path.len);
     }
   }
   leveldb_iter_destroy(it);
@@ -640,17 +581,6 @@ static store_event *make_event(apply *a, int action, uint64_t index, const char 
   store_gen_finish(g, &e->json, &e->json_len);
   yajl_gen_free(g);
   return e;
-}
-
-/* A directory's delete or expiry: e keeps the paths removed below it (see store.h). */
-static void event_take_removed(store_event *e, sbuf *removed, int known) {
-  e->removed_known = (uint8_t)known;
-  if (known) {
-    e->removed = removed->p; /* (NULL for an empty directory) */
-    e->removed_len = removed->len;
-  } else {
-    sbuf_free(removed);
-  }
 }
 
 /* Records e as the result of this change: history, watchers, and the response. */
@@ -891,7 +821,7 @@ static int apply_delete(apply *a, int cad) {
                    .created_index = old.n.created, .modified_index = next};
   store_event *e = make_event(a, cad ? STORE_ACT_CAD : STORE_ACT_DELETE, next, r->path,
                               r->path_len, &pn, &prev);
-  if (old.n.dir) event_take_removed(e, &removed, known);
+  if (old.n.dir) store_event_take_removed(e, &removed, known);
   store_node_release(&old);
   stats_inc(a->s->st, ok);
   return finish_change(a, e, 200);
@@ -949,7 +879,7 @@ static int apply_sync(apply *a) {
     proto_node pn = {.key = path.p, .key_len = path.len, .dir = old.n.dir, .no_value = 1,
                      .created_index = old.n.created, .modified_index = next};
     store_event *e = make_event(a, STORE_ACT_EXPIRE, next, path.p, path.len, &pn, &prev);
-    if (old.n.dir) event_take_removed(e, &removed, known);
+    if (old.n.dir) store_event_take_removed(e, &removed, known);
     store_node_release(&old);
     store_result *res = a->res;
     a->res = NULL;

@@ -61,6 +61,12 @@ int store_removed_load(store *s);
 int store_history_open(store *s, const char *dir);
 void store_history_close(store *s);
 int store_history_reload(store *s);
+/* A removed-paths list being built for a directory's delete or expiry (store.h): PATH added;
+ * past STORE_REMOVED_MAX the list is given up (*known cleared, the buffer freed). */
+void store_event_removed_add(sbuf *list, int *known, const char *path, size_t len);
+/* E keeps the list (when *known), or it is freed. */
+void store_event_take_removed(store_event *e, sbuf *removed, int known);
+
 void store_history_stage(store *s, store_event *e);
 int store_history_write(store *s);
 void store_history_publish(store *s);

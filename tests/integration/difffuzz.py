@@ -14,6 +14,7 @@ means the same thing to both, whatever index each one started at.
 import calendar
 import http.client
 import json
+import os
 import random
 import re
 import socket
@@ -303,6 +304,23 @@ def differences(a, b, where="", out=None):
         out.append("%s: %s vs %s" % (where, json.dumps(a, ensure_ascii=False),
                                      json.dumps(b, ensure_ascii=False)))
     return out
+
+
+# ------------------------------------------------------------------------------ test set-up
+def env_seeds(var, default):
+    """The seeds a comma-separated environment variable names (a replay), else DEFAULT."""
+    env = os.environ.get(var, "").strip()
+    return [int(x) for x in env.split(",") if x.strip()] if env else default
+
+
+def etcd_and_server(make_server, why):
+    """A fresh etcd 3.4 (the reference) and a fresh server under test; skipped when the
+    target is etcd itself (WHY says what comparing etcd with itself would not show)."""
+    import cluster
+    if cluster.target() == "etcd":
+        import pytest
+        pytest.skip("etcd against itself: " + why)
+    return make_server(kind="etcd", name="ref"), make_server()
 
 
 # ------------------------------------------------------------------------------ documented etcd bugs

@@ -20,8 +20,7 @@ import urllib.parse
 
 import pytest
 
-import cluster
-from difffuzz import Normalizer, Req, differences
+from difffuzz import Normalizer, Req, differences, env_seeds, etcd_and_server
 
 SEEDS = [1]
 OPS = int(os.environ.get("ADIFF_OPS", "120"))
@@ -33,8 +32,7 @@ PATTERNS = ["/a", "/a*", "/a/*", "/a/b", "/a/b*", "/a/b/*", "/*", "/ab", "/x y/*
 
 
 def seeds():
-    env = os.environ.get("ADIFF_SEED", "").strip()
-    return [int(x) for x in env.split(",") if x.strip()] if env else SEEDS
+    return env_seeds("ADIFF_SEED", SEEDS)
 
 
 def basic(user, pw):
@@ -135,10 +133,7 @@ def request(rnd):
 @pytest.mark.time_limit(120)
 @pytest.mark.parametrize("seed", seeds())
 def test_key_permissions_answer_as_etcd(make_server, seed):
-    if cluster.target() == "etcd":
-        pytest.skip("etcd against itself")
-    ref = make_server(kind="etcd", name="ref")
-    sut = make_server()
+    ref, sut = etcd_and_server(make_server, "nothing to compare")
     rnd = random.Random(seed)
     roles, users, guest = draw(rnd)
     label = "seed %d (replay: ADIFF_SEED=%d)\nroles %r\nusers %r\nguest %r" % (

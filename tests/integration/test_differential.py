@@ -48,7 +48,7 @@ import pytest
 import cluster
 
 from difffuzz import (Generator, Normalizer, Req, bug1_target, differences, etcd_watch_bug,
-                      note_stale_dir, send)
+                      env_seeds, note_stale_dir, send)
 
 SEEDS = [1, 2, 3, 4, 5, 6, 7, 8]
 OPS = int(os.environ.get("DIFF_OPS", "250"))
@@ -58,8 +58,7 @@ KEEP_GOING = os.environ.get("DIFF_KEEP_GOING", "") not in ("", "0")
 
 
 def seeds():
-    env = os.environ.get("DIFF_SEED", "").strip()
-    return [int(x) for x in env.split(",") if x.strip()] if env else SEEDS
+    return env_seeds("DIFF_SEED", SEEDS)
 
 
 def side_by_side(a, b, width=64):

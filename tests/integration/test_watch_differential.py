@@ -38,7 +38,8 @@ import time
 
 import pytest
 
-from difffuzz import Generator, Normalizer, Req, bug1_target, differences, note_stale_dir, send
+from difffuzz import (Generator, Normalizer, Req, bug1_target, differences, env_seeds,
+                      etcd_and_server, note_stale_dir, send)
 
 SEEDS = [1, 2]
 ROUNDS = int(os.environ.get("WDIFF_ROUNDS", "6"))
@@ -59,8 +60,7 @@ EXPIRY_WATCHES = [(("t", "k1"), [W]), (("t", "d"), [W]), (("t", "d", "c"), [W]),
 
 
 def seeds():
-    env = os.environ.get("WDIFF_SEED", "").strip()
-    return [int(x) for x in env.split(",") if x.strip()] if env else SEEDS
+    return env_seeds("WDIFF_SEED", SEEDS)
 
 
 class Watch:
@@ -232,11 +232,7 @@ def normalised_watch(w, base, stale, req, etcd_dups=None):
 @pytest.mark.time_limit(90)
 @pytest.mark.parametrize("seed", seeds())
 def test_live_watches_get_what_etcd_sends(make_server, seed):
-    import cluster
-    if cluster.target() == "etcd":
-        pytest.skip("etcd against itself (its repeated events are dropped on one side only)")
-    ref = make_server(kind="etcd", name="ref")
-    sut = make_server()
+    ref, sut = etcd_and_server(make_server, "its repeated events are dropped on one side only")
     compare_watches(ref, sut, seed, "seed %d (replay: WDIFF_SEED=%d)" % (seed, seed))
 
 
