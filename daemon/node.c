@@ -120,7 +120,7 @@ void node_inbox_push(node *n, inbox_item it) {
 int node_submit(node *n, proto_record *rec, void *ctx) {
   rec->member = n->cfg.id;
   rec->id = atomic_fetch_add(&n->next_id, 1) + 1;
-  inbox_item it = {.kind = INBOX_PROPOSE};
+  inbox_item it = {.kind = INBOX_PROPOSE, .conf_id = ctx ? rec->id : 0};
   size_t cap = 0;
   if (proto_record_encode(rec, &it.data, &it.len, &cap)) {
     free(it.data);
@@ -257,7 +257,24 @@ static void reads_add(node *n, uint64_t id) {
   n->reads_new[n->n_reads_new++] = id;
 }
 
+static void handle_item(node *n, inbox_item *it);
+
+/* An entry of `term` is applied: what a lost leader took with it is proposed again. */
+static void handle_term_applied(node *n, uint64_t term) {
+  inbox_queue lost = {0};
+  size_t k = node_sent_lost(n, term, &lost);
+  if (k && NODE_LOG_INFO >= node_log_level(n))
+    fprintf(stderr, "quorumd: proposing %zu request(s) again: sent before term %" PRIu64
+                    " and lost with that term's leader\n", k, term);
+  for (size_t i = 0; i < lost.n; i++) handle_item(n, &lost.v[i]);
+  free(lost.v);
+}
+
 static void handle_item(node *n, inbox_item *it) {
+  if (it->kind == INBOX_TERM_APPLIED) {
+    handle_term_applied(n, it->conf_id);
+    return;
+  }
   if (it->kind == INBOX_PARTITION) {
     node_transport_partition(n, it->conf_node, it->conf_type != 0);
     return;
@@ -301,6 +318,7 @@ static void flush_props(node *n) {
   if (!bufs) abort();
   for (size_t i = 0; i < k; i++)
     bufs[i] = (raft_buf){(uint8_t *)n->props_new.v[i].data, n->props_new.v[i].len};
+  uint64_t term = raft_term(n->r); /* the batch's tag */
   int rc = raft_propose_many(n->r, bufs, k);
   free(bufs);
   for (size_t i = 0; i < k; i++) {
@@ -310,7 +328,8 @@ static void flush_props(node *n) {
       continue;
     }
     if (rc) item_fail(n, it, raft_strerror(rc));
-    free(it->data);
+    if (!rc && it->conf_id) node_sent_add(n, it, term);
+    else free(it->data);
   }
   n->props_new.n = 0;
 }
@@ -440,6 +459,7 @@ static void process_ready(node *n) {
     raft_ready rd;
     raft_get_ready(n->r, &rd);
     if (rd.has_snapshot) {
+      node_sent_clear(n);
       node_snapshot_install(n, &rd.snapshot);
       if (n->cfg.die_after_snapshot_install) {
         fprintf(stderr, "quorumd: test hook: killed after installing the snapshot in the store\n");
@@ -538,6 +558,7 @@ static void on_tick(uv_timer_t *t) {
   node *n = t->data;
   raft_tick(n->r);
   node_transport_collect(n);
+  node_sent_prune(n);
   if (++n->ticks % 10 == 0) {
     prune_waiting(n);
     if (!n->stopping_raft) reask_reads(n);
@@ -815,6 +836,8 @@ void node_stop(node *n) {
   free(n->reads_new);
   free(n->removed_ids);
   free(n->props_new.v);
+  node_sent_clear(n);
+  free(n->sent.v);
   uv_close((uv_handle_t *)&n->expire_timer, node_free_cb);
 }
 

@@ -203,12 +203,14 @@ static node_done *read_ready(node *n, uint64_t read_id) {
 
 static void apply_batch(node *n, apply_queue *b) {
   node_done *head = NULL, *last = NULL;
+  uint64_t term = n->applied_term;
   for (size_t i = 0; i < b->n; i++) {
     node_done *d;
     if (b->v[i].type == APPLY_READ) {
       reads_defer(&n->reads_waiting, &b->v[i]);
       continue;
     }
+    if (b->v[i].term > term) term = b->v[i].term;
     d = apply_entry(n, &b->v[i]);
     free(b->v[i].data);
     if (!d) continue;
@@ -237,6 +239,12 @@ static void apply_batch(node *n, apply_queue *b) {
   atomic_fetch_add(&n->st->proposals_committed, b->n);
   b->n = 0;
   if (head) n->cb(n->cb_arg, head);
+  /* A later term's entry applied with all before it: the raft thread proposes again what its
+   * own clients sent in earlier terms and did not get (node_resend.c). */
+  if (term > n->applied_term) {
+    n->applied_term = term;
+    node_inbox_push(n, (inbox_item){.kind = INBOX_TERM_APPLIED, .conf_id = term});
+  }
   /* Now and then the store is made durable (so that the log below can be deleted): after the
    * answers are on their way, which do not depend on it (the log holds what they report). */
   if (applied - atomic_load(&n->synced_applied) >= n->cfg.keep) {
@@ -284,6 +292,7 @@ void node_aq_push(node *n, const raft_entry *ents, size_t k) {
   for (size_t i = 0; i < k; i++) {
     apply_item *a = &n->aq.v[n->aq.n++];
     a->index = ents[i].index;
+    a->term = ents[i].term;
     a->type = ents[i].type;
     a->len = ents[i].data.len;
     a->data = NULL;
@@ -320,7 +329,8 @@ int node_apply_inline(node *n, const raft_entry *ents, size_t k) {
   q->n = k;
   for (size_t i = 0; i < k; i++) {
     apply_item *a = &q->v[i];
-    *a = (apply_item){.index = ents[i].index, .type = ents[i].type, .len = ents[i].data.len};
+    *a = (apply_item){.index = ents[i].index, .term = ents[i].term, .type = ents[i].type,
+                      .len = ents[i].data.len};
     if (a->len) {
       a->data = malloc(a->len);
       if (!a->data) abort();

@@ -14,14 +14,16 @@
 #define NODE_MAX_MEMBERS RAFT_MAX_VOTERS
 
 enum { INBOX_PROPOSE = 1, INBOX_CONF, INBOX_PARTITION, INBOX_TRANSFER, INBOX_READ,
-       INBOX_DROP_NEXT };
+       INBOX_DROP_NEXT, INBOX_TERM_APPLIED };
 
 /* Something for the raft thread. data is malloc'd (an encoded record, or a member context). */
 typedef struct inbox_item {
   uint8_t kind;
   uint8_t conf_type;  /* CONF: raft_conf_change_type; PARTITION: drop; DROP_NEXT: msg type */
   uint64_t conf_node; /* CONF: the member; PARTITION, DROP_NEXT: the peer */
-  uint64_t conf_id;   /* CONF, READ: the request id; DROP_NEXT: how many */
+  uint64_t conf_id;   /* CONF, READ, PROPOSE: the request id (PROPOSE: 0 without a client);
+                       * DROP_NEXT: how many; TERM_APPLIED: the term */
+  uint64_t term;      /* PROPOSE, once sent: the term it was sent in (node_resend.c) */
   char *data;
   size_t len;
 } inbox_item;
@@ -36,6 +38,7 @@ typedef struct inbox_queue {
 #define APPLY_READ 0xff
 typedef struct apply_item {
   uint64_t index;
+  uint64_t term;
   uint64_t read_id;
   uint8_t type;
   uint8_t *data;
@@ -97,6 +100,7 @@ struct node {
   inbox_queue inbox_spare;
   inbox_queue waiting; /* proposals held while there is no leader */
   inbox_queue props_new; /* proposals collected in this iteration */
+  inbox_queue sent;      /* proposals with a client, sent, maybe not applied (node_resend.c) */
   apply_queue inline_q;  /* entries the raft thread applies itself (apply thread idle) */
   uint64_t ticks;
   unsigned hb_ms;          /* heartbeat interval */
@@ -147,9 +151,22 @@ struct node {
 
   _Atomic uint64_t synced_applied; /* the tree store is durable up to here */
   apply_queue reads_waiting;       /* apply thread: reads whose index is not applied yet */
+  uint64_t applied_term; /* the applying thread: the highest term of an entry applied */
 };
 
 const node_member *node_member_find_locked(node *n, uint64_t id);
+
+/* node_resend.c (raft thread) */
+/* Keeps a proposal sent in `term` (takes its data). */
+void node_sent_add(node *n, inbox_item *it, uint64_t term);
+/* Forgets the oldest ones whose requests are no longer waiting (applied or expired). */
+void node_sent_prune(node *n);
+/* An entry of applied_term has been applied with everything before it: moves the proposals
+ * sent in earlier terms whose requests still wait into out (to be proposed again), forgets
+ * the rest of them; returns how many moved. */
+size_t node_sent_lost(node *n, uint64_t applied_term, inbox_queue *out);
+/* Forgets them all (a snapshot was installed: their fate is unknown). */
+void node_sent_clear(node *n);
 
 /* node_pend.c (any thread) */
 void node_pend_put(node *n, uint64_t id, void *ctx, int64_t deadline);

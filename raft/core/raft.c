@@ -502,6 +502,14 @@ int raft_step(raft *r, const raft_message *m) {
 static int leader_propose(raft *r, const raft_message *m) {
   if (m->n_entries == 0) return RAFT_E_INVAL;
   if (!raft_progress_get(r, r->id)) return RAFT_E_DROPPED; /* removed from the config */
+  if (m->log_term && m->log_term != r->term) {
+    /* A batch sent for another term's leader: appending it now could commit it after its
+     * proposer has seen a later term's entry committed without it and proposed it again. */
+    RAFT_LOG(r, 0, "%llx [term %llu] dropping a proposal sent in term %llu",
+             (unsigned long long)r->id, (unsigned long long)r->term,
+             (unsigned long long)m->log_term);
+    return RAFT_E_DROPPED;
+  }
   if (r->lead_transferee != RAFT_NONE) {
     RAFT_LOG(r, 0, "%llx [term %llu] transfer to %llx in progress; dropping proposal",
              (unsigned long long)r->id, (unsigned long long)r->term,
@@ -687,7 +695,8 @@ int raft_propose_many(raft *r, const raft_buf *data, size_t n) {
   raft_entry *ents = calloc(n, sizeof *ents);
   if (!ents) return RAFT_E_NOMEM;
   for (size_t i = 0; i < n; i++) ents[i] = (raft_entry){.type = RAFT_ENTRY_NORMAL, .data = data[i]};
-  raft_message m = {.type = RAFT_MSG_PROP, .from = r->id, .entries = ents, .n_entries = n};
+  raft_message m = {.type = RAFT_MSG_PROP, .from = r->id, .entries = ents, .n_entries = n,
+                    .log_term = r->term};
   int rc = raft_step(r, &m);
   free(ents);
   return rc;
@@ -745,6 +754,8 @@ void raft_report_snapshot(raft *r, uint64_t id, bool ok) {
   raft_message m = {.type = RAFT_MSG_SNAP_STATUS, .from = id, .reject = !ok};
   raft_step(r, &m);
 }
+
+uint64_t raft_term(const raft *r) { return r->term; }
 
 void raft_get_status(const raft *r, raft_status *st) {
   *st = (raft_status){0};

@@ -146,7 +146,8 @@ typedef struct raft_message {
   uint64_t to;
   uint64_t from;
   uint64_t term;
-  uint64_t log_term;  /* APP: term of the entry at index; votes: last log term */
+  uint64_t log_term;  /* APP: term of the entry at index; votes: last log term; PROP: the term
+                       * it was proposed in, only that term's leader appends it (0: any) */
   uint64_t index;     /* APP: index before entries; votes: last log index; RESP: match/hint */
   uint64_t commit;
   bool reject;
@@ -276,7 +277,10 @@ int raft_step(raft *r, const raft_message *m);
  * Returns 0 or RAFT_E_DROPPED (no leader, transfer in progress, uncommitted cap). */
 int raft_propose(raft *r, const void *data, size_t len);
 /* Proposes n normal entries as one batch: one append message per follower (one forward on a
- * follower) instead of n. All are taken or all are dropped (RAFT_E_DROPPED). */
+ * follower) instead of n. All are taken or all are dropped (RAFT_E_DROPPED). The batch carries
+ * the proposer's term (raft_term at the call): only the leader of that term appends it, so its
+ * entries, if any, have that term. Once an entry of a later term is committed with none of
+ * them before it, they never will be, and the driver may propose them again. */
 int raft_propose_many(raft *r, const raft_buf *data, size_t n);
 /* Proposes a membership change (leader or forwarded). Returns 0, RAFT_E_DROPPED or
  * RAFT_E_CONF_PENDING (the leader refuses while an earlier change is unapplied). */
@@ -313,6 +317,8 @@ void raft_get_ready(raft *r, raft_ready *rd);
 void raft_advance(raft *r, raft_ready *rd);
 
 void raft_get_status(const raft *r, raft_status *st);
+/* The current term (what raft_propose_many tags a batch with). */
+uint64_t raft_term(const raft *r);
 
 /* More one-line text forms (describe.c), for traces and golden tests; each returns buf:
  *   entry:      "1/4 EntryNormal \"foo\"", a conf change decoded: "2/5 EntryConfChange AddNode:4"

@@ -93,6 +93,9 @@ typedef struct sim_node {
   uint64_t durable_term;           /* across lifetimes */
   uint64_t lead_term, lead_last;   /* append-only check while leader in lead_term */
   uint64_t lead_hash;
+  uint64_t applied_term; /* highest term of an entry this lifetime applied */
+  uint32_t snaps;        /* snapshots restored this lifetime */
+  bool resend;           /* applied_term rose in this ready: sim_client_resend after it */
 } sim_node;
 
 /* A client op and what became of it. */
@@ -105,6 +108,12 @@ typedef struct sim_op {
   bool pending;
   bool dropped; /* refused before it was sent: not part of the history */
   bool effective; /* some node applied it (a write) */
+  /* A write is proposed as a batch tagged with the term (raft_propose_many). The driver rule
+   * quorumd follows: once its node applies an entry of a later term without it, and no
+   * snapshot came in since it was sent, it is proposed again (it can never commit). */
+  uint64_t sent_term;
+  uint32_t sent_snaps;    /* the node's snapshot restores when it was sent */
+  uint64_t applied_index; /* where it was applied (a request in the log twice is a bug) */
 } sim_op;
 
 typedef struct sim_client {
@@ -198,6 +207,7 @@ typedef struct sim_world {
   /* counters for the summary */
   uint64_t events, msgs, drops, crashes, restarts, snaps_made, snaps_sent, conf_changes,
       transfers, partitions, pauses, elections;
+  uint64_t resent; /* writes proposed again after a later term's entry was applied */
   uint64_t lin_ops;
   bool lin_gave_up; /* the history was too hard to check within the budget */
   const char *history_path; /* SIM_HISTORY: write the client history there (JSON lines) */
@@ -241,6 +251,9 @@ void sim_client_submit(sim_world *w, uint64_t op);
 void sim_client_timeout(sim_world *w, uint64_t op);
 /* A node applied the write of op req with this result. */
 void sim_client_applied(sim_world *w, sim_node *n, uint64_t req, uint8_t result, uint64_t index);
+/* n applied an entry of a term above its last: proposes again its writes lost in earlier
+ * terms (after raft_advance). */
+void sim_client_resend(sim_world *w, sim_node *n);
 /* A node got a read index for a read (ctx = op id). */
 void sim_client_read_index(sim_world *w, sim_node *n, const raft_read_state *rs);
 /* Answers the node's reads whose index has been applied. */

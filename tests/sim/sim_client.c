@@ -1,9 +1,11 @@
 /* sim_client: the simulated clients. Each issues one op at a time to a random node: put, cas,
  * create, delete and cad as proposals, get through raft_read_index (answered once the node has
  * applied the read index). Invoke and complete times are virtual; an op that times out is
- * unknown and never retried; an op the node refused at once (proposal dropped, node down) never
- * happened and is left out, and so is an unknown write no node ever applied. At the end the
- * history goes through the linearizability checker. */
+ * unknown and never retried by its client; an op the node refused at once (proposal dropped,
+ * node down) never happened and is left out, and so is an unknown write no node ever applied.
+ * The node proposes a write again once a later term's entry is applied without it (quorumd's
+ * rule, daemon/node_resend.c). At the end the history goes through the linearizability
+ * checker. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +116,25 @@ void sim_client_next(sim_world *w, uint64_t client) {
   sim_schedule(w, w->p.op_timeout_ms, (sim_event){.type = SIM_EV_TIMEOUT, .arg = id});
 }
 
+/* Proposes write op id on n, tagged with n's term (one-entry batch). */
+static int sim_client_propose(sim_node *n, sim_op *o, uint64_t id) {
+  sim_cmd c = {.req = id, .kind = o->op.kind, .key = (uint8_t)(o->op.key[1] - '0'),
+               .prev_exist = (int8_t)o->op.prev_exist, .has_prev_index = o->op.has_prev_index,
+               .prev_index = o->op.prev_index};
+  snprintf(c.value, sizeof c.value, "%s", o->value);
+  snprintf(c.prev_value, sizeof c.prev_value, "%s", o->prev_value);
+  uint8_t buf[SIM_CMD_LEN];
+  sim_cmd_encode(&c, buf);
+  uint64_t term = raft_term(n->r);
+  raft_buf b = {buf, sizeof buf};
+  int rc = raft_propose_many(n->r, &b, 1);
+  if (rc == 0) {
+    o->sent_term = term;
+    o->sent_snaps = n->snaps;
+  }
+  return rc;
+}
+
 void sim_client_submit(sim_world *w, uint64_t id) {
   sim_op *o = &w->ops[id];
   sim_node *n = &w->nodes[o->node];
@@ -138,14 +159,7 @@ void sim_client_submit(sim_world *w, uint64_t id) {
       n->reads[n->n_reads++] = (sim_read){.op = id};
     }
   } else {
-    sim_cmd c = {.req = id, .kind = o->op.kind, .key = (uint8_t)(o->op.key[1] - '0'),
-                 .prev_exist = (int8_t)o->op.prev_exist, .has_prev_index = o->op.has_prev_index,
-                 .prev_index = o->op.prev_index};
-    snprintf(c.value, sizeof c.value, "%s", o->value);
-    snprintf(c.prev_value, sizeof c.prev_value, "%s", o->prev_value);
-    uint8_t buf[SIM_CMD_LEN];
-    sim_cmd_encode(&c, buf);
-    rc = raft_propose(n->r, buf, sizeof buf);
+    rc = sim_client_propose(n, o, id);
   }
   char d[256];
   sim_trace(w, "client %llu -> n%llu: %s%s", (unsigned long long)o->client,
@@ -167,6 +181,23 @@ void sim_client_timeout(sim_world *w, uint64_t id) {
   sim_trace(w, "client %llu times out: %s", (unsigned long long)o->client,
             lin_describe_op(sim_op_view(o), d, sizeof d));
   sim_client_idle(w, o->client);
+}
+
+void sim_client_resend(sim_world *w, sim_node *n) {
+  for (uint64_t id = 1; id <= w->n_ops; id++) {
+    sim_op *o = &w->ops[id];
+    if (!o->pending || o->node != n->id || o->inc != n->inc || o->op.kind == LIN_GET ||
+        !o->sent_term || o->sent_term >= n->applied_term || o->sent_snaps != n->snaps)
+      continue;
+    int rc = sim_client_propose(n, o, id);
+    char d[256];
+    sim_trace(w, "n%llu proposes again (sent in term %llu, term %llu applied): %s%s",
+              (unsigned long long)n->id, (unsigned long long)o->sent_term,
+              (unsigned long long)n->applied_term, lin_describe_op(sim_op_view(o), d, sizeof d),
+              rc ? " (refused)" : "");
+    if (rc) o->sent_term = 0; /* refused: it times out */
+    else w->resent++;
+  }
 }
 
 void sim_client_applied(sim_world *w, sim_node *n, uint64_t req, uint8_t result, uint64_t index) {

@@ -196,6 +196,16 @@ static void sim_node_apply(sim_world *w, sim_node *n, const raft_entry *e) {
                (unsigned long long)e->index);
       return;
     }
+    if (c.req && c.req <= w->n_ops) {
+      sim_op *o = &w->ops[c.req];
+      if (o->applied_index && o->applied_index != e->index) {
+        sim_fail(w, "request %llu is in the log twice: at %llu and %llu",
+                 (unsigned long long)c.req, (unsigned long long)o->applied_index,
+                 (unsigned long long)e->index);
+        return;
+      }
+      o->applied_index = e->index;
+    }
     uint8_t result;
     uint64_t index;
     sim_kv_apply(&n->kv, &c, &result, &index);
@@ -221,6 +231,10 @@ static void sim_node_apply(sim_world *w, sim_node *n, const raft_entry *e) {
       sim_schedule(w, 0, (sim_event){.type = SIM_EV_STOP, .node = cc.node_id});
   }
   n->applied = e->index;
+  if (e->term > n->applied_term) {
+    n->applied_term = e->term;
+    n->resend = true;
+  }
   sim_check_applied(w, n, e->index, false);
 }
 
@@ -252,6 +266,7 @@ void sim_node_persist_done(sim_world *w, sim_node *n) {
                (unsigned long long)s->meta.index);
     n->applied = s->meta.index;
     n->conf = s->meta.conf;
+    n->snaps++;
     sim_trace(w, "n%llu restores the snapshot at %llu", (unsigned long long)n->id,
               (unsigned long long)s->meta.index);
     sim_check_applied(w, n, s->meta.index, true);
@@ -260,6 +275,10 @@ void sim_node_persist_done(sim_world *w, sim_node *n) {
   for (size_t i = 0; i < rd->n_reads; i++) sim_client_read_index(w, n, &rd->reads[i]);
   raft_advance(n->r, rd);
   n->busy = false;
+  if (n->resend && !w->failed) {
+    n->resend = false;
+    sim_client_resend(w, n);
+  }
   sim_client_answer_reads(w, n);
   sim_node_maybe_snapshot(w, n);
 }

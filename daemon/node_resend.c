@@ -1,0 +1,64 @@
+/* node_resend: the proposals of this member's clients that were sent and are not applied yet,
+ * kept (raft thread) so that those a change of leader lost are proposed again at once instead
+ * of failing at the request timeout.
+ *
+ * The rule (raft_propose_many): a batch sent in term t becomes entries of term t or nothing.
+ * Committed entries' terms never decrease along the log, so once the store has applied an
+ * entry of a term above t, a request of that batch not applied by then never will be: it went
+ * to a leader that died, stepped down or was transferring, and proposing it again cannot make
+ * it happen twice. A snapshot hides which entries it holds, so the list is dropped when one is
+ * installed (those requests wait for their timeout, as before). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/node_i.h"
+
+void node_sent_add(node *n, inbox_item *it, uint64_t term) {
+  inbox_queue *q = &n->sent;
+  if (q->n == q->cap) {
+    size_t nc = q->cap ? q->cap * 2 : 64;
+    inbox_item *v = realloc(q->v, nc * sizeof *v);
+    if (!v) abort();
+    q->v = v;
+    q->cap = nc;
+  }
+  it->term = term;
+  q->v[q->n++] = *it;
+}
+
+/* Drops the first k items, freeing those not moved out (data set to NULL). */
+static void sent_shift(inbox_queue *q, size_t k) {
+  for (size_t i = 0; i < k; i++) free(q->v[i].data);
+  memmove(q->v, q->v + k, (q->n - k) * sizeof *q->v);
+  q->n -= k;
+}
+
+void node_sent_prune(node *n) {
+  inbox_queue *q = &n->sent;
+  size_t k = 0;
+  while (k < q->n && !node_pend_has(n, q->v[k].conf_id)) k++;
+  if (k) sent_shift(q, k);
+}
+
+size_t node_sent_lost(node *n, uint64_t applied_term, inbox_queue *out) {
+  inbox_queue *q = &n->sent;
+  size_t k = 0, lost = 0;
+  for (; k < q->n && q->v[k].term < applied_term; k++) {
+    inbox_item *it = &q->v[k];
+    if (!node_pend_has(n, it->conf_id)) continue; /* applied, or its client gave up */
+    if (out->n == out->cap) {
+      size_t nc = out->cap ? out->cap * 2 : 64;
+      inbox_item *v = realloc(out->v, nc * sizeof *v);
+      if (!v) abort();
+      out->v = v;
+      out->cap = nc;
+    }
+    out->v[out->n++] = *it;
+    it->data = NULL;
+    lost++;
+  }
+  sent_shift(q, k);
+  return lost;
+}
+
+void node_sent_clear(node *n) { sent_shift(&n->sent, n->sent.n); }
