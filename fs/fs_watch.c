@@ -53,6 +53,7 @@ typedef struct fs_rx {
   int restart;         /* the last event came from the history: end this stream (see below) */
   int64_t answer_by;   /* monotonic ms: no status line by then ends the attempt (0: never) */
   int unanswered;      /* ended so */
+  char cause[CURL_ERROR_SIZE]; /* why the transfer failed (curl's words) */
 } fs_rx;
 
 static int64_t mono_ms(void) {
@@ -199,11 +200,13 @@ static int poll_once(fs_watch *w, fs_rx *rx) {
   proto_v2_buf_adds(&url, q);
   if (url.oom) {
     proto_v2_buf_free(&url);
+    snprintf(rx->cause, sizeof rx->cause, "out of memory");
     return -1;
   }
   CURL *h = w->curl;
   curl_easy_reset(h);
   curl_easy_setopt(h, CURLOPT_URL, url.s);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, rx->cause);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L); /* a vanished peer ends the wait */
@@ -231,8 +234,13 @@ static int poll_once(fs_watch *w, fs_rx *rx) {
   CURLcode rc = curl_easy_perform(h);
   proto_v2_buf_free(&url);
   set_synced(w->f, 0);
-  if (rx->restart) rx->status = 200; /* ended by us after a history event: watch again */
-  else if (rc != CURLE_OK) return -1;
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL); /* (rx is the caller's) */
+  if (rx->restart) {
+    rx->status = 200; /* ended by us after a history event: watch again */
+  } else if (rc != CURLE_OK) {
+    if (!rx->cause[0]) snprintf(rx->cause, sizeof rx->cause, "%s", curl_easy_strerror(rc));
+    return -1;
+  }
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rx->status);
   return 0;
 }
@@ -310,9 +318,12 @@ static void *watch_main(void *ud) {
     if (rx.unanswered) /* each time: it names the member, after a connection lost too */
       fprintf(stderr, "quorumfs: watch: %s did not answer within op_timeout (not caught up with "
                       "the cluster?); trying the next endpoint\n", w->eps[w->cur % w->n_eps]);
+    else if (!lost && rc)
+      fprintf(stderr, "quorumfs: watch: connection to %s lost (%s); reconnecting\n",
+              w->eps[w->cur % w->n_eps], rx.cause);
     else if (!lost)
-      fprintf(stderr, "quorumfs: watch: %s (HTTP %ld); reconnecting\n",
-              rc ? "connection lost" : "unexpected answer", status);
+      fprintf(stderr, "quorumfs: watch: unexpected answer from %s (HTTP %ld); reconnecting\n",
+              w->eps[w->cur % w->n_eps], status);
     lost = 1;
     w->cur++;
     backoff = backoff ? (backoff * 2 > 2000 ? 2000 : backoff * 2) : 50;

@@ -12,6 +12,7 @@ undone by the `mounts` fixture of test_fs.py; the cluster by `make_cluster`.
 """
 import errno
 import os
+import re
 import time
 
 import pytest
@@ -57,6 +58,10 @@ def test_mount_survives_the_loss_of_the_member_it_talks_to(make_cluster, mounts)
 
         m0.kill9()
         c.leader(among=[m1, m2], timeout=15)
+        # the log says which member was lost and why, in curl's words
+        lost = re.compile(r"quorumfs: watch: connection to %s lost \([^)]+\); reconnecting\n"
+                          % re.escape(m0.url))
+        assert wait_for(lambda: lost.search(mnt.log()), what="the lost watch logged"), mnt.log()
 
         # a change made through a survivor reaches the file and inotify
         st, _, body = put(m1, "/fsc/b", "from-m1")
