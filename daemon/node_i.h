@@ -159,7 +159,7 @@ const node_member *node_member_find_locked(node *n, uint64_t id);
 /* node_resend.c (raft thread) */
 /* Keeps a proposal sent in `term` (takes its data). */
 void node_sent_add(node *n, inbox_item *it, uint64_t term);
-/* Forgets the oldest ones whose requests are no longer waiting (applied or expired). */
+/* Forgets those whose requests are no longer waiting (applied or expired). */
 void node_sent_prune(node *n);
 /* An entry of applied_term has been applied with everything before it: moves the proposals
  * sent in earlier terms whose requests still wait into out (to be proposed again), forgets
@@ -172,6 +172,8 @@ void node_sent_clear(node *n);
 void node_pend_put(node *n, uint64_t id, void *ctx, int64_t deadline);
 void *node_pend_take(node *n, uint64_t id);
 int node_pend_has(node *n, uint64_t id);
+/* live[i] = whether the request of v[i] (its conf_id) still waits, for k items (one lock). */
+void node_pend_live(node *n, const inbox_item *v, size_t k, unsigned char *live);
 /* Takes up to max requests past their deadline into out; returns how many. */
 size_t node_pend_expired(node *n, int64_t now, void **out, int64_t *deadlines, size_t max);
 

@@ -56,17 +56,24 @@ static void *pend_take(pend_table *t, uint64_t id) {
   return NULL;
 }
 
+static int pend_has(const pend_table *t, uint64_t id) {
+  if (t->cap && id)
+    for (size_t j = id & (t->cap - 1); t->v[j].id; j = (j + 1) & (t->cap - 1))
+      if (t->v[j].id == id) return 1;
+  return 0;
+}
+
 int node_pend_has(node *n, uint64_t id) {
-  int live = 0;
   pthread_mutex_lock(&n->pmu);
-  if (n->pend.cap && id)
-    for (size_t j = id & (n->pend.cap - 1); n->pend.v[j].id; j = (j + 1) & (n->pend.cap - 1))
-      if (n->pend.v[j].id == id) {
-        live = 1;
-        break;
-      }
+  int live = pend_has(&n->pend, id);
   pthread_mutex_unlock(&n->pmu);
   return live;
+}
+
+void node_pend_live(node *n, const inbox_item *v, size_t k, unsigned char *live) {
+  pthread_mutex_lock(&n->pmu);
+  for (size_t i = 0; i < k; i++) live[i] = (unsigned char)pend_has(&n->pend, v[i].conf_id);
+  pthread_mutex_unlock(&n->pmu);
 }
 
 

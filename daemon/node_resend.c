@@ -29,15 +29,25 @@ void node_sent_add(node *n, inbox_item *it, uint64_t term) {
 /* Drops the first k items, freeing those not moved out (data set to NULL). */
 static void sent_shift(inbox_queue *q, size_t k) {
   for (size_t i = 0; i < k; i++) free(q->v[i].data);
-  memmove(q->v, q->v + k, (q->n - k) * sizeof *q->v);
+  if (k && q->n > k) memmove(q->v, q->v + k, (q->n - k) * sizeof *q->v);
   q->n -= k;
 }
 
+/* Every tick, the whole list: one lost proposal must not keep those after it (applied) for the
+ * request timeout. The pend table's lock is taken once per chunk. */
 void node_sent_prune(node *n) {
   inbox_queue *q = &n->sent;
-  size_t k = 0;
-  while (k < q->n && !node_pend_has(n, q->v[k].conf_id)) k++;
-  if (k) sent_shift(q, k);
+  unsigned char live[256];
+  size_t keep = 0;
+  for (size_t i = 0; i < q->n; i += sizeof live) {
+    size_t m = q->n - i < sizeof live ? q->n - i : sizeof live;
+    node_pend_live(n, q->v + i, m, live);
+    for (size_t j = 0; j < m; j++) {
+      if (live[j]) q->v[keep++] = q->v[i + j];
+      else free(q->v[i + j].data);
+    }
+  }
+  q->n = keep;
 }
 
 size_t node_sent_lost(node *n, uint64_t applied_term, inbox_queue *out) {
