@@ -299,6 +299,7 @@ static void handle_item(node *n, inbox_item *it) {
     queue_push(&n->props_new, *it);
     return;
   }
+  uint64_t term = raft_term(n->r); /* the proposal's tag */
   int rc = propose_item(n, it);
   if (rc == RAFT_E_DROPPED && !n->stopping_raft) {
     waiting_push(n, *it);
@@ -306,7 +307,8 @@ static void handle_item(node *n, inbox_item *it) {
   }
   if (rc == RAFT_E_CONF_PENDING) item_fail(n, it, "etcdserver: unhandled error: a membership change is in progress");
   else if (rc) item_fail(n, it, raft_strerror(rc));
-  free(it->data);
+  if (!rc && it->kind == INBOX_CONF && it->conf_id) node_sent_add(n, it, term);
+  else free(it->data);
 }
 
 /* Proposes every record collected in this iteration as one batch (one append message per

@@ -100,7 +100,8 @@ struct node {
   inbox_queue inbox_spare;
   inbox_queue waiting; /* proposals held while there is no leader */
   inbox_queue props_new; /* proposals collected in this iteration */
-  inbox_queue sent;      /* proposals with a client, sent, maybe not applied (node_resend.c) */
+  inbox_queue sent;      /* writes and membership changes with a client, sent, maybe not
+                          * applied (node_resend.c) */
   apply_queue inline_q;  /* entries the raft thread applies itself (apply thread idle) */
   uint64_t ticks;
   unsigned hb_ms;          /* heartbeat interval */

@@ -1,8 +1,9 @@
-/* node_resend: the proposals of this member's clients that were sent and are not applied yet,
- * kept (raft thread) so that those a change of leader lost are proposed again at once instead
- * of failing at the request timeout.
+/* node_resend: the proposals of this member's clients (writes and membership changes) that
+ * were sent and are not applied yet, kept (raft thread) so that those a change of leader lost
+ * are proposed again at once instead of failing at the request timeout.
  *
- * The rule (raft_propose_many): a batch sent in term t becomes entries of term t or nothing.
+ * The rule (raft_propose_many, raft_propose_conf_change): a proposal sent in term t becomes
+ * entries of term t or nothing.
  * Committed entries' terms never decrease along the log, so once the store has applied an
  * entry of a term above t, a request of that batch not applied by then never will be: it went
  * to a leader that died, stepped down or was transferring, and proposing it again cannot make

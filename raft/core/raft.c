@@ -711,7 +711,8 @@ int raft_propose_conf_change(raft *r, const raft_conf_change *cc) {
     return RAFT_E_CONF_PENDING;
   }
   raft_entry e = {.type = RAFT_ENTRY_CONF_CHANGE, .data = b};
-  raft_message m = {.type = RAFT_MSG_PROP, .from = r->id, .entries = &e, .n_entries = 1};
+  raft_message m = {.type = RAFT_MSG_PROP, .from = r->id, .entries = &e, .n_entries = 1,
+                    .log_term = r->term};
   rc = raft_step(r, &m);
   free(b.base);
   return rc;

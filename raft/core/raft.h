@@ -282,8 +282,9 @@ int raft_propose(raft *r, const void *data, size_t len);
  * entries, if any, have that term. Once an entry of a later term is committed with none of
  * them before it, they never will be, and the driver may propose them again. */
 int raft_propose_many(raft *r, const raft_buf *data, size_t n);
-/* Proposes a membership change (leader or forwarded). Returns 0, RAFT_E_DROPPED or
- * RAFT_E_CONF_PENDING (the leader refuses while an earlier change is unapplied). */
+/* Proposes a membership change (leader or forwarded), tagged with the term as a batch of
+ * raft_propose_many is. Returns 0, RAFT_E_DROPPED or RAFT_E_CONF_PENDING (the leader refuses
+ * while an earlier change is unapplied). */
 int raft_propose_conf_change(raft *r, const raft_conf_change *cc);
 /* Applies a committed conf change entry (the driver calls this when it applies one). Returns
  * the configuration now in force in *out (may be NULL). A leader that removed itself steps

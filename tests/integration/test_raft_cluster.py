@@ -302,6 +302,25 @@ def test_a_write_lost_with_its_leader_is_proposed_again_and_happens_once(make_cl
     assert "proposing 1 request(s) again" in follower.log_text()
 
 
+def test_a_member_removal_lost_with_its_leader_is_proposed_again(make_cluster):
+    """The same for a membership change: the dead leader removed through a follower that had
+    forwarded the removal to it. etcd answers error 300 after 7 s; here the removal is proposed
+    again in the next term and answered 204."""
+    c = make_cluster(3).start()
+    leader = c.leader()
+    follower, other = c.followers(leader)
+    wait_for(lambda: follower.keys("GET", "/")[0] == 200, what="follower ready")
+    dead = leader.member_id()
+    leader.kill9()
+    st, _, body = follower.request("DELETE", "/v2/members/" + dead, timeout=30)
+    assert st == 204, (st, body)
+    want = sorted([follower.member_id(), other.member_id()])
+    for m in (follower, other):
+        wait_for(lambda: sorted(x["id"] for x in json.loads(
+            m.request("GET", "/v2/members")[2])["members"]) == want, what=m.name + " members")
+    assert "proposing 1 request(s) again" in follower.log_text()
+
+
 def test_a_joining_member_is_not_refused_by_a_member_still_behind(make_cluster):
     """A new member checks its --initial-cluster against the running cluster's list, read from
     the peer URLs in sorted order (etcd takes the first answer). When the first member asked is

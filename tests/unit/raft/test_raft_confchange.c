@@ -283,6 +283,32 @@ static void conf_change_forwarded_while_pending_becomes_noop(void **state) {
   rt_node_free(n);
 }
 
+/* A conf change forwarded in term t carries t: a leader of another term drops it (its
+ * proposer proposes it again once it has applied a later term's entry), the leader of term t
+ * takes it. */
+static void conf_change_forward_carries_its_term(void **state) {
+  (void)state;
+  rt_node *n = rt_node_k(1, 1, O());
+  rt_msgs out = {0};
+  raft_campaign(n->r);
+  rt_read(n, &out);
+  uint64_t t = raft_term(n->r);
+  raft_buf b;
+  raft_conf_change c = CC(RAFT_CONF_ADD_NODE, 3);
+  raft_conf_change_encode(&c, &b);
+  raft_entry e = {.type = RAFT_ENTRY_CONF_CHANGE, .data = b};
+  uint64_t last = raft_log_last_index(&n->r->log);
+  rt_step(n, (raft_message){.type = RAFT_MSG_PROP, .from = 2, .to = 1, .entries = &e,
+                            .n_entries = 1, .log_term = t + 1});
+  assert_int_equal(raft_log_last_index(&n->r->log), last);
+  rt_step(n, (raft_message){.type = RAFT_MSG_PROP, .from = 2, .to = 1, .entries = &e,
+                            .n_entries = 1, .log_term = t});
+  assert_int_equal(raft_log_last_index(&n->r->log), last + 1);
+  free(b.base);
+  rt_msgs_free(&out);
+  rt_node_free(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(conf_change_codec_round_trip),
@@ -295,6 +321,7 @@ int main(void) {
       cmocka_unit_test(conf_change_leader_removes_itself),
       cmocka_unit_test(conf_change_no_campaign_with_unapplied_change),
       cmocka_unit_test(conf_change_forwarded_while_pending_becomes_noop),
+      cmocka_unit_test(conf_change_forward_carries_its_term),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
