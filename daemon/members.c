@@ -59,7 +59,8 @@ static const node_member *find(const node_member *m, size_t n, uint64_t id) {
 
 static void change_abort(http_req *r) {
   member_change *c = r->data;
-  c->r = NULL;
+  if (server_cancel(server_shard_of(r)->srv, &c->w)) free(c);
+  else c->r = NULL;
 }
 
 static void change_done(server *s, server_waiter *w, store_result *res) {
@@ -147,7 +148,7 @@ static void propose_change(server *s, http_req *r, uint8_t type, const node_memb
   c->m = *m;
   r->data = c;
   r->on_abort = change_abort;
-  if (node_submit_conf(s->node, type, m, &c->w)) {
+  if (node_submit_conf(s->node, type, m, &c->w, &c->w.id)) {
     r->on_abort = NULL;
     free(c);
     routes_message(s, r, 500, "etcdserver: cannot propose", 1);

@@ -133,8 +133,9 @@ int node_submit(node *n, proto_record *rec, void *ctx) {
   return 0;
 }
 
-int node_submit_conf(node *n, uint8_t type, const node_member *m, void *ctx) {
+int node_submit_conf(node *n, uint8_t type, const node_member *m, void *ctx, uint64_t *idp) {
   uint64_t id = atomic_fetch_add(&n->next_id, 1) + 1;
+  *idp = id;
   node_member_ctx mc = {.origin = n->cfg.id, .m = *m};
   inbox_item it = {.kind = INBOX_CONF, .conf_type = type, .conf_node = m->id, .conf_id = id};
   if (node_member_encode(&mc, &it.data, &it.len)) return -ENOMEM;
@@ -143,13 +144,16 @@ int node_submit_conf(node *n, uint8_t type, const node_member *m, void *ctx) {
   return 0;
 }
 
-int node_read(node *n, void *ctx) {
+int node_read(node *n, void *ctx, uint64_t *idp) {
   uint64_t id = atomic_fetch_add(&n->next_id, 1) + 1;
+  *idp = id;
   inbox_item it = {.kind = INBOX_READ, .conf_id = id};
   node_pend_put(n, id, ctx, node_mono_ns() + (int64_t)n->cfg.request_timeout_ms * 1000000);
   node_inbox_push(n, it);
   return 0;
 }
+
+void *node_cancel(node *n, uint64_t id) { return node_pend_take(n, id); }
 
 size_t node_members(node *n, node_member *out, size_t max) {
   pthread_mutex_lock(&n->mu);

@@ -104,14 +104,19 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
 int node_submit(node *n, proto_record *rec, void *ctx);
 
 /* Proposes a membership change; ctx's outcome has res.error_code 0 when applied. type is a
- * raft_conf_change_type. Any thread. */
-int node_submit_conf(node *n, uint8_t type, const node_member *m, void *ctx);
+ * raft_conf_change_type. *id: its request id (for node_cancel). Any thread. */
+int node_submit_conf(node *n, uint8_t type, const node_member *m, void *ctx, uint64_t *id);
 
 /* A linearizable read point (ReadIndex): ctx's outcome arrives (res.error_code 0, status 0)
  * once this member's store has applied everything committed when the read was asked for, so a
  * read of the store then sees every write acknowledged before; error 300 when no quorum
  * confirmed the leader in time. Any thread. Returns 0 or -ENOMEM. */
-int node_read(node *n, void *ctx);
+int node_read(node *n, void *ctx, uint64_t *id);
+
+/* The client of request id has gone: its ctx is returned, and no outcome will reach cb for
+ * it (nor is it proposed again, or at all if it still waits for a leader); NULL when its
+ * outcome is already on its way. The entry, if in the log, may still be applied. Any thread. */
+void *node_cancel(node *n, uint64_t id);
 
 /* A consistent copy of the members (returns how many, at most max). Any thread. */
 size_t node_members(node *n, node_member *out, size_t max);

@@ -32,9 +32,22 @@ int64_t server_now_ns(void) {
 
 int server_propose(server *s, proto_record *rec, server_waiter *w) {
   int rc = node_submit(s->node, rec, w);
-  if (rc) atomic_fetch_add(&s->stats.proposals_failed, 1);
-  else atomic_fetch_add(&s->stats.proposals_pending, 1);
-  return rc;
+  if (rc) {
+    atomic_fetch_add(&s->stats.proposals_failed, 1);
+    return rc;
+  }
+  atomic_fetch_add(&s->stats.proposals_pending, 1);
+  if (w != SERVER_SYNC_CTX) {
+    w->id = rec->id;
+    w->counted = 1;
+  }
+  return 0;
+}
+
+bool server_cancel(server *s, server_waiter *w) {
+  if (!s->node || !w->id || node_cancel(s->node, w->id) != w) return false;
+  if (w->counted) atomic_fetch_sub(&s->stats.proposals_pending, 1);
+  return true;
 }
 
 uint64_t server_term(server *s) {

@@ -21,6 +21,8 @@ typedef struct server server;
 typedef struct server_waiter {
   void (*done)(server *s, struct server_waiter *w, store_result *res);
   unsigned shard;
+  uint64_t id;     /* the node's request id (set when it is submitted) */
+  uint8_t counted; /* a write: counted in proposals_pending */
 } server_waiter;
 
 /* The context of SYNC proposals: no request waits (shard 0 clears sync_pending). */
@@ -113,6 +115,10 @@ int64_t server_now_ns(void);
 
 /* Proposes rec; the outcome reaches w->done on the loop thread. */
 int server_propose(server *s, proto_record *rec, server_waiter *w);
+/* w's client has gone (an on_abort): true when w was withdrawn (no done will come, the caller
+ * frees it; a write is then not proposed again after losing its leader), false when its
+ * outcome is already on its way to done. Loop thread. */
+bool server_cancel(server *s, server_waiter *w);
 
 /* The Raft term and the number of voting members now. */
 uint64_t server_term(server *s);

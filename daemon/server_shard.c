@@ -38,7 +38,9 @@ static void deliver_one(server_shard *sh, node_done *d) {
     free(evs);
     return;
   }
-  if (d->ctx) atomic_fetch_sub(&s->stats.proposals_pending, 1);
+  /* (reads and membership changes are not proposals of etcd's count) */
+  if (d->ctx == SERVER_SYNC_CTX || (d->ctx && ((server_waiter *)d->ctx)->counted))
+    atomic_fetch_sub(&s->stats.proposals_pending, 1);
   if (d->ctx == SERVER_SYNC_CTX) s->sync_pending = 0;
   else if (d->ctx) ((server_waiter *)d->ctx)->done(s, d->ctx, &d->res);
   store_result_free(&d->res);

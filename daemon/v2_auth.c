@@ -103,7 +103,8 @@ void v2_auth_no_auth(server *s, http_req *r) {
 
 static void pending_abort(http_req *r) {
   auth_pending *p = r->data;
-  p->r = NULL;
+  if (server_cancel(server_shard_of(r)->srv, &p->w)) free(p);
+  else p->r = NULL;
 }
 
 static void pending_done(server *s, server_waiter *w, store_result *res) {

@@ -93,7 +93,8 @@ static void respond_error(server *s, http_req *r, int code, const char *cause, u
 
 static void pending_abort(http_req *r) {
   v2_pending *p = r->data;
-  p->r = NULL;
+  if (server_cancel(p->s, &p->w)) free(p);
+  else p->r = NULL;
 }
 
 static void pending_done(server *s, server_waiter *w, store_result *res) {
@@ -103,7 +104,7 @@ static void pending_done(server *s, server_waiter *w, store_result *res) {
 }
 
 static void propose(server *s, http_req *r, proto_record *rec, int no_value) {
-  v2_pending *p = malloc(sizeof *p);
+  v2_pending *p = calloc(1, sizeof *p);
   if (!p) abort();
   p->w.done = pending_done;
   p->w.shard = server_shard_of(r)->id;
@@ -130,7 +131,12 @@ typedef struct v2_read {
 
 static void read_abort(http_req *r) {
   v2_read *q = r->data;
-  q->r = NULL;
+  if (server_cancel(server_shard_of(r)->srv, &q->w)) {
+    free(q->key);
+    free(q);
+  } else {
+    q->r = NULL;
+  }
 }
 
 static void read_done(server *s, server_waiter *w, store_result *res) {
@@ -166,7 +172,7 @@ static void quorum_read(server *s, http_req *r, const char *key, size_t key_len,
   q->sorted = sorted;
   r->data = q;
   r->on_abort = read_abort;
-  node_read(s->node, &q->w);
+  node_read(s->node, &q->w, &q->w.id);
 }
 
 /* ------------------------------------------------------------------ watches */
