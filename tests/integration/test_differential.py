@@ -42,10 +42,12 @@ DIFF_KEEP_GOING=1 lists every differing answer of the sequence instead of stoppi
 import collections
 import json
 import os
+import time
 
 import pytest
 
 import cluster
+from raft_cluster import make_cluster  # noqa: F401 (a fixture)
 
 from difffuzz import (Generator, Normalizer, Req, bug1_target, differences, etcd_watch_bug,
                       env_seeds, note_stale_dir, send)
@@ -93,6 +95,8 @@ def run_sequence(label, gen, ref, sut, n_ops):
                 continue
         rr = send(ref.port, req, base_r)
         rs = send(sut.port, req, base_s)
+        if hasattr(sut, "settle"):
+            sut.settle()
         nr = Normalizer(base_r, stale).response(rr, req)
         ns = Normalizer(base_s, stale).response(rs, req)
         history.append("#%d %s -> %s" % (i, req.describe(), nr["status"]))
@@ -189,6 +193,58 @@ def test_documented_etcd_bugs_are_left_out(make_server):
     assert seen == ["etcd bug 1", "etcd bug 2", "etcd bug 3", "etcd bug 4"], dict(skipped)
     assert skipped["etcd bug 2 (directory TTL update): its modifiedIndex not compared"] == 2
     assert compared == n - 3, dict(skipped)
+
+
+class RoundRobin:
+    """A 3-member quorumd cluster as the server under test: each request goes to the next
+    member in turn (writes through followers are forwarded, quorum reads ask the leader), and
+    after each answer every member is waited for until it has applied as much as the one that
+    answered, so that the next request, whichever member gets it, sees what etcd's one member
+    does."""
+
+    def __init__(self, members):
+        self.members = members
+        self.turn = 0
+        self.last = members[0]
+
+    @property
+    def port(self):
+        self.last = self.members[self.turn % len(self.members)]
+        self.turn += 1
+        return self.last.client_port
+
+    def index(self):
+        return self.members[0].index()
+
+    def settle(self):
+        want = self.last.index()
+        for m in self.members:
+            deadline = time.monotonic() + 10
+            while m.index() < want:
+                assert time.monotonic() < deadline, "%s stuck below index %d" % (m.name, want)
+                time.sleep(0.005)
+
+
+@pytest.mark.time_limit(120)
+@pytest.mark.parametrize("seed", seeds()[:2])
+def test_differential_on_a_cluster(make_server, make_cluster, seed):
+    """The same sequences against a 3-member quorumd cluster, one request per member in turn:
+    forwarding, the leader's and followers' answers and their indexes must not show."""
+    if cluster.target() == "etcd":
+        pytest.skip("quorumd clusters")
+    ref = make_server(kind="etcd", name="ref")
+    c = make_cluster(3).start()
+    c.leader()
+    for m in c.members:  # (each serves keys once its publication is applied)
+        wait_until = time.monotonic() + 10
+        while m.keys("GET", "/")[0] != 200:
+            assert time.monotonic() < wait_until, m.name
+            time.sleep(0.05)
+    sut = RoundRobin(c.members)
+    sut.settle()
+    label = "seed %d on a 3-member cluster (replay: DIFF_SEED=%d)" % (seed, seed)
+    compared, skipped = run_sequence(label, Generator(seed), ref, sut, OPS)
+    assert compared > OPS * 0.8, (compared, skipped)
 
 
 @pytest.mark.time_limit(90)
