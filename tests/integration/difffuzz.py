@@ -18,6 +18,7 @@ import os
 import random
 import re
 import socket
+import time
 import urllib.parse
 
 WATCH_TIMEOUT = 5.0     # a watch here is always answered from history; this only bounds a bug
@@ -665,3 +666,43 @@ def bug1_target(req):
     pi = p.get("prevIndex")
     return req.flag("dir") and req.flag("prevExist") and "prevValue" not in p and \
         (pi is None or pi == "0")
+
+
+# ------------------------------------------------------------------------------ clusters
+class RoundRobin:
+    """A 3-member quorumd cluster as the server under test: each request goes to the next
+    member in turn (writes through followers are forwarded, quorum reads ask the leader), and
+    after each answer every member is waited for until it has applied as much as the one that
+    answered, so that the next request, whichever member gets it, sees what etcd's one member
+    does."""
+
+    def __init__(self, members):
+        self.members = members
+        self.turn = 0
+        self.last = members[0]
+
+    @property
+    def port(self):
+        self.last = self.members[self.turn % len(self.members)]
+        self.turn += 1
+        return self.last.client_port
+
+    def index(self):
+        return self.members[0].index()
+
+    def wait_ready(self):
+        """Each member serves keys once its own publication is applied."""
+        for m in self.members:
+            deadline = time.monotonic() + 10
+            while m.keys("GET", "/")[0] != 200:
+                assert time.monotonic() < deadline, "%s does not serve keys" % m.name
+                time.sleep(0.05)
+        self.settle()
+
+    def settle(self):
+        want = self.last.index()
+        for m in self.members:
+            deadline = time.monotonic() + 10
+            while m.index() < want:
+                assert time.monotonic() < deadline, "%s stuck below index %d" % (m.name, want)
+                time.sleep(0.005)

@@ -42,15 +42,14 @@ DIFF_KEEP_GOING=1 lists every differing answer of the sequence instead of stoppi
 import collections
 import json
 import os
-import time
 
 import pytest
 
 import cluster
 from raft_cluster import make_cluster  # noqa: F401 (a fixture)
 
-from difffuzz import (Generator, Normalizer, Req, bug1_target, differences, etcd_watch_bug,
-                      env_seeds, note_stale_dir, send)
+from difffuzz import (Generator, Normalizer, Req, RoundRobin, bug1_target, differences,
+                      etcd_watch_bug, env_seeds, note_stale_dir, send)
 
 SEEDS = [1, 2, 3, 4, 5, 6, 7, 8]
 OPS = int(os.environ.get("DIFF_OPS", "250"))
@@ -195,36 +194,6 @@ def test_documented_etcd_bugs_are_left_out(make_server):
     assert compared == n - 3, dict(skipped)
 
 
-class RoundRobin:
-    """A 3-member quorumd cluster as the server under test: each request goes to the next
-    member in turn (writes through followers are forwarded, quorum reads ask the leader), and
-    after each answer every member is waited for until it has applied as much as the one that
-    answered, so that the next request, whichever member gets it, sees what etcd's one member
-    does."""
-
-    def __init__(self, members):
-        self.members = members
-        self.turn = 0
-        self.last = members[0]
-
-    @property
-    def port(self):
-        self.last = self.members[self.turn % len(self.members)]
-        self.turn += 1
-        return self.last.client_port
-
-    def index(self):
-        return self.members[0].index()
-
-    def settle(self):
-        want = self.last.index()
-        for m in self.members:
-            deadline = time.monotonic() + 10
-            while m.index() < want:
-                assert time.monotonic() < deadline, "%s stuck below index %d" % (m.name, want)
-                time.sleep(0.005)
-
-
 @pytest.mark.time_limit(120)
 @pytest.mark.parametrize("seed", seeds()[:2])
 def test_differential_on_a_cluster(make_server, make_cluster, seed):
@@ -235,13 +204,8 @@ def test_differential_on_a_cluster(make_server, make_cluster, seed):
     ref = make_server(kind="etcd", name="ref")
     c = make_cluster(3).start()
     c.leader()
-    for m in c.members:  # (each serves keys once its publication is applied)
-        wait_until = time.monotonic() + 10
-        while m.keys("GET", "/")[0] != 200:
-            assert time.monotonic() < wait_until, m.name
-            time.sleep(0.05)
     sut = RoundRobin(c.members)
-    sut.settle()
+    sut.wait_ready()
     label = "seed %d on a 3-member cluster (replay: DIFF_SEED=%d)" % (seed, seed)
     compared, skipped = run_sequence(label, Generator(seed), ref, sut, OPS)
     assert compared > OPS * 0.8, (compared, skipped)

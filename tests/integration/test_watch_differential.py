@@ -38,8 +38,9 @@ import time
 
 import pytest
 
-from difffuzz import (Generator, Normalizer, Req, bug1_target, differences, env_seeds,
-                      etcd_and_server, note_stale_dir, send)
+from difffuzz import (Generator, Normalizer, Req, RoundRobin, bug1_target, differences,
+                      env_seeds, etcd_and_server, note_stale_dir, send)
+from raft_cluster import make_cluster  # noqa: F401 (a fixture)
 
 SEEDS = [1, 2]
 ROUNDS = int(os.environ.get("WDIFF_ROUNDS", "6"))
@@ -258,6 +259,24 @@ def test_live_watches_through_quorumd_proxy(make_server, tmp_path):
         assert not any(m in log for m in ("ERROR: AddressSanitizer", "runtime error:")), log[-8000:]
 
 
+@pytest.mark.time_limit(90)
+def test_live_watches_on_a_cluster(make_server, make_cluster):
+    """The same on a 3-member quorumd cluster, each watch and each write to the next member in
+    turn: a watcher on a follower gets what etcd's one member sends, in the same order, for
+    writes through any member and for expiries the leader decides."""
+    import cluster
+    if cluster.target() == "etcd":
+        pytest.skip("quorumd clusters")
+    seed = seeds()[0]
+    ref = make_server(kind="etcd", name="ref")
+    c = make_cluster(3).start()
+    c.leader()
+    sut = RoundRobin(c.members)
+    sut.wait_ready()
+    compare_watches(ref, sut, seed, "seed %d on a 3-member cluster (replay: WDIFF_SEED=%d)"
+                    % (seed, seed))
+
+
 def compare_watches(ref, sut, seed, label):
     gen, rnd = Generator(seed), random.Random(seed * 7919 + 1)
     base_r, base_s = ref.index(), sut.index()
@@ -270,6 +289,8 @@ def compare_watches(ref, sut, seed, label):
         if expiry:
             for req in EXPIRING:
                 rr, rs = send(ref.port, req, base_r), send(sut.port, req, base_s)
+                if hasattr(sut, "settle"):
+                    sut.settle()
                 history.append("expiry round: %s -> %s / %s" % (req.describe(), rr[0], rs[0]))
                 assert rr[0] == rs[0] == 201, "%s: %s" % (label, history[-1])
                 time.sleep(0.15)   # (expirations in this order on both servers)
@@ -293,6 +314,8 @@ def compare_watches(ref, sut, seed, label):
                     if st == 200 and not json.loads(data).get("node", {}).get("dir"):
                         continue
                 rr, rs = send(ref.port, req, base_r), send(sut.port, req, base_s)
+                if hasattr(sut, "settle"):
+                    sut.settle()
                 history.append("round %d: %s -> %s / %s" % (rnd_no, req.describe(), rr[0], rs[0]))
                 assert rr[0] == rs[0], "%s: a write answered differently (test_differential.py " \
                     "compares those): %s\n%s" % (label, req.describe(), "\n".join(history[-10:]))
