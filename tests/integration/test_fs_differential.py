@@ -25,6 +25,9 @@ import urllib.parse
 
 import pytest
 
+import cluster
+from difffuzz import RoundRobin
+from raft_cluster import make_cluster  # noqa: F401 (a fixture)
 from test_fs import _need_fuse, mounts  # noqa: F401
 
 pytestmark = pytest.mark.time_limit(200)
@@ -374,6 +377,34 @@ def start(server, mounts, tmp_path, seed, name):  # noqa: F811
 @pytest.mark.parametrize("seed", seeds())
 def test_mount_matches_a_local_directory(module_server, mounts, tmp_path, seed):  # noqa: F811
     label, run, model, a = start(module_server, mounts, tmp_path, seed, "fsdiff")
+    compare(label, run, model, a, module_server)
+
+
+@pytest.mark.parametrize("seed", seeds()[:1])
+def test_mounts_of_a_cluster_match_a_local_directory(make_cluster, mounts, tmp_path,  # noqa: F811
+                                                     seed):
+    """The same on a 3-member cluster: the mount under test talks to one member, the second
+    mount to another, and the API changes go through the third (each mount lists all three)."""
+    if cluster.is_etcd_target():
+        pytest.skip("quorumd clusters")
+    c = make_cluster(3).start()
+    c.leader()
+    m1, m2, m3 = c.members
+    RoundRobin(c.members).wait_ready()
+    label = "seed %d on a 3-member cluster (replay: FSDIFF_SEED=%d)" % (seed, seed)
+    prefix = "/fscl%d" % seed
+    assert m3.keys("PUT", prefix, form={"dir": "true"})[0] == 201
+    model = tmp_path / "model"
+    model.mkdir()
+    a = mounts(",".join(m.url for m in (m1, m2, m3)), prefix=prefix)
+    run = Run(random.Random(seed), str(model), a, m3, prefix)
+    run.other = mounts(",".join(m.url for m in (m2, m3, m1)), prefix=prefix)
+    compare(label, run, str(model), a, m3)
+
+
+def compare(label, run, model, a, server):
+    """Runs OPS random calls on mount a and the model (and remote changes through server and
+    run.other), comparing after each; at the end the store and the second mount too."""
     b, prefix = run.other, run.prefix
     history = []
     for i in range(OPS):
@@ -403,10 +434,10 @@ def test_mount_matches_a_local_directory(module_server, mounts, tmp_path, seed):
                 label, i, diff(want, other), "\n".join(history[-25:]))
     want = tree(model)
     deadline = time.monotonic() + 5.0  # (an empty new file is stored at RELEASE, after close())
-    while store_tree(module_server, prefix) != want and time.monotonic() < deadline:
+    while store_tree(server, prefix) != want and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert store_tree(module_server, prefix) == want, "%s: the store differs:\n%s" % (
-        label, diff(want, store_tree(module_server, prefix)))
+    assert store_tree(server, prefix) == want, "%s: the store differs:\n%s" % (
+        label, diff(want, store_tree(server, prefix)))
     other = wait_equal(b.dir, want, 5.0)
     assert other == want, "%s: the second mount differs at the end:\n%s" % (label, diff(want, other))
 
