@@ -98,7 +98,7 @@ static void on_expire_timer(uv_timer_t *t) {
 /* ------------------------------------------------------------------ submission */
 
 /* Appends to a queue of inbox items (the inbox, the held proposals, this iteration's batch). */
-static void queue_push(inbox_queue *q, inbox_item it) {
+void node_queue_push(inbox_queue *q, inbox_item it) {
   if (q->n == q->cap) {
     size_t nc = q->cap ? q->cap * 2 : 64;
     inbox_item *v = realloc(q->v, nc * sizeof *v);
@@ -111,7 +111,7 @@ static void queue_push(inbox_queue *q, inbox_item it) {
 
 void node_inbox_push(node *n, inbox_item it) {
   pthread_mutex_lock(&n->mu);
-  queue_push(&n->inbox, it);
+  node_queue_push(&n->inbox, it);
   int wake = n->inbox.n == 1;
   pthread_mutex_unlock(&n->mu);
   if (wake) uv_async_send(&n->wake);
@@ -239,7 +239,7 @@ static void item_fail(node *n, inbox_item *it, const char *cause) {
 }
 
 /* Items wait here while there is no leader; they are proposed when one appears (or expire). */
-static void waiting_push(node *n, inbox_item it) { queue_push(&n->waiting, it); }
+static void waiting_push(node *n, inbox_item it) { node_queue_push(&n->waiting, it); }
 
 /* A follower whose leader has been silent for three heartbeats holds its proposals and reads
  * instead of forwarding them: a leader that died takes forwarded messages with it, and their
@@ -300,7 +300,7 @@ static void handle_item(node *n, inbox_item *it) {
     return;
   }
   if (it->kind == INBOX_PROPOSE) { /* proposed together at the end of the iteration */
-    queue_push(&n->props_new, *it);
+    node_queue_push(&n->props_new, *it);
     return;
   }
   uint64_t term = raft_term(n->r); /* the proposal's tag */

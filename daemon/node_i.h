@@ -235,6 +235,8 @@ void node_fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1,
 void node_notify_recovered(node *n);
 
 /* node.c */
+/* Appends to a queue of inbox items (growing it; aborts when out of memory). */
+void node_queue_push(inbox_queue *q, inbox_item it);
 void node_raft_shutdown(node *n);
 void node_inbox_push(node *n, inbox_item it);
 void node_leader_handover(node *n);

@@ -15,16 +15,8 @@
 #include "daemon/node_i.h"
 
 void node_sent_add(node *n, inbox_item *it, uint64_t term) {
-  inbox_queue *q = &n->sent;
-  if (q->n == q->cap) {
-    size_t nc = q->cap ? q->cap * 2 : 64;
-    inbox_item *v = realloc(q->v, nc * sizeof *v);
-    if (!v) abort();
-    q->v = v;
-    q->cap = nc;
-  }
   it->term = term;
-  q->v[q->n++] = *it;
+  node_queue_push(&n->sent, *it);
 }
 
 /* Drops the first k items, freeing those not moved out (data set to NULL). */
@@ -57,14 +49,7 @@ size_t node_sent_lost(node *n, uint64_t applied_term, inbox_queue *out) {
   for (; k < q->n && q->v[k].term < applied_term; k++) {
     inbox_item *it = &q->v[k];
     if (!node_pend_has(n, it->conf_id)) continue; /* applied, or its client gave up */
-    if (out->n == out->cap) {
-      size_t nc = out->cap ? out->cap * 2 : 64;
-      inbox_item *v = realloc(out->v, nc * sizeof *v);
-      if (!v) abort();
-      out->v = v;
-      out->cap = nc;
-    }
-    out->v[out->n++] = *it;
+    node_queue_push(out, *it);
     it->data = NULL;
     lost++;
   }

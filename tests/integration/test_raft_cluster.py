@@ -7,7 +7,6 @@ brought back by a snapshot, membership changes, and a full restart.
 import json
 import os
 import random
-import re
 import shutil
 import socket
 import tempfile
@@ -279,85 +278,6 @@ def test_a_partitioned_minority_cannot_commit_and_catches_up(make_cluster):
     st, _, body = put(lonely, "/after", "healed")
     assert st == 201, body
     assert c.leader().member_id() in (lid, oid, nid)
-
-
-def test_a_write_lost_with_its_leader_is_proposed_again_and_happens_once(make_cluster):
-    """A write that a follower forwards to a leader that has just died is lost with it. etcd
-    answers it after its request timeout (5 s + 2 election timeouts) with error 300. quorumd's
-    follower proposes it again once an entry of the new leader's term is applied without it (it
-    can then never be committed: a forward carries its term, and only that term's leader takes
-    it), so the write succeeds, once: an in-order create made twice would leave two keys."""
-    c = make_cluster(3).start()
-    leader = c.leader()
-    follower, _ = c.followers(leader)
-    wait_for(lambda: follower.keys("GET", "/")[0] == 200, what="follower ready")
-    leader.kill9()
-    st, _, body = follower.keys("POST", "/queue", form={"value": "x"}, timeout=30)
-    assert st == 201, (st, body)
-    assert body["action"] == "create" and body["node"]["value"] == "x"
-    created = body["node"]
-    st, _, body = follower.keys("GET", "/queue", params={"quorum": "true", "recursive": "true"})
-    assert st == 200, body
-    assert [(n["key"], n["value"], n["modifiedIndex"]) for n in body["node"]["nodes"]] == [
-        (created["key"], "x", created["modifiedIndex"])]
-    assert "proposing 1 request(s) again" in follower.log_text()
-
-
-def test_a_member_removal_lost_with_its_leader_is_proposed_again(make_cluster):
-    """The same for a membership change: the dead leader removed through a follower that had
-    forwarded the removal to it. etcd answers error 300 after 7 s; here the removal is proposed
-    again in the next term and answered 204."""
-    c = make_cluster(3).start()
-    leader = c.leader()
-    follower, other = c.followers(leader)
-    wait_for(lambda: follower.keys("GET", "/")[0] == 200, what="follower ready")
-    dead = leader.member_id()
-    leader.kill9()
-    st, _, body = follower.request("DELETE", "/v2/members/" + dead, timeout=30)
-    assert st == 204, (st, body)
-    want = sorted([follower.member_id(), other.member_id()])
-    for m in (follower, other):
-        wait_for(lambda: sorted(x["id"] for x in json.loads(
-            m.request("GET", "/v2/members")[2])["members"]) == want, what=m.name + " members")
-    assert "proposing 1 request(s) again" in follower.log_text()
-
-
-def pending_gauge(m):
-    st, _, body = m.request("GET", "/metrics")
-    assert st == 200
-    found = re.search(rb"^etcd_server_proposals_pending (\S+)$", body, re.M)
-    assert found, body[:200]
-    return float(found.group(1))
-
-
-def test_a_write_whose_client_left_is_not_proposed_again(make_cluster):
-    """A client that gave up on a write (closed its connection, as a client does at its timeout
-    before trying another member) takes the write's place in the queue with it: lost with the
-    leader, it is not proposed again, so a retry elsewhere cannot make it happen twice. The
-    pending-proposals gauge counts writes alone (quorum reads and member changes are not
-    proposals of etcd's) and is back to 0."""
-    c = make_cluster(3).start()
-    leader = c.leader()
-    follower, other = c.followers(leader)
-    wait_for(lambda: follower.keys("GET", "/")[0] == 200, what="follower ready")
-    for m in (follower, other):
-        assert m.keys("GET", "/", params={"quorum": "true"})[0] == 200
-    st, _, body = follower.request("PUT", "/v2/members/" + other.member_id(),
-                                   body=json.dumps({"peerURLs": [other.peer_url]}),
-                                   headers={"Content-Type": "application/json"})
-    assert st == 204, body
-    for m in c.members:
-        assert pending_gauge(m) == 0, m.name
-    follower.drop_next(leader.member_id(), "prop")
-    with pytest.raises(OSError):  # (socket.timeout is one)
-        follower.keys("PUT", "/left", form={"value": "x"}, timeout=0.5)
-    leader.kill9()
-    c.leader(among=[follower, other], timeout=10)
-    st, _, body = follower.keys("PUT", "/after", form={"value": "y"}, timeout=10)
-    assert st == 201, body
-    assert follower.keys("GET", "/left", params={"quorum": "true"})[0] == 404
-    assert "again" not in follower.log_text()
-    assert pending_gauge(follower) == 0
 
 
 def test_a_joining_member_is_not_refused_by_a_member_still_behind(make_cluster):

@@ -37,6 +37,11 @@ static void sent(node *n, uint64_t id, uint64_t term, int waiting) {
   node_sent_add(n, &it, term);
 }
 
+static void lost_free(inbox_queue *q) {
+  for (size_t i = 0; i < q->n; i++) free(q->v[i].data);
+  free(q->v);
+}
+
 static void expect_ids(const inbox_queue *q, const uint64_t *ids, size_t k) {
   assert_int_equal(q->n, k);
   for (size_t i = 0; i < k; i++) assert_int_equal(q->v[i].conf_id, ids[i]);
@@ -59,8 +64,7 @@ static void earlier_terms_waiting_come_back_in_order(void **state) {
   /* a term already seen moves nothing more */
   assert_int_equal(node_sent_lost(n, 4, &lost), 0);
   assert_int_equal(lost.n, 2);
-  for (size_t i = 0; i < lost.n; i++) free(lost.v[i].data);
-  free(lost.v);
+  lost_free(&lost);
   node_del(n);
 }
 
@@ -79,8 +83,7 @@ static void prune_forgets_answered_ones_and_keeps_order(void **state) {
   inbox_queue lost = {0};
   assert_int_equal(node_sent_lost(n, 8, &lost), 2);
   expect_ids(&lost, (uint64_t[]){300, 600}, 2);
-  for (size_t i = 0; i < lost.n; i++) free(lost.v[i].data);
-  free(lost.v);
+  lost_free(&lost);
   node_del(n);
 }
 
