@@ -11,6 +11,8 @@ twice in the log.
 """
 import json
 import re
+import threading
+import time
 
 import pytest
 
@@ -20,8 +22,34 @@ from raft_cluster import make_cluster, wait_for  # noqa: F401 (a fixture)
 pytestmark = pytest.mark.skipif(cluster.is_etcd_target(), reason="quorumd clusters only")
 
 
+class Sent(threading.Thread):
+    """A request sent in the background (it waits for the failover); .answer once joined."""
+
+    def __init__(self, fn):
+        super().__init__(daemon=True)
+        self.fn, self.answer = fn, None
+        self.start()
+
+    def run(self):
+        self.answer = self.fn()
+
+
+def lose_forward_then_kill(leader, follower, fn):
+    """Sends fn's request to follower with its forward to the leader dropped (the transport's
+    one-way hook: lost for certain, with the leader alive, whatever the machine's load), then
+    kills the leader: the request is answered after the failover. Returns its answer."""
+    follower.drop_next(leader.member_id(), "prop")
+    sent = Sent(fn)
+    time.sleep(0.5)  # (forwarded and dropped within milliseconds; the leader still leads)
+    assert sent.answer is None, sent.answer
+    leader.kill9()
+    sent.join(30)
+    assert not sent.is_alive()
+    return sent.answer
+
+
 def test_a_write_lost_with_its_leader_is_proposed_again_and_happens_once(make_cluster):
-    """A write that a follower forwards to a leader that has just died is lost with it. etcd
+    """A write that a follower forwarded to a leader that then died is lost with it. etcd
     answers it after its request timeout (5 s + 2 election timeouts) with error 300. quorumd's
     follower proposes it again once an entry of the new leader's term is applied without it (it
     can then never be committed: a forward carries its term, and only that term's leader takes
@@ -30,8 +58,8 @@ def test_a_write_lost_with_its_leader_is_proposed_again_and_happens_once(make_cl
     leader = c.leader()
     follower, _ = c.followers(leader)
     wait_for(lambda: follower.keys("GET", "/")[0] == 200, what="follower ready")
-    leader.kill9()
-    st, _, body = follower.keys("POST", "/queue", form={"value": "x"}, timeout=30)
+    st, _, body = lose_forward_then_kill(
+        leader, follower, lambda: follower.keys("POST", "/queue", form={"value": "x"}, timeout=30))
     assert st == 201, (st, body)
     assert body["action"] == "create" and body["node"]["value"] == "x"
     created = body["node"]
@@ -43,16 +71,16 @@ def test_a_write_lost_with_its_leader_is_proposed_again_and_happens_once(make_cl
 
 
 def test_a_member_removal_lost_with_its_leader_is_proposed_again(make_cluster):
-    """The same for a membership change: the dead leader removed through a follower that had
-    forwarded the removal to it. etcd answers error 300 after 7 s; here the removal is proposed
-    again in the next term and answered 204."""
+    """The same for a membership change: the leader removed through a follower whose forward
+    of the removal was lost, the leader then killed. etcd answers error 300 after 7 s; here the
+    removal is proposed again in the next term and answered 204."""
     c = make_cluster(3).start()
     leader = c.leader()
     follower, other = c.followers(leader)
     wait_for(lambda: follower.keys("GET", "/")[0] == 200, what="follower ready")
-    dead = leader.member_id()
-    leader.kill9()
-    st, _, body = follower.request("DELETE", "/v2/members/" + dead, timeout=30)
+    gone = leader.member_id()
+    st, _, body = lose_forward_then_kill(
+        leader, follower, lambda: follower.request("DELETE", "/v2/members/" + gone, timeout=30))
     assert st == 204, (st, body)
     want = sorted([follower.member_id(), other.member_id()])
     for m in (follower, other):
