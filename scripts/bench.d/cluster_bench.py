@@ -4,7 +4,9 @@ on loopback, same flags and default timeouts (heartbeat 100 ms, election 1000 ms
 running at a time, alternating per repetition. Rows: PUT at 128 connections, sequential PUT
 (1 connection), GET ?quorum=true at 128 connections, all sent to the leader, and failover: the
 time from kill -9 of the leader to the next write acknowledged by a surviving member (a client
-writing sequentially to that member all along, each request with a 0.5 s timeout).
+writing sequentially to that member all along, each request with a 0.5 s timeout). Then the
+killed member comes back and writes in flight at a second kill are counted: 64 connections
+writing through a follower when its leader dies (failed writes, slowest write).
 
 Run by `scripts/bench --cluster [--quick]`; prints a text table and the same as Markdown.
 Ratios are quorumd/etcd for throughput and etcd/quorumd for latency and failover time.
@@ -64,20 +66,24 @@ class Cluster:
 
     def start(self):
         for m in self.members:
-            c, p = f"http://127.0.0.1:{m['client']}", f"http://127.0.0.1:{m['peer']}"
-            argv = [self.binary, "--name", m["name"], "--data-dir", m["data"],
-                    "--listen-client-urls", c, "--advertise-client-urls", c,
-                    "--listen-peer-urls", p, "--initial-advertise-peer-urls", p,
-                    "--initial-cluster", self.initial, "--initial-cluster-token", "bench",
-                    "--initial-cluster-state", "new"]
-            if self.kind == "etcd":
-                argv.append("--enable-v2")
-            logf = open(m["log"], "a")
-            m["proc"] = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
-            logf.close()
-            children.append(m["proc"])
+            self.start_member(m)
         return self.leader(timeout=60)
+
+    def start_member(self, m):
+        """Starts member m (again: its data dir is kept)."""
+        c, p = f"http://127.0.0.1:{m['client']}", f"http://127.0.0.1:{m['peer']}"
+        argv = [self.binary, "--name", m["name"], "--data-dir", m["data"],
+                "--listen-client-urls", c, "--advertise-client-urls", c,
+                "--listen-peer-urls", p, "--initial-advertise-peer-urls", p,
+                "--initial-cluster", self.initial, "--initial-cluster-token", "bench",
+                "--initial-cluster-state", "new"]
+        if self.kind == "etcd":
+            argv.append("--enable-v2")
+        logf = open(m["log"], "a")
+        m["proc"] = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        logf.close()
+        children.append(m["proc"])
 
     def leader(self, timeout=30, among=None):
         deadline = time.monotonic() + timeout
@@ -158,6 +164,32 @@ def failover(cl):
     return acked_after[0] - killed_at[0] if acked_after else None
 
 
+def inflight(cl, lg):
+    """Writes in flight at a leader's death: 64 connections write through a follower, the
+    leader is killed 2 s in, the load goes on 4 s more. Returns (failed writes, slowest write in
+    s, a failure's sample), or None. etcd answers the writes its follower had forwarded to the dead leader with
+    error 300 after its request timeout (7 s); quorumd proposes them again to the next leader."""
+    leader = cl.leader(timeout=30)
+    if not leader:
+        return None
+    follower = [m for m in cl.members if m is not leader and m["proc"].poll() is None][0]
+    out = {}
+
+    def load():
+        out["r"] = loadgen(lg, follower["client"], 64, 10 ** 7, "PUT", "/v2/keys/inflight/k",
+                           ("-T", 6, "-t", 20))
+
+    t = threading.Thread(target=load)
+    t.start()
+    time.sleep(2)
+    leader["proc"].kill()
+    t.join(60)
+    r = out.get("r")
+    if not r or "fatal" in r:
+        return None
+    return r["errors"], r["lat_us"]["max"] / 1e6, (r.get("error_samples") or [""])[0][:160]
+
+
 def median(xs):
     xs = sorted(x for x in xs if x is not None)
     if not xs:
@@ -234,6 +266,29 @@ def main():
                       f"{'%.3f s' % fo if fo is not None else 'no write within 30 s'}", flush=True)
                 if fo is None:
                     errors.append(f"{kind}: no write acknowledged within 30 s of the leader kill")
+                # the killed member back (as a follower), then writes in flight at a second kill
+                gone = [m for m in cl.members if m["proc"].poll() is not None]
+                for m in gone:
+                    cl.start_member(m)
+                back = cl.leader(timeout=30)
+                for m in gone:
+                    deadline = time.monotonic() + 30
+                    while time.monotonic() < deadline:
+                        try:
+                            if request(m["client"], "GET", "/v2/keys/bench-ready")[0] == 200:
+                                break
+                        except (OSError, http.client.HTTPException):
+                            pass
+                        time.sleep(0.1)
+                fl = inflight(cl, lg) if back else None
+                if fl is None:
+                    errors.append(f"{kind}: the in-flight writes run failed")
+                else:
+                    R.setdefault("inflight.failed", []).append(fl[0])
+                    R.setdefault("inflight.slowest", []).append(fl[1])
+                    print(f"[{kind}#{rep}] writes in flight at a leader kill: {fl[0]} failed, "
+                          f"slowest {fl[1]:.3f} s{'; e.g. ' + fl[2] if fl[0] else ''}",
+                          flush=True)
                 cl.stop()
     finally:
         for p in children:
@@ -258,7 +313,10 @@ def main():
             ("sequential PUT p50 (ms)", "seq.p50", "%.2f", False, ""),
             ("GET ?quorum=true, 128 connections (ops/s)", "qget.ops", "%.0f", True, ">= 4x"),
             ("kill -9 leader -> next acknowledged write (s)", "failover", "%.3f", False,
-             "<= etcd")]
+             "<= etcd"),
+            ("64 conns writing via a follower, leader killed: failed writes", "inflight.failed",
+             "%.0f", False, ""),
+            ("the same: slowest acknowledged write (s)", "inflight.slowest", "%.3f", False, "")]
     print("\n%-48s %12s %12s %8s %8s" % ("3 members, loopback", "quorumd", "etcd 3.4", "ratio",
                                           "target"))
     for title, k, fmt, hb, target in rows:
