@@ -268,8 +268,9 @@ static void handle_term_applied(node *n, uint64_t term) {
   inbox_queue lost = {0};
   size_t k = node_sent_lost(n, term, &lost);
   if (k && NODE_LOG_INFO >= node_log_level(n))
-    fprintf(stderr, "quorumd: proposing %zu request(s) again: sent before term %" PRIu64
-                    " and lost with that term's leader\n", k, term);
+    fprintf(stderr, "quorumd: proposing %zu request(s) again: their term's leader never "
+                    "committed them (an entry of term %" PRIu64 " is applied without them)\n",
+            k, term);
   for (size_t i = 0; i < lost.n; i++) handle_item(n, &lost.v[i]);
   free(lost.v);
 }
