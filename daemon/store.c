@@ -95,7 +95,10 @@ int store_open(store **out, const char *dir, int sync, stats *st, char *err, siz
   s->st = st;
   s->db = leveldb_open(s->opts, dir, &lerr);
   if (!s->db) {
-    snprintf(err, errlen, "cannot open the database in %s: %s", dir, lerr ? lerr : "unknown");
+    /* LevelDB's LOCK: another process has this data dir (etcd says so in its words too) */
+    int locked = lerr && strstr(lerr, "/LOCK:") && strstr(lerr, "unavailable");
+    snprintf(err, errlen, "cannot open the database in %s: %s%s", dir, lerr ? lerr : "unknown",
+             locked ? " (another quorumd may be using this data dir)" : "");
     leveldb_free(lerr);
     store_close(s);
     return -EIO;

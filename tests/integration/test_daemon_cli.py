@@ -309,6 +309,7 @@ def test_second_daemon_on_same_dir_refused(tmp_path, make_server):
              "--listen-peer-urls", "http://127.0.0.1:%d" % cluster.free_port()])
     assert r.returncode != 0
     assert "lock" in r.stderr.lower()
+    assert "(another quorumd may be using this data dir)" in r.stderr, r.stderr
     assert s.keys("GET", "/")[0] == 200
 
 
