@@ -676,19 +676,33 @@ class RoundRobin:
     answered, so that the next request, whichever member gets it, sees what etcd's one member
     does."""
 
-    def __init__(self, members):
+    def __init__(self, members, auth=None):
         self.members = members
+        self.auth = auth  # headers for the index reads (root's, once auth is on)
         self.turn = 0
         self.last = members[0]
 
-    @property
-    def port(self):
+    def _next(self):
         self.last = self.members[self.turn % len(self.members)]
         self.turn += 1
-        return self.last.client_port
+        return self.last
+
+    def _index(self, m):
+        _, hdrs, _ = m.request("GET", "/v2/keys/", headers=self.auth)
+        return int(hdrs["x-etcd-index"])
+
+    def request(self, method, path, body=None, headers=None, timeout=5.0):
+        """Server.request on the next member, then settle (as Server.request returns)."""
+        answer = self._next().request(method, path, body=body, headers=headers, timeout=timeout)
+        self.settle()
+        return answer
+
+    @property
+    def port(self):
+        return self._next().client_port
 
     def index(self):
-        return self.members[0].index()
+        return self._index(self.members[0])
 
     def wait_ready(self):
         """Each member serves keys once its own publication is applied."""
@@ -700,9 +714,9 @@ class RoundRobin:
         self.settle()
 
     def settle(self):
-        want = self.last.index()
+        want = self._index(self.last)
         for m in self.members:
             deadline = time.monotonic() + 10
-            while m.index() < want:
+            while self._index(m) < want:
                 assert time.monotonic() < deadline, "%s stuck below index %d" % (m.name, want)
                 time.sleep(0.005)

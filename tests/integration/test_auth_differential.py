@@ -20,7 +20,8 @@ import urllib.parse
 
 import pytest
 
-from difffuzz import Normalizer, Req, differences, env_seeds, etcd_and_server
+from difffuzz import Normalizer, Req, RoundRobin, differences, env_seeds, etcd_and_server
+from raft_cluster import make_cluster  # noqa: F401 (a fixture)
 
 SEEDS = [1]
 OPS = int(os.environ.get("ADIFF_OPS", "120"))
@@ -134,6 +135,23 @@ def request(rnd):
 @pytest.mark.parametrize("seed", seeds())
 def test_key_permissions_answer_as_etcd(make_server, seed):
     ref, sut = etcd_and_server(make_server, "nothing to compare")
+    compare_permissions(ref, sut, seed)
+
+
+@pytest.mark.time_limit(120)
+@pytest.mark.parametrize("seed", seeds()[:1])
+def test_key_permissions_answer_as_etcd_on_a_cluster(make_server, make_cluster, seed):
+    """The same on a 3-member cluster, each request (the set-up's too) to the next member in
+    turn: users, roles and grants made through one member are enforced by the others."""
+    ref, _ = etcd_and_server(make_server, "nothing to compare")
+    c = make_cluster(3).start()
+    c.leader()
+    sut = RoundRobin(c.members, auth=basic("root", "rootpw"))
+    sut.wait_ready()
+    compare_permissions(ref, sut, seed)
+
+
+def compare_permissions(ref, sut, seed):
     rnd = random.Random(seed)
     roles, users, guest = draw(rnd)
     label = "seed %d (replay: ADIFF_SEED=%d)\nroles %r\nusers %r\nguest %r" % (
