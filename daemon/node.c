@@ -213,10 +213,9 @@ static void publish_status(node *n) {
   pthread_mutex_unlock(&n->mu);
 }
 
-/* Proposes an item; returns 0, or RAFT_E_DROPPED when there is no leader yet. */
-static int propose_item(node *n, inbox_item *it) {
-  if (it->kind == INBOX_PROPOSE) return raft_propose(n->r, it->data, it->len);
-
+/* Proposes a membership change item (writes go in batches: flush_props); returns 0, or
+ * RAFT_E_DROPPED when there is no leader yet. */
+static int propose_conf(node *n, inbox_item *it) {
   raft_conf_change cc = {.type = it->conf_type, .node_id = it->conf_node, .id = it->conf_id,
                          .context = {(uint8_t *)it->data, it->len}};
   return raft_propose_conf_change(n->r, &cc);
@@ -305,14 +304,14 @@ static void handle_item(node *n, inbox_item *it) {
     return;
   }
   uint64_t term = raft_term(n->r); /* the proposal's tag */
-  int rc = propose_item(n, it);
+  int rc = propose_conf(n, it); /* (INBOX_CONF: the other kinds returned above) */
   if (rc == RAFT_E_DROPPED && !n->stopping_raft) {
     waiting_push(n, *it);
     return;
   }
   if (rc == RAFT_E_CONF_PENDING) item_fail(n, it, "etcdserver: unhandled error: a membership change is in progress");
   else if (rc) item_fail(n, it, raft_strerror(rc));
-  if (!rc && it->kind == INBOX_CONF && it->conf_id) node_sent_add(n, it, term);
+  if (!rc && it->conf_id) node_sent_add(n, it, term);
   else free(it->data);
 }
 
