@@ -341,8 +341,14 @@ void members_handle_partition(server *s, http_req *r, const char *query) {
     routes_message(s, r, 400, "unknown message type", 1);
     return;
   }
+  if (peer && strstr(query, "break=1")) { /* the connection to peer resets */
+    node_break_peer(s->node, strtoull(peer + 5, NULL, 16));
+    routes_message(s, r, 200, "ok", 1);
+    return;
+  }
   if (!peer || !drop) {
-    routes_message(s, r, 400, "want peer=HEX|all&drop=1|0, or peer=HEX&type=NAME[&count=N]", 1);
+    routes_message(s, r, 400,
+                   "want peer=HEX|all&drop=1|0, peer=HEX&type=NAME[&count=N], or peer=HEX&break=1", 1);
     return;
   }
   uint64_t id = strncmp(peer + 5, "all", 3) ? strtoull(peer + 5, NULL, 16) : 0;

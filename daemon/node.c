@@ -182,6 +182,11 @@ void node_set_partition(node *n, uint64_t peer, bool drop) {
   node_inbox_push(n, it);
 }
 
+void node_break_peer(node *n, uint64_t peer) {
+  inbox_item it = {.kind = INBOX_BREAK, .conf_node = peer};
+  node_inbox_push(n, it);
+}
+
 void node_drop_next(node *n, uint64_t peer, uint8_t type, unsigned count) {
   inbox_item it = {.kind = INBOX_DROP_NEXT, .conf_node = peer, .conf_type = type, .conf_id = count};
   node_inbox_push(n, it);
@@ -261,6 +266,35 @@ static void reads_add(node *n, uint64_t id) {
 }
 
 static void handle_item(node *n, inbox_item *it);
+static void flush_props(node *n);
+
+/* Where a proposal made now goes: its term, the leader and the loss epoch towards it. */
+static node_sent_how sent_how(node *n) {
+  node_sent_how h = {.term = raft_term(n->r), .lead = raft_lead(n->r), .now_ns = node_mono_ns()};
+  if (h.lead != RAFT_NONE && h.lead != n->cfg.id && n->tr)
+    h.epoch = raft_transport_loss_epoch(n->tr, h.lead);
+  return h;
+}
+
+/* Writes forwarded to this term's leader on a connection that lost messages since are sent
+ * to it again (node_resend.c); it drops those it had read. */
+static void retry_forwards(node *n) {
+  if (!n->sent.n || n->stopping_raft || leader_silent(n)) return;
+  node_sent_how now = sent_how(n);
+  if (now.lead == RAFT_NONE || now.lead == n->cfg.id) return;
+  now.answered = atomic_load(&n->answered); /* (before node_sent_retry sees requests waiting) */
+  inbox_queue again = {0};
+  size_t k = node_sent_retry(n, &now, 2 * (int64_t)n->hb_ms * 1000000, &again);
+  if (k && NODE_LOG_INFO >= node_log_level(n))
+    fprintf(stderr, "quorumd: sending %zu request(s) to the leader %" PRIx64 " again: messages "
+                    "to it were lost since (a connection broke or a queue was full)\n",
+            k, now.lead);
+  /* Straight to this iteration's batch, never to `waiting`: proposed later, in another term,
+   * it could meet its first forward committed by that term's leader. */
+  for (size_t i = 0; i < again.n; i++) node_queue_push(&n->props_new, again.v[i]);
+  free(again.v);
+  flush_props(n); /* (now, in the term just checked) */
+}
 
 /* An entry of `term` is applied: what a lost leader took with it is proposed again. */
 static void handle_term_applied(node *n, uint64_t term) {
@@ -283,6 +317,10 @@ static void handle_item(node *n, inbox_item *it) {
     node_transport_partition(n, it->conf_node, it->conf_type != 0);
     return;
   }
+  if (it->kind == INBOX_BREAK) {
+    node_transport_break(n, it->conf_node);
+    return;
+  }
   if (it->kind == INBOX_DROP_NEXT) {
     node_transport_drop_next(n, it->conf_node, it->conf_type, (unsigned)it->conf_id);
     return;
@@ -303,7 +341,7 @@ static void handle_item(node *n, inbox_item *it) {
     node_queue_push(&n->props_new, *it);
     return;
   }
-  uint64_t term = raft_term(n->r); /* the proposal's tag */
+  node_sent_how how = sent_how(n); /* (its term: the proposal's tag) */
   int rc = propose_conf(n, it); /* (INBOX_CONF: the other kinds returned above) */
   if (rc == RAFT_E_DROPPED && !n->stopping_raft) {
     waiting_push(n, *it);
@@ -311,7 +349,7 @@ static void handle_item(node *n, inbox_item *it) {
   }
   if (rc == RAFT_E_CONF_PENDING) item_fail(n, it, "etcdserver: unhandled error: a membership change is in progress");
   else if (rc) item_fail(n, it, raft_strerror(rc));
-  if (!rc && it->conf_id) node_sent_add(n, it, term);
+  if (!rc && it->conf_id) node_sent_add(n, it, &how);
   else free(it->data);
 }
 
@@ -324,17 +362,27 @@ static void flush_props(node *n) {
   if (!bufs) abort();
   for (size_t i = 0; i < k; i++)
     bufs[i] = (raft_buf){(uint8_t *)n->props_new.v[i].data, n->props_new.v[i].len};
-  uint64_t term = raft_term(n->r); /* the batch's tag */
-  int rc = raft_propose_many(n->r, bufs, k);
+  node_sent_how how = sent_how(n); /* (its term: the batch's tag) */
+  /* Below which none of these requests can be in the log (a leader deduplicating forwards
+   * needs it): the applied index now, or for one sent again, the one read before its request
+   * was seen waiting. */
+  uint64_t below = atomic_load(&n->answered);
+  for (size_t i = 0; i < k; i++)
+    if (n->props_new.v[i].answered1 && n->props_new.v[i].answered1 - 1 < below)
+      below = n->props_new.v[i].answered1 - 1;
+  int rc = raft_propose_many_at(n->r, bufs, k, below);
   free(bufs);
   for (size_t i = 0; i < k; i++) {
     inbox_item *it = &n->props_new.v[i];
     if (rc == RAFT_E_DROPPED && !n->stopping_raft) {
-      waiting_push(n, *it);
+      /* One sent again in its term goes back to the sent list as it was: whether it was
+       * appended in that term is for node_resend.c to tell (it is of the last term there) */
+      if (it->answered1) node_queue_push(&n->sent, *it);
+      else waiting_push(n, *it);
       continue;
     }
     if (rc) item_fail(n, it, raft_strerror(rc));
-    if (!rc && it->conf_id) node_sent_add(n, it, term);
+    if (!rc && it->conf_id) node_sent_add(n, it, &how);
     else free(it->data);
   }
   n->props_new.n = 0;
@@ -565,6 +613,7 @@ static void on_tick(uv_timer_t *t) {
   raft_tick(n->r);
   node_transport_collect(n);
   node_sent_prune(n);
+  retry_forwards(n);
   if (++n->ticks % 10 == 0) {
     prune_waiting(n);
     if (!n->stopping_raft) reask_reads(n);
@@ -579,9 +628,62 @@ static void on_tick(uv_timer_t *t) {
   }
 }
 
+/* A forward of writes to this member as the leader of the term it was sent in: those it has
+ * appended in this term already, sent again by a follower that lost messages to it
+ * (node_resend.c), are dropped; the rest are appended, and remembered. */
+static void step_forward(node *n, const raft_message *m) {
+  prop_dedup_term(&n->dedup, m->log_term);
+  if (m->index && !prop_dedup_covers(&n->dedup, m->index - 1)) {
+    /* Sent when its sender had applied less than this leader has forgotten: it may hold a
+     * request appended already, beyond telling. Its requests time out (as etcd's would). */
+    if (NODE_LOG_INFO >= node_log_level(n))
+      fprintf(stderr, "quorumd: %zu request(s) from %" PRIx64 " dropped: sent when it had "
+                      "applied up to %" PRIu64 ", too far back to tell whether they are in the "
+                      "log already\n", m->n_entries, m->from, m->index - 1);
+    return;
+  }
+  typedef struct { uint64_t member, id; } req_key;
+  raft_entry *ents = malloc(m->n_entries * sizeof *ents);
+  req_key *keys = malloc(m->n_entries * sizeof *keys);
+  if (!ents || !keys) abort();
+  size_t k = 0, nk = 0;
+  for (size_t i = 0; i < m->n_entries; i++) {
+    const raft_entry *e = &m->entries[i];
+    proto_record rec;
+    if (e->type == RAFT_ENTRY_NORMAL && e->data.len &&
+        !proto_record_decode((const char *)e->data.base, e->data.len, &rec) && rec.id) {
+      if (prop_dedup_has(&n->dedup, rec.member, rec.id)) continue;
+      keys[nk++] = (req_key){rec.member, rec.id};
+    }
+    ents[k++] = *e;
+  }
+  size_t dropped = m->n_entries - k;
+  if (dropped && NODE_LOG_INFO >= node_log_level(n))
+    fprintf(stderr, "quorumd: %zu request(s) from %" PRIx64 " dropped: appended in this term "
+                    "already (sent again after messages were lost)\n", dropped, m->from);
+  if (k) {
+    raft_message f = *m;
+    f.entries = ents;
+    f.n_entries = k;
+    int rc = raft_step(n->r, &f);
+    if (rc == RAFT_OK || rc == RAFT_E_CONF_PENDING) {
+      int64_t now = node_mono_ns();
+      uint64_t last = raft_last_index(n->r); /* (at or above theirs) */
+      for (size_t i = 0; i < nk; i++)
+        if (prop_dedup_add(&n->dedup, keys[i].member, keys[i].id, last, now)) break;
+    }
+  }
+  free(ents);
+  free(keys);
+}
+
 /* Called by the transport (raft thread) for each message received. */
 void node_on_message(node *n, const raft_message *m) {
-  raft_step(n->r, m);
+  if (m->type == RAFT_MSG_PROP && m->n_entries && m->log_term &&
+      m->log_term == raft_term(n->r) && raft_lead(n->r) == n->cfg.id)
+    step_forward(n, m);
+  else
+    raft_step(n->r, m);
   if (m->from == n->status.lead) {
     int was_silent = leader_silent(n);
     n->lead_contact_ns = node_mono_ns();
@@ -675,6 +777,8 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
   n->log_level = getenv("QUORUMD_RAFT_DEBUG") ? NODE_LOG_DEBUG : cfg->log_level;
   if (!n->cfg.keep) n->cfg.keep = 1;
   if (!n->cfg.request_timeout_ms) n->cfg.request_timeout_ms = 5000 + 2 * cfg->election_ms;
+  /* a follower stops sending a request at its timeout: keep what was appended twice that */
+  prop_dedup_init(&n->dedup, 2 * (int64_t)n->cfg.request_timeout_ms * 1000000);
   pthread_mutex_init(&n->mu, NULL);
   pthread_mutex_init(&n->pmu, NULL);
   pthread_cond_init(&n->apply_cv, NULL);
@@ -697,6 +801,7 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
     rc = -EPERM;
     goto fail;
   }
+  atomic_store(&n->answered, store_applied(s)); /* (no request of this start is in the log) */
   /* The store applied it, so it was committed, even if the hard state saying so was lost. */
   if (raft_wal_raise_commit(n->wal, store_applied(s))) {
     snprintf(err, errlen, "cannot write the raft hard state");
@@ -844,6 +949,7 @@ void node_stop(node *n) {
   free(n->props_new.v);
   node_sent_clear(n);
   free(n->sent.v);
+  prop_dedup_free(&n->dedup);
   uv_close((uv_handle_t *)&n->expire_timer, node_free_cb);
 }
 

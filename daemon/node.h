@@ -161,4 +161,7 @@ void node_set_partition(node *n, uint64_t peer, bool drop);
 /* Test hook: drop the next `count` peer messages of raft_msg_type `type` sent to `peer`. */
 void node_drop_next(node *n, uint64_t peer, uint8_t type, unsigned count);
 
+/* Test hook: close the message connection to `peer` as a reset would (what it holds is lost). */
+void node_break_peer(node *n, uint64_t peer);
+
 #endif

@@ -221,6 +221,9 @@ static void apply_batch(node *n, apply_queue *b) {
   int rc = store_group_flush(n->s);
   if (rc) node_fatal("cannot write the tree store: %s", strerror(-rc));
   uint64_t applied = store_applied(n->s);
+  /* (after every pend_take of these entries: a request seen waiting after this is read is
+   * above it, if in the log at all; node_resend.c) */
+  atomic_store(&n->answered, applied);
   /* Reads whose index is now applied can be answered. */
   size_t keep = 0;
   for (size_t i = 0; i < n->reads_waiting.n; i++) {

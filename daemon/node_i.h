@@ -8,22 +8,29 @@
 #include <stdatomic.h>
 
 #include "daemon/node.h"
+#include "daemon/prop_dedup.h"
 #include "raft/storage/wal_storage.h"
 #include "raft/transport/transport.h"
 
 #define NODE_MAX_MEMBERS RAFT_MAX_VOTERS
 
 enum { INBOX_PROPOSE = 1, INBOX_CONF, INBOX_PARTITION, INBOX_TRANSFER, INBOX_READ,
-       INBOX_DROP_NEXT, INBOX_TERM_APPLIED };
+       INBOX_DROP_NEXT, INBOX_TERM_APPLIED, INBOX_BREAK };
 
 /* Something for the raft thread. data is malloc'd (an encoded record, or a member context). */
 typedef struct inbox_item {
   uint8_t kind;
   uint8_t conf_type;  /* CONF: raft_conf_change_type; PARTITION: drop; DROP_NEXT: msg type */
-  uint64_t conf_node; /* CONF: the member; PARTITION, DROP_NEXT: the peer */
+  uint64_t conf_node; /* CONF: the member; PARTITION, DROP_NEXT, BREAK: the peer */
   uint64_t conf_id;   /* CONF, READ, PROPOSE: the request id (PROPOSE: 0 without a client);
                        * DROP_NEXT: how many; TERM_APPLIED: the term */
   uint64_t term;      /* PROPOSE, once sent: the term it was sent in (node_resend.c) */
+  uint64_t lead;      /*   the leader it was sent to (this member's id: appended here) */
+  uint64_t epoch;     /*   the transport's loss epoch towards that leader when it was sent */
+  int64_t sent_ns;    /*   when (monotonic) */
+  uint8_t tries;      /*   how many times it was sent again in the same term */
+  uint64_t answered1; /*   to be sent again: n->answered + 1, read before its request was
+                       *   seen waiting (0: a new or lost one, whose entry does not exist) */
   char *data;
   size_t len;
 } inbox_item;
@@ -103,6 +110,7 @@ struct node {
   inbox_queue sent;      /* writes and membership changes with a client, sent, maybe not
                           * applied (node_resend.c) */
   apply_queue inline_q;  /* entries the raft thread applies itself (apply thread idle) */
+  prop_dedup dedup;      /* leader: the forwarded requests appended in this term */
   uint64_t ticks;
   unsigned hb_ms;          /* heartbeat interval */
   uint64_t persisted_vote; /* the vote in the last hard state written */
@@ -151,6 +159,8 @@ struct node {
   pend_table pend;
 
   _Atomic uint64_t synced_applied; /* the tree store is durable up to here */
+  _Atomic uint64_t answered;       /* applied, and the requests of entries up to here taken
+                                    * from pend (stored after they are) */
   apply_queue reads_waiting;       /* apply thread: reads whose index is not applied yet */
   uint64_t applied_term; /* the applying thread: the highest term of an entry applied */
 };
@@ -158,8 +168,14 @@ struct node {
 const node_member *node_member_find_locked(node *n, uint64_t id);
 
 /* node_resend.c (raft thread) */
-/* Keeps a proposal sent in `term` (takes its data). */
-void node_sent_add(node *n, inbox_item *it, uint64_t term);
+/* Where and when a proposal was sent. */
+typedef struct node_sent_how {
+  uint64_t term, lead, epoch;
+  int64_t now_ns;
+  uint64_t answered; /* node_sent_retry: n->answered, read before it is called */
+} node_sent_how;
+/* Keeps a proposal sent as `how` says (takes its data). */
+void node_sent_add(node *n, inbox_item *it, const node_sent_how *how);
 /* Forgets those whose requests are no longer waiting (applied or expired). */
 void node_sent_prune(node *n);
 /* An entry of applied_term has been applied with everything before it: moves the proposals
@@ -168,6 +184,11 @@ void node_sent_prune(node *n);
 size_t node_sent_lost(node *n, uint64_t applied_term, inbox_queue *out);
 /* Forgets them all (a snapshot was installed: their fate is unknown). */
 void node_sent_clear(node *n);
+/* The loss epoch towards leader `now->lead` is now->epoch: moves the writes sent to it in term
+ * now->term, when the epoch was another, whose requests still wait, into out (to be sent
+ * again: the leader drops those it holds), unless sent again less than min_gap_ns << tries
+ * ago; returns how many moved. */
+size_t node_sent_retry(node *n, const node_sent_how *now, int64_t min_gap_ns, inbox_queue *out);
 
 /* node_pend.c (any thread) */
 void node_pend_put(node *n, uint64_t id, void *ctx, int64_t deadline);
@@ -207,6 +228,7 @@ void node_transport_send_all(node *n, const raft_message *msgs, size_t k);
 void node_transport_conf(node *n, uint8_t type, const node_member *m);
 void node_transport_partition(node *n, uint64_t peer, bool drop);
 void node_transport_drop_next(node *n, uint64_t peer, uint8_t type, unsigned count);
+void node_transport_break(node *n, uint64_t peer);
 /* The peer port's HTTP answers (node_peer_http.c): a raft_transport http_get callback. */
 char *node_peer_http_get(void *arg, const char *path, size_t path_len, size_t *len);
 void node_transport_stop(node *n);

@@ -8,14 +8,23 @@
  * entry of a term above t, a request of that batch not applied by then never will be: it went
  * to a leader that died, stepped down or was transferring, and proposing it again cannot make
  * it happen twice. A snapshot hides which entries it holds, so the list is dropped when one is
- * installed (those requests wait for their timeout, as before). */
+ * installed (those requests wait for their timeout, as before).
+ *
+ * Within a term, a forward can be lost while its leader lives on: in a peer connection that
+ * broke, or dropped by a full transport queue. The transport's loss epoch towards the leader
+ * rises then, and the writes sent before the rise are sent again; the leader appends only
+ * those it has not appended in this term (prop_dedup), so a second forward of one it read
+ * is dropped there. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon/node_i.h"
 
-void node_sent_add(node *n, inbox_item *it, uint64_t term) {
-  it->term = term;
+void node_sent_add(node *n, inbox_item *it, const node_sent_how *how) {
+  it->term = how->term;
+  it->lead = how->lead;
+  it->epoch = how->epoch;
+  it->sent_ns = how->now_ns;
   node_queue_push(&n->sent, *it);
 }
 
@@ -49,6 +58,7 @@ size_t node_sent_lost(node *n, uint64_t applied_term, inbox_queue *out) {
   for (; k < q->n && q->v[k].term < applied_term; k++) {
     inbox_item *it = &q->v[k];
     if (!node_pend_has(n, it->conf_id)) continue; /* applied, or its client gave up */
+    it->answered1 = 0;
     node_queue_push(out, *it);
     it->data = NULL;
     lost++;
@@ -58,3 +68,24 @@ size_t node_sent_lost(node *n, uint64_t applied_term, inbox_queue *out) {
 }
 
 void node_sent_clear(node *n) { sent_shift(&n->sent, n->sent.n); }
+
+size_t node_sent_retry(node *n, const node_sent_how *now, int64_t min_gap_ns, inbox_queue *out) {
+  inbox_queue *q = &n->sent;
+  size_t keep = 0, moved = 0;
+  for (size_t i = 0; i < q->n; i++) {
+    inbox_item *it = &q->v[i];
+    int64_t gap = min_gap_ns << (it->tries < 4 ? it->tries : 4);
+    if (it->kind == INBOX_PROPOSE && it->term == now->term && it->lead == now->lead &&
+        it->epoch != now->epoch && now->now_ns - it->sent_ns >= gap &&
+        node_pend_has(n, it->conf_id)) {
+      it->tries++;
+      it->answered1 = now->answered + 1;
+      node_queue_push(out, *it);
+      moved++;
+      continue;
+    }
+    q->v[keep++] = *it;
+  }
+  q->n = keep;
+  return moved;
+}

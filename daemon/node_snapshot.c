@@ -171,6 +171,9 @@ void node_snapshot_install(node *n, const raft_snapshot *snap) {
   if (rc) node_fatal("cannot install the snapshot at index %" PRIu64 ": %s", snap->meta.index,
                      strerror(rc < 0 ? -rc : EIO));
   atomic_store(&n->synced_applied, snap->meta.index);
+  /* (the requests of the entries it holds are not answered; those sent before it are not sent
+   * again: node_sent_clear) */
+  atomic_store(&n->answered, snap->meta.index);
   refresh_members(n);
   node_removed_load(n);
   node_notify_recovered(n);

@@ -147,6 +147,10 @@ void node_transport_partition(node *n, uint64_t peer, bool drop) {
     if (m[i].id != n->cfg.id) raft_transport_set_drop(n->tr, m[i].id, drop);
 }
 
+void node_transport_break(node *n, uint64_t peer) {
+  if (n->tr) raft_transport_break(n->tr, peer);
+}
+
 void node_transport_drop_next(node *n, uint64_t peer, uint8_t type, unsigned count) {
   if (n->tr) raft_transport_drop_next(n->tr, peer, type, count);
 }

@@ -691,12 +691,16 @@ int raft_propose(raft *r, const void *data, size_t len) {
 }
 
 int raft_propose_many(raft *r, const raft_buf *data, size_t n) {
+  return raft_propose_many_at(r, data, n, UINT64_MAX);
+}
+
+int raft_propose_many_at(raft *r, const raft_buf *data, size_t n, uint64_t applied) {
   if (n == 0) return RAFT_E_INVAL;
   raft_entry *ents = calloc(n, sizeof *ents);
   if (!ents) return RAFT_E_NOMEM;
   for (size_t i = 0; i < n; i++) ents[i] = (raft_entry){.type = RAFT_ENTRY_NORMAL, .data = data[i]};
   raft_message m = {.type = RAFT_MSG_PROP, .from = r->id, .entries = ents, .n_entries = n,
-                    .log_term = r->term};
+                    .log_term = r->term, .index = applied + 1}; /* (UINT64_MAX: 0, none) */
   int rc = raft_step(r, &m);
   free(ents);
   return rc;
@@ -757,6 +761,10 @@ void raft_report_snapshot(raft *r, uint64_t id, bool ok) {
 }
 
 uint64_t raft_term(const raft *r) { return r->term; }
+
+uint64_t raft_lead(const raft *r) { return r->lead; }
+
+uint64_t raft_last_index(const raft *r) { return raft_log_last_index(&r->log); }
 
 void raft_get_status(const raft *r, raft_status *st) {
   *st = (raft_status){0};

@@ -148,7 +148,8 @@ typedef struct raft_message {
   uint64_t term;
   uint64_t log_term;  /* APP: term of the entry at index; votes: last log term; PROP: the term
                        * it was proposed in, only that term's leader appends it (0: any) */
-  uint64_t index;     /* APP: index before entries; votes: last log index; RESP: match/hint */
+  uint64_t index;     /* APP: index before entries; votes: last log index; RESP: match/hint;
+                       * PROP: 0, or the proposer's applied index + 1 (raft_propose_many_at) */
   uint64_t commit;
   bool reject;
   uint64_t reject_hint;      /* APP_RESP reject: the follower's hint index */
@@ -282,6 +283,10 @@ int raft_propose(raft *r, const void *data, size_t len);
  * entries, if any, have that term. Once an entry of a later term is committed with none of
  * them before it, they never will be, and the driver may propose them again. */
 int raft_propose_many(raft *r, const raft_buf *data, size_t n);
+/* raft_propose_many, the batch also carrying `applied` + 1 in its index: the proposer's
+ * applied index, below which none of its requests still waiting can be (a leader that drops
+ * forwards it already appended needs it: daemon/prop_dedup.h). The core ignores it. */
+int raft_propose_many_at(raft *r, const raft_buf *data, size_t n, uint64_t applied);
 /* Proposes a membership change (leader or forwarded), tagged with the term as a batch of
  * raft_propose_many is. Returns 0, RAFT_E_DROPPED or RAFT_E_CONF_PENDING (the leader refuses
  * while an earlier change is unapplied). */
@@ -320,6 +325,10 @@ void raft_advance(raft *r, raft_ready *rd);
 void raft_get_status(const raft *r, raft_status *st);
 /* The current term (what raft_propose_many tags a batch with). */
 uint64_t raft_term(const raft *r);
+/* The leader this member knows of in its term (its own id when it leads), or RAFT_NONE. */
+uint64_t raft_lead(const raft *r);
+/* The index of the last entry of its log (appended, maybe not yet persisted). */
+uint64_t raft_last_index(const raft *r);
 
 /* More one-line text forms (describe.c), for traces and golden tests; each returns buf:
  *   entry:      "1/4 EntryNormal \"foo\"", a conf change decoded: "2/5 EntryConfChange AddNode:4"

@@ -335,6 +335,7 @@ int raft_transport_send(raft_transport *t, const raft_message *m) {
     rt_frame_free(f);
     if (rc == -EINVAL) return rc;
     p->stats.send_failures++;
+    p->loss_epoch++;
     rt_notify_unreachable(p);
     return rc;
   }
@@ -370,6 +371,21 @@ int raft_transport_set_drop(raft_transport *t, uint64_t id, bool on) {
   if (on) {
     p->hb_sent_ns = 0;
     rt_snap_abort(p, true);
+  }
+  return 0;
+}
+
+uint64_t raft_transport_loss_epoch(const raft_transport *t, uint64_t id) {
+  const rt_peer *p = rt_peer_find(t, id);
+  return p ? p->loss_epoch : 0;
+}
+
+int raft_transport_break(raft_transport *t, uint64_t id) {
+  rt_peer *p = rt_peer_find(t, id);
+  if (!p) return -ENOENT;
+  if (p->msg) {
+    p->msg->reset = p->msg->connected;
+    rt_conn_close(p->msg, 2, "test hook: connection reset");
   }
   return 0;
 }

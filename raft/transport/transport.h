@@ -129,6 +129,17 @@ void raft_transport_uncork(raft_transport *t);
 int raft_transport_peer_stats(const raft_transport *t, uint64_t id,
                               raft_transport_stats *st);
 
+/* A count that rises whenever a message sent to peer id may have been lost: dropped (queue
+ * full, too large), queued on a connection that failed, or accepted by a socket that was then
+ * closed (the peer may not have read it). So a message sent when it was e and lost has raised
+ * it above e (a rise does not say which message was lost). 0 for an unknown peer. */
+uint64_t raft_transport_loss_epoch(const raft_transport *t, uint64_t id);
+
+/* Test-only fault hook: resets the message connection to peer id (RST: the bytes the kernel
+ * had not sent, and those the peer had not read, are lost; the next message opens a new
+ * connection). -ENOENT for an unknown peer. */
+int raft_transport_break(raft_transport *t, uint64_t id);
+
 /* Test-only fault hook: while on, everything to and from peer id is dropped silently (a
  * snapshot in flight to it fails). Returns -ENOENT for an unknown peer. */
 int raft_transport_set_drop(raft_transport *t, uint64_t id, bool on);

@@ -69,7 +69,8 @@ void rt_conn_close(rt_conn *c, int level, const char *reason) {
   }
   if (c->role == RT_CONN_IN) rt_in_on_closed(c);
   else rt_out_on_closed(c);
-  uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
+  if (!c->reset || uv_tcp_close_reset(&c->tcp, conn_closed_cb) != 0)
+    uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
 }
 
 /* A frame's bytes went out (status 0) or failed: the peer's queue and stats. */

@@ -50,6 +50,7 @@ struct rt_conn {
   rt_peer *peer;  /* outbound only */
   uint8_t role;   /* rt_conn_role */
   bool connected, closing;
+  bool reset;     /* closed with a reset (RST): unsent bytes are dropped (test hook) */
   uint64_t connected_at_ms;
   uint8_t *rbuf;  /* bytes read, not yet a whole frame */
   size_t rlen, rcap;
@@ -100,6 +101,7 @@ struct rt_peer {
   bool notify_unreachable;  /* deferred callbacks */
   int notify_snap;          /* 0 none, 1 ok, -1 failed */
   uint64_t hb_sent_ns;
+  uint64_t loss_epoch;      /* raised whenever a message to the peer may have been lost */
   rt_snap_out snap_out;
   raft_transport_stats stats;
 };

@@ -42,6 +42,7 @@ static void list_push(rt_frame **head, rt_frame **tail, rt_frame *f) {
 }
 
 static void drop_list(rt_peer *p, rt_frame **head, rt_frame **tail) {
+  if (*head) p->loss_epoch++;
   while (*head) {
     rt_frame *f = *head;
     *head = f->next;
@@ -258,6 +259,8 @@ void rt_out_on_closed(rt_conn *c) {
   if (p->msg != c) return;
   p->msg = NULL;
   p->hb_sent_ns = 0;
+  /* What the socket had accepted and the peer had not read yet is gone with it. */
+  if (c->connected) p->loss_epoch++;
   drop_pending(p);
   if (!live) return;
   uint64_t now = uv_now(t->loop);

@@ -62,6 +62,12 @@ class Member(cluster.Server):
                                    % (peer_id, 1 if drop else 0))
         assert st == 200, body
 
+    def break_connection(self, peer_id):
+        """This member's message connection to peer_id is reset (RST: the bytes not yet sent
+        or not yet read are lost; the next message opens a new connection)."""
+        st, _, body = self.request("POST", "/debug/partition?peer=%s&break=1" % peer_id)
+        assert st == 200, body
+
     def drop_next(self, peer_id, msg_type, count=1):
         """The next `count` peer messages of msg_type ("read_index", "app", ...) this member
         sends to peer_id are lost; the connection stays up."""

@@ -1,4 +1,5 @@
-"""Requests lost with a leader, in real 3-member clusters of quorumd processes on loopback.
+"""Requests lost with a leader, or on the way to one, in real 3-member clusters of quorumd
+processes on loopback.
 
 A follower forwards its clients' writes and membership changes to the leader. When that leader
 dies, steps down or hands over before appending them, etcd answers them with error 300 after
@@ -8,6 +9,10 @@ append it (docs/DESIGN.md, "Writes lost with a leader"); a request whose client 
 withdrawn instead. The Raft core's side is in tests/unit/raft (test_raft_batch.c,
 test_raft_confchange.c) and in the simulator (tests/sim), which fails on any request found
 twice in the log.
+
+Within a term, a forward lost on a connection that broke is sent again, and the leader drops a
+second forward of a request it appended in its term already (daemon/prop_dedup.h); etcd answers
+such a write with error 300 after 7 s.
 """
 import json
 import re
@@ -48,6 +53,19 @@ def lose_forward_then_kill(leader, follower, fn):
     return sent.answer
 
 
+def created_once(member, answer):
+    """answer is a 201 to an in-order create of "x" in /queue, which holds that key alone (a
+    create made twice would leave two)."""
+    st, _, body = answer
+    assert st == 201, (st, body)
+    assert body["action"] == "create" and body["node"]["value"] == "x"
+    created = body["node"]
+    st, _, body = member.keys("GET", "/queue", params={"quorum": "true", "recursive": "true"})
+    assert st == 200, body
+    assert [(n["key"], n["value"], n["modifiedIndex"]) for n in body["node"]["nodes"]] == [
+        (created["key"], "x", created["modifiedIndex"])]
+
+
 def test_a_write_lost_with_its_leader_is_proposed_again_and_happens_once(make_cluster):
     """A write that a follower forwarded to a leader that then died is lost with it. etcd
     answers it after its request timeout (5 s + 2 election timeouts) with error 300. quorumd's
@@ -60,13 +78,7 @@ def test_a_write_lost_with_its_leader_is_proposed_again_and_happens_once(make_cl
     wait_for(lambda: follower.keys("GET", "/")[0] == 200, what="follower ready")
     st, _, body = lose_forward_then_kill(
         leader, follower, lambda: follower.keys("POST", "/queue", form={"value": "x"}, timeout=30))
-    assert st == 201, (st, body)
-    assert body["action"] == "create" and body["node"]["value"] == "x"
-    created = body["node"]
-    st, _, body = follower.keys("GET", "/queue", params={"quorum": "true", "recursive": "true"})
-    assert st == 200, body
-    assert [(n["key"], n["value"], n["modifiedIndex"]) for n in body["node"]["nodes"]] == [
-        (created["key"], "x", created["modifiedIndex"])]
+    created_once(follower, (st, None, body))
     assert "proposing 1 request(s) again" in follower.log_text()
 
 
@@ -125,3 +137,52 @@ def test_a_write_whose_client_left_is_not_proposed_again(make_cluster):
     assert follower.keys("GET", "/left", params={"quorum": "true"})[0] == 404
     assert "again" not in follower.log_text()
     assert pending_gauge(follower) == 0
+
+
+def raft_term(m):
+    st, headers, _ = m.keys("GET", "/")
+    assert st == 200
+    return int(headers["x-raft-term"])
+
+
+def test_a_write_lost_in_a_broken_connection_is_sent_again_in_its_term(make_cluster):
+    """A follower's forward of a write is lost on its way (dropped, as unread bytes are when a
+    connection resets) and the connection to the leader then breaks, the leader living on.
+    etcd answers such a write with error 300 after its request timeout (7 s), and the previous
+    quorumd did too. The follower now sends it again to the same leader in the same term once
+    the connection broke, and the write succeeds, once."""
+    c = make_cluster(3).start()
+    leader = c.leader()
+    follower, _ = c.followers(leader)
+    wait_for(lambda: follower.keys("GET", "/")[0] == 200, what="follower ready")
+    term = raft_term(leader)
+    follower.drop_next(leader.member_id(), "prop")
+    sent = Sent(lambda: follower.keys("POST", "/queue", form={"value": "x"}, timeout=30))
+    time.sleep(0.5)  # (forwarded and dropped within milliseconds)
+    assert sent.answer is None, sent.answer
+    follower.break_connection(leader.member_id())
+    sent.join(30)
+    created_once(follower, sent.answer)
+    assert c.leader() is leader and raft_term(leader) == term
+    assert "sending 1 request(s) to the leader %s again" % leader.member_id() \
+        in follower.log_text()
+
+
+def test_a_forward_the_leader_holds_already_is_dropped_there(make_cluster):
+    """The other case: the leader did read the forward (and appended it), but the follower
+    cannot know, because its connection broke before the entry came back (the leader's appends
+    to it are held up meanwhile). The follower sends it again; the leader drops the second
+    forward, and the in-order create exists once."""
+    c = make_cluster(3).start()
+    leader = c.leader()
+    follower, _ = c.followers(leader)
+    wait_for(lambda: follower.keys("GET", "/")[0] == 200, what="follower ready")
+    leader.drop_next(follower.member_id(), "app", count=15)
+    sent = Sent(lambda: follower.keys("POST", "/queue", form={"value": "x"}, timeout=30))
+    time.sleep(0.3)
+    assert sent.answer is None, sent.answer
+    follower.break_connection(leader.member_id())
+    sent.join(30)
+    created_once(follower, sent.answer)
+    wait_for(lambda: "1 request(s) from %s dropped: appended in this term already"
+             % follower.member_id() in leader.log_text(), what="the leader's log line")

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/prop_dedup.h"
 #include "raft/core/raft.h"
 #include "tests/lin/lin.h"
 #include "tests/sim/sim_disk.h"
@@ -96,6 +97,11 @@ typedef struct sim_node {
   uint64_t applied_term; /* highest term of an entry this lifetime applied */
   uint32_t snaps;        /* snapshots restored this lifetime */
   bool resend;           /* applied_term rose in this ready: sim_client_resend after it */
+  /* what quorumd's transport reports (raft_transport_loss_epoch): a count per peer that rises
+   * when a message to it may have been lost (the node learnt of a drop, or its connection
+   * broke after delivering) */
+  uint64_t loss_epoch[SIM_MAX_NODES + 1];
+  prop_dedup dedup; /* as leader: the requests it appended in its term (daemon/prop_dedup.h) */
 } sim_node;
 
 /* A client op and what became of it. */
@@ -113,6 +119,10 @@ typedef struct sim_op {
    * snapshot came in since it was sent, it is proposed again (it can never commit). */
   uint64_t sent_term;
   uint32_t sent_snaps;    /* the node's snapshot restores when it was sent */
+  /* Within its term, it is sent again once the loss epoch towards the leader it went to has
+   * risen since (node_resend.c); the leader drops it if it holds it already. */
+  uint64_t sent_lead, sent_epoch, sent_at;
+  uint8_t tries;
   uint64_t applied_index; /* where it was applied (a request in the log twice is a bug) */
 } sim_op;
 
@@ -160,6 +170,10 @@ typedef struct sim_params {
   bool pre_vote, check_quorum;
   uint64_t max_size_per_msg;
   unsigned max_inflight;
+  /* how long a leader keeps what it appended (prop_dedup's window): quorumd keeps twice the
+   * request timeout; shorter ones here, down to well below a message's delay, check that
+   * safety does not rest on it (prop_dedup_covers) */
+  uint64_t dedup_window_ms;
 } sim_params;
 
 typedef enum sim_fault_kind {
@@ -208,6 +222,9 @@ typedef struct sim_world {
   uint64_t events, msgs, drops, crashes, restarts, snaps_made, snaps_sent, conf_changes,
       transfers, partitions, pauses, elections;
   uint64_t resent; /* writes proposed again after a later term's entry was applied */
+  uint64_t retried; /* writes sent again within their term after a loss towards the leader */
+  uint64_t deduped; /* requests a leader dropped: it had appended them in its term already */
+  uint64_t too_old; /* forwards a leader dropped: sent too far back to tell */
   uint64_t lin_ops;
   bool lin_gave_up; /* the history was too hard to check within the budget */
   const char *history_path; /* SIM_HISTORY: write the client history there (JSON lines) */
@@ -254,6 +271,7 @@ void sim_client_applied(sim_world *w, sim_node *n, uint64_t req, uint8_t result,
 /* n applied an entry of a term above its last: proposes again its writes lost in earlier
  * terms (after raft_advance). */
 void sim_client_resend(sim_world *w, sim_node *n);
+void sim_client_retry(sim_world *w, sim_node *n);
 /* A node got a read index for a read (ctx = op id). */
 void sim_client_read_index(sim_world *w, sim_node *n, const raft_read_state *rs);
 /* Answers the node's reads whose index has been applied. */

@@ -3,9 +3,10 @@
  * applied the read index). Invoke and complete times are virtual; an op that times out is
  * unknown and never retried by its client; an op the node refused at once (proposal dropped,
  * node down) never happened and is left out, and so is an unknown write no node ever applied.
- * The node proposes a write again once a later term's entry is applied without it (quorumd's
- * rule, daemon/node_resend.c). At the end the history goes through the linearizability
- * checker. */
+ * The node proposes a write again once a later term's entry is applied without it, and within
+ * its term once the loss epoch towards the leader rose since it was sent, the leader dropping
+ * those it appended already (quorumd's rules, daemon/node_resend.c, daemon/prop_dedup.h). At
+ * the end the history goes through the linearizability checker. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,8 @@ void sim_client_next(sim_world *w, uint64_t client) {
   sim_schedule(w, w->p.op_timeout_ms, (sim_event){.type = SIM_EV_TIMEOUT, .arg = id});
 }
 
+static uint64_t w_now(const sim_node *n) { return n->world->now; }
+
 /* Proposes write op id on n, tagged with n's term (one-entry batch). */
 static int sim_client_propose(sim_node *n, sim_op *o, uint64_t id) {
   sim_cmd c = {.req = id, .kind = o->op.kind, .key = (uint8_t)(o->op.key[1] - '0'),
@@ -125,12 +128,16 @@ static int sim_client_propose(sim_node *n, sim_op *o, uint64_t id) {
   snprintf(c.prev_value, sizeof c.prev_value, "%s", o->prev_value);
   uint8_t buf[SIM_CMD_LEN];
   sim_cmd_encode(&c, buf);
-  uint64_t term = raft_term(n->r);
+  uint64_t term = raft_term(n->r), lead = raft_lead(n->r);
   raft_buf b = {buf, sizeof buf};
-  int rc = raft_propose_many(n->r, &b, 1);
+  /* (the node answers an op as it applies its entry, before n->applied moves past it) */
+  int rc = raft_propose_many_at(n->r, &b, 1, n->applied);
   if (rc == 0) {
     o->sent_term = term;
     o->sent_snaps = n->snaps;
+    o->sent_lead = lead;
+    o->sent_epoch = lead <= SIM_MAX_NODES ? n->loss_epoch[lead] : 0;
+    o->sent_at = w_now(n);
   }
   return rc;
 }
@@ -197,6 +204,31 @@ void sim_client_resend(sim_world *w, sim_node *n) {
               rc ? " (refused)" : "");
     if (rc) o->sent_term = 0; /* refused: it times out */
     else w->resent++;
+  }
+}
+
+/* Each tick: writes sent to this term's leader before the loss epoch towards it rose are sent
+ * again, no sooner than 2 ticks after the last send, doubling (node_sent_retry). */
+void sim_client_retry(sim_world *w, sim_node *n) {
+  uint64_t lead = raft_lead(n->r), term = raft_term(n->r);
+  if (lead == RAFT_NONE || lead == n->id || lead > SIM_MAX_NODES) return;
+  uint64_t epoch = n->loss_epoch[lead];
+  for (uint64_t id = 1; id <= w->n_ops; id++) {
+    sim_op *o = &w->ops[id];
+    if (!o->pending || o->node != n->id || o->inc != n->inc || o->op.kind == LIN_GET ||
+        o->sent_term != term || o->sent_lead != lead || o->sent_epoch == epoch ||
+        o->sent_snaps != n->snaps)
+      continue;
+    uint64_t gap = (2 * n->tick_ms) << (o->tries < 4 ? o->tries : 4);
+    if (w->now - o->sent_at < gap) continue;
+    o->tries++;
+    int rc = sim_client_propose(n, o, id);
+    char d[256];
+    sim_trace(w, "n%llu sends again to n%llu (term %llu, a loss since): %s%s",
+              (unsigned long long)n->id, (unsigned long long)lead, (unsigned long long)term,
+              lin_describe_op(sim_op_view(o), d, sizeof d), rc ? " (refused)" : "");
+    if (rc) o->sent_term = 0; /* refused: it times out */
+    else w->retried++;
   }
 }
 

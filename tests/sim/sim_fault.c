@@ -51,6 +51,10 @@ void sim_fault_choose(sim_world *w, bool soak) {
     if (on[k])
       sim_schedule(w, sim_rng_range(r, 200, 2 * p->fault_every_ms),
                    (sim_event){.type = SIM_EV_FAULT, .sub = k});
+  /* (drawn last: the draws above stay those of earlier versions for each seed) */
+  static const unsigned windows[] = {0, 0, 50, 300, 1000};
+  unsigned wi = (unsigned)sim_rng_below(r, 5);
+  p->dedup_window_ms = windows[wi] ? windows[wi] : 2 * p->op_timeout_ms;
 }
 
 /* A random running node that is not removed, or NULL. */

@@ -63,6 +63,58 @@ static void sim_net_report_snap(sim_world *w, const raft_message *m, bool ok) {
                            .arg = m->to, .sub = ok});
 }
 
+/* The sender learns (with probability p) that a message to m->to may have been lost: its
+ * connection broke or its queue was full (raft_transport_loss_epoch). */
+static void sim_net_loss_known(sim_world *w, const raft_message *m, double p) {
+  if (m->from == 0 || m->from > SIM_MAX_NODES || m->to > SIM_MAX_NODES) return;
+  if (sim_rng_chance(&w->rng, p)) w->nodes[m->from].loss_epoch[m->to]++;
+}
+
+/* A forward to the leader of the term it was sent in: the requests it appended in this term
+ * already are dropped, all of them when the forward was sent too far back to tell (what
+ * quorumd's node.c does with prop_dedup). Returns the step's result. */
+static int sim_net_step_forward(sim_world *w, sim_node *to, const raft_message *m) {
+  prop_dedup_term(&to->dedup, m->log_term);
+  if (m->index && !prop_dedup_covers(&to->dedup, m->index - 1)) {
+    w->too_old++;
+    sim_trace(w, "n%llu drops a forward from n%llu: sent at applied %llu, too far back",
+              (unsigned long long)to->id, (unsigned long long)m->from,
+              (unsigned long long)(m->index - 1));
+    return RAFT_E_DROPPED;
+  }
+  raft_entry keep[8];
+  uint64_t reqs[8];
+  if (m->n_entries > 8) return raft_step(to->r, m); /* (the sim proposes one at a time) */
+  size_t k = 0, nr = 0;
+  for (size_t i = 0; i < m->n_entries; i++) {
+    sim_cmd c;
+    const raft_entry *e = &m->entries[i];
+    if (e->type == RAFT_ENTRY_NORMAL && e->data.len && sim_cmd_decode(e->data.base, e->data.len, &c) &&
+        c.req) {
+      if (prop_dedup_has(&to->dedup, 0, c.req)) {
+        w->deduped++;
+        sim_trace(w, "n%llu drops request %llu from n%llu: appended in term %llu already",
+                  (unsigned long long)to->id, (unsigned long long)c.req,
+                  (unsigned long long)m->from, (unsigned long long)m->log_term);
+        continue;
+      }
+      reqs[nr++] = c.req;
+    }
+    keep[k++] = *e;
+  }
+  if (!k) return RAFT_OK;
+  raft_message f = *m;
+  f.entries = keep;
+  f.n_entries = k;
+  int rc = raft_step(to->r, &f);
+  if (rc == RAFT_OK || rc == RAFT_E_CONF_PENDING) {
+    uint64_t last = raft_last_index(to->r);
+    for (size_t i = 0; i < nr; i++)
+      prop_dedup_add(&to->dedup, 0, reqs[i], last, (int64_t)w->now * 1000000);
+  }
+  return rc;
+}
+
 void sim_net_send(sim_world *w, const raft_message *m) {
   char d[512];
   w->msgs++;
@@ -77,6 +129,7 @@ void sim_net_send(sim_world *w, const raft_message *m) {
     w->drops++;
     sim_trace(w, "lost %s", raft_describe_message(m, d, sizeof d));
     sim_net_report_snap(w, m, false);
+    sim_net_loss_known(w, m, 0.5);
     return;
   }
   /* Proposals are never duplicated: TCP does not, and a duplicate would be a second write. */
@@ -101,6 +154,7 @@ void sim_net_deliver(sim_world *w, sim_event *ev) {
     sim_trace(w, "%s %s", to->up ? "partitioned" : "to a down node",
               raft_describe_message(m, d, sizeof d));
     sim_net_report_snap(w, m, false);
+    sim_net_loss_known(w, m, 0.5);
     if (to->up && m->from <= SIM_MAX_NODES && sim_rng_chance(&w->rng, 0.3))
       sim_schedule(w, 1, (sim_event){.type = SIM_EV_UNREACHABLE, .node = m->from,
                                      .inc = w->nodes[m->from].inc, .arg = m->to});
@@ -116,7 +170,14 @@ void sim_net_deliver(sim_world *w, sim_event *ev) {
     return;
   }
   sim_trace(w, "n%llu <- %s", (unsigned long long)m->to, raft_describe_message(m, d, sizeof d));
-  int rc = raft_step(to->r, m);
+  int rc;
+  if (m->type == RAFT_MSG_PROP && m->log_term && m->log_term == raft_term(to->r) &&
+      raft_lead(to->r) == to->id)
+    rc = sim_net_step_forward(w, to, m);
+  else
+    rc = raft_step(to->r, m);
+  /* now and then the connection breaks after it delivered: a loss the sender cannot rule out */
+  if (m->type == RAFT_MSG_PROP) sim_net_loss_known(w, m, 0.05);
   if (rc != 0 && rc != RAFT_E_DROPPED)
     sim_trace(w, "n%llu step: %s", (unsigned long long)m->to, raft_strerror(rc));
   if (m->type == RAFT_MSG_SNAP) sim_net_report_snap(w, m, true);

@@ -71,6 +71,9 @@ static void sim_node_boot(sim_world *w, sim_node *n) {
   n->up = true;
   n->busy = false;
   n->paused_until = 0;
+  /* in memory only: a restarted node starts with none (it leads no term it led before) */
+  prop_dedup_free(&n->dedup);
+  prop_dedup_init(&n->dedup, (int64_t)w->p.dedup_window_ms * 1000000);
   n->n_reads = 0;
   n->lead_term = 0;
   raft_status st;

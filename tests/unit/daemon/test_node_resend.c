@@ -34,7 +34,18 @@ static void sent(node *n, uint64_t id, uint64_t term, int waiting) {
   snprintf(name, sizeof name, "r%llu", (unsigned long long)id);
   inbox_item it = {.kind = INBOX_PROPOSE, .conf_id = id, .data = strdup(name), .len = strlen(name)};
   if (waiting) node_pend_put(n, id, (void *)(uintptr_t)id, 1);
-  node_sent_add(n, &it, term);
+  node_sent_add(n, &it, &(node_sent_how){.term = term});
+}
+
+#define MS 1000000LL
+
+/* Sends request id (kind: PROPOSE, a write, or CONF) as how says. */
+static void sent_how(node *n, uint64_t id, uint8_t kind, node_sent_how how, int waiting) {
+  char name[16];
+  snprintf(name, sizeof name, "r%llu", (unsigned long long)id);
+  inbox_item it = {.kind = kind, .conf_id = id, .data = strdup(name), .len = strlen(name)};
+  if (waiting) node_pend_put(n, id, (void *)(uintptr_t)id, 1);
+  node_sent_add(n, &it, &how);
 }
 
 static void lost_free(inbox_queue *q) {
@@ -100,11 +111,46 @@ static void a_snapshot_forgets_all(void **state) {
   node_del(n);
 }
 
+/* Within a term: the writes sent to the leader before the loss epoch towards it rose, still
+ * waiting and not sent again too recently, are sent again; with a growing gap. */
+static void a_loss_towards_the_leader_sends_writes_again(void **state) {
+  (void)state;
+  node *n = node_new();
+  const uint64_t A = 0xa;
+  sent_how(n, 1, INBOX_PROPOSE, (node_sent_how){5, A, 3, 0}, 1);
+  sent_how(n, 2, INBOX_PROPOSE, (node_sent_how){5, A, 3, 0}, 0);      /* answered */
+  sent_how(n, 3, INBOX_PROPOSE, (node_sent_how){5, A, 4, 0}, 1);      /* after the loss */
+  sent_how(n, 4, INBOX_PROPOSE, (node_sent_how){4, 0xb, 1, 0}, 1);    /* an earlier term */
+  sent_how(n, 5, INBOX_CONF, (node_sent_how){5, A, 3, 0}, 1);         /* a member change */
+  sent_how(n, 6, INBOX_PROPOSE, (node_sent_how){5, A, 3, 150 * MS}, 1); /* too recent */
+  inbox_queue again = {0};
+  assert_int_equal(node_sent_retry(n, &(node_sent_how){5, A, 4, 200 * MS}, 100 * MS, &again), 1);
+  expect_ids(&again, (uint64_t[]){1}, 1);
+  assert_string_equal(again.v[0].data, "r1");
+  assert_int_equal(again.v[0].tries, 1);
+  expect_ids(&n->sent, (uint64_t[]){2, 3, 4, 5, 6}, 5);
+  /* nothing more at the same epoch: 6 was sent before it rose, but only 50 ms ago */
+  assert_int_equal(node_sent_retry(n, &(node_sent_how){5, A, 4, 200 * MS}, 100 * MS, &again), 0);
+  /* sent again (flush_props): the next try waits twice the gap */
+  inbox_item it = again.v[0];
+  again.n = 0;
+  node_sent_add(n, &it, &(node_sent_how){5, A, 4, 200 * MS});
+  assert_int_equal(node_sent_retry(n, &(node_sent_how){5, A, 5, 350 * MS}, 100 * MS, &again), 2);
+  expect_ids(&again, (uint64_t[]){3, 6}, 2);
+  assert_int_equal(node_sent_retry(n, &(node_sent_how){5, A, 5, 400 * MS}, 100 * MS, &again), 1);
+  expect_ids(&again, (uint64_t[]){3, 6, 1}, 3);
+  assert_int_equal(again.v[2].tries, 2);
+  expect_ids(&n->sent, (uint64_t[]){2, 4, 5}, 3);
+  lost_free(&again);
+  node_del(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(earlier_terms_waiting_come_back_in_order),
       cmocka_unit_test(prune_forgets_answered_ones_and_keeps_order),
       cmocka_unit_test(a_snapshot_forgets_all),
+      cmocka_unit_test(a_loss_towards_the_leader_sends_writes_again),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

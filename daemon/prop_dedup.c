@@ -1,0 +1,113 @@
+/* prop_dedup: a leader's per-term set of the requests it appended (see prop_dedup.h). */
+#include "daemon/prop_dedup.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* splitmix64's finalizer: a bijection, so distinct ids of one member never collide. */
+static uint64_t mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+static uint64_t key_of(uint64_t member, uint64_t id) {
+  uint64_t k = mix(id ^ mix(member + 0x9e3779b97f4a7c15ULL));
+  return k ? k : 1;
+}
+
+static bool gen_has(const prop_dedup_gen *g, uint64_t k) {
+  if (!g->cap) return false;
+  size_t mask = g->cap - 1;
+  for (size_t i = (size_t)k & mask;; i = (i + 1) & mask) {
+    if (g->v[i] == k) return true;
+    if (g->v[i] == 0) return false;
+  }
+}
+
+static void gen_put(prop_dedup_gen *g, uint64_t k) {
+  size_t mask = g->cap - 1;
+  size_t i = (size_t)k & mask;
+  while (g->v[i] && g->v[i] != k) i = (i + 1) & mask;
+  if (!g->v[i]) {
+    g->v[i] = k;
+    g->n++;
+  }
+}
+
+/* Room for one more key at a load of at most 1/2. */
+static int gen_reserve(prop_dedup_gen *g) {
+  if (2 * (g->n + 1) <= g->cap) return 0;
+  size_t cap = g->cap ? 2 * g->cap : 256;
+  uint64_t *v = calloc(cap, sizeof *v);
+  if (!v) return -ENOMEM;
+  prop_dedup_gen ng = {v, 0, cap, g->max_index};
+  for (size_t i = 0; i < g->cap; i++)
+    if (g->v[i]) gen_put(&ng, g->v[i]);
+  free(g->v);
+  *g = ng;
+  return 0;
+}
+
+static void gen_clear(prop_dedup_gen *g) {
+  free(g->v);
+  *g = (prop_dedup_gen){0};
+}
+
+/* Forgets g: what it held is no longer covered. */
+static void gen_drop(prop_dedup *d, prop_dedup_gen *g) {
+  if (g->n && g->max_index + 1 > d->floor) d->floor = g->max_index + 1;
+  gen_clear(g);
+}
+
+void prop_dedup_init(prop_dedup *d, int64_t window_ns) {
+  memset(d, 0, sizeof *d);
+  d->window_ns = window_ns;
+}
+
+void prop_dedup_free(prop_dedup *d) {
+  gen_clear(&d->cur);
+  gen_clear(&d->old);
+}
+
+void prop_dedup_term(prop_dedup *d, uint64_t term) {
+  if (term == d->term) return;
+  gen_clear(&d->cur);
+  gen_clear(&d->old);
+  d->term = term;
+  d->gen_start_ns = 0;
+  d->floor = 0;
+}
+
+bool prop_dedup_covers(const prop_dedup *d, uint64_t applied) { return applied + 1 >= d->floor; }
+
+bool prop_dedup_has(const prop_dedup *d, uint64_t member, uint64_t id) {
+  uint64_t k = key_of(member, id);
+  return gen_has(&d->cur, k) || gen_has(&d->old, k);
+}
+
+int prop_dedup_add(prop_dedup *d, uint64_t member, uint64_t id, uint64_t index, int64_t now_ns) {
+  if (!d->cur.n) d->gen_start_ns = now_ns;
+  if (now_ns - d->gen_start_ns >= d->window_ns) {
+    /* The current generation is a window old: it becomes the old one, kept one window more
+     * (every key of it then a window old at least); a current older than two windows goes. */
+    gen_drop(d, &d->old);
+    if (now_ns - d->gen_start_ns < 2 * d->window_ns) d->old = d->cur;
+    else gen_drop(d, &d->cur);
+    d->cur = (prop_dedup_gen){0};
+    d->gen_start_ns = now_ns;
+  }
+  if (gen_reserve(&d->cur)) {
+    if (index + 1 > d->floor) d->floor = index + 1;
+    return -ENOMEM;
+  }
+  gen_put(&d->cur, key_of(member, id));
+  if (index > d->cur.max_index) d->cur.max_index = index;
+  return 0;
+}
+
+size_t prop_dedup_count(const prop_dedup *d) { return d->cur.n + d->old.n; }
