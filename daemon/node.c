@@ -643,8 +643,11 @@ static void step_forward(node *n, const raft_message *m) {
     return;
   }
   typedef struct { uint64_t member, id; } req_key;
-  raft_entry *ents = malloc(m->n_entries * sizeof *ents);
-  req_key *keys = malloc(m->n_entries * sizeof *keys);
+  raft_entry ents_here[64];
+  req_key keys_here[64];
+  bool small = m->n_entries <= 64;
+  raft_entry *ents = small ? ents_here : malloc(m->n_entries * sizeof *ents);
+  req_key *keys = small ? keys_here : malloc(m->n_entries * sizeof *keys);
   if (!ents || !keys) abort();
   size_t k = 0, nk = 0;
   for (size_t i = 0; i < m->n_entries; i++) {
@@ -673,8 +676,10 @@ static void step_forward(node *n, const raft_message *m) {
         if (prop_dedup_add(&n->dedup, keys[i].member, keys[i].id, last, now)) break;
     }
   }
-  free(ents);
-  free(keys);
+  if (!small) {
+    free(ents);
+    free(keys);
+  }
 }
 
 /* Called by the transport (raft thread) for each message received. */

@@ -58,10 +58,14 @@ static void gen_clear(prop_dedup_gen *g) {
   *g = (prop_dedup_gen){0};
 }
 
-/* Forgets g: what it held is no longer covered. */
+/* Forgets what g holds (no longer covered), keeping its table for the next generation: one
+ * of a steady load's size, already mapped (a new table would page-fault in and grow by
+ * doubling again). */
 static void gen_drop(prop_dedup *d, prop_dedup_gen *g) {
   if (g->n && g->max_index + 1 > d->floor) d->floor = g->max_index + 1;
-  gen_clear(g);
+  if (g->v) memset(g->v, 0, g->cap * sizeof *g->v);
+  g->n = 0;
+  g->max_index = 0;
 }
 
 void prop_dedup_init(prop_dedup *d, int64_t window_ns) {
@@ -96,9 +100,13 @@ int prop_dedup_add(prop_dedup *d, uint64_t member, uint64_t id, uint64_t index, 
     /* The current generation is a window old: it becomes the old one, kept one window more
      * (every key of it then a window old at least); a current older than two windows goes. */
     gen_drop(d, &d->old);
-    if (now_ns - d->gen_start_ns < 2 * d->window_ns) d->old = d->cur;
-    else gen_drop(d, &d->cur);
-    d->cur = (prop_dedup_gen){0};
+    if (now_ns - d->gen_start_ns < 2 * d->window_ns) {
+      prop_dedup_gen emptied = d->old;
+      d->old = d->cur;
+      d->cur = emptied;
+    } else {
+      gen_drop(d, &d->cur);
+    }
     d->gen_start_ns = now_ns;
   }
   if (gen_reserve(&d->cur)) {
