@@ -364,9 +364,12 @@ static void flush_props(node *n) {
     bufs[i] = (raft_buf){(uint8_t *)n->props_new.v[i].data, n->props_new.v[i].len};
   node_sent_how how = sent_how(n); /* (its term: the batch's tag) */
   /* Below which none of these requests can be in the log (a leader deduplicating forwards
-   * needs it): the applied index now, or for one sent again, the one read before its request
-   * was seen waiting. */
-  uint64_t below = atomic_load(&n->answered);
+   * needs it). For a first send in this term, this member's commit index: nothing of it can be
+   * appended before this forward is read, and a later send of it lands above the leader's last
+   * index, which is at or above this commit (a follower applying behind still passes). For one
+   * sent again, the applied index read before its request was seen waiting (it may be in the
+   * log already, committed, not applied). */
+  uint64_t below = n->status.commit;
   for (size_t i = 0; i < k; i++)
     if (n->props_new.v[i].answered1 && n->props_new.v[i].answered1 - 1 < below)
       below = n->props_new.v[i].answered1 - 1;

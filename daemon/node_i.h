@@ -29,8 +29,8 @@ typedef struct inbox_item {
   uint64_t epoch;     /*   the transport's loss epoch towards that leader when it was sent */
   int64_t sent_ns;    /*   when (monotonic) */
   uint8_t tries;      /*   how many times it was sent again in the same term */
-  uint64_t answered1; /*   to be sent again: n->answered + 1, read before its request was
-                       *   seen waiting (0: a new or lost one, whose entry does not exist) */
+  uint64_t answered1; /*   to be sent again in its term: n->answered + 1, read before its
+                       *   request was seen waiting (0: a first send in the term) */
   char *data;
   size_t len;
 } inbox_item;

@@ -119,8 +119,12 @@ void sim_client_next(sim_world *w, uint64_t client) {
 
 static uint64_t w_now(const sim_node *n) { return n->world->now; }
 
-/* Proposes write op id on n, tagged with n's term (one-entry batch). */
-static int sim_client_propose(sim_node *n, sim_op *o, uint64_t id) {
+/* Proposes write op id on n, tagged with n's term (one-entry batch), with the index below which
+ * it cannot be in the log: for a first send in its term, n's commit index (no entry of it can
+ * be appended before this forward is read, and one of a later send of it lands above the
+ * leader's last index, at or above this commit); sent again in its term (again), n's applied
+ * index (it may be appended already, not applied). */
+static int sim_client_propose(sim_node *n, sim_op *o, uint64_t id, bool again) {
   sim_cmd c = {.req = id, .kind = o->op.kind, .key = (uint8_t)(o->op.key[1] - '0'),
                .prev_exist = (int8_t)o->op.prev_exist, .has_prev_index = o->op.has_prev_index,
                .prev_index = o->op.prev_index};
@@ -130,8 +134,9 @@ static int sim_client_propose(sim_node *n, sim_op *o, uint64_t id) {
   sim_cmd_encode(&c, buf);
   uint64_t term = raft_term(n->r), lead = raft_lead(n->r);
   raft_buf b = {buf, sizeof buf};
-  /* (the node answers an op as it applies its entry, before n->applied moves past it) */
-  int rc = raft_propose_many_at(n->r, &b, 1, n->applied);
+  raft_status st;
+  raft_get_status(n->r, &st);
+  int rc = raft_propose_many_at(n->r, &b, 1, again ? n->applied : st.commit);
   if (rc == 0) {
     o->sent_term = term;
     o->sent_snaps = n->snaps;
@@ -166,7 +171,7 @@ void sim_client_submit(sim_world *w, uint64_t id) {
       n->reads[n->n_reads++] = (sim_read){.op = id};
     }
   } else {
-    rc = sim_client_propose(n, o, id);
+    rc = sim_client_propose(n, o, id, false);
   }
   char d[256];
   sim_trace(w, "client %llu -> n%llu: %s%s", (unsigned long long)o->client,
@@ -196,7 +201,7 @@ void sim_client_resend(sim_world *w, sim_node *n) {
     if (!o->pending || o->node != n->id || o->inc != n->inc || o->op.kind == LIN_GET ||
         !o->sent_term || o->sent_term >= n->applied_term || o->sent_snaps != n->snaps)
       continue;
-    int rc = sim_client_propose(n, o, id);
+    int rc = sim_client_propose(n, o, id, false);
     char d[256];
     sim_trace(w, "n%llu proposes again (sent in term %llu, term %llu applied): %s%s",
               (unsigned long long)n->id, (unsigned long long)o->sent_term,
@@ -222,7 +227,7 @@ void sim_client_retry(sim_world *w, sim_node *n) {
     uint64_t gap = (2 * n->tick_ms) << (o->tries < 4 ? o->tries : 4);
     if (w->now - o->sent_at < gap) continue;
     o->tries++;
-    int rc = sim_client_propose(n, o, id);
+    int rc = sim_client_propose(n, o, id, true);
     char d[256];
     sim_trace(w, "n%llu sends again to n%llu (term %llu, a loss since): %s%s",
               (unsigned long long)n->id, (unsigned long long)lead, (unsigned long long)term,
