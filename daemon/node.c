@@ -636,15 +636,6 @@ static void on_tick(uv_timer_t *t) {
  * (node_resend.c), are dropped; the rest are appended, and remembered. */
 static void step_forward(node *n, const raft_message *m) {
   prop_dedup_term(&n->dedup, m->log_term);
-  if (m->index && !prop_dedup_covers(&n->dedup, m->index - 1)) {
-    /* Sent when its sender had applied less than this leader has forgotten: it may hold a
-     * request appended already, beyond telling. Its requests time out (as etcd's would). */
-    if (NODE_LOG_INFO >= node_log_level(n))
-      fprintf(stderr, "quorumd: %zu request(s) from %" PRIx64 " dropped: sent when it had "
-                      "applied up to %" PRIu64 ", too far back to tell whether they are in the "
-                      "log already\n", m->n_entries, m->from, m->index - 1);
-    return;
-  }
   typedef struct { uint64_t member, id; } req_key;
   raft_entry ents_here[64];
   req_key keys_here[64];
@@ -653,17 +644,30 @@ static void step_forward(node *n, const raft_message *m) {
   req_key *keys = small ? keys_here : malloc(m->n_entries * sizeof *keys);
   if (!ents || !keys) abort();
   size_t k = 0, nk = 0;
+  bool refused = false;
   for (size_t i = 0; i < m->n_entries; i++) {
     const raft_entry *e = &m->entries[i];
     proto_record rec;
     if (e->type == RAFT_ENTRY_NORMAL && e->data.len &&
         !proto_record_decode((const char *)e->data.base, e->data.len, &rec) && rec.id) {
+      if (m->index && !prop_dedup_covers(&n->dedup, rec.member, m->index - 1)) {
+        /* This leader has forgotten requests of that member appended above the index the
+         * forward was sent at: one of these may be among them, beyond telling. They time out
+         * (as etcd's would). */
+        if (NODE_LOG_INFO >= node_log_level(n))
+          fprintf(stderr, "quorumd: %zu request(s) from %" PRIx64 " dropped: sent at index %"
+                          PRIu64 ", too far back to tell whether they are in the log already\n",
+                  m->n_entries, m->from, m->index - 1);
+        refused = true;
+        break;
+      }
       if (prop_dedup_has(&n->dedup, rec.member, rec.id)) continue;
       keys[nk++] = (req_key){rec.member, rec.id};
     }
     ents[k++] = *e;
   }
-  size_t dropped = m->n_entries - k;
+  size_t dropped = refused ? 0 : m->n_entries - k;
+  if (refused) k = 0;
   if (dropped && NODE_LOG_INFO >= node_log_level(n))
     fprintf(stderr, "quorumd: %zu request(s) from %" PRIx64 " dropped: appended in this term "
                     "already (sent again after messages were lost)\n", dropped, m->from);
@@ -675,8 +679,8 @@ static void step_forward(node *n, const raft_message *m) {
     if (rc == RAFT_OK || rc == RAFT_E_CONF_PENDING) {
       int64_t now = node_mono_ns();
       uint64_t last = raft_last_index(n->r); /* (at or above theirs) */
-      for (size_t i = 0; i < nk; i++)
-        if (prop_dedup_add(&n->dedup, keys[i].member, keys[i].id, last, now)) break;
+      for (size_t i = 0; i < nk; i++) /* (one not kept raises its member's floor instead) */
+        (void)prop_dedup_add(&n->dedup, keys[i].member, keys[i].id, last, now);
     }
   }
   if (!small) {

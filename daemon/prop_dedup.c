@@ -20,6 +20,26 @@ static uint64_t key_of(uint64_t member, uint64_t id) {
   return k ? k : 1;
 }
 
+static uint64_t mark_get(const prop_dedup_marks *m, uint64_t member) {
+  for (size_t i = 0; i < m->n; i++)
+    if (m->member[i] == member) return m->index[i] > m->all ? m->index[i] : m->all;
+  return m->all;
+}
+
+static void mark_raise(prop_dedup_marks *m, uint64_t member, uint64_t index) {
+  size_t i = 0;
+  while (i < m->n && m->member[i] != member) i++;
+  if (i == m->n) {
+    if (m->n == PROP_DEDUP_MEMBERS) { /* no room: it counts for everyone */
+      if (index > m->all) m->all = index;
+      return;
+    }
+    m->member[m->n] = member;
+    m->index[m->n++] = 0;
+  }
+  if (index > m->index[i]) m->index[i] = index;
+}
+
 static bool gen_has(const prop_dedup_gen *g, uint64_t k) {
   if (!g->cap) return false;
   size_t mask = g->cap - 1;
@@ -45,7 +65,7 @@ static int gen_reserve(prop_dedup_gen *g) {
   size_t cap = g->cap ? 2 * g->cap : 256;
   uint64_t *v = calloc(cap, sizeof *v);
   if (!v) return -ENOMEM;
-  prop_dedup_gen ng = {v, 0, cap, g->max_index};
+  prop_dedup_gen ng = {v, 0, cap, g->max};
   for (size_t i = 0; i < g->cap; i++)
     if (g->v[i]) gen_put(&ng, g->v[i]);
   free(g->v);
@@ -62,10 +82,12 @@ static void gen_clear(prop_dedup_gen *g) {
  * of a steady load's size, already mapped (a new table would page-fault in and grow by
  * doubling again). */
 static void gen_drop(prop_dedup *d, prop_dedup_gen *g) {
-  if (g->n && g->max_index + 1 > d->floor) d->floor = g->max_index + 1;
+  for (size_t i = 0; i < g->max.n; i++)
+    mark_raise(&d->floor, g->max.member[i], g->max.index[i] + 1);
+  if (g->max.all && g->max.all + 1 > d->floor.all) d->floor.all = g->max.all + 1;
   if (g->v) memset(g->v, 0, g->cap * sizeof *g->v);
   g->n = 0;
-  g->max_index = 0;
+  g->max = (prop_dedup_marks){.n = 0};
 }
 
 void prop_dedup_init(prop_dedup *d, int64_t window_ns) {
@@ -84,10 +106,12 @@ void prop_dedup_term(prop_dedup *d, uint64_t term) {
   gen_clear(&d->old);
   d->term = term;
   d->gen_start_ns = 0;
-  d->floor = 0;
+  d->floor = (prop_dedup_marks){.n = 0};
 }
 
-bool prop_dedup_covers(const prop_dedup *d, uint64_t applied) { return applied + 1 >= d->floor; }
+bool prop_dedup_covers(const prop_dedup *d, uint64_t member, uint64_t below) {
+  return below + 1 >= mark_get(&d->floor, member);
+}
 
 bool prop_dedup_has(const prop_dedup *d, uint64_t member, uint64_t id) {
   uint64_t k = key_of(member, id);
@@ -110,11 +134,11 @@ int prop_dedup_add(prop_dedup *d, uint64_t member, uint64_t id, uint64_t index, 
     d->gen_start_ns = now_ns;
   }
   if (gen_reserve(&d->cur)) {
-    if (index + 1 > d->floor) d->floor = index + 1;
+    mark_raise(&d->floor, member, index + 1);
     return -ENOMEM;
   }
   gen_put(&d->cur, key_of(member, id));
-  if (index > d->cur.max_index) d->cur.max_index = index;
+  mark_raise(&d->cur.max, member, index);
   return 0;
 }
 

@@ -75,29 +75,31 @@ static void sim_net_loss_known(sim_world *w, const raft_message *m, double p) {
  * quorumd's node.c does with prop_dedup). Returns the step's result. */
 static int sim_net_step_forward(sim_world *w, sim_node *to, const raft_message *m) {
   prop_dedup_term(&to->dedup, m->log_term);
-  if (m->index && !prop_dedup_covers(&to->dedup, m->index - 1)) {
-    w->too_old++;
-    sim_trace(w, "n%llu drops a forward from n%llu: sent at applied %llu, too far back",
-              (unsigned long long)to->id, (unsigned long long)m->from,
-              (unsigned long long)(m->index - 1));
-    return RAFT_E_DROPPED;
-  }
   raft_entry keep[8];
-  uint64_t reqs[8];
+  uint64_t reqs[8], members[8];
   if (m->n_entries > 8) return raft_step(to->r, m); /* (the sim proposes one at a time) */
   size_t k = 0, nr = 0;
   for (size_t i = 0; i < m->n_entries; i++) {
     sim_cmd c;
     const raft_entry *e = &m->entries[i];
     if (e->type == RAFT_ENTRY_NORMAL && e->data.len && sim_cmd_decode(e->data.base, e->data.len, &c) &&
-        c.req) {
-      if (prop_dedup_has(&to->dedup, 0, c.req)) {
+        c.req && c.req <= w->n_ops) {
+      uint64_t member = w->ops[c.req].node; /* (the proposer, as a record names it) */
+      if (m->index && !prop_dedup_covers(&to->dedup, member, m->index - 1)) {
+        w->too_old++;
+        sim_trace(w, "n%llu drops a forward from n%llu: sent at index %llu, too far back",
+                  (unsigned long long)to->id, (unsigned long long)m->from,
+                  (unsigned long long)(m->index - 1));
+        return RAFT_E_DROPPED;
+      }
+      if (prop_dedup_has(&to->dedup, member, c.req)) {
         w->deduped++;
         sim_trace(w, "n%llu drops request %llu from n%llu: appended in term %llu already",
                   (unsigned long long)to->id, (unsigned long long)c.req,
                   (unsigned long long)m->from, (unsigned long long)m->log_term);
         continue;
       }
+      members[nr] = member;
       reqs[nr++] = c.req;
     }
     keep[k++] = *e;
@@ -110,7 +112,7 @@ static int sim_net_step_forward(sim_world *w, sim_node *to, const raft_message *
   if (rc == RAFT_OK || rc == RAFT_E_CONF_PENDING) {
     uint64_t last = raft_last_index(to->r);
     for (size_t i = 0; i < nr; i++)
-      prop_dedup_add(&to->dedup, 0, reqs[i], last, (int64_t)w->now * 1000000);
+      prop_dedup_add(&to->dedup, members[i], reqs[i], last, (int64_t)w->now * 1000000);
   }
   return rc;
 }

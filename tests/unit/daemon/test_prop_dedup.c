@@ -77,10 +77,10 @@ static void test_keys_are_kept_a_window_and_then_dropped(void **state) {
       if (t - added < w) assert_true(prop_dedup_has(&d, 9, j));
       if (t - added > 2 * w) assert_false(prop_dedup_has(&d, 9, j));
       /* a key forgotten is never covered: asking with an applied index below it fails */
-      if (!prop_dedup_has(&d, 9, j)) assert_false(prop_dedup_covers(&d, j - 1));
+      if (!prop_dedup_has(&d, 9, j)) assert_false(prop_dedup_covers(&d, 9, j - 1));
     }
     /* the newest keys are always covered */
-    assert_true(prop_dedup_covers(&d, id - 1));
+    assert_true(prop_dedup_covers(&d, 9, id - 1));
     if (prop_dedup_count(&d) > most) most = prop_dedup_count(&d);
   }
   assert_true(most <= 200); /* two windows of 100 keys */
@@ -103,22 +103,56 @@ static void forgetting_raises_the_floor(void **state) {
   prop_dedup d;
   prop_dedup_init(&d, w);
   prop_dedup_term(&d, 2);
-  assert_true(prop_dedup_covers(&d, 0));
+  assert_true(prop_dedup_covers(&d, 1, 0));
   assert_int_equal(prop_dedup_add(&d, 1, 1, 100, 0), 0);
   assert_int_equal(prop_dedup_add(&d, 1, 2, 120, 1 * SEC), 0);
-  assert_true(prop_dedup_covers(&d, 0));
+  assert_true(prop_dedup_covers(&d, 1, 0));
   /* a window later: the first generation is old, still kept */
   assert_int_equal(prop_dedup_add(&d, 1, 3, 200, w), 0);
-  assert_true(prop_dedup_covers(&d, 0));
+  assert_true(prop_dedup_covers(&d, 1, 0));
   assert_true(prop_dedup_has(&d, 1, 1));
   /* two windows: it goes, with everything up to 120 */
   assert_int_equal(prop_dedup_add(&d, 1, 4, 300, 2 * w), 0);
   assert_false(prop_dedup_has(&d, 1, 1));
-  assert_false(prop_dedup_covers(&d, 119));
-  assert_true(prop_dedup_covers(&d, 120));
+  assert_false(prop_dedup_covers(&d, 1, 119));
+  assert_true(prop_dedup_covers(&d, 1, 120));
+  assert_true(prop_dedup_covers(&d, 2, 0)); /* another member: nothing of it forgotten */
   assert_true(prop_dedup_has(&d, 1, 3));
   prop_dedup_term(&d, 3);
-  assert_true(prop_dedup_covers(&d, 0));
+  assert_true(prop_dedup_covers(&d, 1, 0));
+  prop_dedup_free(&d);
+}
+
+/* Floors are per member; beyond the table's room, members are judged together. */
+static void forget(prop_dedup *d, int64_t w) {
+  assert_int_equal(prop_dedup_add(d, 1, 1000, 1, w), 0);     /* a window later: old */
+  assert_int_equal(prop_dedup_add(d, 1, 1001, 1, 2 * w), 0); /* two: dropped */
+}
+
+static void floors_are_per_member(void **state) {
+  (void)state;
+  const int64_t w = 10 * SEC;
+  prop_dedup d;
+  prop_dedup_init(&d, w);
+  prop_dedup_term(&d, 1);
+  for (uint64_t m = 1; m <= PROP_DEDUP_MEMBERS; m++)
+    assert_int_equal(prop_dedup_add(&d, m, 1, 100 * m, 0), 0);
+  forget(&d, w);
+  for (uint64_t m = 1; m <= PROP_DEDUP_MEMBERS; m++) {
+    assert_false(prop_dedup_covers(&d, m, 100 * m - 1));
+    assert_true(prop_dedup_covers(&d, m, 100 * m));
+  }
+  assert_true(prop_dedup_covers(&d, 999, 0)); /* nothing of it was forgotten */
+  /* a new term, more members than room: those past it count for everyone */
+  prop_dedup_term(&d, 2);
+  for (uint64_t m = 1; m <= PROP_DEDUP_MEMBERS + 4; m++)
+    assert_int_equal(prop_dedup_add(&d, m, 1, 100 * m, 0), 0);
+  forget(&d, w);
+  uint64_t all = 100 * (PROP_DEDUP_MEMBERS + 4);
+  assert_false(prop_dedup_covers(&d, PROP_DEDUP_MEMBERS + 1, all - 1));
+  assert_false(prop_dedup_covers(&d, 1, all - 1));
+  assert_true(prop_dedup_covers(&d, 1, all));
+  assert_true(prop_dedup_covers(&d, 999, all));
   prop_dedup_free(&d);
 }
 
@@ -129,6 +163,7 @@ int main(void) {
       cmocka_unit_test(test_many_requests),
       cmocka_unit_test(test_keys_are_kept_a_window_and_then_dropped),
       cmocka_unit_test(forgetting_raises_the_floor),
+      cmocka_unit_test(floors_are_per_member),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
