@@ -22,6 +22,18 @@
 #include "daemon/routes_ready.h"
 #include "daemon/v2_keys.h"
 
+#include <signal.h>
+
+/* Test hook (QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL=mid): SIGKILL after the second batch of a
+ * snapshot's install, the old tree deleted and part of the new one written. */
+static int die_mid_install(void *arg, unsigned batches) {
+  (void)arg;
+  if (batches < 2) return 0;
+  fprintf(stderr, "quorumd: test hook: killed halfway through installing a snapshot\n");
+  raise(SIGKILL);
+  return 1;
+}
+
 #define SYNC_INTERVAL_MS 500
 
 int64_t server_now_ns(void) {
@@ -388,6 +400,8 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
     return rc;
   }
   const char *die = getenv("QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL");
+  if (s->test_hooks && die && !strcmp(die, "mid")) /* killed halfway through the store's batches */
+    store_set_install_hook(s->st, 16 << 10, die_mid_install, NULL);
   node_config nc = {.die_after_snapshot_install = s->test_hooks && die && !strcmp(die, "1"),
                     .id = s->member_id,
                     .cluster_id = s->cluster_id,

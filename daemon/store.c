@@ -93,6 +93,13 @@ int store_open(store **out, const char *dir, int sync, stats *st, char *err, siz
   leveldb_writeoptions_set_sync(s->wopts_nosync, 0);
   s->sync = sync;
   s->st = st;
+  pthread_mutex_init(&s->pin_mu, NULL);
+  pthread_cond_init(&s->pin_cv, NULL);
+  s->dir = strdup(dir);
+  if (!s->dir) {
+    store_close(s);
+    return -ENOMEM;
+  }
   s->db = leveldb_open(s->opts, dir, &lerr);
   if (!s->db) {
     /* LevelDB's LOCK: another process has this data dir (etcd says so in its words too) */
@@ -103,21 +110,28 @@ int store_open(store **out, const char *dir, int sync, stats *st, char *err, siz
     store_close(s);
     return -EIO;
   }
+  s->wopts_sync = leveldb_writeoptions_create();
+  leveldb_writeoptions_set_sync(s->wopts_sync, 1);
+  int rc = store_install_redo(s);
+  if (rc) {
+    snprintf(err, errlen, "cannot complete the install of a snapshot in %s: %s", dir,
+             strerror(-rc));
+    store_close(s);
+    return rc;
+  }
   s->index = meta_get(s, META_INDEX, &lerr);
   s->applied = meta_get(s, META_APPLIED, &lerr);
   if (!lerr) meta_stats_load(s, &lerr);
   s->apply_index = s->index;
   s->apply_applied = s->applied;
   s->group = leveldb_writebatch_create();
-  s->wopts_sync = leveldb_writeoptions_create();
-  leveldb_writeoptions_set_sync(s->wopts_sync, 1);
   if (lerr) {
     snprintf(err, errlen, "cannot read the database in %s: %s", dir, lerr);
     leveldb_free(lerr);
     store_close(s);
     return -EIO;
   }
-  int rc = store_removed_load(s);
+  rc = store_removed_load(s);
   if (!rc) rc = store_history_open(s, dir);
   if (rc) {
     snprintf(err, errlen, "cannot open the event history in %s: %s", dir, strerror(-rc));
@@ -168,7 +182,53 @@ void store_close(store *s) {
   overlay_free(&s->ovl);
   free(s->removed);
   overlay_free(&s->dirs);
+  free(s->dir);
+  pthread_mutex_destroy(&s->pin_mu);
+  pthread_cond_destroy(&s->pin_cv);
   free(s);
+}
+
+void store_set_install_hook(store *s, size_t batch, int (*hook)(void *arg, unsigned batches),
+                            void *arg) {
+  s->install_batch = batch;
+  s->install_hook = hook;
+  s->install_hook_arg = arg;
+}
+
+void store_view_begin(store *s, store_view *v) {
+  for (;;) {
+    uint64_t gen = atomic_load(&s->install_gen);
+    if (gen & 1) { /* an install is being written: the store as it was before */
+      pthread_mutex_lock(&s->pin_mu);
+      v->snap = s->install_pin;
+      if (v->snap) s->pin_users++;
+      pthread_mutex_unlock(&s->pin_mu);
+      if (!v->snap) continue; /* (it ended meanwhile) */
+      v->pinned = 1;
+      break;
+    }
+    v->snap = leveldb_create_snapshot(s->db);
+    /* Made before the install's first batch if none began since the load above: LevelDB
+     * orders the snapshot and the batch under its mutex, and the install counts before it. */
+    if (atomic_load(&s->install_gen) == gen) {
+      v->pinned = 0;
+      break;
+    }
+    leveldb_release_snapshot(s->db, v->snap);
+  }
+  v->ro = leveldb_readoptions_create();
+  leveldb_readoptions_set_snapshot(v->ro, v->snap);
+}
+
+void store_view_end(store *s, store_view *v) {
+  leveldb_readoptions_destroy(v->ro);
+  if (!v->pinned) {
+    leveldb_release_snapshot(s->db, v->snap);
+    return;
+  }
+  pthread_mutex_lock(&s->pin_mu);
+  if (--s->pin_users == 0) pthread_cond_broadcast(&s->pin_cv);
+  pthread_mutex_unlock(&s->pin_mu);
 }
 
 leveldb_t *store_db(store *s) { return s->db; }
@@ -284,9 +344,9 @@ static proto_node to_proto(const char *path, size_t len, const codec_node *n) {
 
 void store_get(store *s, const char *path, size_t len, int recursive, int sorted, int64_t now_ns,
                store_result *res) {
-  const leveldb_snapshot_t *snap = leveldb_create_snapshot(s->db);
-  leveldb_readoptions_t *ro = leveldb_readoptions_create();
-  leveldb_readoptions_set_snapshot(ro, snap);
+  store_view view;
+  store_view_begin(s, &view);
+  leveldb_readoptions_t *ro = view.ro;
   char *lerr = NULL;
   size_t vlen = 0;
   char *iv = leveldb_get(s->db, ro, META_INDEX, strlen(META_INDEX), &vlen, &lerr);
@@ -321,12 +381,13 @@ void store_get(store *s, const char *path, size_t len, int recursive, int sorted
     }
     store_node_release(&n);
   }
-  leveldb_readoptions_destroy(ro);
-  leveldb_release_snapshot(s->db, snap);
+  store_view_end(s, &view);
 }
 
 int64_t store_next_expiry(store *s) {
-  leveldb_iterator_t *it = leveldb_create_iterator(s->db, s->ropts);
+  store_view view;
+  store_view_begin(s, &view);
+  leveldb_iterator_t *it = leveldb_create_iterator(s->db, view.ro);
   int64_t t = 0;
   leveldb_iter_seek(it, "e", 1);
   if (leveldb_iter_valid(it)) {
@@ -335,6 +396,7 @@ int64_t store_next_expiry(store *s) {
     if (kl >= 9 && k[0] == 'e') t = (int64_t)codec_get_be64(k + 1);
   }
   leveldb_iter_destroy(it);
+  store_view_end(s, &view);
   return t;
 }
 

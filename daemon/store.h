@@ -163,12 +163,21 @@ typedef struct store_dump store_dump;
 int store_snapshot_begin(store *s, store_dump **out);
 int store_snapshot_write(store_dump *d, char **out, size_t *len);
 void store_snapshot_end(store_dump *d);
+/* restore (raft thread, nothing being applied) replaces the whole tree by a dump, META (the
+ * Raft snapshot's state, or NULL) beside it; readers see the old tree until all of the new one
+ * is in place, and a crash in between is completed at the next store_open (store_install.c).
+ * 0, -EINVAL (not a dump: nothing changed) or another negative errno. */
 int store_snapshot_restore(store *s, const char *data, size_t len, const void *meta,
                            size_t meta_len);
 /* The META given to the last store_snapshot_restore (the Raft snapshot's index, term and
  * configuration, written in the same synced batch as the store): 1 with *out (malloc'd), 0
  * when there is none, or a negative errno. */
 int store_snapshot_meta_get(store *s, char **out, size_t *len);
+/* Test hook: store_snapshot_restore writes batches of about BATCH bytes (0: the default),
+ * and calls HOOK after each but the last; a nonzero return stops the install there, as a
+ * crash would (the next store_open completes it). */
+void store_set_install_hook(store *s, size_t batch, int (*hook)(void *arg, unsigned batches),
+                            void *arg);
 /* Rereads the etcd index and applied index from the database. */
 int store_reload_meta(store *s);
 

@@ -50,7 +50,39 @@ struct store {
    * loaded at open and after a snapshot, added to by store_removed_put) */
   uint64_t *removed;
   size_t n_removed, cap_removed;
+  /* a snapshot being installed (store_install.c) */
+  char *dir;                            /* the store's directory */
+  _Atomic uint64_t install_gen;         /* odd while its batches are being written */
+  pthread_mutex_t pin_mu;               /* guards install_pin and pin_users */
+  pthread_cond_t pin_cv;                /* pin_users fell to 0 */
+  const leveldb_snapshot_t *install_pin; /* the store before the install, for readers */
+  unsigned pin_users;
+  size_t install_batch;                  /* bytes per batch (0: the default) */
+  int (*install_hook)(void *arg, unsigned batches); /* test hook: nonzero stops the install */
+  void *install_hook_arg;
 };
+
+/* A whole-store dump (store_raft.c writes it, store_install.c puts it in place): the magic,
+ * then be32 key length, key, be32 value length, value, for each record. */
+#define STORE_SNAP_MAGIC "QSNAP1"
+#define STORE_SNAP_MAGIC_LEN 6
+/* The key of the META given to store_snapshot_restore. */
+#define STORE_SNAP_META_KEY "msnapmeta"
+
+/* store_install.c: 0 when a dump is well formed, else -EINVAL; at open, completes an install
+ * that a stop interrupted (0 when there was none, or a negative errno). */
+int store_install_check(const char *data, size_t len);
+int store_install_redo(store *s);
+
+/* A consistent read of the store from any thread: a LevelDB snapshot, or while a snapshot is
+ * being installed the store as it was before (store.c). */
+typedef struct store_view {
+  const leveldb_snapshot_t *snap;
+  leveldb_readoptions_t *ro;
+  int pinned;
+} store_view;
+void store_view_begin(store *s, store_view *v);
+void store_view_end(store *s, store_view *v);
 
 /* store_raft.c: (re)loads s->removed from the database. 0 or -ENOMEM. */
 int store_removed_load(store *s);

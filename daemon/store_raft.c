@@ -1,15 +1,12 @@
 /* store_raft: what the Raft driver keeps in the tree store besides the key tree: member
  * records ('M' be64(id) → the driver's encoding), other state machine records ('A'), entries that change no key (store_skip),
- * and whole-store snapshots (dump for a lagging follower, restore on the follower). */
+ * and whole-store snapshots (the dump for a lagging follower; its install is store_install.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon/store_i.h"
-
-#define SNAP_MAGIC "QSNAP1"
-#define SNAP_MAGIC_LEN 6
 
 static int removed_add(store *s, uint64_t id);
 
@@ -147,7 +144,7 @@ int store_snapshot_begin(store *s, store_dump **out) {
 
 int store_snapshot_write(store_dump *d, char **out, size_t *len) {
   sbuf b = {0};
-  sbuf_put(&b, SNAP_MAGIC, SNAP_MAGIC_LEN);
+  sbuf_put(&b, STORE_SNAP_MAGIC, STORE_SNAP_MAGIC_LEN);
   leveldb_iterator_t *it = leveldb_create_iterator(d->s->db, d->ro);
   for (leveldb_iter_seek_to_first(it); leveldb_iter_valid(it); leveldb_iter_next(it)) {
     size_t kl, vl;
@@ -188,11 +185,9 @@ void store_snapshot_end(store_dump *d) {
   free(d);
 }
 
-#define SNAP_META_KEY "msnapmeta"
-
 int store_snapshot_meta_get(store *s, char **out, size_t *len) {
   char *lerr = NULL;
-  char *v = leveldb_get(s->db, s->ropts, SNAP_META_KEY, strlen(SNAP_META_KEY), len, &lerr);
+  char *v = leveldb_get(s->db, s->ropts, STORE_SNAP_META_KEY, strlen(STORE_SNAP_META_KEY), len, &lerr);
   *out = NULL;
   if (lerr) {
     leveldb_free(lerr);
@@ -204,58 +199,4 @@ int store_snapshot_meta_get(store *s, char **out, size_t *len) {
   if (*out) memcpy(*out, v, *len);
   leveldb_free(v);
   return *out ? 1 : -ENOMEM;
-}
-
-int store_snapshot_restore(store *s, const char *data, size_t len, const void *meta,
-                           size_t meta_len) {
-  const unsigned char *p = (const unsigned char *)data, *end = p + len;
-  if (len < SNAP_MAGIC_LEN || memcmp(p, SNAP_MAGIC, SNAP_MAGIC_LEN)) return -EINVAL;
-  p += SNAP_MAGIC_LEN;
-  /* Validate the whole dump before touching anything. */
-  for (const unsigned char *q = p; q < end;) {
-    if (end - q < 4) return -EINVAL;
-    uint32_t kl = codec_get_be32(q);
-    q += 4;
-    if ((size_t)(end - q) < (size_t)kl + 4) return -EINVAL;
-    q += kl;
-    uint32_t vl = codec_get_be32(q);
-    q += 4;
-    if ((size_t)(end - q) < vl) return -EINVAL;
-    q += vl;
-  }
-  if (store_group_flush(s)) return -EIO;
-  leveldb_writebatch_t *wb = leveldb_writebatch_create();
-  leveldb_iterator_t *it = leveldb_create_iterator(s->db, s->ropts);
-  for (leveldb_iter_seek_to_first(it); leveldb_iter_valid(it); leveldb_iter_next(it)) {
-    size_t kl;
-    const char *k = leveldb_iter_key(it, &kl);
-    leveldb_writebatch_delete(wb, k, kl);
-  }
-  leveldb_iter_destroy(it);
-  while (p < end) {
-    uint32_t kl = codec_get_be32(p);
-    const char *k = (const char *)p + 4;
-    p += 4 + kl;
-    uint32_t vl = codec_get_be32(p);
-    leveldb_writebatch_put(wb, k, kl, (const char *)p + 4, vl);
-    p += 4 + vl;
-  }
-  /* (after the dump's own, which may hold the sender's) */
-  if (meta) leveldb_writebatch_put(wb, SNAP_META_KEY, strlen(SNAP_META_KEY), meta, meta_len);
-  leveldb_writeoptions_t *wo = leveldb_writeoptions_create();
-  leveldb_writeoptions_set_sync(wo, s->sync);
-  char *lerr = NULL;
-  leveldb_write(s->db, wo, wb, &lerr);
-  leveldb_writeoptions_destroy(wo);
-  leveldb_writebatch_destroy(wb);
-  if (lerr) {
-    fprintf(stderr, "quorumd: cannot install a snapshot: %s\n", lerr);
-    leveldb_free(lerr);
-    return -EIO;
-  }
-  overlay_clear(&s->ovl);
-  overlay_clear(&s->dirs);
-  int rc = store_reload_meta(s);
-  if (!rc) rc = store_removed_load(s);
-  return rc ? rc : store_history_reload(s);
 }

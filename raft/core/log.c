@@ -281,12 +281,14 @@ void raft_log_applied_to(raft_log *l, uint64_t i) {
 }
 
 int raft_log_snapshot(const raft_log *l, raft_snapshot *out) {
+  /* (an unstable snapshot handed to the driver has lent it its data until the advance) */
+  if (l->snap && !l->snap->data.base && l->snap->data.len) return RAFT_E_SNAP_TEMP;
   if (l->snap) return raft_snapshot_copy(out, l->snap);
   *out = (raft_snapshot){0};
   return l->storage->snapshot(l->storage->ctx, out);
 }
 
-void raft_log_restore(raft_log *l, const raft_snapshot *s) {
+void raft_log_restore(raft_log *l, raft_snapshot *s, bool take) {
   l->committed = s->meta.index;
   free_unstable_from(l, 0);
   l->offset = s->meta.index + 1;
@@ -296,7 +298,12 @@ void raft_log_restore(raft_log *l, const raft_snapshot *s) {
     l->snap = malloc(sizeof *l->snap);
     if (!l->snap) LPANIC(l, "out of memory");
   }
-  if (raft_snapshot_copy(l->snap, s) != RAFT_OK) LPANIC(l, "out of memory");
+  if (take) { /* (the snapshot's data is moved, not copied: it can be large) */
+    *l->snap = *s;
+    s->data = (raft_buf){0};
+  } else if (raft_snapshot_copy(l->snap, s) != RAFT_OK) {
+    LPANIC(l, "out of memory");
+  }
 }
 
 bool raft_log_has_next_committed(const raft_log *l) {

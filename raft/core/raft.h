@@ -157,6 +157,8 @@ typedef struct raft_message {
   raft_entry *entries;
   size_t n_entries;
   raft_snapshot *snapshot;   /* SNAP only */
+  bool snapshot_movable;     /* SNAP: snapshot->data is malloc'd and the core may take it
+                              * (leaving it empty) instead of copying it */
   raft_buf context;          /* READ_INDEX*, HEARTBEAT*: the read context; VOTE, PRE_VOTE:
                               * "CampaignTransfer" when the campaign comes from a leader
                               * transfer (TIMEOUT_NOW), which passes the lease check */

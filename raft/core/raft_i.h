@@ -148,7 +148,7 @@ bool raft_log_maybe_commit(raft_log *l, uint64_t max_index, uint64_t term);
 void raft_log_applied_to(raft_log *l, uint64_t i);
 /* The snapshot to send: the unstable one or storage's (malloc'd copy). */
 int raft_log_snapshot(const raft_log *l, raft_snapshot *out);
-void raft_log_restore(raft_log *l, const raft_snapshot *s);
+void raft_log_restore(raft_log *l, raft_snapshot *s, bool take);
 bool raft_log_has_next_committed(const raft_log *l);
 void raft_log_stable_to(raft_log *l, uint64_t i, uint64_t t);
 void raft_log_stable_snap_to(raft_log *l, uint64_t i);

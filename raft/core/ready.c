@@ -5,9 +5,9 @@
  * count its own new entries toward commit (etcd#14370: the leader's self-ack waits for its
  * own durable write).
  *
- * The core owns every array in a ready until raft_advance; entries and snapshots in it are
- * deep copies, so nothing the driver holds is invalidated by calls made before advance
- * (raft_apply_conf_change, raft_step). */
+ * The core owns every array in a ready until raft_advance; entries in it are deep copies and
+ * the snapshot's data is moved out of the log, so nothing the driver holds is invalidated by
+ * calls made before advance (raft_apply_conf_change, raft_step). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +43,10 @@ void raft_get_ready(raft *r, raft_ready *rd) {
   rd->hs = hs_now(r);
   rd->hs_changed = !hs_eq(rd->hs, r->prev_hs);
   if (r->log.snap) {
-    if (raft_snapshot_copy(&rd->snapshot, r->log.snap) != RAFT_OK) RAFT_PANIC(r, "out of memory");
+    /* The data moves to the ready (a snapshot can be the whole state machine: one copy less);
+     * the log keeps its meta until the advance. */
+    rd->snapshot = *r->log.snap;
+    r->log.snap->data.base = NULL; /* (len kept: raft_log_snapshot tells it apart) */
     rd->has_snapshot = true;
   }
   if (r->log.n > 0) {

@@ -150,7 +150,7 @@ static bool in_conf(const raft_conf_state *cs, uint64_t id) {
 }
 
 /* Installs snapshot s unless we already have it: returns whether the log was replaced. */
-static bool restore(raft *r, const raft_snapshot *s) {
+static bool restore(raft *r, raft_snapshot *s, bool take) {
   if (s->meta.index <= r->log.committed) return false;
   if (r->role != RAFT_FOLLOWER) {
     RAFT_LOG(r, 2, "%llx attempted to restore snapshot as %s; becoming follower",
@@ -168,7 +168,7 @@ static bool restore(raft *r, const raft_snapshot *s) {
     raft_log_commit_to(&r->log, s->meta.index);
     return false;
   }
-  raft_log_restore(&r->log, s);
+  raft_log_restore(&r->log, s, take);
   raft_set_conf(r, &s->meta.conf);
   RAFT_LOG(r, 1, "%llx restored snapshot [index %llu, term %llu]", (unsigned long long)r->id,
            (unsigned long long)s->meta.index, (unsigned long long)s->meta.term);
@@ -176,7 +176,8 @@ static bool restore(raft *r, const raft_snapshot *s) {
 }
 
 void raft_handle_snapshot(raft *r, const raft_message *m) {
-  uint64_t index = restore(r, m->snapshot) ? raft_log_last_index(&r->log) : r->log.committed;
+  bool restored = restore(r, m->snapshot, m->snapshot_movable);
+  uint64_t index = restored ? raft_log_last_index(&r->log) : r->log.committed;
   raft_message resp = {.type = RAFT_MSG_APP_RESP, .to = m->from, .index = index};
   raft_send(r, &resp);
 }

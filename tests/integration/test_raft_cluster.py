@@ -418,6 +418,60 @@ def test_a_member_stopped_between_installing_a_snapshot_and_its_log_starts_again
     assert lag.keys("GET", "/snapc/k0123")[2]["node"]["value"] == "v123"
 
 
+def test_a_member_stopped_halfway_through_installing_a_snapshot_starts_again(make_cluster):
+    """The store writes a large snapshot in batches (so that it is not held several times over
+    in memory). A test hook kills the member after the second batch: its old tree is deleted
+    and part of the new one written. At its next start the member writes the snapshot again
+    from the copy it synced before the first batch, completes its log, and serves every key
+    with the leader's values and index."""
+    c = make_cluster(3, extra_args=("--snapshot-count", "50")).start()
+    leader = c.leader()
+    lag = c.followers(leader)[0]
+    # keys the lagging member holds before, which the snapshot deletes
+    for i in range(40):
+        assert put(leader, "/gone/k%02d" % i, "g")[0] == 201
+    st, _, _ = leader.keys("DELETE", "/gone", params={"recursive": "true"})
+    assert st == 200
+    wait_for(lambda: lag.keys("GET", "/gone")[0] == 404, what="the delete on the member")
+    lag.stop()
+    n = 1300
+
+    def writer(lo, hi):
+        for i in range(lo, hi):
+            assert put(leader, "/snapm/k%04d" % i, "value-%d" % i)[0] == 201
+    ts = [threading.Thread(target=writer, args=(i * n // 8, (i + 1) * n // 8)) for i in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    os.environ["QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL"] = "mid"
+    try:
+        try:
+            lag.start()
+        except cluster.ServerStartError:
+            pass  # killed before it said it was ready
+        wait_for(lambda: not lag.running(), what="the member killed by the hook")
+    finally:
+        del os.environ["QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL"]
+    assert "killed halfway through installing a snapshot" in lag.log_text()
+    lag.start()
+    log = lag.log_text()
+    assert "snapshot.install again (the member stopped while installing it)" in log
+    assert "completing the install of the snapshot at index" in log
+    assert put(leader, "/snapm/after", "x")[0] == 201
+
+    def caught_up():
+        st, _, body = lag.keys("GET", "/snapm", params={"recursive": "true"})
+        return st == 200 and len(body["node"].get("nodes", [])) == n + 1
+    wait_for(caught_up, what="every key on the member")
+    _, _, mine = lag.keys("GET", "/snapm", params={"recursive": "true", "sorted": "true"})
+    _, _, theirs = leader.keys("GET", "/snapm", params={"recursive": "true", "sorted": "true"})
+    assert mine == theirs
+    assert lag.keys("GET", "/gone")[0] == 404
+    assert os.path.isdir(os.path.join(lag.data_dir, "tree"))
+    assert not os.path.exists(os.path.join(lag.data_dir, "tree", "snapshot.install"))
+
+
 def test_members_are_added_and_removed_under_load(make_cluster):
     c = make_cluster(3).start()
     leader = c.leader()

@@ -209,7 +209,7 @@ static void log_restore(void **state) {
   fx_init(&f, (uint64_t[]){1, 1}, 2);
   raft_log_append(&f.log, (raft_entry[]){E(2, 3)}, 1);
   raft_snapshot s = {.meta = {.index = 10, .term = 4, .conf = {{1, 2}, 2}}};
-  raft_log_restore(&f.log, &s);
+  raft_log_restore(&f.log, &s, false);
   assert_int_equal(raft_log_first_index(&f.log), 11);
   assert_int_equal(raft_log_last_index(&f.log), 10);
   assert_int_equal(raft_log_last_term(&f.log), 4);
@@ -227,6 +227,34 @@ static void log_restore(void **state) {
   assert_null(f.log.snap);
   assert_int_equal(raft_log_first_index(&f.log), 11);
   assert_int_equal(raft_log_term_or_zero(&f.log, 10), 4);
+  fx_free(&f);
+}
+
+/* A snapshot given as movable (the transport's reassembly buffer) is taken, not copied: the
+ * core holds the same buffer and the message's is left empty; otherwise the core copies. */
+static void log_restore_takes_a_movable_snapshot(void **state) {
+  (void)state;
+  fixture f;
+  fx_init(&f, (uint64_t[]){1, 1}, 2);
+  uint8_t *buf = malloc(5);
+  assert_non_null(buf);
+  memcpy(buf, "dump!", 5);
+  raft_snapshot s = {.meta = {.index = 10, .term = 4, .conf = {{1, 2}, 2}},
+                     .data = {buf, 5}};
+  raft_log_restore(&f.log, &s, true);
+  assert_null(s.data.base);
+  assert_int_equal(s.data.len, 0);
+  assert_ptr_equal(f.log.snap->data.base, buf);
+  assert_int_equal(f.log.snap->data.len, 5);
+  assert_int_equal(raft_log_first_index(&f.log), 11);
+  /* a second one, copied: the first buffer is freed (ASan checks) and the caller keeps its own */
+  static uint8_t two[] = "second";
+  raft_snapshot s2 = {.meta = {.index = 12, .term = 4, .conf = {{1, 2}, 2}},
+                      .data = {two, sizeof two}};
+  raft_log_restore(&f.log, &s2, false);
+  assert_ptr_equal(s2.data.base, two);
+  assert_true(f.log.snap->data.base != two);
+  assert_memory_equal(f.log.snap->data.base, "second", sizeof two);
   fx_free(&f);
 }
 
@@ -342,6 +370,7 @@ int main(void) {
       cmocka_unit_test(log_maybe_append),
       cmocka_unit_test(log_is_up_to_date),
       cmocka_unit_test(log_restore),
+      cmocka_unit_test(log_restore_takes_a_movable_snapshot),
       cmocka_unit_test(log_commit_rules),
       cmocka_unit_test(mem_storage_append_truncates),
       cmocka_unit_test(mem_storage_snapshots),

@@ -146,6 +146,47 @@ static void snapshot_follower_restores(void **state) {
   rt_node_free(n);
 }
 
+/* The snapshot's data is moved into the ready, not copied, and stays valid until the advance
+ * even if a newer snapshot replaces the unstable one meanwhile; the log holds no data to send
+ * on in between (asked for one, it answers "temporarily unavailable"). */
+static void snapshot_ready_owns_the_data(void **state) {
+  (void)state;
+  rt_node *n = rt_node_new(2, NULL, 0, O());
+  uint8_t *buf = malloc(5);
+  assert_non_null(buf);
+  memcpy(buf, "state", 5);
+  raft_snapshot snap = {.meta = {.index = 11, .term = 11, .conf = {{1, 2}, 2}},
+                        .data = {buf, 5}};
+  rt_step(n, (raft_message){.type = RAFT_MSG_SNAP, .from = 1, .to = 2, .term = 12,
+                            .snapshot = &snap, .snapshot_movable = true});
+  assert_null(snap.data.base); /* taken by the core */
+  raft_ready rd;
+  raft_get_ready(n->r, &rd);
+  assert_true(rd.has_snapshot);
+  assert_ptr_equal(rd.snapshot.data.base, buf); /* the same buffer: no copy */
+  raft_snapshot out;
+  assert_int_equal(raft_log_snapshot(&n->r->log, &out), RAFT_E_SNAP_TEMP);
+  /* a newer snapshot before the advance (copied: not movable) */
+  raft_snapshot newer = {.meta = {.index = 20, .term = 12, .conf = {{1, 2}, 2}},
+                         .data = {(uint8_t *)"newer", 5}};
+  rt_step(n, (raft_message){.type = RAFT_MSG_SNAP, .from = 1, .to = 2, .term = 12,
+                            .snapshot = &newer});
+  assert_memory_equal(rd.snapshot.data.base, "state", 5);
+  assert_int_equal(mem_storage_apply_snapshot(n->ms, &rd.snapshot), RAFT_OK);
+  mem_storage_set_hard_state(n->ms, &rd.hs);
+  raft_advance(n->r, &rd);
+  /* the newer one is the next ready's */
+  raft_get_ready(n->r, &rd);
+  assert_true(rd.has_snapshot);
+  assert_int_equal(rd.snapshot.meta.index, 20);
+  assert_memory_equal(rd.snapshot.data.base, "newer", 5);
+  assert_int_equal(mem_storage_apply_snapshot(n->ms, &rd.snapshot), RAFT_OK);
+  mem_storage_set_hard_state(n->ms, &rd.hs);
+  raft_advance(n->r, &rd);
+  assert_int_equal(n->r->log.applied, 20);
+  rt_node_free(n);
+}
+
 /* §7: a snapshot at or below the commit index is ignored (answered with the commit); one whose
  * last entry we hold fast-forwards the commit instead of replacing the log. */
 static void snapshot_stale_or_known(void **state) {
@@ -178,6 +219,7 @@ int main(void) {
       cmocka_unit_test(snapshot_report_outcome),
       cmocka_unit_test(snapshot_succeeds_via_app_resp),
       cmocka_unit_test(snapshot_follower_restores),
+      cmocka_unit_test(snapshot_ready_owns_the_data),
       cmocka_unit_test(snapshot_stale_or_known),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
