@@ -23,6 +23,14 @@ static void sbuf_grow(sbuf *b, size_t need) {
   b->cap = cap;
 }
 
+void sbuf_reserve(sbuf *b, size_t n) {
+  if (b->len + n <= b->cap) return;
+  char *p = realloc(b->p, b->len + n);
+  if (!p) abort(); /* (as sbuf_grow) */
+  b->p = p;
+  b->cap = b->len + n;
+}
+
 void sbuf_put(sbuf *b, const void *data, size_t n) {
   sbuf_grow(b, n);
   if (n) memcpy(b->p + b->len, data, n);

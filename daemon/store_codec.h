@@ -28,6 +28,8 @@ typedef struct sbuf {
 void sbuf_reset(sbuf *b);
 void sbuf_free(sbuf *b);
 void sbuf_put(sbuf *b, const void *data, size_t n);
+/* Room for exactly n more bytes (a large buffer of known size: no doubling, no copies). */
+void sbuf_reserve(sbuf *b, size_t n);
 void sbuf_putc(sbuf *b, char c);
 void sbuf_put_be64(sbuf *b, uint64_t v);
 void sbuf_put_be32(sbuf *b, uint32_t v);

@@ -142,8 +142,35 @@ int store_snapshot_begin(store *s, store_dump **out) {
   return 0;
 }
 
+/* The dump's size: the records of the pinned store, then the history's. */
+static size_t dump_size(store_dump *d) {
+  size_t n = STORE_SNAP_MAGIC_LEN;
+  leveldb_iterator_t *it = leveldb_create_iterator(d->s->db, d->ro);
+  for (leveldb_iter_seek_to_first(it); leveldb_iter_valid(it); leveldb_iter_next(it)) {
+    size_t kl, vl;
+    leveldb_iter_key(it, &kl);
+    leveldb_iter_value(it, &vl);
+    n += 8 + kl + vl;
+  }
+  leveldb_iter_destroy(it);
+  sbuf k = {0}, v = {0};
+  for (size_t i = 0; i < d->n_hist; i++) {
+    sbuf_reset(&k);
+    sbuf_reset(&v);
+    codec_u64_key(&k, 'h', d->hist[i]->index % STORE_HISTORY);
+    store_history_encode(&v, d->hist[i]);
+    n += 8 + k.len + v.len;
+  }
+  sbuf_free(&k);
+  sbuf_free(&v);
+  return n;
+}
+
 int store_snapshot_write(store_dump *d, char **out, size_t *len) {
   sbuf b = {0};
+  /* Sized first (one more pass over the pinned store, on this thread): a buffer grown by
+   * doubling held up to twice the dump, and freed pages stay resident for a while. */
+  sbuf_reserve(&b, dump_size(d));
   sbuf_put(&b, STORE_SNAP_MAGIC, STORE_SNAP_MAGIC_LEN);
   leveldb_iterator_t *it = leveldb_create_iterator(d->s->db, d->ro);
   for (leveldb_iter_seek_to_first(it); leveldb_iter_valid(it); leveldb_iter_next(it)) {

@@ -33,7 +33,9 @@ static void send_snapshot(raft *r, raft_progress *pr) {
            (unsigned long long)snap->meta.index, (unsigned long long)snap->meta.term,
            (unsigned long long)pr->id);
   raft_progress_become_snapshot(pr, snap->meta.index);
-  raft_message m = {.type = RAFT_MSG_SNAP, .to = pr->id, .snapshot = snap};
+  /* (the storage's snapshot is malloc'd and ours: the transport may take it, not copy it) */
+  raft_message m = {.type = RAFT_MSG_SNAP, .to = pr->id, .snapshot = snap,
+                    .snapshot_movable = true};
   raft_send(r, &m);
 }
 

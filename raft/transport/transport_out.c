@@ -201,8 +201,9 @@ int rt_snap_send(rt_peer *p, const raft_message *m) {
   }
   memset(so, 0, offsetof(rt_snap_out, timer));
   so->snap = *m->snapshot;
-  so->snap.data.base = NULL;
-  if (so->snap.data.len) {
+  if (m->snapshot_movable) { /* taken, not copied: it can be the whole state machine */
+    m->snapshot->data = (raft_buf){0};
+  } else if (so->snap.data.len) {
     so->snap.data.base = malloc(so->snap.data.len);
     if (!so->snap.data.base) return -ENOMEM;
     memcpy(so->snap.data.base, m->snapshot->data.base, so->snap.data.len);

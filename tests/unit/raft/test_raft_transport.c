@@ -422,6 +422,36 @@ static void test_snapshot_several_mib(void **state) {
   free(want);
 }
 
+/* A movable snapshot (the core's own, malloc'd) is taken by the transport, not copied: the
+ * message is left without data at once; the receiver gets it whole and movable (its core may
+ * keep the reassembly buffer). */
+static void test_snapshot_movable_taken(void **state) {
+  fixture *f = *state;
+  start_cluster(f, 2);
+  size_t len = 2u * 1024 * 1024 + 7;
+  uint8_t *data = malloc(len), *want = malloc(len);
+  assert_true(data && want);
+  for (size_t i = 0; i < len; i++) data[i] = (uint8_t)(i * 31 + 7);
+  memcpy(want, data, len);
+  raft_snapshot snap = {.meta = {.index = 900, .term = 3, .conf = {.voters = {1, 2}, .n_voters = 2}},
+                        .data = {data, len}};
+  raft_message m = {.type = RAFT_MSG_SNAP, .from = 1, .to = 2, .term = 3, .snapshot = &snap,
+                    .snapshot_movable = true};
+  assert_int_equal(raft_transport_send(f->n[1].t, &m), 0);
+  assert_null(snap.data.base); /* (the transport frees it when done) */
+  assert_int_equal(snap.data.len, 0);
+  snap_wait w = {1, 2};
+  assert_true(run_until(f, snap_reported, &w, 10000));
+  assert_int_equal(f->n[1].snap_ok[2], 1);
+  assert_int_equal(f->n[2].n_got, 1);
+  const raft_message *got = f->n[2].got[0];
+  assert_int_equal(got->type, RAFT_MSG_SNAP);
+  assert_true(got->snapshot_movable);
+  assert_int_equal(got->snapshot->data.len, len);
+  assert_memory_equal(got->snapshot->data.base, want, len);
+  free(want);
+}
+
 /* A snapshot to a peer nobody listens for fails, and so does one larger than the receiver's
  * limit (the receiver closes the connection with a warning). */
 static void test_snapshot_failures(void **state) {
@@ -715,6 +745,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_queue_bound_drops, setup, teardown),
       cmocka_unit_test_setup_teardown(test_oversized_send_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_inbound_closed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_snapshot_movable_taken, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_several_mib, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_failures, setup, teardown),
       cmocka_unit_test_setup_teardown(test_drop_hook, setup, teardown),
