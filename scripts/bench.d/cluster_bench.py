@@ -6,7 +6,11 @@ running at a time, alternating per repetition. Rows: PUT at 128 connections, seq
 time from kill -9 of the leader to the next write acknowledged by a surviving member (a client
 writing sequentially to that member all along, each request with a 0.5 s timeout). Then the
 killed member comes back and writes in flight at a second kill are counted: 64 connections
-writing through a follower when its leader dies (failed writes, slowest write).
+writing through a follower when its leader dies (failed writes, slowest write). Last, a member
+stopped while N keys are written (300,000; 100,000 with --quick) catches up again: the time from
+its start to its first read of the last key, and the peak RSS of it and of the leader meanwhile
+(a quorumd member gets the leader's store as a snapshot; etcd's, at its default
+--snapshot-count, gets a snapshot once 100,000 entries have gone by).
 
 Run by `scripts/bench --cluster [--quick]`; prints a text table and the same as Markdown.
 Ratios are quorumd/etcd for throughput and etcd/quorumd for latency and failover time.
@@ -28,8 +32,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
-MODES = {"quick": dict(seq=500, put128=10000, qget=20000, reps=1),
-         "default": dict(seq=2000, put128=40000, qget=60000, reps=3)}
+MODES = {"quick": dict(seq=500, put128=10000, qget=20000, reps=1, catchup=100000),
+         "default": dict(seq=2000, put128=40000, qget=60000, reps=3, catchup=300000)}
 children = []
 
 
@@ -190,6 +194,68 @@ def inflight(cl, lg):
     return r["errors"], r["lat_us"]["max"] / 1e6, (r.get("error_samples") or [""])[0][:160]
 
 
+def vm_kib(pid, field):
+    """VmHWM / VmRSS of a process in KiB, or None."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def catchup(cl, lg, keys):
+    """A follower stopped while `keys` keys are written (64 connections to the leader) starts
+    again: (seconds from its start to a read of the last key on it, its peak RSS in MiB, the
+    leader's peak RSS meanwhile in MiB), or a string saying what failed."""
+    for m in cl.members:  # (the member killed by the in-flight run back first)
+        if m["proc"].poll() is not None:
+            cl.start_member(m)
+    leader = cl.leader(timeout=30)
+    if not leader:
+        return "no leader"
+    for m in cl.members:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if request(m["client"], "GET", "/v2/keys/bench-ready")[0] == 200:
+                    break
+            except (OSError, http.client.HTTPException):
+                pass
+            time.sleep(0.1)
+    lag = [m for m in cl.members if m is not leader and m["proc"].poll() is None][0]
+    terminate(lag["proc"])
+    r = loadgen(lg, leader["client"], 64, keys, "PUT", "/v2/keys/catchup/k", ("-K", keys))
+    if "fatal" in r or r.get("errors"):
+        return f"the load: {r.get('fatal') or r.get('status')}"
+    last = f"/v2/keys/catchup/k{keys - 1}"
+    if request(leader["client"], "GET", last)[0] != 200:
+        return "the last key is not on the leader"
+    try:  # the leader's peak from here on
+        with open(f"/proc/{leader['proc'].pid}/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    t0 = time.monotonic()
+    cl.start_member(lag)
+    took = None
+    while time.monotonic() - t0 < 120 and lag["proc"].poll() is None:
+        try:
+            if request(lag["client"], "GET", last, timeout=1.0)[0] == 200:
+                took = time.monotonic() - t0
+                break
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.02)
+    if took is None:
+        return "the member did not catch up within 120 s"
+    time.sleep(1.0)  # (what it does right after: the install's end, compactions)
+    mine, theirs = vm_kib(lag["proc"].pid, "VmHWM"), vm_kib(leader["proc"].pid, "VmHWM")
+    return took, (mine or 0) / 1024, (theirs or 0) / 1024
+
+
 def median(xs):
     xs = sorted(x for x in xs if x is not None)
     if not xs:
@@ -289,6 +355,16 @@ def main():
                     print(f"[{kind}#{rep}] writes in flight at a leader kill: {fl[0]} failed, "
                           f"slowest {fl[1]:.3f} s{'; e.g. ' + fl[2] if fl[0] else ''}",
                           flush=True)
+                cu = catchup(cl, lg, cfg["catchup"])
+                if isinstance(cu, str):
+                    errors.append(f"{kind}: the catch-up run failed: {cu}")
+                else:
+                    R.setdefault("catchup.s", []).append(cu[0])
+                    R.setdefault("catchup.rss", []).append(cu[1])
+                    R.setdefault("catchup.leader", []).append(cu[2])
+                    print(f"[{kind}#{rep}] a member back after {cfg['catchup']} writes: caught "
+                          f"up in {cu[0]:.2f} s, its peak RSS {cu[1]:.0f} MiB, the leader's "
+                          f"{cu[2]:.0f} MiB", flush=True)
                 cl.stop()
     finally:
         for p in children:
@@ -319,7 +395,12 @@ def main():
             ("64 conns writing via a follower, leader killed: failed writes", "inflight.failed",
              "%.0f", False, ""),
             ("the same: slowest acknowledged write (s; etcd's failures not in it)",
-             "inflight.slowest", "%.3f", None, "")]
+             "inflight.slowest", "%.3f", None, ""),
+            (f"member back after {cfg['catchup']} writes: caught up in (s)", "catchup.s",
+             "%.2f", False, ""),
+            ("the same: its peak RSS (MiB)", "catchup.rss", "%.0f", False, ""),
+            ("the same: the leader's peak RSS meanwhile (MiB)", "catchup.leader", "%.0f", False,
+             "")]
     print("\n%-48s %12s %12s %8s %8s" % ("3 members, loopback", "quorumd", "etcd 3.4", "ratio",
                                           "target"))
     for title, k, fmt, hb, target in rows:
