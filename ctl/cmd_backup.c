@@ -16,6 +16,11 @@
  *      has applied, and the copy is good when its first entry is at or below the tree's
  *      applied index + 1 (no segment was deleted in between) and its last one at or above the
  *      applied index (no segment was recycled while it was read).
+ * A member installing a snapshot (daemon/store_install.c) writes the tree in several batches
+ * after a synced copy of it, snapshot.install: that file is copied first when it is there, and
+ * the tree copy is taken again when the file came, went or changed meanwhile, or when the
+ * copied tree is marked as halfway through an install the copy holds no file for. A member
+ * stopped halfway gives a backup that completes the install when it starts.
  * The event history files are not copied (the restored member starts with an empty history,
  * as a restarted etcd does). As etcdctl backup does, the copy gets a new member id and cluster
  * id, so that it cannot join the old cluster by mistake. */
@@ -35,6 +40,7 @@
 
 #include "ctl/cmd_backup.h"
 #include "daemon/datadir.h"
+#include "daemon/store.h"
 #include "raft/storage/wal_storage.h"
 
 #define BACKUP_TRIES 20
@@ -133,13 +139,30 @@ static int is_ldb_log(const char *n) { return ends_with(n, ".log"); }
 static int is_table(const char *n) { return ends_with(n, ".ldb") || ends_with(n, ".sst"); }
 static int is_segment(const char *n) { return strlen(n) == 20 && ends_with(n, ".wal"); }
 
-/* Step 1: the tree's LevelDB. */
+/* The identity of the tree's snapshot.install: 0 (absent) or 1 with *st filled; -errno. */
+static int install_file_stat(const backup_paths *p, struct stat *st) {
+  char a[PATH_MAX];
+  if (join(a, p->tree, STORE_INSTALL_FILE)) return -ENAMETOOLONG;
+  if (stat(a, st) == 0) return 1;
+  return errno == ENOENT ? 0 : -errno;
+}
+
+/* Step 1: the tree's LevelDB, after the snapshot being installed in it, if any. */
 static int copy_tree(const backup_paths *p, char *err, size_t errlen) {
   if (mkdir(p->dest_tree, 0700) != 0) {
     snprintf(err, errlen, "cannot create %s: %s", p->dest_tree, strerror(errno));
     return -errno;
   }
-  int e = copy_some(p->tree, p->dest_tree, is_ldb_log, copy_file);
+  struct stat before, after;
+  int had = install_file_stat(p, &before), e = had < 0 ? had : 0;
+  if (had == 1) {
+    char a[PATH_MAX], b[PATH_MAX];
+    if (join(a, p->tree, STORE_INSTALL_FILE) || join(b, p->dest_tree, STORE_INSTALL_FILE))
+      e = -ENAMETOOLONG;
+    else
+      e = copy_file(a, b);
+  }
+  if (!e) e = copy_some(p->tree, p->dest_tree, is_ldb_log, copy_file);
   char cur[PATH_MAX], manifest[256] = "", a[PATH_MAX], b[PATH_MAX];
   if (!e && join(cur, p->tree, "CURRENT") == 0) {
     FILE *f = fopen(cur, "r");
@@ -163,8 +186,20 @@ static int copy_tree(const backup_paths *p, char *err, size_t errlen) {
     if (f && fclose(f) != 0) e = -EIO;
   }
   if (!e) e = copy_some(p->tree, p->dest_tree, is_table, copy_file);
+  if (!e) {
+    int has = install_file_stat(p, &after);
+    if (has < 0) {
+      e = has;
+    } else if (has != had || (has && (before.st_ino != after.st_ino ||
+                                      before.st_size != after.st_size ||
+                                      before.st_mtim.tv_sec != after.st_mtim.tv_sec ||
+                                      before.st_mtim.tv_nsec != after.st_mtim.tv_nsec))) {
+      snprintf(err, errlen, "the member began or ended installing a snapshot meanwhile");
+      e = -EAGAIN;
+    }
+  }
   if (!e) e = sync_dir(p->dest_tree);
-  if (e && e != -ENOENT && e != -EIO)
+  if (e && e != -ENOENT && e != -EIO && e != -EAGAIN)
     snprintf(err, errlen, "cannot copy %s: %s", p->tree, strerror(-e));
   return e;
 }
@@ -183,9 +218,23 @@ static int check_tree(const backup_paths *p, uint64_t *applied, char *err, size_
   }
   leveldb_readoptions_t *ro = leveldb_readoptions_create();
   size_t len = 0;
+  char *mark = leveldb_get(db, ro, STORE_INSTALL_MARK, strlen(STORE_INSTALL_MARK), &len, &lerr);
+  leveldb_free(lerr);
+  lerr = NULL;
   char *v = leveldb_get(db, ro, "mapplied", 8, &len, &lerr);
   leveldb_readoptions_destroy(ro);
   int e = 0;
+  char inst[PATH_MAX];
+  if (mark && (join(inst, p->dest_tree, STORE_INSTALL_FILE) || access(inst, F_OK) != 0)) {
+    /* copied halfway through an install that began after the file was looked for */
+    snprintf(err, errlen, "the copied tree is halfway through installing a snapshot");
+    leveldb_free(mark);
+    leveldb_free(v);
+    leveldb_free(lerr);
+    leveldb_close(db);
+    return -EAGAIN;
+  }
+  leveldb_free(mark);
   *applied = 0;
   if (lerr) {
     snprintf(err, errlen, "%s", lerr);
@@ -199,7 +248,27 @@ static int check_tree(const backup_paths *p, uint64_t *applied, char *err, size_
   return e;
 }
 
-/* Step 2: the Raft log's segments, and their check against the tree's applied index. */
+/* The index of the snapshot whose install the copied tree completes when it starts (its
+ * snapshot.install: magic, be64 meta length, meta = be64 index, ...): 1 with *index, 0 when
+ * there is none, -EIO when it is unreadable. */
+static int copied_install_index(const backup_paths *p, uint64_t *index) {
+  char a[PATH_MAX];
+  if (join(a, p->dest_tree, STORE_INSTALL_FILE)) return -ENAMETOOLONG;
+  FILE *f = fopen(a, "rb");
+  if (!f) return errno == ENOENT ? 0 : -EIO;
+  unsigned char h[7 + 8 + 8];
+  int ok = fread(h, 1, sizeof h, f) == sizeof h;
+  fclose(f);
+  if (!ok) return -EIO;
+  *index = 0;
+  for (int i = 0; i < 8; i++) *index = (*index << 8) | h[15 + i];
+  return 1;
+}
+
+/* Step 2: the Raft log's segments, and their check against the tree's applied index (or, when
+ * the tree completes an install as it starts, against that snapshot's index: a log that ends
+ * before it is reset from the snapshot's state, one that goes past it must hold the entries
+ * after it). */
 static int copy_wal(const backup_paths *p, uint64_t applied, uint64_t *last, char *err,
                     size_t errlen) {
   if (mkdir(p->dest_wal, 0700) != 0) {
@@ -219,6 +288,20 @@ static int copy_wal(const backup_paths *p, uint64_t applied, uint64_t *last, cha
   uint64_t first = raft_wal_first_index(w);
   *last = raft_wal_last_index(w);
   raft_wal_close(w);
+  uint64_t snap = 0;
+  int inst = copied_install_index(p, &snap);
+  if (inst < 0) {
+    snprintf(err, errlen, "cannot read the copied %s", STORE_INSTALL_FILE);
+    return -EAGAIN;
+  }
+  if (inst == 1) {
+    if (*last >= snap && first > snap + 1) {
+      snprintf(err, errlen, "the copied raft log starts at %" PRIu64 ", after the snapshot's %"
+               PRIu64, first, snap);
+      return -EAGAIN;
+    }
+    return 0;
+  }
   if (first > applied + 1) {
     snprintf(err, errlen, "the copied raft log starts at %" PRIu64 ", after the tree's %" PRIu64,
              first, applied);

@@ -114,8 +114,12 @@ int store_open(store **out, const char *dir, int sync, stats *st, char *err, siz
   leveldb_writeoptions_set_sync(s->wopts_sync, 1);
   int rc = store_install_redo(s);
   if (rc) {
-    snprintf(err, errlen, "cannot complete the install of a snapshot in %s: %s", dir,
-             strerror(-rc));
+    if (rc == -EUCLEAN)
+      snprintf(err, errlen, "the tree in %s was left halfway through installing a snapshot, "
+               "and %s, which would complete it, is missing", dir, STORE_INSTALL_FILE);
+    else
+      snprintf(err, errlen, "cannot complete the install of a snapshot in %s: %s", dir,
+               strerror(-rc));
     store_close(s);
     return rc;
   }

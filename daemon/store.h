@@ -173,6 +173,11 @@ int store_snapshot_restore(store *s, const char *data, size_t len, const void *m
  * configuration, written in the same synced batch as the store): 1 with *out (malloc'd), 0
  * when there is none, or a negative errno. */
 int store_snapshot_meta_get(store *s, char **out, size_t *len);
+/* While a snapshot's batches are being written the tree holds the key STORE_INSTALL_MARK,
+ * and its directory the synced copy STORE_INSTALL_FILE that completes the install at the next
+ * store_open (quorumctl backup copies it with the tree). */
+#define STORE_INSTALL_MARK "minstalling"
+#define STORE_INSTALL_FILE "snapshot.install"
 /* Test hook: store_snapshot_restore writes batches of about BATCH bytes (0: the default),
  * and calls HOOK after each but the last; a nonzero return stops the install there, as a
  * crash would (the next store_open completes it). */

@@ -10,7 +10,10 @@
  *   synced, under its final name only once complete. A member stopped while the batches are
  *   written finds the file at its next start and writes them all again from it
  *   (store_install_redo), so the tree is never left half old and half new. The file goes once
- *   the last batch (with the snapshot's Raft state) is synced. */
+ *   the last batch (with the snapshot's Raft state) is synced. The tree holds a mark
+ *   (STORE_INSTALL_MARK) from the first batch to the last, so that a copy of its files taken
+ *   meanwhile (quorumctl backup) is known to need the file, and a tree left halfway without
+ *   it is refused rather than served. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,8 +25,8 @@
 
 #include "daemon/store_i.h"
 
-#define INSTALL_FILE "snapshot.install"
-#define INSTALL_TMP "snapshot.install.tmp"
+#define INSTALL_FILE STORE_INSTALL_FILE
+#define INSTALL_TMP STORE_INSTALL_FILE ".tmp"
 #define INSTALL_MAGIC "QINST1\n"
 #define INSTALL_MAGIC_LEN 7
 #define INSTALL_BATCH_DEFAULT (4u << 20)
@@ -130,6 +133,9 @@ static int write_batches(store *s, const char *data, size_t len, const void *met
   }
   /* (the iterator reads the store as it was when it was made, whatever is deleted after) */
   leveldb_iterator_t *it = leveldb_create_iterator(s->db, s->ropts);
+  /* The tree is marked from the first batch to the last: a copy of the files taken meanwhile
+   * (quorumctl backup) is known to need snapshot.install. */
+  leveldb_writebatch_put(wb, STORE_INSTALL_MARK, strlen(STORE_INSTALL_MARK), "1", 1);
   for (leveldb_iter_seek_to_first(it); leveldb_iter_valid(it); leveldb_iter_next(it)) {
     size_t kl;
     const char *k = leveldb_iter_key(it, &kl);
@@ -152,6 +158,7 @@ static int write_batches(store *s, const char *data, size_t len, const void *met
   }
 #undef FLUSH_IF_FULL
   if (!rc) {
+    leveldb_writebatch_delete(wb, STORE_INSTALL_MARK, strlen(STORE_INSTALL_MARK));
     /* (after the dump's own, which may hold the sender's) */
     if (meta)
       leveldb_writebatch_put(wb, STORE_SNAP_META_KEY, strlen(STORE_SNAP_META_KEY), meta,
@@ -206,7 +213,21 @@ int store_install_redo(store *s) {
   install_path(s, INSTALL_FILE, fin, sizeof fin);
   unlink(tmp); /* (never complete: the install had not begun) */
   int fd = open(fin, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT ? 0 : -errno;
+  if (fd < 0 && errno == ENOENT) {
+    /* No install to complete; a tree marked as halfway through one lost its copy. */
+    char *lerr = NULL;
+    size_t vl = 0;
+    char *v = leveldb_get(s->db, s->ropts, STORE_INSTALL_MARK, strlen(STORE_INSTALL_MARK), &vl,
+                          &lerr);
+    int marked = v != NULL;
+    leveldb_free(v);
+    if (lerr) {
+      leveldb_free(lerr);
+      return -EIO;
+    }
+    return marked ? -EUCLEAN : 0;
+  }
+  if (fd < 0) return -errno;
   struct stat st;
   if (fstat(fd, &st)) {
     int e = -errno;

@@ -175,3 +175,55 @@ def test_a_followers_backup_of_a_3_member_cluster(make_cluster, tmp_path):
         r.stop()
     assert leader.keys("GET", "/c/after")[0] == 200
     assert len(json.loads(leader.request("GET", "/v2/members")[2])["members"]) == 3
+
+
+def test_backup_of_a_member_stopped_halfway_through_installing_a_snapshot(make_cluster, tmp_path):
+    """A member killed halfway through installing a snapshot (a test hook: its old tree deleted,
+    part of the new one written) is backed up as it lies: the copy carries the snapshot's synced
+    copy, and started with --force-new-cluster it completes the install and holds every key of
+    the snapshot. Without that copy the member's tree is refused, by the backup and by quorumd
+    (never served half old and half new)."""
+    if cluster.target() == "etcd":
+        pytest.skip("quorumd clusters only")
+    c = make_cluster(3, extra_args=("--snapshot-count", "50")).start()
+    leader = c.leader(timeout=20)
+    lag = c.followers(leader)[0]
+    lag.stop()
+    n = 1300
+    for i in range(n):
+        assert put(leader, "/h/k%04d" % i, "v%d" % i)[0] == 201
+    os.environ["QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL"] = "mid"
+    try:
+        try:
+            lag.start()
+        except cluster.ServerStartError:
+            pass  # killed before it said it was ready
+        wait_for(lambda: not lag.running(), what="the member killed by the hook")
+    finally:
+        del os.environ["QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL"]
+    assert "killed halfway through installing a snapshot" in lag.log_text()
+    assert os.path.exists(os.path.join(lag.data_dir, "tree", "snapshot.install"))
+    dest = str(tmp_path / "hbackup")
+    rc, out, err = backup("--data-dir", lag.data_dir, "--backup-dir", dest)
+    assert rc == 0, err
+    assert os.path.exists(os.path.join(dest, "tree", "snapshot.install"))
+    r = cluster.Server(str(tmp_path / "restored"), extra_args=["--force-new-cluster"])
+    r.data_dir = dest
+    r.start()
+    try:
+        log = r.log_text()
+        assert "snapshot.install again (the member stopped while installing it)" in log, log
+        got = keys_below(r, "/h")
+        assert len(got) == n and got["/h/k0123"] == "v123", len(got)
+        assert not os.path.exists(os.path.join(dest, "tree", "snapshot.install"))
+    finally:
+        r.stop()
+    # the same tree without its copy: refused by the backup, and by quorumd, with the reason
+    os.unlink(os.path.join(lag.data_dir, "tree", "snapshot.install"))
+    rc, out, err = backup("--data-dir", lag.data_dir, "--backup-dir", str(tmp_path / "bad"))
+    assert rc == 1 and "halfway through installing a snapshot" in err, (rc, err)
+    assert not os.path.exists(str(tmp_path / "bad"))
+    with pytest.raises(cluster.ServerStartError) as exc:
+        lag.start()
+    assert "left halfway through installing a snapshot, and snapshot.install, which would " \
+           "complete it, is missing" in str(exc.value)

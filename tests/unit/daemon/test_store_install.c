@@ -1,7 +1,8 @@
 /* Unit tests of daemon/store_install.c: a snapshot put in place in batches — readers see the
  * old tree until the last batch, an install stopped halfway (as by a crash) is completed from
- * snapshot.install at the next open, an incomplete temporary file is ignored, a damaged
- * snapshot.install stops the open with a message, and a malformed dump changes nothing. */
+ * snapshot.install at the next open (and without it refused), an incomplete temporary file is
+ * ignored, a damaged snapshot.install stops the open with a message, and a malformed dump
+ * changes nothing. */
 #include "store_fixture.h"
 
 #include <errno.h>
@@ -151,6 +152,27 @@ static void test_stopped_install_is_completed_at_open(void **state) {
   free(dump);
 }
 
+/* A tree left halfway through an install whose copy is gone is refused with the reason, never
+ * served half old and half new. */
+static void test_halfway_without_its_copy_refused(void **state) {
+  fx *f = *state;
+  size_t len = 0;
+  char *dump = make_dump(f, 400, 300, &len);
+  probe p = {.f = f, .old_keys = 300, .stop_at = 2};
+  store_set_install_hook(f->s, 2048, between_batches, &p);
+  assert_int_not_equal(store_snapshot_restore(f->s, dump, len, NULL, 0), 0);
+  free(dump);
+  drop_events(f);
+  store_close(f->s);
+  f->s = NULL;
+  assert_int_equal(unlink(path_in(f, "snapshot.install")), 0);
+  char err[512] = "";
+  store *s = NULL;
+  assert_int_equal(store_open(&s, f->dir, 0, &f->st, err, sizeof err), -EUCLEAN);
+  assert_non_null(strstr(err, "was left halfway through installing a snapshot, and "
+                              "snapshot.install, which would complete it, is missing"));
+}
+
 /* A temporary file (the install had not begun) is removed and changes nothing; a damaged
  * snapshot.install stops the open with an error and is left for a person to look at. */
 static void test_partial_and_damaged_files(void **state) {
@@ -204,6 +226,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_readers_see_the_old_tree_until_the_end),
       T(test_stopped_install_is_completed_at_open),
+      T(test_halfway_without_its_copy_refused),
       T(test_partial_and_damaged_files),
       T(test_malformed_dump_changes_nothing),
   };
