@@ -4,7 +4,6 @@ terminal sends it), and the data there again at the next run. The binaries under
 (QUORUM_BIN_DIR) instead of the project's build/ tree, which scripts/test builds anyway."""
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -17,29 +16,15 @@ import pytest
 pytestmark = pytest.mark.skipif(cluster.is_etcd_target(), reason="quorumd's own script")
 
 
-def port_pair():
-    """A free port whose next one is free too (scripts/run puts the peer URL there)."""
-    for _ in range(50):
-        port = cluster.free_port()
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise RuntimeError("no free pair of ports")
-
-
 class Run:
     """scripts/run in a process group of its own, its output collected."""
 
-    def __init__(self, tmp_path, port):
+    def __init__(self, tmp_path, port, peer_port):
         self.url = "http://127.0.0.1:%d" % port
         self.mnt = str(tmp_path / "mnt")
         self.data = str(tmp_path / "data")
-        env = dict(os.environ, QUORUM_PORT=str(port), QUORUM_DATA_DIR=self.data,
+        env = dict(os.environ, QUORUM_PORT=str(port), QUORUM_PEER_PORT=str(peer_port),
+                   QUORUM_DATA_DIR=self.data,
                    QUORUM_MOUNT=self.mnt,
                    QUORUM_BIN_DIR=os.path.dirname(os.path.abspath(cluster.quorumd_binary())))
         self.proc = subprocess.Popen([os.path.join(cluster.SOURCE_DIR, "scripts", "run")],
@@ -92,8 +77,10 @@ def wait_for(cond, timeout=10.0, what="condition"):
 
 
 def test_run_serves_mounts_and_stops_on_ctrl_c_keeping_the_data(tmp_path):
-    port = port_pair()
-    r = Run(tmp_path, port)
+    # (two ports of their own: the default peer port, the next one, may be taken; the next run
+    # uses the same two, as the data dir records them)
+    port, peer_port = cluster.free_port(), cluster.free_port()
+    r = Run(tmp_path, port, peer_port)
     try:
         r.wait_output("quorumfs: key tree mounted at " + r.mnt)
         assert "quorumd: client URL %s (data dir %s)" % (r.url, r.data) in r.output()
@@ -116,7 +103,7 @@ def test_run_serves_mounts_and_stops_on_ctrl_c_keeping_the_data(tmp_path):
     finally:
         r.kill()
     # the next run finds the data dir as it was left
-    r = Run(tmp_path, port)
+    r = Run(tmp_path, port, peer_port)
     try:
         r.wait_output("quorumfs: key tree mounted at " + r.mnt)
         st, _, body = cluster.http_request(r.url, "GET", "/v2/keys/app/greeting")
