@@ -423,6 +423,8 @@ int ctl_cmd_backup(ctl_ctx *ctx, const ctl_command *cmd, ctl_args *a) {
     if (!err[0]) snprintf(err, sizeof err, "cannot copy %s: %s", p.data, strerror(-e));
     return fail(err);
   }
+  uint64_t snap = 0;
+  if (copied_install_index(&p, &snap) == 1) applied = snap; /* (what the copy starts from) */
   datadir copy = src;
   copy.member_id = new_id();
   copy.cluster_id = new_id();

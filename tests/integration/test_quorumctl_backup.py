@@ -207,6 +207,9 @@ def test_backup_of_a_member_stopped_halfway_through_installing_a_snapshot(make_c
     rc, out, err = backup("--data-dir", lag.data_dir, "--backup-dir", dest)
     assert rc == 0, err
     assert os.path.exists(os.path.join(dest, "tree", "snapshot.install"))
+    # (the index it names is the snapshot's, where the copy starts)
+    at = int(out.split("(raft index ")[1].split(")")[0])
+    assert at >= n, out
     r = cluster.Server(str(tmp_path / "restored"), extra_args=["--force-new-cluster"])
     r.data_dir = dest
     r.start()
