@@ -400,8 +400,11 @@ static int start(server *s, const config *cfg, uv_loop_t *loop, server_tls *tls,
     return rc;
   }
   const char *die = getenv("QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL");
+  const char *batch = getenv("QUORUMD_TEST_INSTALL_BATCH"); /* bytes per install batch */
   if (s->test_hooks && die && !strcmp(die, "mid")) /* killed halfway through the store's batches */
     store_set_install_hook(s->st, 16 << 10, die_mid_install, NULL);
+  else if (s->test_hooks && batch && atoi(batch) > 0)
+    store_set_install_hook(s->st, (size_t)atoi(batch), NULL, NULL);
   node_config nc = {.die_after_snapshot_install = s->test_hooks && die && !strcmp(die, "1"),
                     .id = s->member_id,
                     .cluster_id = s->cluster_id,

@@ -229,8 +229,9 @@ def put(m, key, value, timeout=10.0, **params):
     return m.keys("PUT", key, form=form, timeout=timeout)
 
 
-def wait_for(pred, timeout=10.0, what="condition"):
-    """Polls pred until it returns something true (returned), at most timeout seconds."""
+def wait_for(pred, timeout=10.0, what="condition", interval=0.05):
+    """Polls pred every interval seconds until it returns something true (returned), at most
+    timeout seconds."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -240,5 +241,5 @@ def wait_for(pred, timeout=10.0, what="condition"):
                 return last
         except OSError as e:
             last = e
-        time.sleep(0.05)
+        time.sleep(interval)
     raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))

@@ -418,6 +418,87 @@ def test_a_member_stopped_between_installing_a_snapshot_and_its_log_starts_again
     assert lag.keys("GET", "/snapc/k0123")[2]["node"]["value"] == "v123"
 
 
+def test_a_follower_killed_at_random_moments_while_installing_snapshots(make_cluster):
+    """kill -9 of a lagging member at random moments after its core took the leader's
+    snapshot (while the store writes its synced copy, its batches, or removes the copy), twice
+    per round, three rounds: each time it starts again, completes or redoes the install, and in
+    the end holds exactly the leader's keys. QUORUM_KILL_SEED replays a schedule."""
+    seed = int(os.environ.get("QUORUM_KILL_SEED", random.randrange(1 << 30)))
+    print("QUORUM_KILL_SEED=%d" % seed)
+    rng = random.Random(seed)
+    # (installs in batches of 1 KiB, not 4 MiB: a 7 MB snapshot takes ~7,000 of them, and a kill
+    # lands among them more often)
+    os.environ["QUORUMD_TEST_INSTALL_BATCH"] = "1024"
+    try:
+        _kill_while_installing(make_cluster, rng)
+    finally:
+        del os.environ["QUORUMD_TEST_INSTALL_BATCH"]
+
+
+def _kill_while_installing(make_cluster, rng):
+    c = make_cluster(3, extra_args=("--snapshot-count", "50")).start()
+    leader = c.leader()
+    lag = c.followers(leader)[0]
+    value = "v" * 6000  # (1,200 keys per round: a 7 MB snapshot, then 14, then 21)
+    kills = []
+    for rd in range(3):
+        lag.stop()
+        n = 1200
+
+        def writer(lo, hi, rd=rd):
+            for i in range(lo, hi):
+                assert put(leader, "/kr%d/k%04d" % (rd, i), value)[0] == 201
+        ts = [threading.Thread(target=writer, args=(i * n // 8, (i + 1) * n // 8))
+              for i in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        copy = os.path.join(lag.data_dir, "tree", "snapshot.install")
+        for k in range(2):
+            th = threading.Thread(target=lambda: _start_quietly(lag))
+            th.start()
+            if k == 0:  # anywhere from the core's taking it to well after the install
+                wait_for(lambda: "restored snapshot" in lag.log_text(), timeout=30,
+                         interval=0.002, what="the leader's snapshot taken by the member's core")
+                delay = rng.uniform(0.0, 0.25)
+            else:  # among the batches: the synced copy is in place (or written again at the
+                # start, or nothing is left to install: killed wherever it is after 10 s)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and not os.path.exists(copy) and \
+                        not any(w in lag.log_text() for w in (
+                            "installed a snapshot", "completing the install", "again (the")):
+                    time.sleep(0.001)
+                delay = rng.uniform(0.0, 0.02)
+            time.sleep(delay)
+            lag.kill9()
+            th.join()
+            kills.append(round(delay, 3))
+        lag.start()
+
+        def caught_up(rd=rd):
+            st, _, body = lag.keys("GET", "/kr%d" % rd, params={"recursive": "true"})
+            return st == 200 and len(body["node"].get("nodes", [])) == n
+        wait_for(caught_up, timeout=30, what="every key of round %d on the member" % rd)
+    logs = [open(os.path.join(lag.workdir, f), errors="replace").read()
+            for f in os.listdir(lag.workdir) if f.startswith("server-") and f.endswith(".log")]
+    redone = sum("again (the member stopped while installing it)" in t for t in logs)
+    print("kills after", kills, "- installs written again:", redone)
+    for rd in range(3):
+        p = {"recursive": "true", "sorted": "true"}
+        assert lag.keys("GET", "/kr%d" % rd, params=p)[2] == \
+            leader.keys("GET", "/kr%d" % rd, params=p)[2]
+    assert not os.path.exists(os.path.join(lag.data_dir, "tree", "snapshot.install"))
+
+
+def _start_quietly(server):
+    """start(), for a member that may be killed before it answers."""
+    try:
+        server.start()
+    except cluster.ServerStartError:
+        pass
+
+
 def test_a_member_stopped_halfway_through_installing_a_snapshot_starts_again(make_cluster):
     """The store writes a large snapshot in batches (so that it is not held several times over
     in memory). A test hook kills the member after the second batch: its old tree is deleted
