@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "daemon/routes.h"
@@ -19,21 +21,113 @@ __attribute__((format(printf, 2, 3))) static void put(sbuf *b, const char *fmt, 
 }
 
 static void gauge(sbuf *b, const char *name, const char *help, double v) {
-  put(b, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
+  put(b, "# HELP %s %s\n# TYPE %s gauge\n%s %.15g\n", name, help, name, name, v);
 }
 
 static void counter(sbuf *b, const char *name, const char *help, uint64_t v) {
   put(b, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name, name, v);
 }
 
-static long rss_bytes(void) {
+/* A histogram of etcd's disk buckets (stats_hist). */
+static void hist(sbuf *b, const char *name, const char *help, stats_hist *h) {
+  put(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+  uint64_t cum = 0;
+  double le = 0.001;
+  for (int i = 0; i < STATS_HIST_BUCKETS; i++, le *= 2) {
+    cum += atomic_load(&h->buckets[i]);
+    put(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, le, cum);
+  }
+  cum += atomic_load(&h->buckets[STATS_HIST_BUCKETS]);
+  put(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+  put(b, "%s_sum %.9f\n%s_count %" PRIu64 "\n", name, atomic_load(&h->ns_total) / 1e9, name,
+      atomic_load(&h->count));
+}
+
+/* Prometheus' process collector (and etcd's os_fd_*), from /proc/self. */
+static void process_metrics(sbuf *b, stats *st) {
+  long pagesize = sysconf(_SC_PAGESIZE), vm_pages = 0, rss_pages = 0;
   FILE *f = fopen("/proc/self/statm", "r");
-  long pages = 0, rss = 0;
   if (f) {
-    if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+    if (fscanf(f, "%ld %ld", &vm_pages, &rss_pages) != 2) vm_pages = rss_pages = 0;
     fclose(f);
   }
-  return rss * sysconf(_SC_PAGESIZE);
+  struct rusage ru;
+  double cpu = 0;
+  if (getrusage(RUSAGE_SELF, &ru) == 0)
+    cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+          ru.ru_stime.tv_usec / 1e6;
+  long fds = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (d) {
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+      if (de->d_name[0] != '.') fds++;
+    closedir(d);
+    fds--; /* (the directory's own descriptor) */
+  }
+  struct rlimit rl;
+  double max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                       ? (double)rl.rlim_cur : 0;
+  gauge(b, "os_fd_limit", "The file descriptor limit.", max_fds);
+  gauge(b, "os_fd_used", "The number of used file descriptors.", (double)fds);
+  put(b, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+         "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.6f\n", cpu);
+  gauge(b, "process_max_fds", "Maximum number of open file descriptors.", max_fds);
+  gauge(b, "process_open_fds", "Number of open file descriptors.", (double)fds);
+  gauge(b, "process_resident_memory_bytes", "Resident memory size in bytes.",
+        (double)rss_pages * (double)pagesize);
+  gauge(b, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+        (double)st->start_time_ns / 1e9);
+  gauge(b, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
+        (double)vm_pages * (double)pagesize);
+}
+
+/* etcd's etcd_network_* series, one per peer: bytes, failures, snapshots, active connections
+ * and the heartbeat round trips. */
+static void peer_metrics(sbuf *b, server *s) {
+  node_peer_stats ps[RAFT_MAX_VOTERS];
+  size_t k = s->node ? node_get_peers_stats(s->node, ps, RAFT_MAX_VOTERS) : 0;
+  static const struct {
+    const char *name, *help, *label;
+    int type; /* 0 counter, 1 gauge */
+  } series[] = {
+      {"etcd_network_peer_sent_bytes_total", "The total number of bytes sent to peers.", "To", 0},
+      {"etcd_network_peer_received_bytes_total", "The total number of bytes received from peers.",
+       "From", 0},
+      {"etcd_network_peer_sent_failures_total", "The total number of send failures from peers.",
+       "To", 0},
+      {"etcd_network_snapshot_send_success", "Total number of successful snapshot sends", "To", 0},
+      {"etcd_network_snapshot_send_failures", "Total number of snapshot send failures", "To", 0},
+      {"etcd_network_active_peers", "The current number of active peer connections.", NULL, 1},
+  };
+  for (size_t j = 0; j < sizeof series / sizeof series[0]; j++) {
+    put(b, "# HELP %s %s\n# TYPE %s %s\n", series[j].name, series[j].help, series[j].name,
+        series[j].type ? "gauge" : "counter");
+    for (size_t i = 0; i < k; i++) {
+      uint64_t v = j == 0 ? ps[i].bytes_sent : j == 1 ? ps[i].bytes_recv : j == 2 ? ps[i].fail
+                   : j == 3 ? ps[i].snapshots_sent : j == 4 ? ps[i].snapshot_failures
+                            : ps[i].connected;
+      if (series[j].label)
+        put(b, "%s{%s=\"%" PRIx64 "\"} %" PRIu64 "\n", series[j].name, series[j].label, ps[i].id,
+            v);
+      else if (v)
+        put(b, "%s{Local=\"%s\",Remote=\"%" PRIx64 "\"} 1\n", series[j].name, s->id_hex,
+            ps[i].id);
+    }
+  }
+  const char *rtt = "etcd_network_peer_round_trip_time_seconds";
+  put(b, "# HELP %s Round-Trip-Time histogram between peers\n# TYPE %s histogram\n", rtt, rtt);
+  for (size_t i = 0; i < k; i++) {
+    uint64_t cum = 0;
+    double le = 0.0001;
+    for (int j = 0; j < 16; j++, le *= 2) {
+      cum += ps[i].rtt_buckets[j];
+      put(b, "%s_bucket{To=\"%" PRIx64 "\",le=\"%g\"} %" PRIu64 "\n", rtt, ps[i].id, le, cum);
+    }
+    cum += ps[i].rtt_buckets[16];
+    put(b, "%s_bucket{To=\"%" PRIx64 "\",le=\"+Inf\"} %" PRIu64 "\n", rtt, ps[i].id, cum);
+    put(b, "%s_sum{To=\"%" PRIx64 "\"} %.9f\n%s_count{To=\"%" PRIx64 "\"} %" PRIu64 "\n", rtt,
+        ps[i].id, ps[i].rtt_sum_s, rtt, ps[i].id, cum);
+  }
 }
 
 /* The v2 store counters under etcd's etcd_debugging_store_* names. */
@@ -65,9 +159,16 @@ static void store_metrics(sbuf *b, stats *st) {
 void metrics_handle(server *s, http_req *r) {
   sbuf b = {0};
   stats *st = &s->stats;
-  gauge(&b, "etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not.", 1);
-  gauge(&b, "etcd_server_is_leader", "Whether or not this member is a leader. 1 if is, 0 otherwise.", 1);
-  counter(&b, "etcd_server_leader_changes_seen_total", "The number of leader changes seen.", 1);
+  node_status ns = {0};
+  if (s->node) node_get_status(s->node, &ns);
+  gauge(&b, "etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not.",
+        ns.lead != 0);
+  gauge(&b, "etcd_server_is_leader", "Whether or not this member is a leader. 1 if is, 0 otherwise.",
+        ns.role == RAFT_LEADER);
+  counter(&b, "etcd_server_leader_changes_seen_total", "The number of leader changes seen.",
+          ns.leader_changes);
+  gauge(&b, "etcd_server_snapshot_apply_in_progress_total",
+        "1 if the server is applying the incoming snapshot. 0 if none.", ns.installing);
   counter(&b, "etcd_server_proposals_committed_total", "The total number of consensus proposals committed.",
           atomic_load(&st->proposals_committed));
   counter(&b, "etcd_server_proposals_applied_total", "The total number of consensus proposals applied.",
@@ -84,25 +185,15 @@ void metrics_handle(server *s, http_req *r) {
   put(&b, "# TYPE etcd_cluster_version gauge\netcd_cluster_version{cluster_version=\"3.4\"} 1\n");
   put(&b, "# HELP quorumd_build_info quorumd's own version.\n# TYPE quorumd_build_info gauge\n");
   put(&b, "quorumd_build_info{version=\"%s\"} 1\n", QUORUM_VERSION);
-  /* The WAL fsync histogram: etcd's buckets, 1 ms doubling 14 times. */
-  put(&b, "# HELP etcd_disk_wal_fsync_duration_seconds The latency distributions of fsync called by WAL.\n");
-  put(&b, "# TYPE etcd_disk_wal_fsync_duration_seconds histogram\n");
-  uint64_t cum = 0;
-  double le = 0.001;
-  for (int i = 0; i < 14; i++, le *= 2) {
-    cum += atomic_load(&st->fsync_buckets[i]);
-    put(&b, "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", le, cum);
-  }
-  cum += atomic_load(&st->fsync_buckets[14]);
-  put(&b, "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
-  put(&b, "etcd_disk_wal_fsync_duration_seconds_sum %.9f\n", atomic_load(&st->fsync_ns_total) / 1e9);
-  put(&b, "etcd_disk_wal_fsync_duration_seconds_count %" PRIu64 "\n", atomic_load(&st->fsyncs));
+  hist(&b, "etcd_disk_wal_fsync_duration_seconds", "The latency distributions of fsync called by WAL.",
+       &st->fsync);
+  hist(&b, "etcd_disk_backend_commit_duration_seconds",
+       "The latency distributions of commit called by backend.", &st->backend_commit);
+  peer_metrics(&b, s);
   store_metrics(&b, st);
   counter(&b, "etcd_http_received_total", "Counter of requests received into the system (answered v2 requests).",
           atomic_load(&st->http_requests));
-  gauge(&b, "process_resident_memory_bytes", "Resident memory size in bytes.", (double)rss_bytes());
-  gauge(&b, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
-        (double)st->start_time_ns / 1e9);
+  process_metrics(&b, st);
   http_respond(r, 200, NULL, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
   sbuf_free(&b);
 }

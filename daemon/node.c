@@ -214,6 +214,9 @@ static void publish_status(node *n) {
   pthread_mutex_lock(&n->mu);
   if (st.role == RAFT_LEADER && n->status.role != RAFT_LEADER) n->leader_since_ns = wall_ns();
   st.leader_since_ns = n->leader_since_ns;
+  st.leader_changes = n->status.leader_changes +
+                      (st.lead != RAFT_NONE && st.lead != n->status.lead); /* (as etcd counts) */
+  st.installing = n->status.installing;
   n->status = st;
   pthread_mutex_unlock(&n->mu);
 }
@@ -541,7 +544,7 @@ static void process_ready(node *n) {
          * fails. */
         node_fatal("cannot write the raft log: %s", raft_strerror(rc));
       }
-      if (rd.must_sync && n->cfg.sync) stats_fsync(n->st, (uint64_t)(node_mono_ns() - t0));
+      if (rd.must_sync && n->cfg.sync) stats_hist_add(&n->st->fsync, (uint64_t)(node_mono_ns() - t0));
     }
     if (rd.hs_changed) n->persisted_vote = rd.hs.vote;
     if (!send_first) node_transport_send_all(n, rd.msgs, rd.n_msgs);

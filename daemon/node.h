@@ -89,6 +89,8 @@ typedef struct node_status {
   uint64_t applied;
   uint64_t last_index;
   int64_t leader_since_ns; /* when this member last became leader (wall clock) */
+  uint64_t leader_changes; /* times a leader (another one, or the first) became known */
+  bool installing;         /* a snapshot from the leader is being installed */
   raft_status raft;        /* the core's view (peers' progress on the leader) */
 } node_status;
 
@@ -138,10 +140,19 @@ typedef struct node_peer_stats {
   uint64_t last_recv; /* the peer's message count at the last sample */
   uint64_t recv_seen; /* the peer's message count at the last tick */
   int64_t heard_ns;   /* monotonic time of the last tick that saw a message from the peer */
+  /* the transport's counters, as of the last tick (/metrics) */
+  bool connected;
+  uint64_t bytes_sent, bytes_recv, snapshots_sent, snapshot_failures;
+  /* the round trips sampled: buckets le 0.0001 * 2^i seconds, i < 16, then +Inf (etcd's
+   * etcd_network_peer_round_trip_time_seconds) */
+  uint64_t rtt_buckets[17];
+  double rtt_sum_s;
 } node_peer_stats;
 
 /* Fills *ps for peer id (zero when unknown). Any thread. */
 void node_get_peer_stats(node *n, uint64_t id, node_peer_stats *ps);
+/* Every peer's stats (at most max); returns how many. Any thread. */
+size_t node_get_peers_stats(node *n, node_peer_stats *out, size_t max);
 /* Whether this member heard from member id within the election timeout (itself: always).
  * Meaningful on the leader, which every live member answers each heartbeat. Any thread. */
 bool node_peer_active(node *n, uint64_t id);

@@ -149,9 +149,16 @@ int node_snapshot_finish_install(node *n) {
   return rc;
 }
 
+static void set_installing(node *n, bool on) {
+  pthread_mutex_lock(&n->mu);
+  n->status.installing = on;
+  pthread_mutex_unlock(&n->mu);
+}
+
 void node_snapshot_install(node *n, const raft_snapshot *snap) {
   node_wait_applied(n);
   if (store_applied(n->s) >= snap->meta.index) return; /* already there */
+  set_installing(n, true);
   if (n->cfg.auth) auth_db_restore_begin(n->cfg.auth);
   /* The store goes first, synced, with the snapshot's Raft state beside it: the log's reset
    * follows (process_ready), and a member stopped in between completes it at its next start
@@ -170,6 +177,7 @@ void node_snapshot_install(node *n, const raft_snapshot *snap) {
   }
   if (rc) node_fatal("cannot install the snapshot at index %" PRIu64 ": %s", snap->meta.index,
                      strerror(rc < 0 ? -rc : EIO));
+  set_installing(n, false);
   atomic_store(&n->synced_applied, snap->meta.index);
   /* (the requests of the entries it holds are not answered; those sent before it are not sent
    * again: node_sent_clear) */

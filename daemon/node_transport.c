@@ -214,6 +214,11 @@ void node_transport_collect(node *n) {
     }
     ps->success = ts.msgs_sent;
     ps->fail = ts.send_failures;
+    ps->connected = ts.connected;
+    ps->bytes_sent = ts.bytes_sent;
+    ps->bytes_recv = ts.bytes_recv;
+    ps->snapshots_sent = ts.snapshots_sent;
+    ps->snapshot_failures = ts.snapshot_failures;
     /* A new sample only when something arrived from the peer since the last tick (the
      * transport keeps the last heartbeat round trip; it does not change between them). */
     if (ts.rtt_us && ts.msgs_recv != ps->last_recv) {
@@ -227,6 +232,14 @@ void node_transport_collect(node *n) {
       ps->latency_sd_ms = ps->samples > 1 ? __builtin_sqrt(ps->m2 / (double)ps->samples) : 0;
       if (ps->samples == 1 || x < ps->latency_min_ms) ps->latency_min_ms = x;
       if (x > ps->latency_max_ms) ps->latency_max_ms = x;
+      double le = 0.0001;
+      int bk = 0;
+      while (bk < 16 && x / 1000.0 > le) {
+        bk++;
+        le *= 2;
+      }
+      ps->rtt_buckets[bk]++;
+      ps->rtt_sum_s += x / 1000.0;
     }
   }
   pthread_mutex_unlock(&n->mu);
@@ -240,6 +253,14 @@ void node_get_peer_stats(node *n, uint64_t id, node_peer_stats *ps) {
   for (size_t j = 0; j < n->n_peer_stats; j++)
     if (n->peer_stats[j].id == id) *ps = n->peer_stats[j];
   pthread_mutex_unlock(&n->mu);
+}
+
+size_t node_get_peers_stats(node *n, node_peer_stats *out, size_t max) {
+  pthread_mutex_lock(&n->mu);
+  size_t k = n->n_peer_stats < max ? n->n_peer_stats : max;
+  memcpy(out, n->peer_stats, k * sizeof *out);
+  pthread_mutex_unlock(&n->mu);
+  return k;
 }
 
 bool node_peer_active(node *n, uint64_t id) {

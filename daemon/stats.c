@@ -1,4 +1,4 @@
-/* stats: /v2/stats/self, /v2/stats/store and /v2/stats/leader, and the fsync histogram. */
+/* stats: /v2/stats/self, /v2/stats/store and /v2/stats/leader, and the latency histograms. */
 #include "daemon/stats.h"
 
 #include <http_parser.h>
@@ -16,17 +16,16 @@ const char *const stats_store_names[STATS_N] = {
 #undef STATS_NAME
 };
 
-void stats_fsync(stats *s, uint64_t ns) {
-  atomic_fetch_add_explicit(&s->fsyncs, 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&s->fsync_ns_total, ns, memory_order_relaxed);
+void stats_hist_add(stats_hist *h, uint64_t ns) {
+  atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&h->ns_total, ns, memory_order_relaxed);
   uint64_t le = 1000000; /* 1 ms */
-  for (int i = 0; i < 14; i++, le *= 2) {
-    if (ns <= le) {
-      atomic_fetch_add_explicit(&s->fsync_buckets[i], 1, memory_order_relaxed);
-      return;
-    }
+  int i = 0;
+  while (i < STATS_HIST_BUCKETS && ns > le) {
+    i++;
+    le *= 2;
   }
-  atomic_fetch_add_explicit(&s->fsync_buckets[14], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
 }
 
 /* Go's time.Duration.String for non-negative durations: "1h2m3.5s", "365.145011ms". */

@@ -31,6 +31,14 @@ typedef enum stats_counter {
   STATS_N
 } stats_counter;
 
+/* A latency histogram with etcd's disk buckets: le 0.001 * 2^i seconds, i < 14, then +Inf. */
+#define STATS_HIST_BUCKETS 14
+typedef struct stats_hist {
+  _Atomic uint64_t count;
+  _Atomic uint64_t ns_total;
+  _Atomic uint64_t buckets[STATS_HIST_BUCKETS + 1];
+} stats_hist;
+
 typedef struct stats {
   _Atomic uint64_t store[STATS_N];
   _Atomic uint64_t watchers;          /* current watchers */
@@ -38,9 +46,8 @@ typedef struct stats {
   _Atomic uint64_t proposals_committed;
   _Atomic uint64_t proposals_pending;
   _Atomic uint64_t proposals_failed;
-  _Atomic uint64_t fsyncs;            /* log fsyncs done */
-  _Atomic uint64_t fsync_ns_total;    /* their summed duration */
-  _Atomic uint64_t fsync_buckets[16]; /* histogram: le 0.001 * 2^i seconds */
+  stats_hist fsync;                   /* the raft log's fsyncs */
+  stats_hist backend_commit;          /* the tree store's group writes (etcd's backend commit) */
   _Atomic uint64_t recv_append, send_append;
   int64_t start_time_ns;              /* set once at start */
 } stats;
@@ -52,7 +59,7 @@ static inline void stats_inc(stats *s, stats_counter c) {
 /* Names of the store counters, in enum order. */
 extern const char *const stats_store_names[STATS_N];
 
-/* Records one fsync of duration ns in the histogram. */
-void stats_fsync(stats *s, uint64_t ns);
+/* Records one duration of ns in h. */
+void stats_hist_add(stats_hist *h, uint64_t ns);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define META_INDEX "mindex"
 #define META_APPLIED "mapplied"
@@ -585,6 +586,8 @@ int store_group_flush(store *s) {
   meta_stats_put(s, &v);
   sbuf_free(&v);
   char *lerr = NULL;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   /* The events go to the history file first, so it holds at least what the tree does. */
   int rc = store_history_write(s);
   if (rc) {
@@ -592,6 +595,10 @@ int store_group_flush(store *s) {
     return rc;
   }
   leveldb_write(s->db, s->wopts_nosync, s->group, &lerr);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  if (s->st) /* (etcd's "backend commit": the applied changes written to the database) */
+    stats_hist_add(&s->st->backend_commit, (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
+                                                      (t1.tv_nsec - t0.tv_nsec)));
   leveldb_writebatch_clear(s->group);
   overlay_clear(&s->ovl);
   s->group_dirty = 0;

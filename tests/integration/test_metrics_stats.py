@@ -2,10 +2,12 @@
 with the work done, exactly."""
 import json
 import re
+import time
 
 import pytest
 
 import cluster
+from raft_cluster import make_cluster, put  # noqa: F401 (make_cluster: a fixture)
 
 pytestmark = pytest.mark.skipif(cluster.is_etcd_target(), reason="quorumd's own counters")
 
@@ -54,6 +56,18 @@ def test_metrics_follow_writes(server):
     assert all(b1[1] <= b2[1] for b1, b2 in zip(buckets, buckets[1:]))
     assert after['etcd_disk_wal_fsync_duration_seconds_bucket{le="+Inf"}'] == \
         after["etcd_disk_wal_fsync_duration_seconds_count"]
+    # one member: its own leader, seen once; the tree's group writes timed as etcd's backend
+    # commits; the process collector's series
+    assert after["etcd_server_is_leader"] == 1 and after["etcd_server_leader_changes_seen_total"] == 1
+    assert after["etcd_disk_backend_commit_duration_seconds_count"] > \
+        before["etcd_disk_backend_commit_duration_seconds_count"]
+    assert after['etcd_disk_backend_commit_duration_seconds_bucket{le="+Inf"}'] == \
+        after["etcd_disk_backend_commit_duration_seconds_count"]
+    assert after["process_resident_memory_bytes"] > 1 << 20
+    assert after["process_virtual_memory_bytes"] >= after["process_resident_memory_bytes"]
+    assert 3 < after["process_open_fds"] == after["os_fd_used"] < after["process_max_fds"]
+    assert after["process_cpu_seconds_total"] > 0
+    assert after["etcd_server_snapshot_apply_in_progress_total"] == 0
 
 
 def test_store_stats_count_exactly(server):
@@ -117,3 +131,47 @@ def test_listen_metrics_urls_serve_metrics_and_health_only(make_server):
     st, hdrs, _ = cluster.http_request(murl, method="HEAD", path="/health")
     assert st == 405 and hdrs["allow"] == "GET"
     assert srv.keys("GET", "/mm/0")[0] == 200  # the client URL still serves the API
+
+
+def test_cluster_metrics_per_member(make_cluster):
+    """On 3 members: one leader (is_leader 1 on it alone, has_leader 1 on all, each has seen one
+    leader), traffic per peer under etcd's labels (To/From the peer's id: the leader sends to
+    both followers, each follower receives from the leader and answers it; its connections
+    active; heartbeat round trips in the leader's histogram), and after the leader's kill -9 a
+    new leader, seen as a change by both survivors."""
+    c = make_cluster(3).start()
+    leader = c.leader()
+    followers = c.followers(leader)
+    for i in range(10):
+        assert put(leader, "/cm/k%d" % i, "v")[0] == 201
+    ids = {m.name: m.member_id() for m in c.members}
+    time.sleep(1.0)  # (a few heartbeat round trips)
+    ms = {m.name: metrics(m) for m in c.members}
+    lid = ids[leader.name]
+    for m in c.members:
+        x = ms[m.name]
+        assert x["etcd_server_has_leader"] == 1
+        assert x["etcd_server_is_leader"] == (1 if m is leader else 0), m.name
+        assert x["etcd_server_leader_changes_seen_total"] >= 1
+    x = ms[leader.name]
+    for f in followers:
+        fid = ids[f.name]
+        assert x['etcd_network_peer_sent_bytes_total{To="%s"}' % fid] > 1000
+        assert x['etcd_network_peer_received_bytes_total{From="%s"}' % fid] > 0
+        assert x['etcd_network_active_peers{Local="%s",Remote="%s"}' % (lid, fid)] == 1
+        assert x['etcd_network_peer_round_trip_time_seconds_count{To="%s"}' % fid] >= 3
+        assert x['etcd_network_peer_round_trip_time_seconds_bucket{To="%s",le="+Inf"}' % fid] == \
+            x['etcd_network_peer_round_trip_time_seconds_count{To="%s"}' % fid]
+        y = ms[f.name]
+        assert y['etcd_network_peer_received_bytes_total{From="%s"}' % lid] > 1000
+        assert y['etcd_network_peer_sent_bytes_total{To="%s"}' % lid] > 0
+        assert y["etcd_disk_backend_commit_duration_seconds_count"] > 0
+    before = {f.name: ms[f.name]["etcd_server_leader_changes_seen_total"] for f in followers}
+    leader.kill9()
+    new = c.leader(timeout=20, among=followers)
+    assert new is not None
+    for f in followers:
+        y = metrics(f)
+        assert y["etcd_server_leader_changes_seen_total"] >= before[f.name] + 1, f.name
+        assert y["etcd_server_is_leader"] == (1 if f is new else 0)
+        assert y["etcd_server_has_leader"] == 1
