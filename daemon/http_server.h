@@ -45,6 +45,8 @@ struct http_req {
   sbuf out;              /* produced but not yet written */
   void (*on_abort)(http_req *r);
   void *data;            /* for the handler */
+  int metric;            /* v2 keys: STATS_HTTP_* + 1 while counted in etcd_http_* (0: not) */
+  int64_t started_ns;    /* v2 keys: when it was taken up (CLOCK_MONOTONIC) */
   void *ext;             /* kept by the handler across a re-dispatch (v2_auth: the verdict of */
   void (*ext_free)(void *); /* a password checked off the loop); freed with the request */
 };

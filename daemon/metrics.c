@@ -28,19 +28,60 @@ static void counter(sbuf *b, const char *name, const char *help, uint64_t v) {
   put(b, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name, name, v);
 }
 
+/* The samples of histogram h (n buckets from le first doubling, then +Inf); LABEL, when not
+ * empty, goes first in each sample's labels ("method=\"GET\""). */
+static void hist_samples(sbuf *b, const char *name, const char *label, stats_hist *h,
+                         double first, int n) {
+  const char *sep = *label ? "," : "";
+  uint64_t cum = 0;
+  double le = first;
+  for (int i = 0; i < n; i++, le *= 2) {
+    cum += atomic_load(&h->buckets[i]);
+    put(b, "%s_bucket{%s%sle=\"%g\"} %" PRIu64 "\n", name, label, sep, le, cum);
+  }
+  cum += atomic_load(&h->buckets[n]);
+  put(b, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", name, label, sep, cum);
+  const char *open = *label ? "{" : "", *close = *label ? "}" : "";
+  put(b, "%s_sum%s%s%s %.9f\n%s_count%s%s%s %" PRIu64 "\n", name, open, label, close,
+      atomic_load(&h->ns_total) / 1e9, name, open, label, close, atomic_load(&h->count));
+}
+
 /* A histogram of etcd's disk buckets (stats_hist). */
 static void hist(sbuf *b, const char *name, const char *help, stats_hist *h) {
   put(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-  uint64_t cum = 0;
-  double le = 0.001;
-  for (int i = 0; i < STATS_HIST_BUCKETS; i++, le *= 2) {
-    cum += atomic_load(&h->buckets[i]);
-    put(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, le, cum);
+  hist_samples(b, name, "", h, 0.001, STATS_HIST_BUCKETS);
+}
+
+/* etcd's v2 HTTP series, by method (and status): only the methods (and statuses) seen, as a
+ * Prometheus vector shows only the labels it has counted. */
+static void http_metrics(sbuf *b, stats *st) {
+  char label[64];
+  put(b, "# HELP etcd_http_received_total Counter of requests received into the system "
+         "(successfully parsed and authd).\n# TYPE etcd_http_received_total counter\n");
+  for (int m = 0; m < STATS_HTTP_METHODS; m++) {
+    uint64_t v = atomic_load(&st->http_received[m]);
+    if (v)
+      put(b, "etcd_http_received_total{method=\"%s\"} %" PRIu64 "\n",
+          stats_http_method_names[m], v);
   }
-  cum += atomic_load(&h->buckets[STATS_HIST_BUCKETS]);
-  put(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
-  put(b, "%s_sum %.9f\n%s_count %" PRIu64 "\n", name, atomic_load(&h->ns_total) / 1e9, name,
-      atomic_load(&h->count));
+  put(b, "# HELP etcd_http_failed_total Counter of handle failures of requests (non-watches), "
+         "by method (GET/PUT etc.) and code (400, 500 etc.).\n"
+         "# TYPE etcd_http_failed_total counter\n");
+  for (int m = 0; m < STATS_HTTP_METHODS; m++)
+    for (int c = 0; c < 200; c++) {
+      uint64_t v = atomic_load(&st->http_failed[m][c]);
+      if (v)
+        put(b, "etcd_http_failed_total{code=\"%d\",method=\"%s\"} %" PRIu64 "\n", c + 400,
+            stats_http_method_names[m], v);
+    }
+  const char *ok = "etcd_http_successful_duration_seconds";
+  put(b, "# HELP %s Bucketed histogram of processing time (s) of successfully handled requests "
+         "(non-watches), by method (GET/PUT etc.).\n# TYPE %s histogram\n", ok, ok);
+  for (int m = 0; m < STATS_HTTP_METHODS; m++) {
+    if (!atomic_load(&st->http_ok[m].count)) continue;
+    snprintf(label, sizeof label, "method=\"%s\"", stats_http_method_names[m]);
+    hist_samples(b, ok, label, &st->http_ok[m], 0.0005, STATS_HTTP_BUCKETS);
+  }
 }
 
 /* Prometheus' process collector (and etcd's os_fd_*), from /proc/self. */
@@ -191,8 +232,7 @@ void metrics_handle(server *s, http_req *r) {
        "The latency distributions of commit called by backend.", &st->backend_commit);
   peer_metrics(&b, s);
   store_metrics(&b, st);
-  counter(&b, "etcd_http_received_total", "Counter of requests received into the system (answered v2 requests).",
-          atomic_load(&st->http_requests));
+  http_metrics(&b, st);
   process_metrics(&b, st);
   http_respond(r, 200, NULL, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
   sbuf_free(&b);

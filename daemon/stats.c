@@ -16,16 +16,23 @@ const char *const stats_store_names[STATS_N] = {
 #undef STATS_NAME
 };
 
-void stats_hist_add(stats_hist *h, uint64_t ns) {
+const char *const stats_http_method_names[STATS_HTTP_METHODS] = {"GET",  "QGET",   "PUT",
+                                                                  "POST", "DELETE", "HEAD"};
+
+void stats_hist_add_in(stats_hist *h, uint64_t ns, uint64_t first_ns, int n) {
   atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&h->ns_total, ns, memory_order_relaxed);
-  uint64_t le = 1000000; /* 1 ms */
+  uint64_t le = first_ns;
   int i = 0;
-  while (i < STATS_HIST_BUCKETS && ns > le) {
+  while (i < n && ns > le) {
     i++;
     le *= 2;
   }
   atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
+}
+
+void stats_hist_add(stats_hist *h, uint64_t ns) {
+  stats_hist_add_in(h, ns, 1000000, STATS_HIST_BUCKETS);
 }
 
 /* Go's time.Duration.String for non-negative durations: "1h2m3.5s", "365.145011ms". */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/v2_auth.h"
 #include "daemon/v2_params.h"
@@ -68,10 +69,44 @@ static void format_headers(server *s, char *buf, size_t n, uint64_t etcd_index, 
   buf[o] = '\0';
 }
 
+static int64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* etcd's etcd_http_* counters: a request is counted from here (watches only when they fail,
+ * as etcd's handler does), then as failed by its status or as a success with its duration. */
+static void metric_begin(server *s, http_req *r, const v2_params *p) {
+  int m = r->method == HTTP_HEAD     ? STATS_HTTP_HEAD
+          : r->method == HTTP_PUT    ? STATS_HTTP_PUT
+          : r->method == HTTP_POST   ? STATS_HTTP_POST
+          : r->method == HTTP_DELETE ? STATS_HTTP_DELETE
+          : p->quorum                ? STATS_HTTP_QGET
+                                     : STATS_HTTP_GET;
+  r->metric = m + 1;
+  r->started_ns = mono_ns();
+  if (!p->wait) atomic_fetch_add_explicit(&s->stats.http_received[m], 1, memory_order_relaxed);
+}
+
+static void metric_end(server *s, http_req *r, const store_result *res) {
+  if (!r->metric) return;
+  int m = r->metric - 1;
+  r->metric = 0;
+  if (res->error_code) {
+    if (res->status >= 400 && res->status < 600)
+      atomic_fetch_add_explicit(&s->stats.http_failed[m][res->status - 400], 1,
+                                memory_order_relaxed);
+  } else {
+    stats_hist_add_in(&s->stats.http_ok[m], (uint64_t)(mono_ns() - r->started_ns), 500000,
+                      STATS_HTTP_BUCKETS);
+  }
+}
+
 static void respond_result(server *s, http_req *r, const store_result *res, int no_value) {
   char hdr[256];
   format_headers(s, hdr, sizeof hdr, res->etcd_index, res->error_code == 0);
-  atomic_fetch_add_explicit(&s->stats.http_requests, 1, memory_order_relaxed);
+  metric_end(s, r, res);
   if (no_value && !res->error_code && res->action != STORE_ACT_DELETE &&
       res->action != STORE_ACT_CAD && res->action != STORE_ACT_GET) {
     char body[64];
@@ -244,7 +279,6 @@ static void start_watch(server *s, http_req *r, const char *key, size_t key_len,
   }
   char hdr[256];
   format_headers(s, hdr, sizeof hdr, index, 1);
-  atomic_fetch_add_explicit(&s->stats.http_requests, 1, memory_order_relaxed);
   /* The head goes at once to a watcher that waits (as etcd flushes it), with the answer to
    * one that the history answers already. */
   http_stream_begin(r, 200, hdr, "application/json", !hit);
@@ -301,6 +335,7 @@ void v2_keys_handle(server *s, http_req *r, const char *key, size_t key_len, con
     rec.flags |= PROTO_REC_TTL;
     rec.expiration = now + (int64_t)p.ttl * NS_PER_S;
   }
+  metric_begin(s, r, &p); /* (a request that parsed and passed the ACL, as etcd counts) */
   if (p.dir) rec.flags |= PROTO_REC_DIR;
   if (p.recursive) rec.flags |= PROTO_REC_RECURSIVE;
   if (p.sorted) rec.flags |= PROTO_REC_SORTED;

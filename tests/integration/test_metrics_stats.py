@@ -175,3 +175,46 @@ def test_cluster_metrics_per_member(make_cluster):
         assert y["etcd_server_leader_changes_seen_total"] >= before[f.name] + 1, f.name
         assert y["etcd_server_is_leader"] == (1 if f is new else 0)
         assert y["etcd_server_has_leader"] == 1
+
+
+def test_http_metrics_as_etcd_counts_them(make_server):
+    """etcd's v2 request counters, compared with etcd 3.4 after the same requests:
+    etcd_http_received_total by method (QGET for quorum reads; not a request refused while
+    parsing, nor a watch), etcd_http_failed_total by method and status, and the count of
+    etcd_http_successful_duration_seconds by method."""
+    ref, srv = make_server(kind="etcd", name="ref"), make_server()
+
+    def run(x):
+        idx = x.keys("PUT", "/hm/a", form={"value": "1"})[2]["node"]["modifiedIndex"]
+        x.keys("GET", "/hm/a")
+        x.keys("GET", "/hm/a", params={"quorum": "true"})
+        x.keys("GET", "/hm/nope")
+        x.keys("PUT", "/hm/a", params={"prevValue": "zz"}, form={"value": "2"})
+        x.keys("PUT", "/hm/a", params={"ttl": "abc"}, form={"value": "3"})
+        x.keys("POST", "/hm/q", form={"value": "x"})
+        x.keys("DELETE", "/hm/q", params={"prevIndex": "1"})
+        x.keys("DELETE", "/hm/a")
+        # a watch answered from the history (not counted), and one whose index is gone (failed)
+        x.keys("GET", "/hm", params={"wait": "true", "waitIndex": str(idx), "recursive": "true"})
+        for i in range(1005):
+            x.keys("PUT", "/hm/fill", form={"value": str(i)})
+        x.keys("GET", "/hm", params={"wait": "true", "waitIndex": str(idx), "recursive": "true"})
+        x.keys("PUT", "/hm/d", params={"dir": "true"})
+        x.keys("PUT", "/hm/d", form={"value": "not a dir"})
+
+    def http_series(x):
+        return {k: v for k, v in metrics(x).items()
+                if k.startswith(("etcd_http_received_total", "etcd_http_failed_total",
+                                 "etcd_http_successful_duration_seconds_count"))}
+    before_ref, before_srv = http_series(ref), http_series(srv)
+    run(ref)
+    run(srv)
+
+    def delta(after, before):
+        return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+    want = delta(http_series(ref), before_ref)
+    got = delta(http_series(srv), before_srv)
+    assert got == want
+    assert want['etcd_http_received_total{method="QGET"}'] == 1
+    assert want['etcd_http_failed_total{code="400",method="GET"}'] == 1  # (the watch: 401 is a 400)
+    assert want['etcd_http_failed_total{code="403",method="PUT"}'] == 1  # (a value on a dir)
