@@ -142,6 +142,15 @@ int store_snapshot_begin(store *s, store_dump **out) {
   return 0;
 }
 
+/* An event of the history as the dump's record: the 'h' be64(index % STORE_HISTORY) key of
+ * older versions and its value (into k and v, emptied first). */
+static void hist_record(const store_event *e, sbuf *k, sbuf *v) {
+  sbuf_reset(k);
+  sbuf_reset(v);
+  codec_u64_key(k, 'h', e->index % STORE_HISTORY);
+  store_history_encode(v, e);
+}
+
 /* The dump's size: the records of the pinned store, then the history's. */
 static size_t dump_size(store_dump *d) {
   size_t n = STORE_SNAP_MAGIC_LEN;
@@ -155,10 +164,7 @@ static size_t dump_size(store_dump *d) {
   leveldb_iter_destroy(it);
   sbuf k = {0}, v = {0};
   for (size_t i = 0; i < d->n_hist; i++) {
-    sbuf_reset(&k);
-    sbuf_reset(&v);
-    codec_u64_key(&k, 'h', d->hist[i]->index % STORE_HISTORY);
-    store_history_encode(&v, d->hist[i]);
+    hist_record(d->hist[i], &k, &v);
     n += 8 + k.len + v.len;
   }
   sbuf_free(&k);
@@ -187,10 +193,7 @@ int store_snapshot_write(store_dump *d, char **out, size_t *len) {
    * receiver imports them into its history (store_history_reload), old versions too. */
   sbuf k = {0}, v = {0};
   for (size_t i = 0; i < d->n_hist; i++) {
-    sbuf_reset(&k);
-    sbuf_reset(&v);
-    codec_u64_key(&k, 'h', d->hist[i]->index % STORE_HISTORY);
-    store_history_encode(&v, d->hist[i]);
+    hist_record(d->hist[i], &k, &v);
     sbuf_put_be32(&b, (uint32_t)k.len);
     sbuf_put(&b, k.p, k.len);
     sbuf_put_be32(&b, (uint32_t)v.len);

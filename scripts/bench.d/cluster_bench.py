@@ -194,6 +194,19 @@ def inflight(cl, lg):
     return r["errors"], r["lat_us"]["max"] / 1e6, (r.get("error_samples") or [""])[0][:160]
 
 
+def wait_serving(m, timeout=30):
+    """Until member m reads the key the leader wrote when it started serving (it has caught
+    up that far), at most timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if request(m["client"], "GET", "/v2/keys/bench-ready")[0] == 200:
+                return
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.1)
+
+
 def vm_kib(pid, field):
     """VmHWM / VmRSS of a process in KiB, or None."""
     try:
@@ -217,14 +230,7 @@ def catchup(cl, lg, keys):
     if not leader:
         return "no leader"
     for m in cl.members:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if request(m["client"], "GET", "/v2/keys/bench-ready")[0] == 200:
-                    break
-            except (OSError, http.client.HTTPException):
-                pass
-            time.sleep(0.1)
+        wait_serving(m)
     lag = [m for m in cl.members if m is not leader and m["proc"].poll() is None][0]
     terminate(lag["proc"])
     r = loadgen(lg, leader["client"], 64, keys, "PUT", "/v2/keys/catchup/k", ("-K", keys))
@@ -338,14 +344,7 @@ def main():
                     cl.start_member(m)
                 back = cl.leader(timeout=30)
                 for m in gone:
-                    deadline = time.monotonic() + 30
-                    while time.monotonic() < deadline:
-                        try:
-                            if request(m["client"], "GET", "/v2/keys/bench-ready")[0] == 200:
-                                break
-                        except (OSError, http.client.HTTPException):
-                            pass
-                        time.sleep(0.1)
+                    wait_serving(m)
                 fl = inflight(cl, lg) if back else None
                 if fl is None:
                     errors.append(f"{kind}: the in-flight writes run failed")

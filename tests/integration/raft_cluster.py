@@ -8,6 +8,7 @@ elections take a fraction of a second.
 import json
 import os
 import shutil
+import threading
 import time
 
 import pytest
@@ -227,6 +228,39 @@ def put(m, key, value, timeout=10.0, **params):
     form = {"value": value}
     form.update(params)
     return m.keys("PUT", key, form=form, timeout=timeout)
+
+
+def put_many(leader, fmt, n, value=lambda i: "v%d" % i, threads=8):
+    """Writes keys fmt % i (i < n) with value(i) to leader from `threads` writers at once; every
+    one must be created (201)."""
+    failed = []
+
+    def writer(lo, hi):
+        for i in range(lo, hi):
+            st = put(leader, fmt % i, value(i))[0]
+            if st != 201:
+                failed.append((fmt % i, st))
+    ts = [threading.Thread(target=writer, args=(j * n // threads, (j + 1) * n // threads))
+          for j in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not failed, failed[:5]
+
+
+def start_killed_by_hook(server, hook):
+    """Starts server with QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL=hook (1: after the store's
+    install, mid: halfway through its batches) and waits until the hook has killed it."""
+    os.environ["QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL"] = hook
+    try:
+        try:
+            server.start()
+        except cluster.ServerStartError:
+            pass  # killed before it said it was ready
+        wait_for(lambda: not server.running(), what="the member killed by the hook")
+    finally:
+        del os.environ["QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL"]
 
 
 def wait_for(pred, timeout=10.0, what="condition", interval=0.05):

@@ -17,7 +17,7 @@ import time
 import pytest
 
 import cluster
-from raft_cluster import make_cluster, put, wait_for  # noqa: F401 (make_cluster: a fixture)
+from raft_cluster import make_cluster, put, put_many, start_killed_by_hook, wait_for  # noqa: F401
 from test_quorumctl import quorumctl_binary
 
 pytestmark = pytest.mark.time_limit(180)
@@ -190,17 +190,8 @@ def test_backup_of_a_member_stopped_halfway_through_installing_a_snapshot(make_c
     lag = c.followers(leader)[0]
     lag.stop()
     n = 1300
-    for i in range(n):
-        assert put(leader, "/h/k%04d" % i, "v%d" % i)[0] == 201
-    os.environ["QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL"] = "mid"
-    try:
-        try:
-            lag.start()
-        except cluster.ServerStartError:
-            pass  # killed before it said it was ready
-        wait_for(lambda: not lag.running(), what="the member killed by the hook")
-    finally:
-        del os.environ["QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL"]
+    put_many(leader, "/h/k%04d", n)
+    start_killed_by_hook(lag, "mid")
     assert "killed halfway through installing a snapshot" in lag.log_text()
     assert os.path.exists(os.path.join(lag.data_dir, "tree", "snapshot.install"))
     dest = str(tmp_path / "hbackup")

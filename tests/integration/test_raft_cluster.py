@@ -17,7 +17,8 @@ import pytest
 
 import cluster
 import rawhttp
-from raft_cluster import make_cluster, put, restart_cut_off, wait_for  # noqa: F401 (a fixture)
+from raft_cluster import (make_cluster, put, put_many, restart_cut_off,  # noqa: F401
+                          start_killed_by_hook, wait_for)  # (make_cluster: a fixture)
 
 ELECTION_S = 0.5  # raft_cluster.ELECTION_MS
 
@@ -388,24 +389,8 @@ def test_a_member_stopped_between_installing_a_snapshot_and_its_log_starts_again
     lag = c.followers(leader)[0]
     lag.stop()
     n = 1300  # (the log is compacted in steps of 1024 entries)
-
-    def writer(lo, hi):
-        for i in range(lo, hi):
-            assert put(leader, "/snapc/k%04d" % i, "v%d" % i)[0] == 201
-    ts = [threading.Thread(target=writer, args=(i * n // 8, (i + 1) * n // 8)) for i in range(8)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    os.environ["QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL"] = "1"
-    try:
-        try:
-            lag.start()
-        except cluster.ServerStartError:
-            pass  # killed before it said it was ready
-        wait_for(lambda: not lag.running(), what="the member killed by the hook")
-    finally:
-        del os.environ["QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL"]
+    put_many(leader, "/snapc/k%04d", n)
+    start_killed_by_hook(lag, "1")
     assert "killed after installing the snapshot in the store" in lag.log_text()
     lag.start()
     assert "completing the install of the snapshot at index" in lag.log_text()
@@ -444,16 +429,7 @@ def _kill_while_installing(make_cluster, rng):
     for rd in range(3):
         lag.stop()
         n = 1200
-
-        def writer(lo, hi, rd=rd):
-            for i in range(lo, hi):
-                assert put(leader, "/kr%d/k%04d" % (rd, i), value)[0] == 201
-        ts = [threading.Thread(target=writer, args=(i * n // 8, (i + 1) * n // 8))
-              for i in range(8)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
+        put_many(leader, "/kr%d/k%%04d" % rd, n, value=lambda i: value)
         copy = os.path.join(lag.data_dir, "tree", "snapshot.install")
         for k in range(2):
             th = threading.Thread(target=lambda: _start_quietly(lag))
@@ -516,24 +492,8 @@ def test_a_member_stopped_halfway_through_installing_a_snapshot_starts_again(mak
     wait_for(lambda: lag.keys("GET", "/gone")[0] == 404, what="the delete on the member")
     lag.stop()
     n = 1300
-
-    def writer(lo, hi):
-        for i in range(lo, hi):
-            assert put(leader, "/snapm/k%04d" % i, "value-%d" % i)[0] == 201
-    ts = [threading.Thread(target=writer, args=(i * n // 8, (i + 1) * n // 8)) for i in range(8)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    os.environ["QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL"] = "mid"
-    try:
-        try:
-            lag.start()
-        except cluster.ServerStartError:
-            pass  # killed before it said it was ready
-        wait_for(lambda: not lag.running(), what="the member killed by the hook")
-    finally:
-        del os.environ["QUORUMD_TEST_DIE_AFTER_SNAPSHOT_INSTALL"]
+    put_many(leader, "/snapm/k%04d", n, value=lambda i: "value-%d" % i)
+    start_killed_by_hook(lag, "mid")
     assert "killed halfway through installing a snapshot" in lag.log_text()
     lag.start()
     log = lag.log_text()
