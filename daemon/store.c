@@ -193,49 +193,6 @@ void store_close(store *s) {
   free(s);
 }
 
-void store_set_install_hook(store *s, size_t batch, int (*hook)(void *arg, unsigned batches),
-                            void *arg) {
-  s->install_batch = batch;
-  s->install_hook = hook;
-  s->install_hook_arg = arg;
-}
-
-void store_view_begin(store *s, store_view *v) {
-  for (;;) {
-    uint64_t gen = atomic_load(&s->install_gen);
-    if (gen & 1) { /* an install is being written: the store as it was before */
-      pthread_mutex_lock(&s->pin_mu);
-      v->snap = s->install_pin;
-      if (v->snap) s->pin_users++;
-      pthread_mutex_unlock(&s->pin_mu);
-      if (!v->snap) continue; /* (it ended meanwhile) */
-      v->pinned = 1;
-      break;
-    }
-    v->snap = leveldb_create_snapshot(s->db);
-    /* Made before the install's first batch if none began since the load above: LevelDB
-     * orders the snapshot and the batch under its mutex, and the install counts before it. */
-    if (atomic_load(&s->install_gen) == gen) {
-      v->pinned = 0;
-      break;
-    }
-    leveldb_release_snapshot(s->db, v->snap);
-  }
-  v->ro = leveldb_readoptions_create();
-  leveldb_readoptions_set_snapshot(v->ro, v->snap);
-}
-
-void store_view_end(store *s, store_view *v) {
-  leveldb_readoptions_destroy(v->ro);
-  if (!v->pinned) {
-    leveldb_release_snapshot(s->db, v->snap);
-    return;
-  }
-  pthread_mutex_lock(&s->pin_mu);
-  if (--s->pin_users == 0) pthread_cond_broadcast(&s->pin_cv);
-  pthread_mutex_unlock(&s->pin_mu);
-}
-
 leveldb_t *store_db(store *s) { return s->db; }
 int store_sync_enabled(const store *s) { return s->sync; }
 uint64_t store_index(store *s) { return atomic_load(&s->index); }

@@ -75,7 +75,7 @@ int store_install_check(const char *data, size_t len);
 int store_install_redo(store *s);
 
 /* A consistent read of the store from any thread: a LevelDB snapshot, or while a snapshot is
- * being installed the store as it was before (store.c). */
+ * being installed the store as it was before (store_install.c). */
 typedef struct store_view {
   const leveldb_snapshot_t *snap;
   leveldb_readoptions_t *ro;

@@ -3,9 +3,9 @@
  * over (one LevelDB WriteBatch and a memtable as large as the snapshot), and without readers
  * or a crash ever seeing half of it.
  *
- * - Readers: while the batches are written, store_view_begin gives readers the store as it was
- *   before the install (a LevelDB snapshot pinned here); they see the new tree once all of it
- *   is written.
+ * - Readers: GETs and the expiry scan read through a store_view (here). While batches are written,
+ *   it is the store as it was before the install (a LevelDB snapshot pinned here); readers see
+ *   the new tree once all of it is written.
  * - Crashes: the snapshot is first written to `snapshot.install` in the store's directory,
  *   synced, under its final name only once complete. A member stopped while the batches are
  *   written finds the file at its next start and writes them all again from it
@@ -53,6 +53,49 @@ static int write_all(int fd, const void *p, size_t len) {
     len -= (size_t)w;
   }
   return 0;
+}
+
+void store_set_install_hook(store *s, size_t batch, int (*hook)(void *arg, unsigned batches),
+                            void *arg) {
+  s->install_batch = batch;
+  s->install_hook = hook;
+  s->install_hook_arg = arg;
+}
+
+void store_view_begin(store *s, store_view *v) {
+  for (;;) {
+    uint64_t gen = atomic_load(&s->install_gen);
+    if (gen & 1) { /* an install is being written: the store as it was before */
+      pthread_mutex_lock(&s->pin_mu);
+      v->snap = s->install_pin;
+      if (v->snap) s->pin_users++;
+      pthread_mutex_unlock(&s->pin_mu);
+      if (!v->snap) continue; /* (it ended meanwhile) */
+      v->pinned = 1;
+      break;
+    }
+    v->snap = leveldb_create_snapshot(s->db);
+    /* Made before the install's first batch if none began since the load above: LevelDB
+     * orders the snapshot and the batch under its mutex, and the install counts before it. */
+    if (atomic_load(&s->install_gen) == gen) {
+      v->pinned = 0;
+      break;
+    }
+    leveldb_release_snapshot(s->db, v->snap);
+  }
+  v->ro = leveldb_readoptions_create();
+  leveldb_readoptions_set_snapshot(v->ro, v->snap);
+}
+
+void store_view_end(store *s, store_view *v) {
+  leveldb_readoptions_destroy(v->ro);
+  if (!v->pinned) {
+    leveldb_release_snapshot(s->db, v->snap);
+    return;
+  }
+  pthread_mutex_lock(&s->pin_mu);
+  if (--s->pin_users == 0) pthread_cond_broadcast(&s->pin_cv);
+  pthread_mutex_unlock(&s->pin_mu);
 }
 
 /* The file: magic, be64 meta length, meta, be64 dump length, dump. */
