@@ -614,16 +614,23 @@ static void on_wake(uv_async_t *a) {
   }
 }
 
+/* Raft's clock ticks ten times per heartbeat: the randomized election timeout then takes one of
+ * 10 * election/heartbeat values, not one of election/heartbeat (10 by default), and two
+ * followers of a dead leader time out together (a split vote, one more election timeout) on
+ * about one election in a hundred, not one in ten. The rest of the housekeeping runs once per
+ * heartbeat. */
 static void on_tick(uv_timer_t *t) {
   node *n = t->data;
   raft_tick(n->r);
-  node_transport_collect(n);
-  node_sent_prune(n);
-  retry_forwards(n);
-  if (++n->ticks % 10 == 0) {
-    prune_waiting(n);
-    if (!n->stopping_raft) reask_reads(n);
-    if (!n->stopping_raft) node_publish_self(n);
+  if (++n->ticks % n->ticks_per_hb == 0) {
+    node_transport_collect(n);
+    node_sent_prune(n);
+    retry_forwards(n);
+    if (n->ticks % (10u * n->ticks_per_hb) == 0) {
+      prune_waiting(n);
+      if (!n->stopping_raft) reask_reads(n);
+      if (!n->stopping_raft) node_publish_self(n);
+    }
   }
   process_ready(n);
   if (n->removed && !n->removed_reported) {
@@ -833,11 +840,13 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
   n->synced_applied = store_sync_applied(s);
   unsigned hb = cfg->heartbeat_ms ? cfg->heartbeat_ms : 100;
   n->hb_ms = hb;
-  unsigned et = cfg->election_ms / hb;
-  if (et < 2) et = 2;
+  unsigned tick_ms = hb / NODE_TICKS_PER_HB ? hb / NODE_TICKS_PER_HB : 1;
+  n->ticks_per_hb = hb / tick_ms;
+  unsigned et = cfg->election_ms / tick_ms;
+  if (et < 2 * n->ticks_per_hb) et = 2 * n->ticks_per_hb;
   raft_config rc_cfg = {.id = cfg->id,
                         .election_tick = et,
-                        .heartbeat_tick = 1,
+                        .heartbeat_tick = n->ticks_per_hb,
                         .storage = raft_wal_storage(n->wal),
                         .applied = store_applied(s),
                         .max_size_per_msg = 1 << 20,
@@ -866,7 +875,7 @@ int node_start(node **out, uv_loop_t *loop, store *s, stats *st, const node_conf
   n->ready_idle.data = n;
   uv_timer_init(&n->rloop, &n->tick_timer);
   n->tick_timer.data = n;
-  uv_timer_start(&n->tick_timer, on_tick, hb, hb);
+  uv_timer_start(&n->tick_timer, on_tick, tick_ms, tick_ms);
   uv_timer_init(loop, &n->expire_timer);
   n->expire_timer.data = n;
   uv_timer_start(&n->expire_timer, on_expire_timer, 100, 100);

@@ -13,6 +13,7 @@
 #include "raft/transport/transport.h"
 
 #define NODE_MAX_MEMBERS RAFT_MAX_VOTERS
+#define NODE_TICKS_PER_HB 10 /* raft ticks per heartbeat interval (node.c, on_tick) */
 
 enum { INBOX_PROPOSE = 1, INBOX_CONF, INBOX_PARTITION, INBOX_TRANSFER, INBOX_READ,
        INBOX_DROP_NEXT, INBOX_TERM_APPLIED, INBOX_BREAK };
@@ -111,7 +112,8 @@ struct node {
                           * applied (node_resend.c) */
   apply_queue inline_q;  /* entries the raft thread applies itself (apply thread idle) */
   prop_dedup dedup;      /* leader: the forwarded requests appended in this term */
-  uint64_t ticks;
+  uint64_t ticks;          /* raft ticks: NODE_TICKS_PER_HB of them per heartbeat */
+  unsigned ticks_per_hb;
   unsigned hb_ms;          /* heartbeat interval */
   uint64_t persisted_vote; /* the vote in the last hard state written */
   int64_t lead_contact_ns; /* last message from the leader (monotonic) */

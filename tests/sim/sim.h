@@ -84,6 +84,7 @@ typedef struct sim_node {
   raft_ready rd;
   uint64_t busy_until, paused_until;
   uint64_t tick_ms, disk_ms_max;
+  uint64_t ticks; /* since start: client resends every ticks_per_hb of them */
   sim_read *reads;
   size_t n_reads, cap_reads;
   /* invariant tracking */
@@ -174,6 +175,8 @@ typedef struct sim_params {
    * request timeout; shorter ones here, down to well below a message's delay, check that
    * safety does not rest on it (prop_dedup_covers) */
   uint64_t dedup_window_ms;
+  /* raft ticks per heartbeat: 1 (10 per election timeout) or 10, as quorumd runs its core */
+  unsigned ticks_per_hb;
 } sim_params;
 
 typedef enum sim_fault_kind {

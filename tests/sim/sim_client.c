@@ -212,8 +212,8 @@ void sim_client_resend(sim_world *w, sim_node *n) {
   }
 }
 
-/* Each tick: writes sent to this term's leader before the loss epoch towards it rose are sent
- * again, no sooner than 2 ticks after the last send, doubling (node_sent_retry). */
+/* Each heartbeat: writes sent to this term's leader before the loss epoch towards it rose are sent
+ * again, no sooner than 2 heartbeats after the last send, doubling (node_sent_retry). */
 void sim_client_retry(sim_world *w, sim_node *n) {
   uint64_t lead = raft_lead(n->r), term = raft_term(n->r);
   if (lead == RAFT_NONE || lead == n->id || lead > SIM_MAX_NODES) return;
@@ -224,7 +224,7 @@ void sim_client_retry(sim_world *w, sim_node *n) {
         o->sent_term != term || o->sent_lead != lead || o->sent_epoch == epoch ||
         o->sent_snaps != n->snaps)
       continue;
-    uint64_t gap = (2 * n->tick_ms) << (o->tries < 4 ? o->tries : 4);
+    uint64_t gap = (2 * n->tick_ms * w->p.ticks_per_hb) << (o->tries < 4 ? o->tries : 4);
     if (w->now - o->sent_at < gap) continue;
     o->tries++;
     int rc = sim_client_propose(n, o, id, true);

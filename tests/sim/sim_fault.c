@@ -55,6 +55,7 @@ void sim_fault_choose(sim_world *w, bool soak) {
   static const unsigned windows[] = {0, 0, 50, 300, 1000};
   unsigned wi = (unsigned)sim_rng_below(r, 5);
   p->dedup_window_ms = windows[wi] ? windows[wi] : 2 * p->op_timeout_ms;
+  p->ticks_per_hb = sim_rng_chance(r, 0.5) ? 10 : 1;
 }
 
 /* A random running node that is not removed, or NULL. */

@@ -50,8 +50,8 @@ static void sim_node_boot(sim_world *w, sim_node *n) {
   sim_node_rehash(w, n);
   raft_config cfg = {
       .id = n->id,
-      .election_tick = 10,
-      .heartbeat_tick = 1,
+      .election_tick = 10 * w->p.ticks_per_hb,
+      .heartbeat_tick = w->p.ticks_per_hb,
       .storage = &n->disk.storage,
       .applied = n->applied,
       .max_size_per_msg = w->p.max_size_per_msg,
@@ -96,7 +96,8 @@ static void sim_node_boot(sim_world *w, sim_node *n) {
 void sim_node_start(sim_world *w, sim_node *n, const raft_conf_state *bootstrap) {
   n->world = w;
   n->exists = true;
-  n->tick_ms = 100 - 10 + sim_rng_below(&w->rng, 21); /* clock skew: 90..110 ms a tick */
+  /* clock skew: a heartbeat of 90..110 ms */
+  n->tick_ms = (100 - 10 + sim_rng_below(&w->rng, 21)) / w->p.ticks_per_hb;
   n->disk_ms_max = w->p.slow_disk && sim_rng_chance(&w->rng, 0.5) ? sim_rng_range(&w->rng, 1, 60)
                                                                    : 0;
   sim_disk_init(&n->disk, bootstrap);

@@ -42,12 +42,13 @@ static void sim_world_start(sim_world *w) {
   sim_trace(w, "seed %llu: %u nodes, %u clients, %u keys; drop %.2f dup %.2f delay %llu..%llu "
                "long %.2f; partitions %d crashes %d pauses %d slow disk %d membership %d "
                "transfers %d torn %d every %llu ms; snapshots every %llu keep %llu; pre-vote %d "
-               "check-quorum %d; msg size %llu inflight %u; leader keeps requests %llu ms",
+               "check-quorum %d; msg size %llu inflight %u; leader keeps requests %llu ms; %u "
+               "ticks a heartbeat",
             U(w->seed), p->n_nodes, p->n_clients, p->n_keys, p->drop, p->dup, U(p->delay_lo),
             U(p->delay_hi), p->long_delay, p->partitions, p->crashes, p->pauses, p->slow_disk,
             p->membership, p->transfers, p->torn, U(p->fault_every_ms), U(p->snap_every),
             U(p->snap_trailing), p->pre_vote, p->check_quorum, U(p->max_size_per_msg),
-            p->max_inflight, U(p->dedup_window_ms));
+            p->max_inflight, U(p->dedup_window_ms), p->ticks_per_hb);
 }
 
 static void sim_world_final_phase(sim_world *w) {
@@ -84,7 +85,7 @@ static void sim_world_dispatch(sim_world *w, sim_event *ev) {
   case SIM_EV_TICK:
     if (!sim_world_node_input(w, ev, &n)) break;
     raft_tick(n->r);
-    sim_client_retry(w, n);
+    if (++n->ticks % w->p.ticks_per_hb == 0) sim_client_retry(w, n);
     sim_node_pump(w, n);
     sim_schedule(w, n->tick_ms, (sim_event){.type = SIM_EV_TICK, .node = n->id, .inc = n->inc});
     break;
