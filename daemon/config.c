@@ -1,7 +1,9 @@
 /* config: owns quorumd's reading of etcd 3.4's command-line flags and ETCD_* environment
- * variables into a `config`, the defaults and checks etcd applies to them, and the --help text.
+ * variables (or of its configuration file's settings, read by config_file.c) into a `config`,
+ * the defaults and checks etcd applies to them, and the --help text.
  * Every string stored in a config is malloc'd here and released by config_free. */
 #include "daemon/config.h"
+#include "daemon/config_file.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -44,6 +46,7 @@ typedef struct flag_def {
 static const flag_def flag_table[] = {
     /* acted upon */
     {"name", K_STR, 0, OFF(name), NULL},
+    {"config-file", K_STR, 0, OFF(config_file), NULL},
     {"data-dir", K_STR, 0, OFF(data_dir), NULL},
     {"listen-client-urls", K_URLS, 0, OFF(listen_client), NULL},
     {"advertise-client-urls", K_URLS, 0, OFF(advertise_client), NULL},
@@ -81,8 +84,6 @@ static const flag_def flag_table[] = {
     {"h", K_BOOL, F_NOENV | F_HELP, OFF(show_help), NULL},
 
     /* etcd 3.4 flags accepted and ignored: member */
-    {"config-file", K_NO_VALUE, 0, 0,
-     "configuration files are not supported: give the settings as flags or ETCD_* variables"},
     {"max-snapshots", K_IGN_VALUE, 0, 0, NULL},
     {"max-wals", K_IGN_VALUE, 0, 0, NULL},
     {"initial-election-tick-advance", K_IGN_BOOL, 0, 0, NULL},
@@ -783,13 +784,11 @@ static int check_tls(const config *cfg, char *err, size_t errlen) {
   return 0;
 }
 
-int config_parse(config *cfg, int argc, char **argv, char **envp, char *err, size_t errlen) {
+/* The values a config holds before anything is read: etcd's defaults that are not strings. */
+static void init_values(config *cfg, int argc, char **argv) {
   memset(cfg, 0, sizeof *cfg);
   cfg->argc = argc;
   cfg->argv = argv;
-  if (err && errlen > 0) {
-    err[0] = '\0';
-  }
   cfg->snapshot_count = DEFAULT_SNAPSHOT_COUNT;
   cfg->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
   cfg->proxy_failure_wait_ms = 5000; /* etcd's proxy defaults */
@@ -798,6 +797,97 @@ int config_parse(config *cfg, int argc, char **argv, char **envp, char *err, siz
   cfg->election_ms = DEFAULT_ELECTION_MS;
   cfg->max_request_bytes = DEFAULT_MAX_REQUEST_BYTES;
   cfg->strict_reconfig_check = 1;
+}
+
+/* A value of the wrong YAML type, for a message: `the string "200"`. */
+static void yaml_value_text(const config_file_value *v, char *buf, size_t len) {
+  static const char *const what[] = {"null", "the string", "the integer", "the number",
+                                     "the boolean", "the list"};
+  snprintf(buf, len, v->type == CONFIG_YAML_STR ? "%s \"%s\"" : "%s %s", what[v->type],
+           v->text ? v->text : "");
+}
+
+/* One setting of the configuration file: a key is a flag's name, its value of the flag's type
+ * as etcd's YAML reading types it (a quoted number is a string, and etcd refuses it for a
+ * number); a string flag takes any single value as written. Null leaves the default. */
+static int file_set(void *arg, const config_file_value *v, char *err, size_t errlen) {
+  config *cfg = arg;
+  int idx = lookup_flag(v->key, strlen(v->key));
+  if (idx < 0 || (flag_table[idx].opts & F_NOENV) || strcmp(v->key, "config-file") == 0) {
+    /* etcd ignores a key it does not know, silently: a typo gets a warning here */
+    return note(cfg, "warning: %s, line %u: unknown key \"%s\", ignored", cfg->config_file,
+                v->line, v->key) < 0 ? oom(err, errlen) : 0;
+  }
+  const flag_def *d = &flag_table[idx];
+  if (v->type == CONFIG_YAML_NULL || d->kind == K_IGN_VALUE || d->kind == K_IGN_LEGACY) {
+    return 0;
+  }
+  static const char unquote[] = " (write it without quotes)";
+  char where[512], got[200], num[32];
+  snprintf(where, sizeof where, "%s in %s, line %u", v->key, cfg->config_file, v->line);
+  source src = {"", where, (int)strlen(where)};
+  yaml_value_text(v, got, sizeof got);
+  const char *text = v->text;
+  if (d->kind == K_U64) {
+    uint64_t x;
+    int rc = config_file_uint(v, &x);
+    if (rc < 0) {
+      return fail(err, errlen, -EINVAL, "%s: %s, not %s%s", where,
+                  rc == -ERANGE ? "a smaller integer is needed"
+                                : "a non-negative integer is needed",
+                  got, v->type == CONFIG_YAML_STR && !parse_u64(v->text, &x) ? unquote : "");
+    }
+    snprintf(num, sizeof num, "%" PRIu64, x);
+    text = num;
+  } else if (takes_no_argument(d)) {
+    int b = config_file_bool(v);
+    if (b < 0) {
+      return fail(err, errlen, -EINVAL, "%s: true or false is needed, not %s%s", where, got,
+                  v->type == CONFIG_YAML_STR && parse_bool(v->text) >= 0 ? unquote : "");
+    }
+    text = b ? "true" : "false";
+  } else if (v->type == CONFIG_YAML_LIST && strcmp(v->key, "log-outputs") != 0 &&
+             strcmp(v->key, "cipher-suites") != 0) {
+    return fail(err, errlen, -EINVAL, "%s: one value is needed, not %s (for several, write them "
+                "in one string separated by commas)", where, got);
+  }
+  return set_value(cfg, d, text, &src, err, errlen);
+}
+
+/* etcd 3.4's file mode: the flags (already checked) and the ETCD_* variables are ignored, and
+ * the file's settings apply over the defaults. */
+static int load_file(config *cfg, const char *path, char *err, size_t errlen) {
+  char *keep = strdup(path);
+  if (!keep) {
+    return oom(err, errlen);
+  }
+  int argc = cfg->argc;
+  char **argv = cfg->argv;
+  config_free(cfg);
+  init_values(cfg, argc, argv);
+  cfg->config_file = keep;
+  if (note(cfg, "Loading server configuration from \"%s\". Other configuration command line "
+                "flags and environment variables will be ignored if provided.", keep) < 0) {
+    return oom(err, errlen);
+  }
+  return config_file_read(keep, file_set, cfg, err, errlen);
+}
+
+static const char *env_value(char **envp, const char *name) {
+  size_t n = strlen(name);
+  for (char **e = envp; e && *e; e++) {
+    if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') {
+      return *e + n + 1;
+    }
+  }
+  return NULL;
+}
+
+int config_parse(config *cfg, int argc, char **argv, char **envp, char *err, size_t errlen) {
+  init_values(cfg, argc, argv);
+  if (err && errlen > 0) {
+    err[0] = '\0';
+  }
 
   unsigned char seen[N_FLAGS];
   memset(seen, 0, sizeof seen);
@@ -808,7 +898,15 @@ int config_parse(config *cfg, int argc, char **argv, char **envp, char *err, siz
   }
   /* Like etcd, --help and --version act before the environment is read or anything checked. */
   if (!stop && !cfg->show_version) {
-    rc = apply_env(cfg, envp, seen, err, errlen);
+    const char *file = cfg->config_file && cfg->config_file[0]
+                           ? cfg->config_file : env_value(envp, "ETCD_CONFIG_FILE");
+    if (file && file[0]) {
+      char *path = strdup(file); /* (load_file frees cfg->config_file) */
+      rc = path ? load_file(cfg, path, err, errlen) : oom(err, errlen);
+      free(path);
+    } else {
+      rc = apply_env(cfg, envp, seen, err, errlen);
+    }
     if (rc < 0) {
       return rc;
     }
@@ -819,7 +917,8 @@ int config_parse(config *cfg, int argc, char **argv, char **envp, char *err, siz
                   "\"initial-cluster\", \"discovery\" or \"discovery-srv\"");
     }
     int proxy = cfg->proxy && strcmp(cfg->proxy, "off"); /* (a proxy advertises nothing) */
-    if (cfg->listen_client.n > 0 && cfg->advertise_client.n == 0 && !proxy) {
+    if (cfg->listen_client.n > 0 && cfg->advertise_client.n == 0 && !proxy &&
+        !(cfg->config_file && cfg->config_file[0])) { /* (etcd's file mode: default URLs) */
       return fail(err, errlen, -EINVAL,
                   "--advertise-client-urls is required when --listen-client-urls is set "
                   "explicitly");
@@ -840,6 +939,7 @@ void config_free(config *cfg) {
     return;
   }
   free(cfg->env_notes);
+  free(cfg->config_file);
   free(cfg->name);
   free(cfg->data_dir);
   free(cfg->wal_dir);

@@ -67,6 +67,9 @@ typedef struct config {
   uint64_t proxy_refresh_ms;       /* --proxy-refresh-interval, default 30000 */
   uint64_t proxy_dial_timeout_ms;  /* --proxy-dial-timeout, default 1000 */
   uint64_t proxy_read_timeout_ms;  /* --proxy-read-timeout, default 0 (none) */
+  char *config_file;             /* --config-file / ETCD_CONFIG_FILE: etcd's YAML file; when set,
+                                  * the other flags and the ETCD_* variables are ignored, as etcd
+                                  * ignores them (daemon/config_file.c) */
   char *env_notes;               /* what the ETCD_* variables did, one line each, as etcd's
                                   * pkg/flags logs it ("recognized and used environment variable
                                   * ETCD_NAME=x", "warning: unrecognized ..."); NULL when none */
@@ -75,7 +78,8 @@ typedef struct config {
 } config;
 
 /* Fills *cfg from argv (argv[0] is the program) and then from envp (ETCD_* names; the command
- * line wins over the environment). Unknown flags and bad values are errors: returns -EINVAL and
+ * line wins over the environment), or, given --config-file or ETCD_CONFIG_FILE, from that YAML
+ * file alone (as etcd 3.4: the other flags are still checked, then ignored). Unknown flags and bad values are errors: returns -EINVAL and
  * writes a one-line message naming the flag into err (size errlen). Returns 0 on success.
  * Accepts -flag v, -flag=v, --flag v, --flag=v; booleans also bare (--flag) or =true/false;
  * the last repetition wins. etcd flags that quorumd does not act upon are accepted and ignored.

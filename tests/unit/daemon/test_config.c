@@ -539,8 +539,6 @@ static void test_unsupported_modes_refused(void **state) {
   parse_fails(ARGV("--name=x"), ENVP("ETCD_DISCOVERY=http://d:1/v2/keys/x", "ETCD_INITIAL_CLUSTER=x=http://a:1"),
               "multiple discovery or bootstrap flags", NULL);
   parse_fails(ARGV("--proxy", "both"), NULL, "invalid value \"both\" for --proxy", "off, on or readonly");
-  parse_fails(ARGV("--config-file", "/etc/etcd/etcd.conf.yml"), NULL, "--config-file",
-              "ETCD_* variables");
   config cfg;
   /* Proxy mode: its timers, and no --advertise-client-urls needed (a proxy advertises none). */
   parse_ok(&cfg, ARGV("--proxy", "readonly", "--listen-client-urls", "http://127.0.0.1:1",
@@ -640,7 +638,7 @@ static void test_usage(void **state) {
       "--initial-cluster", "--initial-cluster-state", "--initial-cluster-token",
       "--snapshot-count", "--heartbeat-interval", "--election-timeout",
       "--max-request-bytes", "--cors",             "--log-level",
-      "--unsafe-no-fsync", "--version",            "--help",  "--http-loops",
+      "--unsafe-no-fsync", "--version",            "--help",  "--http-loops", "--config-file",
       "ETCD_",            "100000",               "1572864",
       "http://localhost:2379", "http://localhost:2380", "etcd-cluster",
   };
