@@ -57,6 +57,8 @@ typedef struct node_config {
   uint64_t id;
   uint64_t cluster_id;
   const char *log_path;     /* the raft log's directory (wal_storage) */
+  const char *snapshot_dir; /* where snapshots received are spooled (NULL: in memory); must
+                             * outlive the node */
   const char *old_log_path; /* a LevelDB log of an older version, imported when found */
   bool create;            /* the data dir is new: create the log */
   bool sync;              /* fsync log writes */

@@ -5,6 +5,7 @@
  * follower that needs entries already deleted gets the whole store at the applied index,
  * pinned while the apply thread is idle so that the dump, the index, its term and the
  * configuration agree, and written out on a thread of its own (node_snapshot_make). */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "daemon/auth.h"
 #include "daemon/node_i.h"
 #include "daemon/store_codec.h"
+#include "raft/storage/snap_spool.h"
 
 static int snap_state(node *n) {
   pthread_mutex_lock(&n->mu);
@@ -27,21 +29,47 @@ static void set_snap_state(node *n, int st) {
   pthread_mutex_unlock(&n->mu);
 }
 
-/* The dump thread: writes the pinned store out, then leaves the result for the raft thread. */
+/* Gives back a snapshot's data: spooled (its release) or malloc'd. */
+static void snap_data_free(raft_snapshot *s) {
+  if (s->data.base && s->release) s->release(s->data);
+  else free(s->data.base);
+  s->data = (raft_buf){0};
+  s->release = NULL;
+}
+
+/* The dump thread: writes the pinned store out, then leaves the result for the raft thread.
+ * The dump goes to a nameless file mapped in memory (raft/storage/snap_spool.h), whose pages
+ * the kernel may write back and drop, rather than to anonymous memory: it is the whole tree,
+ * and the transport holds it until the follower has all of it. */
 static void *snap_main(void *arg) {
   node *n = arg;
   pthread_setname_np(pthread_self(), "quorumd-snap");
-  char *data = NULL;
-  size_t len = 0;
-  int rc = store_snapshot_write(n->snap_job, &data, &len);
-  store_snapshot_end(n->snap_job);
+  store_dump *job = n->snap_job;
+  raft_snapshot res = {0};
+  int rc;
+  size_t size = store_snapshot_size(job);
+  uint8_t *map = n->cfg.snapshot_dir ? raft_spool_map(n->cfg.snapshot_dir, size) : NULL;
+  if (map) {
+    res.data = (raft_buf){map, size};
+    res.release = raft_spool_release;
+    rc = store_snapshot_write_into(job, (char *)map, size);
+  } else {
+    if (n->cfg.snapshot_dir)
+      fprintf(stderr, "quorumd: cannot spool a snapshot of %zu bytes to %s (%s): it is made in "
+                      "memory\n", size, n->cfg.snapshot_dir, strerror(errno));
+    char *p = NULL;
+    size_t len = 0;
+    rc = store_snapshot_write(job, &p, &len);
+    res.data = (raft_buf){(uint8_t *)p, len};
+  }
+  store_snapshot_end(job);
+  if (rc) snap_data_free(&res);
   pthread_mutex_lock(&n->mu);
   n->snap_job = NULL;
-  n->snap_res.data.base = rc ? NULL : (uint8_t *)data;
-  n->snap_res.data.len = rc ? 0 : len;
+  n->snap_res.data = res.data;
+  n->snap_res.release = res.release;
   n->snap_state = NODE_SNAP_READY;
   pthread_mutex_unlock(&n->mu);
-  if (rc) free(data);
   return NULL;
 }
 
@@ -67,7 +95,7 @@ int node_snapshot_make(void *arg, raft_snapshot *out) {
               res.meta.index, res.data.len, (double)(node_mono_ns() - n->snap_started_ns) / 1e9);
       return 0;
     }
-    free(res.data.base);
+    snap_data_free(&res);
   }
   node_wait_applied(n);
   uint64_t index = store_applied(n->s);
@@ -95,7 +123,7 @@ int node_snapshot_make(void *arg, raft_snapshot *out) {
 void node_snapshot_stop(node *n) {
   if (snap_state(n) == NODE_SNAP_IDLE) return;
   pthread_join(n->snap_thread, NULL);
-  free(n->snap_res.data.base);
+  snap_data_free(&n->snap_res);
   memset(&n->snap_res, 0, sizeof n->snap_res);
   n->snap_state = NODE_SNAP_IDLE;
 }

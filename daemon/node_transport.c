@@ -84,6 +84,7 @@ int node_transport_start(node *n, char *err, size_t errlen) {
                               .bind_host = bind_host[0] ? bind_host : NULL,
                               .max_queue_bytes = 16u << 20,
                               .max_frame = 16u << 20,
+                              .snapshot_dir = n->cfg.snapshot_dir,
                               .log = tr_log,
                               .log_arg = n,
                               .tls_server = n->cfg.peer_listen &&

@@ -161,7 +161,11 @@ void store_take_indexes(store *s, unsigned count, stats_counter counts, int64_t 
  * the dump of that state while writes go on, from any thread; end releases it. */
 typedef struct store_dump store_dump;
 int store_snapshot_begin(store *s, store_dump **out);
-int store_snapshot_write(store_dump *d, char **out, size_t *len);
+int store_snapshot_write(store_dump *d, char **out, size_t *len); /* into malloc'd memory */
+/* The dump's exact size (a pass over the pinned store), and the dump into dst of that size
+ * (a mapped file, say): 0, or -EOVERFLOW when it would not fit. */
+size_t store_snapshot_size(store_dump *d);
+int store_snapshot_write_into(store_dump *d, char *dst, size_t cap);
 void store_snapshot_end(store_dump *d);
 /* restore (raft thread, nothing being applied) replaces the whole tree by a dump, META (the
  * Raft snapshot's state, or NULL) beside it; readers see the old tree until all of the new one

@@ -57,8 +57,17 @@ void sbuf_put_be64(sbuf *b, uint64_t v) {
   sbuf_put(b, x, 8);
 }
 
+void codec_put_be32(void *p, uint32_t v) {
+  unsigned char *u = p;
+  u[0] = (unsigned char)(v >> 24);
+  u[1] = (unsigned char)(v >> 16);
+  u[2] = (unsigned char)(v >> 8);
+  u[3] = (unsigned char)v;
+}
+
 void sbuf_put_be32(sbuf *b, uint32_t v) {
-  char x[4] = {(char)(v >> 24), (char)(v >> 16), (char)(v >> 8), (char)v};
+  char x[4];
+  codec_put_be32(x, v);
   sbuf_put(b, x, 4);
 }
 

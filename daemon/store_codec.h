@@ -39,6 +39,7 @@ void sbuf_put_dec(sbuf *b, uint64_t v);
 
 uint64_t codec_get_be64(const void *p);
 uint32_t codec_get_be32(const void *p);
+void codec_put_be32(void *p, uint32_t v);
 
 /* The node key of path (which starts with '/', is cleaned, and is not "/"). */
 void codec_node_key(sbuf *out, const char *path, size_t len);

@@ -126,6 +126,7 @@ struct store_dump {
   leveldb_readoptions_t *ro;
   store_event **hist; /* the history at the same point, sent as 'h' keys */
   size_t n_hist;
+  size_t size; /* the dump's, once counted (0: not yet) */
 };
 
 int store_snapshot_begin(store *s, store_dump **out) {
@@ -172,37 +173,63 @@ static size_t dump_size(store_dump *d) {
   return n;
 }
 
-int store_snapshot_write(store_dump *d, char **out, size_t *len) {
-  sbuf b = {0};
-  /* Sized first (one more pass over the pinned store, on this thread): a buffer grown by
-   * doubling held up to twice the dump, and freed pages stay resident for a while. */
-  sbuf_reserve(&b, dump_size(d));
-  sbuf_put(&b, STORE_SNAP_MAGIC, STORE_SNAP_MAGIC_LEN);
+size_t store_snapshot_size(store_dump *d) {
+  if (!d->size) d->size = dump_size(d);
+  return d->size;
+}
+
+/* A record, be32 length then bytes for key and value, at *o in dst (cap bytes). */
+static int put_record(char *dst, size_t cap, size_t *o, const char *k, size_t kl, const char *v,
+                      size_t vl) {
+  if (8 + kl + vl > cap - *o) return -EOVERFLOW;
+  char *p = dst + *o;
+  codec_put_be32(p, (uint32_t)kl);
+  memcpy(p + 4, k, kl);
+  codec_put_be32(p + 4 + kl, (uint32_t)vl);
+  memcpy(p + 8 + kl, v, vl);
+  *o += 8 + kl + vl;
+  return 0;
+}
+
+int store_snapshot_write_into(store_dump *d, char *dst, size_t cap) {
+  if (cap < STORE_SNAP_MAGIC_LEN) return -EOVERFLOW;
+  memcpy(dst, STORE_SNAP_MAGIC, STORE_SNAP_MAGIC_LEN);
+  size_t o = STORE_SNAP_MAGIC_LEN;
+  int rc = 0;
   leveldb_iterator_t *it = leveldb_create_iterator(d->s->db, d->ro);
-  for (leveldb_iter_seek_to_first(it); leveldb_iter_valid(it); leveldb_iter_next(it)) {
+  for (leveldb_iter_seek_to_first(it); !rc && leveldb_iter_valid(it); leveldb_iter_next(it)) {
     size_t kl, vl;
     const char *k = leveldb_iter_key(it, &kl);
     const char *v = leveldb_iter_value(it, &vl);
-    sbuf_put_be32(&b, (uint32_t)kl);
-    sbuf_put(&b, k, kl);
-    sbuf_put_be32(&b, (uint32_t)vl);
-    sbuf_put(&b, v, vl);
+    rc = put_record(dst, cap, &o, k, kl, v, vl);
   }
   leveldb_iter_destroy(it);
   /* The history as older versions kept it, 'h' be64(index % STORE_HISTORY) keys: the
    * receiver imports them into its history (store_history_reload), old versions too. */
   sbuf k = {0}, v = {0};
-  for (size_t i = 0; i < d->n_hist; i++) {
+  for (size_t i = 0; !rc && i < d->n_hist; i++) {
     hist_record(d->hist[i], &k, &v);
-    sbuf_put_be32(&b, (uint32_t)k.len);
-    sbuf_put(&b, k.p, k.len);
-    sbuf_put_be32(&b, (uint32_t)v.len);
-    sbuf_put(&b, v.p, v.len);
+    rc = put_record(dst, cap, &o, k.p, k.len, v.p, v.len);
   }
   sbuf_free(&k);
   sbuf_free(&v);
-  *out = b.p;
-  *len = b.len;
+  if (!rc && o != cap) rc = -EOVERFLOW; /* (the pinned store cannot change: never) */
+  return rc;
+}
+
+int store_snapshot_write(store_dump *d, char **out, size_t *len) {
+  /* Sized first (one more pass over the pinned store, on this thread): a buffer grown by
+   * doubling held up to twice the dump, and freed pages stay resident for a while. */
+  size_t n = store_snapshot_size(d);
+  char *p = malloc(n);
+  if (!p) return -ENOMEM;
+  int rc = store_snapshot_write_into(d, p, n);
+  if (rc) {
+    free(p);
+    return rc;
+  }
+  *out = p;
+  *len = n;
   return 0;
 }
 

@@ -100,13 +100,16 @@ uint64_t raft_entries_size(const raft_entry *ents, size_t n) {
 
 int raft_snapshot_copy(raft_snapshot *dst, const raft_snapshot *src) {
   dst->meta = src->meta;
+  dst->release = NULL;
   return raft_buf_copy(&dst->data, src->data.base, src->data.len);
 }
 
 void raft_snapshot_free_data(raft_snapshot *s) {
-  free(s->data.base);
+  if (s->data.base && s->release) s->release(s->data);
+  else free(s->data.base);
   s->data.base = NULL;
   s->data.len = 0;
+  s->release = NULL;
 }
 
 void raft_message_free(raft_message *m) {

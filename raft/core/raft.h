@@ -113,6 +113,10 @@ typedef struct raft_snapshot_meta {
 typedef struct raft_snapshot {
   raft_snapshot_meta meta;
   raft_buf data; /* the application's state at meta.index */
+  /* How data is given back: NULL for free(), else called once with it (a transport that
+   * received the snapshot into a mapped file unmaps it). Moves of the snapshot carry it;
+   * copies (raft_snapshot_copy) are malloc'd and have none. */
+  void (*release)(raft_buf data);
 } raft_snapshot;
 
 typedef enum raft_msg_type {

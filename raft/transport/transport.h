@@ -53,6 +53,9 @@ typedef struct raft_transport_config {
   size_t snap_chunk;        /* snapshot bytes per frame; 0 = 1 MiB; must leave 4 KiB under
                                max_frame for the rest of the frame */
   uint64_t max_snapshot;    /* largest snapshot accepted from a peer; 0 = 4 GiB */
+  const char *snapshot_dir; /* a snapshot received is spooled to a nameless file here and
+                               delivered mapped from it (file pages, not anonymous memory; the
+                               space is reserved at its first chunk); NULL: in memory */
   unsigned backoff_min_ms;  /* 0 = 50 */
   unsigned backoff_max_ms;  /* 0 = 2000 */
   unsigned snap_timeout_ms; /* a snapshot not acknowledged in time fails; 0 = 120000 */

@@ -37,6 +37,7 @@ typedef struct rt_frame {
 /* A snapshot being received on an inbound connection. */
 typedef struct rt_snap_in {
   bool active;
+  bool mapped;   /* data is a shared mapping of a spool file (cfg.snapshot_dir), not malloc'd */
   uint64_t snap_id, total, next_off;
   uint8_t *data; /* cap bytes, next_off of them received */
   uint64_t cap;

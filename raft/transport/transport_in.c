@@ -1,14 +1,16 @@
 /* transport_in: the listener and the connections peers open to us — the handshake check
  * (version, cluster id, addressee), delivery of messages to on_message, and reassembly of a
- * chunked snapshot into one MSG_SNAP followed by an ack. Anything unexpected closes that one
- * connection with one log line. */
+ * chunked snapshot into one MSG_SNAP followed by an ack (in memory, or spooled to a nameless
+ * file). Anything unexpected closes that one connection with one log line. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
+#include "raft/storage/snap_spool.h"
 #include "raft/transport/transport_i.h"
 
 #define HTTP_HEAD_MAX 8192
@@ -99,7 +101,8 @@ void rt_in_close_listener(raft_transport *t) {
 }
 
 static void snap_in_reset(rt_snap_in *si) {
-  free(si->data);
+  if (si->mapped) munmap(si->data, si->cap);
+  else free(si->data);
   raft_codec_frame_free(&si->first);
   memset(si, 0, sizeof *si);
 }
@@ -245,6 +248,16 @@ static void on_chunk(rt_conn *c, raft_codec_frame *f, rt_peer *p) {
    * touched only as the data arrives, so memory grows with what actually came, and the buffer
    * is never copied (growing it by reallocation held each old copy too, and the allocator keeps
    * freed pages resident for a while: about 2.5 times the snapshot at the peak). */
+  if (ch->data.len && !si->data && t->cfg.snapshot_dir) {
+    si->data = raft_spool_map(t->cfg.snapshot_dir, si->total);
+    if (si->data) {
+      si->mapped = true;
+      si->cap = si->total;
+    } else {
+      rt_log(t, 2, "cannot spool a snapshot of %" PRIu64 " bytes to %s (%s): it is received in "
+             "memory", si->total, t->cfg.snapshot_dir, strerror(errno));
+    }
+  }
   if (ch->data.len && !si->data) {
     si->data = malloc(si->total);
     if (!si->data) {
@@ -264,14 +277,20 @@ static void on_chunk(rt_conn *c, raft_codec_frame *f, rt_peer *p) {
   raft_codec_frame first = si->first;
   uint8_t *data = si->data;
   uint64_t id = si->snap_id, total = si->total;
+  bool mapped = si->mapped;
   memset(si, 0, sizeof *si);
   raft_message *m = &first.message;
   m->snapshot->data = (raft_buf){total ? data : NULL, total};
+  m->snapshot->release = mapped ? raft_spool_release : NULL;
   m->snapshot_movable = true; /* (the core keeps the buffer rather than a copy of it) */
   count_recv(p, m, 0);
   deliver(t, m);
-  free(m->snapshot->data.base);
+  if (m->snapshot->data.base) { /* (not taken) */
+    if (m->snapshot->release) m->snapshot->release(m->snapshot->data);
+    else free(m->snapshot->data.base);
+  }
   m->snapshot->data = (raft_buf){0};
+  m->snapshot->release = NULL;
   raft_codec_frame_free(&first);
   if (!c->closing && !t->stopping) send_ack(c, id, true);
 }

@@ -170,7 +170,8 @@ static void snap_end(rt_peer *p, bool notify, bool ok) {
   rt_snap_out *so = &p->snap_out;
   if (!so->active) return;
   so->active = false;
-  free(so->snap.data.base);
+  if (so->snap.data.base && so->snap.release) so->snap.release(so->snap.data);
+  else free(so->snap.data.base);
   memset(&so->snap, 0, sizeof so->snap);
   uv_timer_stop(&so->timer);
   if (p->snap) rt_conn_close(p->snap, 0, NULL);
@@ -204,6 +205,7 @@ int rt_snap_send(rt_peer *p, const raft_message *m) {
   if (m->snapshot_movable) { /* taken, not copied: it can be the whole state machine */
     m->snapshot->data = (raft_buf){0};
   } else if (so->snap.data.len) {
+    so->snap.release = NULL; /* (a copy of ours) */
     so->snap.data.base = malloc(so->snap.data.len);
     if (!so->snap.data.base) return -ENOMEM;
     memcpy(so->snap.data.base, m->snapshot->data.base, so->snap.data.len);

@@ -4,6 +4,7 @@
  * snapshot carrying the history to another store. */
 #include "store_fixture.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -197,11 +198,39 @@ static void test_snapshot_carries_history(void **state) {
   expect_history(f, 1, 31);
 }
 
+/* The dump into a buffer of its exact size (a mapped file) is the same dump; a smaller buffer
+ * is refused, never overrun. */
+static void test_snapshot_into_a_buffer_of_its_size(void **state) {
+  fx *f = *state;
+  writes(f, 25);
+  store_dump *d = NULL;
+  assert_int_equal(store_snapshot_begin(f->s, &d), 0);
+  char *data = NULL;
+  size_t len = 0;
+  assert_int_equal(store_snapshot_write(d, &data, &len), 0);
+  writes(f, 2); /* (the dump is of the pinned store) */
+  size_t size = store_snapshot_size(d);
+  assert_int_equal(size, len);
+  char *into = malloc(size + 16);
+  assert_non_null(into);
+  memset(into, 0x5a, size + 16);
+  assert_int_equal(store_snapshot_write_into(d, into, size), 0);
+  assert_memory_equal(into, data, len);
+  for (size_t i = size; i < size + 16; i++) assert_int_equal((unsigned char)into[i], 0x5a);
+  memset(into, 0x5a, size + 16);
+  assert_int_equal(store_snapshot_write_into(d, into, size - 1), -EOVERFLOW);
+  assert_int_equal((unsigned char)into[size - 1], 0x5a);
+  assert_int_equal(store_snapshot_write_into(d, into, size + 1), -EOVERFLOW);
+  store_snapshot_end(d);
+  free(into);
+  free(data);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_rotation_and_reopen),       T(test_torn_tail_starts_empty),
       T(test_events_above_the_tree_dropped), T(test_legacy_keys_imported),
-      T(test_snapshot_carries_history),
+      T(test_snapshot_carries_history), T(test_snapshot_into_a_buffer_of_its_size),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -187,6 +187,71 @@ static void snapshot_ready_owns_the_data(void **state) {
   rt_node_free(n);
 }
 
+/* What the release hook below was given, in order. */
+static uint8_t *released[4];
+static size_t n_released;
+
+static void count_release(raft_buf data) {
+  assert_true(n_released < 4);
+  released[n_released++] = data.base;
+  free(data.base);
+}
+
+static uint8_t *bytes(const char *s) {
+  uint8_t *b = malloc(strlen(s));
+  assert_non_null(b);
+  memcpy(b, s, strlen(s));
+  return b;
+}
+
+/* A snapshot that comes with a release (a transport's mapped file) is given back through it,
+ * once, by whoever holds its data last: here the ready, at each advance, even when a newer one
+ * replaced it in the log meanwhile; never by free(). */
+static void snapshot_released_by_its_hook(void **state) {
+  (void)state;
+  n_released = 0;
+  rt_node *n = rt_node_new(2, NULL, 0, O());
+  uint8_t *a = bytes("first"), *b = bytes("second");
+  raft_snapshot s1 = {.meta = {.index = 11, .term = 11, .conf = {{1, 2}, 2}},
+                      .data = {a, 5}, .release = count_release};
+  rt_step(n, (raft_message){.type = RAFT_MSG_SNAP, .from = 1, .to = 2, .term = 12,
+                            .snapshot = &s1, .snapshot_movable = true});
+  assert_null(s1.data.base);
+  raft_ready rd;
+  raft_get_ready(n->r, &rd);
+  assert_ptr_equal(rd.snapshot.data.base, a);
+  assert_true(rd.snapshot.release == count_release);
+  raft_snapshot s2 = {.meta = {.index = 20, .term = 12, .conf = {{1, 2}, 2}},
+                      .data = {b, 6}, .release = count_release};
+  rt_step(n, (raft_message){.type = RAFT_MSG_SNAP, .from = 1, .to = 2, .term = 12,
+                            .snapshot = &s2, .snapshot_movable = true});
+  assert_int_equal(n_released, 0); /* (the log lent "first" to the ready: not its to release) */
+  assert_int_equal(mem_storage_apply_snapshot(n->ms, &rd.snapshot), RAFT_OK);
+  mem_storage_set_hard_state(n->ms, &rd.hs);
+  raft_advance(n->r, &rd);
+  assert_int_equal(n_released, 1);
+  assert_ptr_equal(released[0], a);
+  raft_get_ready(n->r, &rd);
+  assert_ptr_equal(rd.snapshot.data.base, b);
+  assert_int_equal(mem_storage_apply_snapshot(n->ms, &rd.snapshot), RAFT_OK);
+  mem_storage_set_hard_state(n->ms, &rd.hs);
+  raft_advance(n->r, &rd);
+  assert_int_equal(n_released, 2);
+  assert_ptr_equal(released[1], b);
+  /* A copy is malloc'd and has no hook: the core's copy of it is freed, not released. */
+  raft_snapshot copy;
+  uint8_t *c = bytes("third");
+  raft_snapshot s3 = {.meta = {.index = 30}, .data = {c, 5}, .release = count_release};
+  assert_int_equal(raft_snapshot_copy(&copy, &s3), RAFT_OK);
+  assert_null(copy.release);
+  raft_snapshot_free_data(&copy);
+  raft_snapshot_free_data(&s3);
+  assert_int_equal(n_released, 3);
+  assert_ptr_equal(released[2], c);
+  assert_null(s3.release);
+  rt_node_free(n);
+}
+
 /* §7: a snapshot at or below the commit index is ignored (answered with the commit); one whose
  * last entry we hold fast-forwards the commit instead of replacing the log. */
 static void snapshot_stale_or_known(void **state) {
@@ -220,6 +285,7 @@ int main(void) {
       cmocka_unit_test(snapshot_succeeds_via_app_resp),
       cmocka_unit_test(snapshot_follower_restores),
       cmocka_unit_test(snapshot_ready_owns_the_data),
+      cmocka_unit_test(snapshot_released_by_its_hook),
       cmocka_unit_test(snapshot_stale_or_known),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,8 @@
  * the transport, and stop leaves a loop that closes cleanly. Member i listens on and connects
  * from 127.0.0.i, as the daemons do in the multi-process tests (the fixture:
  * transport_fixture.h; TLS: test_raft_transport_tls.c). */
+#include <dirent.h>
+
 #include "tests/unit/raft/transport_fixture.h"
 
 /* Every wire type, with entries, snapshot and context where set, arrives exactly, in order. */
@@ -452,6 +454,65 @@ static void test_snapshot_movable_taken(void **state) {
   free(want);
 }
 
+/* Files in dir (not . and ..). */
+static int files_in(const char *dir) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));)
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+  closedir(d);
+  return n;
+}
+
+/* With a snapshot dir, a snapshot received goes to a nameless file there, and is delivered
+ * mapped from it (with a release that unmaps it), whole; nothing is left in the dir. Where the
+ * dir cannot take it, it is received in memory, with one warning. */
+static void test_snapshot_spooled_to_a_file(void **state) {
+  fixture *f = *state;
+  char dir[] = "/tmp/quorum-unit-spool-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char missing[64];
+  snprintf(missing, sizeof missing, "%s/no-such-dir", dir);
+  f->n[2].cfg.snapshot_dir = dir;
+  f->n[3].cfg.snapshot_dir = missing;
+  start_cluster(f, 3);
+  size_t len = 3u * 1024 * 1024 + 11;
+  uint8_t *want = malloc(len);
+  assert_non_null(want);
+  for (size_t i = 0; i < len; i++) want[i] = (uint8_t)(i * 131 + 5);
+  raft_snapshot snap = {.meta = {.index = 700, .term = 4, .conf = {.voters = {1, 2}, .n_voters = 2}},
+                        .data = {want, len}};
+  raft_message m = {.type = RAFT_MSG_SNAP, .from = 1, .to = 3, .term = 4, .snapshot = &snap};
+  assert_int_equal(raft_transport_send(f->n[1].t, &m), 0);
+  snap_wait w = {1, 3};
+  assert_true(run_until(f, snap_reported, &w, 10000));
+  assert_int_equal(f->n[1].snap_ok[3], 1);
+  assert_int_equal(f->n[3].n_got, 1);
+  assert_null(f->n[3].got[0]->snapshot->release);
+  assert_memory_equal(f->n[3].got[0]->snapshot->data.base, want, len);
+  assert_int_equal(f->n[3].warnings, 1);
+  char expect[256];
+  snprintf(expect, sizeof expect, "raft transport 3: cannot spool a snapshot of 3145739 bytes "
+           "to %s (No such file or directory): it is received in memory", missing);
+  assert_string_equal(f->n[3].last_log, expect);
+
+  m.to = 2;
+  w.peer = 2;
+  assert_int_equal(raft_transport_send(f->n[1].t, &m), 0);
+  assert_true(run_until(f, snap_reported, &w, 10000));
+  assert_int_equal(f->n[1].snap_ok[2], 1);
+  assert_int_equal(f->n[2].n_got, 1);
+  const raft_message *got = f->n[2].got[0];
+  assert_int_equal(got->type, RAFT_MSG_SNAP);
+  assert_non_null(got->snapshot->release); /* (the copy kept the pointer: it was mapped) */
+  assert_int_equal(got->snapshot->data.len, len);
+  assert_memory_equal(got->snapshot->data.base, want, len);
+  assert_int_equal(files_in(dir), 0);
+  free(want);
+  rmdir(dir);
+}
+
 /* A snapshot to a peer nobody listens for fails, and so does one larger than the receiver's
  * limit (the receiver closes the connection with a warning). */
 static void test_snapshot_failures(void **state) {
@@ -746,6 +807,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_oversized_send_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_inbound_closed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_movable_taken, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_snapshot_spooled_to_a_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_several_mib, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_failures, setup, teardown),
       cmocka_unit_test_setup_teardown(test_drop_hook, setup, teardown),
