@@ -121,7 +121,8 @@ static void test_settings_and_yaml_types(void **state) {
           "  auto-tls: y\n"
           "discovery:\n"
           "wal-dir: ~\n"
-          "http-loops: 2\n");
+          "http-loops: 2\n"
+          "client-crl-file: /crl.pem\n");
   assert_string_equal(cfg.config_file, d.file);
   assert_string_equal(cfg.name, "n1");
   assert_string_equal(cfg.data_dir, "/var/lib/q");
@@ -152,6 +153,7 @@ static void test_settings_and_yaml_types(void **state) {
   assert_null(cfg.discovery);
   assert_null(cfg.wal_dir);
   assert_int_equal(cfg.http_loops, 2);
+  assert_string_equal(cfg.client_crl_file, "/crl.pem"); /* (a flag etcd 3.4's file lacks) */
   assert_non_null(strstr(cfg.env_notes, "Loading server configuration from"));
   config_free(&cfg);
   remove_dir(&d);
