@@ -140,9 +140,9 @@ typedef struct node_peer_stats {
   double m2; /* running sum of squared differences (Welford) */
   uint64_t success, fail;
   uint64_t last_recv; /* the peer's message count at the last sample */
-  uint64_t recv_seen; /* the peer's message count at the last tick */
-  int64_t heard_ns;   /* monotonic time of the last tick that saw a message from the peer */
-  /* the transport's counters, as of the last tick (/metrics) */
+  uint64_t recv_seen; /* the peer's message count at the last heartbeat tick */
+  int64_t heard_ns;   /* monotonic time of the last heartbeat tick that saw a message from the peer */
+  /* the transport's counters, as of the last heartbeat tick (/metrics) */
   bool connected;
   uint64_t bytes_sent, bytes_recv, snapshots_sent, snapshot_failures;
   /* the round trips sampled: buckets le 0.0001 * 2^i seconds, i < 16, then +Inf (etcd's

@@ -35,7 +35,7 @@ static void sent_shift(inbox_queue *q, size_t k) {
   q->n -= k;
 }
 
-/* Every tick, the whole list: one lost proposal must not keep those after it (applied) for the
+/* Every heartbeat, the whole list: one lost proposal must not keep those after it (applied) for the
  * request timeout. The pend table's lock is taken once per chunk. */
 void node_sent_prune(node *n) {
   inbox_queue *q = &n->sent;

@@ -188,7 +188,7 @@ void node_leader_handover(node *n) {
   }
 }
 
-/* Raft thread, every tick: the transport's per-peer counters into the table /v2/stats reads
+/* Raft thread, every heartbeat: the transport's per-peer counters into the table /v2/stats reads
  * (latency from heartbeat round trips), and the append counters into stats. */
 void node_transport_collect(node *n) {
   if (!n->tr) return;
@@ -220,7 +220,7 @@ void node_transport_collect(node *n) {
     ps->bytes_recv = ts.bytes_recv;
     ps->snapshots_sent = ts.snapshots_sent;
     ps->snapshot_failures = ts.snapshot_failures;
-    /* A new sample only when something arrived from the peer since the last tick (the
+    /* A new sample only when something arrived from the peer since the last heartbeat tick (the
      * transport keeps the last heartbeat round trip; it does not change between them). */
     if (ts.rtt_us && ts.msgs_recv != ps->last_recv) {
       ps->last_recv = ts.msgs_recv;
