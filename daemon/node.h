@@ -141,7 +141,7 @@ typedef struct node_peer_stats {
   uint64_t success, fail;
   uint64_t last_recv; /* the peer's message count at the last sample */
   uint64_t recv_seen; /* the peer's message count at the last heartbeat tick */
-  int64_t heard_ns;   /* monotonic time of the last heartbeat tick that saw a message from the peer */
+  int64_t heard_ns;   /* monotonic time of the last heartbeat tick that saw a message from it */
   /* the transport's counters, as of the last heartbeat tick (/metrics) */
   bool connected;
   uint64_t bytes_sent, bytes_recv, snapshots_sent, snapshot_failures;
