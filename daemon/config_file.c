@@ -155,9 +155,10 @@ typedef struct reader {
 
 static unsigned line_of(const yaml_node_t *n) { return (unsigned)n->start_mark.line + 1; }
 
-/* One setting: a scalar, null, or a sequence of scalars (joined by ','). */
-static int emit(reader *r, const char *key, const yaml_node_t *val) {
-  config_file_value v = {.key = key, .line = line_of(val)};
+/* One setting: a scalar, null, or a sequence of scalars (joined by ','). Messages give the
+ * key's line (an alias's value starts where its anchor is). */
+static int emit(reader *r, const char *key, const yaml_node_t *k, const yaml_node_t *val) {
+  config_file_value v = {.key = key, .line = line_of(k)};
   char *joined = NULL;
   if (val->type == YAML_SCALAR_NODE) {
     v.type = scalar_type(val);
@@ -203,18 +204,18 @@ static const char *const tls_keys[][3] = {
     {"auto-tls", "auto-tls", "peer-auto-tls"},
 };
 
-static int read_tls(reader *r, const char *name, int peer, const yaml_node_t *map) {
+static int read_tls(reader *r, const char *name, unsigned line, int peer, const yaml_node_t *map) {
   if (map->type == YAML_SCALAR_NODE && scalar_type(map) == CONFIG_YAML_NULL) return 0;
   if (map->type != YAML_MAPPING_NODE)
     return fail(r->err, r->errlen, -EINVAL,
                 "%s, line %u: %s must be a mapping (cert-file, key-file, client-cert-auth, "
-                "trusted-ca-file, auto-tls)", r->path, line_of(map), name);
+                "trusted-ca-file, auto-tls)", r->path, line, name);
   for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
     yaml_node_t *k = yaml_document_get_node(r->doc, p->key);
     yaml_node_t *v = yaml_document_get_node(r->doc, p->value);
     if (!k || !v || k->type != YAML_SCALAR_NODE)
       return fail(r->err, r->errlen, -EINVAL, "%s, line %u: %s: a key must be a name", r->path,
-                  k ? line_of(k) : line_of(map), name);
+                  k ? line_of(k) : line, name);
     const char *key = (const char *)k->data.scalar.value;
     const char *flag = NULL;
     for (size_t i = 0; i < sizeof tls_keys / sizeof tls_keys[0]; i++)
@@ -224,7 +225,7 @@ static int read_tls(reader *r, const char *name, int peer, const yaml_node_t *ma
       snprintf(unknown, sizeof unknown, "%s.%s", name, key);
       flag = unknown;
     }
-    int rc = emit(r, flag, v);
+    int rc = emit(r, flag, k, v);
     if (rc < 0) return rc;
   }
   return 0;
@@ -246,11 +247,11 @@ static int read_root(reader *r, const yaml_node_t *root) {
     const char *key = (const char *)k->data.scalar.value;
     int rc;
     if (strcmp(key, "client-transport-security") == 0)
-      rc = read_tls(r, key, 0, v);
+      rc = read_tls(r, key, line_of(k), 0, v);
     else if (strcmp(key, "peer-transport-security") == 0)
-      rc = read_tls(r, key, 1, v);
+      rc = read_tls(r, key, line_of(k), 1, v);
     else
-      rc = emit(r, key, v);
+      rc = emit(r, key, k, v);
     if (rc < 0) return rc;
   }
   return 0;

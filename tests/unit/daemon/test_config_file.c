@@ -262,8 +262,9 @@ static void test_wrong_types_are_refused(void **state) {
   file_fails("listen-client-urls: [http://127.0.0.1:1, http://127.0.0.1:2]\n",
              "listen-client-urls in FILE, line 1: one value is needed, not the list "
              "http://127.0.0.1:1,http://127.0.0.1:2", "separated by commas");
-  file_fails("name:\n  first: a\n", "FILE, line 2: name: a mapping where etcd takes a single value",
+  file_fails("name:\n  first: a\n", "FILE, line 1: name: a mapping where etcd takes a single value",
              NULL);
+  file_fails("x: &v [1, 2]\nname: *v\n", "name in FILE, line 2: one value is needed", NULL);
   file_fails("log-outputs:\n  - {a: b}\n", "FILE, line 2: log-outputs: a list may hold only "
              "single values", NULL);
   file_fails("client-transport-security: 5\n", "FILE, line 1: client-transport-security must be "
