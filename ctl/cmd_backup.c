@@ -21,8 +21,12 @@
  * the tree copy is taken again when the file came, went or changed meanwhile, or when the
  * copied tree is marked as halfway through an install the copy holds no file for. A member
  * stopped halfway gives a backup that completes the install when it starts.
- * The event history files are not copied (the restored member starts with an empty history,
- * as a restarted etcd does). As etcdctl backup does, the copy gets a new member id and cluster
+ * The event history's files (history-0, history-1) are copied after the tree: they hold at
+ * least every event the copied tree has applied, and the restored member keeps the consecutive
+ * run of events ending at its tree's index (store_history.c), so a watch from a recent index is
+ * answered, not cleared. (A copy torn by the member's writes, or missing the tree's last event
+ * because the files turned over twice meanwhile, gives an empty history: 401, never a gap.)
+ * As etcdctl backup does, the copy gets a new member id and cluster
  * id, so that it cannot join the old cluster by mistake. */
 #include <dirent.h>
 #include <errno.h>
@@ -138,6 +142,7 @@ static int copy_some(const char *src, const char *dst, int (*pick)(const char *)
 static int is_ldb_log(const char *n) { return ends_with(n, ".log"); }
 static int is_table(const char *n) { return ends_with(n, ".ldb") || ends_with(n, ".sst"); }
 static int is_segment(const char *n) { return strlen(n) == 20 && ends_with(n, ".wal"); }
+static int is_history(const char *n) { return !strcmp(n, "history-0") || !strcmp(n, "history-1"); }
 
 /* The identity of the tree's snapshot.install: 0 (absent) or 1 with *st filled; -errno. */
 static int install_file_stat(const backup_paths *p, struct stat *st) {
@@ -186,6 +191,7 @@ static int copy_tree(const backup_paths *p, char *err, size_t errlen) {
     if (f && fclose(f) != 0) e = -EIO;
   }
   if (!e) e = copy_some(p->tree, p->dest_tree, is_table, copy_file);
+  if (!e) e = copy_some(p->tree, p->dest_tree, is_history, copy_file);
   if (!e) {
     int has = install_file_stat(p, &after);
     if (has < 0) {
