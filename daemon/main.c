@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "daemon/config.h"
+#include "daemon/log_journal.h"
 #include "daemon/notify_systemd.h"
 #include "daemon/proxy.h"
 #include "daemon/server.h"
@@ -32,8 +33,22 @@ static int log_to(const char *outputs) {
   if (!strcmp(outputs, "default") || !strcmp(outputs, "stderr")) return 0;
   if (strchr(outputs, ',') || !*outputs) {
     fprintf(stderr, "quorumd: --log-outputs=%s: quorumd writes its log to one output (default, "
-                    "stderr, stdout or a file's path)\n", outputs);
+                    "stderr, stdout, systemd/journal or a file's path)\n", outputs);
     return -1;
+  }
+  if (!strcmp(outputs, "systemd/journal")) { /* (etcd's name for journald) */
+    const char *test = getenv("QUORUMD_TEST_HOOKS"), *path = getenv("QUORUMD_TEST_JOURNAL");
+    char err[256];
+    int fd = log_journal_stream(test && !strcmp(test, "1") && path ? path : LOG_JOURNAL_STDOUT,
+                                "quorumd", err, sizeof err);
+    if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) {
+      fprintf(stderr, "quorumd: --log-outputs=systemd/journal: %s\n",
+              fd < 0 ? err : strerror(errno));
+      if (fd >= 0) close(fd);
+      return -1;
+    }
+    close(fd);
+    return 0;
   }
   int fd = !strcmp(outputs, "stdout") ? dup(STDOUT_FILENO)
                                       : open(outputs, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);

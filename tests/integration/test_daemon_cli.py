@@ -186,6 +186,63 @@ def test_log_outputs(tmp_path):
     assert not os.path.exists(tmp_path / "x")
 
 
+def test_log_outputs_systemd_journal(tmp_path):
+    """--log-outputs systemd/journal, etcd's name for journald: the log is a stream to
+    journald's stdout socket, as systemd connects a service's output (its header, then a line
+    an entry). Here a stand-in journald listens where the test hook points the member; without
+    journald the output is refused at start, as etcd refuses it, and nothing is written."""
+    import socket
+    sock_path = str(tmp_path / "stdout.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(1)
+    port, peer = cluster.free_port(), cluster.free_port()
+    url = "http://127.0.0.1:%d" % port
+    args = [cluster.quorumd_binary(), "--data-dir", str(tmp_path / "d"),
+            "--listen-client-urls", url, "--advertise-client-urls", url,
+            "--listen-peer-urls", "http://127.0.0.1:%d" % peer,
+            "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % peer,
+            "--initial-cluster", "default=http://127.0.0.1:%d" % peer,
+            "--log-outputs", "systemd/journal"]
+    env = dict(os.environ, QUORUMD_TEST_HOOKS="1", QUORUMD_TEST_JOURNAL=sock_path)
+    p = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, stdin=subprocess.DEVNULL)
+    got = b""
+    try:
+        srv.settimeout(10)
+        conn, _ = srv.accept()
+        conn.settimeout(10)
+        deadline = time.time() + 10
+        while not answers(port):
+            assert time.time() < deadline, "server did not start"
+            time.sleep(0.05)
+        while b"ready to serve client requests" not in got:
+            got += conn.recv(65536)
+    finally:
+        p.terminate()
+        out, err = p.communicate(timeout=10)
+    while True:
+        more = conn.recv(65536)
+        if not more:
+            break
+        got += more
+    conn.close()
+    srv.close()
+    assert p.returncode == 0
+    assert out == "" and err == ""  # everything went to the journal
+    head, _, lines = got.decode().partition("0\n0\n0\n0\n")
+    assert head == "quorumd\n\n6\n", got[:100]
+    assert "quorumd: ready to serve client requests on %s\n" % url in lines
+    assert lines.endswith("quorumd: received signal 15, shutting down\n"), lines[-300:]
+    # No journald: refused, before the data dir is made.
+    r = run(["--data-dir", str(tmp_path / "x"), "--log-outputs", "systemd/journal"],
+            env={"QUORUMD_TEST_HOOKS": "1", "QUORUMD_TEST_JOURNAL": str(tmp_path / "none.sock")})
+    assert r.returncode == 1
+    assert r.stderr == ("quorumd: --log-outputs=systemd/journal: can't find journal (connect %s: "
+                        "No such file or directory)\n" % (tmp_path / "none.sock")), r.stderr
+    assert not os.path.exists(tmp_path / "x")
+
+
 def test_flag_wins_over_env(tmp_path, make_server):
     """--name on the command line wins over ETCD_NAME, with etcd's warning (etcd 3.4 refuses to
     start instead); a variable that is no flag's (a typo) is warned about as etcd does, and one
