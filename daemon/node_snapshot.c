@@ -29,14 +29,6 @@ static void set_snap_state(node *n, int st) {
   pthread_mutex_unlock(&n->mu);
 }
 
-/* Gives back a snapshot's data: spooled (its release) or malloc'd. */
-static void snap_data_free(raft_snapshot *s) {
-  if (s->data.base && s->release) s->release(s->data);
-  else free(s->data.base);
-  s->data = (raft_buf){0};
-  s->release = NULL;
-}
-
 /* The dump thread: writes the pinned store out, then leaves the result for the raft thread.
  * The dump goes to a nameless file mapped in memory (raft/storage/snap_spool.h), whose pages
  * the kernel may write back and drop, rather than to anonymous memory: it is the whole tree,
@@ -63,7 +55,7 @@ static void *snap_main(void *arg) {
     res.data = (raft_buf){(uint8_t *)p, len};
   }
   store_snapshot_end(job);
-  if (rc) snap_data_free(&res);
+  if (rc) raft_snapshot_free_data(&res);
   pthread_mutex_lock(&n->mu);
   n->snap_job = NULL;
   n->snap_res.data = res.data;
@@ -95,7 +87,7 @@ int node_snapshot_make(void *arg, raft_snapshot *out) {
               res.meta.index, res.data.len, (double)(node_mono_ns() - n->snap_started_ns) / 1e9);
       return 0;
     }
-    snap_data_free(&res);
+    raft_snapshot_free_data(&res);
   }
   node_wait_applied(n);
   uint64_t index = store_applied(n->s);
@@ -123,7 +115,7 @@ int node_snapshot_make(void *arg, raft_snapshot *out) {
 void node_snapshot_stop(node *n) {
   if (snap_state(n) == NODE_SNAP_IDLE) return;
   pthread_join(n->snap_thread, NULL);
-  snap_data_free(&n->snap_res);
+  raft_snapshot_free_data(&n->snap_res);
   memset(&n->snap_res, 0, sizeof n->snap_res);
   n->snap_state = NODE_SNAP_IDLE;
 }

@@ -119,6 +119,9 @@ typedef struct raft_snapshot {
   void (*release)(raft_buf data);
 } raft_snapshot;
 
+/* Gives s's data back (its release, or free) and empties it; the meta stays. */
+void raft_snapshot_free_data(raft_snapshot *s);
+
 typedef enum raft_msg_type {
   /* Local only: never sent on the wire. */
   RAFT_MSG_HUP = 1,           /* start an election */

@@ -52,7 +52,6 @@ int raft_entry_copy(raft_entry *dst, const raft_entry *src);
 int raft_entries_copy(raft_entry **dst, const raft_entry *src, size_t n);
 int raft_buf_copy(raft_buf *dst, const void *src, size_t len);
 int raft_snapshot_copy(raft_snapshot *dst, const raft_snapshot *src);
-void raft_snapshot_free_data(raft_snapshot *s);
 /* Frees what a message owns (entries, snapshot, context), not the message itself. */
 void raft_message_free(raft_message *m);
 int raft_message_copy(raft_message *dst, const raft_message *src);

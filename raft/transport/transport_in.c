@@ -285,12 +285,7 @@ static void on_chunk(rt_conn *c, raft_codec_frame *f, rt_peer *p) {
   m->snapshot_movable = true; /* (the core keeps the buffer rather than a copy of it) */
   count_recv(p, m, 0);
   deliver(t, m);
-  if (m->snapshot->data.base) { /* (not taken) */
-    if (m->snapshot->release) m->snapshot->release(m->snapshot->data);
-    else free(m->snapshot->data.base);
-  }
-  m->snapshot->data = (raft_buf){0};
-  m->snapshot->release = NULL;
+  raft_snapshot_free_data(m->snapshot); /* (unless taken) */
   raft_codec_frame_free(&first);
   if (!c->closing && !t->stopping) send_ack(c, id, true);
 }

@@ -170,8 +170,7 @@ static void snap_end(rt_peer *p, bool notify, bool ok) {
   rt_snap_out *so = &p->snap_out;
   if (!so->active) return;
   so->active = false;
-  if (so->snap.data.base && so->snap.release) so->snap.release(so->snap.data);
-  else free(so->snap.data.base);
+  raft_snapshot_free_data(&so->snap);
   memset(&so->snap, 0, sizeof so->snap);
   uv_timer_stop(&so->timer);
   if (p->snap) rt_conn_close(p->snap, 0, NULL);
