@@ -80,8 +80,8 @@ typedef struct config {
 /* Fills *cfg from argv (argv[0] is the program) and then from envp (ETCD_* names; the command
  * line wins over the environment), or, given --config-file or ETCD_CONFIG_FILE, from that YAML
  * file alone (as etcd 3.4: the other flags are still checked, then ignored). Unknown flags and
- * bad values are errors: returns -EINVAL and writes a one-line message naming the flag into err
- * (size errlen). Returns 0 on success.
+ * bad values are errors: returns -EINVAL (another -errno for a file it cannot read) and writes a
+ * one-line message naming the flag into err (size errlen). Returns 0 on success.
  * Accepts -flag v, -flag=v, --flag v, --flag=v; booleans also bare (--flag) or =true/false;
  * the last repetition wins. etcd flags that quorumd does not act upon are accepted and ignored.
  * On success or failure, config_free() releases what was allocated. */
