@@ -2,6 +2,7 @@
 #include "proto/tls_session.h"
 
 #include "proto/tls_policy.h"
+#include "proto/tls_reload.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,6 +21,7 @@ struct tls_session_ctx {
   SSL_CTX *ssl;
   int server;
   tls_policy policy; /* what a peer's certificate must also pass (server contexts) */
+  tls_reload *reload; /* our certificate's files, read again when they change (or NULL) */
 };
 
 struct tls_session {
@@ -71,8 +73,16 @@ static int load_cas(SSL_CTX *ssl, const char *ca_file, char *err, size_t errlen)
   return 0;
 }
 
-static int ctx_wrap(tls_session_ctx **out, SSL_CTX *ssl, int server, char *err, size_t errlen) {
+/* Wraps ssl; with cert_file and key_file (whose pair ssl holds), they are watched for a renewal
+ * (tls_reload.h). */
+static int ctx_wrap(tls_session_ctx **out, SSL_CTX *ssl, int server, const char *cert_file,
+                    const char *key_file, char *err, size_t errlen) {
   tls_session_ctx *c = calloc(1, sizeof *c);
+  if (c && cert_file && *cert_file && key_file && *key_file &&
+      !(c->reload = tls_reload_new(cert_file, key_file))) {
+    free(c);
+    c = NULL;
+  }
   if (!c) {
     SSL_CTX_free(ssl);
     snprintf(err, errlen, "TLS: out of memory");
@@ -80,6 +90,7 @@ static int ctx_wrap(tls_session_ctx **out, SSL_CTX *ssl, int server, char *err, 
   }
   c->ssl = ssl;
   c->server = server;
+  if (c->reload) SSL_CTX_set_cert_cb(ssl, tls_reload_cert_cb, c->reload);
   *out = c;
   return 0;
 }
@@ -117,7 +128,7 @@ int tls_session_ctx_server(tls_session_ctx **out, const char *cert_file, const c
     }
     SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
   }
-  return ctx_wrap(out, ssl, 1, err, errlen);
+  return ctx_wrap(out, ssl, 1, cert_file, key_file, err, errlen);
 }
 
 /* A self-signed EC P-256 certificate for hosts (comma-separated IPs and names), valid for a
@@ -191,7 +202,7 @@ int tls_session_ctx_server_auto(tls_session_ctx **out, const char *hosts, char *
     SSL_CTX_free(ssl);
     return rc;
   }
-  return ctx_wrap(out, ssl, 1, err, errlen);
+  return ctx_wrap(out, ssl, 1, NULL, NULL, err, errlen);
 }
 
 int tls_session_ctx_client(tls_session_ctx **out, const char *cert_file, const char *key_file,
@@ -204,13 +215,14 @@ int tls_session_ctx_client(tls_session_ctx **out, const char *cert_file, const c
   if (cert_file && *cert_file && (rc = load_pair(ssl, cert_file, key_file, err, errlen)))
     return rc;
   SSL_CTX_set_verify(ssl, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
-  return ctx_wrap(out, ssl, 0, err, errlen);
+  return ctx_wrap(out, ssl, 0, cert_file, key_file, err, errlen);
 }
 
 void tls_session_ctx_free(tls_session_ctx *ctx) {
   if (!ctx) return;
   SSL_CTX_free(ctx->ssl);
   tls_policy_free(&ctx->policy);
+  tls_reload_free(ctx->reload);
   free(ctx);
 }
 

@@ -193,6 +193,52 @@ def test_https_serves_the_v2_api_to_every_client(tls_server, pki):
 
 
 @pytest.mark.time_limit(120)
+def served_certificate(port):
+    """The PEM certificate the server on 127.0.0.1:port presents now (not verified)."""
+    return ssl.get_server_certificate(("127.0.0.1", port), timeout=5)
+
+
+@pytest.mark.time_limit(120)
+def test_a_renewed_certificate_is_served_without_a_restart(tmp_path, pki):
+    """As etcd, the member reads its certificate and key again when their files change: the
+    next connection gets the renewed pair (a certificate from another CA here, so that the
+    two differ), while one half written (a key that does not match) is not taken."""
+    os.makedirs(tmp_path / "other-pki")
+    other = make_pki(str(tmp_path / "other-pki"))
+    cert, key = str(tmp_path / "server.crt"), str(tmp_path / "server.key")
+    shutil.copy(pki["server.crt"], cert)
+    shutil.copy(pki["server.key"], key)
+    srv = TLSQuorumd(str(tmp_path / "q"), dict(pki, **{"server.crt": cert, "server.key": key}))
+    os.makedirs(srv.workdir)
+    srv.start()
+    try:
+        first = open(pki["server.crt"]).read()
+        assert served_certificate(srv.port) == first
+        r = requests.put(srv.url + "/v2/keys/rot", data={"value": "1"}, verify=pki["ca.crt"],
+                         timeout=5)
+        assert r.status_code == 201
+        # Renewed (written to new files renamed over the old ones, as tools do).
+        shutil.copy(other["server.crt"], cert + ".new")
+        shutil.copy(other["server.key"], key + ".new")
+        os.rename(cert + ".new", cert)
+        os.rename(key + ".new", key)
+        renewed = open(other["server.crt"]).read()
+        assert served_certificate(srv.port) == renewed
+        r = requests.get(srv.url + "/v2/keys/rot", verify=other["ca.crt"], timeout=5)
+        assert r.json()["node"]["value"] == "1"
+        with pytest.raises(requests.exceptions.SSLError):  # (the first CA does not sign it)
+            requests.get(srv.url + "/v2/keys/rot", verify=pki["ca.crt"], timeout=5)
+        # Half written: the first certificate with the renewed key. Not taken.
+        shutil.copy(pki["server.crt"], cert)
+        assert served_certificate(srv.port) == renewed
+        # Completed: the first pair again.
+        shutil.copy(pki["server.key"], key)
+        assert requests.get(srv.url + "/v2/keys/rot", verify=pki["ca.crt"],
+                            timeout=5).json()["node"]["value"] == "1"
+    finally:
+        srv.stop()
+
+
 def test_client_certificates_are_required_when_asked(tls_server, pki):
     srv = tls_server(client_cert_auth=True)
     ca = pki["ca.crt"]

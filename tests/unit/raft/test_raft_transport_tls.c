@@ -155,9 +155,63 @@ static void test_tls_between_members(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+static bool got_one(fixture *f, void *arg) {
+  return f->n[*(int *)arg].n_got > 0;
+}
+
+/* A member's certificate renewed on disk is presented on its next connection, no restart
+ * (proto/tls_reload.c): member 3 first holds one nobody trusts and is refused; its files are
+ * then replaced by a trusted pair, and its next connection to member 1 delivers. */
+static void test_renewed_certificate_used_on_the_next_connection(void **state) {
+  fixture *f = *state;
+  char dir[] = "/tmp/raft-transport-tls-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  make_cert(dir, "member");
+  make_cert(dir, "rogue");
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "cp %s/rogue.crt %s/m3.crt && cp %s/rogue.key %s/m3.key", dir, dir,
+           dir, dir);
+  assert_int_equal(system(cmd), 0);
+  tls_session_ctx *srv[4] = {0}, *cli[4] = {0};
+  tls_setup(&f->n[1], dir, "member", "member", &srv[1], &cli[1]);
+  tls_setup(&f->n[3], dir, "m3", "member", &srv[3], &cli[3]);
+  node_start(f, 1);
+  node_start(f, 3);
+  add_tls_peer(f, 3, 1);
+  raft_message hb = heartbeat(3, 1, 5);
+  assert_int_equal(raft_transport_send(f->n[3].t, &hb), 0);
+  int one = 1;
+  assert_true(run_until(f, warned, &one, 5000));
+  assert_int_equal(f->n[1].n_got, 0);
+  /* Renewed as tools renew: new files renamed over the old ones. */
+  snprintf(cmd, sizeof cmd, "cp %s/member.crt %s/m3.crt.new && cp %s/member.key %s/m3.key.new "
+           "&& mv %s/m3.crt.new %s/m3.crt && mv %s/m3.key.new %s/m3.key", dir, dir, dir, dir, dir,
+           dir, dir, dir);
+  assert_int_equal(system(cmd), 0);
+  for (int tries = 0; tries < 50 && !f->n[1].n_got; tries++) {
+    assert_int_equal(raft_transport_send(f->n[3].t, &hb), 0);
+    run_until(f, got_one, &one, 200);
+  }
+  assert_true(f->n[1].n_got > 0);
+  assert_message(&hb, f->n[1].got[0]);
+  for (int i = 1; i <= 3; i++) {
+    raft_transport_stop(f->n[i].t);
+    f->n[i].t = NULL;
+  }
+  uv_run(&f->loop, UV_RUN_NOWAIT);
+  for (int i = 1; i <= 3; i++) {
+    tls_session_ctx_free(srv[i]);
+    tls_session_ctx_free(cli[i]);
+  }
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_tls_between_members, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_renewed_certificate_used_on_the_next_connection, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
