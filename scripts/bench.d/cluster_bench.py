@@ -8,9 +8,11 @@ writing sequentially to that member all along, each request with a 0.5 s timeout
 killed member comes back and writes in flight at a second kill are counted: 64 connections
 writing through a follower when its leader dies (failed writes, slowest write). Last, a member
 stopped while N keys are written (300,000; 100,000 with --quick) catches up again: the time from
-its start to its first read of the last key, and the peak RSS of it and of the leader meanwhile
-(a quorumd member gets the leader's store as a snapshot; etcd's, at its default
---snapshot-count, gets a snapshot once 100,000 entries have gone by).
+its start to its first read of the last key, and the peak RSS of it and of the leader meanwhile,
+and their peak anonymous memory (RssAnon sampled every 10 ms: what must stay resident; RSS
+also counts file pages the kernel may drop, such as a quorumd snapshot's mapped file) (a quorumd
+member gets the leader's store as a snapshot; etcd's, at its default --snapshot-count, gets a
+snapshot once 100,000 entries have gone by).
 
 Run by `scripts/bench --cluster [--quick]`; prints a text table and the same as Markdown.
 Ratios are quorumd/etcd for throughput and etcd/quorumd for latency and failover time.
@@ -219,10 +221,34 @@ def vm_kib(pid, field):
     return None
 
 
+class AnonPeak:
+    """Samples the RssAnon of some processes every 10 ms on a thread: the peak of each, in KiB.
+    (The kernel keeps a peak of RSS, VmHWM, but none of anonymous memory alone.)"""
+
+    def __init__(self, pids):
+        self.pids, self.peak, self.stop = list(pids), {}, threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            for pid in self.pids:
+                v = vm_kib(pid, "RssAnon")
+                if v is not None and v > self.peak.get(pid, 0):
+                    self.peak[pid] = v
+            time.sleep(0.01)
+
+    def end(self):
+        self.stop.set()
+        self.thread.join()
+        return self.peak
+
+
 def catchup(cl, lg, keys):
     """A follower stopped while `keys` keys are written (64 connections to the leader) starts
     again: (seconds from its start to a read of the last key on it, its peak RSS in MiB, the
-    leader's peak RSS meanwhile in MiB), or a string saying what failed."""
+    leader's peak RSS meanwhile in MiB, the same two for anonymous memory), or a string saying
+    what failed."""
     for m in cl.members:  # (the member killed by the in-flight run back first)
         if m["proc"].poll() is not None:
             cl.start_member(m)
@@ -246,6 +272,7 @@ def catchup(cl, lg, keys):
         pass
     t0 = time.monotonic()
     cl.start_member(lag)
+    anon = AnonPeak([lag["proc"].pid, leader["proc"].pid])
     took = None
     while time.monotonic() - t0 < 120 and lag["proc"].poll() is None:
         try:
@@ -256,10 +283,13 @@ def catchup(cl, lg, keys):
             pass
         time.sleep(0.02)
     if took is None:
+        anon.end()
         return "the member did not catch up within 120 s"
     time.sleep(1.0)  # (what it does right after: the install's end, compactions)
+    peak = anon.end()
     mine, theirs = vm_kib(lag["proc"].pid, "VmHWM"), vm_kib(leader["proc"].pid, "VmHWM")
-    return took, (mine or 0) / 1024, (theirs or 0) / 1024
+    return (took, (mine or 0) / 1024, (theirs or 0) / 1024,
+            peak.get(lag["proc"].pid, 0) / 1024, peak.get(leader["proc"].pid, 0) / 1024)
 
 
 def median(xs):
@@ -361,9 +391,12 @@ def main():
                     R.setdefault("catchup.s", []).append(cu[0])
                     R.setdefault("catchup.rss", []).append(cu[1])
                     R.setdefault("catchup.leader", []).append(cu[2])
+                    R.setdefault("catchup.anon", []).append(cu[3])
+                    R.setdefault("catchup.leader_anon", []).append(cu[4])
                     print(f"[{kind}#{rep}] a member back after {cfg['catchup']} writes: caught "
                           f"up in {cu[0]:.2f} s, its peak RSS {cu[1]:.0f} MiB, the leader's "
-                          f"{cu[2]:.0f} MiB", flush=True)
+                          f"{cu[2]:.0f} MiB; peak anonymous memory {cu[3]:.0f} and {cu[4]:.0f} "
+                          f"MiB", flush=True)
                 cl.stop()
     finally:
         for p in children:
@@ -399,7 +432,10 @@ def main():
              "%.2f", False, ""),
             ("the same: its peak RSS (MiB)", "catchup.rss", "%.0f", False, ""),
             ("the same: the leader's peak RSS meanwhile (MiB)", "catchup.leader", "%.0f", False,
-             "")]
+             ""),
+            ("the same: its peak anonymous memory (MiB)", "catchup.anon", "%.0f", False, ""),
+            ("the same: the leader's peak anonymous memory (MiB)", "catchup.leader_anon", "%.0f",
+             False, "")]
     print("\n%-48s %12s %12s %8s %8s" % ("3 members, loopback", "quorumd", "etcd 3.4", "ratio",
                                           "target"))
     for title, k, fmt, hb, target in rows:
