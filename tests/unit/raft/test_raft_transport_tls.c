@@ -76,6 +76,23 @@ static bool warned(fixture *f, void *arg) {
   return f->n[*(int *)arg].warnings > 0;
 }
 
+/* Stops members 1..3, frees their TLS contexts and removes dir. */
+static void stop_and_clean(fixture *f, tls_session_ctx **srv, tls_session_ctx **cli,
+                           const char *dir) {
+  for (int i = 1; i <= 3; i++) {
+    raft_transport_stop(f->n[i].t);
+    f->n[i].t = NULL;
+  }
+  uv_run(&f->loop, UV_RUN_NOWAIT);
+  for (int i = 1; i <= 3; i++) {
+    tls_session_ctx_free(srv[i]);
+    tls_session_ctx_free(cli[i]);
+  }
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 /* Members 1 and 2 trust one certificate and exchange messages and a snapshot over TLS; member
  * 3 holds a certificate nobody trusts: its messages never arrive and both sides log why. An
  * https:// peer without a client context is refused. */
@@ -141,18 +158,7 @@ static void test_tls_between_members(void **state) {
   assert_int_equal(raft_transport_add_peer(f->n[2].t, 3, "https://127.0.0.3:1"), -EINVAL);
   assert_int_equal(raft_transport_add_peer(f->n[2].t, 3, "http://127.0.0.3:1"), 0);
 
-  for (int i = 1; i <= 3; i++) {
-    raft_transport_stop(f->n[i].t);
-    f->n[i].t = NULL;
-  }
-  uv_run(&f->loop, UV_RUN_NOWAIT);
-  for (int i = 1; i <= 3; i++) {
-    tls_session_ctx_free(srv[i]);
-    tls_session_ctx_free(cli[i]);
-  }
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  assert_int_equal(system(cmd), 0);
+  stop_and_clean(f, srv, cli, dir);
 }
 
 static bool got_one(fixture *f, void *arg) {
@@ -194,17 +200,7 @@ static void test_renewed_certificate_used_on_the_next_connection(void **state) {
   }
   assert_true(f->n[1].n_got > 0);
   assert_message(&hb, f->n[1].got[0]);
-  for (int i = 1; i <= 3; i++) {
-    raft_transport_stop(f->n[i].t);
-    f->n[i].t = NULL;
-  }
-  uv_run(&f->loop, UV_RUN_NOWAIT);
-  for (int i = 1; i <= 3; i++) {
-    tls_session_ctx_free(srv[i]);
-    tls_session_ctx_free(cli[i]);
-  }
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  assert_int_equal(system(cmd), 0);
+  stop_and_clean(f, srv, cli, dir);
 }
 
 int main(void) {
