@@ -41,6 +41,17 @@ static void tr_on_unreachable(void *arg, uint64_t peer) {
   if (peer == n->status.lead && !atomic_load(&n->published)) n->publish_lead = RAFT_NONE;
 }
 
+/* The leader's process is gone (its connection broke and its address refuses a new one: a
+ * crash, kill -9, the OOM killer): this follower grants votes at once and campaigns within two
+ * heartbeats, where it would wait out an election timeout (1 to 2 s by default) for a leader
+ * that can never answer. The other followers learn it the same way, at the same moment. */
+static void tr_on_peer_gone(void *arg, uint64_t peer) {
+  node *n = arg;
+  if (raft_report_peer_gone(n->r, peer))
+    fprintf(stderr, "quorumd: the leader %" PRIx64 " is gone (its connection broke and its peer "
+                    "address refuses connections): electing another now\n", peer);
+}
+
 static void tr_on_snapshot_status(void *arg, uint64_t peer, bool ok) {
   node *n = arg;
   raft_report_snapshot(n->r, peer, ok);
@@ -98,6 +109,7 @@ int node_transport_start(node *n, char *err, size_t errlen) {
                                   .on_snapshot_status = tr_on_snapshot_status,
                                   .is_removed = tr_is_removed,
                                   .on_removed = tr_on_removed,
+                                  .on_peer_gone = tr_on_peer_gone,
                                   .http_get = node_peer_http_get};
   int rc = raft_transport_start(&n->rloop, &tc, &cbs, &n->tr);
   if (rc) {

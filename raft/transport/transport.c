@@ -61,10 +61,14 @@ static void notify_cb(uv_timer_t *h) {
   for (;;) {
     rt_peer *p = NULL;
     for (size_t i = 0; i < t->n_peers && !p; i++)
-      if (t->peers[i]->notify_unreachable || t->peers[i]->notify_snap) p = t->peers[i];
+      if (t->peers[i]->notify_unreachable || t->peers[i]->notify_gone || t->peers[i]->notify_snap)
+        p = t->peers[i];
     if (!p || t->stopping) return;
     uint64_t id = p->id;
-    if (p->notify_unreachable) {
+    if (p->notify_gone) {
+      p->notify_gone = false;
+      if (t->cbs.on_peer_gone) t->cbs.on_peer_gone(t->cbs.arg, id);
+    } else if (p->notify_unreachable) {
       p->notify_unreachable = false;
       if (t->cbs.on_unreachable) t->cbs.on_unreachable(t->cbs.arg, id);
     } else {
@@ -84,6 +88,12 @@ static void notify_arm(raft_transport *t) {
 void rt_notify_unreachable(rt_peer *p) {
   if (p->removed) return;
   p->notify_unreachable = true;
+  notify_arm(p->t);
+}
+
+void rt_notify_gone(rt_peer *p) {
+  if (p->removed) return;
+  p->notify_gone = true;
   notify_arm(p->t);
 }
 
@@ -175,6 +185,7 @@ int raft_transport_start(uv_loop_t *loop, const raft_transport_config *cfg,
 static void peer_destroy(rt_peer *p) {
   p->removed = true;
   p->notify_unreachable = false;
+  p->notify_gone = false;
   p->notify_snap = 0;
   rt_snap_abort(p, false);
   rt_peer_close_conns(p);

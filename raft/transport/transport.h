@@ -3,7 +3,10 @@
  *
  * Connections. Each peer gets one outbound connection for messages, opened on the first send
  * and reopened after a failure with exponential backoff (backoff_min_ms doubling up to
- * backoff_max_ms); messages to a peer always travel on it, in the order sent. Snapshots travel
+ * backoff_max_ms); messages to a peer always travel on it, in the order sent. One that was
+ * established and broke (not closed by this side) is opened again at the backoff time even with
+ * nothing to send, and when the peer's address refuses that connection (ECONNREFUSED: no
+ * process listens there) on_peer_gone(peer) follows. Snapshots travel
  * on a second outbound connection opened per snapshot, so heartbeats never wait behind one.
  * Inbound connections only receive: the first frame must be a handshake naming this cluster
  * and this member; a frame that is malformed, oversized, of another protocol version, from
@@ -76,6 +79,9 @@ typedef struct raft_transport_callbacks {
   void (*on_snapshot_status)(void *arg, uint64_t peer_id, bool ok);
   bool (*is_removed)(void *arg, uint64_t member_id); /* may be NULL: nobody is */
   void (*on_removed)(void *arg);                     /* may be NULL */
+  /* May be NULL. The peer's process is gone: its message connection, established, broke, and
+   * the connection opened again (the probe) was refused: nothing listens at its address. */
+  void (*on_peer_gone)(void *arg, uint64_t peer_id);
   /* May be NULL. An HTTP GET on the peer port (etcd's peer handler answers GET /members
    * there, which etcd's v2 proxies read) gets the bytes this returns for its path (a whole
    * HTTP response, malloc'd; *len set), and the connection is then closed. */
@@ -139,8 +145,8 @@ int raft_transport_peer_stats(const raft_transport *t, uint64_t id,
 uint64_t raft_transport_loss_epoch(const raft_transport *t, uint64_t id);
 
 /* Test-only fault hook: resets the message connection to peer id (RST: the bytes the kernel
- * had not sent, and those the peer had not read, are lost; the next message opens a new
- * connection). -ENOENT for an unknown peer. */
+ * had not sent, and those the peer had not read, are lost; a new connection is opened at the
+ * backoff time, as after any break). -ENOENT for an unknown peer. */
 int raft_transport_break(raft_transport *t, uint64_t id);
 
 /* Test-only fault hook: while on, everything to and from peer id is dropped silently (a

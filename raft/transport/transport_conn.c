@@ -167,6 +167,7 @@ static void tls_failed(rt_conn *c) {
 }
 
 int rt_conn_write(rt_conn *c, rt_frame *f) {
+  if (f->msg_type) c->carried = true;
   if (c->tls && tls_seal(c, f)) {
     if (c->peer) {
       c->peer->queued_bytes -= f->queued;
@@ -213,6 +214,7 @@ int rt_conn_tls_start(rt_conn *c, struct tls_session_ctx *ctx, const char *host)
 
 int rt_conn_write_list(rt_conn *c, rt_frame *head) {
   if (!head->next) return rt_conn_write(c, head);
+  c->carried = true;
   size_t n = 0;
   int rc = 0;
   for (rt_frame *f = head; f; f = f->next) {

@@ -52,6 +52,10 @@ struct rt_conn {
   uint8_t role;   /* rt_conn_role */
   bool connected, closing;
   bool reset;     /* closed with a reset (RST): unsent bytes are dropped (test hook) */
+  bool probe;       /* outbound messages: the first one opened after an established one broke */
+  bool local_close; /* closed by this side on purpose (peer updated or removed, stop) */
+  bool carried;     /* a raft message was written on it */
+  int connect_status; /* the failed connect's status (UV_E*), 0 otherwise */
   uint64_t connected_at_ms;
   uint8_t *rbuf;  /* bytes read, not yet a whole frame */
   size_t rlen, rcap;
@@ -99,7 +103,10 @@ struct rt_peer {
   bool removed;
   int open_timers;          /* retry_timer and snap_out.timer until closed */
   int refs;                 /* connections whose peer this is (until their close callback) */
+  bool probe_due;           /* the message connection broke: open one again at retry_at_ms even
+                               with nothing to send, to learn whether the peer still listens */
   bool notify_unreachable;  /* deferred callbacks */
+  bool notify_gone;
   int notify_snap;          /* 0 none, 1 ok, -1 failed */
   uint64_t hb_sent_ns;
   uint64_t loss_epoch;      /* raised whenever a message to the peer may have been lost */
@@ -135,6 +142,7 @@ rt_peer *rt_peer_find(const raft_transport *t, uint64_t id);
 /* Frees a removed peer once its timers and connections are all closed. */
 void rt_peer_release(rt_peer *p);
 void rt_notify_unreachable(rt_peer *p);
+void rt_notify_gone(rt_peer *p);
 void rt_notify_snapshot(rt_peer *p, bool ok);
 void rt_handle_closed(raft_transport *t);
 void rt_frame_free(rt_frame *f);

@@ -17,8 +17,13 @@ static rt_conn *out_open(rt_peer *p, uint8_t role) {
   raft_transport *t = p->t;
   rt_conn *c = rt_conn_new(t, role, p);
   if (!c) return NULL;
-  if (role == RT_CONN_OUT_MSG) p->msg = c;
-  else p->snap = c;
+  if (role == RT_CONN_OUT_MSG) {
+    p->msg = c;
+    c->probe = p->probe_due;
+    p->probe_due = false;
+  } else {
+    p->snap = c;
+  }
   int rc = 0;
   if (t->has_bind) rc = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&t->bind_addr, 0);
   if (rc == 0) {
@@ -62,7 +67,8 @@ static void drop_pending(rt_peer *p) {
 static void retry_cb(uv_timer_t *h) {
   rt_peer *p = h->data;
   p->retry_armed = false;
-  if (!p->msg && p->pending_head && !p->t->stopping && !p->removed) out_open(p, RT_CONN_OUT_MSG);
+  if (!p->msg && (p->pending_head || p->probe_due) && !p->t->stopping && !p->removed)
+    out_open(p, RT_CONN_OUT_MSG);
 }
 
 void rt_out_send_frame(rt_peer *p, rt_frame *f) {
@@ -151,6 +157,7 @@ static void out_connect_cb(uv_connect_t *req, int status) {
   if (status < 0) {
     char why[128];
     snprintf(why, sizeof why, "connect: %s", uv_strerror(status));
+    c->connect_status = status;
     rt_conn_close(c, 0, why);
     return;
   }
@@ -272,12 +279,37 @@ void rt_out_on_closed(rt_conn *c) {
   p->backoff_ms *= 2;
   if (p->backoff_ms > t->cfg.backoff_max_ms) p->backoff_ms = t->cfg.backoff_max_ms;
   rt_notify_unreachable(p);
+  /* Nothing listens at the address of a peer whose connection just broke: its process is gone
+   * (a host that died, or a partition, refuses nothing: the connect times out). */
+  if (c->probe && !c->connected && c->connect_status == UV_ECONNREFUSED) {
+    rt_log(t, 1, "peer %llx: its connection broke and its address refuses a new one",
+           (unsigned long long)p->id);
+    rt_notify_gone(p);
+  }
+  /* A connection the peer closed (or that failed) is opened again at the backoff time even
+   * with nothing to send (a follower writes to its leader only in answer): the probe. Not
+   * after one that carried nothing: a peer that refuses this member's handshakes is not
+   * probed over and over. */
+  if (c->connected && c->carried && !c->local_close) {
+    p->probe_due = true;
+    if (!p->retry_armed) {
+      p->retry_armed = true;
+      uv_timer_start(&p->retry_timer, retry_cb, p->retry_at_ms - now, 0);
+    }
+  }
 }
 
 void rt_peer_close_conns(rt_peer *p) {
   rt_conn *m = p->msg, *s = p->snap;
-  if (m) rt_conn_close(m, 0, NULL);
-  if (s) rt_conn_close(s, 0, NULL);
+  p->probe_due = false;
+  if (m) {
+    m->local_close = true;
+    rt_conn_close(m, 0, NULL);
+  }
+  if (s) {
+    s->local_close = true;
+    rt_conn_close(s, 0, NULL);
+  }
   drop_pending(p);
 }
 

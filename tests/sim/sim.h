@@ -36,6 +36,7 @@ typedef enum sim_ev_type {
   SIM_EV_STOP,          /* node: removed from the cluster, stop it for good */
   SIM_EV_HEAL,          /* end of a partition */
   SIM_EV_LIVENESS,      /* final phase: is the cluster converged? */
+  SIM_EV_GONE,          /* node, inc, arg = peer: the driver reports peer's process gone */
 } sim_ev_type;
 
 typedef struct sim_event {
@@ -177,6 +178,11 @@ typedef struct sim_params {
   uint64_t dedup_window_ms;
   /* raft ticks per heartbeat: 1 (10 per election timeout) or 10, as quorumd runs its core */
   unsigned ticks_per_hb;
+  /* quorumd's report that a peer's process is gone (raft_report_peer_gone): after a crash, to
+   * each member (its connection broke, the probe was refused: even when the member is back by
+   * then, a report that arrives late); after a partition, to each member cut off from its
+   * leader (a firewall that rejects, where the leader lives on: a false report) */
+  bool gone_reports;
 } sim_params;
 
 typedef enum sim_fault_kind {
@@ -225,6 +231,7 @@ typedef struct sim_world {
   uint64_t events, msgs, drops, crashes, restarts, snaps_made, snaps_sent, conf_changes,
       transfers, partitions, pauses, elections;
   uint64_t resent; /* writes proposed again after a later term's entry was applied */
+  uint64_t gone_forgotten; /* leaders forgotten on a report that their process was gone */
   uint64_t retried; /* writes sent again within their term after a loss towards the leader */
   uint64_t deduped; /* requests a leader dropped: it had appended them in its term already */
   uint64_t too_old; /* forwards a leader dropped: sent too far back to tell */
@@ -248,6 +255,9 @@ void sim_trace_print(const sim_world *w, size_t last);
 /* sim_node.c */
 void sim_node_start(sim_world *w, sim_node *n, const raft_conf_state *bootstrap);
 void sim_node_crash(sim_world *w, sim_node *n);
+/* With gone_reports: schedules the reports a crash of n, or a new partition, brings. */
+void sim_fault_gone_after_crash(sim_world *w, const sim_node *n);
+void sim_fault_gone_after_partition(sim_world *w);
 void sim_node_restart(sim_world *w, sim_node *n);
 void sim_node_stop(sim_world *w, sim_node *n);
 /* Whether the node can take an input now; if not, *until is when to retry (0 = never). */

@@ -56,6 +56,30 @@ void sim_fault_choose(sim_world *w, bool soak) {
   unsigned wi = (unsigned)sim_rng_below(r, 5);
   p->dedup_window_ms = windows[wi] ? windows[wi] : 2 * p->op_timeout_ms;
   p->ticks_per_hb = sim_rng_chance(r, 0.5) ? 10 : 1;
+  p->gone_reports = sim_rng_chance(r, 0.5);
+}
+
+/* A report reaches a member a connection break and a refused probe after the event. */
+static void sim_fault_report_gone(sim_world *w, const sim_node *to, uint64_t peer) {
+  uint64_t d = sim_rng_range(&w->rng, w->p.delay_lo, w->p.delay_hi + 60);
+  sim_schedule(w, d, (sim_event){.type = SIM_EV_GONE, .node = to->id, .inc = to->inc, .arg = peer});
+}
+
+void sim_fault_gone_after_crash(sim_world *w, const sim_node *n) {
+  if (!w->p.gone_reports) return;
+  for (uint64_t i = 1; i <= SIM_MAX_NODES; i++)
+    if (i != n->id && w->nodes[i].up && !w->blocked[i][n->id])
+      sim_fault_report_gone(w, &w->nodes[i], n->id);
+}
+
+void sim_fault_gone_after_partition(sim_world *w) {
+  if (!w->p.gone_reports) return;
+  for (uint64_t i = 1; i <= SIM_MAX_NODES; i++) {
+    const sim_node *y = &w->nodes[i];
+    if (!y->up || !y->r) continue;
+    uint64_t lead = raft_lead(y->r);
+    if (lead != RAFT_NONE && lead != i && w->blocked[i][lead]) sim_fault_report_gone(w, y, lead);
+  }
 }
 
 /* A random running node that is not removed, or NULL. */
@@ -123,6 +147,7 @@ void sim_fault_run(sim_world *w, uint8_t kind) {
   case SIM_FAULT_PARTITION:
     sim_net_heal(w);
     sim_net_partition(w);
+    sim_fault_gone_after_partition(w);
     w->partition_gen++;
     sim_schedule(w, sim_rng_range(&w->rng, 300, 4000),
                  (sim_event){.type = SIM_EV_HEAL, .arg = w->partition_gen});
@@ -131,6 +156,7 @@ void sim_fault_run(sim_world *w, uint8_t kind) {
     if ((n = sim_fault_pick_up(w))) {
       w->crashes++;
       sim_node_crash(w, n);
+      sim_fault_gone_after_crash(w, n);
       sim_schedule(w, sim_rng_range(&w->rng, 100, 5000),
                    (sim_event){.type = SIM_EV_RESTART, .node = n->id});
     }

@@ -51,10 +51,10 @@ static void sim_summary(const sim_world *w) {
          " pauses, %" PRIu64 " conf changes, %" PRIu64 " transfers, %" PRIu64
          " snapshots made, %" PRIu64 " sent, %" PRIu64 " writes proposed again, %" PRIu64
          " sent again in their term (%" PRIu64 " dropped as held, %" PRIu64 " forwards too old), %"
-         PRIu64 " ops %s, commit %" PRIu64 "\n",
+         PRIu64 " leaders forgotten as gone, %" PRIu64 " ops %s, commit %" PRIu64 "\n",
          w->seed, w->p.n_nodes, w->events, w->msgs, w->drops, w->elections, w->crashes,
          w->partitions, w->pauses, w->conf_changes, w->transfers, w->snaps_made, w->snaps_sent,
-         w->resent, w->retried, w->deduped, w->too_old, w->lin_ops, w->lin_gave_up ? "NOT checked (search budget)" : "checked",
+         w->resent, w->retried, w->deduped, w->too_old, w->gone_forgotten, w->lin_ops, w->lin_gave_up ? "NOT checked (search budget)" : "checked",
          w->committed_max);
 }
 

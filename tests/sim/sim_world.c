@@ -113,6 +113,14 @@ static void sim_world_dispatch(sim_world *w, sim_event *ev) {
     raft_report_unreachable(n->r, ev->arg);
     sim_node_pump(w, n);
     break;
+  case SIM_EV_GONE:
+    if (!sim_world_node_input(w, ev, &n)) break;
+    if (raft_report_peer_gone(n->r, ev->arg)) {
+      w->gone_forgotten++;
+      sim_trace(w, "n%llu forgets its leader n%llu: reported gone", U(n->id), U(ev->arg));
+    }
+    sim_node_pump(w, n);
+    break;
   case SIM_EV_CLIENT:
     sim_client_next(w, ev->arg);
     break;

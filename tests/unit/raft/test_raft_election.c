@@ -143,6 +143,101 @@ static void check_quorum_lease_ignores_disruptive_votes(void **state) {
   rt_node_free(n);
 }
 
+/* A follower told that its leader's process is gone forgets it: it grants a pre-vote it would
+ * have ignored while in lease, and campaigns within 2 heartbeats' ticks, not an election
+ * timeout. Reports naming another member, or reaching a leader or a candidate, change nothing. */
+static void peer_gone_forgets_the_leader(void **state) {
+  (void)state;
+  rt_opts o = O(true, true);
+  o.election = 100;
+  o.heartbeat = 10;
+  for (int seed = 1; seed <= 20; seed++) {
+    o.seed = (uint64_t)seed;
+    rt_node *n = rt_node_k(2, 3, o);
+    rt_msgs out = {0};
+    rt_step(n, (raft_message){.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1});
+    rt_read(n, &out);
+    /* in lease: member 3's pre-vote is ignored */
+    rt_step(n, (raft_message){.type = RAFT_MSG_PRE_VOTE, .from = 3, .to = 2, .term = 2});
+    rt_read(n, &out);
+    rt_expect_no_msgs(&out);
+    /* a report about another member, or none, is ignored */
+    assert_false(raft_report_peer_gone(n->r, 3));
+    assert_false(raft_report_peer_gone(n->r, RAFT_NONE));
+    assert_int_equal(n->r->lead, 1);
+    assert_true(raft_report_peer_gone(n->r, 1));
+    assert_int_equal(n->r->lead, RAFT_NONE);
+    assert_int_equal(n->r->term, 1);
+    assert_false(raft_report_peer_gone(n->r, 1)); /* once */
+    rt_step(n, (raft_message){.type = RAFT_MSG_PRE_VOTE, .from = 3, .to = 2, .term = 2});
+    rt_read(n, &out);
+    rt_expect_msgs(&out, "2->3 MsgPreVoteResp Term:2 Log:0/0");
+    assert_int_equal(n->r->term, 1); /* a pre-vote changes nothing */
+    /* its own campaign comes within 2 heartbeats (20 ticks), never at once */
+    int ticks = 0;
+    while (n->r->role == RAFT_FOLLOWER && ticks < 1000) {
+      rt_ticks(n, 1);
+      ticks++;
+    }
+    assert_int_equal(n->r->role, RAFT_PRE_CANDIDATE);
+    assert_in_range(ticks, 1, 20);
+    rt_read(n, &out);
+    rt_expect_msgs(&out, "2->1 MsgPreVote Term:2 Log:0/0", "2->3 MsgPreVote Term:2 Log:0/0");
+    /* a pre-candidate ignores the report */
+    assert_false(raft_report_peer_gone(n->r, 1));
+    rt_msgs_free(&out);
+    rt_node_free(n);
+  }
+}
+
+/* The leader heard again after a false report: the follower follows it, and its early campaign
+ * is off (the next one comes after a whole election timeout without the leader). */
+static void peer_gone_then_leader_heard_again(void **state) {
+  (void)state;
+  rt_opts o = O(true, true);
+  o.election = 100;
+  o.heartbeat = 10;
+  rt_node *n = rt_node_k(2, 3, o);
+  rt_msgs out = {0};
+  rt_step(n, (raft_message){.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1});
+  assert_true(raft_report_peer_gone(n->r, 1));
+  rt_step(n, (raft_message){.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1});
+  assert_int_equal(n->r->lead, 1);
+  rt_ticks(n, 99);
+  assert_int_equal(n->r->role, RAFT_FOLLOWER);
+  rt_read(n, &out);
+  rt_msgs_free(&out);
+  rt_node_free(n);
+}
+
+/* Without pre-vote and check-quorum an early campaign could depose a live leader (a vote bumps
+ * the term; nothing makes voters refuse it): the leader is forgotten, the timer is not moved.
+ * A leader ignores the report. */
+static void peer_gone_without_prevote_does_not_hurry(void **state) {
+  (void)state;
+  for (int mode = 0; mode < 3; mode++) {
+    rt_opts o = O(mode == 1, mode == 2);
+    o.election = 100;
+    o.heartbeat = 10;
+    rt_node *n = rt_node_k(2, 3, o);
+    rt_step(n, (raft_message){.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1});
+    assert_true(raft_report_peer_gone(n->r, 1));
+    assert_int_equal(n->r->lead, RAFT_NONE);
+    rt_ticks(n, 99);
+    assert_int_equal(n->r->role, RAFT_FOLLOWER);
+    rt_node_free(n);
+  }
+  rt_node *l = rt_node_k(1, 1, O(true, true));
+  raft_campaign(l->r);
+  rt_msgs out = {0};
+  rt_read(l, &out);
+  assert_int_equal(l->r->role, RAFT_LEADER);
+  assert_false(raft_report_peer_gone(l->r, 1));
+  assert_int_equal(l->r->role, RAFT_LEADER);
+  rt_msgs_free(&out);
+  rt_node_free(l);
+}
+
 /* With pre-vote or check-quorum, an APP or HEARTBEAT from a lower term gets an empty APP_RESP
  * with our term (so a stale leader steps down); without either it is ignored. */
 static void stale_leader_gets_app_resp(void **state) {
@@ -187,6 +282,9 @@ int main(void) {
       cmocka_unit_test(check_quorum_lease_ignores_disruptive_votes),
       cmocka_unit_test(stale_leader_gets_app_resp),
       cmocka_unit_test(candidate_ignores_mismatched_responses),
+      cmocka_unit_test(peer_gone_forgets_the_leader),
+      cmocka_unit_test(peer_gone_then_leader_heard_again),
+      cmocka_unit_test(peer_gone_without_prevote_does_not_hurry),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,6 +45,7 @@ typedef struct node {
   unsigned warnings; /* log lines at level >= 2 */
   uint64_t removed_peer; /* is_removed() answers true for it (0: nobody) */
   unsigned told_removed; /* on_removed() calls */
+  unsigned gone[MAX_NODES + 1]; /* on_peer_gone() calls, by peer id */
   char last_log[320];
 } node;
 
@@ -164,6 +165,12 @@ TF_UNUSED static void on_removed(void *arg) {
   n->told_removed++;
 }
 
+TF_UNUSED static void on_peer_gone(void *arg, uint64_t peer) {
+  node *n = arg;
+  assert_true(peer >= 1 && peer <= MAX_NODES);
+  n->gone[peer]++;
+}
+
 TF_UNUSED static void on_log(void *arg, int level, const char *text) {
   node *n = arg;
   if (level >= 2) n->warnings++;
@@ -198,6 +205,7 @@ TF_UNUSED static void node_start(fixture *f, int i) {
   node *n = &f->n[i];
   raft_transport_callbacks cbs = {n, on_message, on_unreachable, on_snapshot_status, is_removed,
                                   on_removed};
+  cbs.on_peer_gone = on_peer_gone;
   assert_int_equal(raft_transport_start(&f->loop, &n->cfg, &cbs, &n->t), 0);
   n->port = raft_transport_listen_port(n->t);
   assert_true(n->port > 0);

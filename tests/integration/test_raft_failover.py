@@ -1,0 +1,95 @@
+"""Failover when the leader's process dies: its followers learn it from the peer connections (the
+connection breaks and the leader's peer address then refuses a new one) and elect another
+member within a few heartbeats, where an election timeout would otherwise pass first. A leader
+that lives on is never deposed by such a report.
+
+The election timeout here is 5 s against a 50 ms heartbeat, so the timeout path cannot win
+before 5 s have passed since the last heartbeat; the assertions leave half of that as margin.
+"""
+import os
+import signal
+import time
+
+from raft_cluster import make_cluster, put, wait_for  # noqa: F401 (make_cluster: fixture)
+
+LONG_ELECTION = ("--election-timeout", "5000")
+GONE_LINE = "is gone (its connection broke and its peer address refuses connections)"
+
+
+def _term(m):
+    st, headers, _ = m.request("GET", "/v2/keys/", timeout=2)
+    assert st == 200
+    return int(headers["x-raft-term"])
+
+
+def _kill_leader_and_time_the_next_one(c):
+    old = c.leader(timeout=30)
+    rest = c.followers(old)
+    st, _, body = put(old, "/before", "1")
+    assert st in (200, 201), body
+    old.kill9()
+    t0 = time.monotonic()
+    new = c.leader(among=rest, timeout=30)
+    took = time.monotonic() - t0
+    print("new leader %.3f s after the kill" % took)
+    st, _, body = put(new, "/after", "2")
+    assert st in (200, 201), body
+    for m in rest:
+        st, _, body = m.keys("GET", "/before", params={"quorum": "true"})
+        assert st == 200 and body["node"]["value"] == "1", (st, body)
+    return old, new, rest, took
+
+
+def test_a_dead_leader_is_replaced_within_heartbeats_not_an_election_timeout(make_cluster):
+    c = make_cluster(3, extra_args=LONG_ELECTION).start()
+    old, new, rest, took = _kill_leader_and_time_the_next_one(c)
+    assert took < 2.5, "a new leader took %.2f s (the election timeout is 5 s)" % took
+    assert any(GONE_LINE in m.log_text() for m in rest), c.logs()
+    # The old member comes back as a follower of the new leader, and has every write.
+    old.start()
+    wait_for(lambda: old.keys("GET", "/after")[0] == 200, what="the old leader catches up")
+    assert c.leader(timeout=10) is new
+
+
+def test_five_members_replace_a_dead_leader_within_heartbeats(make_cluster):
+    c = make_cluster(5, extra_args=LONG_ELECTION).start()
+    _, _, _, took = _kill_leader_and_time_the_next_one(c)
+    assert took < 2.5, "a new leader took %.2f s (the election timeout is 5 s)" % took
+    # and once more, with the four left
+    _, _, _, took2 = _kill_leader_and_time_the_next_one(c)
+    assert took2 < 2.5, "the second new leader took %.2f s" % took2
+
+
+def test_a_live_leader_is_not_deposed_by_a_broken_connection(make_cluster):
+    c = make_cluster(3, extra_args=LONG_ELECTION).start()
+    leader = c.leader(timeout=30)
+    lid = leader.member_id()
+    term = _term(leader)
+    for m in c.followers(leader):
+        for _ in range(3):
+            m.break_connection(lid)  # reset; the leader's address still takes connections
+            time.sleep(0.2)
+    time.sleep(1.0)
+    assert c.leader(timeout=5) is leader
+    assert _term(leader) == term
+    st, _, body = put(leader, "/still", "leading")
+    assert st == 201, body
+    assert GONE_LINE not in c.logs()
+
+
+def test_a_stopped_leader_is_replaced_only_after_the_election_timeout(make_cluster):
+    # SIGSTOP closes nothing: the followers see a silent leader, not a gone one, and wait out
+    # their election timeout (check-quorum's lease), as before.
+    c = make_cluster(3, extra_args=("--election-timeout", "1500")).start()
+    old = c.leader(timeout=30)
+    rest = c.followers(old)
+    os.kill(old.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        new = c.leader(among=rest, timeout=30)
+        took = time.monotonic() - t0
+        assert new is not old
+        assert took >= 1.2, took  # (1.5 s since the last heartbeat, less the poll's slack)
+        assert GONE_LINE not in c.logs()
+    finally:
+        os.kill(old.proc.pid, signal.SIGCONT)
