@@ -10,7 +10,8 @@ import os
 import signal
 import time
 
-from raft_cluster import make_cluster, put, wait_for  # noqa: F401 (make_cluster: fixture)
+from raft_cluster import ClusterFactory, make_cluster, put, wait_for  # noqa: F401 (fixture)
+from test_peer_tls import pki, tls_args  # noqa: F401 (pki: fixture)
 
 LONG_ELECTION = ("--election-timeout", "5000")
 GONE_LINE = "is gone (its connection broke and its peer address refuses connections)"
@@ -49,6 +50,17 @@ def test_a_dead_leader_is_replaced_within_heartbeats_not_an_election_timeout(mak
     old.start()
     wait_for(lambda: old.keys("GET", "/after")[0] == 200, what="the old leader catches up")
     assert c.leader(timeout=10) is new
+
+
+def test_a_dead_leader_of_a_tls_cluster_is_replaced_within_heartbeats(tmp_path, pki):
+    make = ClusterFactory(str(tmp_path), tls_args(pki), peer_scheme="https")
+    try:
+        c = make(3, extra_args=LONG_ELECTION).start()
+        _, _, rest, took = _kill_leader_and_time_the_next_one(c)
+        assert took < 2.5, "a new leader took %.2f s (the election timeout is 5 s)" % took
+        assert any(GONE_LINE in m.log_text() for m in rest), c.logs()
+    finally:
+        make.finish()
 
 
 def test_five_members_replace_a_dead_leader_within_heartbeats(make_cluster):
