@@ -1,5 +1,5 @@
 /* election.c: leader election (§5.2, §5.4.1), pre-vote (thesis §9.6), check-quorum (thesis
- * §6.2) and the vote-granting rule. The lease check (a node that heard from a leader within
+ * §6.2), the vote-granting rule, and a follower forgetting a leader reported dead. The lease check (a node that heard from a leader within
  * the election timeout ignores higher-term votes) is applied in raft_step with the term rules.
  *
  * Pre-vote: a pre-candidate asks with term+1 without bumping its term; voters grant without
@@ -120,4 +120,21 @@ void raft_step_check_quorum(raft *r) {
   /* Every interval starts with no follower known active. */
   for (size_t i = 0; i < r->conf.n_voters; i++)
     if (r->prs[i].id != r->id) r->prs[i].recent_active = false;
+}
+
+/* The driver's report that a peer's process is gone (raft.h): forget the leader, and with
+ * pre-vote and check-quorum, which keep a false report from costing a term, campaign soon. */
+bool raft_report_peer_gone(raft *r, uint64_t id) {
+  if (r->role != RAFT_FOLLOWER || id == RAFT_NONE || r->lead != id) return false;
+  RAFT_LOG(r, 1, "%llx [term %llu] forgets its leader %llx: its process is gone",
+           (unsigned long long)r->id, (unsigned long long)r->term, (unsigned long long)id);
+  r->lead = RAFT_NONE;
+  if (r->cfg.pre_vote && r->cfg.check_quorum) {
+    /* Campaign d ticks from now, d in [1, 2 heartbeats]: the other followers learn of it at
+     * about the same moment, and a spread draw lets one win before the others try. */
+    unsigned d = 1 + (unsigned)raft_rng_below(&r->rng, 2 * (uint64_t)r->cfg.heartbeat_tick);
+    unsigned at = r->randomized_election_timeout > d ? r->randomized_election_timeout - d : 0;
+    if (r->election_elapsed < at) r->election_elapsed = at;
+  }
+  return true;
 }

@@ -758,21 +758,6 @@ void raft_report_unreachable(raft *r, uint64_t id) {
   raft_step(r, &m);
 }
 
-bool raft_report_peer_gone(raft *r, uint64_t id) {
-  if (r->role != RAFT_FOLLOWER || id == RAFT_NONE || r->lead != id) return false;
-  RAFT_LOG(r, 1, "%llx [term %llu] forgets its leader %llx: its process is gone",
-           (unsigned long long)r->id, (unsigned long long)r->term, (unsigned long long)id);
-  r->lead = RAFT_NONE;
-  if (r->cfg.pre_vote && r->cfg.check_quorum) {
-    /* Campaign d ticks from now, d in [1, 2 heartbeats]: the other followers learn of it at
-     * about the same moment, and a spread draw lets one win before the others try. */
-    unsigned d = 1 + (unsigned)raft_rng_below(&r->rng, 2 * (uint64_t)r->cfg.heartbeat_tick);
-    unsigned at = r->randomized_election_timeout > d ? r->randomized_election_timeout - d : 0;
-    if (r->election_elapsed < at) r->election_elapsed = at;
-  }
-  return true;
-}
-
 void raft_report_snapshot(raft *r, uint64_t id, bool ok) {
   raft_message m = {.type = RAFT_MSG_SNAP_STATUS, .from = id, .reject = !ok};
   raft_step(r, &m);

@@ -325,7 +325,8 @@ void raft_report_unreachable(raft *r, uint64_t id);
 /* The driver found `id`'s process gone: a connection to it broke and its address then refused a
  * new one. A follower whose leader is `id` forgets it, so that it grants pre-votes and votes at
  * once instead of when its lease runs out; with pre-vote and check-quorum it also campaigns
- * after 1 to 2 heartbeats' ticks (drawn at random) instead of an election timeout. Anything
+ * within 2 heartbeats (after 1 to 2 * heartbeat_tick ticks, drawn at random) instead of an
+ * election timeout. Anything
  * else ignores it: a leader, a (pre-)candidate, a follower of another leader or of none.
  * Safety never rests on it (reads are ReadIndex, never lease-based); with pre-vote and
  * check-quorum a false report costs a pre-vote that fails where the leader is heard, never a
