@@ -464,12 +464,13 @@ static void prune_waiting(node *n) {
  * answer may have been lost with a connection or a leader (a restarted member's first
  * messages, a leader that stepped down), and any read index obtained after the read
  * arrived serves it. Their clients would otherwise wait for the request timeout. */
-static void reask_reads(node *n) {
-  int64_t now = node_mono_ns(), after = (int64_t)n->cfg.election_ms * 1000000;
+/* Read batches asked more than `after` ns ago (every one: after < 0) are asked again. */
+static void reask_reads_older(node *n, int64_t after) {
+  int64_t now = node_mono_ns();
   int any = 0;
   for (size_t i = 0; i < n->n_read_batches;) {
     read_batch *rb = &n->read_batches[i];
-    if (now - rb->asked_ns <= after) {
+    if (after >= 0 && now - rb->asked_ns <= after) {
       i++;
       continue;
     }
@@ -481,6 +482,8 @@ static void reask_reads(node *n) {
   }
   if (any) flush_reads(n);
 }
+
+static void reask_reads(node *n) { reask_reads_older(n, (int64_t)n->cfg.election_ms * 1000000); }
 
 /* A leader whose store has given out no index yet (a new cluster) proposes the indexes etcd's
  * bootstrap takes: one per initial member (its member key) and one for the cluster version.
@@ -568,6 +571,11 @@ static void process_ready(node *n) {
     uint64_t had_leader = n->status.lead;
     raft_advance(n->r, &rd);
     publish_status(n);
+    /* The leader changed (or is forgotten): an answer to a read asked before can only come
+     * from the one before, which the core no longer hears. Ask again now (queued until there
+     * is a leader), not an election timeout after the asking. */
+    if (n->status.lead != had_leader && n->n_read_batches && !n->stopping_raft)
+      reask_reads_older(n, -1);
     if (n->status.lead != RAFT_NONE && n->status.lead != had_leader) {
       n->lead_contact_ns = node_mono_ns();
       atomic_store(&n->lead_elected_ns, n->lead_contact_ns);
@@ -641,69 +649,11 @@ static void on_tick(uv_timer_t *t) {
   }
 }
 
-/* A forward of writes to this member as the leader of the term it was sent in: those it has
- * appended in this term already, sent again by a follower that lost messages to it
- * (node_resend.c), are dropped; the rest are appended, and remembered. */
-static void step_forward(node *n, const raft_message *m) {
-  prop_dedup_term(&n->dedup, m->log_term);
-  typedef struct { uint64_t member, id; } req_key;
-  raft_entry ents_here[64];
-  req_key keys_here[64];
-  bool small = m->n_entries <= 64;
-  raft_entry *ents = small ? ents_here : malloc(m->n_entries * sizeof *ents);
-  req_key *keys = small ? keys_here : malloc(m->n_entries * sizeof *keys);
-  if (!ents || !keys) abort();
-  size_t k = 0, nk = 0;
-  bool refused = false;
-  for (size_t i = 0; i < m->n_entries; i++) {
-    const raft_entry *e = &m->entries[i];
-    proto_record rec;
-    if (e->type == RAFT_ENTRY_NORMAL && e->data.len &&
-        !proto_record_decode((const char *)e->data.base, e->data.len, &rec) && rec.id) {
-      if (m->index && !prop_dedup_covers(&n->dedup, rec.member, m->index - 1)) {
-        /* This leader has forgotten requests of that member appended above the index the
-         * forward was sent at: one of these may be among them, beyond telling. They time out
-         * (as etcd's would). */
-        if (NODE_LOG_INFO >= node_log_level(n))
-          fprintf(stderr, "quorumd: %zu request(s) from %" PRIx64 " dropped: sent at index %"
-                          PRIu64 ", too far back to tell whether they are in the log already\n",
-                  m->n_entries, m->from, m->index - 1);
-        refused = true;
-        break;
-      }
-      if (prop_dedup_has(&n->dedup, rec.member, rec.id)) continue;
-      keys[nk++] = (req_key){rec.member, rec.id};
-    }
-    ents[k++] = *e;
-  }
-  size_t dropped = refused ? 0 : m->n_entries - k;
-  if (refused) k = 0;
-  if (dropped && NODE_LOG_INFO >= node_log_level(n))
-    fprintf(stderr, "quorumd: %zu request(s) from %" PRIx64 " dropped: appended in this term "
-                    "already (sent again after messages were lost)\n", dropped, m->from);
-  if (k) {
-    raft_message f = *m;
-    f.entries = ents;
-    f.n_entries = k;
-    int rc = raft_step(n->r, &f);
-    if (rc == RAFT_OK || rc == RAFT_E_CONF_PENDING) {
-      int64_t now = node_mono_ns();
-      uint64_t last = raft_last_index(n->r); /* (at or above theirs) */
-      for (size_t i = 0; i < nk; i++) /* (one not kept raises its member's floor instead) */
-        (void)prop_dedup_add(&n->dedup, keys[i].member, keys[i].id, last, now);
-    }
-  }
-  if (!small) {
-    free(ents);
-    free(keys);
-  }
-}
-
 /* Called by the transport (raft thread) for each message received. */
 void node_on_message(node *n, const raft_message *m) {
   if (m->type == RAFT_MSG_PROP && m->n_entries && m->log_term &&
       m->log_term == raft_term(n->r) && raft_lead(n->r) == n->cfg.id)
-    step_forward(n, m);
+    node_step_forward(n, m);
   else
     raft_step(n->r, m);
   if (m->from == n->status.lead) {

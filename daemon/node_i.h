@@ -192,6 +192,11 @@ void node_sent_clear(node *n);
  * ago; returns how many moved. */
 size_t node_sent_retry(node *n, const node_sent_how *now, int64_t min_gap_ns, inbox_queue *out);
 
+/* node_forward.c (raft thread) */
+/* A forward of writes m (MSG_PROP of this leader's term) stepped into the core, less the
+ * requests appended in this term already. */
+void node_step_forward(node *n, const raft_message *m);
+
 /* node_pend.c (any thread) */
 void node_pend_put(node *n, uint64_t id, void *ctx, int64_t deadline);
 void *node_pend_take(node *n, uint64_t id);

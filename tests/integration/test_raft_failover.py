@@ -8,6 +8,7 @@ before 5 s have passed since the last heartbeat; the assertions leave half of th
 """
 import os
 import signal
+import threading
 import time
 
 from raft_cluster import ClusterFactory, make_cluster, put, wait_for  # noqa: F401 (fixture)
@@ -70,6 +71,34 @@ def test_five_members_replace_a_dead_leader_within_heartbeats(make_cluster):
     # and once more, with the four left
     _, _, _, took2 = _kill_leader_and_time_the_next_one(c)
     assert took2 < 2.5, "the second new leader took %.2f s" % took2
+
+
+def test_a_quorum_read_asked_of_a_dead_leader_is_asked_of_the_next(make_cluster):
+    """A follower's quorum read whose answer was to come from a leader that then died is asked
+    again of the next leader as soon as there is one (the answer of the dead one can never
+    come), not an election timeout (5 s here) after it was asked."""
+    c = make_cluster(3, extra_args=LONG_ELECTION).start()
+    leader = c.leader(timeout=30)
+    f1, _ = c.followers(leader)
+    st, _, body = put(leader, "/read", "v1")
+    assert st == 201, body
+    f1.drop_next(leader.member_id(), "read_index")  # the leader never sees this read
+    got = {}
+
+    def read():
+        st, _, body = f1.keys("GET", "/read", params={"quorum": "true"}, timeout=20)
+        got["answer"] = (st, body, time.monotonic())
+
+    t = threading.Thread(target=read)
+    t.start()
+    wait_for(lambda: "test hook: dropped a message of type" in f1.log_text(),
+             what="the read-index request dropped")
+    leader.kill9()
+    killed = time.monotonic()
+    t.join(30)
+    st, body, at = got["answer"]
+    assert st == 200 and body["node"]["value"] == "v1", (st, body)
+    assert at - killed < 2.5, "answered %.2f s after the kill" % (at - killed)
 
 
 def test_a_live_leader_is_not_deposed_by_a_broken_connection(make_cluster):
