@@ -123,6 +123,11 @@ int node_transport_start(node *n, char *err, size_t errlen) {
   memcpy(m, n->members, k * sizeof *m);
   pthread_mutex_unlock(&n->mu);
   for (size_t i = 0; i < k; i++) add_peer(n, &m[i]);
+  /* Connect to every peer now: one whose connection to this member waits out a backoff (this
+   * member was down: up to 2 s) reconnects as soon as it sees it, so a restarted member hears
+   * its leader, and is caught up, at once. */
+  for (size_t i = 0; i < k; i++)
+    if (m[i].id != n->cfg.id) (void)raft_transport_connect(n->tr, m[i].id);
   return 0;
 }
 

@@ -273,6 +273,13 @@ int raft_transport_add_peer(raft_transport *t, uint64_t id, const char *addr) {
   return 0;
 }
 
+int raft_transport_connect(raft_transport *t, uint64_t id) {
+  rt_peer *p = rt_peer_find(t, id);
+  if (!p) return -ENOENT;
+  rt_out_connect(p);
+  return 0;
+}
+
 int raft_transport_update_peer(raft_transport *t, uint64_t id, const char *addr) {
   struct sockaddr_storage ss;
   bool tls;

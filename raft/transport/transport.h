@@ -122,6 +122,11 @@ int raft_transport_listen_port(const raft_transport *t);
 int raft_transport_add_peer(raft_transport *t, uint64_t id, const char *addr);
 int raft_transport_update_peer(raft_transport *t, uint64_t id, const char *addr);
 int raft_transport_remove_peer(raft_transport *t, uint64_t id);
+/* Opens the message connection to peer id now, if there is none, though nothing is waiting
+ * to be sent: a member that starts does so for each peer, and a peer whose connection to it
+ * waits out a backoff (it was down) reconnects at once on seeing it (any handshake from a
+ * peer does that), instead of up to backoff_max_ms later. -ENOENT for an unknown peer. */
+int raft_transport_connect(raft_transport *t, uint64_t id);
 
 /* Sends m to m->to. Returns 0 when queued (or silently dropped by the drop hook), -ENOENT for
  * an unknown peer, -EINVAL for a local-only type, -EMSGSIZE when the frame exceeds max_frame,

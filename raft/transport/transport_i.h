@@ -163,6 +163,11 @@ rt_frame *rt_frame_new(void);
 
 /* transport_out.c */
 void rt_out_send_frame(rt_peer *p, rt_frame *f);
+/* The peer opened a connection to us: it is up. A message connection to it waiting out its
+ * backoff is opened now, and the next one after a failure at the least backoff. */
+void rt_out_peer_alive(rt_peer *p);
+/* Opens the message connection to p now if it has none (nothing need be waiting). */
+void rt_out_connect(rt_peer *p);
 /* Writes the frames held for p while corked. */
 void rt_out_uncork(rt_peer *p);
 void rt_out_on_closed(rt_conn *c);

@@ -174,6 +174,8 @@ static bool check_handshake(rt_conn *c, raft_codec_frame *f) {
   c->handshaken = true;
   c->from = h->from;
   raft_codec_frame_free(f);
+  rt_peer *p = rt_peer_find(c->t, c->from);
+  if (p) rt_out_peer_alive(p);
   return true;
 }
 

@@ -71,6 +71,26 @@ static void retry_cb(uv_timer_t *h) {
     out_open(p, RT_CONN_OUT_MSG);
 }
 
+void rt_out_peer_alive(rt_peer *p) {
+  raft_transport *t = p->t;
+  if (p->msg || p->removed || t->stopping) return;
+  p->backoff_ms = t->cfg.backoff_min_ms;
+  p->retry_at_ms = uv_now(t->loop);
+  if (p->retry_armed && p->pending_head) {
+    uv_timer_stop(&p->retry_timer);
+    p->retry_armed = false;
+    out_open(p, RT_CONN_OUT_MSG);
+  }
+}
+
+void rt_out_connect(rt_peer *p) {
+  raft_transport *t = p->t;
+  if (p->msg || p->removed || t->stopping) return;
+  if (p->retry_armed) uv_timer_stop(&p->retry_timer);
+  p->retry_armed = false;
+  out_open(p, RT_CONN_OUT_MSG);
+}
+
 void rt_out_send_frame(rt_peer *p, rt_frame *f) {
   if (p->msg && p->msg->connected) {
     if (p->t->corked) list_push(&p->cork_head, &p->cork_tail, f);

@@ -714,6 +714,46 @@ static void test_peer_gone_when_its_address_refuses(void **state) {
   assert_int_equal(f->n[2].gone[3], 0);
 }
 
+/* A member that comes back connects to its peers at once (raft_transport_connect), and a
+ * peer whose connection to it waited out a long backoff reconnects on seeing it: what it had
+ * to send arrives in milliseconds, not when the backoff ends. */
+static void test_a_peer_coming_back_is_reconnected_at_once(void **state) {
+  fixture *f = *state;
+  f->n[1].cfg.backoff_min_ms = 1500; /* one failed connect: the next try 1.5 s later, then 3 */
+  f->n[1].cfg.backoff_max_ms = 8000;
+  start_cluster(f, 2);
+  assert_int_equal(raft_transport_connect(f->n[1].t, 9), -ENOENT);
+  raft_message hb = heartbeat(1, 2, 1);
+  assert_int_equal(raft_transport_send(f->n[1].t, &hb), 0);
+  wait_got(f, 2, 1);
+  int port2 = f->n[2].port;
+  raft_transport_stop(f->n[2].t); /* 2 goes down */
+  f->n[2].t = NULL;
+  gone_wait w = {1, 2};
+  assert_true(run_until(f, gone_reported, &w, 4000)); /* (the probe, refused) */
+  raft_message hb2 = heartbeat(1, 2, 2);
+  assert_int_equal(raft_transport_send(f->n[1].t, &hb2), 0); /* waits for the backoff */
+  run_for(f, 100);
+  /* 2 comes back on its port and connects to 1 with nothing to send */
+  snprintf(f->n[2].listen, sizeof f->n[2].listen, "127.0.0.2:%d", port2);
+  node_clear(&f->n[2]);
+  node_start(f, 2);
+  char a1[64];
+  addr_of(&f->n[1], a1, sizeof a1);
+  assert_int_equal(raft_transport_add_peer(f->n[2].t, 1, a1), 0);
+  uv_update_time(&f->loop);
+  uint64_t t0 = uv_now(&f->loop);
+  assert_int_equal(raft_transport_connect(f->n[2].t, 1), 0);
+  assert_int_equal(raft_transport_connect(f->n[2].t, 1), 0); /* (one connection: no-op) */
+  wait_got(f, 2, 1);
+  assert_true(uv_now(&f->loop) - t0 < 1000);
+  assert_int_equal(f->n[2].got[0]->term, 2);
+  assert_int_equal(f->n[1].n_got, 0); /* 2's connection carried no message */
+  raft_transport_stats st;
+  assert_int_equal(raft_transport_peer_stats(f->n[2].t, 1, &st), 0);
+  assert_true(st.connected);
+}
+
 /* The heartbeat round trip is measured; remove_peer and update_peer take effect; stopping with
  * traffic in flight leaves nothing behind (the teardown closes the loop; ASan checks leaks). */
 static void test_rtt_update_remove_stop(void **state) {
@@ -872,6 +912,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_removed_member_is_told, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rtt_update_remove_stop, setup, teardown),
       cmocka_unit_test_setup_teardown(test_peer_gone_when_its_address_refuses, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_peer_coming_back_is_reconnected_at_once, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_backoff_spaces_attempts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stop_inside_callback, setup, teardown),
       cmocka_unit_test_setup_teardown(test_addresses_and_config, setup, teardown),
