@@ -32,12 +32,15 @@ void sbuf_reserve(sbuf *b, size_t n) {
 }
 
 void sbuf_put(sbuf *b, const void *data, size_t n) {
-  sbuf_grow(b, n);
+  if (b->len + n > b->cap) sbuf_grow(b, n);
   if (n) memcpy(b->p + b->len, data, n);
   b->len += n;
 }
 
-void sbuf_putc(sbuf *b, char c) { sbuf_put(b, &c, 1); }
+void sbuf_putc(sbuf *b, char c) {
+  if (b->len == b->cap) sbuf_grow(b, 1);
+  b->p[b->len++] = c;
+}
 
 void sbuf_puts(sbuf *b, const char *s) { sbuf_put(b, s, strlen(s)); }
 
@@ -83,17 +86,19 @@ uint64_t codec_get_be64(const void *p) {
   return v;
 }
 
+/* Bytes 0 and 1 become 1,1 and 1,2; the runs between them are copied whole. */
 static void put_escaped(sbuf *b, const char *s, size_t n) {
   sbuf_grow(b, n);
+  size_t run = 0;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c <= 1) {
-      sbuf_putc(b, 1);
-      sbuf_putc(b, (char)(c + 1));
-    } else {
-      sbuf_putc(b, (char)c);
-    }
+    if (c > 1) continue;
+    sbuf_put(b, s + run, i - run);
+    sbuf_putc(b, 1);
+    sbuf_putc(b, (char)(c + 1));
+    run = i + 1;
   }
+  sbuf_put(b, s + run, n - run);
 }
 
 void codec_node_key(sbuf *out, const char *path, size_t len) {
