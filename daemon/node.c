@@ -460,11 +460,11 @@ static void prune_waiting(node *n) {
   }
 }
 
-/* Read batches unanswered for an election timeout are asked for again: the request or its
- * answer may have been lost with a connection or a leader (a restarted member's first
- * messages, a leader that stepped down), and any read index obtained after the read
- * arrived serves it. Their clients would otherwise wait for the request timeout. */
-/* Read batches asked more than `after` ns ago (every one: after < 0) are asked again. */
+/* Read batches asked more than `after` ns ago (every one: after < 0) are asked again: the
+ * request or its answer may have been lost with a connection or a leader (a restarted
+ * member's first messages, a leader that stepped down or died), and any read index obtained
+ * after the read arrived serves it. Their clients would otherwise wait for the request
+ * timeout. */
 static void reask_reads_older(node *n, int64_t after) {
   int64_t now = node_mono_ns();
   int any = 0;
@@ -483,6 +483,7 @@ static void reask_reads_older(node *n, int64_t after) {
   if (any) flush_reads(n);
 }
 
+/* Every 10 heartbeats: those unanswered for an election timeout. */
 static void reask_reads(node *n) { reask_reads_older(n, (int64_t)n->cfg.election_ms * 1000000); }
 
 /* A leader whose store has given out no index yet (a new cluster) proposes the indexes etcd's

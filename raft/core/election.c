@@ -122,19 +122,29 @@ void raft_step_check_quorum(raft *r) {
     if (r->prs[i].id != r->id) r->prs[i].recent_active = false;
 }
 
+void raft_hurry_election(raft *r, bool campaigning) {
+  if (!r->hurry || r->lead != RAFT_NONE) return;
+  /* d ticks from now, d in [1, 2 heartbeats]: the other followers learn of the death at about
+   * the same moment, and a spread draw lets one win before the others try. A campaign first
+   * gets 2 heartbeats to finish (a pre-vote and a vote round trip, and the vote's sync: a
+   * heartbeat is set to about a round trip or more). */
+  unsigned hb = r->cfg.heartbeat_tick;
+  unsigned d = (campaigning ? 2 * hb : 0) + 1 + (unsigned)raft_rng_below(&r->rng, 2 * (uint64_t)hb);
+  unsigned at = r->randomized_election_timeout > d ? r->randomized_election_timeout - d : 0;
+  if (r->election_elapsed < at) r->election_elapsed = at;
+}
+
 /* The driver's report that a peer's process is gone (raft.h): forget the leader, and with
- * pre-vote and check-quorum, which keep a false report from costing a term, campaign soon. */
+ * pre-vote and check-quorum, which keep a false report from costing a term, campaign soon,
+ * up to RAFT_HURRIED_ELECTIONS times while no leader is heard of. */
 bool raft_report_peer_gone(raft *r, uint64_t id) {
   if (r->role != RAFT_FOLLOWER || id == RAFT_NONE || r->lead != id) return false;
   RAFT_LOG(r, 1, "%llx [term %llu] forgets its leader %llx: its process is gone",
            (unsigned long long)r->id, (unsigned long long)r->term, (unsigned long long)id);
   r->lead = RAFT_NONE;
   if (r->cfg.pre_vote && r->cfg.check_quorum) {
-    /* Campaign d ticks from now, d in [1, 2 heartbeats]: the other followers learn of it at
-     * about the same moment, and a spread draw lets one win before the others try. */
-    unsigned d = 1 + (unsigned)raft_rng_below(&r->rng, 2 * (uint64_t)r->cfg.heartbeat_tick);
-    unsigned at = r->randomized_election_timeout > d ? r->randomized_election_timeout - d : 0;
-    if (r->election_elapsed < at) r->election_elapsed = at;
+    r->hurry = RAFT_HURRIED_ELECTIONS;
+    raft_hurry_election(r, false);
   }
   return true;
 }

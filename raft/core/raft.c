@@ -248,6 +248,7 @@ static void reset(raft *r, uint64_t term) {
 void raft_become_follower(raft *r, uint64_t term, uint64_t lead) {
   reset(r, term);
   r->lead = lead;
+  if (lead != RAFT_NONE) r->hurry = 0;
   r->role = RAFT_FOLLOWER;
   RAFT_LOG(r, 1, "%llx became follower at term %llu", (unsigned long long)r->id,
            (unsigned long long)r->term);
@@ -259,6 +260,7 @@ void raft_become_pre_candidate(raft *r) {
   for (size_t i = 0; i < r->conf.n_voters; i++) r->votes[i] = -1;
   r->lead = RAFT_NONE;
   r->role = RAFT_PRE_CANDIDATE;
+  raft_hurry_election(r, true);
   RAFT_LOG(r, 1, "%llx became pre-candidate at term %llu", (unsigned long long)r->id,
            (unsigned long long)r->term);
 }
@@ -268,6 +270,7 @@ void raft_become_candidate(raft *r) {
   reset(r, r->term + 1);
   r->vote = r->id;
   r->role = RAFT_CANDIDATE;
+  raft_hurry_election(r, true);
   RAFT_LOG(r, 1, "%llx became candidate at term %llu", (unsigned long long)r->id,
            (unsigned long long)r->term);
 }
@@ -277,6 +280,7 @@ void raft_become_leader(raft *r) {
   reset(r, r->term);
   r->lead = r->id;
   r->role = RAFT_LEADER;
+  r->hurry = 0;
   for (size_t i = 0; i < r->conf.n_voters; i++) {
     raft_progress *pr = &r->prs[i];
     /* The leader hears from itself; followers start active so check-quorum gives them one
@@ -390,6 +394,7 @@ static void tick_election(raft *r) {
   r->election_elapsed++;
   if (raft_promotable(r) && raft_past_election_timeout(r)) {
     r->election_elapsed = 0;
+    if (r->hurry) r->hurry--; /* (this campaign is hurried only while some are left) */
     raft_message m = {.type = RAFT_MSG_HUP, .from = r->id};
     raft_step(r, &m);
   }
@@ -652,16 +657,19 @@ static int step_follower(raft *r, const raft_message *m) {
     case RAFT_MSG_APP:
       r->election_elapsed = 0;
       r->lead = m->from;
+      r->hurry = 0;
       raft_handle_append(r, m);
       return RAFT_OK;
     case RAFT_MSG_HEARTBEAT:
       r->election_elapsed = 0;
       r->lead = m->from;
+      r->hurry = 0;
       raft_handle_heartbeat(r, m);
       return RAFT_OK;
     case RAFT_MSG_SNAP:
       r->election_elapsed = 0;
       r->lead = m->from;
+      r->hurry = 0;
       raft_handle_snapshot(r, m);
       return RAFT_OK;
     case RAFT_MSG_TRANSFER_LEADER:

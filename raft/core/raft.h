@@ -326,7 +326,9 @@ void raft_report_unreachable(raft *r, uint64_t id);
  * new one. A follower whose leader is `id` forgets it, so that it grants pre-votes and votes at
  * once instead of when its lease runs out; with pre-vote and check-quorum it also campaigns
  * within 2 heartbeats (after 1 to 2 * heartbeat_tick ticks, drawn at random) instead of an
- * election timeout. Anything
+ * election timeout, and while no leader is heard of, a campaign that has not won is followed
+ * by another within 2 to 4 heartbeats (3 campaigns in all: one that split the vote with
+ * another follower's is not left to wait an election timeout). Anything
  * else ignores it: a leader, a (pre-)candidate, a follower of another leader or of none.
  * Safety never rests on it (reads are ReadIndex, never lease-based); with pre-vote and
  * check-quorum a false report costs a pre-vote that fails where the leader is heard, never a

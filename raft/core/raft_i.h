@@ -209,6 +209,11 @@ struct raft {
   unsigned election_elapsed;
   unsigned heartbeat_elapsed;
   unsigned randomized_election_timeout;
+  /* Elections still to be hurried since the leader was reported gone (raft_report_peer_gone):
+   * each campaign's timer is set to fire within 2 heartbeats, so that one that splits the vote
+   * with another follower's is followed by another one soon, not an election timeout later;
+   * 0 once a leader is heard of. */
+  unsigned hurry;
   raft_rng rng;
 
   raft_soft_state prev_soft;
@@ -229,6 +234,10 @@ void raft_reset_randomized_timeout(raft *r);
 raft_progress *raft_progress_get(raft *r, uint64_t id);
 bool raft_promotable(const raft *r);
 bool raft_past_election_timeout(const raft *r);
+/* election.c: with r->hurry, the election timer fires 1 to 2 * heartbeat_tick ticks from now
+ * at the latest, 2 * heartbeat_tick more when a campaign has just begun. */
+void raft_hurry_election(raft *r, bool campaigning);
+#define RAFT_HURRIED_ELECTIONS 3
 void raft_add_read_state(raft *r, uint64_t index, const raft_buf *ctx);
 /* Appends entries as leader (terms and indexes assigned). false = dropped by the cap. */
 bool raft_append_entries_as_leader(raft *r, raft_entry *ents, size_t n);

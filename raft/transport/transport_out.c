@@ -76,11 +76,10 @@ void rt_out_peer_alive(rt_peer *p) {
   if (p->msg || p->removed || t->stopping) return;
   p->backoff_ms = t->cfg.backoff_min_ms;
   p->retry_at_ms = uv_now(t->loop);
-  if (p->retry_armed && p->pending_head) {
-    uv_timer_stop(&p->retry_timer);
-    p->retry_armed = false;
-    out_open(p, RT_CONN_OUT_MSG);
-  }
+  if (!p->retry_armed) return; /* (the next send connects at once) */
+  uv_timer_stop(&p->retry_timer);
+  p->retry_armed = false;
+  if (p->pending_head || p->probe_due) out_open(p, RT_CONN_OUT_MSG);
 }
 
 void rt_out_connect(rt_peer *p) {

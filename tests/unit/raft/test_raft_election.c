@@ -190,6 +190,52 @@ static void peer_gone_forgets_the_leader(void **state) {
   }
 }
 
+/* Ticks until n becomes a pre-candidate (at most limit). */
+static int ticks_to_campaign(rt_node *n, int limit) {
+  int t = 0;
+  while (n->r->role != RAFT_PRE_CANDIDATE && t < limit) {
+    rt_ticks(n, 1);
+    t++;
+  }
+  return t;
+}
+
+/* After a report, a campaign whose vote splits (the other follower campaigned at the same
+ * moment and voted for itself) is followed by another within 2 to 4 heartbeats, not an
+ * election timeout: RAFT_HURRIED_ELECTIONS campaigns in all, then the usual timeout. */
+static void peer_gone_split_votes_are_retried_soon(void **state) {
+  (void)state;
+  rt_opts o = O(true, true);
+  o.election = 100;
+  o.heartbeat = 10;
+  for (int seed = 1; seed <= 10; seed++) {
+    o.seed = (uint64_t)seed;
+    rt_node *n = rt_node_k(2, 3, o);
+    rt_msgs out = {0};
+    rt_step(n, (raft_message){.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1});
+    assert_true(raft_report_peer_gone(n->r, 1));
+    assert_in_range(ticks_to_campaign(n, 1000), 1, 20);
+    for (int attempt = 1; attempt <= 3; attempt++) {
+      uint64_t term = n->r->term + 1;
+      rt_step(n, (raft_message){.type = RAFT_MSG_PRE_VOTE_RESP, .from = 3, .to = 2, .term = term});
+      assert_int_equal(n->r->role, RAFT_CANDIDATE);
+      assert_int_equal(n->r->term, term);
+      rt_step(n, (raft_message){.type = RAFT_MSG_VOTE_RESP, .from = 3, .to = 2, .term = term,
+                                .reject = true});
+      assert_int_equal(n->r->role, RAFT_CANDIDATE); /* 1 vote, 1 refusal, 1 silent */
+      rt_read(n, &out);
+      int t = ticks_to_campaign(n, 1000);
+      if (attempt < 3) {
+        assert_in_range(t, 21, 40); /* 2 heartbeats for the round, then within 2 more */
+      } else {
+        assert_true(t >= 100); /* the hurried campaigns are spent */
+      }
+    }
+    rt_msgs_free(&out);
+    rt_node_free(n);
+  }
+}
+
 /* The leader heard again after a false report: the follower follows it, and its early campaign
  * is off (the next one comes after a whole election timeout without the leader). */
 static void peer_gone_then_leader_heard_again(void **state) {
@@ -283,6 +329,7 @@ int main(void) {
       cmocka_unit_test(stale_leader_gets_app_resp),
       cmocka_unit_test(candidate_ignores_mismatched_responses),
       cmocka_unit_test(peer_gone_forgets_the_leader),
+      cmocka_unit_test(peer_gone_split_votes_are_retried_soon),
       cmocka_unit_test(peer_gone_then_leader_heard_again),
       cmocka_unit_test(peer_gone_without_prevote_does_not_hurry),
   };
