@@ -143,20 +143,27 @@ static void check_quorum_lease_ignores_disruptive_votes(void **state) {
   rt_node_free(n);
 }
 
+/* Member 2 of 3 (election 100 ticks, heartbeat 10, as quorumd ticks), following leader 1 at
+ * term 1 (one heartbeat heard, its answer read into out when given). */
+static rt_node *follower_of_1(bool pre_vote, bool check_quorum, uint64_t seed, rt_msgs *out) {
+  rt_opts o = O(pre_vote, check_quorum);
+  o.election = 100;
+  o.heartbeat = 10;
+  o.seed = seed;
+  rt_node *n = rt_node_k(2, 3, o);
+  rt_step(n, (raft_message){.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1});
+  if (out) rt_read(n, out);
+  return n;
+}
+
 /* A follower told that its leader's process is gone forgets it: it grants a pre-vote it would
  * have ignored while in lease, and campaigns within 2 heartbeats' ticks, not an election
  * timeout. Reports naming another member, or reaching a leader or a candidate, change nothing. */
 static void peer_gone_forgets_the_leader(void **state) {
   (void)state;
-  rt_opts o = O(true, true);
-  o.election = 100;
-  o.heartbeat = 10;
   for (int seed = 1; seed <= 20; seed++) {
-    o.seed = (uint64_t)seed;
-    rt_node *n = rt_node_k(2, 3, o);
     rt_msgs out = {0};
-    rt_step(n, (raft_message){.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1});
-    rt_read(n, &out);
+    rt_node *n = follower_of_1(true, true, (uint64_t)seed, &out);
     /* in lease: member 3's pre-vote is ignored */
     rt_step(n, (raft_message){.type = RAFT_MSG_PRE_VOTE, .from = 3, .to = 2, .term = 2});
     rt_read(n, &out);
@@ -205,14 +212,9 @@ static int ticks_to_campaign(rt_node *n, int limit) {
  * election timeout: RAFT_HURRIED_ELECTIONS campaigns in all, then the usual timeout. */
 static void peer_gone_split_votes_are_retried_soon(void **state) {
   (void)state;
-  rt_opts o = O(true, true);
-  o.election = 100;
-  o.heartbeat = 10;
   for (int seed = 1; seed <= 10; seed++) {
-    o.seed = (uint64_t)seed;
-    rt_node *n = rt_node_k(2, 3, o);
     rt_msgs out = {0};
-    rt_step(n, (raft_message){.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1});
+    rt_node *n = follower_of_1(true, true, (uint64_t)seed, &out);
     assert_true(raft_report_peer_gone(n->r, 1));
     assert_in_range(ticks_to_campaign(n, 1000), 1, 20);
     for (int attempt = 1; attempt <= 3; attempt++) {
@@ -240,12 +242,8 @@ static void peer_gone_split_votes_are_retried_soon(void **state) {
  * is off (the next one comes after a whole election timeout without the leader). */
 static void peer_gone_then_leader_heard_again(void **state) {
   (void)state;
-  rt_opts o = O(true, true);
-  o.election = 100;
-  o.heartbeat = 10;
-  rt_node *n = rt_node_k(2, 3, o);
   rt_msgs out = {0};
-  rt_step(n, (raft_message){.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1});
+  rt_node *n = follower_of_1(true, true, 42, NULL);
   assert_true(raft_report_peer_gone(n->r, 1));
   rt_step(n, (raft_message){.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1});
   assert_int_equal(n->r->lead, 1);
@@ -262,11 +260,7 @@ static void peer_gone_then_leader_heard_again(void **state) {
 static void peer_gone_without_prevote_does_not_hurry(void **state) {
   (void)state;
   for (int mode = 0; mode < 3; mode++) {
-    rt_opts o = O(mode == 1, mode == 2);
-    o.election = 100;
-    o.heartbeat = 10;
-    rt_node *n = rt_node_k(2, 3, o);
-    rt_step(n, (raft_message){.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1});
+    rt_node *n = follower_of_1(mode == 1, mode == 2, 42, NULL);
     assert_true(raft_report_peer_gone(n->r, 1));
     assert_int_equal(n->r->lead, RAFT_NONE);
     rt_ticks(n, 99);
