@@ -3,8 +3,10 @@
 on loopback, same flags and default timeouts (heartbeat 100 ms, election 1000 ms), one cluster
 running at a time, alternating per repetition. Rows: PUT at 128 connections, sequential PUT
 (1 connection), GET ?quorum=true at 128 connections, all sent to the leader, and failover: the
-time from kill -9 of the leader to the next write acknowledged by a surviving member (a client
-writing sequentially to that member all along, each request with a 0.5 s timeout). Then the
+time from the leader's freeze (SIGSTOP: it closes nothing, as a host that died or was cut off;
+it is let go on after), then from kill -9 of the leader (its sockets close: quorumd's followers
+see it), to the next write acknowledged by a surviving member (a client writing sequentially to
+that member all along, each request with a 0.5 s timeout). Then the
 killed member comes back and writes in flight at a second kill are counted: 64 connections
 writing through a follower when its leader dies (failed writes, slowest write). Last, a member
 stopped while N keys are written (300,000; 100,000 with --quick) catches up again: the time from
@@ -133,8 +135,10 @@ def loadgen(lg, port, conns, n, method, prefix, extra=()):
     return json.loads(r.stdout)
 
 
-def failover(cl):
-    """seconds from kill -9 of the leader to the next write acknowledged by a survivor"""
+def failover(cl, freeze=False):
+    """seconds from kill -9 of the leader (or, with freeze, SIGSTOP: a leader that answers
+    nothing and closes nothing, as a host that died or dropped off the network) to the next
+    write acknowledged by a survivor. A frozen leader is let go on again (SIGCONT) after."""
     leader = cl.leader(timeout=30)
     if not leader:
         return None
@@ -164,9 +168,15 @@ def failover(cl):
     t.start()
     time.sleep(0.5)
     killed_at.append(time.monotonic())
-    leader["proc"].kill()
+    if freeze:
+        os.kill(leader["proc"].pid, signal.SIGSTOP)
+    else:
+        leader["proc"].kill()
     t.join(30)
     stop.set()
+    if freeze:
+        os.kill(leader["proc"].pid, signal.SIGCONT)
+        wait_serving(leader)
     return acked_after[0] - killed_at[0] if acked_after else None
 
 
@@ -362,6 +372,12 @@ def main():
                 if now is not leader:
                     print(f"[{kind}#{rep}] note: the leader changed during the load "
                           f"({leader['name']} -> {now['name'] if now else None})", flush=True)
+                fz = failover(cl, freeze=True)
+                R.setdefault("failover_freeze", []).append(fz)
+                print(f"[{kind}#{rep}] failover from a frozen leader: "
+                      f"{'%.3f s' % fz if fz is not None else 'no write within 30 s'}", flush=True)
+                if fz is None:
+                    errors.append(f"{kind}: no write acknowledged within 30 s of the leader stop")
                 fo = failover(cl)
                 R.setdefault("failover", []).append(fo)
                 print(f"[{kind}#{rep}] failover: "
@@ -424,6 +440,8 @@ def main():
             ("GET ?quorum=true, 128 connections (ops/s)", "qget.ops", "%.0f", True, ">= 4x"),
             ("kill -9 leader -> next acknowledged write (s)", "failover", "%.3f", False,
              "<= etcd"),
+            ("leader frozen (SIGSTOP) -> next acknowledged write (s)", "failover_freeze", "%.3f",
+             False, "<= etcd"),
             ("64 conns writing via a follower, leader killed: failed writes", "inflight.failed",
              "%.0f", False, ""),
             ("the same: slowest acknowledged write (s; etcd's failures not in it)",
