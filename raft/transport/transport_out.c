@@ -71,22 +71,33 @@ static void retry_cb(uv_timer_t *h) {
     out_open(p, RT_CONN_OUT_MSG);
 }
 
+/* The retry timer: armed for retry_at_ms (once), or cancelled. */
+static void retry_arm(rt_peer *p) {
+  if (p->retry_armed) return;
+  uint64_t now = uv_now(p->t->loop);
+  p->retry_armed = true;
+  uv_timer_start(&p->retry_timer, retry_cb, p->retry_at_ms > now ? p->retry_at_ms - now : 0, 0);
+}
+
+static void retry_cancel(rt_peer *p) {
+  if (p->retry_armed) uv_timer_stop(&p->retry_timer);
+  p->retry_armed = false;
+}
+
 void rt_out_peer_alive(rt_peer *p) {
   raft_transport *t = p->t;
   if (p->msg || p->removed || t->stopping) return;
   p->backoff_ms = t->cfg.backoff_min_ms;
   p->retry_at_ms = uv_now(t->loop);
   if (!p->retry_armed) return; /* (the next send connects at once) */
-  uv_timer_stop(&p->retry_timer);
-  p->retry_armed = false;
+  retry_cancel(p);
   if (p->pending_head || p->probe_due) out_open(p, RT_CONN_OUT_MSG);
 }
 
 void rt_out_connect(rt_peer *p) {
   raft_transport *t = p->t;
   if (p->msg || p->removed || t->stopping) return;
-  if (p->retry_armed) uv_timer_stop(&p->retry_timer);
-  p->retry_armed = false;
+  retry_cancel(p);
   out_open(p, RT_CONN_OUT_MSG);
 }
 
@@ -98,13 +109,8 @@ void rt_out_send_frame(rt_peer *p, rt_frame *f) {
   }
   list_push(&p->pending_head, &p->pending_tail, f);
   if (p->msg || p->retry_armed) return;
-  uint64_t now = uv_now(p->t->loop);
-  if (now >= p->retry_at_ms) {
-    out_open(p, RT_CONN_OUT_MSG);
-  } else {
-    p->retry_armed = true;
-    uv_timer_start(&p->retry_timer, retry_cb, p->retry_at_ms - now, 0);
-  }
+  if (uv_now(p->t->loop) >= p->retry_at_ms) out_open(p, RT_CONN_OUT_MSG);
+  else retry_arm(p);
 }
 
 static void write_next_chunk(rt_conn *c) {
@@ -311,10 +317,7 @@ void rt_out_on_closed(rt_conn *c) {
    * probed over and over. */
   if (c->connected && c->carried && !c->local_close) {
     p->probe_due = true;
-    if (!p->retry_armed) {
-      p->retry_armed = true;
-      uv_timer_start(&p->retry_timer, retry_cb, p->retry_at_ms - now, 0);
-    }
+    retry_arm(p);
   }
 }
 
