@@ -27,6 +27,11 @@
 #include "fs/fs_inode.h"
 #include "proto/v2_client.h"
 
+/* The watch's state. CONNECTING (the zero value) until its first stream is answered, and again
+ * while it watches anew after a stream ended normally: events are on their way, from the
+ * history if need be. LOST after a failed attempt, until a stream is answered again. */
+enum { FS_WATCH_CONNECTING = 0, FS_WATCH_SYNCED = 1, FS_WATCH_LOST = 2 };
+
 /* The default magic write-only name in every directory (-o post_name=): writing it POSTs an
  * in-order key. */
 #define FS_POST_NAME ".post"
@@ -62,7 +67,7 @@ typedef struct fs {
   int quorum_reads;        /* -o quorum: reads from the store are quorum=true (linearizable) */
   int quiet;               /* -o quiet: chmod/chown succeed and change nothing (vfat's quiet) */
   const char *post_name;   /* the in-order name of every directory (FS_POST_NAME by default) */
-  int synced;              /* the watch stream is open: the mirror is current */
+  int watch_state;         /* FS_WATCH_*: whether the mirror is current (read atomically) */
   int applier_tid;         /* thread id of the watch thread (its requests are self-replays) */
   int n_session_threads;
   struct fs_watch *watch;

@@ -91,7 +91,7 @@ void fs_mirror_wait_listed(fs *f, const char *key, long ms) {
   for (;;) {
     fs_node *n = fs_itable_find(&f->nodes, key);
     if (n && n->cached && n->replay != FS_REPLAY_HIDDEN) return;
-    if (!__atomic_load_n(&f->synced, __ATOMIC_ACQUIRE)) return;
+    if (__atomic_load_n(&f->watch_state, __ATOMIC_ACQUIRE) == FS_WATCH_LOST) return;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;

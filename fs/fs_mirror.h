@@ -54,7 +54,8 @@ fs_node *fs_mirror_wait_replay(fs *f, const char *key);
 /* KEY was just made in the store by this mount through a POST (an in-order key, named by the
  * store, so the mount learns it from its watch): waits (f->lock held) up to MS until the key is
  * in the mirror and its create replayed, so that a listing after the write's close shows it.
- * No wait while the watch is down. */
+ * No wait while the watch is lost; it waits while the watch is still connecting (just after the
+ * mount, or between two streams): the key's event comes from the history then. */
 void fs_mirror_wait_listed(fs *f, const char *key, long ms);
 
 /* A replay state changed (fs_mirror_wait_replay's waiters look again). */

@@ -38,7 +38,7 @@ struct fs_watch {
   int rootfd;
 };
 
-static void set_synced(fs *f, int v) { __atomic_store_n(&f->synced, v, __ATOMIC_RELEASE); }
+static void set_state(fs *f, int v) { __atomic_store_n(&f->watch_state, v, __ATOMIC_RELEASE); }
 
 /* The answer being received: a plain body, or (a 200 to the stream) a sequence of event
  * objects, each applied as soon as it is complete. */
@@ -136,7 +136,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   if (len > 12 && strncasecmp(p, "HTTP/", 5) == 0) {
     const char *sp = memchr(p, ' ', len);
     rx->status = sp ? strtol(sp + 1, NULL, 10) : 0;
-    if (rx->status == 200) set_synced(rx->w->f, 1);
+    if (rx->status == 200) set_state(rx->w->f, FS_WATCH_SYNCED);
   } else if (len > 13 && strncasecmp(p, "X-Etcd-Index:", 13) == 0) {
     rx->registered = strtoull(p + 13, NULL, 10);
   }
@@ -233,14 +233,15 @@ static int poll_once(fs_watch *w, fs_rx *rx) {
   rx->answer_by = op_ms > 0 ? mono_ms() + op_ms : 0;
   CURLcode rc = curl_easy_perform(h);
   proto_v2_buf_free(&url);
-  set_synced(w->f, 0);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL); /* (rx is the caller's) */
   if (rx->restart) {
     rx->status = 200; /* ended by us after a history event: watch again */
   } else if (rc != CURLE_OK) {
     if (!rx->cause[0]) snprintf(rx->cause, sizeof rx->cause, "%s", curl_easy_strerror(rc));
+    set_state(w->f, FS_WATCH_LOST);
     return -1;
   }
+  set_state(w->f, FS_WATCH_CONNECTING); /* (a non-200 answer is judged by the caller) */
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rx->status);
   return 0;
 }
@@ -325,6 +326,7 @@ static void *watch_main(void *ud) {
       fprintf(stderr, "quorumfs: watch: unexpected answer from %s (HTTP %ld); reconnecting\n",
               w->eps[w->cur % w->n_eps], status);
     lost = 1;
+    set_state(w->f, FS_WATCH_LOST);
     w->cur++;
     backoff = backoff ? (backoff * 2 > 2000 ? 2000 : backoff * 2) : 50;
     sleep_ms(w, backoff);

@@ -2,9 +2,9 @@
  * keeps the mirror (fs_mirror.h) current and replays each remote change through the mount
  * (fs_replay.h) so that the kernel raises its inotify events. The watch is one stream
  * (GET <prefix>?wait=true&recursive=true&stream=true&waitIndex=N, N = last modifiedIndex + 1);
- * while it is open f->synced is set. A lost stream is reopened from N with backoff (the
- * server's history replays what was missed); a 401 (history cleared) brings the mirror to a
- * fresh recursive GET, the differences replayed as events. */
+ * f->watch_state says whether it is open (FS_WATCH_*). A lost stream is reopened from N with
+ * backoff (the server's history replays what was missed); a 401 (history cleared) brings the
+ * mirror to a fresh recursive GET, the differences replayed as events. */
 #ifndef QUORUM_FS_WATCH_H
 #define QUORUM_FS_WATCH_H
 

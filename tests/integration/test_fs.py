@@ -1044,6 +1044,36 @@ def test_post_creates_in_order_keys(fsenv):
     assert time.monotonic() - t0 < 10, "20 .post writes took %.1f s" % (time.monotonic() - t0)
 
 
+def test_post_is_listed_while_the_watch_is_still_connecting(module_server, mounts):
+    """A .post close waits until the watch brings the key the store named. It waited only
+    while the watch's stream was open, so a close just after the mount, before the watch's
+    first stream was answered, returned at once and "ls" missed the key (seen once in CI,
+    under ASan on a busy machine). Now it waits while the watch connects, and only a lost
+    watch ends the wait early. Here a relay holds the mount's first watch request for 0.6 s."""
+    from relay import Relay
+    s = module_server
+    p = "/post_connecting"
+    s.keys("PUT", p + "/q", form={"dir": "true"})
+    held = threading.Event()
+
+    def meanwhile(data):
+        if b"wait=true" in data.split(b"\r\n", 1)[0] and not held.is_set():
+            held.set()
+            time.sleep(0.6)
+    relay = Relay(s.port, on_request=meanwhile)
+    try:
+        m = mounts(relay.url, prefix=p)
+        write_file(m.path("q", ".post"), b"job")
+        st, body = get(s, p + "/q")
+        names = [os.path.basename(x["key"]) for x in body["node"]["nodes"]]
+        assert len(names) == 1 and len(names[0]) == 20 and names[0].isdigit(), body
+        assert os.listdir(m.path("q")) == names
+        assert read_file(m.path("q", names[0])) == b"job"
+        assert held.wait(5), "the mount's watch never went through the relay"
+    finally:
+        relay.close()
+
+
 # ------------------------------------------------------------------ (6) errors and outages
 
 def test_error_mapping(fsenv):
