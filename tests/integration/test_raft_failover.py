@@ -173,4 +173,5 @@ def test_a_member_that_comes_back_is_caught_up_at_once(make_cluster):
     took = time.monotonic() - t0
     starter.join(30)
     print("caught up %.3f s after its peer port listened" % took)
-    assert took < 0.5, took
+    # (the backoff avoided is up to 2 s; an ASan build starts its HTTP side slower on a busy CI)
+    assert took < (1.0 if os.environ.get("QUORUM_SANITIZED") == "1" else 0.5), took
