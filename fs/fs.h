@@ -66,6 +66,7 @@ typedef struct fs {
   int write_clears_ttl;    /* -o write_clears_ttl: a rewrite drops the key's TTL (v2's update) */
   int quorum_reads;        /* -o quorum: reads from the store are quorum=true (linearizable) */
   int quiet;               /* -o quiet: chmod/chown succeed and change nothing (vfat's quiet) */
+  int swapfiles;           /* -o swapfiles: names like vim's swap files may be created */
   const char *post_name;   /* the in-order name of every directory (FS_POST_NAME by default) */
   int watch_state;         /* FS_WATCH_*: whether the mirror is current (read atomically) */
   int applier_tid;         /* thread id of the watch thread (its requests are self-replays) */

@@ -18,7 +18,8 @@
  * check, no ESTALE), write_clears_ttl (a rewrite drops the TTL, as v2's update does; by default
  * it is kept), quorum (reads from the store with quorum=true), quiet (chmod and chown succeed
  * and change nothing, as vfat's quiet: for install(1) and tools that chmod a temporary file
- * first), post_name=NAME (the in-order
+ * first), swapfiles (files named like vim's swap files, .NAME.swp, may be created: by default
+ * that is refused, EACCES, and vim keeps its swap file in /var/tmp), post_name=NAME (the in-order
  * name, default .post). fstab's own words (defaults, noauto, nofail, _netdev, user, x-*, ...) are
  * ignored; the other -o options go to FUSE (allow_other, nodev, nosuid, ...). -f stays in the
  * foreground, -d prints FUSE's debug log. Unmount with fusermount3 -u MOUNTPOINT (or
@@ -46,7 +47,7 @@ typedef struct fs_cli {
   int foreground, debug;
   double attr_timeout, op_timeout, sync_interval;
   int read_only, notify_inval, threads;
-  int lww, write_clears_ttl, quorum_reads, quiet;
+  int lww, write_clears_ttl, quorum_reads, quiet, swapfiles;
   char post_name[256]; /* "" = FS_POST_NAME */
   long uid, gid, umask; /* -1: unset */
   char *ca_file, *cert_file, *key_file; /* TLS for https:// endpoints */
@@ -74,6 +75,8 @@ static void usage(FILE *out) {
           "  -o quorum          reads from the store with quorum=true (linearizable)\n"
           "  -o quiet           chmod and chown succeed and change nothing (as vfat's quiet;\n"
           "                     default: EPERM unless they change nothing)\n"
+          "  -o swapfiles       files named like vim's swap files (.NAME.swp) may be created\n"
+          "                     (default: EACCES, and vim keeps its swap file in /var/tmp)\n"
           "  -o post_name=NAME  the in-order name of every directory (default .post)\n"
           "  -o ca_file=PATH    CA bundle for https:// endpoints (default: the system's)\n"
           "  -o cert_file=PATH,key_file=PATH  client certificate for https:// endpoints\n"
@@ -171,6 +174,8 @@ static int parse_o(fs_cli *c, const char *list) {
       c->quorum_reads = 1;
     } else if (strcmp(opt, "quiet") == 0) {
       c->quiet = 1;
+    } else if (strcmp(opt, "swapfiles") == 0) {
+      c->swapfiles = 1;
     } else if (strncmp(opt, "post_name=", 10) == 0) {
       const char *v = opt + 10;
       if (!*v || strchr(v, '/') || strcmp(v, ".") == 0 || strcmp(v, "..") == 0) return -1;
@@ -448,6 +453,7 @@ static int run(fs_cli *c) {
   f.write_clears_ttl = c->write_clears_ttl;
   f.quorum_reads = c->quorum_reads;
   f.quiet = c->quiet;
+  f.swapfiles = c->swapfiles;
   f.post_name = c->post_name[0] ? c->post_name : FS_POST_NAME;
   f.attr_timeout = c->attr_timeout;
   f.op_timeout_ms = op_ms;

@@ -149,6 +149,16 @@ int fs_self_create(fs *f, fuse_ino_t parent, const char *name, int dir, struct f
   return 0;
 }
 
+/* vim's swap file names: ".NAME.sw" and a letter (.swp, then .swo, ...; .swx is its probe).
+ * Their contents are binary, which no v2 value holds, and each edit would show other clients
+ * keys made and deleted: unless -o swapfiles, creating one is refused (EACCES), and vim takes
+ * the next directory of its 'directory' option (/var/tmp, /tmp) without a word. */
+static int swap_name(const fs *f, const char *name) {
+  size_t n = strlen(name);
+  return !f->swapfiles && n >= 6 && name[0] == '.' && memcmp(name + n - 4, ".sw", 3) == 0 &&
+         name[n - 1] >= 'a' && name[n - 1] <= 'z';
+}
+
 static int create_node(fuse_req_t req, fs *f, fuse_ino_t parent, const char *name, mode_t mode,
                        struct fuse_file_info *fi, struct fuse_entry_param *ep, fs_handle **out) {
   if (!S_ISREG(mode)) return EPERM;
@@ -163,6 +173,7 @@ static int create_node(fuse_req_t req, fs *f, fuse_ino_t parent, const char *nam
   if (!dir) return ENOENT;
   if (strlen(name) > 255) return ENAMETOOLONG;
   if (strcmp(name, f->post_name) == 0) return EEXIST;
+  if (swap_name(f, name)) return EACCES;
   char *key = fs_child_key(dir->key, name);
   if (!key) return ENOMEM;
   fs_node *node = NULL;
@@ -245,8 +256,8 @@ void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, 
     else fuse_reply_entry(req, &sep);
     return;
   }
-  if (!dir) {
-    fuse_reply_err(req, ENOENT);
+  if (!dir || swap_name(f, name)) {
+    fuse_reply_err(req, dir ? EACCES : ENOENT);
     return;
   }
   char *key = fs_child_key(dir->key, name);

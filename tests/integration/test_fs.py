@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import threading
 import time
@@ -704,22 +705,40 @@ def test_a_refused_first_value_leaves_no_o_excl_file(fsenv):
 
 
 @pytest.mark.skipif(not shutil.which("vim"), reason="vim is not installed")
-def test_vim_edits_a_key_twice_and_leaves_no_swap_file(fsenv, tmp_path):
-    """vim's swap file is binary, which the mount refuses (vim says E297 and keeps it in
-    /var/tmp); the empty .swp it created first is removed, so the next vim of the same file
-    finds no stale swap file (it asked "swap file exists?" and the edit was lost)."""
+def test_vim_edits_a_key_twice_with_no_error_and_no_other_key(fsenv, tmp_path):
+    """vim's swap file (.NAME.swp) is binary, which no v2 value holds. The mount refuses to
+    create one (EACCES), so vim keeps it in the next directory of its 'directory' option
+    (/var/tmp) without a word. Before, vim made it in the mount as an empty key, said E297
+    ("Write error in swap file") and exited 1, and each edit showed other clients keys made
+    and deleted (.app.conf.swp, .app.conf.swx): a confd-style watcher ran for nothing. Now
+    each edit is one change of the key, and nothing else happens in the store."""
     s, m, p = fsenv
     put(s, p + "/app.conf", "port=1\nhost=a\n")
+    before = int(s.keys("GET", p)[1]["x-etcd-index"])
     env = dict(os.environ, HOME=str(tmp_path))
     for old, new in (("port=1", "port=2"), ("host=a", "host=b")):
-        subprocess.run(["vim", "--clean", "-E", "-s", "app.conf"], cwd=m.path(),
-                       input="%%s/%s/%s/\nwq\n" % (old, new), text=True, env=env,
-                       capture_output=True, timeout=30)
-        wait_for(lambda: not any(n.endswith(".swp") for n in os.listdir(m.path())),
-                 what="no swap file in the mount")
+        r = subprocess.run(["vim", "--clean", "-E", "-s", "app.conf"], cwd=m.path(),
+                           input="%%s/%s/%s/\nwq\n" % (old, new), text=True, env=env,
+                           capture_output=True, timeout=30)
+        assert r.returncode == 0 and "E297" not in r.stdout + r.stderr, r
+        assert not any(n.endswith(".swp") for n in os.listdir(m.path()))
     assert value(s, p + "/app.conf") == "port=2\nhost=b\n"
     st, body = get(s, p)
     assert [n["key"] for n in body["node"]["nodes"]] == [p + "/app.conf"]
+    changes = []
+    for i in range(before + 1, int(s.keys("GET", p)[1]["x-etcd-index"]) + 1):
+        st, _, ev = s.keys("GET", p, params={"wait": "true", "recursive": "true", "waitIndex": str(i)})
+        if ev["node"]["modifiedIndex"] == i:
+            changes.append((ev["action"], ev["node"]["key"]))
+    assert changes == [("compareAndSwap", p + "/app.conf")] * 2, changes
+    # the name itself: refused to anyone (touch, or an O_EXCL create as vim's)
+    expect_errno(errno.EACCES, os.open, m.path(".app.conf.swp"), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    expect_errno(errno.EACCES, os.open, m.path(".x.swo"), os.O_WRONLY | os.O_CREAT, 0o644)
+    expect_errno(errno.EACCES, os.mknod, m.path(".x.swx"), 0o644 | stat.S_IFREG)
+    assert missing(s, p + "/.app.conf.swp") and missing(s, p + "/.x.swo") and missing(s, p + "/.x.swx")
+    for ok in ("x.swp", ".swp", ".x.swp2", ".x.sql", ".x.sw1"):  # not vim's: ordinary names
+        write_file(m.path(ok), b"t")
+        assert value(s, p + "/" + ok) == "t", ok
 
 
 def test_o_excl_creates_at_open(fsenv):

@@ -353,6 +353,23 @@ def test_quiet_accepts_chmod_and_chown_and_keeps_nothing(module_server, mounts, 
     assert r.returncode == 1 and "Operation not permitted" in r.stderr, r
 
 
+def test_swapfiles_option_lets_swap_file_names_be_created(module_server, mounts):
+    """By default a file named like vim's swap files (.NAME.swp) cannot be created (EACCES:
+    test_fs.py's vim test); -o swapfiles makes it an ordinary name again, stored as any file
+    (a binary value is still refused, EILSEQ at close)."""
+    s = module_server
+    p = "/opt_swap"
+    m = mounts(s, prefix=p, opts="swapfiles")
+    write_file(m.path(".notes.swp"), b"text")
+    assert value(s, p + "/.notes.swp") == "text"
+    fd = os.open(m.path(".bin.swo"), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    expect_errno(errno.EILSEQ, os.write, fd, b"b0VIM 9.0\0\xff")
+    expect_errno(errno.EILSEQ, os.close, fd)
+    plain = mounts(s, prefix=p + "_plain")
+    expect_errno(errno.EACCES, os.open, plain.path(".notes.swp"), os.O_WRONLY | os.O_CREAT, 0o644)
+    assert sorted(os.listdir(m.path())) == [".notes.swp"]
+
+
 def test_post_name_option(module_server, mounts, tmp_path):  # noqa: F811
     s = module_server
     p = "/opt_post"
