@@ -84,6 +84,14 @@ def quorumd_binary():
 _ports_given = set()
 
 
+def default_signals():
+    """preexec_fn for a child that a test sends SIGINT or SIGQUIT: a shell without job control
+    starts its background commands with both ignored, and a child inherits that (a test run
+    as `cmd &` then saw `stat` sleep through its SIGINT). Back to their defaults."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def free_port():
     """A port free now and not handed out before in this process: the kernel may give the
     same ephemeral port to two binds in a row once the first is closed, and a member whose

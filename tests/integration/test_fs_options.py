@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+import cluster
 from fs_inotify import Inotify, modified
 from relay import Relay
 from test_fs import (Mount, _HangingServer, _need_fuse, expect_errno, mounts, put,  # noqa: F401
@@ -194,7 +195,7 @@ def test_signal_interrupts_a_blocked_operation(mounts):  # noqa: F811
         # `stat` of a name the mirror does not have waits for the (never answering) cluster
         t0 = time.monotonic()
         p = subprocess.Popen(["stat", m.path("unknown")], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+                             stderr=subprocess.DEVNULL, preexec_fn=cluster.default_signals)
         time.sleep(0.5)
         assert p.poll() is None                      # blocked
         p.send_signal(signal.SIGINT)

@@ -183,7 +183,8 @@ def test_cluster_health_forever_like_etcdctl(make_server):
         for binary in (cluster.etcdctl_binary(), quorumctl_binary()):
             p = subprocess.Popen([binary, "--endpoints", srv.url, "cluster-health", "--forever"],
                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, env=ctl_env(), start_new_session=True)
+                                 stderr=subprocess.PIPE, env=ctl_env(), start_new_session=True,
+                                 preexec_fn=cluster.default_signals)
             procs.append(p)
             bufs.append([])
             t = threading.Thread(target=_reader, args=(p, bufs[-1]), daemon=True)

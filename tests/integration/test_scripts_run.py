@@ -29,7 +29,8 @@ class Run:
                    QUORUM_BIN_DIR=os.path.dirname(os.path.abspath(cluster.quorumd_binary())))
         self.proc = subprocess.Popen([os.path.join(cluster.SOURCE_DIR, "scripts", "run")],
                                      env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=cluster.default_signals)
         self.lines = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
