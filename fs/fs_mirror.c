@@ -464,3 +464,37 @@ int fs_mirror_resync(fs *f, const proto_v2_knode *root, uint64_t index, fs_rops 
   free(fl.v);
   return split;
 }
+
+/* ------------------------------------------------------------------ reset */
+
+/* NODE and those below it: the fresh tree's indexes where it holds them unchanged (same kind,
+ * same value), else index 0, which any state of the fresh tree replaces. */
+static void forget_indexes(fs_node *n, const flat *fl) {
+  for (fs_node *c = n->child; c; c = c->next_sib) {
+    if (c->pending) continue;
+    const proto_v2_knode *kn = flat_find(fl, c->key);
+    const char *v = kn && !kn->dir && kn->value ? kn->value : "";
+    size_t vlen = kn && !kn->dir && kn->value ? kn->value_len : 0;
+    if (kn && c->cached && !kn->dir == !c->is_dir &&
+        (c->is_dir || (c->vlen == vlen && memcmp(c->value ? c->value : "", v, vlen) == 0))) {
+      c->created_index = kn->created_index;
+      c->modified_index = kn->modified_index;
+      c->expires_at = fs_expiration_time(kn->expiration, kn->ttl);
+    } else {
+      c->modified_index = 0;
+    }
+    forget_indexes(c, fl);
+  }
+}
+
+int fs_mirror_reset(fs *f, const proto_v2_knode *root, uint64_t index, fs_rops *ops, int again) {
+  if (!again) {
+    tombs_passed(f, UINT64_MAX);
+    flat fl = {0};
+    if (root) flatten(&fl, root);
+    if (fl.n) qsort(fl.v, fl.n, sizeof *fl.v, by_key);
+    forget_indexes(f->nodes.root, &fl);
+    free(fl.v);
+  }
+  return fs_mirror_resync(f, root, index, ops, again);
+}

@@ -39,6 +39,13 @@ void fs_mirror_deleted(fs *f, const char *key, uint64_t index);
  * (as fs_mirror_apply). */
 int fs_mirror_resync(fs *f, const proto_v2_knode *root, uint64_t index, fs_rops *ops, int again);
 
+/* As fs_mirror_resync, after the store went back: its index is below what the mirror has seen
+ * (its data dir was replaced, or restored from a backup), so the mirror's indexes and the
+ * deletes it remembers mean nothing there. They are dropped first; a node the fresh tree holds
+ * unchanged (kind and value) takes its indexes without an event, and every other difference
+ * is replayed as by fs_mirror_resync. */
+int fs_mirror_reset(fs *f, const proto_v2_knode *root, uint64_t index, fs_rops *ops, int again);
+
 /* Frees the remembered deletes (at unmount). */
 void fs_mirror_free(fs *f);
 

@@ -35,6 +35,7 @@ struct fs_watch {
   size_t n_eps, cur;
   unsigned ep_gen, client_gen; /* of eps and of the client's list (fs_endpoints) */
   uint64_t next_index;
+  uint64_t behind_ok; /* the next_index at which a member behind was found to be only behind */
   int rootfd;
 };
 
@@ -53,6 +54,7 @@ typedef struct fs_rx {
   int restart;         /* the last event came from the history: end this stream (see below) */
   int64_t answer_by;   /* monotonic ms: no status line by then ends the attempt (0: never) */
   int unanswered;      /* ended so */
+  int went_back;       /* ended so: the member's index is below the events applied */
   char cause[CURL_ERROR_SIZE]; /* why the transfer failed (curl's words) */
 } fs_rx;
 
@@ -139,6 +141,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     if (rx->status == 200) set_state(rx->w->f, FS_WATCH_SYNCED);
   } else if (len > 13 && strncasecmp(p, "X-Etcd-Index:", 13) == 0) {
     rx->registered = strtoull(p + 13, NULL, 10);
+    fs_watch *w = rx->w;
+    if (rx->status == 200 && rx->registered + 1 < w->next_index && w->behind_ok != w->next_index) {
+      rx->went_back = 1;
+      return 0; /* ends the transfer: went_back() decides */
+    }
   }
   return len;
 }
@@ -234,6 +241,10 @@ static int poll_once(fs_watch *w, fs_rx *rx) {
   CURLcode rc = curl_easy_perform(h);
   proto_v2_buf_free(&url);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL); /* (rx is the caller's) */
+  if (rx->went_back) {
+    set_state(w->f, FS_WATCH_CONNECTING);
+    return 0;
+  }
   if (rx->restart) {
     rx->status = 200; /* ended by us after a history event: watch again */
   } else if (rc != CURLE_OK) {
@@ -246,10 +257,10 @@ static int poll_once(fs_watch *w, fs_rx *rx) {
   return 0;
 }
 
-/* The history no longer holds next_index (401): the mirror is brought to a fresh recursive GET,
- * every difference replayed as events, and the watch goes on after that GET's index. Returns
- * 0, or -1 when the GET failed. */
-static int resync(fs_watch *w) {
+/* The history no longer holds next_index (401), or (RESET) the store went back (went_back):
+ * the mirror is brought to a fresh recursive GET, every difference replayed as events, and the
+ * watch goes on after that GET's index. Returns 0, or -1 when the GET failed. */
+static int resync(fs_watch *w, int reset) {
   fs *f = w->f;
   proto_v2_event ev;
   uint64_t index = 0;
@@ -259,7 +270,8 @@ static int resync(fs_watch *w) {
     fs_rops ops = {0};
     pthread_mutex_lock(&f->lock);
     fs_session_wait_writes(f, f->prefix);
-    int more = fs_mirror_resync(f, e ? NULL : ev.node, index, &ops, again);
+    int more = reset ? fs_mirror_reset(f, e ? NULL : ev.node, index, &ops, again)
+                     : fs_mirror_resync(f, e ? NULL : ev.node, index, &ops, again);
     pthread_mutex_unlock(&f->lock);
     fs_replay_run(f, w->se, f->mountpoint, &w->rootfd, &ops);
     if (!more) break;
@@ -267,6 +279,43 @@ static int resync(fs_watch *w) {
   if (!e) proto_v2_event_free(&ev);
   w->next_index = index + 1;
   return 0;
+}
+
+/* The stream's member answered at an index below the last event applied. Either it is behind
+ * the others (a member the watch moved to), and catches up, or the store went back: its data
+ * dir was replaced (wiped, or restored from a backup) and its indexes start again below the
+ * mirror's, so that the watch would wait for an index that means something else, the mirror
+ * showing keys that are gone and missing those made since. A quorum read, answered at the
+ * cluster's index, tells them apart. Returns 0 (behind: the watch goes on from next_index; or
+ * went back: the mirror is brought to a fresh GET, every difference replayed as events, and
+ * the watch goes on after it), or -1 when the cluster could not be asked. */
+static int went_back(fs_watch *w) {
+  fs *f = w->f;
+  proto_v2_buf path = {0};
+  proto_v2_keys_path(&path, f->prefix);
+  proto_v2_buf_adds(&path, "?quorum=true");
+  if (path.oom) {
+    proto_v2_buf_free(&path);
+    return -1;
+  }
+  proto_v2_resp r;
+  proto_v2_errors err;
+  proto_v2_client_start_clock(w->client);
+  int rc = proto_v2_do(w->client, "GET", path.s, NULL, NULL, 0, &r, &err);
+  proto_v2_buf_free(&path);
+  if (rc != 0) return -1;
+  int known = r.has_index && r.status / 100 != 5;
+  uint64_t index = r.etcd_index;
+  proto_v2_resp_free(&r);
+  if (!known) return -1;
+  if (index + 1 >= w->next_index) { /* behind: it gets the events, as the others did */
+    w->behind_ok = w->next_index;
+    return 0;
+  }
+  fprintf(stderr, "quorumfs: watch: the store's index went back from %llu to %llu (its data was "
+                  "replaced or restored?); reloading the mirror\n",
+          (unsigned long long)(w->next_index - 1), (unsigned long long)index);
+  return resync(w, 1);
 }
 
 static void sleep_ms(fs_watch *w, long ms) {
@@ -292,7 +341,9 @@ static void *watch_main(void *ud) {
       break;
     }
     int ok = 0;
-    if (rc == 0 && status == 200) {
+    if (rx.went_back) {
+      ok = went_back(w) == 0;
+    } else if (rc == 0 && status == 200) {
       /* the server ended the stream (its events were applied): watch again from next_index,
        * pausing when it gave nothing so that a server that always hangs up is not hammered */
       ok = 1;
@@ -303,7 +354,7 @@ static void *watch_main(void *ud) {
       if (proto_v2_parse_error(rx.body.s ? rx.body.s : "", &er) == 0 && er.code == 401) {
         fprintf(stderr, "quorumfs: watch: events after %llu were cleared from the history; resyncing\n",
                 (unsigned long long)w->next_index);
-        ok = resync(w) == 0;
+        ok = resync(w, 0) == 0;
       }
       proto_v2_error_free(&er);
     }
@@ -319,6 +370,9 @@ static void *watch_main(void *ud) {
     if (rx.unanswered) /* each time: it names the member, after a connection lost too */
       fprintf(stderr, "quorumfs: watch: %s did not answer within op_timeout (not caught up with "
                       "the cluster?); trying the next endpoint\n", w->eps[w->cur % w->n_eps]);
+    else if (!lost && rx.went_back)
+      fprintf(stderr, "quorumfs: watch: %s answered below the mirror's index, and the cluster's "
+                      "index could not be read; reconnecting\n", w->eps[w->cur % w->n_eps]);
     else if (!lost && rc)
       fprintf(stderr, "quorumfs: watch: connection to %s lost (%s); reconnecting\n",
               w->eps[w->cur % w->n_eps], rx.cause);

@@ -6,6 +6,7 @@ within 0.5 s. Mounts are undone by the `mounts` fixture of test_fs.py.
 """
 import errno
 import os
+import shutil
 import time
 
 import pytest
@@ -130,3 +131,34 @@ def test_mount_survives_daemon_restart(make_server, mounts):  # noqa: F811
     put(s, "/k", "again")                               # and it is watching again
     within(lambda: size_of(m.path("k")) == 5, what="next change after the restart")
     assert m.unmount() == 0
+
+
+def test_mount_follows_a_store_whose_data_was_replaced(make_server, mounts):  # noqa: F811
+    """The daemon restarted on an empty data dir (wiped, or another backup restored): its
+    indexes start again below the mirror's. Before, the watch waited for an index the new store
+    had not reached: the mount kept showing the 30 keys that were gone and never listed the
+    keys made since. The watch now sees the member answer below the mirror's index, asks the
+    cluster's index (a quorum read: a member only behind the others is not taken for a reset),
+    and brings the mirror to the store: gone keys leave, a key the new store holds with the
+    same value stays without an event, a changed one is changed."""
+    s = make_server()
+    for i in range(30):
+        put(s, "/k%d" % i, "v%d" % i)
+    m = mounts(s, opts=LONG)
+    assert len(os.listdir(m.dir)) == 30
+    assert read(m.path("k1")) == b"v1"
+    before = s.index()
+    s.kill9()
+    shutil.rmtree(s.data_dir)
+    s.start()                                           # same port, an empty store
+    put(s, "/k1", "v1")                                 # the same value as before
+    put(s, "/k2", "new")
+    put(s, "/fresh", "f")
+    within(lambda: sorted(os.listdir(m.dir)) == ["fresh", "k1", "k2"], timeout=6,
+           what="the mirror brought to the new store")
+    assert read(m.path("k2")) == b"new" and read(m.path("fresh")) == b"f"
+    assert read(m.path("k1")) == b"v1"
+    assert "the store's index went back from %d to" % before in m.log(), m.log()
+    put(s, "/k3", "after")                              # and it is watching again
+    within(lambda: os.path.exists(m.path("k3")), what="next create after the reset")
+    assert read(m.path("k3")) == b"after"

@@ -284,6 +284,50 @@ static void test_resync_replaces_a_file_by_a_directory_in_two_passes(void **stat
   assert_true(has(x, "/p/f/x"));
 }
 
+/* The store went back (its data dir replaced): its indexes start again below the mirror's.
+ * A plain resync would take the fresh tree's lower indexes for old news and keep what the
+ * mirror had; the reset drops the mirror's indexes and its remembered deletes first. A key the
+ * new store holds unchanged takes its indexes with no event; a changed one is modified, a gone
+ * one removed, and a key this mount had deleted (its tomb at 40) that the new store has is
+ * there again. */
+static void test_reset_after_the_store_went_back(void **state) {
+  fixture *x = *state;
+  event(x, "set", "/p/same", 0, "s", 30);
+  event(x, "set", "/p/changed", 0, "old", 31);
+  event(x, "set", "/p/gone", 0, "g", 32);
+  event(x, "set", "/p/d", 1, NULL, 33);
+  own_delete(x, "/p/back", 40);
+  fs_rops_free(&x->ops);
+  proto_v2_knode kids[] = {knode("/p/back", 0, "b", 6), knode("/p/changed", 0, "new", 5),
+                           knode("/p/d", 1, NULL, 3), knode("/p/same", 0, "s", 4)};
+  proto_v2_knode root = knode("/p", 1, NULL, 0);
+  root.nodes = kids;
+  root.n_nodes = 4;
+  /* what the plain resync would do: nothing but the removal (the rest looks older) */
+  assert_int_equal(fs_mirror_resync(&x->f, &root, 7, &x->ops, 0), 0);
+  expect_ops(x, "delete /p/gone;inval_inode /p/gone;inval_inode /p/gone");
+  assert_string_equal(fs_itable_find(&x->f.nodes, "/p/changed")->value, "old");
+  assert_false(has(x, "/p/back"));
+  /* the reset */
+  event(x, "set", "/p/gone", 0, "g", 32);
+  own_delete(x, "/p/back", 40);
+  fs_rops_free(&x->ops);
+  assert_int_equal(fs_mirror_reset(&x->f, &root, 7, &x->ops, 0), 0);
+  expect_ops(x, "delete /p/gone;inval_inode /p/gone;inval_inode /p/gone;"
+                "inval_entry /p/back;inval_inode /p/back;inval_inode /p/changed");
+  assert_int_equal(x->f.n_tombs, 0);
+  fs_node *same = fs_itable_find(&x->f.nodes, "/p/same");
+  assert_int_equal(same->modified_index, 4);
+  assert_int_equal(fs_itable_find(&x->f.nodes, "/p/d")->modified_index, 3);
+  fs_node *changed = fs_itable_find(&x->f.nodes, "/p/changed");
+  assert_string_equal(changed->value, "new");
+  assert_int_equal(changed->modified_index, 5);
+  assert_true(has(x, "/p/back"));
+  /* the watch goes on from 8: the next event applies */
+  event(x, "set", "/p/same", 0, "s2", 8);
+  assert_string_equal(same->value, "s2");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_late_create_after_own_delete_stays_deleted, setup, teardown),
@@ -297,6 +341,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_late_delete_older_than_a_read_spares_the_key, setup, teardown),
       cmocka_unit_test_setup_teardown(test_file_read_ahead_is_created_again_when_its_event_comes, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_reset_after_the_store_went_back, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
