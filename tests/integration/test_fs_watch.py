@@ -5,6 +5,7 @@ attribute would hide a change made through the HTTP API for 30 s; every check he
 within 0.5 s. Mounts are undone by the `mounts` fixture of test_fs.py.
 """
 import errno
+import json
 import os
 import shutil
 import time
@@ -162,3 +163,121 @@ def test_mount_follows_a_store_whose_data_was_replaced(make_server, mounts):  # 
     put(s, "/k3", "after")                              # and it is watching again
     within(lambda: os.path.exists(m.path("k3")), what="next create after the reset")
     assert read(m.path("k3")) == b"after"
+
+
+class _ScriptedServer:
+    """A v2 server that answers the mount's few requests as a test scripts them: the tree
+    (self.trees: (index, nodes) answered in turn, the last one from then on), the watch stream
+    (headers with X-Etcd-Index = self.member_index, then the events queued in self.events) and
+    quorum reads (X-Etcd-Index = self.cluster_index)."""
+
+    def __init__(self, trees, member_index, cluster_index):
+        import http.server
+        import socketserver
+        import threading
+        self.trees = list(trees)
+        self.member_index, self.cluster_index = member_index, cluster_index
+        self.events = []
+        self.streams = 0
+        self.quorum_reads = 0
+        self.tree_reads = 0
+        srv = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def answer(self, index, body):
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("X-Etcd-Index", str(index))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if "stream=true" in self.path:
+                    srv.streams += 1
+                    mine = srv.streams  # (a stream the mount left gets no events)
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("X-Etcd-Index", str(srv.member_index))
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    self.wfile.flush()
+                    deadline = time.monotonic() + 20
+                    try:
+                        while time.monotonic() < deadline:
+                            if srv.events and mine == srv.streams:
+                                data = json.dumps(srv.events.pop(0)).encode()
+                                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                                self.wfile.flush()
+                            time.sleep(0.01)
+                    except OSError:
+                        pass
+                    self.close_connection = True
+                elif "quorum=true" in self.path:
+                    srv.quorum_reads += 1
+                    self.answer(srv.cluster_index, {"action": "get", "node": {"dir": True}})
+                else:
+                    srv.tree_reads += 1
+                    index, nodes = srv.trees[0] if len(srv.trees) == 1 else srv.trees.pop(0)
+                    self.answer(index, {"action": "get", "node": {"dir": True, "nodes": nodes}})
+
+        class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+        self.httpd = S(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _node(key, value, index):
+    return {"key": key, "value": value, "modifiedIndex": index, "createdIndex": index}
+
+
+def test_a_member_only_behind_is_not_taken_for_a_store_that_went_back(mounts):  # noqa: F811
+    """The member the watch talks to answers at index 8, below the mirror's 10, but the
+    cluster (a quorum read) is at 12: that member is behind, not a new store. The mirror keeps
+    what it has (no reset: /a stays, the tree is not read again), and the watch goes on with
+    that member from index 11: its events arrive."""
+    srv = _ScriptedServer([(10, [_node("/a", "1", 10)])], member_index=8, cluster_index=12)
+    try:
+        m = mounts(srv.url, opts=LONG + ",sync_interval=0")
+        assert os.listdir(m.dir) == ["a"]
+        within(lambda: srv.quorum_reads == 1 and srv.streams >= 2, timeout=5,
+               what="the quorum read, then the watch again")
+        srv.events.append({"action": "set", "node": _node("/b", "2", 11)})
+        within(lambda: sorted(os.listdir(m.dir)) == ["a", "b"], timeout=5, what="the next event")
+        assert read(m.path("a")) == b"1" and read(m.path("b")) == b"2"
+        assert (srv.quorum_reads, srv.tree_reads) == (1, 1)
+        assert "went back" not in m.log(), m.log()
+    finally:
+        srv.close()
+
+
+def test_a_store_below_the_mirror_also_by_a_quorum_read_is_reloaded(mounts):  # noqa: F811
+    """The same member at 8, and the cluster at 8 too: the store went back. The mirror is
+    reloaded from a fresh GET (the new store has /z, not /a) and the watch goes on after its
+    index: the event at 9 arrives."""
+    srv = _ScriptedServer([(10, [_node("/a", "1", 10)]), (8, [_node("/z", "new", 7)])],
+                          member_index=8, cluster_index=8)
+    try:
+        m = mounts(srv.url, opts=LONG + ",sync_interval=0")
+        within(lambda: sorted(os.listdir(m.dir)) == ["z"], timeout=5, what="the new store")
+        assert "the store's index went back from 10 to 8" in m.log(), m.log()
+        within(lambda: srv.streams >= 2, timeout=5, what="the watch again")
+        srv.events.append({"action": "set", "node": _node("/c", "3", 9)})
+        within(lambda: sorted(os.listdir(m.dir)) == ["c", "z"], timeout=5,
+               what="the event after the reset")
+        assert read(m.path("c")) == b"3" and read(m.path("z")) == b"new"
+        assert (srv.quorum_reads, srv.tree_reads) == (1, 2)
+    finally:
+        srv.close()
