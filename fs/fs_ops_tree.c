@@ -72,6 +72,9 @@ static int remove_key(fuse_req_t req, fs *f, fuse_ino_t parent, const char *name
   int e = child_key(f, parent, name, &key);
   if (e) return e;
   fs_node *node = fs_itable_find(&f->nodes, key);
+  /* A remote create being replayed, as in a lookup: the name a lookup just gave the caller is
+   * hidden again while the applier makes it once more (fs_replay.c, rehide). */
+  if (node && node->replay == FS_REPLAY_HIDDEN && !fs_self(req)) node = fs_mirror_wait_replay(f, key);
   if (fs_self(req)) { /* a remote delete being replayed: it is gone from the store already */
     e = node && node->replay == FS_REPLAY_DYING ? 0 : ENOENT;
   } else if (node && !fs_mirror_visible(req, node)) {

@@ -38,12 +38,18 @@ NAMES = ["a", "b", "c d", "é", "x%y", "q?z", "h#1", "+p", "k=v&w", "🙂", "ü.
 CHARS = "abcxyz \n\t\u00e9\u20ac\U0001f642\x00{}\"\\/%&"
 
 
+KEEP = [587084885]  # seeds that once found a bug, run every time
+
+
 def seeds():
     env = os.environ.get("FSDIFF_SEED", "").strip()
     if env:
         return [int(s) for s in env.split(",")]
     n = int(os.environ.get("FSDIFF_SEEDS", "2"))
-    return [random.randrange(1 << 30) for _ in range(n)]
+    # 587084885: its op 122 unlinks, through the second mount, a file the first one had just
+    # made; the second mount's watch was replaying that create, hid the name again for it, and
+    # the unlink found it hidden (ENOENT) about one run in ten under ASan on a busy machine.
+    return KEEP + [random.randrange(1 << 30) for _ in range(n)]
 
 
 def text(rng):
@@ -386,7 +392,7 @@ def test_mount_matches_a_local_directory(module_server, mounts, tmp_path, seed):
     compare(label, run, model, a, module_server)
 
 
-@pytest.mark.parametrize("seed", seeds()[:1])
+@pytest.mark.parametrize("seed", seeds()[-1:])
 def test_mounts_of_a_cluster_match_a_local_directory(make_cluster, mounts, tmp_path,  # noqa: F811
                                                      seed):
     """The same on a 3-member cluster: the mount under test talks to one member, the second
@@ -417,7 +423,11 @@ def compare(label, run, model, a, server):
     for i in range(OPS):
         kind, args, fn = run.op()
         if fn is None:
-            st = run.remote(kind, args[0])
+            try:
+                st = run.remote(kind, args[0])
+            except AssertionError as e:
+                raise AssertionError("%s: op %d %s %r: %s\n%s" % (label, i, kind, args, e,
+                                                                  "\n".join(history[-25:])))
             history.append("%d %s %r -> HTTP %d" % (i, kind, args, st))
             want = tree(model)
             got = wait_equal(a.dir, want, 5.0)
@@ -480,7 +490,7 @@ def as_replayed(events, before, model):
     return out
 
 
-@pytest.mark.parametrize("seed", seeds()[:1])
+@pytest.mark.parametrize("seed", seeds()[-1:])
 def test_inotify_events_match_a_local_directory(module_server, mounts, tmp_path, seed):  # noqa: F811
     """What a program watching the mount with inotify sees, for changes made on the mount
     itself and elsewhere (the other mount, the API), against the same changes on a local
