@@ -169,7 +169,7 @@ class RaftCluster:
                     if states[m.name] == "StateLeader" and m.member_id() == lid:
                         return m
             time.sleep(0.05)
-        raise AssertionError("no agreed leader within %.1f s: %r" % (timeout, last))
+        raise AssertionError("no agreed leader within %.1f s: %r\n%s" % (timeout, last, self.logs()))
 
     def followers(self, leader):
         return [m for m in self.running() if m is not leader]
