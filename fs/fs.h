@@ -70,6 +70,7 @@ typedef struct fs {
   const char *post_name;   /* the in-order name of every directory (FS_POST_NAME by default) */
   int watch_state;         /* FS_WATCH_*: whether the mirror is current (read atomically) */
   int applier_tid;         /* thread id of the watch thread (its requests are self-replays) */
+  struct fs_dirbuf *open_dirs; /* listings the kernel holds open (fs_ops_dir.c) */
   int n_session_threads;
   struct fs_watch *watch;
   double attr_timeout;     /* kernel attr/entry cache, seconds */

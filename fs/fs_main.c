@@ -507,6 +507,7 @@ static int run(fs_cli *c) {
 out:
   if (f.nodes.by_ino) {
     free_open_handles(&f);
+    fs_dirs_free_all(&f);
     fs_itable_free(&f.nodes);
   }
   fs_mirror_free(&f);

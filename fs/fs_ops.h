@@ -20,6 +20,9 @@ void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi);
 void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+/* After the session: frees the listings of directories the kernel never released (their
+ * RELEASEDIR comes after close() returns, and an unmount right then ends the session first). */
+void fs_dirs_free_all(fs *f);
 
 /* files: fs_ops_file.c */
 void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

@@ -22,13 +22,21 @@ typedef struct fs_dirent {
   int dir;
 } fs_dirent;
 
-typedef struct fs_dirbuf {
+struct fs_dirbuf {
   fs_dirent *v;
   size_t n, cap;
-} fs_dirbuf;
+  fs *f;                        /* set while the kernel holds it (in f->open_dirs) */
+  struct fs_dirbuf *prev, *next;
+};
+typedef struct fs_dirbuf fs_dirbuf;
 
 static void dirbuf_free(fs_dirbuf *b) {
   if (!b) return;
+  if (b->f) { /* (under f->lock, as every request) */
+    if (b->prev) b->prev->next = b->next;
+    else b->f->open_dirs = b->next;
+    if (b->next) b->next->prev = b->prev;
+  }
   for (size_t i = 0; i < b->n; i++) free(b->v[i].name);
   free(b->v);
   free(b);
@@ -143,6 +151,10 @@ void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     return;
   }
   fi->fh = (uint64_t)(uintptr_t)b;
+  b->f = f;
+  b->next = f->open_dirs;
+  if (b->next) b->next->prev = b;
+  f->open_dirs = b;
   if (fuse_reply_open(req, fi) != 0) dirbuf_free(b);
 }
 
@@ -206,6 +218,10 @@ void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi) {
   serve_dir(req, ino, size, off, fi, 1);
+}
+
+void fs_dirs_free_all(fs *f) {
+  while (f->open_dirs) dirbuf_free(f->open_dirs);
 }
 
 void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
