@@ -5,9 +5,12 @@ attribute would hide a change made through the HTTP API for 30 s; every check he
 within 0.5 s. Mounts are undone by the `mounts` fixture of test_fs.py.
 """
 import errno
+import http.server
 import json
 import os
 import shutil
+import socketserver
+import threading
 import time
 
 import pytest
@@ -172,9 +175,6 @@ class _ScriptedServer:
     quorum reads (X-Etcd-Index = self.cluster_index)."""
 
     def __init__(self, trees, member_index, cluster_index):
-        import http.server
-        import socketserver
-        import threading
         self.trees = list(trees)
         self.member_index, self.cluster_index = member_index, cluster_index
         self.events = []

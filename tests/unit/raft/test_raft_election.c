@@ -156,6 +156,16 @@ static rt_node *follower_of_1(bool pre_vote, bool check_quorum, uint64_t seed, r
   return n;
 }
 
+/* Ticks until n becomes a pre-candidate (at most limit). */
+static int ticks_to_campaign(rt_node *n, int limit) {
+  int t = 0;
+  while (n->r->role != RAFT_PRE_CANDIDATE && t < limit) {
+    rt_ticks(n, 1);
+    t++;
+  }
+  return t;
+}
+
 /* A follower told that its leader's process is gone forgets it: it grants a pre-vote it would
  * have ignored while in lease, and campaigns within 2 heartbeats' ticks, not an election
  * timeout. Reports naming another member, or reaching a leader or a candidate, change nothing. */
@@ -181,11 +191,7 @@ static void peer_gone_forgets_the_leader(void **state) {
     rt_expect_msgs(&out, "2->3 MsgPreVoteResp Term:2 Log:0/0");
     assert_int_equal(n->r->term, 1); /* a pre-vote changes nothing */
     /* its own campaign comes within 2 heartbeats (20 ticks), never at once */
-    int ticks = 0;
-    while (n->r->role == RAFT_FOLLOWER && ticks < 1000) {
-      rt_ticks(n, 1);
-      ticks++;
-    }
+    int ticks = ticks_to_campaign(n, 1000);
     assert_int_equal(n->r->role, RAFT_PRE_CANDIDATE);
     assert_in_range(ticks, 1, 20);
     rt_read(n, &out);
@@ -195,16 +201,6 @@ static void peer_gone_forgets_the_leader(void **state) {
     rt_msgs_free(&out);
     rt_node_free(n);
   }
-}
-
-/* Ticks until n becomes a pre-candidate (at most limit). */
-static int ticks_to_campaign(rt_node *n, int limit) {
-  int t = 0;
-  while (n->r->role != RAFT_PRE_CANDIDATE && t < limit) {
-    rt_ticks(n, 1);
-    t++;
-  }
-  return t;
 }
 
 /* After a report, a campaign whose vote splits (the other follower campaigned at the same
