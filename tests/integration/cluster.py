@@ -9,13 +9,16 @@ started here is killed by pid (its own process group) when the test ends, and
 also at interpreter exit as a last resort.
 """
 import atexit
+import fcntl
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.parse
 
@@ -81,9 +84,6 @@ def quorumd_binary():
     return os.path.join(SOURCE_DIR, "build", "quorumd")
 
 
-_ports_given = set()
-
-
 def default_signals():
     """preexec_fn for a child that a test sends SIGINT or SIGQUIT: a shell without job control
     starts its background commands with both ignored, and a child inherits that (a test run
@@ -92,21 +92,75 @@ def default_signals():
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
-def free_port():
-    """A port free now and not handed out before in this process: the kernel may give the
-    same ephemeral port to two binds in a row once the first is closed, and a member whose
-    client and peer URLs got the same port cannot start."""
-    for _ in range(100):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+# Ports handed out by free_port(): the lock files held (for this process's life) and the numbers.
+_port_locks = {}
+
+
+def _port_range():
+    """Where free_port() looks: below the kernel's ephemeral range (ip_local_port_range), from
+    which every outgoing connection on the machine takes its local port. A member stopped and
+    started again keeps its ports, and a port of the ephemeral range freed meanwhile can be
+    taken by any connection (of this test or of another running beside it): the member then
+    cannot start ("address already in use"). Above the range when there is little room below."""
+    lo, hi = 32768, 60999
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        pass
+    if lo - 1 - 10000 >= 4000:
+        return 10000, lo - 1
+    if 65535 - (hi + 1) >= 4000:
+        return hi + 1, 65535
+    return 10000, 65535  # (a machine whose ephemeral range is everything: nothing better)
+
+
+def _claim(port, lock_dir):
+    """Whether port is now this process's: no other test process holds its lock file (flock,
+    let go when the process ends, however it ends), and it can be bound now."""
+    if port in _port_locks or port in (2379, 2380):
+        return False
+    fd = None
+    if lock_dir:
         try:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        finally:
-            s.close()
-        if port not in _ports_given:
-            _ports_given.add(port)
+            fd = os.open(os.path.join(lock_dir, "%d.lock" % port), os.O_RDWR | os.O_CREAT, 0o666)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            if fd is not None:
+                os.close(fd)
+            return False
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        if fd is not None:
+            os.close(fd)
+        return False
+    finally:
+        s.close()
+    _port_locks[port] = fd
+    return True
+
+
+def free_port():
+    """A port free now, never handed out before in this process nor held by another test process
+    on this machine (a lock file in the temp dir), and outside the kernel's ephemeral range (see
+    _port_range): a member whose client and peer URLs got the same port cannot start, and one
+    started again on its ports must find them free."""
+    lock_dir = os.path.join(tempfile.gettempdir(), "quorum-test-ports")
+    try:
+        os.makedirs(lock_dir, exist_ok=True)
+        os.chmod(lock_dir, 0o1777)
+    except OSError:
+        if not os.access(lock_dir, os.W_OK):
+            lock_dir = None
+    lo, hi = _port_range()
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randint(lo, hi)
+        if _claim(port, lock_dir):
             return port
-    raise RuntimeError("no fresh free port in 100 tries")
+    raise RuntimeError("no free port in %d..%d after 1000 tries" % (lo, hi))
 
 
 def http_request(url, method="GET", path="/", body=None, headers=None, timeout=5.0):
