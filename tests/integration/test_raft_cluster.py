@@ -421,11 +421,13 @@ def test_a_follower_killed_at_random_moments_while_installing_snapshots(make_clu
 
 
 def _kill_while_installing(make_cluster, rng):
-    c = make_cluster(3, extra_args=("--snapshot-count", "50")).start()
+    # (debug logs: what the leader did about the member's snapshot, should it fail again)
+    c = make_cluster(3, extra_args=("--snapshot-count", "50", "--log-level", "debug")).start()
     try:
         _kill_rounds(c, rng)
     except AssertionError as e:  # (with every member's logs: a stall has been seen once in CI)
-        raise AssertionError("%s\n%s" % (e, c.logs())) from None
+        raise AssertionError("%s\n%s" % (e, "\n".join(m.all_logs(40000) for m in c.members))) \
+            from None
 
 
 def _kill_rounds(c, rng):
