@@ -264,12 +264,29 @@ class Server:
                 last_err = e
                 log = self.log_text()
                 # Someone else grabbed a port between probe and bind: retry with new ones.
-                if first and "address already in use" in log.lower() and self.starts <= 3:
+                if first and ("address already in use" in log.lower() or
+                              "already listens" in str(e)) and self.starts <= 3:
                     continue
                 raise
         raise last_err
 
+    def _check_ports_free(self):
+        """Nothing may listen on this server's ports before it starts: a process of an earlier
+        start still running there (a kill that missed it) would answer the health check in its
+        place, and the new one would fail to listen unseen."""
+        for port in (self.client_port, self.peer_port):
+            if port is None:
+                continue
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            except OSError:
+                continue
+            raise ServerStartError("%s %s: something already listens on 127.0.0.1:%d before its "
+                                   "start (a process of an earlier start still running?)"
+                                   % (self.kind, self.name or "", port))
+
     def _spawn_and_wait(self, timeout):
+        self._check_ports_free()
         self.starts += 1
         self.log_path = os.path.join(self.workdir, "server-%d.log" % self.starts)
         logf = open(self.log_path, "wb")

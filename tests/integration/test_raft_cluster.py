@@ -441,8 +441,13 @@ def _kill_rounds(c, rng):
         put_many(leader, "/kr%d/k%%04d" % rd, n, value=lambda i: value)
         copy = os.path.join(lag.data_dir, "tree", "snapshot.install")
         for k in range(2):
+            before = lag.proc
             th = threading.Thread(target=lambda: _start_quietly(lag))
             th.start()
+            # (the log and the process looked at below must be this start's, not the last one's:
+            # it may already say "restored snapshot", and a kill before the spawn would miss)
+            wait_for(lambda: lag.proc is not before, timeout=10, interval=0.001,
+                     what="the member's process spawned")
             if k == 0:  # anywhere from the core's taking it to well after the install
                 wait_for(lambda: "restored snapshot" in lag.log_text(), timeout=30,
                          interval=0.002, what="the leader's snapshot taken by the member's core")
