@@ -442,6 +442,7 @@ def _kill_rounds(c, rng):
         copy = os.path.join(lag.data_dir, "tree", "snapshot.install")
         for k in range(2):
             before = lag.proc
+            installed = k == 1 and "installed a snapshot" in lag.log_text()
             th = threading.Thread(target=lambda: _start_quietly(lag))
             th.start()
             # (the log and the process looked at below must be this start's, not the last one's:
@@ -453,11 +454,13 @@ def _kill_rounds(c, rng):
                          interval=0.002, what="the leader's snapshot taken by the member's core")
                 delay = rng.uniform(0.0, 0.25)
             else:  # among the batches: the synced copy is in place (or written again at the
-                # start, or nothing is left to install: killed wherever it is after 10 s)
+                # start; or, the first start having installed it all, once this one is ready;
+                # else killed wherever it is after 10 s)
+                words = ("installed a snapshot", "completing the install", "again (the") + \
+                    (("ready to serve client requests",) if installed else ())
                 deadline = time.monotonic() + 10
                 while time.monotonic() < deadline and not os.path.exists(copy) and \
-                        not any(w in lag.log_text() for w in (
-                            "installed a snapshot", "completing the install", "again (the")):
+                        not any(w in lag.log_text() for w in words):
                     time.sleep(0.001)
                 delay = rng.uniform(0.0, 0.02)
             time.sleep(delay)
