@@ -423,14 +423,15 @@ def test_a_follower_killed_at_random_moments_while_installing_snapshots(make_clu
 def _kill_while_installing(make_cluster, rng):
     # (debug logs: what the leader did about the member's snapshot, should it fail again)
     c = make_cluster(3, extra_args=("--snapshot-count", "50", "--log-level", "debug")).start()
+    start_errors = []  # (what the starts killed on purpose said)
     try:
-        _kill_rounds(c, rng)
+        _kill_rounds(c, rng, start_errors)
     except AssertionError as e:  # (with every member's logs: a stall has been seen once in CI)
-        raise AssertionError("%s\n%s" % (e, "\n".join(m.all_logs(40000) for m in c.members))) \
-            from None
+        raise AssertionError("%s\nthe starts killed on purpose said: %r\n%s" % (
+            e, start_errors, "\n".join(m.all_logs(40000) for m in c.members))) from None
 
 
-def _kill_rounds(c, rng):
+def _kill_rounds(c, rng, start_errors):
     leader = c.leader()
     lag = c.followers(leader)[0]
     value = "v" * 6000  # (1,200 keys per round: a 7 MB snapshot, then 14, then 21)
@@ -443,7 +444,7 @@ def _kill_rounds(c, rng):
         for k in range(2):
             before = lag.proc
             installed = k == 1 and "installed a snapshot" in lag.log_text()
-            th = threading.Thread(target=lambda: _start_quietly(lag))
+            th = threading.Thread(target=lambda: _start_quietly(lag, start_errors))
             th.start()
             # (the log and the process looked at below must be this start's, not the last one's:
             # it may already say "restored snapshot", and a kill before the spawn would miss)
@@ -484,12 +485,13 @@ def _kill_rounds(c, rng):
     assert not os.path.exists(os.path.join(lag.data_dir, "tree", "snapshot.install"))
 
 
-def _start_quietly(server):
-    """start(), for a member that may be killed before it answers."""
+def _start_quietly(server, errors):
+    """start(), for a member that may be killed before it answers: what start() said is
+    appended to errors (shown if the test fails)."""
     try:
         server.start()
-    except cluster.ServerStartError:
-        pass
+    except cluster.ServerStartError as e:
+        errors.append(str(e).splitlines()[0])
 
 
 def test_a_member_stopped_halfway_through_installing_a_snapshot_starts_again(make_cluster):
