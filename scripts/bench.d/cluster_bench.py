@@ -25,6 +25,7 @@ import http.client
 import json
 import os
 import platform
+import random
 import shutil
 import signal
 import socket
@@ -41,13 +42,32 @@ MODES = {"quick": dict(seq=500, put128=10000, qget=20000, reps=1, catchup=100000
 children = []
 
 
+_given = set()
+
+
 def free_port():
-    while True:
+    """A free port below the kernel's ephemeral range (never 2379/2380): a member killed and
+    started again on its ports must not find one taken meanwhile by a connection (the load
+    generator's, or the members' own to each other) made in between."""
+    lo = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    rng = random.Random()
+    for _ in range(1000):
+        p = rng.randint(10000, max(lo - 1, 20000))
+        if p in _given or p in (2379, 2380):
+            continue
         with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            p = s.getsockname()[1]
-        if p not in (2379, 2380):
-            return p
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+        _given.add(p)
+        return p
+    raise RuntimeError("no free port found")
 
 
 def request(port, method, path, body=None, timeout=2.0):
