@@ -92,8 +92,10 @@ def default_signals():
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
-# Ports handed out by free_port(): the lock files held (for this process's life) and the numbers.
+# Ports handed out by free_port(), each with the descriptor of its lock file (held for this
+# process's life), and the directory of those files (made at the first call; None: no locks).
 _port_locks = {}
+_port_lock_dir = []
 
 
 def _port_range():
@@ -147,13 +149,16 @@ def free_port():
     on this machine (a lock file in the temp dir), and outside the kernel's ephemeral range (see
     _port_range): a member whose client and peer URLs got the same port cannot start, and one
     started again on its ports must find them free."""
-    lock_dir = os.path.join(tempfile.gettempdir(), "quorum-test-ports")
-    try:
-        os.makedirs(lock_dir, exist_ok=True)
-        os.chmod(lock_dir, 0o1777)
-    except OSError:
-        if not os.access(lock_dir, os.W_OK):
-            lock_dir = None
+    if not _port_lock_dir:
+        lock_dir = os.path.join(tempfile.gettempdir(), "quorum-test-ports")
+        try:
+            os.makedirs(lock_dir, exist_ok=True)
+            os.chmod(lock_dir, 0o1777)
+        except OSError:
+            if not os.access(lock_dir, os.W_OK):
+                lock_dir = None
+        _port_lock_dir.append(lock_dir)
+    lock_dir = _port_lock_dir[0]
     lo, hi = _port_range()
     rng = random.Random()
     for _ in range(1000):
