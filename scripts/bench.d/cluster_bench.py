@@ -25,7 +25,6 @@ import http.client
 import json
 import os
 import platform
-import random
 import shutil
 import signal
 import socket
@@ -37,37 +36,13 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
+# The tests' free_port: a port below the kernel's ephemeral range, so that a member killed and
+# started again on its ports finds them free (no connection made meanwhile can take one).
+sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+from cluster import free_port  # noqa: E402
 MODES = {"quick": dict(seq=500, put128=10000, qget=20000, reps=1, catchup=100000),
          "default": dict(seq=2000, put128=40000, qget=60000, reps=3, catchup=300000)}
 children = []
-
-
-_given = set()
-
-
-def free_port():
-    """A free port below the kernel's ephemeral range (never 2379/2380): a member killed and
-    started again on its ports must not find one taken meanwhile by a connection (the load
-    generator's, or the members' own to each other) made in between."""
-    lo = 32768
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            lo = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        pass
-    rng = random.Random()
-    for _ in range(1000):
-        p = rng.randint(10000, max(lo - 1, 20000))
-        if p in _given or p in (2379, 2380):
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", p))
-            except OSError:
-                continue
-        _given.add(p)
-        return p
-    raise RuntimeError("no free port found")
 
 
 def request(port, method, path, body=None, timeout=2.0):

@@ -93,9 +93,10 @@ def default_signals():
 
 
 # Ports handed out by free_port(), each with the descriptor of its lock file (held for this
-# process's life), and the directory of those files (made at the first call; None: no locks).
+# process's life); and, set at the first call, the directory of those files (None: no locks)
+# and the range the ports come from.
 _port_locks = {}
-_port_lock_dir = []
+_port_setup = []
 
 
 def _port_range():
@@ -149,7 +150,7 @@ def free_port():
     on this machine (a lock file in the temp dir), and outside the kernel's ephemeral range (see
     _port_range): a member whose client and peer URLs got the same port cannot start, and one
     started again on its ports must find them free."""
-    if not _port_lock_dir:
+    if not _port_setup:
         lock_dir = os.path.join(tempfile.gettempdir(), "quorum-test-ports")
         try:
             os.makedirs(lock_dir, exist_ok=True)
@@ -157,9 +158,8 @@ def free_port():
         except OSError:
             if not os.access(lock_dir, os.W_OK):
                 lock_dir = None
-        _port_lock_dir.append(lock_dir)
-    lock_dir = _port_lock_dir[0]
-    lo, hi = _port_range()
+        _port_setup.append((lock_dir,) + _port_range())
+    lock_dir, lo, hi = _port_setup[0]
     rng = random.Random()
     for _ in range(1000):
         port = rng.randint(lo, hi)
